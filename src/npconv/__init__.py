@@ -1,0 +1,3 @@
+"""npconv: convolutional neural networks in NumPy."""
+
+__version__ = "0.1.0"

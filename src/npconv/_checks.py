@@ -1,0 +1,67 @@
+"""Argument checks shared by ops and layers.
+
+Every error names the op or layer (``where``), what it expected and what it received,
+in the style of Keras ("Received: strides=0").
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def as_pair(value, name: str, where: str, *, minimum: int = 1) -> tuple[int, int]:
+    """Return ``value`` as a pair of ints ``>= minimum``; an int means the same value twice."""
+    if isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, bool):
+        pair = (int(value), int(value))
+    elif (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, bool)
+                for v in value)
+    ):
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise ValueError(
+            f"{where}: expected {name} to be an int or a pair of ints. Received: {name}={value!r}"
+        )
+    if min(pair) < minimum:
+        raise ValueError(
+            f"{where}: expected {name} to be >= {minimum}. Received: {name}={value!r}"
+        )
+    return pair
+
+
+def check_rank(x: np.ndarray, rank: int, where: str, layout: str = "") -> None:
+    """Raise unless ``x`` has exactly ``rank`` dimensions."""
+    if x.ndim != rank:
+        hint = f" {layout}" if layout else ""
+        raise ValueError(
+            f"{where}: expected a {rank}-D input{hint}. Received an input of shape {x.shape}"
+        )
+
+
+def check_choice(value, name: str, choices, where: str):
+    """Raise unless ``value`` is one of ``choices``; strings are compared case-insensitively."""
+    key = value.lower() if isinstance(value, str) else value
+    if key not in choices:
+        raise ValueError(
+            f"{where}: expected {name} to be one of {sorted(choices)}. Received: {name}={value!r}"
+        )
+    return key
+
+
+def float_array(x, where: str, dtype=None) -> np.ndarray:
+    """Return ``x`` as a floating array: float32/float64 kept, integers and bools cast to float32.
+
+    ``dtype`` forces a float dtype. Complex or object input is an error.
+    """
+    arr = np.asarray(x)
+    if dtype is not None:
+        return arr.astype(dtype, copy=False)
+    if arr.dtype.kind == "f":
+        return arr if arr.dtype in (np.float32, np.float64) else arr.astype(np.float32)
+    if arr.dtype.kind in "biu":
+        return arr.astype(np.float32)
+    raise TypeError(f"{where}: expected a real numeric array. Received dtype {arr.dtype}")

@@ -1,0 +1,186 @@
+"""Weight initializers with Keras names and formulas.
+
+An initializer is called as ``init(shape, dtype, rng)`` and returns a new array. Fans follow
+Keras: for a kernel ``(kh, kw, c_in, c_out)`` fan_in = kh*kw*c_in and fan_out = kh*kw*c_out;
+for a dense kernel ``(n_in, n_out)`` they are n_in and n_out.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def compute_fans(shape) -> tuple[int, int]:
+    """(fan_in, fan_out) of a weight of ``shape``."""
+    shape = tuple(shape)
+    if len(shape) == 0:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive = math.prod(shape[:-2])
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+class Initializer:
+    """Base class: subclasses implement ``__call__(shape, dtype, rng)`` and ``get_config``."""
+
+    def get_config(self) -> dict:
+        return {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class Zeros(Initializer):
+    def __call__(self, shape, dtype=np.float32, rng=None):
+        return np.zeros(shape, dtype=dtype)
+
+
+class Ones(Initializer):
+    def __call__(self, shape, dtype=np.float32, rng=None):
+        return np.ones(shape, dtype=dtype)
+
+
+class Constant(Initializer):
+    def __init__(self, value=0.0):
+        self.value = float(value)
+
+    def __call__(self, shape, dtype=np.float32, rng=None):
+        return np.full(shape, self.value, dtype=dtype)
+
+    def get_config(self):
+        return {"value": self.value}
+
+
+class RandomNormal(Initializer):
+    def __init__(self, mean=0.0, stddev=0.05):
+        self.mean, self.stddev = float(mean), float(stddev)
+
+    def __call__(self, shape, dtype=np.float32, rng=None):
+        return rng.normal(self.mean, self.stddev, size=shape).astype(dtype)
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev}
+
+
+class RandomUniform(Initializer):
+    def __init__(self, minval=-0.05, maxval=0.05):
+        self.minval, self.maxval = float(minval), float(maxval)
+
+    def __call__(self, shape, dtype=np.float32, rng=None):
+        return rng.uniform(self.minval, self.maxval, size=shape).astype(dtype)
+
+    def get_config(self):
+        return {"minval": self.minval, "maxval": self.maxval}
+
+
+class VarianceScaling(Initializer):
+    """Keras's VarianceScaling: variance = scale / fan, uniform or truncated normal."""
+
+    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal"):
+        if mode not in ("fan_in", "fan_out", "fan_avg"):
+            raise ValueError(f"VarianceScaling: unknown mode. Received: mode={mode!r}")
+        if distribution not in ("uniform", "truncated_normal", "untruncated_normal"):
+            raise ValueError(
+                f"VarianceScaling: unknown distribution. Received: distribution={distribution!r}"
+            )
+        self.scale, self.mode, self.distribution = float(scale), mode, distribution
+
+    def __call__(self, shape, dtype=np.float32, rng=None):
+        fan_in, fan_out = compute_fans(shape)
+        fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
+        variance = self.scale / max(1.0, fan)
+        if self.distribution == "uniform":
+            limit = math.sqrt(3.0 * variance)
+            return rng.uniform(-limit, limit, size=shape).astype(dtype)
+        if self.distribution == "untruncated_normal":
+            return rng.normal(0.0, math.sqrt(variance), size=shape).astype(dtype)
+        # Truncated at two standard deviations; 0.8796... is the std of the truncated unit normal.
+        std = math.sqrt(variance) / 0.87962566103423978
+        values = rng.normal(0.0, 1.0, size=shape)
+        outside = np.abs(values) > 2.0
+        while outside.any():
+            values[outside] = rng.normal(0.0, 1.0, size=int(outside.sum()))
+            outside = np.abs(values) > 2.0
+        return (values * std).astype(dtype)
+
+    def get_config(self):
+        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution}
+
+
+def GlorotUniform():  # noqa: N802 - Keras name
+    return _named(VarianceScaling(1.0, "fan_avg", "uniform"), "glorot_uniform")
+
+
+def GlorotNormal():  # noqa: N802
+    return _named(VarianceScaling(1.0, "fan_avg", "truncated_normal"), "glorot_normal")
+
+
+def HeUniform():  # noqa: N802
+    return _named(VarianceScaling(2.0, "fan_in", "uniform"), "he_uniform")
+
+
+def HeNormal():  # noqa: N802
+    return _named(VarianceScaling(2.0, "fan_in", "truncated_normal"), "he_normal")
+
+
+def LecunUniform():  # noqa: N802
+    return _named(VarianceScaling(1.0, "fan_in", "uniform"), "lecun_uniform")
+
+
+def LecunNormal():  # noqa: N802
+    return _named(VarianceScaling(1.0, "fan_in", "truncated_normal"), "lecun_normal")
+
+
+def _named(init: Initializer, name: str) -> Initializer:
+    init.keras_name = name
+    return init
+
+
+_BY_NAME = {
+    "zeros": Zeros,
+    "ones": Ones,
+    "constant": Constant,
+    "random_normal": RandomNormal,
+    "random_uniform": RandomUniform,
+    "glorot_uniform": GlorotUniform,
+    "glorot_normal": GlorotNormal,
+    "he_uniform": HeUniform,
+    "he_normal": HeNormal,
+    "lecun_uniform": LecunUniform,
+    "lecun_normal": LecunNormal,
+    "variance_scaling": VarianceScaling,
+}
+
+
+def get(identifier, where: str = "initializer") -> Initializer:
+    """An initializer from a Keras name, a config dict, or an initializer object."""
+    if isinstance(identifier, Initializer):
+        return identifier
+    if isinstance(identifier, str):
+        key = identifier.lower()
+        if key not in _BY_NAME:
+            raise ValueError(
+                f"{where}: unknown initializer. Expected one of {sorted(_BY_NAME)}. "
+                f"Received: {identifier!r}"
+            )
+        return _BY_NAME[key]()
+    if isinstance(identifier, dict) and "class_name" in identifier:
+        return _BY_NAME[identifier["class_name"]](**identifier.get("config", {}))
+    if callable(identifier):
+        return identifier
+    raise ValueError(f"{where}: cannot interpret initializer. Received: {identifier!r}")
+
+
+def serialize(init) -> str | dict:
+    """A JSON-able description that :func:`get` turns back into the initializer."""
+    if hasattr(init, "keras_name"):
+        return init.keras_name
+    for name, cls in _BY_NAME.items():
+        if type(init) is cls:
+            config = init.get_config()
+            return name if not config else {"class_name": name, "config": config}
+    raise ValueError(f"cannot serialize initializer {init!r}: only built-in initializers can be")

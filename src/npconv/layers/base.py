@@ -1,0 +1,367 @@
+"""The Layer contract shared by every npconv layer.
+
+A layer is a callable object that
+- builds its weights from the input shape on first call (``build``),
+- computes its output (``call``) and remembers what its backward pass needs,
+- propagates a gradient (``call_backward``), writing each weight's ``grad``,
+- applies an optional fused activation after ``call`` and before ``call_backward``,
+- speaks Keras: ``get_weights/set_weights`` in Keras order, ``get_config/from_config``,
+  ``count_params``, ``name``, ``trainable``, ``training=`` as an argument (no global flag).
+
+Layout: inside, 4-D tensors are NHWC. A layer created with ``data_format="channels_first"``
+accepts and returns NCHW; the transposes happen here, at the boundary, so subclasses only
+ever see NHWC.
+
+Subclass hooks (all shapes include the batch dimension, ``None`` when unknown):
+    build(input_shape)                  create weights with ``add_weight``
+    call(x, training) -> y              forward, before the fused activation
+    call_backward(d_y) -> d_x           backward, after the fused activation
+    compute_output_shape(input_shape)   output shape, before data_format conversion
+    get_config()                        constructor arguments (extend ``super().get_config()``)
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+import numpy as np
+
+from .. import initializers
+from .._checks import check_choice, float_array
+from ..random import global_generator
+
+_NAME_COUNTS: defaultdict[str, int] = defaultdict(int)
+LAYER_REGISTRY: dict[str, type] = {}
+
+
+def unique_name(prefix: str) -> str:
+    """Keras-style automatic names: ``conv2d``, ``conv2d_1``, ``conv2d_2`` ..."""
+    count = _NAME_COUNTS[prefix]
+    _NAME_COUNTS[prefix] += 1
+    return prefix if count == 0 else f"{prefix}_{count}"
+
+
+def reset_name_counters() -> None:
+    """Start automatic layer names afresh (Keras's ``clear_session``)."""
+    _NAME_COUNTS.clear()
+
+
+def _snake_case(name: str) -> str:
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+class Weight:
+    """A named parameter: ``value`` (updated in place by optimizers) and its ``grad``."""
+
+    __slots__ = ("name", "value", "grad", "trainable")
+
+    def __init__(self, name: str, value: np.ndarray, trainable: bool = True):
+        self.name = name
+        self.value = value
+        self.grad: np.ndarray | None = None
+        self.trainable = trainable
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.value.shape
+
+    def assign(self, new_value, where: str = "") -> None:
+        """Copy ``new_value`` into ``value`` in place; the shape must match exactly."""
+        new_value = np.asarray(new_value)
+        if new_value.shape != self.value.shape:
+            raise ValueError(
+                f"{where or self.name}: weight '{self.name}' expects shape {self.value.shape}. "
+                f"Received shape {new_value.shape}"
+            )
+        np.copyto(self.value, new_value, casting="unsafe")
+
+    def __repr__(self) -> str:
+        return f"Weight({self.name!r}, shape={self.shape}, dtype={self.value.dtype})"
+
+
+class SymbolicTensor:
+    """A placeholder flowing through layer calls to describe a functional model.
+
+    ``shape`` includes the batch dimension (``None``). ``layer`` produced it from ``parents``
+    (an empty tuple for an ``Input``).
+    """
+
+    def __init__(self, shape, layer=None, parents=(), dtype="float32"):
+        self.shape = tuple(shape)
+        self.layer = layer
+        self.parents = tuple(parents)
+        self.dtype = dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self) -> str:
+        producer = f", layer={self.layer.name}" if self.layer is not None else ""
+        return f"<SymbolicTensor shape={self.shape}{producer}>"
+
+
+def _is_symbolic(inputs) -> bool:
+    if isinstance(inputs, SymbolicTensor):
+        return True
+    return isinstance(inputs, (list, tuple)) and any(isinstance(t, SymbolicTensor) for t in inputs)
+
+
+class Layer:
+    """Base class of all layers. See the module docstring for the contract."""
+
+    #: Layers whose inputs are a list of tensors (Add, Concatenate) set this to True.
+    multiple_inputs = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        LAYER_REGISTRY[cls.__name__] = cls
+
+    def __init__(self, name=None, trainable=True, dtype=None, input_shape=None,
+                 data_format="channels_last", **kwargs):
+        if "input_dim" in kwargs:  # Keras's old Dense(…, input_dim=n)
+            input_dim = kwargs.pop("input_dim")
+            input_shape = input_shape or (input_dim,)
+        if kwargs:
+            unexpected = ", ".join(sorted(kwargs))
+            raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s): {unexpected}")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError(f"{type(self).__name__}: expected name to be a non-empty string. "
+                             f"Received: name={name!r}")
+        self.name = name or unique_name(_snake_case(type(self).__name__))
+        self.trainable = bool(trainable)
+        self.dtype = None if dtype is None else np.dtype(dtype)
+        if self.dtype is not None and self.dtype.kind != "f":
+            raise ValueError(f"{self.name}: expected a float dtype. Received: dtype={dtype!r}")
+        self.data_format = check_choice(
+            data_format, "data_format", {"channels_last", "channels_first"}, self.name
+        )
+        self.input_shape_arg = None if input_shape is None else tuple(input_shape)
+        self.activation = None
+        self.built = False
+        self.input_shape: tuple | None = None
+        self.output_shape: tuple | None = None
+        self._weights: list[Weight] = []
+        self._activation_cache = None
+
+    # ------------------------------------------------------------------ weights
+    def add_weight(self, name: str, shape, initializer="zeros", trainable=True) -> Weight:
+        """Create a weight of ``shape`` in this layer's dtype, drawn from the shared generator."""
+        init = initializers.get(initializer, self.name)
+        dtype = self.dtype or np.dtype(np.float32)
+        value = np.ascontiguousarray(init(tuple(shape), dtype, global_generator()), dtype=dtype)
+        weight = Weight(name, value, trainable)
+        self._weights.append(weight)
+        return weight
+
+    @property
+    def weights(self) -> list[Weight]:
+        """All weights in Keras order (trainable ones first, as Keras lists them)."""
+        return self.trainable_weights + self.non_trainable_weights
+
+    @property
+    def trainable_weights(self) -> list[Weight]:
+        if not self.trainable:
+            return []
+        return [w for w in self._weights if w.trainable]
+
+    @property
+    def non_trainable_weights(self) -> list[Weight]:
+        if not self.trainable:
+            return list(self._weights)
+        return [w for w in self._weights if not w.trainable]
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of the weights' values, in the order of ``_weights`` (Keras's order)."""
+        return [w.value.copy() for w in self._weights]
+
+    def set_weights(self, weights) -> None:
+        """Set every weight from a list in ``get_weights`` order; shapes must match exactly."""
+        weights = list(weights)
+        if not self.built:
+            raise ValueError(f"{self.name}: call the layer on an input (or build it) before "
+                             "set_weights, so its weights exist")
+        if len(weights) != len(self._weights):
+            raise ValueError(
+                f"{self.name}: expected a list of {len(self._weights)} weight arrays "
+                f"{[w.shape for w in self._weights]}. Received {len(weights)} arrays"
+            )
+        for w, new in zip(self._weights, weights, strict=True):
+            if np.shape(new) != w.shape:
+                raise ValueError(
+                    f"{self.name}: weight '{w.name}' expects shape {w.shape}. "
+                    f"Received shape {np.shape(new)}"
+                )
+        for w, new in zip(self._weights, weights, strict=True):
+            w.assign(new, self.name)
+
+    def count_params(self) -> int:
+        if not self.built:
+            raise ValueError(f"{self.name}: the layer is not built yet, so it has no weights")
+        return int(sum(w.value.size for w in self._weights))
+
+    # ------------------------------------------------------------------ shapes
+    def _to_internal_shape(self, shape):
+        if self.data_format == "channels_first" and len(shape) == 4:
+            return (shape[0], shape[2], shape[3], shape[1])
+        return shape
+
+    def _from_internal_shape(self, shape):
+        if self.data_format == "channels_first" and len(shape) == 4:
+            return (shape[0], shape[3], shape[1], shape[2])
+        return shape
+
+    def compute_output_shape(self, input_shape):
+        """Output shape for ``input_shape`` (NHWC, batch included). Default: unchanged."""
+        return input_shape
+
+    def output_shape_for(self, input_shape):
+        """Public output shape in this layer's ``data_format``."""
+        if self.multiple_inputs:
+            return self.compute_output_shape([tuple(s) for s in input_shape])
+        inner = self.compute_output_shape(self._to_internal_shape(tuple(input_shape)))
+        return self._from_internal_shape(tuple(inner))
+
+    def build(self, input_shape) -> None:
+        """Create weights for ``input_shape`` (NHWC, batch included). Default: no weights."""
+
+    def _maybe_build(self, input_shape, dtype=None) -> None:
+        if self.built:
+            return
+        if self.dtype is None and dtype is not None and np.dtype(dtype) == np.float64:
+            self.dtype = np.dtype(np.float64)
+        internal = (
+            [tuple(s) for s in input_shape]
+            if self.multiple_inputs
+            else self._to_internal_shape(tuple(input_shape))
+        )
+        self.build(internal)
+        self.built = True
+        self.input_shape = (
+            [tuple(s) for s in input_shape] if self.multiple_inputs else tuple(input_shape)
+        )
+        batchless = (
+            [(None,) + tuple(s[1:]) for s in input_shape]
+            if self.multiple_inputs
+            else (None,) + tuple(input_shape[1:])
+        )
+        self.output_shape = self.output_shape_for(batchless)
+
+    # ------------------------------------------------------------------ calling
+    def __call__(self, inputs, training=False, **kwargs):
+        if _is_symbolic(inputs):
+            return self._call_symbolic(inputs)
+        return self.forward(inputs, training=training, **kwargs)
+
+    def _call_symbolic(self, inputs):
+        tensors = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if not all(isinstance(t, SymbolicTensor) for t in tensors):
+            raise TypeError(f"{self.name}: cannot mix symbolic tensors and arrays in one call")
+        if self.multiple_inputs:
+            shapes = [t.shape for t in tensors]
+        else:
+            if len(tensors) != 1:
+                raise ValueError(f"{self.name}: expected one input tensor. "
+                                 f"Received {len(tensors)}")
+            shapes = tensors[0].shape
+        self._check_input_shape(shapes)
+        self._maybe_build(shapes)
+        out_shape = self.output_shape_for(shapes)
+        return SymbolicTensor(out_shape, layer=self, parents=tensors)
+
+    def _prepare_input(self, x) -> np.ndarray:
+        """Convert one input to an array: floats kept, ints cast (to the weights' dtype if any)."""
+        arr = np.asarray(x)
+        if self._weights or self.dtype is not None:
+            target = self.dtype or np.dtype(np.float32)
+            return arr if arr.dtype == target else float_array(arr, self.name, target)
+        if arr.dtype.kind in "biu" and not getattr(self, "keeps_integer_input", False):
+            return arr.astype(np.float32)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{self.name}: expected a real numeric array. "
+                            f"Received dtype {arr.dtype}")
+        return arr
+
+    def _check_input_shape(self, shape) -> None:
+        """Hook for subclasses: raise a ValueError for an input shape they cannot take."""
+
+    def forward(self, inputs, training=False):
+        """Run the layer on arrays: build if needed, ``call``, then the fused activation."""
+        if self.multiple_inputs:
+            if not isinstance(inputs, (list, tuple)):
+                raise TypeError(f"{self.name}: expected a list of input arrays. "
+                                f"Received {type(inputs).__name__}")
+            xs = [np.asarray(x) for x in inputs]
+            self._check_input_shape([x.shape for x in xs])
+            self._maybe_build([x.shape for x in xs], xs[0].dtype)
+            xs = [self._prepare_input(x) for x in xs]
+            y = self.call(xs, training=training)
+        else:
+            x = np.asarray(inputs)
+            self._check_input_shape(x.shape)
+            self._maybe_build(x.shape, x.dtype if x.dtype.kind == "f" else None)
+            x = self._prepare_input(x)
+            transposed = self.data_format == "channels_first" and x.ndim == 4
+            if transposed:
+                x = x.transpose(0, 2, 3, 1)
+            y = self.call(x, training=training)
+            if transposed and y.ndim == 4:
+                y = y.transpose(0, 3, 1, 2)
+            self._output_transposed = transposed and y.ndim == 4
+            self._input_transposed = transposed
+        if self.activation is not None:
+            y, self._activation_cache = self.activation.forward(y)
+        return y
+
+    def backward(self, d_out, *, through_activation=True):
+        """Gradient of the loss w.r.t. the input, given ``d_out`` w.r.t. the output.
+
+        Writes each trainable weight's ``grad`` (overwriting, never accumulating), never
+        modifies ``d_out``. ``through_activation=False`` treats ``d_out`` as the gradient
+        w.r.t. the pre-activation output (used for the fused softmax + cross-entropy).
+        """
+        if not self.built:
+            raise RuntimeError(f"{self.name}: backward called before the layer was called")
+        d = np.asarray(d_out)
+        if self.activation is not None and through_activation:
+            d = self.activation.backward(d, self._activation_cache)
+        if self.multiple_inputs:
+            return self.call_backward(d)
+        if getattr(self, "_output_transposed", False):
+            d = d.transpose(0, 2, 3, 1)
+        dx = self.call_backward(d)
+        if getattr(self, "_input_transposed", False) and dx is not None:
+            dx = dx.transpose(0, 3, 1, 2)
+        return dx
+
+    def call(self, x, training=False):
+        raise TypeError(f"{type(self).__name__} does not define call(); layers must")
+
+    def call_backward(self, d_out):
+        raise TypeError(f"{type(self).__name__} does not define call_backward(); "
+                        "layers that are trained must")
+
+    # ------------------------------------------------------------------ config
+    def get_config(self) -> dict:
+        config = {"name": self.name, "trainable": self.trainable}
+        if self.dtype is not None:
+            config["dtype"] = self.dtype.name
+        if self.input_shape_arg is not None:
+            config["input_shape"] = list(self.input_shape_arg)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def get_layer_class(class_name: str) -> type:
+    """The layer class registered under ``class_name`` (for ``from_config``)."""
+    if class_name not in LAYER_REGISTRY:
+        raise ValueError(f"unknown layer class {class_name!r}; known: {sorted(LAYER_REGISTRY)}")
+    return LAYER_REGISTRY[class_name]
