@@ -1,0 +1,286 @@
+"""Element-wise activations and softmax, each with its forward and backward pass.
+
+Every activation comes as a pair of pure functions
+    ``name_forward(x) -> (y, cache)``       y has x's shape and float dtype
+    ``name_backward(dy, cache) -> dx``      dx = dy * dy/dx (softmax: a Jacobian-vector product)
+plus a plain function ``name(x) -> y`` for direct use (Keras's ``keras.activations.relu``).
+
+The maths:
+    relu(x)        = max(0, x)                 relu'(x) = 1 if x > 0 else 0 (0 at x == 0, as torch)
+    leaky_relu(x)  = x if x > 0 else a * x     a = negative_slope (0.2, as keras.activations)
+    tanh(x)                                    tanh'(x) = 1 - tanh(x)**2
+    sigmoid(x)     = 1 / (1 + exp(-x))         sigmoid'(x) = s * (1 - s)
+    softmax(x)_i   = exp(x_i) / sum_j exp(x_j) dx = y * (dy - sum(dy * y))   along ``axis``
+    linear(x)      = x
+
+Layers take an activation through :func:`get`, which returns an :class:`Activation`
+(``name``, ``forward``, ``backward``, ``__call__``) or ``None`` for "no activation".
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .._checks import float_array
+
+__all__ = [
+    "Activation",
+    "get",
+    "serialize",
+    "relu", "relu_forward", "relu_backward",
+    "leaky_relu", "leaky_relu_forward", "leaky_relu_backward",
+    "tanh", "tanh_forward", "tanh_backward",
+    "sigmoid", "sigmoid_forward", "sigmoid_backward",
+    "softmax", "softmax_forward", "softmax_backward",
+    "linear", "linear_forward", "linear_backward",
+]
+
+
+def _check_grad(dy, like: np.ndarray, where: str) -> np.ndarray:
+    """``dy`` as an array of exactly ``like``'s shape (never broadcast a wrong gradient)."""
+    dy = np.asarray(dy)
+    if dy.shape != like.shape:
+        raise ValueError(f"{where}: expected a gradient of shape {like.shape} (the forward "
+                         f"output's). Received shape {dy.shape}")
+    return dy
+
+
+# ---------------------------------------------------------------------------- relu
+class _MaskCache(NamedTuple):
+    positive: np.ndarray  # bool, x > 0
+    negative_slope: float
+
+
+def relu_forward(x):
+    """ReLU: ``max(0, x)``. Returns ``(y, cache)``; the cache holds the mask ``x > 0``."""
+    x = float_array(x, "relu")
+    positive = x > 0
+    return np.where(positive, x, x.dtype.type(0)), _MaskCache(positive, 0.0)
+
+
+def relu_backward(dy, cache: _MaskCache):
+    """``dx = dy`` where ``x > 0``, else 0 (the gradient at exactly 0 is 0, as in torch)."""
+    dy = float_array(_check_grad(dy, cache.positive, "relu_backward"), "relu_backward")
+    return np.where(cache.positive, dy, dy.dtype.type(0))
+
+
+def relu(x):
+    """``max(0, x)`` element-wise (lists and arrays accepted; ints become float32)."""
+    return relu_forward(x)[0]
+
+
+# ---------------------------------------------------------------------------- leaky relu
+def leaky_relu_forward(x, negative_slope=0.2):
+    """Leaky ReLU: ``x`` if ``x > 0`` else ``negative_slope * x``. Returns ``(y, cache)``."""
+    x = float_array(x, "leaky_relu")
+    slope = float(negative_slope)
+    positive = x > 0
+    return np.where(positive, x, x * x.dtype.type(slope)), _MaskCache(positive, slope)
+
+
+def leaky_relu_backward(dy, cache: _MaskCache):
+    """``dx = dy`` where ``x > 0``, else ``negative_slope * dy``."""
+    dy = _check_grad(dy, cache.positive, "leaky_relu_backward")
+    dy = float_array(dy, "leaky_relu_backward")
+    return np.where(cache.positive, dy, dy * dy.dtype.type(cache.negative_slope))
+
+
+def leaky_relu(x, negative_slope=0.2):
+    """Leaky ReLU element-wise; ``negative_slope`` defaults to 0.2 as ``keras.activations``."""
+    return leaky_relu_forward(x, negative_slope)[0]
+
+
+# ---------------------------------------------------------------------------- tanh
+def tanh_forward(x):
+    """Hyperbolic tangent. Returns ``(y, cache)``; the cache is ``y`` itself."""
+    y = np.tanh(float_array(x, "tanh"))
+    return y, y
+
+
+def tanh_backward(dy, cache):
+    """``dx = dy * (1 - y**2)``."""
+    y = cache
+    dy = _check_grad(dy, y, "tanh_backward")
+    return dy * (1 - y * y)
+
+
+def tanh(x):
+    """``tanh(x)`` element-wise."""
+    return tanh_forward(x)[0]
+
+
+# ---------------------------------------------------------------------------- sigmoid
+def sigmoid_forward(x):
+    """Logistic sigmoid ``1 / (1 + exp(-x))``, without overflow for large ``|x|``.
+
+    ``exp`` only ever sees ``-|x| <= 0``: for x >= 0 we use 1 / (1 + e^-x), for x < 0 the
+    equal e^x / (1 + e^x). Returns ``(y, cache)``; the cache is ``y``.
+    """
+    x = float_array(x, "sigmoid")
+    e = np.exp(-np.abs(x))
+    y = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    return y, y
+
+
+def sigmoid_backward(dy, cache):
+    """``dx = dy * y * (1 - y)``."""
+    y = cache
+    dy = _check_grad(dy, y, "sigmoid_backward")
+    return dy * (y * (1 - y))
+
+
+def sigmoid(x):
+    """``1 / (1 + exp(-x))`` element-wise, numerically stable."""
+    return sigmoid_forward(x)[0]
+
+
+# ---------------------------------------------------------------------------- softmax
+class _SoftmaxCache(NamedTuple):
+    y: np.ndarray
+    axis: int
+
+
+def softmax_forward(x, axis=-1):
+    """Softmax along ``axis``: ``exp(x - max) / sum(exp(x - max))``.
+
+    Subtracting the maximum changes nothing mathematically and keeps ``exp`` from
+    overflowing. Returns ``(y, cache)``.
+    """
+    x = float_array(x, "softmax")
+    if x.ndim == 0:
+        raise ValueError("softmax: expected an input with at least 1 dimension. "
+                         "Received a scalar")
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"softmax: expected axis in [{-x.ndim}, {x.ndim}) for an input of "
+                         f"shape {x.shape}. Received: axis={axis}")
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    y = e / e.sum(axis=axis, keepdims=True)
+    return y, _SoftmaxCache(y, axis)
+
+
+def softmax_backward(dy, cache: _SoftmaxCache):
+    """Jacobian-vector product: ``dx = y * (dy - sum(dy * y, axis))``."""
+    y, axis = cache
+    dy = _check_grad(dy, y, "softmax_backward")
+    return y * (dy - (dy * y).sum(axis=axis, keepdims=True))
+
+
+def softmax(x, axis=-1):
+    """Softmax along ``axis`` (default the last)."""
+    return softmax_forward(x, axis)[0]
+
+
+# ---------------------------------------------------------------------------- linear
+def linear_forward(x):
+    """Identity. Returns ``(x, cache)`` (the cache records the shape for the check)."""
+    x = float_array(x, "linear")
+    return x, x.shape
+
+
+def linear_backward(dy, cache):
+    """``dx = dy``."""
+    dy = np.asarray(dy)
+    if dy.shape != tuple(cache):
+        raise ValueError(f"linear_backward: expected a gradient of shape {tuple(cache)}. "
+                         f"Received shape {dy.shape}")
+    return dy
+
+
+def linear(x):
+    """Identity (Keras's ``"linear"``), returned as a float array."""
+    return linear_forward(x)[0]
+
+
+# ---------------------------------------------------------------------------- objects
+class Activation:
+    """An activation as an object: ``forward(x) -> (y, cache)``, ``backward(dy, cache) -> dx``.
+
+    ``kwargs`` are fixed keyword arguments of the forward function (``negative_slope``,
+    ``axis``). Calling the object returns ``y`` only.
+    """
+
+    def __init__(self, name: str, forward, backward, **kwargs):
+        self.name = name
+        self._forward = forward
+        self._backward = backward
+        self.kwargs = kwargs
+
+    def forward(self, x):
+        return self._forward(x, **self.kwargs)
+
+    def backward(self, dy, cache):
+        return self._backward(dy, cache)
+
+    def __call__(self, x):
+        return self._forward(x, **self.kwargs)[0]
+
+    def __repr__(self) -> str:
+        args = "".join(f", {k}={v!r}" for k, v in self.kwargs.items())
+        return f"Activation({self.name!r}{args})"
+
+
+_ACTIVATIONS: dict[str, Activation] = {
+    "relu": Activation("relu", relu_forward, relu_backward),
+    "leaky_relu": Activation("leaky_relu", leaky_relu_forward, leaky_relu_backward),
+    "tanh": Activation("tanh", tanh_forward, tanh_backward),
+    "sigmoid": Activation("sigmoid", sigmoid_forward, sigmoid_backward),
+    "softmax": Activation("softmax", softmax_forward, softmax_backward),
+    "linear": Activation("linear", linear_forward, linear_backward),
+}
+
+_PLAIN_FUNCTIONS = {relu: "relu", leaky_relu: "leaky_relu", tanh: "tanh",
+                    sigmoid: "sigmoid", softmax: "softmax", linear: "linear"}
+
+
+def _name_of_function(fn):
+    """The activation name of one of our plain functions (here or in ``npconv.activations``)."""
+    if fn in _PLAIN_FUNCTIONS:
+        return _PLAIN_FUNCTIONS[fn]
+    return getattr(fn, "_npconv_activation", None)
+
+
+def get(identifier) -> Activation | None:
+    """Resolve an activation identifier to an :class:`Activation`, or ``None`` for none.
+
+    ``None`` and ``"linear"`` (and the ``linear`` function) return ``None``: the identity
+    need not be applied, so a layer skips it (``serialize(None)`` gives back ``"linear"``).
+    A name (case-insensitive), an :class:`Activation`, or one of the plain functions
+    (``npconv.ops.activations.relu``, ``npconv.activations.relu`` ...) give its Activation.
+    """
+    if identifier is None:
+        return None
+    if isinstance(identifier, Activation):
+        return None if identifier.name == "linear" else identifier
+    if isinstance(identifier, str):
+        key = identifier.lower()
+        if key not in _ACTIVATIONS:
+            raise ValueError(f"activations.get: unknown activation function {identifier!r}. "
+                             f"Expected one of {sorted(_ACTIVATIONS)}. Received: {identifier!r}")
+        return None if key == "linear" else _ACTIVATIONS[key]
+    if callable(identifier):
+        name = _name_of_function(identifier)
+        if name is None:
+            raise TypeError(
+                "activations.get: an arbitrary callable has no backward pass; pass a name "
+                f"from {sorted(_ACTIVATIONS)} or an Activation(name, forward, backward). "
+                f"Received: {identifier!r}"
+            )
+        return None if name == "linear" else _ACTIVATIONS[name]
+    raise TypeError(f"activations.get: expected None, a name, an Activation or an activation "
+                    f"function. Received: {identifier!r} of type {type(identifier).__name__}")
+
+
+def serialize(activation) -> str:
+    """The name to store in a layer's config (``"linear"`` for ``None``)."""
+    if activation is None:
+        return "linear"
+    if isinstance(activation, Activation):
+        return activation.name
+    if isinstance(activation, str):
+        return activation.lower()
+    name = _name_of_function(activation) if callable(activation) else None
+    if name is None:
+        raise TypeError(f"activations.serialize: cannot serialize {activation!r}")
+    return name
