@@ -49,26 +49,59 @@ def _check_grad(dy, like: np.ndarray, where: str) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- relu
 class _MaskCache(NamedTuple):
-    positive: np.ndarray  # bool, x > 0
+    positive: np.ndarray  # bool, where the output follows x with slope 1
     negative_slope: float
 
 
-def relu_forward(x):
-    """ReLU: ``max(0, x)``. Returns ``(y, cache)``; the cache holds the mask ``x > 0``."""
+class _ReluCache(NamedTuple):
+    slope: np.ndarray  # the local derivative dy/dx, x's dtype
+
+
+def relu_forward(x, negative_slope=0.0, max_value=None, threshold=0.0):
+    """ReLU: ``max(0, x)``. Returns ``(y, cache)``.
+
+    The optional arguments are Keras's (``keras.activations.relu``, ``keras.layers.ReLU``)::
+
+        y = min(x, max_value)                 where x > threshold
+        y = negative_slope * (x - threshold)  elsewhere
+
+    The derivative is 1 for ``threshold < x < max_value``, ``negative_slope`` for
+    ``x <= threshold`` (so 0 at x == 0 for the plain ReLU, as torch) and 0 for ``x >= max_value``.
+    """
     x = float_array(x, "relu")
-    positive = x > 0
-    return np.where(positive, x, x.dtype.type(0)), _MaskCache(positive, 0.0)
+    if negative_slope == 0 and max_value is None and threshold == 0:  # the plain ReLU
+        positive = x > 0
+        return np.where(positive, x, x.dtype.type(0)), _MaskCache(positive, 0.0)
+    if negative_slope < 0 or threshold < 0 or (max_value is not None and max_value < 0):
+        raise ValueError("relu: expected negative_slope, threshold and max_value >= 0. Received: "
+                         f"negative_slope={negative_slope}, max_value={max_value}, "
+                         f"threshold={threshold}")
+    t, a = x.dtype.type(threshold), x.dtype.type(negative_slope)
+    above = x > t
+    y = np.where(above, x, a * (x - t))
+    slope = np.where(above, x.dtype.type(1), a)
+    if max_value is not None:
+        m = x.dtype.type(max_value)
+        y = np.where(above & (x >= m), m, y)
+        slope[above & (x >= m)] = 0
+    return y, _ReluCache(slope)
 
 
-def relu_backward(dy, cache: _MaskCache):
+def relu_backward(dy, cache):
     """``dx = dy`` where ``x > 0``, else 0 (the gradient at exactly 0 is 0, as in torch)."""
+    if isinstance(cache, _ReluCache):
+        dy = float_array(_check_grad(dy, cache.slope, "relu_backward"), "relu_backward")
+        return dy * cache.slope
     dy = float_array(_check_grad(dy, cache.positive, "relu_backward"), "relu_backward")
     return np.where(cache.positive, dy, dy.dtype.type(0))
 
 
-def relu(x):
-    """``max(0, x)`` element-wise (lists and arrays accepted; ints become float32)."""
-    return relu_forward(x)[0]
+def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
+    """``max(0, x)`` element-wise (lists and arrays accepted; ints become float32).
+
+    ``negative_slope``, ``max_value`` and ``threshold`` as in ``keras.activations.relu``.
+    """
+    return relu_forward(x, negative_slope, max_value, threshold)[0]
 
 
 # ---------------------------------------------------------------------------- leaky relu
@@ -235,10 +268,11 @@ _PLAIN_FUNCTIONS = {relu: "relu", leaky_relu: "leaky_relu", tanh: "tanh",
 
 
 def _name_of_function(fn):
-    """The activation name of one of our plain functions (here or in ``npconv.activations``)."""
-    if fn in _PLAIN_FUNCTIONS:
-        return _PLAIN_FUNCTIONS[fn]
-    return getattr(fn, "_npconv_activation", None)
+    """The name of one of our plain functions (``npconv.activations`` re-exports them)."""
+    try:
+        return _PLAIN_FUNCTIONS.get(fn)
+    except TypeError:  # an unhashable callable
+        return None
 
 
 def get(identifier) -> Activation | None:

@@ -1,0 +1,146 @@
+"""Dense (fully connected), flatten and dropout: forward and backward.
+
+    dense:    out = x @ kernel + bias          x (..., n_in), kernel (n_in, n_out), bias (n_out,)
+              dx = d_out @ kernel.T,  d_kernel = x.T @ d_out,  d_bias = sum(d_out)
+    flatten:  (N, d1, d2, ...) -> (N, d1 * d2 * ...), in C (row-major) order; backward reshapes back
+    dropout:  out = x * mask / (1 - rate)      mask ~ Bernoulli(1 - rate), training only
+              dx = d_out * mask / (1 - rate)   ("inverted" dropout: inference is the identity)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from .._checks import float_array
+from ..random import make_generator
+
+__all__ = [
+    "dense_forward", "dense_backward",
+    "flatten_forward", "flatten_backward",
+    "dropout_forward", "dropout_backward",
+]
+
+
+def _check_d_out(d_out, shape, where: str) -> np.ndarray:
+    d_out = np.asarray(d_out)
+    if d_out.shape != tuple(shape):
+        raise ValueError(f"{where}: expected d_out of shape {tuple(shape)} (the forward "
+                         f"output's). Received shape {d_out.shape}")
+    return d_out
+
+
+# ---------------------------------------------------------------------------- dense
+class DenseCache(NamedTuple):
+    x: np.ndarray
+    kernel: np.ndarray
+    has_bias: bool
+
+
+def dense_forward(x, kernel, bias=None):
+    """``x @ kernel + bias``, contracting the last axis of ``x`` (rank >= 2).
+
+    Shapes: x (N, ..., n_in), kernel (n_in, n_out), bias (n_out,) or None -> out (N, ..., n_out).
+    """
+    x = float_array(x, "dense")
+    kernel = np.asarray(kernel)
+    if x.ndim < 2:
+        raise ValueError(f"dense: expected an input of rank >= 2 (batch, ..., features). "
+                         f"Received an input of shape {x.shape}")
+    if kernel.ndim != 2:
+        raise ValueError(f"dense: expected a 2-D kernel (n_in, n_out). "
+                         f"Received a kernel of shape {kernel.shape}")
+    if x.shape[-1] != kernel.shape[0]:
+        raise ValueError(f"dense: expected an input with last dimension {kernel.shape[0]} (the "
+                         f"kernel's n_in). Received an input of shape {x.shape}")
+    out = x @ kernel
+    if bias is not None:
+        bias = np.asarray(bias)
+        if bias.shape != (kernel.shape[1],):
+            raise ValueError(f"dense: expected a bias of shape ({kernel.shape[1]},). "
+                             f"Received shape {bias.shape}")
+        out += bias
+    return out, DenseCache(x, kernel, bias is not None)
+
+
+def dense_backward(d_out, cache: DenseCache):
+    """``(dx, d_kernel, d_bias)``; ``d_bias`` is None when the forward had no bias."""
+    x, kernel, has_bias = cache
+    d_out = _check_d_out(d_out, x.shape[:-1] + (kernel.shape[1],), "dense_backward")
+    d2 = d_out.reshape(-1, kernel.shape[1])
+    dx = d_out @ kernel.T
+    d_kernel = x.reshape(-1, kernel.shape[0]).T @ d2
+    d_bias = d2.sum(axis=0) if has_bias else None
+    return dx, d_kernel, d_bias
+
+
+# ---------------------------------------------------------------------------- flatten
+def flatten_forward(x):
+    """Reshape (N, d1, d2, ...) to (N, d1*d2*...); a 1-D (N,) input becomes (N, 1) as in Keras.
+
+    Any dtype is kept (it is only a reshape). The cache is the input shape.
+    """
+    x = np.asarray(x)
+    if x.ndim == 0:
+        raise ValueError("flatten: expected an input with a batch dimension. Received a scalar")
+    return x.reshape(x.shape[0], math.prod(x.shape[1:])), x.shape
+
+
+def flatten_backward(d_out, cache):
+    """Reshape the gradient back to the input shape."""
+    shape = tuple(cache)
+    d_out = _check_d_out(d_out, (shape[0], math.prod(shape[1:])), "flatten_backward")
+    return d_out.reshape(shape)
+
+
+# ---------------------------------------------------------------------------- dropout
+class DropoutCache(NamedTuple):
+    mask: np.ndarray | None    # bool, True = kept; noise_shape (broadcasts to x); None = identity
+    scale: np.ndarray | None   # mask / (1 - rate) in x's dtype
+    shape: tuple
+
+
+def _noise_shape(noise_shape, shape):
+    """Keras's noise_shape: None entries take x's size; the result must broadcast to x."""
+    if noise_shape is None:
+        return shape
+    noise_shape = tuple(noise_shape)
+    if len(noise_shape) == len(shape):
+        ns = tuple(s if n is None else int(n) for n, s in zip(noise_shape, shape, strict=True))
+        if all(n in (1, s) for n, s in zip(ns, shape, strict=True)):
+            return ns
+    raise ValueError(f"dropout: expected noise_shape of {len(shape)} entries, each 1, None or "
+                     f"the input's size, to broadcast to the input shape {shape}. "
+                     f"Received: noise_shape={noise_shape}")
+
+
+def dropout_forward(x, rate, training, rng=None, noise_shape=None):
+    """Inverted dropout: zero each value with probability ``rate``, scale the rest by 1/(1-rate).
+
+    Identity when ``training`` is False or ``rate == 0``. ``rng``: a numpy Generator or an int
+    seed (default: :func:`npconv.random.make_generator`). ``noise_shape`` (Keras): drop whole
+    slices, e.g. ``(N, 1, 1, C)`` drops channels. Returns ``(out, cache)``; ``cache.mask`` is
+    the drawn keep-mask.
+    """
+    number = isinstance(rate, (int, float, np.integer, np.floating)) and not isinstance(rate, bool)
+    if not number or not 0 <= rate < 1:
+        raise ValueError(f"dropout: expected rate to be a number in [0, 1). "
+                         f"Received: rate={rate!r}")
+    x = float_array(x, "dropout")
+    if not training or rate == 0:
+        return x, DropoutCache(None, None, x.shape)
+    ns = _noise_shape(noise_shape, x.shape)
+    rng = make_generator(rng)
+    mask = rng.random(ns) >= rate  # P(keep) = 1 - rate
+    scale = mask.astype(x.dtype) / x.dtype.type(1 - rate)
+    return x * scale, DropoutCache(mask, scale, x.shape)
+
+
+def dropout_backward(d_out, cache: DropoutCache):
+    """``dx = d_out * mask / (1 - rate)``; the identity when the forward was."""
+    d_out = _check_d_out(d_out, cache.shape, "dropout_backward")
+    if cache.scale is None:
+        return d_out
+    return d_out * cache.scale

@@ -1,0 +1,109 @@
+"""Batch normalization over every axis but the last (NHWC: over N, H, W; 2-D: over N).
+
+Forward, for each channel c (Keras's defaults momentum=0.99, epsilon=1e-3)::
+
+    training:   mean = mean(x),  var = mean((x - mean)**2)     (batch statistics, biased)
+    inference:  mean = moving_mean, var = moving_var
+    x_hat = (x - mean) / sqrt(var + epsilon)
+    out   = gamma * x_hat + beta
+
+In training mode the moving statistics are updated as Keras does,
+``moving = moving * momentum + batch * (1 - momentum)``, with the *biased* batch variance.
+(PyTorch's ``running_var`` uses the unbiased variance ``var * n / (n - 1)`` and its
+``momentum`` is Keras's ``1 - momentum``.) The op only computes the new values
+(``cache.new_moving_mean``, ``cache.new_moving_var``); the layer copies them into its weights.
+
+Backward, with ``m`` values per channel::
+
+    d_beta  = sum(d_out)           d_gamma = sum(d_out * x_hat)
+    training:   dx = gamma / sqrt(var + eps) * (d_out - mean(d_out) - x_hat * mean(d_out * x_hat))
+    inference:  dx = gamma / sqrt(var + eps) * d_out        (mean and var are constants)
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .._checks import float_array
+
+__all__ = ["batch_norm_forward", "batch_norm_backward"]
+
+
+class BatchNormCache(NamedTuple):
+    x_hat: np.ndarray           # normalised input, x's shape
+    scale: np.ndarray           # gamma / sqrt(var + eps), shape (C,)
+    training: bool
+    has_gamma: bool
+    has_beta: bool
+    new_moving_mean: np.ndarray | None  # Keras's updated moving statistics (training only)
+    new_moving_var: np.ndarray | None
+
+
+def _channel_vector(v, name: str, channels: int, dtype, default: float):
+    if v is None:
+        return np.full(channels, default, dtype=dtype)
+    v = np.asarray(v)
+    if v.shape != (channels,):
+        raise ValueError(f"batch_norm: expected {name} of shape ({channels},), one value per "
+                         f"channel of the input's last axis. Received shape {v.shape}")
+    return v.astype(dtype, copy=False)
+
+
+def batch_norm_forward(x, gamma, beta, moving_mean, moving_var, training,
+                       momentum=0.99, epsilon=1e-3):
+    """Normalise ``x`` (..., C) per channel; returns ``(out, cache)``.
+
+    ``gamma``/``beta`` (C,) may be None (Keras's ``scale=False``/``center=False``).
+    ``moving_mean``/``moving_var`` (C,) are used in inference and updated (in the cache, not in
+    place) in training. ``out`` has x's shape and dtype.
+    """
+    x = float_array(x, "batch_norm")
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: expected an input with at least 2 dimensions (batch, ..., "
+                         f"channels). Received an input of shape {x.shape}")
+    if not 0 <= momentum <= 1:
+        raise ValueError(f"batch_norm: expected momentum in [0, 1]. Received: momentum={momentum}")
+    if not epsilon > 0:
+        raise ValueError(f"batch_norm: expected epsilon > 0. Received: epsilon={epsilon}")
+    c, dtype = x.shape[-1], x.dtype
+    g = _channel_vector(gamma, "gamma", c, dtype, 1.0)
+    b = _channel_vector(beta, "beta", c, dtype, 0.0)
+    moving_mean = _channel_vector(moving_mean, "moving_mean", c, dtype, 0.0)
+    moving_var = _channel_vector(moving_var, "moving_var", c, dtype, 1.0)
+    axes = tuple(range(x.ndim - 1))
+
+    if training:
+        mean = x.mean(axis=axes)
+        var = x.var(axis=axes)  # biased, as Keras and torch use for normalising
+        new_mean = moving_mean * dtype.type(momentum) + mean * dtype.type(1 - momentum)
+        new_var = moving_var * dtype.type(momentum) + var * dtype.type(1 - momentum)
+    else:
+        mean, var = moving_mean, moving_var
+        new_mean = new_var = None
+    inv_std = 1 / np.sqrt(var + dtype.type(epsilon))
+    x_hat = (x - mean) * inv_std
+    out = x_hat * g + b
+    cache = BatchNormCache(x_hat, g * inv_std, bool(training), gamma is not None,
+                           beta is not None, new_mean, new_var)
+    return out, cache
+
+
+def batch_norm_backward(d_out, cache: BatchNormCache):
+    """Gradients ``(dx, d_gamma, d_beta)``; ``d_gamma``/``d_beta`` are None where the forward
+    had no gamma/beta."""
+    d_out = np.asarray(d_out)
+    x_hat = cache.x_hat
+    if d_out.shape != x_hat.shape:
+        raise ValueError(f"batch_norm_backward: expected d_out of shape {x_hat.shape}. "
+                         f"Received shape {d_out.shape}")
+    axes = tuple(range(d_out.ndim - 1))
+    d_beta = d_out.sum(axis=axes)
+    d_gamma = (d_out * x_hat).sum(axis=axes)
+    if cache.training:
+        m = x_hat.size // x_hat.shape[-1]
+        dx = cache.scale * (d_out - d_beta / m - x_hat * (d_gamma / m))
+    else:
+        dx = d_out * cache.scale
+    return (dx, d_gamma if cache.has_gamma else None, d_beta if cache.has_beta else None)
