@@ -1,0 +1,240 @@
+"""2-D convolution (cross-correlation, as in every deep-learning library), forward and backward.
+
+Shapes (NHWC, as in seed 002's NumPy code and Keras)::
+
+    x       (N, H, W, C_in)          input batch
+    kernel  (kh, kw, C_in, C_out)    one (kh, kw, C_in) filter per output channel
+    bias    (C_out,)
+    out     (N, H_out, W_out, C_out)
+
+Seed 002 computes every output pixel with ``conv_single_step``: the sum of a window of the padded
+input times one filter, plus its bias. Here all windows are gathered at once into the *im2col*
+matrix ``cols`` of shape ``(N * H_out * W_out, kh * kw * C_in)`` -- one row per output pixel, one
+column per kernel weight -- so the whole convolution is one matrix multiply::
+
+    out = cols @ kernel.reshape(kh * kw * C_in, C_out) + bias
+
+and the backward pass is two more (seed 002's formulas (1)-(3) summed over every window)::
+
+    d_kernel = cols.T @ d_out          d_bias = d_out summed over N, H_out, W_out
+    d_cols   = d_out @ kernel.T        dx = col2im(d_cols): each window's gradient added back
+
+Output size (seed 000): ``H_out = floor((H + pad_top + pad_bottom - d * (kh - 1) - 1) / s) + 1``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from .._checks import as_pair, check_rank, float_array
+from .padding import Pads, resolve_padding
+
+# Below this many input channels, copying the windows one kernel offset at a time is faster
+# than one copy of the 6-D window view (whose innermost run is only C_in elements long).
+_OFFSET_LOOP_MAX_CHANNELS = 16
+
+
+def conv_single_step(a_slice_prev, W, b) -> float:
+    """Seed 002's single step: one filter ``W`` on one window ``a_slice_prev``, plus bias ``b``.
+
+    a_slice_prev, W: ``(f, f, n_C_prev)``; b: one number (shape ``(1, 1, 1)`` in the seed).
+    Returns the scalar ``sum(a_slice_prev * W) + b``.
+    """
+    a_slice_prev, W, b = np.asarray(a_slice_prev), np.asarray(W), np.asarray(b)
+    if a_slice_prev.shape != W.shape:
+        raise ValueError(f"conv_single_step: expected a_slice_prev and W of the same shape. "
+                         f"Received {a_slice_prev.shape} and {W.shape}")
+    if b.size != 1:
+        raise ValueError(f"conv_single_step: expected b to hold one number. "
+                         f"Received shape {b.shape}")
+    return float(np.sum(a_slice_prev * W)) + float(b.reshape(()))
+
+
+def _window_starts(offset: int, dilation: int, stride: int, n_out: int) -> slice:
+    """Pixels of the padded input that kernel offset ``offset`` touches, one per output pixel."""
+    start = offset * dilation
+    return slice(start, start + stride * (n_out - 1) + 1, stride)
+
+
+def _pad(x: np.ndarray, pads: Pads) -> np.ndarray:
+    """``x`` zero-padded in H and W; ``x`` itself (no copy) when there is nothing to pad."""
+    (top, bottom), (left, right) = pads
+    if top == bottom == left == right == 0:
+        return x
+    n, h, w, c = x.shape
+    xp = np.zeros((n, h + top + bottom, w + left + right, c), dtype=x.dtype)
+    xp[:, top:top + h, left:left + w, :] = x
+    return xp
+
+
+def _im2col_padded(xp, kernel_hw, strides, dilation, out_hw) -> np.ndarray:
+    """im2col of an already padded input: ``(N * H_out * W_out, kh * kw * C)``, C-contiguous."""
+    n, _, _, c = xp.shape
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel_hw, strides, dilation, out_hw
+    if kh == kw == 1 and sh == sw == 1 and xp.flags.c_contiguous:
+        return xp.reshape(n * ho * wo, c)  # a 1x1 convolution is already a matrix multiply
+    if c < _OFFSET_LOOP_MAX_CHANNELS:
+        cols = np.empty((n, ho, wo, kh, kw, c), dtype=xp.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                cols[:, :, :, i, j, :] = xp[:, _window_starts(i, dh, sh, ho),
+                                            _window_starts(j, dw, sw, wo), :]
+    else:
+        # windows[n, y, x, i, j, c] = xp[n, y*sh + i*dh, x*sw + j*dw, c]: a view, no copy yet
+        s_n, s_h, s_w, s_c = xp.strides
+        windows = as_strided(xp, shape=(n, ho, wo, kh, kw, c),
+                             strides=(s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c),
+                             writeable=False)
+        cols = np.ascontiguousarray(windows)
+    return cols.reshape(n * ho * wo, kh * kw * c)
+
+
+def _col2im_padded(cols, padded_shape, kernel_hw, strides, dilation, out_hw) -> np.ndarray:
+    """Adjoint of :func:`_im2col_padded`: add every window's row back to its pixels."""
+    n, _, _, c = padded_shape
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel_hw, strides, dilation, out_hw
+    if kh == kw == 1 and sh == sw == 1:
+        return cols.reshape(padded_shape)
+    cols = cols.reshape(n, ho, wo, kh, kw, c)
+    dxp = np.zeros(padded_shape, dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            dxp[:, _window_starts(i, dh, sh, ho), _window_starts(j, dw, sw, wo), :] += (
+                cols[:, :, :, i, j, :]
+            )
+    return dxp
+
+
+def _geometry(x_shape, kernel_hw, strides, padding, dilation, where):
+    """Resolved (strides, dilation, pads, out_hw), with a clear error if the kernel cannot fit."""
+    s = as_pair(strides, "strides", where)
+    d = as_pair(dilation, "dilation", where)
+    kernel_hw = as_pair(tuple(kernel_hw), "kernel_size", where)
+    pads = resolve_padding(padding, x_shape[1:3], kernel_hw, s, d, where)
+    padded = (x_shape[1] + sum(pads[0]), x_shape[2] + sum(pads[1]))
+    reach = (d[0] * (kernel_hw[0] - 1) + 1, d[1] * (kernel_hw[1] - 1) + 1)
+    if reach[0] > padded[0] or reach[1] > padded[1]:
+        raise ValueError(
+            f"{where}: the kernel (kh, kw)={kernel_hw} with dilation {d} spans {reach} pixels, "
+            f"larger than the padded input (height, width)={padded} "
+            f"(input {tuple(x_shape[1:3])}, padding {pads})"
+        )
+    out_hw = ((padded[0] - reach[0]) // s[0] + 1, (padded[1] - reach[1]) // s[1] + 1)
+    return s, d, pads, out_hw
+
+
+def im2col(x, kernel_size, strides=1, padding=0, dilation=1) -> np.ndarray:
+    """The im2col matrix of NHWC ``x``: ``(N * H_out * W_out, kh * kw * C)``.
+
+    Row ``(n, y, x)`` holds the window under output pixel ``(y, x)`` of image ``n`` in
+    ``(i, j, c)`` order, matching ``kernel.reshape(kh * kw * C, C_out)``.
+    ``padding`` as in :func:`npconv.ops.padding.resolve_padding`.
+    """
+    x = np.asarray(x)
+    check_rank(x, 4, "im2col", "(batch, height, width, channels)")
+    kernel_hw = as_pair(kernel_size, "kernel_size", "im2col")
+    s, d, pads, out_hw = _geometry(x.shape, kernel_hw, strides, padding, dilation, "im2col")
+    return _im2col_padded(_pad(x, pads), kernel_hw, s, d, out_hw)
+
+
+def col2im(cols, x_shape, kernel_size, strides=1, padding=0, dilation=1) -> np.ndarray:
+    """Adjoint of :func:`im2col`: sum each row of ``cols`` back into an array of ``x_shape``."""
+    cols = np.asarray(cols)
+    x_shape = tuple(x_shape)
+    kernel_hw = as_pair(kernel_size, "kernel_size", "col2im")
+    s, d, pads, out_hw = _geometry(x_shape, kernel_hw, strides, padding, dilation, "col2im")
+    expected = (x_shape[0] * out_hw[0] * out_hw[1], kernel_hw[0] * kernel_hw[1] * x_shape[3])
+    if cols.shape != expected:
+        raise ValueError(f"col2im: expected cols of shape {expected}. Received {cols.shape}")
+    return _crop(_col2im_padded(cols, _padded_shape(x_shape, pads), kernel_hw, s, d, out_hw),
+                 x_shape, pads)
+
+
+def _padded_shape(x_shape, pads):
+    return (x_shape[0], x_shape[1] + sum(pads[0]), x_shape[2] + sum(pads[1]), x_shape[3])
+
+
+def _crop(xp, x_shape, pads):
+    (top, _), (left, _) = pads
+    if xp.shape == tuple(x_shape):
+        return xp
+    return np.ascontiguousarray(xp[:, top:top + x_shape[1], left:left + x_shape[2], :])
+
+
+@dataclass(frozen=True)
+class Conv2DCache:
+    """What :func:`conv2d_backward` needs (opaque to callers)."""
+
+    cols: np.ndarray  # (N * H_out * W_out, kh * kw * C_in) im2col matrix of the padded input
+    kernel: np.ndarray
+    has_bias: bool
+    x_shape: tuple
+    pads: Pads
+    strides: tuple
+    dilation: tuple
+    out_hw: tuple
+
+
+def conv2d_forward(x, kernel, bias=None, strides=1, padding="valid", dilation=1):
+    """2-D convolution of an NHWC batch. Returns ``(out, cache)``.
+
+    x: ``(N, H, W, C_in)``; kernel: ``(kh, kw, C_in, C_out)``; bias: ``(C_out,)`` or None.
+    strides, dilation: int or ``(vertical, horizontal)``, >= 1 (pixels).
+    padding: ``"valid"``, ``"same"`` (Keras/TensorFlow: ``H_out = ceil(H / stride)``, the odd
+    pixel at the bottom/right), an int, a pair or ``((top, bottom), (left, right))``.
+    out: ``(N, H_out, W_out, C_out)`` in the common float dtype of ``x`` and ``kernel``
+    (float32 stays float32; integer input is computed in float32).
+    """
+    where = "conv2d"
+    x = float_array(x, where)
+    kernel = float_array(kernel, where)
+    check_rank(x, 4, where, "(batch, height, width, channels)")
+    check_rank(kernel, 4, where + " kernel", "(kh, kw, in_channels, out_channels)")
+    kh, kw, c_in, c_out = kernel.shape
+    if x.shape[3] != c_in:
+        raise ValueError(f"{where}: the input has {x.shape[3]} channels (shape {x.shape}) but the "
+                         f"kernel {kernel.shape} expects {c_in} input channels")
+    dtype = np.result_type(x.dtype, kernel.dtype)
+    if bias is not None:
+        bias = float_array(bias, where)
+        if bias.shape != (c_out,):
+            raise ValueError(f"{where}: expected bias of shape ({c_out},). "
+                             f"Received shape {bias.shape}")
+    s, d, pads, out_hw = _geometry(x.shape, (kh, kw), strides, padding, dilation, where)
+
+    xp = _pad(x.astype(dtype, copy=False), pads)
+    cols = _im2col_padded(xp, (kh, kw), s, d, out_hw)
+    out = cols @ kernel.reshape(kh * kw * c_in, c_out).astype(dtype, copy=False)
+    if bias is not None:
+        out += bias.astype(dtype, copy=False)
+    cache = Conv2DCache(cols, kernel, bias is not None, x.shape, pads, s, d, out_hw)
+    return out.reshape(x.shape[0], out_hw[0], out_hw[1], c_out), cache
+
+
+def conv2d_backward(d_out, cache: Conv2DCache):
+    """Gradients of :func:`conv2d_forward`: ``(dx, d_kernel, d_bias)``.
+
+    d_out: ``(N, H_out, W_out, C_out)``, the loss gradient w.r.t. the output.
+    dx has the input's shape, d_kernel the kernel's, d_bias ``(C_out,)`` (None without bias).
+    """
+    kernel = cache.kernel
+    kh, kw, c_in, c_out = kernel.shape
+    n = cache.x_shape[0]
+    expected = (n, cache.out_hw[0], cache.out_hw[1], c_out)
+    d_out = np.asarray(d_out)
+    if d_out.shape != expected:
+        raise ValueError(f"conv2d_backward: expected d_out of shape {expected}. "
+                         f"Received {d_out.shape}")
+    dtype = cache.cols.dtype
+    d2 = d_out.astype(dtype, copy=False).reshape(-1, c_out)
+
+    d_bias = d2.sum(axis=0) if cache.has_bias else None
+    d_kernel = (cache.cols.T @ d2).reshape(kernel.shape)
+    d_cols = d2 @ kernel.reshape(kh * kw * c_in, c_out).astype(dtype, copy=False).T
+    dxp = _col2im_padded(d_cols, _padded_shape(cache.x_shape, cache.pads), (kh, kw),
+                         cache.strides, cache.dilation, cache.out_hw)
+    dx = _crop(dxp, cache.x_shape, cache.pads)
+    return dx, d_kernel.astype(kernel.dtype, copy=False), d_bias
