@@ -145,6 +145,9 @@ class Layer:
         self.output_shape: tuple | None = None
         self._weights: list[Weight] = []
         self._activation_cache = None
+        #: Set False by a model when nobody needs d_input (the first layer): call_backward
+        #: may then skip computing it and return None.
+        self.need_input_grad = True
 
     # ------------------------------------------------------------------ weights
     def add_weight(self, name: str, shape, initializer="zeros", trainable=True) -> Weight:

@@ -1,0 +1,192 @@
+"""Saving and loading models: one safetensors file, no pickle anywhere.
+
+A model file is a safetensors file whose header metadata holds JSON:
+``npconv.format`` ("npconv-model" or "npconv-weights"), ``npconv.version`` (this format's
+version), ``npconv.architecture`` (the model's config), ``npconv.compile`` (loss, metrics and
+optimizer config) — and whose tensors are the weights (``w/0007/conv2d_1/kernel``: position,
+layer, weight) and, optionally, the optimizer state (``opt/...``).
+
+Writes are atomic: the bytes go to a temporary file in the same folder, which is then renamed
+over the target, so a crash mid-save leaves the previous file intact. Reads validate everything
+before changing anything: a truncated, corrupt, wrong-version or shape-mismatched file raises a
+``ValueError`` naming the file and leaves the model as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import numpy as np
+
+FORMAT_VERSION = 1
+_MODEL = "npconv-model"
+_WEIGHTS = "npconv-weights"
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and an atomic rename."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _weight_tensors(model) -> dict[str, np.ndarray]:
+    tensors = {}
+    position = 0
+    for layer in model._unique_layers():
+        for w in layer._weights:
+            tensors[f"w/{position:04d}/{layer.name}/{w.name}"] = np.ascontiguousarray(w.value)
+            position += 1
+    return tensors
+
+
+def _model_kind(model) -> str:
+    from .models.sequential import Sequential
+
+    return "Sequential" if isinstance(model, Sequential) else "Model"
+
+
+def _compile_config(model) -> dict | None:
+    if not getattr(model, "compiled", False):
+        return None
+    opt = model.optimizer
+    loss = model.loss
+    return {
+        "optimizer": {"class_name": type(opt).__name__, "config": opt.get_config()},
+        "loss": {"class_name": type(loss).__name__,
+                 "config": loss.get_config() if hasattr(loss, "get_config") else {}},
+        "metrics": [m if isinstance(m, str) else getattr(m, "name", type(m).__name__)
+                    for m in model._metric_specs],
+    }
+
+
+def _serialize(tensors: dict, metadata: dict) -> bytes:
+    from safetensors.numpy import save
+
+    return save(tensors, metadata={k: json.dumps(v) for k, v in metadata.items()})
+
+
+def save_model(model, path, include_optimizer=True) -> None:
+    """Save ``model``'s architecture, weights and (optionally) optimizer state to ``path``."""
+    model._require_graph("save")
+    tensors = _weight_tensors(model)
+    metadata = {
+        "npconv.format": _MODEL,
+        "npconv.version": FORMAT_VERSION,
+        "npconv.kind": _model_kind(model),
+        "npconv.architecture": model.get_config(),
+        "npconv.compile": _compile_config(model),
+    }
+    if include_optimizer and getattr(model, "compiled", False):
+        state = model.optimizer.get_state()
+        tensors.update({f"opt/{k}": np.ascontiguousarray(v) for k, v in state.items()})
+    atomic_write_bytes(path, _serialize(tensors, metadata))
+
+
+def save_weights(model, path) -> None:
+    """Save only the weights of ``model`` to ``path``."""
+    model._require_graph("save_weights")
+    metadata = {"npconv.format": _WEIGHTS, "npconv.version": FORMAT_VERSION}
+    atomic_write_bytes(path, _serialize(_weight_tensors(model), metadata))
+
+
+def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
+    """Read and validate a file: (metadata as parsed JSON, tensors)."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"npconv: no such model file: {path}")
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        tensors = load(data)
+        header_len = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8:8 + header_len])
+        raw_meta = header.get("__metadata__") or {}
+        metadata = {k: json.loads(v) for k, v in raw_meta.items()}
+    except (SafetensorError, ValueError, UnicodeDecodeError, OverflowError) as exc:
+        raise ValueError(f"npconv: {path} is not a valid npconv file (truncated or corrupt: "
+                         f"{exc})") from None
+    fmt = metadata.get("npconv.format")
+    if fmt not in (_MODEL, _WEIGHTS):
+        raise ValueError(f"npconv: {path} is a safetensors file but not one npconv wrote "
+                         "(no npconv.format in its metadata)")
+    version = metadata.get("npconv.version")
+    if version != FORMAT_VERSION:
+        raise ValueError(f"npconv: {path} has format version {version!r}; this npconv reads "
+                         f"version {FORMAT_VERSION}")
+    return metadata, tensors
+
+
+def _assign_weights(model, tensors, path) -> None:
+    """Check every saved weight against the model, then assign them all (or none)."""
+    saved = sorted(k for k in tensors if k.startswith("w/"))
+    ours = [w for layer in model._unique_layers() for w in layer._weights]
+    if len(saved) != len(ours):
+        raise ValueError(f"npconv: {path} holds {len(saved)} weight arrays but the model has "
+                         f"{len(ours)}")
+    for key, w in zip(saved, ours, strict=True):
+        if tensors[key].shape != w.shape:
+            raise ValueError(f"npconv: {path}: weight {key} has shape {tensors[key].shape} but "
+                             f"the model's {w.name} expects {w.shape}")
+    for key, w in zip(saved, ours, strict=True):
+        w.assign(tensors[key])
+
+
+def load_weights(model, path) -> None:
+    """Load weights from a file written by ``save_weights`` or ``save`` into ``model``."""
+    _, tensors = _read(path)
+    model._require_graph("load_weights")
+    _assign_weights(model, tensors, path)
+
+
+def load_model(path, compile=True):  # noqa: A002 - Keras name
+    """Rebuild a model saved by ``model.save(path)``: architecture, weights, optimizer state."""
+    from .layers.base import get_layer_class  # noqa: F401 - registers layer classes
+    from .models.functional import Model
+    from .models.sequential import Sequential
+
+    metadata, tensors = _read(path)
+    if metadata["npconv.format"] != _MODEL:
+        raise ValueError(f"npconv: {path} holds only weights; build the model and call "
+                         "model.load_weights(path)")
+    _import_all_layers()
+    cls = Sequential if metadata.get("npconv.kind") == "Sequential" else Model
+    try:
+        model = cls.from_config(metadata["npconv.architecture"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"npconv: {path}: cannot rebuild the architecture: {exc}") from None
+    _assign_weights(model, tensors, path)
+    compile_config = metadata.get("npconv.compile")
+    if compile and compile_config:
+        from .training import losses, optimizers
+
+        opt_cls = getattr(optimizers, compile_config["optimizer"]["class_name"])
+        optimizer = opt_cls.from_config(compile_config["optimizer"]["config"])
+        loss_spec = compile_config["loss"]
+        loss = getattr(losses, loss_spec["class_name"])(**loss_spec["config"])
+        model.compile(optimizer=optimizer, loss=loss, metrics=compile_config["metrics"])
+        state = {k[len("opt/"):]: v for k, v in tensors.items() if k.startswith("opt/")}
+        if state:
+            optimizer.set_state(state, model.trainable_weights)
+    return model
+
+
+def _import_all_layers() -> None:
+    """Import every layer module so that from_config finds the classes by name."""
+    from . import layers  # noqa: F401

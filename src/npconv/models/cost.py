@@ -1,0 +1,35 @@
+"""What a layer costs: multiply-adds, activation memory and im2col buffer bytes.
+
+Used by ``model.summary(show_cost=True)`` and ``npconv bench``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def layer_cost(layer, batch_size: int = 1) -> dict:
+    """Forward cost of ``layer`` at ``batch_size``, from its built shapes.
+
+    macs: multiply-adds of the forward pass (a layer with a ``kernel`` weight does
+    prod(kernel.shape[:-1]) of them per output element; other layers count 0).
+    activation_bytes: size of the output. im2col_bytes: the patch matrix a convolution
+    builds (batch * H_out * W_out * kh * kw * c_in elements), 0 for other layers.
+    """
+    out_shape = layer.output_shape
+    if isinstance(out_shape, list):  # pragma: no cover - merge layers have one output
+        out_shape = out_shape[0]
+    itemsize = np.dtype(layer.dtype or np.float32).itemsize
+    out_elems = batch_size * math.prod(d for d in out_shape[1:] if d is not None)
+    kernel = next((w for w in layer._weights if w.name == "kernel"), None)
+    macs = 0
+    im2col = 0
+    if kernel is not None:
+        per_output = math.prod(kernel.shape[:-1])
+        macs = out_elems * per_output
+        if kernel.value.ndim == 4:
+            im2col = out_elems // kernel.shape[-1] * per_output * itemsize
+    return {"macs": int(macs), "activation_bytes": int(out_elems * itemsize),
+            "im2col_bytes": int(im2col)}

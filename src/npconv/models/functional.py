@@ -1,0 +1,298 @@
+"""The functional ``Model``: a graph of layer calls from ``Input`` tensors to outputs.
+
+Forward runs the layers in topological order; backward runs them in reverse, summing the
+gradients of a tensor that feeds several layers (a residual branch). Training methods
+(``compile``, ``fit``, ``evaluate``, ``predict``) live in :mod:`npconv.training.loop` and are
+attached here so that ``model.fit(...)`` reads as in Keras.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..layers.base import Layer, SymbolicTensor, get_layer_class, unique_name
+from ..layers.input import InputLayer
+
+
+class _Node:
+    """One layer call: ``layer`` reads tensors ``parents`` (indices) and writes tensor ``out``."""
+
+    __slots__ = ("layer", "parents", "out")
+
+    def __init__(self, layer, parents, out):
+        self.layer, self.parents, self.out = layer, parents, out
+
+
+class Model:
+    """A model built from symbolic tensors: ``Model(inputs=Input(...), outputs=...)``."""
+
+    def __init__(self, inputs=None, outputs=None, name=None):
+        self.name = name or unique_name(self._default_name())
+        self.compiled = False
+        self.optimizer = self.loss = None
+        self.stop_training = False
+        self.history = None
+        self._nodes: list[_Node] = []
+        self._graph_ready = False
+        if inputs is not None or outputs is not None:
+            if inputs is None or outputs is None:
+                raise ValueError(f"{self.name}: a functional model needs both inputs= and "
+                                 "outputs=")
+            self._init_graph(inputs, outputs)
+
+    @staticmethod
+    def _default_name() -> str:
+        return "functional"
+
+    # ------------------------------------------------------------------ graph
+    def _init_graph(self, inputs, outputs) -> None:
+        self._multi_input = isinstance(inputs, (list, tuple))
+        self._multi_output = isinstance(outputs, (list, tuple))
+        self.inputs = list(inputs) if self._multi_input else [inputs]
+        self.outputs = list(outputs) if self._multi_output else [outputs]
+        for t in self.inputs + self.outputs:
+            if not isinstance(t, SymbolicTensor):
+                raise TypeError(f"{self.name}: inputs and outputs must be symbolic tensors from "
+                                f"npconv.Input and layer calls. Received {type(t).__name__}")
+        for t in self.inputs:
+            if not isinstance(t.layer, InputLayer):
+                raise ValueError(f"{self.name}: every input must come from npconv.Input(). "
+                                 f"Received {t}")
+
+        index = {id(t): i for i, t in enumerate(self.inputs)}
+        nodes: list[_Node] = []
+        seen_layers: set[int] = set()
+
+        def visit(t: SymbolicTensor) -> int:
+            if id(t) in index:
+                return index[id(t)]
+            if isinstance(t.layer, InputLayer):
+                raise ValueError(f"{self.name}: the graph is disconnected: {t.layer.name} "
+                                 "is used but is not among the model's inputs")
+            parents = [visit(p) for p in t.parents]
+            if id(t.layer) in seen_layers:
+                raise ValueError(f"{self.name}: layer {t.layer.name} is called more than once "
+                                 "in this model; sharing a layer is not supported — create a "
+                                 "second layer instead")
+            seen_layers.add(id(t.layer))
+            index[id(t)] = len(index)
+            nodes.append(_Node(t.layer, parents, index[id(t)]))
+            return index[id(t)]
+
+        self._output_ids = [visit(t) for t in self.outputs]
+        self._nodes = nodes
+        self._n_tensors = len(index)
+        self._graph_ready = True
+
+    @property
+    def layers(self) -> list[Layer]:
+        """Every layer in call order, the input layers first (as Keras lists them)."""
+        return [t.layer for t in self.inputs] + [n.layer for n in self._nodes]
+
+    def get_layer(self, name=None, index=None) -> Layer:
+        """A layer by ``name`` or by position in :attr:`layers`."""
+        if index is not None:
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"{self.name}: no layer named {name!r}. "
+                         f"Layers: {[layer.name for layer in self.layers]}")
+
+    @property
+    def built(self) -> bool:
+        return self._graph_ready
+
+    @property
+    def input_shape(self):
+        shapes = [t.shape for t in self.inputs]
+        return shapes if self._multi_input else shapes[0]
+
+    @property
+    def output_shape(self):
+        shapes = [t.shape for t in self.outputs]
+        return shapes if self._multi_output else shapes[0]
+
+    # ------------------------------------------------------------------ weights
+    def _unique_layers(self):
+        return [layer for layer in self.layers if not isinstance(layer, InputLayer)]
+
+    @property
+    def weights(self):
+        return [w for layer in self._unique_layers() for w in layer._weights]
+
+    @property
+    def trainable_weights(self):
+        return [w for layer in self._unique_layers() for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self):
+        return [w for layer in self._unique_layers() for w in layer.non_trainable_weights]
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of every weight, layer by layer, each layer in its Keras order."""
+        self._require_graph("get_weights")
+        return [w.value.copy() for w in self.weights]
+
+    def set_weights(self, weights) -> None:
+        """Set every weight from a list in :meth:`get_weights` order (shapes must match)."""
+        self._require_graph("set_weights")
+        weights = list(weights)
+        ours = self.weights
+        if len(weights) != len(ours):
+            raise ValueError(f"{self.name}: expected {len(ours)} weight arrays "
+                             f"{[w.shape for w in ours]}. Received {len(weights)} arrays")
+        for w, new in zip(ours, weights, strict=True):
+            if np.shape(new) != w.shape:
+                raise ValueError(f"{self.name}: weight '{w.name}' expects shape {w.shape}. "
+                                 f"Received shape {np.shape(new)}")
+        for w, new in zip(ours, weights, strict=True):
+            w.assign(new, self.name)
+
+    def count_params(self) -> int:
+        self._require_graph("count_params")
+        return int(sum(w.value.size for w in self.weights))
+
+    def _require_graph(self, what: str) -> None:
+        if not self._graph_ready:
+            raise ValueError(f"{self.name}: the model has no input shape yet, so it is not "
+                             f"built; {what} needs it. Give the first layer input_shape=, start "
+                             "with npconv.Input(shape), or call the model on data first")
+
+    # ------------------------------------------------------------------ running
+    def _ensure_graph_for(self, xs) -> None:
+        """Hook for Sequential: build the graph from the first real input."""
+        self._require_graph("running the model")
+
+    def _as_input_list(self, x) -> list[np.ndarray]:
+        if self._multi_input:
+            if not isinstance(x, (list, tuple)) or len(x) != len(self.inputs):
+                raise ValueError(f"{self.name}: expected a list of {len(self.inputs)} input "
+                                 f"arrays. Received {type(x).__name__}")
+            return [np.asarray(a) for a in x]
+        if isinstance(x, (list, tuple)) and len(x) == 1 and np.ndim(x[0]) > 1:
+            x = x[0]
+        return [np.asarray(x)]
+
+    def forward(self, x, training=False):
+        """Run the model on arrays; keeps every layer's cache for :meth:`backward`."""
+        xs = self._as_input_list(x)
+        self._ensure_graph_for(xs)
+        values: list = [None] * self._n_tensors
+        for i, (t, a) in enumerate(zip(self.inputs, xs, strict=True)):
+            t.layer._check_input_shape(a.shape)
+            values[i] = a
+        for node in self._nodes:
+            arg = ([values[p] for p in node.parents] if node.layer.multiple_inputs
+                   else values[node.parents[0]])
+            values[node.out] = node.layer.forward(arg, training=training)
+        outs = [values[i] for i in self._output_ids]
+        return outs if self._multi_output else outs[0]
+
+    def __call__(self, x, training=False):
+        if isinstance(x, SymbolicTensor) or (isinstance(x, (list, tuple)) and x
+                                             and isinstance(x[0], SymbolicTensor)):
+            raise TypeError(f"{self.name}: calling a model on symbolic tensors (nesting models) "
+                            "is not supported; add its layers instead")
+        return self.forward(x, training=training)
+
+    def backward(self, d_outputs, *, fused_output_activation=False, need_input_grad=False):
+        """Back-propagate ``d_outputs`` (w.r.t. the outputs) through every layer.
+
+        Fills each trainable weight's ``grad``. ``fused_output_activation`` means the gradients
+        are already w.r.t. the output layers' pre-activations (softmax + cross-entropy fused).
+        Returns the gradient w.r.t. the input(s) when ``need_input_grad``.
+        """
+        d_list = list(d_outputs) if self._multi_output else [d_outputs]
+        grads: list = [None] * self._n_tensors
+        for i, d in zip(self._output_ids, d_list, strict=True):
+            grads[i] = d if grads[i] is None else grads[i] + d
+        n_inputs = len(self.inputs)
+        output_ids = set(self._output_ids)
+        for node in reversed(self._nodes):
+            d = grads[node.out]
+            grads[node.out] = None
+            if d is None:
+                continue
+            feeds_only_inputs = all(p < n_inputs for p in node.parents)
+            node.layer.need_input_grad = need_input_grad or not feeds_only_inputs
+            through = not (fused_output_activation and node.out in output_ids)
+            dx = node.layer.backward(d, through_activation=through)
+            if not node.layer.need_input_grad:
+                continue
+            dxs = dx if node.layer.multiple_inputs else [dx]
+            for p, g in zip(node.parents, dxs, strict=True):
+                grads[p] = g if grads[p] is None else grads[p] + g
+        if need_input_grad:
+            ins = grads[:n_inputs]
+            return ins if self._multi_input else ins[0]
+        return None
+
+    # ------------------------------------------------------------------ config
+    def get_config(self) -> dict:
+        """A JSON-able description of the architecture (no weights)."""
+        self._require_graph("get_config")
+        index_of = {}
+        layers = []
+        for i, t in enumerate(self.inputs):
+            index_of[i] = t.layer.name
+            layers.append({"class_name": "InputLayer", "config": t.layer.get_config(),
+                           "inbound": []})
+        for node in self._nodes:
+            index_of[node.out] = node.layer.name
+            layers.append({"class_name": type(node.layer).__name__,
+                           "config": node.layer.get_config(),
+                           "inbound": [index_of[p] for p in node.parents]})
+        return {"name": self.name, "layers": layers,
+                "inputs": [t.layer.name for t in self.inputs],
+                "outputs": [index_of[i] for i in self._output_ids],
+                "multi_input": self._multi_input, "multi_output": self._multi_output}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        tensors: dict[str, SymbolicTensor] = {}
+        for spec in config["layers"]:
+            layer_cls = get_layer_class(spec["class_name"])
+            layer = layer_cls.from_config(dict(spec["config"]))
+            if isinstance(layer, InputLayer):
+                tensors[layer.name] = layer.output
+                continue
+            parents = [tensors[name] for name in spec["inbound"]]
+            tensors[layer.name] = layer(parents if layer.multiple_inputs else parents[0])
+        inputs = [tensors[n] for n in config["inputs"]]
+        outputs = [tensors[n] for n in config["outputs"]]
+        return cls(inputs=inputs if config.get("multi_input") else inputs[0],
+                   outputs=outputs if config.get("multi_output") else outputs[0],
+                   name=config.get("name"))
+
+    # ------------------------------------------------------------------ display
+    def summary(self, print_fn=None, line_length=None, show_cost=False, batch_size=1):
+        """Print the Keras summary table (``print_fn`` receives each line)."""
+        from .summary import print_summary
+
+        print_summary(self, print_fn=print_fn, line_length=line_length, show_cost=show_cost,
+                      batch_size=batch_size)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}, layers={len(self.layers)}>"
+
+
+def _attach_training_methods() -> None:
+    """Attach compile/fit/evaluate/predict (defined in training.loop) to Model lazily."""
+
+    def _method(name):
+        def method(self, *args, **kwargs):
+            from ..training import loop
+
+            return getattr(loop, name)(self, *args, **kwargs)
+
+        method.__name__ = name
+        method.__doc__ = f"See :func:`npconv.training.loop.{name}`."
+        return method
+
+    for name in ("compile", "fit", "evaluate", "predict", "train_on_batch", "test_on_batch",
+                 "predict_on_batch", "save", "save_weights", "load_weights"):
+        setattr(Model, name, _method(name))
+
+
+_attach_training_methods()

@@ -1,0 +1,102 @@
+"""``Sequential``: a plain stack of layers, each feeding the next."""
+
+from __future__ import annotations
+
+from ..layers.base import Layer, SymbolicTensor
+from ..layers.input import InputLayer
+from .functional import Model
+
+
+class Sequential(Model):
+    """A linear stack of layers, built as soon as its input shape is known.
+
+    The input shape comes from an ``Input`` (or ``InputLayer``) given first, from
+    ``input_shape=`` on the first layer, or from the first array the model is called on.
+    """
+
+    def __init__(self, layers=None, name=None):
+        super().__init__(name=name)
+        self._input_layer: InputLayer | None = None
+        self._stack: list[Layer] = []
+        for layer in layers or []:
+            self.add(layer)
+
+    @staticmethod
+    def _default_name() -> str:
+        return "sequential"
+
+    def add(self, layer) -> None:
+        """Append a layer (or set the input with an ``Input`` tensor / ``InputLayer``)."""
+        if isinstance(layer, SymbolicTensor) and isinstance(layer.layer, InputLayer):
+            layer = layer.layer
+        if isinstance(layer, InputLayer):
+            if self._input_layer is not None or self._stack:
+                raise ValueError(f"{self.name}: an Input can only be the first entry")
+            self._input_layer = layer
+            return
+        if not isinstance(layer, Layer):
+            raise TypeError(f"{self.name}: expected a Layer. Received {type(layer).__name__}")
+        if any(layer is other for other in self._stack):
+            raise ValueError(f"{self.name}: layer {layer.name} is already in the model")
+        if not self._stack and self._input_layer is None and layer.input_shape_arg is not None:
+            self._input_layer = InputLayer(shape=layer.input_shape_arg)
+        self._stack.append(layer)
+        if self._input_layer is not None:
+            self._connect()
+
+    def pop(self) -> Layer:
+        """Remove and return the last layer."""
+        if not self._stack:
+            raise ValueError(f"{self.name}: there is no layer to pop")
+        layer = self._stack.pop()
+        if self._stack and self._input_layer is not None:
+            self._connect()
+        else:
+            self._graph_ready = False
+        return layer
+
+    def _connect(self) -> None:
+        x = self._input_layer.output
+        for layer in self._stack:
+            x = layer(x)
+        self._init_graph(self._input_layer.output, x)
+
+    def _ensure_graph_for(self, xs) -> None:
+        if not self._graph_ready:
+            if not self._stack:
+                raise ValueError(f"{self.name}: the model has no layers")
+            self._input_layer = InputLayer(shape=xs[0].shape[1:])
+            self._connect()
+
+    def build(self, input_shape) -> None:
+        """Build from ``input_shape`` (batch dimension included), as ``keras.Sequential.build``."""
+        if not self._graph_ready:
+            self._input_layer = InputLayer(shape=tuple(input_shape)[1:])
+            self._connect()
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The stacked layers (without the input layer, as Keras lists them)."""
+        return list(self._stack)
+
+    def _unique_layers(self):
+        return list(self._stack)
+
+    def get_config(self) -> dict:
+        config = {"name": self.name,
+                  "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
+                             for layer in self._stack]}
+        if self._input_layer is not None:
+            config["input_shape"] = list(self._input_layer.shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict):
+        from ..layers.base import get_layer_class
+
+        model = cls(name=config.get("name"))
+        if config.get("input_shape") is not None:
+            model.add(InputLayer(shape=tuple(config["input_shape"])))
+        for spec in config["layers"]:
+            model.add(get_layer_class(spec["class_name"]).from_config(dict(spec["config"])))
+        return model

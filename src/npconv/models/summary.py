@@ -1,0 +1,93 @@
+"""``model.summary()``: the Keras table of layers, output shapes and parameter counts."""
+
+from __future__ import annotations
+
+from ..layers.input import InputLayer
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.2f} {unit}"
+        n /= 1024
+    return f"{n:.2f} GB"
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) < width else text[: width - 2] + "… "
+
+
+def summary_rows(model, show_cost=False, batch_size=1):
+    """One dict per layer: name, type, output shape, params, inbound names (and cost columns)."""
+    from .cost import layer_cost
+
+    rows = []
+    layers = model.layers if not hasattr(model, "_input_layer") else model._stack
+    inbound = {}
+    if not hasattr(model, "_input_layer"):
+        for node in model._nodes:
+            inbound[node.layer.name] = node.parents
+        names = {i: t.layer.name for i, t in enumerate(model.inputs)}
+        names.update({n.out: n.layer.name for n in model._nodes})
+    for layer in layers:
+        row = {
+            "name": layer.name,
+            "type": type(layer).__name__,
+            "output_shape": layer.output_shape,
+            "params": 0 if isinstance(layer, InputLayer) else layer.count_params(),
+            "connected_to": [names[p] for p in inbound.get(layer.name, [])] if inbound else [],
+        }
+        if show_cost:
+            row.update(layer_cost(layer, batch_size))
+        rows.append(row)
+    return rows
+
+
+def print_summary(model, print_fn=None, line_length=None, show_cost=False, batch_size=1):
+    """Print ``model``'s summary through ``print_fn`` (default ``print``), one line per call."""
+    print_fn = print_fn or print
+    model._require_graph("summary")
+    rows = summary_rows(model, show_cost=show_cost, batch_size=batch_size)
+    branching = any(len(r["connected_to"]) > 1 for r in rows) or (
+        not hasattr(model, "_input_layer") and any(
+            sum(n.parents.count(i) for n in model._nodes) > 1 for i in range(model._n_tensors)))
+    headers = ["Layer (type)", "Output Shape", "Param #"]
+    widths = [33, 26, 12]
+    if branching:
+        headers.append("Connected to")
+        widths.append(30)
+    if show_cost:
+        headers += [f"MACs (batch {batch_size})", "Activations"]
+        widths += [20, 14]
+    total = line_length or sum(widths)
+    scale = total / sum(widths)
+    widths = [max(8, int(w * scale)) for w in widths]
+
+    def line(cells):
+        return "".join(_fit(" " + c, w).ljust(w) for c, w in zip(cells, widths, strict=True))
+
+    print_fn(f'Model: "{model.name}"')
+    print_fn("_" * sum(widths))
+    print_fn(line(headers))
+    print_fn("=" * sum(widths))
+    for i, r in enumerate(rows):
+        cells = [f"{r['name']} ({r['type']})", str(r["output_shape"]), f"{r['params']:,}"]
+        if branching:
+            cells.append(", ".join(r["connected_to"]))
+        if show_cost:
+            cells += [f"{r['macs']:,}", _human_bytes(r["activation_bytes"])]
+        print_fn(line(cells))
+        if i < len(rows) - 1:
+            print_fn("")
+    print_fn("=" * sum(widths))
+    trainable = sum(w.value.size for w in model.trainable_weights)
+    non_trainable = sum(w.value.size for w in model.non_trainable_weights)
+    t_bytes = sum(w.value.nbytes for w in model.trainable_weights)
+    n_bytes = sum(w.value.nbytes for w in model.non_trainable_weights)
+    print_fn(f"Total params: {trainable + non_trainable:,} ({_human_bytes(t_bytes + n_bytes)})")
+    print_fn(f"Trainable params: {trainable:,} ({_human_bytes(t_bytes)})")
+    print_fn(f"Non-trainable params: {non_trainable:,} ({_human_bytes(n_bytes)})")
+    if show_cost:
+        macs = sum(r["macs"] for r in rows)
+        print_fn(f"Forward multiply-adds at batch {batch_size}: {macs:,}")
+    print_fn("_" * sum(widths))

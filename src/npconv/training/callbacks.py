@@ -1,0 +1,322 @@
+"""Keras callbacks: hooks called by ``fit`` at the start and end of training, epochs and batches.
+
+``logs`` are dicts of floats: ``loss`` and the metrics (running means over the epoch so far),
+plus ``val_*`` entries at the end of an epoch when there is validation data.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+
+class Callback:
+    """Base class: override the hooks you need. ``self.model`` is set by ``fit``."""
+
+    def __init__(self):
+        self.model = None
+        self.params: dict = {}
+
+    def set_model(self, model):
+        self.model = model
+
+    def on_train_begin(self, logs=None): ...
+    def on_train_end(self, logs=None): ...
+    def on_epoch_begin(self, epoch, logs=None): ...
+    def on_epoch_end(self, epoch, logs=None): ...
+    def on_train_batch_begin(self, batch, logs=None): ...
+    def on_train_batch_end(self, batch, logs=None): ...
+
+
+class History(Callback):
+    """Records every epoch's logs: ``history.history["loss"]`` is a list, one value per epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+
+
+class ProgbarLogger(Callback):
+    """The progress display of ``fit``: verbose 1 = a tqdm bar per epoch, 2 = one line per epoch."""
+
+    def __init__(self, verbose=1, epochs=1, steps=None, stream=None):
+        super().__init__()
+        self.verbose, self.epochs, self.steps = verbose, epochs, steps
+        self.stream = stream or sys.stdout
+        self._bar = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+        if self.verbose == 1:
+            from tqdm.auto import tqdm
+
+            print(f"Epoch {epoch + 1}/{self.epochs}", file=self.stream, flush=True)
+            self._bar = tqdm(total=self.steps, unit="step", file=self.stream, leave=True,
+                             dynamic_ncols=True)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._bar is not None:
+            self._bar.update(1)
+            if batch % 10 == 0 or batch + 1 == self.steps:
+                self._bar.set_postfix({k: f"{v:.4f}" for k, v in (logs or {}).items()},
+                                      refresh=False)
+
+    def on_epoch_end(self, epoch, logs=None):
+        text = " - ".join(f"{k}: {v:.4f}" for k, v in (logs or {}).items())
+        if self._bar is not None:
+            self._bar.set_postfix({k: f"{v:.4f}" for k, v in (logs or {}).items()})
+            self._bar.close()
+            self._bar = None
+        elif self.verbose == 2:
+            seconds = time.perf_counter() - self._start
+            print(f"Epoch {epoch + 1}/{self.epochs} - {seconds:.0f}s - {text}", file=self.stream,
+                  flush=True)
+
+
+class CallbackList:
+    """Calls every callback's hook in order (the History and progress bar included)."""
+
+    def __init__(self, callbacks, model, verbose, epochs, steps, history):
+        self.callbacks = list(callbacks)
+        if verbose:
+            self.callbacks.insert(0, ProgbarLogger(verbose, epochs, steps))
+        self.callbacks.append(history)
+        for cb in self.callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"fit: callbacks must be npconv Callback objects. "
+                                f"Received {type(cb).__name__}")
+            cb.set_model(model)
+            cb.params = {"epochs": epochs, "steps": steps, "verbose": verbose}
+
+    def __getattr__(self, hook):
+        def call_all(*args, **kwargs):
+            for cb in self.callbacks:
+                getattr(cb, hook)(*args, **kwargs)
+
+        return call_all
+
+
+def _monitor_mode(monitor, mode, where):
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"{where}: expected mode 'auto', 'min' or 'max'. Received: mode={mode!r}")
+    if mode == "auto":
+        name = monitor.removeprefix("val_")
+        mode = "max" if ("acc" in name or name.startswith("auc") or "precision" in name
+                         or "recall" in name) else "min"
+    return mode
+
+
+class _Monitor(Callback):
+    """Shared logic: track the best value of ``monitor`` with ``min_delta``."""
+
+    def __init__(self, monitor, mode, min_delta, where):
+        super().__init__()
+        self.monitor = monitor
+        self.mode = _monitor_mode(monitor, mode, where)
+        self.min_delta = abs(float(min_delta))
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def _current(self, logs):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            print(f"{type(self).__name__}: metric '{self.monitor}' is not in the logs "
+                  f"(available: {sorted(logs or {})}); skipping", file=sys.stderr)
+        return value
+
+    def _improved(self, value) -> bool:
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+
+class EarlyStopping(_Monitor):
+    """Stop when ``monitor`` has not improved for ``patience`` epochs."""
+
+    def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0, mode="auto",
+                 baseline=None, restore_best_weights=False, start_from_epoch=0):
+        super().__init__(monitor, mode, min_delta, "EarlyStopping")
+        self.patience, self.verbose = int(patience), verbose
+        self.baseline = baseline
+        self.restore_best_weights = restore_best_weights
+        self.start_from_epoch = start_from_epoch
+
+    def on_train_begin(self, logs=None):
+        self.wait, self.stopped_epoch, self.best_weights, self.best_epoch = 0, 0, None, 0
+        self.best = math.inf if self.mode == "min" else -math.inf
+        if self.baseline is not None:
+            self.best = float(self.baseline)
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = self._current(logs)
+        if value is None or epoch < self.start_from_epoch:
+            return
+        self.wait += 1
+        if self._improved(value):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+            if self.restore_best_weights and self.best_weights is not None:
+                self.model.set_weights(self.best_weights)
+            if self.verbose:
+                print(f"Epoch {epoch + 1}: early stopping (best {self.monitor} "
+                      f"{self.best:.4f} at epoch {self.best_epoch + 1})")
+
+
+class ModelCheckpoint(_Monitor):
+    """Save the model (or its weights) after each epoch, or only when ``monitor`` improves.
+
+    ``filepath`` may hold format fields: ``"ckpt-{epoch:02d}-{val_loss:.3f}.npconv"``.
+    """
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
+                 save_weights_only=False, mode="auto", save_freq="epoch",
+                 include_optimizer=True):
+        super().__init__(monitor, mode, 0.0, "ModelCheckpoint")
+        if save_freq != "epoch":
+            raise ValueError("ModelCheckpoint: only save_freq='epoch' is supported. "
+                             f"Received: save_freq={save_freq!r}")
+        self.filepath = os.fspath(filepath)
+        self.verbose, self.save_best_only = verbose, save_best_only
+        self.save_weights_only = save_weights_only
+        self.include_optimizer = include_optimizer
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.save_best_only:
+            value = self._current(logs)
+            if value is None or not self._improved(value):
+                return
+            self.best = value
+        path = self.filepath.format(epoch=epoch + 1, **logs)
+        parent = os.path.dirname(path)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            self.model.save(path, include_optimizer=self.include_optimizer)
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: saved model to {path}")
+
+
+class ReduceLROnPlateau(_Monitor):
+    """Multiply the learning rate by ``factor`` when ``monitor`` stalls for ``patience`` epochs."""
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
+                 min_delta=1e-4, cooldown=0, min_lr=0.0):
+        super().__init__(monitor, mode, min_delta, "ReduceLROnPlateau")
+        if not 0.0 < factor < 1.0:
+            raise ValueError(f"ReduceLROnPlateau: expected 0 < factor < 1. Received: "
+                             f"factor={factor!r}")
+        self.factor, self.patience, self.verbose = float(factor), int(patience), verbose
+        self.cooldown, self.min_lr = int(cooldown), float(min_lr)
+
+    def on_train_begin(self, logs=None):
+        self.wait, self.cooldown_counter = 0, 0
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = self._current(logs)
+        if logs is not None:
+            logs["learning_rate"] = float(_current_lr(self.model.optimizer))
+        if value is None:
+            return
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._improved(value):
+            self.best, self.wait = value, 0
+            return
+        if self.cooldown_counter > 0:
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            old = float(_current_lr(self.model.optimizer))
+            new = max(old * self.factor, self.min_lr)
+            if old - new > 1e-12:
+                self.model.optimizer.learning_rate = new
+                if self.verbose:
+                    print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new}")
+                self.cooldown_counter, self.wait = self.cooldown, 0
+
+
+def _current_lr(optimizer):
+    lr = optimizer.learning_rate
+    return lr(optimizer.iterations) if callable(lr) else lr
+
+
+class LearningRateScheduler(Callback):
+    """Set the learning rate at each epoch start from ``schedule(epoch, lr) -> new_lr``."""
+
+    def __init__(self, schedule, verbose=0):
+        super().__init__()
+        if not callable(schedule):
+            raise TypeError("LearningRateScheduler: schedule must be callable(epoch, lr)")
+        self.schedule, self.verbose = schedule, verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        lr = float(self.schedule(epoch, float(_current_lr(self.model.optimizer))))
+        if not math.isfinite(lr) or lr < 0:
+            raise ValueError(f"LearningRateScheduler: schedule returned an invalid learning rate "
+                             f"{lr!r} at epoch {epoch}")
+        self.model.optimizer.learning_rate = lr
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {lr}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(_current_lr(self.model.optimizer))
+
+
+class TerminateOnNaN(Callback):
+    """Stop training as soon as the loss is NaN or infinite."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(loss):
+            print(f"Batch {batch}: invalid loss {loss}, terminating training")
+            self.model.stop_training = True
+
+
+class CSVLogger(Callback):
+    """Write one CSV row per epoch (``epoch`` then every log, sorted) to ``filename``."""
+
+    def __init__(self, filename, separator=",", append=False):
+        super().__init__()
+        self.filename, self.separator, self.append = os.fspath(filename), separator, append
+        self._keys = None
+
+    def on_train_begin(self, logs=None):
+        exists = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename)
+        self._file = open(self.filename, "a" if self.append else "w", newline="")  # noqa: SIM115
+        self._writer = None
+        self._header_written = bool(exists)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self._keys is None:
+            self._keys = sorted(logs)
+        if self._writer is None:
+            self._writer = csv.writer(self._file, delimiter=self.separator)
+            if not self._header_written:
+                self._writer.writerow(["epoch"] + self._keys)
+        self._writer.writerow([epoch] + [logs.get(k, "") for k in self._keys])
+        self._file.flush()
+
+    def on_train_end(self, logs=None):
+        self._file.close()
