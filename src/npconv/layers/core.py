@@ -1,0 +1,206 @@
+"""Core layers with Keras names: Dense, Flatten, Dropout, Activation.
+
+    Dense(units, activation=None)   y = activation(x @ kernel + bias)   kernel (n_in, units)
+    Flatten()                       (N, d1, d2, ...) -> (N, d1*d2*...)
+    Dropout(rate)                   training: zero a fraction ``rate``, scale the rest by 1/(1-rate)
+                                    inference: the identity
+    Activation(activation)          y = activation(x)
+
+The maths lives in :mod:`npconv.ops.core` and :mod:`npconv.ops.activations`.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from .. import initializers
+from ..ops import activations
+from ..ops.core import (
+    dense_backward,
+    dense_forward,
+    dropout_backward,
+    dropout_forward,
+    flatten_backward,
+    flatten_forward,
+)
+from ..random import make_generator
+from .base import Layer
+
+__all__ = ["Dense", "Flatten", "Dropout", "Activation"]
+
+
+def _positive_int(value, name: str, where: str) -> int:
+    if not isinstance(value, (numbers.Integral, np.integer)) or isinstance(value, bool) \
+            or value < 1:
+        raise ValueError(f"{where}: expected {name} to be a positive integer. "
+                         f"Received: {name}={value!r}")
+    return int(value)
+
+
+class Dense(Layer):
+    """Fully connected layer: ``activation(x @ kernel + bias)`` on the last axis of ``x``.
+
+    Input (N, ..., n_in) -> output (N, ..., units). Weights in Keras order: kernel (n_in, units),
+    bias (units,). ``input_dim=n`` / ``input_shape=(n,)`` are accepted as in Keras.
+    """
+
+    def __init__(self, units, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        self.units = _positive_int(units, "units", f"Dense {self.name}")
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer, self.name)
+        self.bias_initializer = initializers.get(bias_initializer, self.name)
+        self.kernel = self.bias = None
+        self._cache = None
+
+    def _check_input_shape(self, shape):
+        if len(shape) < 2:
+            raise ValueError(f"{self.name}: Dense expects an input of rank >= 2 (batch, ..., "
+                             f"features). Received an input of shape {tuple(shape)}")
+        if self.built and shape[-1] != self.kernel.shape[0]:
+            raise ValueError(f"{self.name}: expected an input with last dimension "
+                             f"{self.kernel.shape[0]} (the kernel was built for it). "
+                             f"Received an input of shape {tuple(shape)}")
+
+    def build(self, input_shape):
+        n_in = input_shape[-1]
+        if n_in is None:
+            raise ValueError(f"{self.name}: the last dimension of the input to Dense must be "
+                             f"known. Received input_shape={tuple(input_shape)}")
+        self.kernel = self.add_weight("kernel", (n_in, self.units), self.kernel_initializer)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer)
+
+    def call(self, x, training=False):
+        bias = self.bias.value if self.use_bias else None
+        y, self._cache = dense_forward(x, self.kernel.value, bias)
+        return y
+
+    def call_backward(self, d_out):
+        if self._cache is None:
+            raise RuntimeError(f"{self.name}: backward called before a forward pass")
+        dx, d_kernel, d_bias = dense_backward(d_out, self._cache)
+        self.kernel.grad = d_kernel
+        if self.use_bias:
+            self.bias.grad = d_bias
+        return dx
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units,
+                "activation": activations.serialize(self.activation),
+                "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer)}
+
+
+class Flatten(Layer):
+    """Flatten all but the batch axis: (N, d1, d2, ...) -> (N, d1*d2*...); (N,) -> (N, 1).
+
+    As in Keras, ``data_format="channels_first"`` inputs (N, C, ...) are first put in
+    channels-last order (N, ..., C), so the flattened vector has the same order for both
+    data formats and a following Dense's weights carry over (PyTorch's ``nn.Flatten`` on NCHW
+    instead flattens in C, H, W order). Any dtype is kept, integers included.
+    """
+
+    keeps_integer_input = True
+
+    def __init__(self, data_format="channels_last", **kwargs):
+        super().__init__(data_format=data_format, **kwargs)
+        self._cache = None
+        self._moved = False
+
+    def call(self, x, training=False):
+        # The base class already made 4-D channels_first input NHWC; other ranks are moved here.
+        self._moved = self.data_format == "channels_first" and (x.ndim == 3 or x.ndim > 4)
+        if self._moved:
+            x = np.moveaxis(x, 1, -1)
+        y, self._cache = flatten_forward(x)
+        return y
+
+    def call_backward(self, d_out):
+        if self._cache is None:
+            raise RuntimeError(f"{self.name}: backward called before a forward pass")
+        dx = flatten_backward(d_out, self._cache)
+        return np.moveaxis(dx, -1, 1) if self._moved else dx
+
+    def compute_output_shape(self, input_shape):
+        rest = input_shape[1:]
+        size = None if any(d is None for d in rest) else math.prod(rest)
+        return (input_shape[0], size)
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format}
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training, zero each value with probability ``rate`` and scale the
+    others by ``1 / (1 - rate)``; at inference (``training=False``) the identity.
+
+    ``noise_shape`` (Keras): the mask's shape, broadcast to the input's (None = the input's
+    size), e.g. ``(None, 1, 1, None)`` drops whole channels of an NHWC input.
+    ``seed``: an int gives the layer its own generator (reproducible masks); None draws each
+    mask from a child of npconv's shared generator (so ``set_random_seed`` fixes them).
+    """
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        number = isinstance(rate, (numbers.Real, np.floating)) and not isinstance(rate, bool)
+        if not number or not 0 <= rate < 1:
+            raise ValueError(f"{self.name}: Dropout expects rate to be a number in [0, 1). "
+                             f"Received: rate={rate!r}")
+        self.rate = float(rate)
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        if seed is not None and (not isinstance(seed, (numbers.Integral, np.integer))
+                                 or isinstance(seed, bool) or seed < 0):
+            raise ValueError(f"{self.name}: Dropout expects seed to be None or a non-negative "
+                             f"int. Received: seed={seed!r}")
+        self.seed = None if seed is None else int(seed)
+        self._rng = None if seed is None else make_generator(self.seed)
+        self._cache = None
+
+    def call(self, x, training=False):
+        noise_shape = self.noise_shape
+        if noise_shape is not None and self.data_format == "channels_first" and x.ndim == 4:
+            noise_shape = self._to_internal_shape(noise_shape)
+        rng = self._rng if self._rng is not None else make_generator()
+        y, self._cache = dropout_forward(x, self.rate, bool(training), rng, noise_shape)
+        return y
+
+    def call_backward(self, d_out):
+        if self._cache is None:
+            raise RuntimeError(f"{self.name}: backward called before a forward pass")
+        return dropout_backward(d_out, self._cache)
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate,
+                "noise_shape": None if self.noise_shape is None else list(self.noise_shape),
+                "seed": self.seed}
+
+
+class Activation(Layer):
+    """Apply an activation: ``Activation("relu")``, ``Activation(npconv.activations.tanh)``.
+
+    The base class applies ``self.activation`` after ``call`` (here the identity) and
+    differentiates it in ``backward``, so this layer's own call is trivial.
+    """
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+
+    def call(self, x, training=False):
+        return x
+
+    def call_backward(self, d_out):
+        return d_out
+
+    def get_config(self):
+        return {**super().get_config(), "activation": activations.serialize(self.activation)}
