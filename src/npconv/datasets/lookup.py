@@ -1,0 +1,299 @@
+"""Where a dataset's files are found, and how they are downloaded when they are not.
+
+Each dataset (``mnist``, ``fashion-mnist``, ``cifar-10``) is a folder of files. A loader looks
+for that folder in this order and takes the first place that holds *every* file:
+
+1. ``path=``: the folder given to ``load_data``. When given, it is the only place looked at
+   (a folder you name that lacks a file is an error, not a reason to load other data).
+2. ``$NPCONV_DATA``: one or more roots (separated by ``os.pathsep``), each holding one sub-folder
+   per dataset, named as above: ``$NPCONV_DATA/fashion-mnist/train-images-idx3-ubyte.gz``.
+   Sub-folders and not loose files, because MNIST and Fashion-MNIST use the same file names.
+3. The user cache: ``$NPCONV_CACHE/<name>`` if set, else ``$XDG_CACHE_HOME/npconv/<name>``,
+   else ``~/.cache/npconv/<name>``. Downloads go here.
+4. The system roots in :data:`SYSTEM_ROOTS` (``/usr/share/datasets/<name>``, where Debian's
+   ``dataset-fashion-mnist`` package puts Fashion-MNIST).
+5. A download of the missing files into the cache, from ``download_base=`` / ``$NPCONV_MIRROR``
+   (one or more base URLs separated by commas or spaces) if given, else from the dataset's own
+   addresses, each in turn. Every file is checked against its SHA-256 and size, written to a
+   temporary file in the cache folder and renamed into place only when it matches: an
+   interrupted or wrong download leaves nothing behind.
+
+Nothing found and nothing downloaded: a :class:`DatasetNotFoundError` listing every place
+searched, every address tried and how to get the data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sys
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Folders holding one sub-folder per dataset, searched after the cache. Tests monkeypatch it.
+SYSTEM_ROOTS: list[Path] = [Path("/usr/share/datasets")]
+
+#: Seconds a download waits for the server to connect or to send the next block.
+DEFAULT_TIMEOUT = 60.0
+_CHUNK = 1 << 20
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """No copy of a dataset was found nor downloaded; the message says where we looked."""
+
+
+class DownloadError(DatasetNotFoundError):
+    """Every address of a file failed (no connection, HTTP error, wrong checksum or size)."""
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file of a dataset: its canonical name, checksum and size as published.
+
+    ``alternatives`` are other names accepted in a local folder (e.g. the uncompressed file).
+    """
+
+    name: str
+    sha256: str
+    size: int
+    alternatives: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What a dataset is and where it comes from. ``mirrors`` are base URLs ending in ``/``."""
+
+    name: str
+    title: str
+    description: str
+    files: tuple[RemoteFile, ...]
+    mirrors: tuple[str, ...]
+    install_hint: str = ""
+
+
+@dataclass
+class Located:
+    """Where a dataset was found: the folder, how it was found, and the path of each file."""
+
+    name: str
+    folder: Path
+    source: str  # "path", "NPCONV_DATA", "cache", "system" or "download"
+    files: dict[str, Path]
+    searched: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------- places to search
+
+
+def data_roots() -> list[Path]:
+    """The roots named by ``$NPCONV_DATA`` (``os.pathsep``-separated), in order."""
+    value = os.environ.get("NPCONV_DATA", "")
+    return [Path(p).expanduser() for p in value.split(os.pathsep) if p.strip()]
+
+
+def cache_root() -> Path:
+    """``$NPCONV_CACHE``, else ``$XDG_CACHE_HOME/npconv``, else ``~/.cache/npconv``."""
+    if os.environ.get("NPCONV_CACHE"):
+        return Path(os.environ["NPCONV_CACHE"]).expanduser()
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "npconv"
+    return Path.home() / ".cache" / "npconv"
+
+
+def search_places(spec: DatasetSpec, path=None) -> list[tuple[str, Path]]:
+    """The (source, folder) pairs searched for ``spec``, in order."""
+    if path is not None:
+        return [("path", Path(path).expanduser())]
+    places = [("NPCONV_DATA", root / spec.name) for root in data_roots()]
+    places.append(("cache", cache_root() / spec.name))
+    places += [("system", Path(root) / spec.name) for root in SYSTEM_ROOTS]
+    return places
+
+
+def find_files(spec: DatasetSpec, folder: Path) -> tuple[dict[str, Path], list[str]]:
+    """Map each of ``spec``'s files to a path in ``folder``; also return the names not found.
+
+    For each file the canonical name is tried first, then its alternatives. An alternative
+    may be a folder (CIFAR-10's extracted ``cifar-10-batches-bin``).
+    """
+    found: dict[str, Path] = {}
+    missing: list[str] = []
+    for rf in spec.files:
+        candidate = folder / rf.name
+        if candidate.is_file():
+            found[rf.name] = candidate
+            continue
+        for alt in rf.alternatives:
+            if (folder / alt).exists():
+                found[rf.name] = folder / alt
+                break
+        else:
+            missing.append(rf.name)
+    return found, missing
+
+
+def _describe(source: str, folder: Path, missing: list[str], total: int) -> str:
+    if not folder.is_dir():
+        state = "no such folder"
+    elif len(missing) == total:
+        state = "no dataset files"
+    else:
+        state = "incomplete, lacks " + ", ".join(missing)
+    return f"{source}: {folder} ({state})"
+
+
+def find_local(spec: DatasetSpec, path=None) -> tuple[Located | None, list[str]]:
+    """The first complete local copy of ``spec`` (or None) and a line per place searched."""
+    searched = []
+    if path is None and not data_roots():
+        searched.append("NPCONV_DATA: not set")
+    for source, folder in search_places(spec, path):
+        found, missing = find_files(spec, folder)
+        if not missing:
+            return Located(spec.name, folder, source, found, searched), searched
+        searched.append(_describe(source, folder, missing, len(spec.files)))
+    return None, searched
+
+
+# ---------------------------------------------------------------------------- download
+
+
+def mirror_bases(spec: DatasetSpec, download_base=None) -> list[str]:
+    """Base URLs to try: ``download_base`` (str or list), else ``$NPCONV_MIRROR``, else built-in."""
+    if download_base is None:
+        download_base = os.environ.get("NPCONV_MIRROR") or None
+    if download_base is None:
+        bases = list(spec.mirrors)
+    elif isinstance(download_base, str):
+        bases = [b for b in re.split(r"[,\s]+", download_base) if b]
+    else:
+        bases = [str(b) for b in download_base]
+    for base in bases:
+        if urllib.parse.urlsplit(base).scheme not in ("http", "https"):
+            raise ValueError(
+                f"{spec.name}: expected download addresses starting with http:// or https://. "
+                f"Received: {base!r}"
+            )
+    return [b if b.endswith("/") else b + "/" for b in bases]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download_file(url: str, dest: Path, sha256: str, size: int | None = None, *,
+                  timeout: float = DEFAULT_TIMEOUT) -> Path:
+    """Download ``url`` to ``dest``, checking SHA-256 (and size), atomically.
+
+    The bytes go to a temporary file beside ``dest``, which is renamed to ``dest`` only once
+    the checksum matches; on any failure the temporary file is deleted and the error raised
+    (``urllib.error.URLError``, ``OSError`` or ``ValueError`` for a wrong checksum or size).
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        digest = hashlib.sha256()
+        received = 0
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            while block := resp.read(_CHUNK):
+                received += len(block)
+                if size is not None and received > size:
+                    raise ValueError(f"larger than the expected {size} bytes")
+                digest.update(block)
+                out.write(block)
+            out.flush()
+            os.fsync(out.fileno())
+        if size is not None and received != size:
+            raise ValueError(f"received {received} bytes, expected {size}")
+        if digest.hexdigest() != sha256.lower():
+            raise ValueError(f"SHA-256 mismatch: got {digest.hexdigest()}, expected {sha256}")
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dest
+
+
+def download_missing(spec: DatasetSpec, *, download_base=None, timeout: float = DEFAULT_TIMEOUT,
+             log=None) -> Located:
+    """Download the files of ``spec`` missing from the cache; raise :class:`DownloadError`.
+
+    Files already in the cache are kept (they were verified when written). Each missing file
+    is tried at every base URL in turn until one gives the right bytes.
+    """
+    if log is None:
+        def log(msg):
+            print(msg, file=sys.stderr)
+    folder = cache_root() / spec.name
+    bases = mirror_bases(spec, download_base)
+    files, missing = find_files(spec, folder)
+    failures: list[str] = []
+    for rf in spec.files:
+        if rf.name not in missing:
+            continue
+        for base in bases:
+            url = base + rf.name
+            log(f"npconv: downloading {url} -> {folder}")
+            try:
+                files[rf.name] = download_file(url, folder / rf.name, rf.sha256, rf.size,
+                                               timeout=timeout)
+                break
+            except (urllib.error.URLError, OSError, ValueError) as err:
+                reason = getattr(err, "reason", None) if isinstance(err, urllib.error.URLError) \
+                    else None
+                failures.append(f"{url}: {reason or err}")
+        else:
+            raise DownloadError("\n".join(
+                [f"could not download {rf.name} of {spec.title}:"] + [f"  - {f}" for f in failures]
+            ))
+    return Located(spec.name, folder, "download", files)
+
+
+# ---------------------------------------------------------------------------- the whole lookup
+
+
+def how_to_get(spec: DatasetSpec) -> str:
+    names = ", ".join(rf.name for rf in spec.files)
+    ways = [spec.install_hint] if spec.install_hint else []
+    ways += [
+        f"put the files ({names}) in a folder and pass path=FOLDER",
+        f"or put them in $NPCONV_DATA/{spec.name}/",
+        "or allow the download (set NPCONV_MIRROR to a reachable mirror if needed)",
+    ]
+    return "To get it: " + "; ".join(ways) + "."
+
+
+def locate(spec: DatasetSpec, path=None, *, download: bool = True, download_base=None,
+           timeout: float = DEFAULT_TIMEOUT) -> Located:
+    """Find ``spec``'s files (see the module docstring for the order), downloading if allowed."""
+    located, searched = find_local(spec, path)
+    if located is not None:
+        return located
+    if path is not None:
+        raise DatasetNotFoundError(
+            f"{spec.title} was not found in the folder given as path=:\n  - {searched[0]}\n"
+            + how_to_get(spec)
+        )
+    lines = [f"{spec.title} ({spec.name}) was not found. Searched:"]
+    lines += [f"  - {s}" for s in searched]
+    if download:
+        try:
+            found = download_missing(spec, download_base=download_base, timeout=timeout)
+            found.searched = searched
+            return found
+        except DownloadError as err:
+            lines.append("Download failed: " + str(err))
+    else:
+        lines.append("Download: not attempted (download=False)")
+    lines.append(how_to_get(spec))
+    raise DatasetNotFoundError("\n".join(lines))
