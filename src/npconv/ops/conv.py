@@ -214,11 +214,12 @@ def conv2d_forward(x, kernel, bias=None, strides=1, padding="valid", dilation=1)
     return out.reshape(x.shape[0], out_hw[0], out_hw[1], c_out), cache
 
 
-def conv2d_backward(d_out, cache: Conv2DCache):
+def conv2d_backward(d_out, cache: Conv2DCache, *, need_dx: bool = True):
     """Gradients of :func:`conv2d_forward`: ``(dx, d_kernel, d_bias)``.
 
     d_out: ``(N, H_out, W_out, C_out)``, the loss gradient w.r.t. the output.
     dx has the input's shape, d_kernel the kernel's, d_bias ``(C_out,)`` (None without bias).
+    ``need_dx=False`` skips dx (returned as None), e.g. for a network's first layer.
     """
     kernel = cache.kernel
     kh, kw, c_in, c_out = kernel.shape
@@ -232,9 +233,11 @@ def conv2d_backward(d_out, cache: Conv2DCache):
     d2 = d_out.astype(dtype, copy=False).reshape(-1, c_out)
 
     d_bias = d2.sum(axis=0) if cache.has_bias else None
-    d_kernel = (cache.cols.T @ d2).reshape(kernel.shape)
+    d_kernel = (cache.cols.T @ d2).reshape(kernel.shape).astype(kernel.dtype, copy=False)
+    if not need_dx:
+        return None, d_kernel, d_bias
     d_cols = d2 @ kernel.reshape(kh * kw * c_in, c_out).astype(dtype, copy=False).T
     dxp = _col2im_padded(d_cols, _padded_shape(cache.x_shape, cache.pads), (kh, kw),
                          cache.strides, cache.dilation, cache.out_hw)
     dx = _crop(dxp, cache.x_shape, cache.pads)
-    return dx, d_kernel.astype(kernel.dtype, copy=False), d_bias
+    return dx, d_kernel, d_bias

@@ -1,0 +1,364 @@
+"""conv2d forward/backward: seeds' numbers, finite differences, the naive loop reference, errors."""
+
+import numpy as np
+import pytest
+
+from npconv.ops.conv import (
+    col2im,
+    conv2d_backward,
+    conv2d_forward,
+    conv_single_step,
+    im2col,
+)
+from npconv.ops.padding import resolve_padding
+from tests.naive_conv import naive_conv_backward, naive_conv_forward
+
+
+# ------------------------------------------------------------------ the seeds
+def test_seed000_average_kernel():
+    image = np.arange(36).reshape(1, 6, 6, 1)
+    kernel = np.ones((3, 3, 1, 1)) / 9
+    out, _ = conv2d_forward(image, kernel)
+    assert out.shape == (1, 4, 4, 1)
+    assert out[0, 0, 0, 0] == pytest.approx(7.0)
+    # each 3x3 average of the arange image is its centre pixel
+    np.testing.assert_allclose(out[0, :, :, 0], np.arange(36).reshape(6, 6)[1:5, 1:5])
+
+
+def test_seed002_conv_single_step():
+    rs = np.random.RandomState(1)  # the stream of the seed's np.random.seed(1)
+    a_slice_prev = rs.randn(4, 4, 3)
+    W = rs.randn(4, 4, 3)
+    b = rs.randn(1, 1, 1)
+    Z = conv_single_step(a_slice_prev, W, b)
+    assert Z == pytest.approx(-6.999089450680221, rel=1e-14)
+    with pytest.raises(ValueError, match="conv_single_step: expected a_slice_prev and W"):
+        conv_single_step(a_slice_prev, W[:3], b)
+
+
+def test_seed002_conv_forward():
+    rs = np.random.RandomState(1)  # the stream of the seed's np.random.seed(1)
+    A_prev = rs.randn(2, 5, 7, 4)
+    W = rs.randn(3, 3, 4, 8)
+    b = rs.randn(1, 1, 1, 8)
+    Z, cache = conv2d_forward(A_prev, W, b.reshape(8), strides=2, padding=1)
+    assert Z.shape == (2, 3, 4, 8)
+    assert Z.dtype == np.float64
+    assert np.mean(Z) == pytest.approx(0.5511276474566768, rel=1e-13)
+    np.testing.assert_allclose(
+        Z[0, 2, 1],
+        [-2.17796037, 8.07171329, -0.5772704, 3.36286738, 4.48113645, -2.89198428,
+         10.99288867, 3.03171932],
+        atol=5e-9,
+    )
+    # the seed's cache_conv[0][1][2][3] is A_prev[1, 2, 3]
+    np.testing.assert_allclose(A_prev[1][2][3], [-1.1191154, 1.9560789, -0.3264995, -1.34267579],
+                               atol=5e-9)
+    # and every pixel is seed 002's conv_single_step on its window
+    A_pad = np.pad(A_prev, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    for c in range(8):
+        assert Z[1, 1, 3, c] == pytest.approx(
+            conv_single_step(A_pad[1, 2:5, 6:9, :], W[..., c], b[..., c]), rel=1e-12)
+
+
+def test_seed002_conv_backward_matches_its_loops():
+    rs = np.random.RandomState(1)  # the stream of the seed's np.random.seed(1)
+    A_prev = rs.randn(10, 4, 4, 3)
+    W = rs.randn(2, 2, 3, 8)
+    b = rs.randn(1, 1, 1, 8)
+    Z, cache = conv2d_forward(A_prev, W, b.reshape(8), strides=2, padding=2)
+    dA, dW, db = conv2d_backward(Z, cache)
+    pads = ((2, 2), (2, 2))
+    ref = naive_conv_backward(Z, A_prev, W, (2, 2), pads, (1, 1))
+    for got, expected in zip((dA, dW, db), ref, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-11, atol=1e-11)
+    assert dA.shape == A_prev.shape and dW.shape == W.shape and db.shape == (8,)
+
+
+@pytest.mark.parametrize(
+    "shape, kernel, strides, padding, expected",
+    [
+        ((4, 128, 128, 3), (2, 2, 3, 6), 1, "same", (4, 128, 128, 6)),   # seed 002, Keras
+        ((4, 128, 128, 3), (2, 2, 3, 4), 2, "valid", (4, 64, 64, 4)),    # seed 002
+        ((4, 28, 28, 3), (3, 3, 3, 2), 1, "valid", (4, 26, 26, 2)),      # seed 002, TF
+        ((1, 28, 28, 3), (3, 3, 3, 5), 1, "valid", (1, 26, 26, 5)),      # seed 004
+        ((2, 28, 28, 1), (3, 3, 1, 32), 2, 1, (2, 14, 14, 32)),          # seed 003
+        ((2, 14, 14, 32), (3, 3, 32, 64), 2, 1, (2, 7, 7, 64)),
+        ((2, 7, 7, 64), (3, 3, 64, 128), 3, 1, (2, 3, 3, 128)),
+        ((2, 24, 24, 3), (3, 3, 3, 4), 1, "same", (2, 24, 24, 4)),       # seed 000 (224 -> 224)
+    ],
+)
+def test_seed_shapes(shape, kernel, strides, padding, expected):
+    x = np.ones(shape, dtype=np.float32)
+    out, _ = conv2d_forward(x, np.ones(kernel, dtype=np.float32), strides=strides,
+                            padding=padding)
+    assert out.shape == expected
+    assert out.dtype == np.float32
+
+
+# ------------------------------------------------------------------ configurations
+# (batch, h, w, c_in, kh, kw, c_out, strides, padding, dilation, bias)
+CONFIGS = [
+    (2, 5, 5, 2, 3, 3, 3, 1, "valid", 1, True),
+    (2, 6, 5, 2, 3, 3, 2, 2, 1, 1, True),
+    (1, 5, 6, 3, 2, 3, 2, (2, 1), (1, 2), 1, True),
+    (2, 5, 4, 2, 3, 2, 2, 1, ((0, 2), (1, 0)), 1, False),
+    (2, 6, 6, 1, 2, 2, 3, 1, "same", 1, True),
+    (2, 7, 6, 2, 3, 3, 2, 2, "same", 1, True),
+    (1, 7, 7, 2, 3, 3, 2, 1, "valid", 2, True),
+    (2, 8, 7, 2, 2, 3, 2, (2, 3), "same", (2, 1), True),
+    (2, 4, 4, 3, 1, 1, 2, 1, "valid", 1, True),
+    (2, 5, 5, 3, 1, 1, 2, 2, 1, 1, True),
+    (1, 4, 4, 17, 2, 2, 3, 1, 1, 1, True),    # many channels: the 6-D window copy path
+    (1, 3, 3, 2, 3, 3, 2, 1, "valid", 1, True),  # 1x1 output
+    (3, 4, 5, 2, 4, 2, 1, 3, ((2, 1), (0, 3)), 1, True),
+]
+
+
+def _make(config, rng, dtype=np.float64):
+    n, h, w, c_in, kh, kw, c_out, strides, padding, dilation, has_bias = config
+    x = rng.standard_normal((n, h, w, c_in)).astype(dtype)
+    kernel = rng.standard_normal((kh, kw, c_in, c_out)).astype(dtype)
+    bias = rng.standard_normal(c_out).astype(dtype) if has_bias else None
+    return x, kernel, bias, dict(strides=strides, padding=padding, dilation=dilation)
+
+
+def _pairs(config):
+    n, h, w, c_in, kh, kw, c_out, strides, padding, dilation, _ = config
+    s = (strides, strides) if isinstance(strides, int) else strides
+    d = (dilation, dilation) if isinstance(dilation, int) else dilation
+    return s, resolve_padding(padding, (h, w), (kh, kw), s, d), d
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_forward_and_backward_match_naive_loops(config):
+    rng = np.random.default_rng(CONFIGS.index(config))
+    x, kernel, bias, kw = _make(config, rng)
+    out, cache = conv2d_forward(x, kernel, bias, **kw)
+    s, pads, d = _pairs(config)
+    np.testing.assert_allclose(out, naive_conv_forward(x, kernel, bias, s, pads, d),
+                               rtol=1e-12, atol=1e-12)
+    g = rng.standard_normal(out.shape)
+    dx, dk, db = conv2d_backward(g, cache)
+    ndx, ndk, ndb = naive_conv_backward(g, x, kernel, s, pads, d)
+    np.testing.assert_allclose(dx, ndx, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dk, ndk, rtol=1e-12, atol=1e-12)
+    if bias is None:
+        assert db is None
+    else:
+        np.testing.assert_allclose(db, ndb, rtol=1e-12, atol=1e-12)
+
+
+def _numeric_grad(f, arr, eps=1e-6):
+    grad = np.zeros_like(arr)
+    for idx in np.ndindex(arr.shape):
+        old = arr[idx]
+        arr[idx] = old + eps
+        plus = f()
+        arr[idx] = old - eps
+        minus = f()
+        arr[idx] = old
+        grad[idx] = (plus - minus) / (2 * eps)
+    return grad
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_backward_finite_differences(config):
+    rng = np.random.default_rng(7)
+    x, kernel, bias, kw = _make(config, rng)
+    out, cache = conv2d_forward(x, kernel, bias, **kw)
+    g = rng.standard_normal(out.shape)
+
+    def loss():
+        return float(np.sum(conv2d_forward(x, kernel, bias, **kw)[0] * g))
+
+    dx, dk, db = conv2d_backward(g, cache)
+    np.testing.assert_allclose(dx, _numeric_grad(loss, x), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(dk, _numeric_grad(loss, kernel), rtol=1e-6, atol=1e-7)
+    if bias is not None:
+        np.testing.assert_allclose(db, _numeric_grad(loss, bias), rtol=1e-6, atol=1e-7)
+
+
+def test_random_configs_match_naive():
+    rng = np.random.default_rng(11)
+    for _ in range(60):
+        kh, kw = rng.integers(1, 4, size=2)
+        d = tuple(int(v) for v in rng.integers(1, 3, size=2))
+        s = tuple(int(v) for v in rng.integers(1, 4, size=2))
+        h = int(rng.integers(d[0] * (kh - 1) + 1, 9))
+        w = int(rng.integers(d[1] * (kw - 1) + 1, 9))
+        padding = [
+            "valid", "same", int(rng.integers(0, 3)),
+            ((int(rng.integers(0, 3)), int(rng.integers(0, 3))),
+             (int(rng.integers(0, 3)), int(rng.integers(0, 3)))),
+        ][rng.integers(0, 4)]
+        n, c_in, c_out = (int(v) for v in rng.integers(1, 4, size=3))
+        c_in = c_in if rng.random() < 0.7 else 20
+        config = (n, h, w, c_in, int(kh), int(kw), c_out, s, padding, d, bool(rng.random() < .8))
+        x, kernel, bias, kwargs = _make(config, rng)
+        out, cache = conv2d_forward(x, kernel, bias, **kwargs)
+        sp, pads, dp = _pairs(config)
+        np.testing.assert_allclose(out, naive_conv_forward(x, kernel, bias, sp, pads, dp),
+                                   rtol=1e-11, atol=1e-11, err_msg=str(config))
+        g = rng.standard_normal(out.shape)
+        for got, ref in zip(conv2d_backward(g, cache)[:2],
+                            naive_conv_backward(g, x, kernel, sp, pads, dp)[:2], strict=True):
+            np.testing.assert_allclose(got, ref, rtol=1e-11, atol=1e-11, err_msg=str(config))
+
+
+# ------------------------------------------------------------------ properties
+def test_non_contiguous_input_and_kernel():
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal((3, 10, 9, 40))
+    x = base[::2, ::-2, 1::2, ::2]  # negative and non-unit strides, 20 channels
+    kernel = np.asfortranarray(rng.standard_normal((3, 2, 20, 4)))
+    assert not x.flags.c_contiguous and not kernel.flags.c_contiguous
+    for padding in ("valid", "same", ((1, 0), (0, 2))):
+        out, cache = conv2d_forward(x, kernel, None, strides=(1, 2), padding=padding)
+        ref, ref_cache = conv2d_forward(np.ascontiguousarray(x), np.ascontiguousarray(kernel),
+                                        None, strides=(1, 2), padding=padding)
+        np.testing.assert_allclose(out, ref, rtol=1e-13, atol=1e-13)
+        g = rng.standard_normal(out.shape)
+        g_view = np.asfortranarray(g)
+        for a, b in zip(conv2d_backward(g_view, cache)[:2], conv2d_backward(g, ref_cache)[:2],
+                        strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
+
+
+def test_one_by_one_non_contiguous():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 4, 6, 3)).transpose(0, 2, 1, 3)
+    kernel = rng.standard_normal((1, 1, 3, 5))
+    out, cache = conv2d_forward(x, kernel)
+    np.testing.assert_allclose(out, np.einsum("nhwc,cd->nhwd", x, kernel[0, 0]), rtol=1e-13)
+    g = rng.standard_normal(out.shape)
+    dx, dk, _ = conv2d_backward(g, cache)
+    np.testing.assert_allclose(dx, np.einsum("nhwd,cd->nhwc", g, kernel[0, 0]), rtol=1e-12)
+    np.testing.assert_allclose(dk[0, 0], np.einsum("nhwc,nhwd->cd", x, g), rtol=1e-12)
+
+
+@pytest.mark.parametrize("config", [CONFIGS[1], CONFIGS[7], CONFIGS[8], CONFIGS[10]])
+def test_backward_idempotent_and_input_preserving(config):
+    rng = np.random.default_rng(5)
+    x, kernel, bias, kw = _make(config, rng, np.float32)
+    saved = [x.copy(), kernel.copy(), bias.copy()]
+    out, cache = conv2d_forward(x, kernel, bias, **kw)
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    g_saved = g.copy()
+    first = conv2d_backward(g, cache)
+    second = conv2d_backward(g, cache)
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+        assert a is not b
+    np.testing.assert_array_equal(g, g_saved)
+    for arr, before in zip((x, kernel, bias), saved, strict=True):
+        np.testing.assert_array_equal(arr, before)
+    out2, _ = conv2d_forward(x, kernel, bias, **kw)
+    np.testing.assert_array_equal(out, out2)
+
+
+def test_need_dx_false_skips_input_gradient():
+    rng = np.random.default_rng(6)
+    x, kernel, bias, kw = _make(CONFIGS[1], rng)
+    out, cache = conv2d_forward(x, kernel, bias, **kw)
+    g = rng.standard_normal(out.shape)
+    dx, dk, db = conv2d_backward(g, cache, need_dx=False)
+    assert dx is None
+    full = conv2d_backward(g, cache)
+    np.testing.assert_array_equal(dk, full[1])
+    np.testing.assert_array_equal(db, full[2])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_is_kept(dtype):
+    rng = np.random.default_rng(8)
+    for config in CONFIGS:
+        x, kernel, bias, kw = _make(config, rng, dtype)
+        out, cache = conv2d_forward(x, kernel, bias, **kw)
+        assert out.dtype == dtype
+        grads = conv2d_backward(np.ones(out.shape, dtype), cache)
+        assert all(gr.dtype == dtype for gr in grads if gr is not None)
+
+
+def test_float32_close_to_float64():
+    rng = np.random.default_rng(9)
+    x, kernel, bias, kw = _make(CONFIGS[7], rng)
+    out64, _ = conv2d_forward(x, kernel, bias, **kw)
+    out32, _ = conv2d_forward(x.astype(np.float32), kernel.astype(np.float32),
+                              bias.astype(np.float32), **kw)
+    np.testing.assert_allclose(out32, out64, rtol=1e-5, atol=1e-5)
+
+
+def test_integer_input_is_float32():
+    out, _ = conv2d_forward(np.ones((1, 3, 3, 1), dtype=np.int64),
+                            np.ones((2, 2, 1, 1), dtype=np.float32))
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, np.full((1, 2, 2, 1), 4.0))
+
+
+def test_batch_sizes():
+    rng = np.random.default_rng(10)
+    kernel = rng.standard_normal((3, 3, 2, 3))
+    x = rng.standard_normal((5, 6, 6, 2))
+    full, _ = conv2d_forward(x, kernel, strides=2, padding="same")
+    for i in range(5):
+        single, _ = conv2d_forward(x[i:i + 1], kernel, strides=2, padding="same")
+        np.testing.assert_allclose(single[0], full[i], rtol=1e-13, atol=1e-13)
+
+
+def test_im2col_col2im_are_adjoint():
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 5, 6, 3))
+    args = dict(kernel_size=(2, 3), strides=(2, 1), padding=((1, 0), (2, 1)), dilation=(1, 2))
+    cols = im2col(x, **args)
+    assert cols.shape == (2 * 3 * 5, 2 * 3 * 3)
+    y = rng.standard_normal(cols.shape)
+    back = col2im(y, x.shape, **args)
+    assert back.shape == x.shape
+    # <im2col(x), y> == <x, col2im(y)>
+    assert np.sum(cols * y) == pytest.approx(np.sum(x * back), rel=1e-12)
+    with pytest.raises(ValueError, match="col2im: expected cols of shape"):
+        col2im(y[1:], x.shape, **args)
+
+
+# ------------------------------------------------------------------ errors
+def test_errors():
+    x = np.zeros((2, 5, 5, 3), dtype=np.float32)
+    k = np.zeros((3, 3, 3, 4), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"conv2d: expected a 4-D input .* shape \(5, 5, 3\)"):
+        conv2d_forward(x[0], k)
+    with pytest.raises(ValueError, match="conv2d kernel: expected a 4-D input"):
+        conv2d_forward(x, k[0])
+    with pytest.raises(ValueError, match="conv2d: the input has 2 channels"):
+        conv2d_forward(x[..., :2], k)
+    with pytest.raises(ValueError, match=r"conv2d: expected bias of shape \(4,\)"):
+        conv2d_forward(x, k, np.zeros(3))
+    with pytest.raises(ValueError, match=r"conv2d: expected bias of shape \(4,\)"):
+        conv2d_forward(x, k, np.zeros((1, 4)))
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        conv2d_forward(x[:, :2], k)
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        conv2d_forward(x, k, dilation=3)
+    conv2d_forward(x[:, :2], k, padding=1)  # fits once padded
+    with pytest.raises(ValueError, match="conv2d: expected strides to be >= 1"):
+        conv2d_forward(x, k, strides=0)
+    with pytest.raises(ValueError, match="conv2d: expected strides to be >= 1"):
+        conv2d_forward(x, k, strides=(1, -1))
+    with pytest.raises(ValueError, match="conv2d: expected dilation to be >= 1"):
+        conv2d_forward(x, k, dilation=0)
+    with pytest.raises(ValueError, match="conv2d: expected strides to be an int or a pair"):
+        conv2d_forward(x, k, strides=1.5)
+    with pytest.raises(ValueError, match="conv2d: expected padding to be 'valid', 'same'"):
+        conv2d_forward(x, k, padding="causal")
+    with pytest.raises(ValueError, match="conv2d: expected padding to be >= 0"):
+        conv2d_forward(x, k, padding=-1)
+    with pytest.raises(ValueError, match="conv2d: expected padding to be >= 0"):
+        conv2d_forward(x, k, padding=((0, 0), (1, -2)))
+    with pytest.raises(TypeError, match="conv2d: expected a real numeric array"):
+        conv2d_forward(x.astype(np.complex64), k)
+    out, cache = conv2d_forward(x, k)
+    with pytest.raises(ValueError,
+                       match=r"conv2d_backward: expected d_out of shape \(2, 3, 3, 4\)"):
+        conv2d_backward(np.zeros((2, 3, 3, 1)), cache)
+    with pytest.raises(ValueError, match="conv2d_backward: expected d_out of shape"):
+        conv2d_backward(np.zeros((1, 3, 3, 4)), cache)
