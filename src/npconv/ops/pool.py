@@ -1,0 +1,311 @@
+"""Max, average and global pooling on NHWC batches (seeds 000, 001, 002, 004).
+
+Seed 002's ``pool_forward`` slides an ``(f, f)`` window over every example, pixel and channel::
+
+    for i, h, w, c:
+        window = A_prev[i, h*stride : h*stride + f, w*stride : w*stride + f, c]
+        A[i, h, w, c] = np.max(window)        # or np.mean(window)
+
+Here the four loops become a loop over the ``kh * kw`` window offsets ``(di, dj)``: the pixels at
+offset ``(di, dj)`` of every window form one strided view of the input,
+``x[:, di : di + stride*(out_h-1) + 1 : stride, dj : ... : stride, :]``, and the output is the
+running max (or sum) of those views. Batch, pixels and channels are handled by numpy at once.
+
+Backward (seed 002's ``pool_backward``, corrected to use ``h * stride`` for any stride):
+
+- max: each window sends its gradient to ONE element, its maximum; on ties the first one in
+  row-major window order (as PyTorch does). The forward pass records which offset won.
+- average: each window spreads its gradient evenly over the pixels it averaged.
+
+Padding is ``"valid"`` (none) or ``"same"`` (Keras/TensorFlow: ``out = ceil(in / stride)``, the
+odd padding pixel at the bottom/right). Padded cells never take part: max pooling pads with
+``-inf``; average pooling divides by the number of real pixels in each window (Keras's
+behaviour, PyTorch's ``count_include_pad=False``).
+
+Shapes: ``x`` is ``(batch, height, width, channels)``; ``pool_size`` and ``strides`` are in pixels.
+float32 stays float32 and float64 stays float64; integer input is pooled as float32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._checks import as_pair, check_choice, check_rank, float_array
+from .padding import resolve_padding
+
+_LAYOUT = "(batch, height, width, channels)"
+
+
+@dataclass(frozen=True)
+class PoolCache:
+    """What a pooling backward needs (opaque to callers)."""
+
+    where: str
+    x_shape: tuple[int, int, int, int]
+    dtype: np.dtype
+    pool: tuple[int, int]
+    strides: tuple[int, int]
+    pads: tuple[tuple[int, int], tuple[int, int]]
+    out_shape: tuple[int, int, int, int]
+    argmax: np.ndarray | None = None   # max: index di * kw + dj of each window's winner
+    counts: np.ndarray | None = None   # average: real pixels per window, (out_h, out_w, 1)
+
+    @property
+    def tiled(self) -> bool:
+        """Windows tile the input without overlap or padding (e.g. 2x2 pools, stride 2)."""
+        return self.strides == self.pool and self.pads == ((0, 0), (0, 0))
+
+
+@dataclass(frozen=True)
+class GlobalPoolCache:
+    where: str
+    x_shape: tuple[int, int, int, int]
+    dtype: np.dtype
+    keepdims: bool
+    argmax: np.ndarray | None = None   # global max: flat pixel index h * W + w, (batch, channels)
+
+
+# ---------------------------------------------------------------------------- helpers
+def _setup(where, x, pool_size, strides, padding):
+    """Check the arguments; return (x, pool, strides, pads, (out_h, out_w))."""
+    x = float_array(x, where)
+    check_rank(x, 4, where, _LAYOUT)
+    pool = as_pair(pool_size, "pool_size", where)
+    strides = pool if strides is None else as_pair(strides, "strides", where)
+    padding = check_choice(padding, "padding", {"valid", "same"}, where)
+    _, h, w, _ = x.shape
+    if h < 1 or w < 1:
+        raise ValueError(f"{where}: expected an input with height and width >= 1. "
+                         f"Received an input of shape {x.shape}")
+    pads = resolve_padding(padding, (h, w), pool, strides, 1, where)
+    padded = (h + sum(pads[0]), w + sum(pads[1]))
+    if padded[0] < pool[0] or padded[1] < pool[1]:
+        raise ValueError(
+            f"{where}: the pool window {pool} is larger than the (padded) input's height and "
+            f"width {padded}. Received an input of shape {x.shape} with padding={padding!r}"
+        )
+    out_hw = tuple((padded[a] - pool[a]) // strides[a] + 1 for a in range(2))
+    return x, pool, strides, pads, out_hw
+
+
+def _window_views(x, pool, strides, out_hw):
+    """Yield ``(k, view)`` for each window offset ``(di, dj)``, ``k = di * kw + dj`` (row-major
+    window order), where ``view[n, i, j, c] = x[n, i * sh + di, j * sw + dj, c]``."""
+    (kh, kw), (sh, sw), (oh, ow) = pool, strides, out_hw
+    for di in range(kh):
+        for dj in range(kw):
+            yield di * kw + dj, x[:, di:di + sh * (oh - 1) + 1:sh, dj:dj + sw * (ow - 1) + 1:sw, :]
+
+
+def _pad(x, pads, value):
+    (top, bottom), (left, right) = pads
+    if top == bottom == left == right == 0:
+        return x
+    n, h, w, c = x.shape
+    out = np.full((n, h + top + bottom, w + left + right, c), value, dtype=x.dtype)
+    out[:, top:top + h, left:left + w, :] = x
+    return out
+
+
+def _crop(dx_padded, cache):
+    (top, _), (left, _) = cache.pads
+    _, h, w, _ = cache.x_shape
+    return dx_padded[:, top:top + h, left:left + w, :]
+
+
+def _check_d_out(d_out, cache):
+    d_out = float_array(d_out, cache.where, cache.dtype)
+    if d_out.shape != cache.out_shape:
+        raise ValueError(f"{cache.where}: expected d_out of shape {cache.out_shape} (the forward "
+                         f"output's shape). Received d_out of shape {d_out.shape}")
+    return d_out
+
+
+def _tiled_zeros(cache):
+    """dx for a tiled pool: zeros only needed where a floor division leaves pixels out."""
+    (kh, kw), (oh, ow) = cache.pool, cache.out_shape[1:3]
+    _, h, w, _ = cache.x_shape
+    if oh * kh == h and ow * kw == w:
+        return np.empty(cache.x_shape, dtype=cache.dtype)
+    return np.zeros(cache.x_shape, dtype=cache.dtype)
+
+
+def _padded_zeros(cache):
+    n, h, w, c = cache.x_shape
+    return np.zeros((n, h + sum(cache.pads[0]), w + sum(cache.pads[1]), c), dtype=cache.dtype)
+
+
+def _tiles(dx, cache):
+    """``dx`` viewed as ``(batch, out_h, kh, out_w, kw, channels)`` over the tiled region."""
+    (kh, kw), (oh, ow) = cache.pool, cache.out_shape[1:3]
+    n, _, _, c = dx.shape
+    return dx[:, :oh * kh, :ow * kw, :].reshape(n, oh, kh, ow, kw, c)
+
+
+def _real_pixel_counts(size, pool, stride, pad_before, out):
+    """How many real (unpadded) pixels each window covers along one axis."""
+    start = np.arange(out) * stride - pad_before
+    return np.minimum(start + pool, size) - np.maximum(start, 0)
+
+
+# ---------------------------------------------------------------------------- max pooling
+def max_pool2d_forward(x, pool_size, strides=None, padding="valid"):
+    """Max pooling: the maximum of each ``pool_size`` window (seed 002's mode="max").
+
+    x: ``(batch, height, width, channels)``. pool_size, strides: int or ``(vertical, horizontal)``
+    in pixels; strides default to ``pool_size``. padding: ``"valid"`` or ``"same"``.
+    Returns ``(out, cache)``, out of shape ``(batch, out_h, out_w, channels)``.
+    """
+    where = "max_pool2d_forward"
+    x, pool, strides, pads, out_hw = _setup(where, x, pool_size, strides, padding)
+    xp = _pad(x, pads, -np.inf)   # a padded cell never wins: every window holds a real pixel
+    views = _window_views(xp, pool, strides, out_hw)
+    _, first = next(views)
+    out = first.copy()
+    argmax = np.zeros(out.shape, dtype=np.min_scalar_type(pool[0] * pool[1] - 1))
+    wins = np.empty(out.shape, dtype=bool)
+    for k, view in views:
+        # Strictly greater: on ties the earlier offset keeps the win. Offsets only grow, so
+        # "argmax = k where wins" is "argmax = max(argmax, k * wins)", two fast ufuncs.
+        np.greater(view, out, out=wins)
+        np.maximum(out, view, out=out)
+        np.maximum(argmax, np.multiply(wins, argmax.dtype.type(k)), out=argmax)
+    cache = PoolCache("max_pool2d_backward", x.shape, x.dtype, pool, strides, pads, out.shape,
+                      argmax=argmax)
+    return out, cache
+
+
+def max_pool2d_backward(d_out, cache: PoolCache):
+    """Gradient of :func:`max_pool2d_forward`: each window's ``d_out`` goes to its maximum.
+
+    d_out: ``(batch, out_h, out_w, channels)``. Returns dx, ``(batch, height, width, channels)``.
+    """
+    d_out = _check_d_out(d_out, cache)
+    won = np.empty(d_out.shape, dtype=bool)
+    share = np.empty_like(d_out)
+    if cache.tiled:
+        # Each input pixel lies in at most one window: write each offset's share, no summing.
+        dx = _tiled_zeros(cache)
+        tiles = _tiles(dx, cache)
+        kw = cache.pool[1]
+        for k in range(cache.pool[0] * kw):
+            np.equal(cache.argmax, k, out=won)
+            np.multiply(d_out, won, out=tiles[:, :, k // kw, :, k % kw, :])
+        return dx
+    dxp = _padded_zeros(cache)
+    for k, view in _window_views(dxp, cache.pool, cache.strides, cache.out_shape[1:3]):
+        np.equal(cache.argmax, k, out=won)
+        view += np.multiply(d_out, won, out=share)   # overlapping windows add up
+    return np.ascontiguousarray(_crop(dxp, cache))
+
+
+# ---------------------------------------------------------------------------- average pooling
+def avg_pool2d_forward(x, pool_size, strides=None, padding="valid"):
+    """Average pooling: the mean of each ``pool_size`` window (seed 002's mode="average").
+
+    With ``padding="same"`` each window averages only its real pixels (Keras; PyTorch's
+    ``count_include_pad=False``). Arguments and shapes as :func:`max_pool2d_forward`.
+    """
+    where = "avg_pool2d_forward"
+    x, pool, strides, pads, (oh, ow) = _setup(where, x, pool_size, strides, padding)
+    xp = _pad(x, pads, 0)
+    views = _window_views(xp, pool, strides, (oh, ow))
+    _, first = next(views)
+    total = first.copy()
+    for _, view in views:
+        total += view
+    _, h, w, _ = x.shape
+    rows = _real_pixel_counts(h, pool[0], strides[0], pads[0][0], oh)
+    cols = _real_pixel_counts(w, pool[1], strides[1], pads[1][0], ow)
+    counts = (rows[:, None] * cols[None, :]).astype(x.dtype)[:, :, None]
+    out = np.divide(total, counts, out=total)
+    cache = PoolCache("avg_pool2d_backward", x.shape, x.dtype, pool, strides, pads, out.shape,
+                      counts=counts)
+    return out, cache
+
+
+def avg_pool2d_backward(d_out, cache: PoolCache):
+    """Gradient of :func:`avg_pool2d_forward`: ``d_out / count`` spread over each window.
+
+    d_out: ``(batch, out_h, out_w, channels)``. Returns dx, ``(batch, height, width, channels)``.
+    """
+    d_out = _check_d_out(d_out, cache)
+    share = d_out / cache.counts   # seed 002's distribute_value, for every window at once
+    if cache.tiled:
+        dx = _tiled_zeros(cache)
+        _tiles(dx, cache)[...] = share[:, :, None, :, None, :]
+        return dx
+    dxp = _padded_zeros(cache)
+    for _, view in _window_views(dxp, cache.pool, cache.strides, cache.out_shape[1:3]):
+        view += share
+    return np.ascontiguousarray(_crop(dxp, cache))
+
+
+# ---------------------------------------------------------------------------- global pooling
+def _global_setup(where, x):
+    x = float_array(x, where)
+    check_rank(x, 4, where, _LAYOUT)
+    if x.shape[1] < 1 or x.shape[2] < 1:
+        raise ValueError(f"{where}: expected an input with height and width >= 1. "
+                         f"Received an input of shape {x.shape}")
+    return x
+
+
+def _global_d_out(d_out, cache):
+    d_out = float_array(d_out, cache.where, cache.dtype)
+    n, _, _, c = cache.x_shape
+    expected = (n, 1, 1, c) if cache.keepdims else (n, c)
+    if d_out.shape != expected:
+        raise ValueError(f"{cache.where}: expected d_out of shape {expected} (the forward "
+                         f"output's shape). Received d_out of shape {d_out.shape}")
+    return d_out.reshape(n, c)
+
+
+def global_avg_pool2d_forward(x, keepdims=False):
+    """The mean of each channel over height and width (seed 000's GlobalAveragePooling2D).
+
+    x: ``(batch, height, width, channels)``. Returns ``(out, cache)``, out of shape
+    ``(batch, channels)``, or ``(batch, 1, 1, channels)`` with ``keepdims=True``.
+    """
+    x = _global_setup("global_avg_pool2d_forward", x)
+    out = x.mean(axis=(1, 2), keepdims=bool(keepdims))
+    cache = GlobalPoolCache("global_avg_pool2d_backward", x.shape, x.dtype, bool(keepdims))
+    return out, cache
+
+
+def global_avg_pool2d_backward(d_out, cache: GlobalPoolCache):
+    """Gradient of :func:`global_avg_pool2d_forward`: ``d_out / (height * width)`` everywhere."""
+    d_out = _global_d_out(d_out, cache)
+    n, h, w, c = cache.x_shape
+    dx = np.empty(cache.x_shape, dtype=cache.dtype)
+    dx[...] = (d_out / (h * w))[:, None, None, :]
+    return dx
+
+
+def global_max_pool2d_forward(x, keepdims=False):
+    """The maximum of each channel over height and width (seed 000's GlobalMaxPooling2D).
+
+    Shapes as :func:`global_avg_pool2d_forward`. The backward sends each channel's gradient
+    to its FIRST maximum in row-major order (``torch.amax`` would split it evenly among ties).
+    """
+    x = _global_setup("global_max_pool2d_forward", x)
+    n, h, w, c = x.shape
+    flat = x.reshape(n, h * w, c)
+    argmax = flat.argmax(axis=1)                       # first maximum, (batch, channels)
+    out = np.take_along_axis(flat, argmax[:, None, :], axis=1)[:, 0, :]
+    if keepdims:
+        out = out.reshape(n, 1, 1, c)
+    cache = GlobalPoolCache("global_max_pool2d_backward", x.shape, x.dtype, bool(keepdims),
+                            argmax=argmax)
+    return out, cache
+
+
+def global_max_pool2d_backward(d_out, cache: GlobalPoolCache):
+    """Gradient of :func:`global_max_pool2d_forward`: ``d_out`` at each channel's first max."""
+    d_out = _global_d_out(d_out, cache)
+    n, h, w, c = cache.x_shape
+    dx = np.zeros((n, h * w, c), dtype=cache.dtype)
+    np.put_along_axis(dx, cache.argmax[:, None, :], d_out[:, None, :], axis=1)
+    return dx.reshape(cache.x_shape)
