@@ -1,3 +1,46 @@
-"""npconv: convolutional neural networks in NumPy."""
+"""npconv: convolutional neural networks in NumPy, exact against PyTorch, with Keras names.
+
+``import npconv as keras`` gives the Keras paths the seeds use: ``npconv.layers``,
+``npconv.Input``, ``npconv.Model``, ``npconv.Sequential``, ``npconv.models``,
+``npconv.activations``, ``npconv.optimizers``, ``npconv.losses``, ``npconv.metrics``,
+``npconv.callbacks``, ``npconv.datasets``, ``npconv.utils``.
+
+Everything is imported on first use, so ``import npconv`` itself costs almost nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
+
+_ATTRIBUTES = {
+    "Input": ("npconv.layers.input", "Input"),
+    "Model": ("npconv.models.functional", "Model"),
+    "Sequential": ("npconv.models.sequential", "Sequential"),
+    "load_model": ("npconv.io", "load_model"),
+    "set_random_seed": ("npconv.random", "set_random_seed"),
+    "gradient_check": ("npconv.gradcheck", "gradient_check"),
+}
+_SUBMODULES = {
+    "activations", "callbacks", "data", "datasets", "initializers", "io", "layers", "losses",
+    "metrics", "models", "ops", "optimizers", "random", "training", "utils", "viz",
+}
+
+__all__ = sorted(set(_ATTRIBUTES) | _SUBMODULES | {"__version__"})
+
+
+def __getattr__(name):
+    if name in _ATTRIBUTES:
+        module, attribute = _ATTRIBUTES[name]
+        value = getattr(importlib.import_module(module), attribute)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"npconv.{name}")
+    else:
+        raise AttributeError(f"module 'npconv' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__
