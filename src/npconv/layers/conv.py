@@ -1,0 +1,163 @@
+"""Conv2D: the Keras convolution layer over :mod:`npconv.ops.conv`.
+
+    Conv2D(filters, kernel_size, strides=1, padding="valid", dilation_rate=1, activation=None)
+    input (N, H, W, C_in) -> output (N, H_out, W_out, filters)       (NCHW with channels_first)
+    y = activation(conv2d(x, kernel) + bias)      kernel (kh, kw, C_in, filters), bias (filters,)
+
+Output size (seed 000): ``H_out = floor((H + pad_total - d * (kh - 1) - 1) / s) + 1``;
+``"same"`` gives ``ceil(H / s)`` as in Keras. Besides Keras's "valid"/"same", ``padding`` may be
+an int, a pair or ``((top, bottom), (left, right))`` (PyTorch-style explicit zero padding).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import initializers
+from .._checks import as_pair
+from ..ops import activations
+from ..ops.conv import conv2d_backward, conv2d_forward
+from ..ops.padding import normalize_pads, resolve_padding
+from .base import Layer
+
+__all__ = ["Conv2D"]
+
+
+def _check_padding(padding, where: str):
+    """Keras's padding strings (lower-cased) or explicit pads as nested tuples."""
+    if isinstance(padding, str):
+        resolve_padding(padding, 1, 1, where=where)  # raises for an unknown string
+        return padding.lower()
+    return normalize_pads(padding, where)
+
+
+def _output_size(size, kernel, stride, dilation, pads):
+    if size is None:
+        return None
+    return (size + sum(pads) - dilation * (kernel - 1) - 1) // stride + 1
+
+
+class Conv2D(Layer):
+    """2-D convolution layer (Keras semantics, NHWC inside).
+
+    Weights in Keras order: ``kernel`` (kh, kw, C_in, filters), then ``bias`` (filters,).
+    ``activation`` is a name, an ``npconv.ops.activations.Activation`` or None.
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1,
+                 activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", data_format="channels_last", **kwargs):
+        super().__init__(data_format=data_format, **kwargs)
+        where = f"Conv2D {self.name}"
+        if (not isinstance(filters, (numbers.Integral, np.integer)) or isinstance(filters, bool)
+                or filters < 1):
+            raise ValueError(f"{where}: expected filters to be a positive int. "
+                             f"Received: filters={filters!r}")
+        self.filters = int(filters)
+        self.kernel_size = as_pair(kernel_size, "kernel_size", where)
+        self.strides = as_pair(strides, "strides", where)
+        self.dilation_rate = as_pair(dilation_rate, "dilation_rate", where)
+        self.padding = _check_padding(padding, where)
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer, self.name)
+        self.bias_initializer = initializers.get(bias_initializer, self.name)
+        self.kernel = self.bias = None
+        self._cache = None
+
+    # ------------------------------------------------------------------ shapes
+    def _pads(self, height, width):
+        return resolve_padding(self.padding, (height or 1, width or 1), self.kernel_size,
+                               self.strides, self.dilation_rate, f"Conv2D {self.name}")
+
+    def _check_input_shape(self, shape):
+        shape = tuple(shape)
+        if len(shape) != 4:
+            layout = ("(batch, channels, height, width)" if self.data_format == "channels_first"
+                      else "(batch, height, width, channels)")
+            raise ValueError(f"{self.name}: Conv2D expects a 4-D input {layout}. "
+                             f"Received an input of shape {shape}")
+        _, h, w, c = self._to_internal_shape(shape)
+        if c is None:
+            raise ValueError(f"{self.name}: the channel dimension of the input to Conv2D must be "
+                             f"known. Received an input of shape {shape}")
+        if self.built and c != self.kernel.shape[2]:
+            raise ValueError(f"{self.name}: expected an input with {self.kernel.shape[2]} channels "
+                             f"(the kernel {self.kernel.shape} was built for it). "
+                             f"Received an input of shape {shape} with {c} channels")
+        pads = self._pads(h, w)
+        for axis, size, k, d, p in (("height", h, self.kernel_size[0], self.dilation_rate[0],
+                                     pads[0]),
+                                    ("width", w, self.kernel_size[1], self.dilation_rate[1],
+                                     pads[1])):
+            if size is not None and d * (k - 1) + 1 > size + sum(p):
+                raise ValueError(
+                    f"{self.name}: the kernel {self.kernel_size} (dilation {self.dilation_rate}) "
+                    f"spans {d * (k - 1) + 1} pixels in {axis}, more than the padded input's "
+                    f"{size + sum(p)}. Received an input of shape {shape}"
+                )
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, _ = input_shape
+        pads = self._pads(h, w)
+        return (n,
+                _output_size(h, self.kernel_size[0], self.strides[0], self.dilation_rate[0],
+                             pads[0]),
+                _output_size(w, self.kernel_size[1], self.strides[1], self.dilation_rate[1],
+                             pads[1]),
+                self.filters)
+
+    # ------------------------------------------------------------------ weights and passes
+    def build(self, input_shape):
+        c_in = input_shape[-1]
+        self.kernel = self.add_weight("kernel", (*self.kernel_size, c_in, self.filters),
+                                      self.kernel_initializer)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer)
+
+    def call(self, x, training=False):
+        bias = self.bias.value if self.use_bias else None
+        y, self._cache = conv2d_forward(x, self.kernel.value, bias, self.strides, self.padding,
+                                        self.dilation_rate)
+        return y
+
+    def call_backward(self, d_out):
+        if self._cache is None:
+            raise RuntimeError(f"{self.name}: backward called before a forward pass")
+        dx, d_kernel, d_bias = conv2d_backward(
+            d_out, self._cache, need_dx=getattr(self, "need_input_grad", True))
+        self.kernel.grad = d_kernel
+        if self.use_bias:
+            self.bias.grad = d_bias
+        return dx
+
+    # ------------------------------------------------------------------ config
+    def get_config(self):
+        padding = (self.padding if isinstance(self.padding, str)
+                   else [list(p) for p in self.padding])
+        return {**super().get_config(), "filters": self.filters,
+                "kernel_size": list(self.kernel_size), "strides": list(self.strides),
+                "padding": padding, "dilation_rate": list(self.dilation_rate),
+                "activation": activations.serialize(self.activation),
+                "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "data_format": self.data_format}
+
+    def __repr__(self) -> str:
+        args = [f"{self.filters}", f"kernel_size={self.kernel_size}"]
+        if self.strides != (1, 1):
+            args.append(f"strides={self.strides}")
+        if self.padding != "valid":
+            args.append(f"padding={self.padding!r}")
+        if self.dilation_rate != (1, 1):
+            args.append(f"dilation_rate={self.dilation_rate}")
+        if self.activation is not None:
+            args.append(f"activation={activations.serialize(self.activation)!r}")
+        if not self.use_bias:
+            args.append("use_bias=False")
+        if self.data_format != "channels_last":
+            args.append(f"data_format={self.data_format!r}")
+        return f"Conv2D({', '.join(args)}, name={self.name!r})"
