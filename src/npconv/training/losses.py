@@ -1,0 +1,380 @@
+"""Keras-style losses: ``loss(y_true, y_pred) -> float`` and its gradient for the fit loop.
+
+A loss object reduces the per-sample values of ``npconv.ops.losses`` with Keras's default
+``"sum_over_batch_size"``: the (optionally weighted) sum divided by the number of per-sample
+values -- the batch mean. Three entry points:
+
+    loss(y_true, y_pred)                       -> float
+    loss.forward_backward(y_true, y_pred)      -> (float, d_y_pred)        d_y_pred like y_pred
+    loss.fused_softmax_backward(y_true, probs) -> (float, d_logits)        CE after a softmax
+    loss.fused_sigmoid_backward(y_true, probs) -> (float, d_logits)        BCE after a sigmoid
+
+``loss.fused_activation`` says which fused path applies ("softmax", "sigmoid" or None): when
+the model ends in that activation, it can ask for the gradient w.r.t. the pre-activation
+logits, ``(probs - onehot) / N``, which is exact and stable where the plain ``-t / p`` is not.
+
+Shapes follow Keras: sparse labels ``(N,)`` or ``(N, 1)``; for the other losses, ``y_true`` and
+``y_pred`` whose ranks differ by one through a trailing axis of size 1 are aligned as Keras's
+``squeeze_or_expand_to_same_rank`` does -- ``y_true (N,)`` with ``y_pred (N, 1)`` is read as
+``(N, 1)``, never broadcast to ``(N, N)``. Any other mismatch is a ValueError naming the loss.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ..ops import losses as L
+
+
+def _squeeze_or_expand(y_true: np.ndarray, y_pred: np.ndarray):
+    """Keras's ``squeeze_or_expand_to_same_rank``: align ranks differing by a trailing 1."""
+    rt, rp = y_true.ndim, y_pred.ndim
+    if rt == rp + 1 and y_true.shape[-1] == 1:
+        if rp == 1:
+            y_pred = y_pred[:, None]
+        else:
+            y_true = y_true[..., 0]
+    elif rp == rt + 1 and y_pred.shape[-1] == 1:
+        if rt == 1:
+            y_true = y_true[:, None]
+        else:
+            y_pred = y_pred[..., 0]
+    return y_true, y_pred
+
+
+class Loss:
+    """Base class. Subclasses define ``_forward(y_true, y_pred) -> (per_sample, cache)`` and
+    ``_backward(d_per_sample, cache) -> d_y_pred`` on aligned arrays."""
+
+    fused_activation: str | None = None
+    _default_name = "loss"
+
+    def __init__(self, name: str | None = None, reduction: str = "sum_over_batch_size"):
+        if reduction not in ("sum_over_batch_size", "sum"):
+            raise ValueError(f"{type(self).__name__}: expected reduction to be one of "
+                             f"['sum', 'sum_over_batch_size']. Received: reduction={reduction!r}")
+        self.name = name or self._default_name
+        self.reduction = reduction
+
+    # -- alignment and reduction shared by all losses
+    def _align(self, y_true, y_pred):
+        y_pred = np.asarray(y_pred)
+        if y_pred.dtype.kind != "f":
+            raise TypeError(f"{self.name}: expected floating-point predictions. "
+                            f"Received dtype {y_pred.dtype}")
+        original = np.asarray(y_true)
+        y_true, aligned = _squeeze_or_expand(original, y_pred)
+        if y_true.shape != aligned.shape:
+            hint = ""
+            if original.shape == y_pred.shape[:-1] and self.fused_activation == "softmax":
+                hint = " (integer labels need sparse_categorical_crossentropy)"
+            elif original.ndim == y_pred.ndim and original.shape[:-1] == y_pred.shape[:-1]:
+                hint = (f" (y_true has {original.shape[-1]} classes on its last axis, "
+                        f"y_pred has {y_pred.shape[-1]})")
+            raise ValueError(f"{self.name}: expected y_true of the same shape as y_pred "
+                             f"{y_pred.shape}. Received y_true of shape {original.shape}{hint}")
+        return y_true, aligned
+
+    def _per_sample(self, y_true, y_pred):
+        """(per-sample losses, cache, original y_pred shape)."""
+        y_pred_arr = np.asarray(y_pred)
+        t, p = self._align(y_true, y_pred_arr)
+        try:
+            values, cache = self._forward(t, p)
+        except (ValueError, TypeError) as err:  # name the loss, keep the op's explanation
+            head, _, rest = str(err).partition(": ")
+            msg = rest if rest and " " not in head else str(err)
+            raise type(err)(f"{self.name}: {msg}") from None
+        return values, cache, y_pred_arr.shape
+
+    def _weights(self, values: np.ndarray, sample_weight) -> np.ndarray:
+        """d(reduced loss)/d(per-sample loss): ``w / size`` (or ``w`` for ``"sum"``)."""
+        if sample_weight is None:
+            w = np.ones(values.shape, dtype=values.dtype)
+        else:
+            sw = np.asarray(sample_weight, dtype=values.dtype)
+            if sw.ndim == 0:
+                sw = np.full(values.shape, sw, dtype=values.dtype)
+            elif sw.shape != values.shape:
+                if values.ndim >= 1 and sw.shape == values.shape[:1]:
+                    sw = sw.reshape(sw.shape + (1,) * (values.ndim - 1))
+                else:
+                    raise ValueError(f"{self.name}: expected sample_weight of shape "
+                                     f"{values.shape[:1]} or {values.shape}. Received shape "
+                                     f"{sw.shape}")
+            w = np.broadcast_to(sw, values.shape).astype(values.dtype)
+        if self.reduction == "sum_over_batch_size" and values.size:
+            w = w / values.size
+        return w
+
+    def _reduce(self, values, sample_weight) -> tuple[float, np.ndarray]:
+        w = self._weights(values, sample_weight)
+        return float(np.sum(values * w)), w
+
+    # -- public API
+    def __call__(self, y_true, y_pred, sample_weight=None) -> float:
+        """The reduced loss (the batch mean by default) as a Python float."""
+        values, _, _ = self._per_sample(y_true, y_pred)
+        return self._reduce(values, sample_weight)[0]
+
+    def forward_backward(self, y_true, y_pred, sample_weight=None):
+        """``(loss, d_y_pred)``: the reduced loss and its gradient, shape and dtype of y_pred."""
+        values, cache, shape = self._per_sample(y_true, y_pred)
+        value, w = self._reduce(values, sample_weight)
+        return value, self._backward(w, cache).reshape(shape)
+
+    def call(self, y_true, y_pred) -> np.ndarray:
+        """Per-sample losses (Keras's ``Loss.call``), shape ``y_pred.shape[:-1]``."""
+        return self._per_sample(y_true, y_pred)[0]
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "reduction": self.reduction}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def _check_from_logits(value, where):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{where}: expected from_logits to be a bool. Received: "
+                        f"from_logits={value!r}")
+    return bool(value)
+
+
+def _check_smoothing(value, where):
+    if not isinstance(value, numbers.Real) or not 0 <= value <= 1:
+        raise ValueError(f"{where}: expected label_smoothing in [0, 1]. Received: "
+                         f"label_smoothing={value!r}")
+    return float(value)
+
+
+class _CrossEntropy(Loss):
+    """Shared fused paths of the cross-entropies on probabilities."""
+
+    def __init__(self, from_logits=False, name=None, reduction="sum_over_batch_size"):
+        super().__init__(name=name, reduction=reduction)
+        self.from_logits = _check_from_logits(from_logits, type(self).__name__)
+
+    @property
+    def fused_activation(self):
+        return None if self.from_logits else self._fused_with
+
+    def _check_fusable(self, activation):
+        if self.from_logits:
+            raise ValueError(f"{self.name}: the fused {activation} gradient is for "
+                             "from_logits=False (predictions that went through the "
+                             f"{activation}); this loss has from_logits=True")
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits}
+
+
+class SparseCategoricalCrossentropy(_CrossEntropy):
+    """Cross-entropy with integer labels ``(N,)`` or ``(N, 1)`` and predictions ``(N, C)``.
+
+    ``from_logits=False``: predictions are probabilities (Keras clips them to
+    ``[1e-7, 1 - 1e-7]``); ``True``: they are logits and a stable log-softmax is used.
+    """
+
+    _default_name = "sparse_categorical_crossentropy"
+    _fused_with = "softmax"
+
+    def _align(self, y_true, y_pred):
+        y_pred = np.asarray(y_pred)
+        if y_pred.dtype.kind != "f":
+            raise TypeError(f"{self.name}: expected floating-point predictions. "
+                            f"Received dtype {y_pred.dtype}")
+        y_true = np.asarray(y_true)
+        if y_true.ndim == y_pred.ndim and y_true.ndim >= 1 and y_true.shape[-1] == 1:
+            y_true = y_true[..., 0]  # Keras accepts labels of shape (N, 1)
+        if y_true.shape != y_pred.shape[:-1]:
+            raise ValueError(f"{self.name}: expected integer labels of shape {y_pred.shape[:-1]}"
+                             f" (or {y_pred.shape[:-1] + (1,)}) for y_pred of shape "
+                             f"{y_pred.shape}. Received y_true of shape {y_true.shape}")
+        return y_true, y_pred
+
+    def _forward(self, t, p):
+        if self.from_logits:
+            return L.softmax_cross_entropy_forward(p, t)
+        return L.categorical_crossentropy_forward(p, t)
+
+    def _backward(self, d, cache):
+        if self.from_logits:
+            return L.softmax_cross_entropy_backward(d, cache)
+        return L.categorical_crossentropy_backward(d, cache)
+
+    def fused_softmax_backward(self, y_true, probs, sample_weight=None):
+        """``(loss, d_logits)`` for ``probs = softmax(logits)``: ``d_logits = (p - onehot) / N``."""
+        self._check_fusable("softmax")
+        values, cache, shape = self._per_sample(y_true, probs)
+        value, w = self._reduce(values, sample_weight)
+        d = L.softmax_cross_entropy_from_probs_backward(w, cache.probs, cache.labels)
+        return value, d.reshape(shape)
+
+
+class CategoricalCrossentropy(_CrossEntropy):
+    """Cross-entropy with one-hot (or soft) targets ``(N, C)``; optional label smoothing
+    ``t * (1 - s) + s / C`` as Keras."""
+
+    _default_name = "categorical_crossentropy"
+    _fused_with = "softmax"
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, name=None,
+                 reduction="sum_over_batch_size"):
+        super().__init__(from_logits=from_logits, name=name, reduction=reduction)
+        self.label_smoothing = _check_smoothing(label_smoothing, type(self).__name__)
+
+    def _smooth(self, t, p):
+        t = t.astype(p.dtype, copy=False)
+        if self.label_smoothing:
+            s = self.label_smoothing
+            t = t * (1 - s) + s / p.shape[-1]
+        return t
+
+    def _forward(self, t, p):
+        t = self._smooth(t, p) if t.shape == p.shape else t
+        if self.from_logits:
+            return L.softmax_cross_entropy_forward(p, t)
+        return L.categorical_crossentropy_forward(p, t)
+
+    _backward = SparseCategoricalCrossentropy._backward
+
+    def fused_softmax_backward(self, y_true, probs, sample_weight=None):
+        """``(loss, d_logits)`` for ``probs = softmax(logits)``: ``d_logits = (p - t) / N``."""
+        self._check_fusable("softmax")
+        values, cache, shape = self._per_sample(y_true, probs)
+        value, w = self._reduce(values, sample_weight)
+        d = L.softmax_cross_entropy_from_probs_backward(w, cache.probs, cache.target)
+        return value, d.reshape(shape)
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
+class BinaryCrossentropy(_CrossEntropy):
+    """Binary cross-entropy, averaged over the last axis then over the batch (Keras).
+
+    Targets in [0, 1] of y_pred's shape (``(N,)`` with ``(N, 1)`` is aligned). Optional label
+    smoothing ``t * (1 - s) + 0.5 * s``.
+    """
+
+    _default_name = "binary_crossentropy"
+    _fused_with = "sigmoid"
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, name=None,
+                 reduction="sum_over_batch_size"):
+        super().__init__(from_logits=from_logits, name=name, reduction=reduction)
+        self.label_smoothing = _check_smoothing(label_smoothing, type(self).__name__)
+
+    def _forward(self, t, p):
+        if t.dtype.kind not in "fiub":
+            raise TypeError(f"expected numeric targets. Received dtype {t.dtype}")
+        t = t.astype(p.dtype, copy=False)
+        if self.label_smoothing:
+            t = t * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
+        if self.from_logits:
+            return L.sigmoid_binary_crossentropy_forward(p, t)
+        return L.binary_crossentropy_forward(p, t)
+
+    def _backward(self, d, cache):
+        if self.from_logits:
+            return L.sigmoid_binary_crossentropy_backward(d, cache)
+        return L.binary_crossentropy_backward(d, cache)
+
+    def fused_sigmoid_backward(self, y_true, probs, sample_weight=None):
+        """``(loss, d_logits)`` for ``probs = sigmoid(logits)``: ``d_logits = (p - t) / size``."""
+        self._check_fusable("sigmoid")
+        values, cache, shape = self._per_sample(y_true, probs)
+        value, w = self._reduce(values, sample_weight)
+        p = np.asarray(probs).reshape(cache.target.shape)
+        d = L.sigmoid_binary_crossentropy_from_probs_backward(w, p, cache.target)
+        return value, d.reshape(shape)
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
+class MeanSquaredError(Loss):
+    """``mean((y_pred - y_true)^2)`` over the last axis, then over the batch."""
+
+    _default_name = "mean_squared_error"
+
+    def _forward(self, t, p):
+        return L.mean_squared_error_forward(p, t)
+
+    def _backward(self, d, cache):
+        return L.mean_squared_error_backward(d, cache)
+
+
+# ---------------------------------------------------------------- per-sample functions
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False) -> np.ndarray:
+    """Per-sample cross-entropy for integer labels, shape ``y_pred.shape[:-1]``."""
+    return SparseCategoricalCrossentropy(from_logits=from_logits).call(y_true, y_pred)
+
+
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
+    """Per-sample cross-entropy for one-hot targets, shape ``y_pred.shape[:-1]``."""
+    return CategoricalCrossentropy(from_logits=from_logits,
+                                   label_smoothing=label_smoothing).call(y_true, y_pred)
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
+    """Per-sample binary cross-entropy (mean over the last axis)."""
+    return BinaryCrossentropy(from_logits=from_logits,
+                              label_smoothing=label_smoothing).call(y_true, y_pred)
+
+
+def mean_squared_error(y_true, y_pred) -> np.ndarray:
+    """Per-sample mean squared error (mean over the last axis)."""
+    return MeanSquaredError().call(y_true, y_pred)
+
+
+mse = mean_squared_error
+
+_BY_NAME = {
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "binary_crossentropy": BinaryCrossentropy,
+    "mean_squared_error": MeanSquaredError,
+    "mse": MeanSquaredError,
+}
+_BY_CLASS_NAME = {cls.__name__: cls for cls in set(_BY_NAME.values())}
+_BY_FUNCTION = {
+    sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
+    categorical_crossentropy: CategoricalCrossentropy,
+    binary_crossentropy: BinaryCrossentropy,
+    mean_squared_error: MeanSquaredError,
+}
+
+
+def get(identifier):
+    """A Loss from a Keras name, a Loss instance or class, one of this module's functions, or a
+    ``{"class_name": ..., "config": ...}`` dict. ``get(None)`` is None."""
+    if identifier is None or isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, str):
+        cls = _BY_NAME.get(identifier.lower()) or _BY_CLASS_NAME.get(identifier)
+        if cls is None:
+            raise ValueError(f"losses.get: unknown loss {identifier!r}. Known names: "
+                             f"{sorted(_BY_NAME) + sorted(_BY_CLASS_NAME)}")
+        return cls()
+    if isinstance(identifier, dict) and "class_name" in identifier:
+        cls = _BY_CLASS_NAME.get(identifier["class_name"])
+        if cls is None:
+            raise ValueError(f"losses.get: unknown loss class {identifier['class_name']!r}. "
+                             f"Known: {sorted(_BY_CLASS_NAME)}")
+        return cls.from_config(dict(identifier.get("config", {})))
+    if isinstance(identifier, type) and issubclass(identifier, Loss):
+        return identifier()
+    if callable(identifier) and identifier in _BY_FUNCTION:
+        return _BY_FUNCTION[identifier]()
+    raise ValueError(f"losses.get: could not interpret loss identifier {identifier!r}: expected "
+                     "a name, a Loss instance or one of npconv's loss functions (a custom "
+                     "function has no gradient here: subclass Loss with _forward/_backward)")

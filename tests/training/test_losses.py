@@ -1,0 +1,314 @@
+"""Losses: Keras's formulas by hand, finite-difference gradients, fused paths, bad input."""
+
+import numpy as np
+import pytest
+
+from npconv.ops import losses as ops_losses
+from npconv.training import losses
+
+EPS = 1e-7
+
+
+def softmax(z):
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def numeric_grad(f, x, h=1e-6):
+    """Central differences of the scalar f at x (float64)."""
+    g = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"])
+    for _ in it:
+        i = it.multi_index
+        old = x[i]
+        x[i] = old + h
+        fp = f(x)
+        x[i] = old - h
+        fm = f(x)
+        x[i] = old
+        g[i] = (fp - fm) / (2 * h)
+    return g
+
+
+def random_case(rng, n=None, c=None):
+    n = n or int(rng.integers(1, 7))
+    c = c or int(rng.integers(2, 6))
+    z = rng.normal(size=(n, c)) * rng.uniform(0.3, 3)
+    y = rng.integers(0, c, size=n)
+    return z, y, np.eye(c)[y]
+
+
+# ------------------------------------------------------------------ values by hand
+def test_sparse_ce_on_probabilities_is_keras_clipped_mean():
+    p = np.array([[0.7, 0.2, 0.1], [0.0, 1.0, 0.0], [0.25, 0.25, 0.5]])
+    y = np.array([0, 0, 2])
+    # Keras: p / sum(p), clip to [1e-7, 1 - 1e-7], -log at the label, mean over the batch
+    expected = np.mean([-np.log(0.7), -np.log(EPS), -np.log(0.5)])
+    assert losses.SparseCategoricalCrossentropy()(y, p) == pytest.approx(expected, rel=1e-12)
+    assert losses.get("sparse_categorical_crossentropy")(y[:, None], p) == pytest.approx(expected)
+    per = losses.sparse_categorical_crossentropy(y, p)
+    np.testing.assert_allclose(per, [-np.log(0.7), -np.log(EPS), -np.log(0.5)], rtol=1e-12)
+
+
+def test_categorical_ce_renormalises_and_smooths_like_keras():
+    p = np.array([[2.0, 1.0, 1.0], [1.0, 1.0, 2.0]])  # not normalised: Keras divides by the sum
+    t = np.array([[1.0, 0, 0], [0, 1.0, 0]])
+    q = p / p.sum(1, keepdims=True)
+    assert losses.CategoricalCrossentropy()(t, p) == pytest.approx(
+        np.mean(-np.sum(t * np.log(q), 1)), rel=1e-12)
+    s = 0.1
+    ts = t * (1 - s) + s / 3
+    assert losses.CategoricalCrossentropy(label_smoothing=s)(t, p) == pytest.approx(
+        np.mean(-np.sum(ts * np.log(q), 1)), rel=1e-12)
+
+
+def test_binary_ce_and_mse_by_hand():
+    p = np.array([[0.9, 0.2], [0.4, 1.0]])
+    t = np.array([[1.0, 0.0], [1.0, 1.0]])
+    c = np.clip(p, EPS, 1 - EPS)
+    elem = -(t * np.log(c) + (1 - t) * np.log(1 - c))
+    assert losses.BinaryCrossentropy()(t, p) == pytest.approx(elem.mean(), rel=1e-12)
+    np.testing.assert_allclose(losses.binary_crossentropy(t, p), elem.mean(1), rtol=1e-12)
+    z = np.array([[30.0, -40.0], [0.5, -2.0]])  # saturated logits stay finite
+    elem = np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))
+    assert losses.BinaryCrossentropy(from_logits=True)(t, z) == pytest.approx(elem.mean())
+    ts = t * 0.8 + 0.1
+    elem = -(ts * np.log(c) + (1 - ts) * np.log(1 - c))
+    assert losses.BinaryCrossentropy(label_smoothing=0.2)(t, p) == pytest.approx(elem.mean())
+    assert losses.get("mse")(t, p) == pytest.approx(np.mean((p - t) ** 2))
+    np.testing.assert_allclose(losses.mse(t, p), np.mean((p - t) ** 2, axis=1))
+
+
+def test_mse_aligns_n_with_n1_like_keras_and_never_broadcasts():
+    y_true = np.array([1.0, 2.0, 3.0])
+    y_pred = np.array([[1.5], [2.0], [2.0]])
+    # Keras's squeeze_or_expand_to_same_rank reads y_true (N,) as (N, 1): 3 values, not 9
+    value, grad = losses.MeanSquaredError().forward_backward(y_true, y_pred)
+    assert value == pytest.approx((0.25 + 0 + 1) / 3)
+    assert grad.shape == (3, 1)
+    np.testing.assert_allclose(grad[:, 0], 2 * (y_pred[:, 0] - y_true) / 3)
+    value, grad = losses.MeanSquaredError().forward_backward(y_true[:, None], y_pred[:, 0])
+    assert grad.shape == (3,)
+    with pytest.raises(ValueError, match="mean_squared_error.*shape"):
+        losses.MeanSquaredError()(np.ones(4), y_pred)
+    with pytest.raises(ValueError, match="mean_squared_error"):
+        losses.MeanSquaredError()(np.ones((3, 2)), np.ones((3, 4)))
+
+
+def test_sample_weight_and_sum_reduction():
+    rng = np.random.default_rng(0)
+    z, y, _ = random_case(rng, n=5, c=4)
+    per = losses.sparse_categorical_crossentropy(y, z, from_logits=True)
+    w = rng.uniform(0, 2, size=5)
+    loss = losses.SparseCategoricalCrossentropy(from_logits=True)
+    assert loss(y, z, sample_weight=w) == pytest.approx(np.sum(per * w) / 5)
+    summed = losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
+    assert summed(y, z) == pytest.approx(per.sum())
+    f = lambda zz: loss(y, zz, sample_weight=w)  # noqa: E731
+    np.testing.assert_allclose(loss.forward_backward(y, z, sample_weight=w)[1],
+                               numeric_grad(f, z.copy()), rtol=1e-6, atol=1e-9)
+
+
+# ------------------------------------------------------------ gradients (float64 FD)
+SCCE, CCE, BCE = (losses.SparseCategoricalCrossentropy, losses.CategoricalCrossentropy,
+                  losses.BinaryCrossentropy)
+LOSS_CASES = [
+    ("sparse_logits", lambda: SCCE(from_logits=True), "sparse", "z"),
+    ("sparse_probs", lambda: losses.SparseCategoricalCrossentropy(), "sparse", "p"),
+    ("cat_logits", lambda: losses.CategoricalCrossentropy(from_logits=True), "onehot", "z"),
+    ("cat_probs", lambda: losses.CategoricalCrossentropy(), "onehot", "p"),
+    ("cat_smooth", lambda: losses.CategoricalCrossentropy(label_smoothing=0.2), "onehot", "p"),
+    ("cat_smooth_logits", lambda: CCE(from_logits=True, label_smoothing=0.3), "onehot", "z"),
+    ("bce_logits", lambda: losses.BinaryCrossentropy(from_logits=True), "binary", "z"),
+    ("bce_probs", lambda: losses.BinaryCrossentropy(), "binary", "sig"),
+    ("bce_smooth", lambda: losses.BinaryCrossentropy(label_smoothing=0.1), "binary", "sig"),
+    ("mse", losses.MeanSquaredError, "real", "z"),
+]
+
+
+@pytest.mark.parametrize("name,make,target,pred", LOSS_CASES, ids=[c[0] for c in LOSS_CASES])
+def test_gradient_matches_central_differences(name, make, target, pred):
+    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    loss = make()
+    for _ in range(25):
+        z, y, onehot = random_case(rng)
+        if pred == "p":
+            # unnormalised positive scores too: the renormalisation is part of the gradient;
+            # probabilities >= ~1e-3 keep central differences accurate
+            x = softmax(np.clip(z, -3, 3)) * rng.uniform(0.5, 2.0)
+        elif pred == "sig":
+            x = 1 / (1 + np.exp(-np.clip(z, -6, 6)))
+        else:
+            x = z
+        y_true = {"sparse": y, "onehot": onehot, "binary": (rng.random(z.shape) < 0.5) * 1.0,
+                  "real": rng.normal(size=z.shape)}[target]
+        x_before, y_before = x.copy(), np.copy(y_true)
+        value, grad = loss.forward_backward(y_true, x)
+        assert value == pytest.approx(loss(y_true, x), rel=1e-12)
+        num = numeric_grad(lambda xx: loss(y_true, xx), x.copy())  # noqa: B023
+        np.testing.assert_allclose(grad, num, rtol=1e-5, atol=1e-8, err_msg=name)
+        # inputs untouched, and a second call gives the same result
+        np.testing.assert_array_equal(x, x_before)
+        np.testing.assert_array_equal(y_true, y_before)
+        np.testing.assert_array_equal(loss.forward_backward(y_true, x)[1], grad)
+
+
+def test_clipped_probabilities_get_no_gradient():
+    p = np.array([[1e-9, 1 - 1e-9]])
+    _, grad = losses.SparseCategoricalCrossentropy().forward_backward(np.array([0]), p)
+    # q_0 < eps is clipped, so only the renormalisation term remains: dL/dp = -a.q / S = 0
+    np.testing.assert_allclose(grad, 0, atol=1e-12)
+    _, grad = losses.BinaryCrossentropy().forward_backward(np.array([[1.0]]), np.array([[0.0]]))
+    assert grad[0, 0] == 0
+
+
+# -------------------------------------------------------------------- fused paths
+def softmax_backward(dp, p):
+    return p * (dp - np.sum(dp * p, axis=-1, keepdims=True))
+
+
+@pytest.mark.parametrize("make,kind", [
+    (losses.SparseCategoricalCrossentropy, "sparse"),
+    (losses.CategoricalCrossentropy, "onehot"),
+    (lambda: losses.CategoricalCrossentropy(label_smoothing=0.15), "onehot"),
+])
+def test_fused_softmax_equals_chained_plain_gradient(make, kind):
+    rng = np.random.default_rng(1)
+    loss = make()
+    assert loss.fused_activation == "softmax"
+    for _ in range(50):
+        z, y, onehot = random_case(rng)
+        p = softmax(z)
+        y_true = y if kind == "sparse" else onehot
+        value, d_logits = loss.fused_softmax_backward(y_true, p)
+        plain_value, d_p = loss.forward_backward(y_true, p)
+        assert value == pytest.approx(plain_value, rel=1e-12)
+        np.testing.assert_allclose(d_logits, softmax_backward(d_p, p), rtol=1e-9, atol=1e-12)
+        t = loss._smooth(onehot, p) if kind == "onehot" else onehot
+        np.testing.assert_allclose(d_logits, (p - t) / len(y), rtol=1e-9, atol=1e-15)
+        # and it equals the gradient of the from-logits loss
+        from_logits = type(loss)(from_logits=True, **(
+            {"label_smoothing": loss.label_smoothing} if kind == "onehot" else {}))
+        np.testing.assert_allclose(d_logits, from_logits.forward_backward(y_true, z)[1],
+                                   rtol=1e-9, atol=1e-15)
+
+
+def test_fused_sigmoid_equals_chained_plain_gradient():
+    rng = np.random.default_rng(2)
+    loss = losses.BinaryCrossentropy()
+    assert loss.fused_activation == "sigmoid"
+    for _ in range(50):
+        z = rng.normal(size=(int(rng.integers(1, 6)), int(rng.integers(1, 4))))
+        p = 1 / (1 + np.exp(-z))
+        t = (rng.random(z.shape) < 0.5) * 1.0
+        value, d_logits = loss.fused_sigmoid_backward(t, p)
+        plain_value, d_p = loss.forward_backward(t, p)
+        assert value == pytest.approx(plain_value)
+        np.testing.assert_allclose(d_logits, d_p * p * (1 - p), rtol=1e-9, atol=1e-15)
+        np.testing.assert_allclose(d_logits, (p - t) / p.size, rtol=1e-9, atol=1e-15)
+    # (N,) labels with an (N, 1) sigmoid output
+    p = np.array([[0.2], [0.9]])
+    _, d = loss.fused_sigmoid_backward(np.array([0, 1]), p)
+    np.testing.assert_allclose(d, (p - [[0], [1]]) / 2)
+
+
+def test_fused_is_stable_where_the_plain_gradient_is_not():
+    p = np.array([[1e-30, 1.0 - 1e-30]], dtype=np.float64)
+    value, d = losses.SparseCategoricalCrossentropy().fused_softmax_backward(np.array([0]), p)
+    assert value == pytest.approx(-np.log(EPS))
+    np.testing.assert_allclose(d, [[-1.0, 1.0]], atol=1e-12)
+
+
+def test_fused_refused_for_from_logits_and_absent_for_mse():
+    with pytest.raises(ValueError, match="from_logits=True"):
+        losses.SparseCategoricalCrossentropy(from_logits=True).fused_softmax_backward(
+            np.array([0]), np.array([[0.5, 0.5]]))
+    assert losses.SparseCategoricalCrossentropy(from_logits=True).fused_activation is None
+    assert losses.MeanSquaredError().fused_activation is None
+
+
+# ------------------------------------------------------------------- dtype, errors
+@pytest.mark.parametrize("make,y", [
+    (losses.SparseCategoricalCrossentropy, np.array([0, 2])),
+    (lambda: losses.SparseCategoricalCrossentropy(from_logits=True), np.array([0, 2])),
+    (losses.CategoricalCrossentropy, np.eye(3)[[0, 2]]),
+    (losses.BinaryCrossentropy, np.array([[1, 0, 1], [0, 0, 1]])),
+    (lambda: losses.BinaryCrossentropy(from_logits=True), np.array([[1, 0, 1], [0, 0, 1]])),
+    (losses.MeanSquaredError, np.ones((2, 3))),
+])
+def test_float32_stays_float32(make, y):
+    p = np.array([[0.2, 0.3, 0.5], [0.1, 0.6, 0.3]], dtype=np.float32)
+    loss = make()
+    value, grad = loss.forward_backward(y, p)
+    assert grad.dtype == np.float32 and grad.shape == p.shape
+    assert isinstance(value, float)
+    assert loss.call(y, p).dtype == np.float32
+    if loss.fused_activation == "softmax":
+        assert loss.fused_softmax_backward(y, p)[1].dtype == np.float32
+    grad64 = loss.forward_backward(y, p.astype(np.float64))[1]
+    np.testing.assert_allclose(grad, grad64, rtol=1e-4, atol=1e-6)
+
+
+def test_bad_labels_raise_clear_errors():
+    p = softmax(np.zeros((3, 4)))
+    sparse = losses.SparseCategoricalCrossentropy()
+    with pytest.raises(ValueError, match=r"sparse_categorical_crossentropy.*\[0, 4\).*4"):
+        sparse(np.array([0, 4, 1]), p)
+    with pytest.raises(ValueError, match=r"sparse_categorical_crossentropy.*\[0, 4\)"):
+        sparse(np.array([0, -1, 1]), p)
+    with pytest.raises(ValueError, match=r"sparse_categorical_crossentropy.*shape \(3,\).*\(2,\)"):
+        sparse(np.array([0, 1]), p)
+    with pytest.raises(ValueError, match="integer"):
+        sparse(np.array([0.5, 1, 2]), p)
+    sparse(np.array([0.0, 1.0, 3.0]), p)  # integral floats are labels, as Keras casts them
+    cat = losses.CategoricalCrossentropy()
+    with pytest.raises(ValueError, match=r"categorical_crossentropy.*5 classes.*has 4"):
+        cat(np.eye(5)[[0, 1, 2]], p)
+    with pytest.raises(ValueError, match="sparse_categorical_crossentropy"):
+        cat(np.array([0, 1, 2]), p)  # the hint names the loss that takes labels
+    with pytest.raises(ValueError, match="binary_crossentropy"):
+        losses.BinaryCrossentropy()(np.ones((3, 2)), np.full((3, 4), 0.5))
+    with pytest.raises(TypeError, match="floating-point"):
+        losses.MeanSquaredError()(np.ones(3), np.ones(3, dtype=int))
+    with pytest.raises(ValueError, match="label_smoothing"):
+        losses.CategoricalCrossentropy(label_smoothing=1.5)
+    with pytest.raises(TypeError, match="from_logits"):
+        losses.BinaryCrossentropy(from_logits="yes")
+
+
+def test_get_and_config_round_trip():
+    for name, cls in [("sparse_categorical_crossentropy", losses.SparseCategoricalCrossentropy),
+                      ("categorical_crossentropy", losses.CategoricalCrossentropy),
+                      ("binary_crossentropy", losses.BinaryCrossentropy),
+                      ("mse", losses.MeanSquaredError), ("mean_squared_error",
+                                                         losses.MeanSquaredError),
+                      ("MSE", losses.MeanSquaredError),
+                      ("SparseCategoricalCrossentropy", losses.SparseCategoricalCrossentropy)]:
+        assert type(losses.get(name)) is cls
+    assert losses.get("mse").name == "mean_squared_error"
+    obj = losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1)
+    assert losses.get(obj) is obj
+    assert type(losses.get(losses.binary_crossentropy)) is losses.BinaryCrossentropy
+    assert type(losses.get(losses.mse)) is losses.MeanSquaredError
+    assert losses.get(None) is None
+    clone = losses.CategoricalCrossentropy.from_config(obj.get_config())
+    assert clone.get_config() == obj.get_config()
+    clone = losses.get({"class_name": "CategoricalCrossentropy", "config": obj.get_config()})
+    assert clone.from_logits and clone.label_smoothing == 0.1
+    with pytest.raises(ValueError, match="unknown loss 'hinge'"):
+        losses.get("hinge")
+    with pytest.raises(ValueError, match="subclass Loss"):
+        losses.get(lambda a, b: a - b)
+
+
+def test_ops_log_softmax_is_stable_and_ops_keep_shapes():
+    z = np.array([[1000.0, 0.0, -1000.0]])
+    np.testing.assert_allclose(ops_losses.log_softmax(z), [[0.0, -1000.0, -2000.0]])
+    z = np.random.default_rng(3).normal(size=(2, 3, 5))
+    y = np.random.default_rng(4).integers(0, 5, size=(2, 3))
+    loss, cache = ops_losses.softmax_cross_entropy_forward(z, y)
+    assert loss.shape == (2, 3)
+    d = ops_losses.softmax_cross_entropy_backward(np.ones((2, 3)), cache)
+    np.testing.assert_allclose(d, softmax(z) - np.eye(5)[y])
+    with pytest.raises(ValueError, match="d_loss"):
+        ops_losses.softmax_cross_entropy_backward(np.ones(6), cache)
