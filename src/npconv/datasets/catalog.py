@@ -29,7 +29,8 @@ class DatasetStatus:
     def summary(self) -> str:
         head = f"{self.module:<14} {self.spec.title}: {self.spec.description}"
         if self.found:
-            return f"{head}\n{'':<15}found ({self.source}): {self.folder}"
+            skipped = [f"{'':<15}skipped {s}" for s in self.searched if "incomplete" in s]
+            return "\n".join([head, f"{'':<15}found ({self.source}): {self.folder}", *skipped])
         lines = [head, f"{'':<15}not found locally; load_data() downloads it. Searched:"]
         lines += [f"{'':<17}{s}" for s in self.searched]
         lines.append(f"{'':<15}{how_to_get(self.spec)}")

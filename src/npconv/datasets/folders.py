@@ -63,8 +63,9 @@ def image_folder(path, image_size=(28, 28), color_mode: str = "grayscale", class
     ``image_size``: (height, width) to resize to (bilinear, as Keras), or None to keep the
     images' own size, which must then be the same for all. ``color_mode``: "grayscale" (1
     channel), "rgb" (3) or "rgba" (4). ``class_names``: the sub-folder names in the order
-    wanted for labels 0, 1, ...; default sorted. Files are taken class by class, each class's
-    files in sorted order (sub-folders are searched too); extensions: bmp, gif, jpeg, jpg, png.
+    wanted for labels 0, 1, ...; default sorted. Files are taken class by class; within a class,
+    a folder's files in sorted order, then its sub-folders' (sorted), as ``os.walk`` goes.
+    Extensions: bmp, gif, jpeg, jpg, png.
 
     Returns x uint8 (N, height, width, channels), y int32 (N,), class_names (a list).
     """

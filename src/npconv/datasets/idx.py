@@ -16,6 +16,7 @@ number or a broken gzip stream is a ``ValueError`` naming the file: never a part
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import tempfile
 import zlib
@@ -80,7 +81,7 @@ def read_idx(path) -> np.ndarray:
         )
     shape = tuple(int(s) for s in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     dtype = IDX_DTYPES[code]
-    expected = int(np.prod(shape, dtype=np.uint64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow on corrupt headers
     found = len(data) - header
     if found != expected:
         what = "truncated" if found < expected else f"{found - expected} trailing bytes"

@@ -25,6 +25,7 @@ searched, every address tried and how to get the data.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import re
 import sys
@@ -196,7 +197,8 @@ def download_file(url: str, dest: Path, sha256: str, size: int | None = None, *,
 
     The bytes go to a temporary file beside ``dest``, which is renamed to ``dest`` only once
     the checksum matches; on any failure the temporary file is deleted and the error raised
-    (``urllib.error.URLError``, ``OSError`` or ``ValueError`` for a wrong checksum or size).
+    (``urllib.error.URLError`` or another ``OSError``, ``http.client.HTTPException`` for a
+    broken response, ``ValueError`` for a wrong checksum or size).
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -248,10 +250,10 @@ def download_missing(spec: DatasetSpec, *, download_base=None, timeout: float = 
                 files[rf.name] = download_file(url, folder / rf.name, rf.sha256, rf.size,
                                                timeout=timeout)
                 break
-            except (urllib.error.URLError, OSError, ValueError) as err:
-                reason = getattr(err, "reason", None) if isinstance(err, urllib.error.URLError) \
-                    else None
-                failures.append(f"{url}: {reason or err}")
+            except (OSError, ValueError, http.client.HTTPException) as err:  # URLError is OSError
+                # a bare URLError wraps the real cause (e.g. ConnectionRefusedError) in .reason
+                cause = err.reason if type(err) is urllib.error.URLError else err
+                failures.append(f"{url}: {type(cause).__name__}: {cause}")
         else:
             raise DownloadError("\n".join(
                 [f"could not download {rf.name} of {spec.title}:"] + [f"  - {f}" for f in failures]
@@ -296,4 +298,4 @@ def locate(spec: DatasetSpec, path=None, *, download: bool = True, download_base
     else:
         lines.append("Download: not attempted (download=False)")
     lines.append(how_to_get(spec))
-    raise DatasetNotFoundError("\n".join(lines))
+    raise (DownloadError if download else DatasetNotFoundError)("\n".join(lines))

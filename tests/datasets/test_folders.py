@@ -1,0 +1,81 @@
+"""image_folder: one sub-folder per class, as Keras's image_dataset_from_directory."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from npconv.datasets import image_folder
+
+
+def save(path, color, size=(10, 8), mode="RGB"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new(mode, size, color).save(path)  # size is (width, height)
+
+
+@pytest.fixture
+def tree(tmp_path):
+    save(tmp_path / "dog" / "b.png", (255, 0, 0))
+    save(tmp_path / "dog" / "a.png", (0, 0, 255))
+    save(tmp_path / "cat" / "x.png", (255, 255, 255))
+    save(tmp_path / "cat" / "deeper" / "y.jpg", (0, 0, 0))
+    (tmp_path / "cat" / "notes.txt").write_text("not an image")
+    return tmp_path
+
+
+def test_grayscale_resized(tree):
+    x, y, names = image_folder(tree, image_size=(6, 5))
+    assert names == ["cat", "dog"]
+    assert x.shape == (4, 6, 5, 1) and x.dtype == np.uint8
+    assert y.dtype == np.int32 and y.tolist() == [0, 0, 1, 1]
+    # class by class; a folder's files sorted, then its sub-folders (cat/x.png, cat/deeper/y.jpg)
+    # Pillow's L = 0.299 R + 0.587 G + 0.114 B: blue 29, red 76
+    np.testing.assert_array_equal(x[:, 0, 0, 0], [255, 0, 29, 76])
+
+
+def test_rgb_original_size(tree):
+    x, y, names = image_folder(tree, image_size=None, color_mode="RGB")
+    assert x.shape == (4, 8, 10, 3)
+    assert x[3, 4, 4].tolist() == [255, 0, 0] and x[2, 7, 9].tolist() == [0, 0, 255]
+
+
+def test_class_names_choose_the_label_order(tree):
+    x, y, names = image_folder(tree, class_names=["dog", "cat"], color_mode="rgb")
+    assert names == ["dog", "cat"] and y.tolist() == [0, 0, 1, 1]
+    assert x[0, 0, 0].tolist() == [0, 0, 255]
+    with pytest.raises(ValueError, match="names of the sub-folders"):
+        image_folder(tree, class_names=["dog"])
+
+
+def test_sizes_must_agree_without_image_size(tree):
+    save(tree / "dog" / "c.png", (1, 2, 3), size=(3, 3))
+    with pytest.raises(ValueError, match="images differ in size.*c.png"):
+        image_folder(tree, image_size=None)
+    assert image_folder(tree, image_size=4)[0].shape == (5, 4, 4, 1)
+
+
+def test_bad_inputs(tree, tmp_path):
+    with pytest.raises(ValueError, match="color_mode"):
+        image_folder(tree, color_mode="cmyk")
+    with pytest.raises(ValueError, match="image_size"):
+        image_folder(tree, image_size=(0, 3))
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        image_folder(tree / "nope")
+    (tree / "dog" / "broken.png").write_bytes(b"\x89PNG but not really")
+    with pytest.raises(ValueError, match="cannot read image .*broken.png"):
+        image_folder(tree)
+    empty = tmp_path / "empty"
+    (empty / "a").mkdir(parents=True)
+    with pytest.raises(ValueError, match="no images"):
+        image_folder(empty)
+    with pytest.raises(ValueError, match="no sub-folders"):
+        image_folder(empty / "a")
+
+
+def test_without_pillow(tree, monkeypatch):
+    monkeypatch.setitem(sys.modules, "PIL", None)
+    with pytest.raises(ImportError, match=r"pip install npconv\[images\]"):
+        image_folder(tree)
