@@ -1,0 +1,417 @@
+"""Optimizers with Keras 3 names, defaults and update rules (``keras/src/optimizers/*.py``).
+
+One step, ``optimizer.apply_gradients(weights)``, for every trainable ``Weight`` whose ``grad``
+is not None, in Keras's order:
+
+1. clip the gradients (at most one of ``clipnorm`` -- each gradient to L2 norm <= c --,
+   ``global_clipnorm`` -- all of them together --, ``clipvalue`` -- each entry to [-c, c]),
+2. decoupled weight decay ``w -= lr * weight_decay * w`` (when ``weight_decay`` is set),
+3. the optimizer's rule, with ``lr = learning_rate`` or ``learning_rate(iterations)``:
+
+    SGD       v = momentum * v - lr * g;  w += v          (nesterov: w += momentum * v - lr * g)
+              without momentum: w -= lr * g
+    RMSprop   s = rho * s + (1 - rho) * g^2;  w -= lr * g / sqrt(s + epsilon)
+              centered: a = rho * a + (1 - rho) * g, denominator sqrt(s - a^2 + epsilon);
+              momentum: m = momentum * m + increment;  w -= m
+    Adam      m += (1 - beta_1) (g - m);  v += (1 - beta_2) (g^2 - v)
+              w -= lr * sqrt(1 - beta_2^t) / (1 - beta_1^t) * m / (sqrt(v) + epsilon)
+              (amsgrad: v_hat = max(v_hat, v) replaces v in the last line)
+    AdamW     Adam with weight_decay=0.004 by default
+
+4. ``iterations += 1`` (t above is ``iterations + 1``).
+
+Note where epsilon sits: Keras's RMSprop puts it *inside* the square root and Keras's Adam adds
+it to ``sqrt(v)`` before bias correction; PyTorch puts it outside the root and after the
+correction. The rules coincide for epsilon = 0 (see tests/reference/test_optimizers_torch.py).
+
+Slots (momentum, velocity ...) are created lazily, in each weight's dtype, and updated in place
+(float32 weights stay float32). ``get_state()`` / ``set_state(state, weights)`` carry the slots
+and ``iterations`` as a flat ``{str: ndarray}`` dict (safetensors-ready) for an exact resume.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from . import schedules as _schedules
+
+_STATE_SCALARS = ("iterations", "learning_rate")
+
+
+def _check_nonneg(value, name, where, *, upper=None, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value):
+        raise ValueError(f"{where}: expected {name} to be a number. Received: {name}={value!r}")
+    if value < 0 or (upper is not None and value > upper):
+        bound = f"in [0, {upper}]" if upper is not None else ">= 0"
+        raise ValueError(f"{where}: expected {name} {bound}. Received: {name}={value!r}")
+    return float(value)
+
+
+def _check_positive_or_none(value, name, where):
+    if value is None:
+        return None
+    value = _check_nonneg(value, name, where)
+    if value == 0:
+        raise ValueError(f"{where}: expected {name} > 0 or None. Received: {name}={value!r}")
+    return value
+
+
+class Optimizer:
+    """Base class: learning rate, clipping, weight decay, iterations, slots and state.
+
+    Subclasses list their slot names in ``_slot_names`` and implement
+    ``_update(index, value, grad, lr)`` changing ``value`` in place.
+    """
+
+    _slot_names: tuple[str, ...] = ()
+    _default_name = "optimizer"
+
+    def __init__(self, learning_rate, weight_decay=None, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None, name=None):
+        where = type(self).__name__
+        self.name = name or self._default_name
+        self._learning_rate = None
+        self.learning_rate = learning_rate
+        self.weight_decay = _check_nonneg(weight_decay, "weight_decay", where, allow_none=True)
+        self.clipnorm = _check_positive_or_none(clipnorm, "clipnorm", where)
+        self.clipvalue = _check_positive_or_none(clipvalue, "clipvalue", where)
+        self.global_clipnorm = _check_positive_or_none(global_clipnorm, "global_clipnorm", where)
+        if sum(c is not None for c in (clipnorm, clipvalue, global_clipnorm)) > 1:
+            raise ValueError(f"{where}: only one of clipnorm, clipvalue and global_clipnorm can "
+                             f"be set. Received: clipnorm={clipnorm}, clipvalue={clipvalue}, "
+                             f"global_clipnorm={global_clipnorm}")
+        self.iterations = 0
+        self._weights: list = []  # every weight seen, in order: its position keys the state
+        self._index: dict[int, int] = {}  # id(weight) -> position
+        self._slots: dict[int, dict[str, np.ndarray]] = {}
+
+    # ------------------------------------------------------------ learning rate
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate of the next step (a schedule is evaluated at ``iterations``)."""
+        if callable(self._learning_rate):
+            return float(self._learning_rate(self.iterations))
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value) -> None:
+        where = type(self).__name__
+        if callable(value):
+            self._learning_rate = value
+            return
+        if callable(self._learning_rate):
+            raise TypeError(f"{self.name}: this optimizer was created with a learning-rate "
+                            "schedule, so its learning rate cannot be set to a number")
+        self._learning_rate = _check_nonneg(value, "learning_rate", where)
+
+    # ------------------------------------------------------------ weights and slots
+    def build(self, weights) -> None:
+        """Register ``weights`` in order (their positions key ``get_state``); optional."""
+        for w in weights:
+            self._register(w)
+
+    def _register(self, weight) -> int:
+        key = id(weight)
+        if key not in self._index:
+            self._index[key] = len(self._weights)
+            self._weights.append(weight)
+        return self._index[key]
+
+    def _slot(self, index: int, name: str, like: np.ndarray) -> np.ndarray:
+        slots = self._slots.setdefault(index, {})
+        if name not in slots:
+            slots[name] = np.zeros_like(like)
+        return slots[name]
+
+    # ------------------------------------------------------------ the step
+    def _collect(self, weights):
+        """[(index, weight, grad)] for trainable weights with a gradient, grads checked."""
+        pairs = []
+        for item in weights:
+            if isinstance(item, tuple):  # Keras's (grad, variable) pairs
+                grad, weight = item
+            else:
+                weight, grad = item, getattr(item, "grad", None)
+            if not hasattr(weight, "value"):
+                raise TypeError(f"{self.name}: expected Weight objects (or (grad, Weight) "
+                                f"pairs). Received {type(weight).__name__}")
+            index = self._register(weight)
+            if grad is None or not getattr(weight, "trainable", True):
+                continue
+            grad = np.asarray(grad)
+            if grad.shape != weight.value.shape:
+                raise ValueError(f"{self.name}: the gradient of weight '{weight.name}' has shape "
+                                 f"{grad.shape}; expected the weight's shape {weight.value.shape}")
+            if grad.dtype != weight.value.dtype:
+                grad = grad.astype(weight.value.dtype)
+            pairs.append((index, weight, grad))
+        return pairs
+
+    def _clip(self, grads: list[np.ndarray]) -> list[np.ndarray]:
+        """Keras's clipping; returns new arrays (the weights' ``grad`` are never modified)."""
+        if self.clipnorm is not None:
+            out = []
+            for g in grads:
+                norm = float(np.sqrt(np.sum(np.square(g))))
+                out.append(g * (self.clipnorm / max(norm, self.clipnorm)))
+            return out
+        if self.global_clipnorm is not None:
+            norm = math.sqrt(sum(float(np.sum(np.square(g))) for g in grads))
+            scale = self.global_clipnorm * min(1 / norm if norm else math.inf,
+                                               1 / self.global_clipnorm)
+            return [g * scale for g in grads]
+        if self.clipvalue is not None:
+            return [np.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
+        return grads
+
+    def apply_gradients(self, weights) -> int:
+        """Update every trainable weight in ``weights`` from its ``grad``, in place.
+
+        ``weights``: ``Weight`` objects (those with ``grad`` None or ``trainable`` False are
+        skipped) or Keras's ``(grad, weight)`` pairs. Returns the new ``iterations``.
+        """
+        pairs = self._collect(weights)
+        if not pairs:
+            raise ValueError(f"{self.name}: no gradients provided for any weight (every grad is "
+                             "None: run the backward pass before the optimizer step)")
+        grads = self._clip([g for _, _, g in pairs])
+        lr = self.learning_rate
+        if self.weight_decay:
+            for _, weight, _ in pairs:
+                weight.value *= 1 - lr * self.weight_decay
+        for (index, weight, _), grad in zip(pairs, grads, strict=True):
+            self._update(index, weight.value, grad, lr)
+        self.iterations += 1
+        return self.iterations
+
+    step = apply_gradients
+
+    def _update(self, index: int, value: np.ndarray, grad: np.ndarray, lr: float) -> None:
+        raise TypeError(f"{type(self).__name__} does not define _update(); optimizers must")
+
+    # ------------------------------------------------------------ state for exact resume
+    def get_state(self) -> dict[str, np.ndarray]:
+        """Copies of the slots, keyed ``"<slot>.<position>"``, plus ``"iterations"`` (and
+        ``"learning_rate"`` when it is a number, since callbacks may change it)."""
+        state = {"iterations": np.array(self.iterations, dtype=np.int64)}
+        if not callable(self._learning_rate):
+            state["learning_rate"] = np.array(self._learning_rate, dtype=np.float64)
+        for index, slots in self._slots.items():
+            for name, arr in slots.items():
+                state[f"{name}.{index}"] = arr.copy()
+        return state
+
+    def set_state(self, state: dict, weights) -> None:
+        """Restore ``get_state()``'s output for ``weights`` listed in the same order as when
+        the state was saved (e.g. ``model.trainable_weights``)."""
+        weights = list(weights)
+        slots: dict[int, dict[str, np.ndarray]] = {}
+        for key, arr in state.items():
+            if key in _STATE_SCALARS:
+                continue
+            name, _, pos = key.rpartition(".")
+            if name not in self._slot_names or not pos.isdigit():
+                raise ValueError(f"{self.name}: unexpected state entry {key!r}; a "
+                                 f"{type(self).__name__} has slots {list(self._slot_names)}")
+            index = int(pos)
+            if index >= len(weights):
+                raise ValueError(f"{self.name}: state entry {key!r} is for weight #{index}, but "
+                                 f"{len(weights)} weights were given")
+            target = weights[index].value
+            arr = np.asarray(arr)
+            if arr.shape != target.shape:
+                raise ValueError(f"{self.name}: state entry {key!r} has shape {arr.shape}; "
+                                 f"weight #{index} ('{weights[index].name}') has shape "
+                                 f"{target.shape}")
+            slots.setdefault(index, {})[name] = np.array(arr, dtype=target.dtype)
+        if "iterations" not in state:
+            raise ValueError(f"{self.name}: the state has no 'iterations' entry")
+        self.iterations = int(np.asarray(state["iterations"]))
+        if "learning_rate" in state and not callable(self._learning_rate):
+            self.learning_rate = float(np.asarray(state["learning_rate"]))
+        self._weights, self._index, self._slots = [], {}, slots
+        self.build(weights)
+
+    # ------------------------------------------------------------ config
+    def get_config(self) -> dict:
+        lr = self._learning_rate
+        if isinstance(lr, _schedules.LearningRateSchedule):
+            lr = _schedules.serialize(lr)
+        elif callable(lr):
+            raise TypeError(f"{self.name}: cannot serialise a learning rate given as a plain "
+                            "function; use a schedule from npconv.training.schedules")
+        return {"name": self.name, "learning_rate": lr, "weight_decay": self.weight_decay,
+                "clipnorm": self.clipnorm, "global_clipnorm": self.global_clipnorm,
+                "clipvalue": self.clipvalue}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        if isinstance(config.get("learning_rate"), dict):
+            config["learning_rate"] = _schedules.deserialize(config["learning_rate"])
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}, iterations={self.iterations}>"
+
+
+class SGD(Optimizer):
+    """Gradient descent with optional (Nesterov) momentum; Keras defaults."""
+
+    _default_name = "SGD"
+    _slot_names = ("momentum",)
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=None,
+                 clipnorm=None, clipvalue=None, global_clipnorm=None, name=None):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name)
+        self.momentum = _check_nonneg(momentum, "momentum", "SGD", upper=1)
+        self.nesterov = bool(nesterov)
+
+    def _update(self, index, value, grad, lr):
+        step = grad * lr  # lr * g, in the weight's dtype
+        if self.momentum == 0:
+            value -= step
+            return
+        v = self._slot(index, "momentum", value)
+        v *= self.momentum
+        v -= step  # v = momentum * v - lr * g
+        if self.nesterov:
+            value += v * self.momentum
+            value -= step
+        else:
+            value += v
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class RMSprop(Optimizer):
+    """RMSprop, Keras's formula (epsilon inside the square root); Keras defaults."""
+
+    _default_name = "rmsprop"
+    _slot_names = ("velocity", "momentum", "average_gradient")
+
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False,
+                 weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
+                 name=None):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name)
+        self.rho = _check_nonneg(rho, "rho", "RMSprop", upper=1)
+        self.momentum = _check_nonneg(momentum, "momentum", "RMSprop", upper=1)
+        self.epsilon = _check_nonneg(epsilon, "epsilon", "RMSprop")
+        self.centered = bool(centered)
+
+    def _update(self, index, value, grad, lr):
+        rho = self.rho
+        s = self._slot(index, "velocity", value)
+        s *= rho
+        s += np.square(grad) * (1 - rho)
+        if self.centered:
+            a = self._slot(index, "average_gradient", value)
+            a *= rho
+            a += grad * (1 - rho)
+            denom = s - np.square(a)
+            denom += self.epsilon
+        else:
+            denom = s + self.epsilon
+        np.sqrt(denom, out=denom)
+        increment = grad * lr
+        increment /= denom  # lr * g / sqrt(s + eps)
+        if self.momentum > 0:
+            m = self._slot(index, "momentum", value)
+            m *= self.momentum
+            m += increment
+            value -= m
+        else:
+            value -= increment
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
+                "epsilon": self.epsilon, "centered": self.centered}
+
+
+class Adam(Optimizer):
+    """Adam with Keras's bias correction folded into the step size; Keras defaults."""
+
+    _default_name = "adam"
+    _slot_names = ("momentum", "velocity", "velocity_hat")
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 amsgrad=False, weight_decay=None, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None, name=None):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name)
+        where = type(self).__name__
+        self.beta_1 = _check_nonneg(beta_1, "beta_1", where, upper=1)
+        self.beta_2 = _check_nonneg(beta_2, "beta_2", where, upper=1)
+        self.epsilon = _check_nonneg(epsilon, "epsilon", where)
+        self.amsgrad = bool(amsgrad)
+
+    def _update(self, index, value, grad, lr):
+        t = self.iterations + 1
+        alpha = lr * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
+        m = self._slot(index, "momentum", value)
+        v = self._slot(index, "velocity", value)
+        tmp = grad - m
+        tmp *= 1 - self.beta_1
+        m += tmp  # m = beta_1 m + (1 - beta_1) g
+        np.square(grad, out=tmp)
+        tmp -= v
+        tmp *= 1 - self.beta_2
+        v += tmp  # v = beta_2 v + (1 - beta_2) g^2
+        if self.amsgrad:
+            v_hat = self._slot(index, "velocity_hat", value)
+            np.maximum(v_hat, v, out=v_hat)
+            v = v_hat
+        np.sqrt(v, out=tmp)
+        tmp += self.epsilon
+        np.divide(m, tmp, out=tmp)
+        tmp *= alpha
+        value -= tmp
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon, "amsgrad": self.amsgrad}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (``weight_decay=0.004`` by default, as Keras)."""
+
+    _default_name = "adamw"
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-7, amsgrad=False, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None, name=None):
+        if weight_decay is None:
+            raise ValueError("AdamW: expected weight_decay to be a float. "
+                             "Received: weight_decay=None")
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay,
+                         clipnorm, clipvalue, global_clipnorm, name)
+
+
+_BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW}
+
+
+def get(identifier) -> Optimizer:
+    """An optimizer from a name ("sgd", "rmsprop", "adam", "adamw"; any case, Keras defaults),
+    an Optimizer instance (returned as is) or class, or a ``{"class_name", "config"}`` dict."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str):
+        cls = _BY_NAME.get(identifier.lower())
+        if cls is None:
+            raise ValueError(f"optimizers.get: unknown optimizer {identifier!r}. "
+                             f"Known: {sorted(_BY_NAME)}")
+        return cls()
+    if isinstance(identifier, type) and issubclass(identifier, Optimizer):
+        return identifier()
+    if isinstance(identifier, dict) and "class_name" in identifier:
+        cls = _BY_NAME.get(str(identifier["class_name"]).lower())
+        if cls is None:
+            raise ValueError(f"optimizers.get: unknown optimizer class "
+                             f"{identifier['class_name']!r}. Known: {sorted(_BY_NAME)}")
+        return cls.from_config(identifier.get("config", {}))
+    raise ValueError(f"optimizers.get: could not interpret optimizer identifier {identifier!r}")

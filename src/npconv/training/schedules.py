@@ -1,0 +1,170 @@
+"""Learning-rate schedules with Keras 3 names and formulas (``keras.optimizers.schedules``).
+
+A schedule is a callable of the optimizer step (``optimizer.iterations`` *before* the update, so
+the first update uses ``schedule(0)``) returning a Python float.
+
+    ExponentialDecay        lr0 * rate ** (step / decay_steps)   (exponent floored if staircase)
+    PiecewiseConstantDecay  values[0] while step <= boundaries[0], ..., values[-1] after the last
+    CosineDecay             lr0 * ((1 - alpha) * 0.5 * (1 + cos(pi * min(step, T) / T)) + alpha),
+                            optionally after a linear warmup from lr0 to warmup_target
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+
+def _check_step(step, where: str) -> float:
+    try:
+        value = float(step)
+    except (TypeError, ValueError):
+        raise TypeError(f"{where}: expected the step to be a number. Received: step={step!r}") \
+            from None
+    if value < 0:
+        raise ValueError(f"{where}: expected a step >= 0. Received: step={step!r}")
+    return value
+
+
+def _positive(value, name: str, where: str):
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{where}: expected {name} > 0. Received: {name}={value!r}")
+    return value
+
+
+def _number(value, name: str, where: str) -> float:
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise TypeError(f"{where}: expected {name} to be a number. Received: {name}={value!r}")
+    return float(value)
+
+
+class LearningRateSchedule:
+    """Base class: subclasses implement ``__call__(step) -> float`` and ``get_config``."""
+
+    def __call__(self, step) -> float:
+        raise TypeError(f"{type(self).__name__} does not define __call__(step); schedules must")
+
+    def get_config(self) -> dict:
+        raise TypeError(f"{type(self).__name__} does not define get_config()")
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class ExponentialDecay(LearningRateSchedule):
+    """``initial_learning_rate * decay_rate ** (step / decay_steps)``; with ``staircase`` the
+    exponent is floored, so the rate drops every ``decay_steps`` steps."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
+                 name="ExponentialDecay"):
+        where = "ExponentialDecay"
+        self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate", where)
+        self.decay_steps = _positive(decay_steps, "decay_steps", where)
+        self.decay_rate = _number(decay_rate, "decay_rate", where)
+        self.staircase = bool(staircase)
+        self.name = name
+
+    def __call__(self, step) -> float:
+        p = _check_step(step, self.name) / self.decay_steps
+        if self.staircase:
+            p = math.floor(p)
+        return self.initial_learning_rate * self.decay_rate ** p
+
+    def get_config(self) -> dict:
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
+                "staircase": self.staircase, "name": self.name}
+
+
+class PiecewiseConstantDecay(LearningRateSchedule):
+    """The "step" schedule: ``values[i]`` for ``boundaries[i-1] < step <= boundaries[i]``.
+
+    ``values`` has one more entry than the strictly increasing ``boundaries``.
+    """
+
+    def __init__(self, boundaries, values, name="PiecewiseConstant"):
+        where = "PiecewiseConstantDecay"
+        boundaries, values = list(boundaries), list(values)
+        if len(boundaries) != len(values) - 1:
+            raise ValueError(f"{where}: expected len(values) == len(boundaries) + 1. Received: "
+                             f"boundaries={boundaries} of length {len(boundaries)}, "
+                             f"values={values} of length {len(values)}")
+        for b in boundaries:
+            _number(b, "boundaries", where)
+        if any(b1 >= b2 for b1, b2 in zip(boundaries[:-1], boundaries[1:], strict=True)):
+            raise ValueError(f"{where}: expected strictly increasing boundaries. Received: "
+                             f"boundaries={boundaries}")
+        self.boundaries = boundaries
+        self.values = [_number(v, "values", where) for v in values]
+        self.name = name
+
+    def __call__(self, step) -> float:
+        step = _check_step(step, self.name)
+        for boundary, value in zip(self.boundaries, self.values[:-1], strict=True):
+            if step <= boundary:
+                return value
+        return self.values[-1]
+
+    def get_config(self) -> dict:
+        return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
+
+
+class CosineDecay(LearningRateSchedule):
+    """Cosine decay from the initial (or warmup target) rate to ``alpha`` times it over
+    ``decay_steps``, then constant; an optional linear warmup of ``warmup_steps`` first goes
+    from ``initial_learning_rate`` to ``warmup_target``."""
+
+    def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, name="CosineDecay",
+                 warmup_target=None, warmup_steps=0):
+        where = "CosineDecay"
+        self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate", where)
+        self.decay_steps = _positive(decay_steps, "decay_steps", where)
+        self.alpha = _number(alpha, "alpha", where)
+        self.name = name
+        self.warmup_target = (None if warmup_target is None
+                              else _number(warmup_target, "warmup_target", where))
+        if not isinstance(warmup_steps, numbers.Real) or warmup_steps < 0:
+            raise ValueError(f"{where}: expected warmup_steps >= 0. Received: "
+                             f"warmup_steps={warmup_steps!r}")
+        self.warmup_steps = warmup_steps
+
+    def _decay(self, step: float, start: float) -> float:
+        cosine = 0.5 * (1 + math.cos(math.pi * step / self.decay_steps))
+        return start * ((1 - self.alpha) * cosine + self.alpha)
+
+    def __call__(self, step) -> float:
+        step = _check_step(step, self.name)
+        if self.warmup_target is None:
+            return self._decay(min(step, self.decay_steps), self.initial_learning_rate)
+        step = min(step, self.decay_steps + self.warmup_steps)
+        if step < self.warmup_steps:
+            delta = self.warmup_target - self.initial_learning_rate
+            return delta * (step / self.warmup_steps) + self.initial_learning_rate
+        return self._decay(step - self.warmup_steps, self.warmup_target)
+
+    def get_config(self) -> dict:
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "decay_steps": self.decay_steps, "alpha": self.alpha, "name": self.name,
+                "warmup_target": self.warmup_target, "warmup_steps": self.warmup_steps}
+
+
+SCHEDULES = {cls.__name__: cls for cls in (ExponentialDecay, PiecewiseConstantDecay, CosineDecay)}
+
+
+def serialize(schedule: LearningRateSchedule) -> dict:
+    """``{"class_name": ..., "config": ...}`` (JSON-ready), as Keras serialises schedules."""
+    return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
+
+
+def deserialize(config: dict) -> LearningRateSchedule:
+    """The schedule described by :func:`serialize`'s output."""
+    name = config.get("class_name")
+    if name not in SCHEDULES:
+        raise ValueError(f"schedules.deserialize: unknown schedule {name!r}. "
+                         f"Known: {sorted(SCHEDULES)}")
+    return SCHEDULES[name].from_config(dict(config.get("config", {})))
