@@ -1,0 +1,149 @@
+"""Metrics on hand-made cases, Keras's choice of "accuracy", the confusion matrix vs a loop."""
+
+import numpy as np
+import pytest
+
+from npconv.training import losses, metrics
+
+SCORES = np.array([[0.1, 0.7, 0.2],   # predicts 1
+                   [0.5, 0.3, 0.2],   # predicts 0
+                   [0.2, 0.2, 0.6],   # predicts 2
+                   [0.4, 0.4, 0.2]])  # tie -> first index, 0
+LABELS = np.array([1, 2, 2, 1])
+
+
+def test_sparse_and_categorical_accuracy_by_hand():
+    m = metrics.SparseCategoricalAccuracy()
+    m.update_state(LABELS, SCORES)
+    assert m.result() == pytest.approx(2 / 4)
+    m.update_state(LABELS[:2, None], SCORES[:2])  # (N, 1) labels, a second batch: 1 of 2 right
+    assert m.result() == pytest.approx(3 / 6)
+    assert m.name == "sparse_categorical_accuracy"
+    m.reset_state()
+    assert m.result() == 0.0
+    c = metrics.CategoricalAccuracy()
+    c.update_state(np.eye(3)[LABELS], SCORES)
+    assert c.result() == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="sparse_categorical_accuracy"):
+        c.update_state(LABELS, SCORES)
+    with pytest.raises(ValueError, match=r"sparse_categorical_accuracy.*\(4,\).*\(3,\)"):
+        m.update_state(LABELS[:3], SCORES)
+
+
+def test_binary_and_plain_accuracy_by_hand():
+    b = metrics.BinaryAccuracy()
+    b.update_state(np.array([1, 0, 1, 0]), np.array([[0.9], [0.6], [0.5], [0.1]]))
+    assert b.result() == pytest.approx(2 / 4)  # 0.5 is not > 0.5
+    b2 = metrics.BinaryAccuracy(threshold=0.55)
+    b2.update_state(np.array([[1, 0], [0, 0]]), np.array([[0.6, 0.6], [0.1, 0.2]]))
+    assert b2.result() == pytest.approx(3 / 4)
+    a = metrics.Accuracy()
+    a.update_state([1, 2, 3, 4], [1, 2, 0, 4])
+    assert a.result() == pytest.approx(0.75)
+
+
+def test_top_k_counts_ties_like_keras():
+    t = metrics.SparseTopKCategoricalAccuracy(k=2)
+    t.update_state(LABELS, SCORES)
+    # row 0: 1 is top; row 1: 2 (0.2) is 3rd; row 2: top; row 3: 1 ties for top
+    assert t.result() == pytest.approx(3 / 4)
+    t1 = metrics.TopKCategoricalAccuracy(k=1)
+    t1.update_state(np.eye(3)[LABELS], SCORES)
+    assert t1.result() == pytest.approx(3 / 4)  # the tie on row 3 counts, unlike argmax
+    t5 = metrics.SparseTopKCategoricalAccuracy()  # k=5 >= C: always right
+    t5.update_state(LABELS, SCORES)
+    assert t5.result() == 1.0
+    with pytest.raises(ValueError, match="k"):
+        metrics.TopKCategoricalAccuracy(k=0)
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        t.update_state(np.array([0, 1, 2, 3]), SCORES)
+
+
+def test_top_k_matches_a_sorting_reference():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        n, c = int(rng.integers(1, 20)), int(rng.integers(2, 9))
+        k = int(rng.integers(1, c + 2))
+        scores = rng.integers(0, 4, size=(n, c)).astype(float)  # many ties
+        labels = rng.integers(0, c, size=n)
+        expected = [float(scores[i, labels[i]] >= np.sort(scores[i])[::-1][min(k, c) - 1])
+                    for i in range(n)]
+        got = metrics.sparse_top_k_categorical_accuracy(labels, scores, k=k)
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_mean_is_weighted_like_the_keras_loss_tracker():
+    m = metrics.Mean(name="loss")
+    m.update_state(2.0, sample_weight=32)
+    m.update_state(5.0, sample_weight=8)
+    assert m.result() == pytest.approx((2 * 32 + 5 * 8) / 40)
+    m.reset_state()
+    m.update_state(np.array([1.0, 2.0, 3.0]))
+    assert m.result() == pytest.approx(2.0)
+    s = metrics.SparseCategoricalAccuracy()
+    s.update_state(LABELS, SCORES, sample_weight=np.array([1.0, 0.0, 3.0, 0.0]))
+    assert s.result() == pytest.approx(4 / 4)
+
+
+@pytest.mark.parametrize("loss,expected", [
+    ("sparse_categorical_crossentropy", metrics.SparseCategoricalAccuracy),
+    (losses.SparseCategoricalCrossentropy(from_logits=True), metrics.SparseCategoricalAccuracy),
+    ("categorical_crossentropy", metrics.CategoricalAccuracy),
+    ("binary_crossentropy", metrics.BinaryAccuracy),
+])
+def test_accuracy_follows_the_loss(loss, expected):
+    for name in ("accuracy", "acc"):
+        m = metrics.get(name, loss=loss)
+        assert type(m) is expected and m.name == name
+
+
+def test_accuracy_follows_the_shapes_as_keras_3():
+    assert type(metrics.get("accuracy", loss="mse", output_shape=(None, 1))) is \
+        metrics.BinaryAccuracy
+    assert type(metrics.get("accuracy", output_shape=(None, 10), y_true_shape=(None,))) is \
+        metrics.SparseCategoricalAccuracy
+    assert type(metrics.get("accuracy", output_shape=(None, 10), y_true_shape=(None, 10))) is \
+        metrics.CategoricalAccuracy
+    auto = metrics.get("accuracy")  # nothing known yet: decided on the first batch
+    auto.update_state(LABELS, SCORES)
+    assert auto.kind == "sparse" and auto.result() == pytest.approx(0.5)
+    auto = metrics.get("accuracy")
+    auto.update_state(np.eye(3)[LABELS], SCORES)
+    assert auto.kind == "categorical" and auto.name == "accuracy"
+
+
+def test_get_other_identifiers():
+    assert type(metrics.get("sparse_categorical_accuracy")) is metrics.SparseCategoricalAccuracy
+    assert metrics.get("binary_accuracy").name == "binary_accuracy"
+    m = metrics.BinaryAccuracy(threshold=0.3)
+    assert metrics.get(m) is m
+    mse = metrics.get("mse")
+    mse.update_state(np.array([[1.0], [2.0]]), np.array([[0.0], [2.0]]))
+    assert mse.name == "mse" and mse.result() == pytest.approx(0.5)
+    custom = metrics.get(lambda t, p: np.abs(t - p))
+    custom.update_state(np.array([1.0, 2.0]), np.array([2.0, 2.0]))
+    assert custom.result() == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="unknown metric 'f1'"):
+        metrics.get("f1")
+
+
+def test_confusion_matrix_matches_a_loop():
+    rng = np.random.default_rng(1)
+    for _ in range(30):
+        c = int(rng.integers(2, 8))
+        n = int(rng.integers(0, 60))
+        t, p = rng.integers(0, c, size=n), rng.integers(0, c, size=n)
+        expected = np.zeros((c, c), dtype=np.int64)
+        for ti, pi in zip(t, p, strict=True):
+            expected[ti, pi] += 1
+        cm = metrics.confusion_matrix(t, p, num_classes=c)
+        assert cm.dtype == np.int64
+        np.testing.assert_array_equal(cm, expected)
+        assert cm.sum() == n
+    # scores are turned into predictions by argmax; num_classes inferred
+    cm = metrics.confusion_matrix(LABELS, SCORES)
+    np.testing.assert_array_equal(cm, [[0, 0, 0], [1, 1, 0], [1, 0, 1]])
+    with pytest.raises(ValueError, match=r"\[0, 2\)"):
+        metrics.confusion_matrix([0, 1, 2], [0, 1, 1], num_classes=2)
+    with pytest.raises(ValueError, match="same length"):
+        metrics.confusion_matrix([0, 1, 2], [0, 1])
