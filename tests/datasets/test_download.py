@@ -75,7 +75,7 @@ def test_wrong_checksum_leaves_nothing(served, isolated):
     assert not [n for n in os.listdir(cached) if n.startswith(".")]
 
 
-@pytest.mark.parametrize("body", [b"short", b"y" * 100_000])
+@pytest.mark.parametrize("body", [b"short", b"y" * 100_000], ids=["short", "long"])
 def test_wrong_size_is_rejected(served, isolated, body):
     server, arrays, payloads = served
     server.files[f"/mnist/{mnist.TRAIN_IMAGES}"] = body
