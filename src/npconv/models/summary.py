@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from ..layers.input import InputLayer
 
 
@@ -13,8 +15,10 @@ def _human_bytes(n: float) -> str:
     return f"{n:.2f} GB"
 
 
-def _fit(text: str, width: int) -> str:
-    return text if len(text) < width else text[: width - 2] + "… "
+def _wrap(text: str, width: int) -> list[str]:
+    """``text`` in pieces of at most ``width - 1`` characters, broken at spaces when possible
+    (Keras wraps long cells onto continuation lines rather than cutting them)."""
+    return textwrap.wrap(text, width - 1, break_on_hyphens=False) or [""]
 
 
 def summary_rows(model, show_cost=False, batch_size=1):
@@ -64,11 +68,16 @@ def print_summary(model, print_fn=None, line_length=None, show_cost=False, batch
     widths = [max(8, int(w * scale)) for w in widths]
 
     def line(cells):
-        return "".join(_fit(" " + c, w).ljust(w) for c, w in zip(cells, widths, strict=True))
+        pieces = [_wrap(c, w) for c, w in zip(cells, widths, strict=True)]
+        return "\n".join(
+            "".join((" " + (p[i] if i < len(p) else "")).ljust(w)
+                    for p, w in zip(pieces, widths, strict=True)).rstrip()
+            for i in range(max(len(p) for p in pieces)))
 
     print_fn(f'Model: "{model.name}"')
     print_fn("_" * sum(widths))
-    print_fn(line(headers))
+    for text in line(headers).split("\n"):
+        print_fn(text)
     print_fn("=" * sum(widths))
     for i, r in enumerate(rows):
         cells = [f"{r['name']} ({r['type']})", str(r["output_shape"]), f"{r['params']:,}"]
@@ -76,7 +85,8 @@ def print_summary(model, print_fn=None, line_length=None, show_cost=False, batch
             cells.append(", ".join(r["connected_to"]))
         if show_cost:
             cells += [f"{r['macs']:,}", _human_bytes(r["activation_bytes"])]
-        print_fn(line(cells))
+        for text in line(cells).split("\n"):
+            print_fn(text)
         if i < len(rows) - 1:
             print_fn("")
     print_fn("=" * sum(widths))
