@@ -1,0 +1,30 @@
+"""Metrics under Keras's path: ``from npconv.metrics import SparseCategoricalAccuracy``.
+
+The classes and functions live in :mod:`npconv.training.metrics`.
+"""
+
+from .training.metrics import (
+    Accuracy,
+    BinaryAccuracy,
+    CategoricalAccuracy,
+    Mean,
+    MeanMetricWrapper,
+    Metric,
+    SparseCategoricalAccuracy,
+    SparseTopKCategoricalAccuracy,
+    TopKCategoricalAccuracy,
+    accuracy,
+    binary_accuracy,
+    categorical_accuracy,
+    confusion_matrix,
+    get,
+    sparse_categorical_accuracy,
+    sparse_top_k_categorical_accuracy,
+    top_k_categorical_accuracy,
+)
+
+__all__ = ["Accuracy", "BinaryAccuracy", "CategoricalAccuracy", "Mean", "MeanMetricWrapper",
+           "Metric", "SparseCategoricalAccuracy", "SparseTopKCategoricalAccuracy",
+           "TopKCategoricalAccuracy", "accuracy", "binary_accuracy", "categorical_accuracy",
+           "confusion_matrix", "get", "sparse_categorical_accuracy",
+           "sparse_top_k_categorical_accuracy", "top_k_categorical_accuracy"]
