@@ -1,0 +1,142 @@
+"""``import npconv as keras``: the Keras import paths the seeds use exist and are the real things,
+and ``import npconv`` alone stays light (submodules load on first use)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+
+import pytest
+
+import npconv
+
+
+def test_top_level_names():
+    from npconv.layers.input import Input
+    from npconv.models.functional import Model
+    from npconv.models.sequential import Sequential
+
+    assert npconv.Input is Input
+    assert npconv.Model is Model
+    assert npconv.Sequential is Sequential
+    assert issubclass(npconv.Sequential, npconv.Model)
+    assert callable(npconv.load_model)
+    with pytest.raises(AttributeError, match="no attribute 'Conv3D'"):
+        npconv.Conv3D  # noqa: B018
+
+
+@pytest.mark.parametrize("name", ["Conv2D", "MaxPooling2D", "MaxPool2D", "AveragePooling2D",
+                                  "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Dense",
+                                  "Flatten", "Dropout", "Activation", "BatchNormalization",
+                                  "ZeroPadding2D", "Input", "InputLayer", "Add", "Concatenate"])
+def test_layers_path(name):
+    from npconv.layers.base import Layer
+
+    layer = getattr(npconv.layers, name)
+    assert name == "Input" or issubclass(layer, Layer)
+    # `from keras.layers import X` -> `from npconv.layers import X`
+    module = importlib.import_module("npconv.layers")
+    assert getattr(module, name) is layer
+
+
+def test_models_path():
+    from npconv.models import (  # noqa: F401 - the import is the test
+        Model,
+        Sequential,
+        alexnet,
+        lenet5,
+        load_model,
+        mnist_cnn,
+        mnist_cnn_no_pool,
+        same_cnn,
+        strided_cnn,
+        zoo,
+    )
+
+    assert Model is npconv.Model and Sequential is npconv.Sequential
+    assert load_model is npconv.load_model
+    for name in ("alexnet", "lenet5", "mnist_cnn", "mnist_cnn_no_pool", "same_cnn",
+                 "strided_cnn"):
+        assert getattr(npconv.models, name) is getattr(zoo, name)
+
+
+def test_activations_path():
+    import numpy as np
+
+    from npconv.activations import relu, sigmoid, softmax, tanh
+
+    x = np.array([-2.0, 0.0, 3.0])
+    np.testing.assert_array_equal(relu(x), [0.0, 0.0, 3.0])
+    np.testing.assert_allclose(tanh(x), np.tanh(x), rtol=1e-15)
+    np.testing.assert_allclose(sigmoid(x), 1 / (1 + np.exp(-x)), rtol=1e-15)
+    np.testing.assert_allclose(softmax(x), np.exp(x) / np.exp(x).sum(), rtol=1e-15)
+    assert npconv.activations.relu is relu
+
+
+def test_training_paths():
+    """keras.optimizers.Adam, keras.losses..., keras.metrics..., keras.callbacks...: both as
+    attributes and through `from npconv.X import Y`."""
+    from npconv.callbacks import (  # noqa: F401
+        CSVLogger,
+        EarlyStopping,
+        History,
+        LearningRateScheduler,
+        ModelCheckpoint,
+        ReduceLROnPlateau,
+        TerminateOnNaN,
+    )
+    from npconv.losses import CategoricalCrossentropy, SparseCategoricalCrossentropy  # noqa: F401
+    from npconv.metrics import Accuracy, SparseCategoricalAccuracy  # noqa: F401
+    from npconv.optimizers import SGD, Adam, RMSprop  # noqa: F401
+    from npconv.training import callbacks, losses, metrics, optimizers
+
+    assert npconv.optimizers.Adam is optimizers.Adam is Adam
+    assert npconv.optimizers.SGD is optimizers.SGD
+    assert npconv.optimizers.RMSprop is optimizers.RMSprop
+    assert npconv.losses.SparseCategoricalCrossentropy is losses.SparseCategoricalCrossentropy
+    assert npconv.metrics.SparseCategoricalAccuracy is metrics.SparseCategoricalAccuracy
+    assert npconv.callbacks.EarlyStopping is callbacks.EarlyStopping is EarlyStopping
+    assert npconv.callbacks.ModelCheckpoint is callbacks.ModelCheckpoint
+
+
+def test_datasets_and_utils_paths():
+    from npconv.datasets import cifar10, fashion_mnist, mnist
+    from npconv.random import set_random_seed
+
+    for module in (mnist, fashion_mnist, cifar10):
+        assert callable(module.load_data)
+    assert npconv.datasets.mnist is mnist
+    assert npconv.datasets.fashion_mnist is fashion_mnist
+    assert npconv.datasets.cifar10 is cifar10
+    assert npconv.utils.set_random_seed is set_random_seed
+    assert callable(npconv.utils.to_categorical)
+
+
+def test_dir_lists_the_keras_paths():
+    names = dir(npconv)
+    for name in ("layers", "models", "Input", "Model", "Sequential", "optimizers", "losses",
+                 "metrics", "callbacks", "datasets", "utils", "activations"):
+        assert name in names
+
+
+_PROBE = """
+import json, sys, time
+t = time.perf_counter()
+import npconv
+elapsed = time.perf_counter() - t
+print(json.dumps({"seconds": elapsed, "modules": sorted(sys.modules)}))
+"""
+
+
+def test_import_npconv_is_light():
+    result = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True,
+                            check=True, timeout=60)
+    report = json.loads(result.stdout)
+    loaded = set(report["modules"])
+    print(f"import npconv took {report['seconds'] * 1000:.1f} ms")  # informative, not asserted
+    heavy = {"npconv.layers", "npconv.models", "npconv.ops", "npconv.training", "npconv.io",
+             "npconv.datasets", "numpy", "torch", "matplotlib", "safetensors", "tqdm"}
+    assert not heavy & loaded, f"import npconv loaded {sorted(heavy & loaded)}"
+    assert "npconv" in loaded
