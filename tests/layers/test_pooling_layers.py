@@ -140,6 +140,12 @@ def test_get_config_round_trip(cls):
     np.testing.assert_array_equal(restored(x), layer(x))
 
 
+@pytest.mark.parametrize("cls", WINDOWED + GLOBAL)
+def test_data_format_none_means_channels_last(cls):
+    # Keras's signatures default to data_format=None (the global image_data_format)
+    assert cls(data_format=None).get_config()["data_format"] == "channels_last"
+
+
 def test_strides_default_to_pool_size_in_config():
     assert MaxPooling2D(3).get_config()["strides"] == (3, 3)
     assert MaxPooling2D().get_config()["pool_size"] == (2, 2)

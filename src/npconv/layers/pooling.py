@@ -1,7 +1,8 @@
 """Keras pooling layers over :mod:`npconv.ops.pool` (seeds 000, 001, 002, 004).
 
 ``MaxPooling2D((2, 2), strides=1)`` and friends take and return NHWC arrays
-(``data_format="channels_last"``) or NCHW (``"channels_first"``). They have no weights.
+(``data_format="channels_last"``, also Keras's default ``None``) or NCHW (``"channels_first"``).
+They have no weights.
 Aliases, as in Keras: ``MaxPool2D``, ``AvgPool2D``, ``GlobalMaxPool2D``, ``GlobalAvgPool2D``.
 """
 
@@ -37,7 +38,7 @@ class _Pooling2D(Layer):
         pool_size = as_pair(pool_size, "pool_size", where)
         strides = pool_size if strides is None else as_pair(strides, "strides", where)
         padding = check_choice(padding, "padding", {"valid", "same"}, where)
-        super().__init__(name=name, data_format=data_format, **kwargs)
+        super().__init__(name=name, data_format=data_format or "channels_last", **kwargs)
         self.pool_size = pool_size
         self.strides = strides
         self.padding = padding
@@ -121,7 +122,7 @@ class _GlobalPooling2D(Layer):
     _backward = None
 
     def __init__(self, data_format="channels_last", keepdims=False, name=None, **kwargs):
-        super().__init__(name=name, data_format=data_format, **kwargs)
+        super().__init__(name=name, data_format=data_format or "channels_last", **kwargs)
         if not isinstance(keepdims, bool):
             raise TypeError(f"{self.name}: expected keepdims to be a bool. "
                             f"Received: keepdims={keepdims!r}")
