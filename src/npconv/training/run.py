@@ -1,0 +1,631 @@
+"""A whole training run, as ``npconv train`` does it, callable from Python.
+
+::
+
+    from npconv.training.run import RunConfig, train, resume
+    result = train(RunConfig(model="strided_cnn", epochs=3, seed=0), output="runs/demo")
+    result.metrics["test_accuracy"]
+
+One run = load a dataset and split it, build a zoo model, compile, fit with a checkpoint after
+every epoch, evaluate on the test split, and write into the output folder:
+
+==========================  ==========================================================
+``best.npconv``             the model with the best validation accuracy so far
+``last.npconv``             the model after the last completed epoch, optimizer state included
+``state.json``              what a resume needs: epochs done, generator states, best, history
+``history.csv`` / ``.json`` one row / list entry per epoch (``loss``, ``accuracy``, ``val_*``)
+``curves.png``              training curves (npconv.viz, needs matplotlib)
+``confusion_matrix.png``    test-split confusion matrix (npconv.viz, needs matplotlib)
+``run.json``                command line, configuration, versions, status, final metrics
+==========================  ==========================================================
+
+Splits. By default the validation data come from the *test* set, as seed 003 does it:
+``random_split(x_test, y_test, [0.7, 0.3], seed=20)`` gives 70% validation and 30% test
+(numpy's generator seeded with 20, so not the same samples as torch's ``manual_seed(20)``).
+``validation_split=f`` instead holds out a fraction ``f`` of the training set (shuffled with
+the same seed 20) and keeps the whole test set for the test.
+
+Exact resume. Training is resumed at epoch boundaries: after each epoch the model (with its
+optimizer state), the index of the next epoch and the states of the two generators that
+training draws from (the shuffling generator and npconv's run-wide one, used e.g. by dropout)
+are saved. A resumed run draws the same permutations and ends with the same weights, bit for
+bit, as a run that was never interrupted. An interrupted epoch is discarded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io as _stdio
+import json
+import math
+import numbers
+import os
+import secrets
+import shlex
+import signal
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from .callbacks import Callback
+
+#: The seed of seed 003's ``torch.Generator().manual_seed(20)`` used for the data splits.
+SPLIT_SEED = 20
+#: Seed 003's fractions of the test set: validation, test.
+TEST_SPLIT = (0.7, 0.3)
+#: The test fraction of an image folder, which has no test set of its own.
+FOLDER_TEST = 0.15
+
+KNOWN_DATASETS = ("fashion_mnist", "mnist", "cifar10")
+_ALIASES = {"fashion-mnist": "fashion_mnist", "fashionmnist": "fashion_mnist",
+            "cifar-10": "cifar10"}
+_COLOR_MODES = ("grayscale", "rgb", "rgba")
+
+STATE_FILE = "state.json"
+RUN_FILE = "run.json"
+
+
+class RunConfigError(ValueError):
+    """A configuration value is not acceptable (the command line's usage errors)."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):  # noqa: N818 - it is a KeyboardInterrupt
+    """Ctrl-C during training; the last completed epoch is saved in ``output`` for a resume."""
+
+    def __init__(self, output: Path, epochs_done: int, epochs: int):
+        self.output, self.epochs_done, self.epochs = Path(output), epochs_done, epochs
+        super().__init__(
+            f"interrupted; the state after {epochs_done} of {epochs} epochs is saved in "
+            f"{self.output} (an unfinished epoch is discarded); continue with: "
+            f"npconv train --resume {shlex.quote(str(self.output))}")
+
+
+# ---------------------------------------------------------------------------- configuration
+@dataclass
+class RunConfig:
+    """Everything that defines a run. ``validation_split=None``: seed 003's test-set split."""
+
+    model: str = "mnist_cnn"
+    dataset: str = "fashion_mnist"
+    epochs: int = 5
+    batch_size: int = 64
+    optimizer: str = "rmsprop"
+    learning_rate: float = 1e-3
+    validation_split: float | None = None
+    seed: int | None = None
+    limit: int | None = None
+    image_size: tuple[int, int] = (28, 28)  # image folders only
+    color_mode: str = "grayscale"  # image folders only
+    download: bool = True
+    tensorboard: str | None = None
+
+    def validate(self) -> RunConfig:
+        """Check every value; raise :class:`RunConfigError` naming the first bad one."""
+        from ..models.zoo import ZOO
+        from .optimizers import _BY_NAME
+
+        def bad(name, expected):
+            raise RunConfigError(f"expected {name} {expected}. Received: "
+                                 f"{name}={getattr(self, name)!r}")
+
+        def is_int(v):
+            return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, bool)
+
+        if self.model not in ZOO:
+            raise RunConfigError(f"unknown model {self.model!r}; the zoo has: "
+                                 f"{', '.join(sorted(ZOO))}")
+        dataset_name(self.dataset)  # raises for an unknown name
+        if self.optimizer.lower() not in _BY_NAME:
+            raise RunConfigError(f"unknown optimizer {self.optimizer!r}; known: "
+                                 f"{', '.join(sorted(_BY_NAME))}")
+        if not is_int(self.epochs) or self.epochs < 1:
+            bad("epochs", "to be an int >= 1")
+        if not is_int(self.batch_size) or self.batch_size < 1:
+            bad("batch_size", "to be an int >= 1")
+        if not isinstance(self.learning_rate, numbers.Real) or not self.learning_rate > 0 \
+                or not math.isfinite(self.learning_rate):
+            bad("learning_rate", "to be a finite number > 0")
+        if self.validation_split is not None and not (
+                isinstance(self.validation_split, numbers.Real)
+                and 0 < self.validation_split < 1):
+            bad("validation_split", "to be None or a fraction in (0, 1)")
+        if self.seed is not None and (not is_int(self.seed) or not 0 <= self.seed < 2**32):
+            bad("seed", "to be None or an int in [0, 2**32)")
+        if self.limit is not None and (not is_int(self.limit) or self.limit < 1):
+            bad("limit", "to be None or an int >= 1")
+        if len(tuple(self.image_size)) != 2 or not all(
+                is_int(v) and v >= 1 for v in self.image_size):
+            bad("image_size", "to be (height, width), positive ints")
+        if self.color_mode not in _COLOR_MODES:
+            bad("color_mode", f"to be one of {_COLOR_MODES}")
+        return self
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out["image_size"] = list(self.image_size)
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> RunConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"RunConfig: unknown entries {unknown}")
+        data = dict(data)
+        if "image_size" in data:
+            data["image_size"] = tuple(data["image_size"])
+        return cls(**data)
+
+
+def dataset_name(dataset) -> str:
+    """The canonical name of a known dataset, or the given folder path for an image folder."""
+    key = str(dataset).lower()
+    key = _ALIASES.get(key, key)
+    if key in KNOWN_DATASETS:
+        return key
+    if os.path.isdir(dataset):
+        return os.fspath(dataset)
+    raise RunConfigError(f"unknown dataset {dataset!r}: expected one of "
+                         f"{', '.join(KNOWN_DATASETS)} or a folder with one sub-folder of "
+                         "images per class")
+
+
+def default_output(config: RunConfig, root="runs") -> Path:
+    """``runs/<model>-<dataset>-<YYYYmmdd-HHMMSS>``."""
+    name = dataset_name(config.dataset)
+    if name not in KNOWN_DATASETS:
+        name = Path(name).resolve().name or "folder"
+    return Path(root) / f"{config.model}-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+# ---------------------------------------------------------------------------- data
+@dataclass
+class Splits:
+    """Float32 NHWC images in [0, 1] and int64 labels for training, validation and test."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list[str] = field(default_factory=list)
+    description: str = ""
+
+    def sizes(self) -> dict:
+        return {"train": len(self.y_train), "validation": len(self.y_val),
+                "test": len(self.y_test)}
+
+
+def load_raw(dataset, *, image_size=(28, 28), color_mode="grayscale", download=True):
+    """``((x_train, y_train), (x_test, y_test), class_names)`` as the loaders give them (uint8).
+
+    An image folder has no test set of its own: its images are all "training" data and
+    ``(None, None)`` stands for the test set.
+    """
+    name = dataset_name(dataset)
+    if name in KNOWN_DATASETS:
+        from ..datasets.catalog import DATASETS
+
+        module = DATASETS[name]
+        train, test = module.load_data(download=download)
+        return train, test, list(module.CLASS_NAMES)
+    from ..datasets.folders import image_folder
+
+    x, y, names = image_folder(name, image_size=tuple(image_size), color_mode=color_mode)
+    return (x, y), (None, None), names
+
+
+def split_data(train, test, *, validation_split=None, limit=None) -> Splits:
+    """Apply ``limit`` to the training samples and make the validation and test splits.
+
+    ``validation_split=None``: seed 003's 70/30 split of the test set (generator seed 20);
+    a fraction: that part of the (limited) training set, shuffled with seed 20, and the whole
+    test set. A dataset without a test set (an image folder) is split 70/15/15 when
+    ``validation_split`` is None, else ``validation_split`` for validation and 15% for test.
+    """
+    from ..data import random_split, to_float, train_val_split
+
+    (x_train, y_train), (x_test, y_test) = train, test
+    y_train = np.asarray(y_train).reshape(-1).astype(np.int64)
+    if x_test is None:
+        val = 0.15 if validation_split is None else float(validation_split)
+        if val + FOLDER_TEST >= 1:
+            raise RunConfigError(f"validation_split={val} and the {FOLDER_TEST:.0%} test part "
+                                 "leave no training data")
+        parts = random_split(x_train, y_train, [1.0 - val - FOLDER_TEST, val, FOLDER_TEST],
+                             seed=SPLIT_SEED)
+        (x_train, y_train), (x_val, y_val), (x_test, y_test) = parts
+        if limit is not None:
+            x_train, y_train = x_train[:limit], y_train[:limit]
+        how = (f"image folder split {1 - val - FOLDER_TEST:.0%} train / {val:.0%} validation / "
+               f"{FOLDER_TEST:.0%} test (seed {SPLIT_SEED})")
+    else:
+        y_test = np.asarray(y_test).reshape(-1).astype(np.int64)
+        if limit is not None:
+            x_train, y_train = x_train[:limit], y_train[:limit]
+        if validation_split is None:
+            (x_val, y_val), (x_test, y_test) = random_split(x_test, y_test, list(TEST_SPLIT),
+                                                            seed=SPLIT_SEED)
+            how = (f"seed 003: test set split {TEST_SPLIT[0]:.0%} validation / "
+                   f"{TEST_SPLIT[1]:.0%} test (seed {SPLIT_SEED})")
+        else:
+            (x_train, y_train), (x_val, y_val) = train_val_split(
+                x_train, y_train, float(validation_split), seed=SPLIT_SEED)
+            how = (f"{float(validation_split):.0%} of the training set held out for validation "
+                   f"(seed {SPLIT_SEED}); whole test set for the test")
+    if len(y_train) == 0 or len(y_val) == 0 or len(y_test) == 0:
+        raise RunConfigError(f"the splits leave {len(y_train)} training, {len(y_val)} "
+                             f"validation and {len(y_test)} test samples; every part needs one")
+    return Splits(to_float(x_train), y_train, to_float(x_val), y_val, to_float(x_test), y_test,
+                  description=how)
+
+
+def load_splits(config: RunConfig) -> Splits:
+    """The dataset of ``config`` loaded and split (see :func:`split_data`)."""
+    train, test, names = load_raw(config.dataset, image_size=config.image_size,
+                                  color_mode=config.color_mode, download=config.download)
+    splits = split_data(train, test, validation_split=config.validation_split,
+                        limit=config.limit)
+    splits.class_names = [str(n) for n in names]
+    return splits
+
+
+# ---------------------------------------------------------------------------- files
+def _write_text(path: Path, text: str) -> None:
+    from ..io import atomic_write_bytes
+
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _write_json(path: Path, data) -> None:
+    _write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc})") from None
+
+
+def history_csv(history: dict[str, list[float]], epochs: list[int]) -> str:
+    """``epoch`` then every log sorted, one row per epoch (CSVLogger's layout)."""
+    keys = sorted(history)
+    buf = _stdio.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["epoch"] + keys)
+    for i, epoch in enumerate(epochs):
+        writer.writerow([epoch] + [repr(history[k][i]) for k in keys])
+    return buf.getvalue()
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of Python, npconv and the libraries a run uses (without importing them)."""
+    from importlib import metadata
+
+    from .. import __version__
+
+    out: dict[str, str | None] = {"python": sys.version.split()[0], "npconv": __version__}
+    for dist in ("numpy", "tqdm", "safetensors", "matplotlib", "Pillow"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+@contextlib.contextmanager
+def _sigint_deferred():
+    """Hold back Ctrl-C while a checkpoint is written, so model and state stay consistent."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
+# ---------------------------------------------------------------------------- the callback
+class RunCheckpoint(Callback):
+    """After each epoch: print seed 003's block, save last/best, the history and the state."""
+
+    def __init__(self, output: Path, shuffle_rng: np.random.Generator, *, history=None,
+                 epochs_done=0, best=None, print_fn=print):
+        super().__init__()
+        self.output, self.shuffle_rng, self.print_fn = Path(output), shuffle_rng, print_fn
+        self.history: dict[str, list[float]] = {k: list(v) for k, v in (history or {}).items()}
+        self.epochs: list[int] = list(range(epochs_done))
+        self.epochs_done = epochs_done
+        self.best = best  # {"epoch": int, "val_accuracy": float} or None
+
+    def state(self) -> dict:
+        from ..random import global_generator
+
+        return {"epochs_done": self.epochs_done,
+                "shuffle_rng": self.shuffle_rng.bit_generator.state,
+                "global_rng": global_generator().bit_generator.state,
+                "best": self.best, "history": self.history}
+
+    def save(self) -> None:
+        """Write last.npconv and then state.json (Ctrl-C waits until both are written)."""
+        with _sigint_deferred():
+            self.model.save(self.output / "last.npconv", include_optimizer=True)
+            _write_json(self.output / STATE_FILE, self.state())
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        self.print_fn(epoch_block(epoch, logs))
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(float(value))
+        self.epochs.append(epoch)
+        self.epochs_done = epoch + 1
+        val_acc = logs.get("val_accuracy")
+        with _sigint_deferred():
+            if val_acc is not None and (self.best is None or val_acc > self.best["val_accuracy"]):
+                self.best = {"epoch": epoch, "val_accuracy": float(val_acc)}
+                self.model.save(self.output / "best.npconv", include_optimizer=True)
+            _write_text(self.output / "history.csv", history_csv(self.history, self.epochs))
+            _write_json(self.output / "history.json", {"epoch": self.epochs, **self.history})
+            self.save()
+
+
+def epoch_block(epoch: int, logs: dict) -> str:
+    """Seed 003's per-epoch print: 'epoch: N', train and validation loss/accuracy."""
+    lines = [f"epoch: {epoch}", "train: "]
+    lines += [f"\t{k}: {logs[k]:.4f}" for k in ("loss", "accuracy") if k in logs]
+    if "val_loss" in logs:
+        lines.append("validation: ")
+        lines += [f"\t{k}: {logs['val_' + k]:.4f}" for k in ("loss", "accuracy")
+                  if "val_" + k in logs]
+    lines.append("-" * 20)
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- plots
+def _plots(output: Path, history: dict, epochs: list[int], cm: np.ndarray, class_names,
+           print_fn) -> list[str]:
+    """curves.png and confusion_matrix.png via npconv.viz; a one-line note when impossible."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print_fn("note: matplotlib is not installed, so curves.png and confusion_matrix.png "
+                 "were not drawn (pip install npconv[viz])")
+        return []
+    try:
+        from .. import viz
+        plot_history, plot_cm = viz.plot_history, viz.plot_confusion_matrix
+    except (ImportError, AttributeError) as exc:
+        print_fn(f"note: npconv.viz cannot draw the plots ({exc}); skipped curves.png and "
+                 "confusion_matrix.png")
+        return []
+    import matplotlib.pyplot as plt
+
+    written = []
+    for name, draw in (("curves.png", lambda: plot_history(history)),
+                       ("confusion_matrix.png", lambda: plot_cm(cm, class_names=class_names))):
+        fig = draw()
+        fig = getattr(fig, "figure", fig)  # an Axes gives its Figure
+        fig.savefig(output / name, dpi=100, bbox_inches="tight")
+        plt.close(fig)
+        written.append(name)
+    return written
+
+
+def _tensorboard_callback(logdir):
+    """npconv's TensorBoard callback for ``logdir``, or a clear error if npconv has none."""
+    import importlib
+
+    for module in ("npconv.training.callbacks", "npconv.viz", "npconv.callbacks"):
+        try:
+            cls = getattr(importlib.import_module(module), "TensorBoard", None)
+        except ImportError:
+            cls = None
+        if cls is not None:
+            return cls(log_dir=os.fspath(logdir))
+    raise RunConfigError("--tensorboard needs a TensorBoard callback, and this npconv provides "
+                         "none (looked for npconv.training.callbacks.TensorBoard and "
+                         "npconv.viz.TensorBoard)")
+
+
+# ---------------------------------------------------------------------------- the run
+@dataclass
+class RunResult:
+    """What a run leaves: its folder, the final model, the whole history and the metrics."""
+
+    output: Path
+    model: object
+    history: dict
+    metrics: dict
+    config: RunConfig
+    files: list[str]
+
+
+def _build_model(config: RunConfig, splits: Splits):
+    from ..models.zoo import get_model
+    from . import optimizers
+
+    model = get_model(config.model, input_shape=splits.x_train.shape[1:],
+                      num_classes=len(splits.class_names))
+    optimizer = optimizers.get({"class_name": config.optimizer,
+                                "config": {"learning_rate": float(config.learning_rate)}})
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def load_checkpoint(path, config: RunConfig | None = None):
+    """A model file as a compiled model, optimizer state restored when the file holds one.
+
+    Compiles with ``config``'s optimizer (default: RMSprop) and the run's loss and metrics.
+    (``io.load_model(compile=True)`` cannot be used for now: safetensors stores the
+    optimizer's 0-d ``iterations`` as shape (1,), which ``Optimizer.set_state`` rejects, so
+    the state is read here and its scalars reshaped.)
+    """
+    from safetensors.numpy import load_file
+
+    from ..io import load_model
+    from . import optimizers
+
+    model = load_model(path, compile=False)
+    config = config or RunConfig()
+    optimizer = optimizers.get({"class_name": config.optimizer,
+                                "config": {"learning_rate": float(config.learning_rate)}})
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    state = {k[len("opt/"):]: v for k, v in load_file(os.fspath(path)).items()
+             if k.startswith("opt/")}
+    if state:
+        for key in ("iterations", "learning_rate"):
+            if key in state:
+                state[key] = state[key].reshape(())
+        optimizer.set_state(state, model.trainable_weights)
+    return model
+
+
+def train(config: RunConfig | None = None, output=None, *, callbacks=(), verbose=1,
+          command=None, print_fn=print) -> RunResult:
+    """Run ``config`` from scratch into ``output`` (default :func:`default_output`).
+
+    ``callbacks`` are added after the run's own checkpoint callback. ``verbose`` is fit's
+    (1: a progress bar per epoch). ``command``: the command line recorded in run.json.
+    Raises :class:`TrainingInterrupted` on Ctrl-C, after the last completed epoch was saved.
+    """
+    from ..random import make_generator, set_random_seed
+
+    config = (config or RunConfig()).validate()
+    if config.seed is None:
+        config.seed = secrets.randbelow(2**31)
+    output = Path(output) if output is not None else default_output(config)
+    if (output / RUN_FILE).exists() or (output / STATE_FILE).exists():
+        raise RunConfigError(f"{output} already holds a run; continue it with --resume {output} "
+                             "or choose another output folder")
+    extra = list(callbacks)
+    if config.tensorboard:
+        extra.append(_tensorboard_callback(config.tensorboard))
+
+    set_random_seed(config.seed)
+    splits = load_splits(config)
+    model = _build_model(config, splits)
+    shuffle_rng = make_generator(None)  # a child of the run-wide generator: seeded above
+    output.mkdir(parents=True, exist_ok=True)
+    run_info = _run_info(config, splits, command)
+    _write_json(output / RUN_FILE, run_info)
+    checkpoint = RunCheckpoint(output, shuffle_rng, print_fn=print_fn)
+    checkpoint.set_model(model)
+    checkpoint.save()  # epoch 0: a Ctrl-C during the first epoch is resumable too
+    return _fit_and_finish(model, splits, config, output, checkpoint, run_info, extra, verbose,
+                           print_fn)
+
+
+def resume(output, *, epochs=None, callbacks=(), verbose=1, command=None,
+           print_fn=print) -> RunResult:
+    """Continue the run in ``output`` from its last completed epoch (``epochs``: a new total).
+
+    Gives the same final weights, bit for bit, as the run would have given uninterrupted.
+    """
+    from ..random import global_generator, set_random_seed
+
+    output = Path(output)
+    if not output.is_dir():
+        raise FileNotFoundError(f"no run to resume: {output} is not a folder")
+    run_info = _read_json(output / RUN_FILE)
+    state = _read_json(output / STATE_FILE)
+    try:
+        config = RunConfig.from_json(run_info["config"]).validate()
+        done = int(state["epochs_done"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{output}: run.json/state.json are not a resumable run ({exc})") from None
+    if epochs is not None:
+        config.epochs = epochs
+        config.validate()
+    if done >= config.epochs:
+        raise RunConfigError(f"the run in {output} has already done {done} of {config.epochs} "
+                             "epochs; pass a larger --epochs to train further")
+    extra = list(callbacks)
+    if config.tensorboard:
+        extra.append(_tensorboard_callback(config.tensorboard))
+
+    set_random_seed(config.seed)
+    splits = load_splits(config)
+    model = load_checkpoint(output / "last.npconv", config)
+    shuffle_rng = np.random.default_rng()
+    shuffle_rng.bit_generator.state = state["shuffle_rng"]
+    global_generator().bit_generator.state = state["global_rng"]
+    print_fn(f"resuming {output} after {done} of {config.epochs} epochs")
+    run_info.setdefault("resumed", []).append(
+        {"after_epochs": done, "command": _command(command),
+         "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    run_info["config"] = config.to_json()
+    run_info["status"] = "running"
+    _write_json(output / RUN_FILE, run_info)
+    checkpoint = RunCheckpoint(output, shuffle_rng, history=state.get("history"),
+                               epochs_done=done, best=state.get("best"), print_fn=print_fn)
+    checkpoint.set_model(model)
+    return _fit_and_finish(model, splits, config, output, checkpoint, run_info, extra, verbose,
+                           print_fn)
+
+
+def _command(command):
+    argv = list(command) if command is not None else list(sys.argv)
+    return {"argv": argv, "string": shlex.join(argv), "cwd": os.getcwd()}
+
+
+def _run_info(config: RunConfig, splits: Splits, command) -> dict:
+    return {"status": "running", "command": _command(command), "config": config.to_json(),
+            "data": {"sizes": splits.sizes(), "split": splits.description,
+                     "class_names": splits.class_names,
+                     "input_shape": list(splits.x_train.shape[1:])},
+            "versions": versions(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+
+def _fit_and_finish(model, splits, config, output, checkpoint, run_info, extra, verbose,
+                    print_fn) -> RunResult:
+    start = time.perf_counter()
+    try:
+        model.fit(splits.x_train, splits.y_train, batch_size=config.batch_size,
+                  epochs=config.epochs, initial_epoch=checkpoint.epochs_done,
+                  validation_data=(splits.x_val, splits.y_val), verbose=verbose,
+                  callbacks=[checkpoint, *extra], seed=checkpoint.shuffle_rng)
+    except KeyboardInterrupt:
+        run_info["status"] = "interrupted"
+        run_info["epochs_done"] = checkpoint.epochs_done
+        _write_json(output / RUN_FILE, run_info)
+        raise TrainingInterrupted(output, checkpoint.epochs_done, config.epochs) from None
+    seconds = time.perf_counter() - start
+
+    test_loss, test_acc = model.evaluate(splits.x_test, splits.y_test,
+                                         batch_size=config.batch_size, verbose=0)
+    print_fn(f"test: \n\tloss: {test_loss:.4f}\n\taccuracy: {test_acc:.4f}")
+    probs = model.predict(splits.x_test, batch_size=config.batch_size)
+    from .metrics import confusion_matrix
+
+    cm = confusion_matrix(splits.y_test, probs, num_classes=len(splits.class_names))
+    history = checkpoint.history
+    metrics = {k: v[-1] for k, v in history.items()}
+    metrics.update({"test_loss": float(test_loss), "test_accuracy": float(test_acc)})
+    files = ["last.npconv", "best.npconv", STATE_FILE, "history.csv", "history.json", RUN_FILE]
+    files += _plots(output, history, checkpoint.epochs, cm, splits.class_names, print_fn)
+    run_info.update({
+        "status": "completed", "epochs_done": checkpoint.epochs_done,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "train_seconds_last_session": round(seconds, 3),
+        "metrics": metrics, "best": checkpoint.best,
+        "confusion_matrix": cm.tolist(), "files": files,
+    })
+    _write_json(output / RUN_FILE, run_info)
+    return RunResult(output, model, {k: list(v) for k, v in history.items()}, metrics, config,
+                     files)
