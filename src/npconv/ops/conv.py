@@ -32,10 +32,6 @@ from numpy.lib.stride_tricks import as_strided
 from .._checks import as_pair, check_rank, float_array
 from .padding import Pads, resolve_padding
 
-# Below this many input channels, copying the windows one kernel offset at a time is faster
-# than one copy of the 6-D window view (whose innermost run is only C_in elements long).
-_OFFSET_LOOP_MAX_CHANNELS = 16
-
 
 def conv_single_step(a_slice_prev, W, b) -> float:
     """Seed 002's single step: one filter ``W`` on one window ``a_slice_prev``, plus bias ``b``.
@@ -71,25 +67,29 @@ def _pad(x: np.ndarray, pads: Pads) -> np.ndarray:
 
 
 def _im2col_padded(xp, kernel_hw, strides, dilation, out_hw) -> np.ndarray:
-    """im2col of an already padded input: ``(N * H_out * W_out, kh * kw * C)``, C-contiguous."""
+    """im2col of an already padded input: a ``(N * H_out * W_out, kh * kw * C)`` matrix.
+
+    It is C-contiguous, except for one input channel, where it is the transpose of a
+    C-contiguous ``(kh * kw, N * H_out * W_out)`` array (each kernel offset copies one
+    contiguous block; the matrix multiplies read either layout without a copy).
+    """
     n, _, _, c = xp.shape
     (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel_hw, strides, dilation, out_hw
     if kh == kw == 1 and sh == sw == 1 and xp.flags.c_contiguous:
         return xp.reshape(n * ho * wo, c)  # a 1x1 convolution is already a matrix multiply
-    if c < _OFFSET_LOOP_MAX_CHANNELS:
-        cols = np.empty((n, ho, wo, kh, kw, c), dtype=xp.dtype)
+    if c == 1:
+        cols_t = np.empty((kh, kw, n, ho, wo), dtype=xp.dtype)
         for i in range(kh):
             for j in range(kw):
-                cols[:, :, :, i, j, :] = xp[:, _window_starts(i, dh, sh, ho),
-                                            _window_starts(j, dw, sw, wo), :]
-    else:
-        # windows[n, y, x, i, j, c] = xp[n, y*sh + i*dh, x*sw + j*dw, c]: a view, no copy yet
-        s_n, s_h, s_w, s_c = xp.strides
-        windows = as_strided(xp, shape=(n, ho, wo, kh, kw, c),
-                             strides=(s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c),
-                             writeable=False)
-        cols = np.ascontiguousarray(windows)
-    return cols.reshape(n * ho * wo, kh * kw * c)
+                cols_t[i, j] = xp[:, _window_starts(i, dh, sh, ho),
+                                  _window_starts(j, dw, sw, wo), 0]
+        return cols_t.reshape(kh * kw, n * ho * wo).T
+    # windows[n, y, x, i, j, c] = xp[n, y*sh + i*dh, x*sw + j*dw, c]: a view, copied once
+    s_n, s_h, s_w, s_c = xp.strides
+    windows = as_strided(xp, shape=(n, ho, wo, kh, kw, c),
+                         strides=(s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c),
+                         writeable=False)
+    return np.ascontiguousarray(windows).reshape(n * ho * wo, kh * kw * c)
 
 
 def _col2im_padded(cols, padded_shape, kernel_hw, strides, dilation, out_hw) -> np.ndarray:
@@ -98,8 +98,16 @@ def _col2im_padded(cols, padded_shape, kernel_hw, strides, dilation, out_hw) -> 
     (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel_hw, strides, dilation, out_hw
     if kh == kw == 1 and sh == sw == 1:
         return cols.reshape(padded_shape)
-    cols = cols.reshape(n, ho, wo, kh, kw, c)
     dxp = np.zeros(padded_shape, dtype=cols.dtype)
+    if c == 1:
+        blocks = np.ascontiguousarray(cols.T).reshape(kh, kw, n, ho, wo)
+        for i in range(kh):
+            for j in range(kw):
+                dxp[:, _window_starts(i, dh, sh, ho), _window_starts(j, dw, sw, wo), 0] += (
+                    blocks[i, j]
+                )
+        return dxp
+    cols = cols.reshape(n, ho, wo, kh, kw, c)
     for i in range(kh):
         for j in range(kw):
             dxp[:, _window_starts(i, dh, sh, ho), _window_starts(j, dw, sw, wo), :] += (
@@ -236,7 +244,9 @@ def conv2d_backward(d_out, cache: Conv2DCache, *, need_dx: bool = True):
     d_kernel = (cache.cols.T @ d2).reshape(kernel.shape).astype(kernel.dtype, copy=False)
     if not need_dx:
         return None, d_kernel, d_bias
-    d_cols = d2 @ kernel.reshape(kh * kw * c_in, c_out).astype(dtype, copy=False).T
+    k_mat = kernel.reshape(kh * kw * c_in, c_out).astype(dtype, copy=False)
+    # d_cols in the layout _col2im_padded reads fastest (see _im2col_padded)
+    d_cols = (k_mat @ d2.T).T if c_in == 1 else d2 @ k_mat.T
     dxp = _col2im_padded(d_cols, _padded_shape(cache.x_shape, cache.pads), (kh, kw),
                          cache.strides, cache.dilation, cache.out_hw)
     dx = _crop(dxp, cache.x_shape, cache.pads)
