@@ -1,5 +1,30 @@
-"""Keras-named layers over :mod:`npconv.ops`."""
+"""Keras-named layers over :mod:`npconv.ops` (``from npconv.layers import Conv2D``)."""
 
+from .activation import LeakyReLU, ReLU, Softmax
 from .base import Layer, SymbolicTensor, Weight
+from .conv import Conv2D
+from .core import Activation, Dense, Dropout, Flatten
+from .input import Input, InputLayer
+from .merge import Add, Concatenate
+from .normalization import BatchNormalization
+from .pooling import (
+    AveragePooling2D,
+    AvgPool2D,
+    GlobalAveragePooling2D,
+    GlobalAvgPool2D,
+    GlobalMaxPool2D,
+    GlobalMaxPooling2D,
+    MaxPool2D,
+    MaxPooling2D,
+)
+from .reshaping import ZeroPadding2D
 
-__all__ = ["Layer", "SymbolicTensor", "Weight"]
+Convolution2D = Conv2D
+
+__all__ = [
+    "Activation", "Add", "AveragePooling2D", "AvgPool2D", "BatchNormalization", "Concatenate",
+    "Conv2D", "Convolution2D", "Dense", "Dropout", "Flatten", "GlobalAveragePooling2D",
+    "GlobalAvgPool2D", "GlobalMaxPool2D", "GlobalMaxPooling2D", "Input", "InputLayer", "Layer",
+    "LeakyReLU", "MaxPool2D", "MaxPooling2D", "ReLU", "Softmax", "SymbolicTensor", "Weight",
+    "ZeroPadding2D",
+]

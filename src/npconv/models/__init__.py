@@ -1,6 +1,11 @@
 """Models: ``Sequential``, the functional ``Model``, ``load_model`` and the seeds' model zoo."""
 
+from ..io import load_model
 from .functional import Model
 from .sequential import Sequential
+from .zoo import ZOO, alexnet, get_model, lenet5, mnist_cnn, mnist_cnn_no_pool, same_cnn, strided_cnn
 
-__all__ = ["Model", "Sequential"]
+__all__ = [
+    "Model", "Sequential", "load_model", "ZOO", "get_model", "alexnet", "lenet5", "mnist_cnn",
+    "mnist_cnn_no_pool", "same_cnn", "strided_cnn",
+]
