@@ -184,7 +184,6 @@ def max_pool2d_backward(d_out, cache: PoolCache):
     """
     d_out = _check_d_out(d_out, cache)
     won = np.empty(d_out.shape, dtype=bool)
-    share = np.empty_like(d_out)
     if cache.tiled:
         # Each input pixel lies in at most one window: write each offset's share, no summing.
         dx = _tiled_zeros(cache)
@@ -195,6 +194,7 @@ def max_pool2d_backward(d_out, cache: PoolCache):
             np.multiply(d_out, won, out=tiles[:, :, k // kw, :, k % kw, :])
         return dx
     dxp = _padded_zeros(cache)
+    share = np.empty(d_out.shape, dtype=cache.dtype)
     for k, view in _window_views(dxp, cache.pool, cache.strides, cache.out_shape[1:3]):
         np.equal(cache.argmax, k, out=won)
         view += np.multiply(d_out, won, out=share)   # overlapping windows add up
