@@ -1,7 +1,4 @@
-"""Callbacks under Keras's path: ``from npconv.callbacks import EarlyStopping``.
-
-The classes live in :mod:`npconv.training.callbacks`.
-"""
+"""Keras path ``npconv.callbacks`` (``keras.callbacks``)."""
 
 from .training.callbacks import (
     Callback,
@@ -15,5 +12,15 @@ from .training.callbacks import (
     TerminateOnNaN,
 )
 
-__all__ = ["CSVLogger", "Callback", "EarlyStopping", "History", "LearningRateScheduler",
-           "ModelCheckpoint", "ProgbarLogger", "ReduceLROnPlateau", "TerminateOnNaN"]
+__all__ = [
+    "CSVLogger", "Callback", "EarlyStopping", "History", "LearningRateScheduler",
+    "ModelCheckpoint", "ProgbarLogger", "ReduceLROnPlateau", "TerminateOnNaN",
+]
+
+
+def __getattr__(name):
+    if name == "TensorBoard":  # tensorboardX is optional: import only when asked for
+        from .training.tensorboard import TensorBoard
+
+        return TensorBoard
+    raise AttributeError(f"module 'npconv.callbacks' has no attribute {name!r}")

@@ -21,7 +21,7 @@ def set_random_seed(seed: int) -> None:
         raise ValueError(f"set_random_seed: expected a non-negative int. Received: seed={seed!r}")
     _GENERATOR = np.random.default_rng(int(seed))
     _py_random.seed(int(seed))
-    np.random.seed(int(seed) % 2**32)
+    np.random.seed(int(seed) % 2**32)  # noqa: NPY002 - seeds user code that uses it
 
 
 def global_generator() -> np.random.Generator:
@@ -30,7 +30,10 @@ def global_generator() -> np.random.Generator:
 
 
 def make_generator(seed=None) -> np.random.Generator:
-    """A generator from ``seed``: None -> a child of the shared one; int -> fresh; Generator -> itself."""
+    """A generator from ``seed``.
+
+    None -> a child of the shared generator; int -> a fresh one; Generator -> itself.
+    """
     if seed is None:
         return np.random.default_rng(_GENERATOR.integers(0, 2**63 - 1))
     if isinstance(seed, np.random.Generator):
@@ -38,5 +41,6 @@ def make_generator(seed=None) -> np.random.Generator:
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0:
         return np.random.default_rng(int(seed))
     raise ValueError(
-        f"expected seed to be None, a non-negative int or a numpy Generator. Received: seed={seed!r}"
+        "expected seed to be None, a non-negative int or a numpy Generator. "
+        f"Received: seed={seed!r}"
     )

@@ -3,7 +3,16 @@
 from ..io import load_model
 from .functional import Model
 from .sequential import Sequential
-from .zoo import ZOO, alexnet, get_model, lenet5, mnist_cnn, mnist_cnn_no_pool, same_cnn, strided_cnn
+from .zoo import (
+    ZOO,
+    alexnet,
+    get_model,
+    lenet5,
+    mnist_cnn,
+    mnist_cnn_no_pool,
+    same_cnn,
+    strided_cnn,
+)
 
 __all__ = [
     "Model", "Sequential", "load_model", "ZOO", "get_model", "alexnet", "lenet5", "mnist_cnn",

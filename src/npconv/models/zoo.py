@@ -1,13 +1,16 @@
 """The seeds' networks, each a function ``name(input_shape=..., num_classes=...) -> Model``.
 
-| name | from | shape notes (default input) |
-|---|---|---|
-| ``mnist_cnn`` | seed 001 | 28x28x1 -> conv32 -> pool -> conv64 -> pool -> conv128 (3x3x128) -> dense; 104,202 params |
-| ``mnist_cnn_no_pool`` | seed 001 | the same without pooling: 22x22x128 before Flatten; 712,202 params |
-| ``same_cnn`` | seed 002 | 32x32x3, conv16 "same" + BN + ReLU, conv32 "same"/2 + BN + ReLU, avg-pool 4 -> dense |
-| ``strided_cnn`` | seed 003 | 28x28x1, convs with padding 1 and strides 2, 2, 3 -> 3x3x128 -> dense128 -> dense |
-| ``lenet5`` | seed 000 (its LeNet notebook) | 28x28x1, sigmoid convs 6 "same" and 16, average pools, dense 120-84 |
-| ``alexnet`` | seed 000, torchvision's layout | 224x224x3, 1000 classes; 61,100,840 params |
+- ``mnist_cnn`` (seed 001): 28x28x1 -> conv32 -> pool -> conv64 -> pool -> conv128 (3x3x128)
+  -> dense; 104,202 parameters.
+- ``mnist_cnn_no_pool`` (seed 001): the same without pooling, 22x22x128 before Flatten;
+  712,202 parameters.
+- ``same_cnn`` (seed 002): 32x32x3, conv16 "same" + BN + ReLU, conv32 "same"/2 + BN + ReLU,
+  average pool 4 -> dense.
+- ``strided_cnn`` (seed 003): 28x28x1, convs with padding 1 and strides 2, 2, 3 -> 3x3x128
+  -> dense 128 -> dense.
+- ``lenet5`` (seed 000's LeNet notebook): 28x28x1, sigmoid convs 6 "same" and 16, average
+  pools, dense 120-84.
+- ``alexnet`` (seed 000, torchvision's layout): 224x224x3, 1000 classes; 61,100,840 parameters.
 
 Every output layer is a Dense with softmax, to be trained with a cross-entropy loss.
 """

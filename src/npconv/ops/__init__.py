@@ -1,0 +1,62 @@
+"""Pure functions on arrays: every CNN block's forward and backward.
+
+Each block has ``name_forward(...) -> (out, cache)`` and ``name_backward(d_out, cache)``
+returning the gradients. Layout NHWC; kernels (kh, kw, c_in, c_out). See docs/internals.md.
+"""
+
+from .activations import (
+    Activation,
+    leaky_relu,
+    leaky_relu_backward,
+    leaky_relu_forward,
+    linear,
+    relu,
+    relu_backward,
+    relu_forward,
+    sigmoid,
+    sigmoid_backward,
+    sigmoid_forward,
+    softmax,
+    softmax_backward,
+    softmax_forward,
+    tanh,
+    tanh_backward,
+    tanh_forward,
+)
+from .conv import col2im, conv2d_backward, conv2d_forward, conv_single_step, im2col
+from .core import (
+    dense_backward,
+    dense_forward,
+    dropout_backward,
+    dropout_forward,
+    flatten_backward,
+    flatten_forward,
+)
+from .losses import softmax_cross_entropy_backward, softmax_cross_entropy_forward
+from .norm import batch_norm_backward, batch_norm_forward
+from .padding import conv_output_size, resolve_padding, zero_pad
+from .pool import (
+    avg_pool2d_backward,
+    avg_pool2d_forward,
+    global_avg_pool2d_backward,
+    global_avg_pool2d_forward,
+    global_max_pool2d_backward,
+    global_max_pool2d_forward,
+    max_pool2d_backward,
+    max_pool2d_forward,
+)
+from .signal import convolve, convolve2d, correlate2d
+
+__all__ = [
+    "Activation", "avg_pool2d_backward", "avg_pool2d_forward", "batch_norm_backward",
+    "batch_norm_forward", "col2im", "conv2d_backward", "conv2d_forward", "conv_output_size",
+    "conv_single_step", "convolve", "convolve2d", "correlate2d", "dense_backward",
+    "dense_forward", "dropout_backward", "dropout_forward", "flatten_backward", "flatten_forward",
+    "global_avg_pool2d_backward", "global_avg_pool2d_forward", "global_max_pool2d_backward",
+    "global_max_pool2d_forward", "im2col", "leaky_relu", "leaky_relu_backward",
+    "leaky_relu_forward", "linear", "max_pool2d_backward", "max_pool2d_forward", "relu",
+    "relu_backward", "relu_forward", "resolve_padding", "sigmoid", "sigmoid_backward",
+    "sigmoid_forward", "softmax", "softmax_backward", "softmax_cross_entropy_backward",
+    "softmax_cross_entropy_forward", "softmax_forward", "tanh", "tanh_backward", "tanh_forward",
+    "zero_pad",
+]

@@ -20,7 +20,7 @@ from . import optimizers as optimizers_module
 
 # ---------------------------------------------------------------------------- compile
 def compile(model, optimizer="rmsprop", loss=None, metrics=None):  # noqa: A001 - Keras name
-    """Configure ``model`` for training: an optimizer, a loss and metrics (Keras names or objects)."""
+    """Configure ``model`` for training: optimizer, loss and metrics (Keras names or objects)."""
     if loss is None:
         raise ValueError(f"{model.name}.compile: a loss is required, e.g. "
                          "loss='sparse_categorical_crossentropy'")
