@@ -34,6 +34,8 @@ class Model:
         self.history = None
         self._nodes: list[_Node] = []
         self._graph_ready = False
+        # A Sequential without an input shape is built by its first call, which reads these.
+        self._multi_input = self._multi_output = False
         if inputs is not None or outputs is not None:
             if inputs is None or outputs is None:
                 raise ValueError(f"{self.name}: a functional model needs both inputs= and "
