@@ -1,0 +1,238 @@
+"""The functional ``Model``: graph building, forward = manual composition, backward = central
+finite differences through the whole graph (branches summed), weights, config round trip."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from npconv.layers.conv import Conv2D
+from npconv.layers.core import Dense, Flatten
+from npconv.layers.input import Input
+from npconv.layers.merge import Add, Concatenate
+from npconv.layers.normalization import BatchNormalization
+from npconv.layers.pooling import MaxPooling2D
+from npconv.models.functional import Model
+from npconv.random import set_random_seed
+from tests.naive_conv import naive_conv_forward
+
+F64 = "float64"
+
+
+def residual_model(dtype=F64):
+    """in -> conv3x3 same relu (a) ; conv1x1 (b) ; a + b (s) ; concat[s, a] ; pool ; dense tanh.
+
+    ``a`` feeds both the Add and the Concatenate, so its gradient is a sum of two branches.
+    """
+    inputs = Input(shape=(6, 6, 2))
+    a = Conv2D(3, 3, padding="same", activation="relu", dtype=dtype, name="conv_a")(inputs)
+    b = Conv2D(3, 1, dtype=dtype, name="conv_b")(inputs)
+    s = Add(name="add")([a, b])
+    c = Concatenate(name="concat")([s, a])
+    p = MaxPooling2D(2, name="pool")(c)
+    f = Flatten(name="flatten")(p)
+    outputs = Dense(4, activation="tanh", dtype=dtype, name="head")(f)
+    return Model(inputs=inputs, outputs=outputs, name="residual")
+
+
+def _randomize(model, rng):
+    model.set_weights([rng.standard_normal(w.shape) * 0.5 for w in model.get_weights()])
+
+
+def manual_forward(model, x):
+    """The same network written out with NumPy and the naive loop convolution."""
+    ka, ba = model.get_layer("conv_a").get_weights()
+    kb, bb = model.get_layer("conv_b").get_weights()
+    kd, bd = model.get_layer("head").get_weights()
+    a = np.maximum(naive_conv_forward(x, ka, ba, (1, 1), ((1, 1), (1, 1)), (1, 1)), 0)
+    b = naive_conv_forward(x, kb, bb, (1, 1), ((0, 0), (0, 0)), (1, 1))
+    c = np.concatenate([a + b, a], axis=-1)
+    n, h, w, ch = c.shape
+    p = c.reshape(n, h // 2, 2, w // 2, 2, ch).max(axis=(2, 4))
+    return np.tanh(p.reshape(n, -1) @ kd + bd)
+
+
+def test_graph_structure_and_get_layer():
+    model = residual_model()
+    names = [layer.name for layer in model.layers]
+    assert names[0].startswith("input_layer")
+    assert names[1:] == ["conv_a", "conv_b", "add", "concat", "pool", "flatten", "head"]
+    assert model.get_layer("add") is model.layers[3]
+    assert model.get_layer(index=1).name == "conv_a"
+    assert model.input_shape == (None, 6, 6, 2)
+    assert model.output_shape == (None, 4)
+    assert model.get_layer("concat").output_shape == (None, 6, 6, 6)
+    with pytest.raises(ValueError, match="no layer named 'nope'"):
+        model.get_layer("nope")
+    # conv_a 2*9*3+3, conv_b 2*3+3, head (3*3*6)*4+4
+    assert model.count_params() == 57 + 9 + 220
+
+
+def test_forward_equals_manual_composition():
+    rng = np.random.default_rng(0)
+    model = residual_model()
+    _randomize(model, rng)
+    x = rng.standard_normal((3, 6, 6, 2))
+    y = model.predict(x)
+    assert y.dtype == np.float64
+    np.testing.assert_allclose(y, manual_forward(model, x), rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(model(x), y)
+
+
+def _loss(model, x, r):
+    return float(np.sum(model.forward(x) * r))
+
+
+def test_backward_matches_central_finite_differences():
+    rng = np.random.default_rng(1)
+    model = residual_model()
+    _randomize(model, rng)
+    x = rng.standard_normal((2, 6, 6, 2))
+    r = rng.standard_normal((2, 4))
+    x_before, r_before = x.copy(), r.copy()
+
+    model.forward(x, training=True)
+    dx = model.backward(r, need_input_grad=True)
+    grads = [w.grad.copy() for w in model.trainable_weights]
+    np.testing.assert_array_equal(r, r_before)  # d_out untouched
+    np.testing.assert_array_equal(x, x_before)
+
+    eps = 1e-6
+    # every input entry
+    num_dx = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[idx] += eps
+        xm[idx] -= eps
+        num_dx[idx] = (_loss(model, xp, r) - _loss(model, xm, r)) / (2 * eps)
+    np.testing.assert_allclose(dx, num_dx, rtol=1e-6, atol=1e-8)
+    # every weight entry (286 of them: the whole model)
+    for w, g in zip(model.trainable_weights, grads, strict=True):
+        num = np.zeros_like(w.value)
+        for idx in np.ndindex(w.shape):
+            old = w.value[idx]
+            w.value[idx] = old + eps
+            lp = _loss(model, x, r)
+            w.value[idx] = old - eps
+            lm = _loss(model, x, r)
+            w.value[idx] = old
+            num[idx] = (lp - lm) / (2 * eps)
+        np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-8, err_msg=w.name)
+
+    # Backward twice from the same forward: identical results, grads overwritten (not summed).
+    model.forward(x, training=True)
+    dx2 = model.backward(r, need_input_grad=True)
+    np.testing.assert_array_equal(dx2, dx)
+    dx3 = model.backward(r, need_input_grad=True)
+    np.testing.assert_array_equal(dx3, dx)
+    for w, g in zip(model.trainable_weights, grads, strict=True):
+        np.testing.assert_array_equal(w.grad, g)
+
+
+def test_branch_gradient_is_the_sum_of_both_paths():
+    """y = Add([x, x]) through one Input: dy/dx = 2 (the tensor feeds the Add twice)."""
+    inputs = Input(shape=(3,))
+    y = Add()([inputs, inputs])
+    model = Model(inputs, y)
+    x = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(model.predict(x), 2 * x)
+    model.forward(x)
+    d = np.ones((2, 3))
+    np.testing.assert_array_equal(model.backward(d, need_input_grad=True), 2 * d)
+
+
+def test_multi_input_multi_output():
+    set_random_seed(3)
+    in1, in2 = Input(shape=(4,)), Input(shape=(2,))
+    h = Concatenate()([in1, in2])
+    o1 = Dense(3, dtype=F64)(h)
+    o2 = Dense(1, dtype=F64)(in1)
+    model = Model(inputs=[in1, in2], outputs=[o1, o2])
+    rng = np.random.default_rng(3)
+    x1, x2 = rng.standard_normal((5, 4)), rng.standard_normal((5, 2))
+    y1, y2 = model.predict([x1, x2], batch_size=2)
+    k1, b1, k2, b2 = model.get_weights()
+    np.testing.assert_allclose(y1, np.concatenate([x1, x2], 1) @ k1 + b1, rtol=1e-13)
+    np.testing.assert_allclose(y2, x1 @ k2 + b2, rtol=1e-13)
+    model.forward([x1, x2])
+    d1, d2 = np.ones((5, 3)), np.ones((5, 1))
+    g1, g2 = model.backward([d1, d2], need_input_grad=True)
+    np.testing.assert_allclose(g1, d1 @ k1[:4].T + d2 @ k2.T, rtol=1e-13)
+    np.testing.assert_allclose(g2, d1 @ k1[4:].T, rtol=1e-13)
+    with pytest.raises(ValueError, match="list of 2 input arrays"):
+        model.predict(x1)
+
+
+def test_get_set_weights_errors_change_nothing():
+    model = residual_model()
+    before = model.get_weights()
+    assert [w.shape for w in before] == [(3, 3, 2, 3), (3,), (1, 1, 2, 3), (3,), (54, 4), (4,)]
+    # get_weights returns copies
+    before[0][...] = 99.0
+    assert not np.any(model.get_weights()[0] == 99.0)
+    before = model.get_weights()
+    with pytest.raises(ValueError, match="expected 6 weight arrays.*Received 5"):
+        model.set_weights(before[:5])
+    bad = [w + 1.0 for w in before]
+    bad[-1] = np.zeros(5)  # the last one has the wrong shape: nothing may be assigned
+    with pytest.raises(ValueError, match=r"expects shape \(4,\). Received shape \(5,\)"):
+        model.set_weights(bad)
+    for a, b in zip(model.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # a correct call sets every weight, in get_weights order
+    new = [w + 1.0 for w in before]
+    model.set_weights(new)
+    for a, b in zip(model.get_weights(), new, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_config_round_trip_gives_identical_predictions():
+    rng = np.random.default_rng(4)
+    model = residual_model()
+    _randomize(model, rng)
+    config = json.loads(json.dumps(model.get_config()))  # JSON-able
+    clone = Model.from_config(config)
+    assert [type(a) for a in clone.layers] == [type(b) for b in model.layers]
+    assert [a.name for a in clone.layers] == [b.name for b in model.layers]
+    clone.set_weights(model.get_weights())
+    x = rng.standard_normal((3, 6, 6, 2))
+    np.testing.assert_array_equal(clone.predict(x), model.predict(x))
+    assert json.loads(json.dumps(clone.get_config())) == config
+
+
+def test_batch_norm_statistics_in_weights_and_config():
+    inputs = Input(shape=(4, 4, 3))
+    x = Conv2D(5, 3, name="c")(inputs)
+    x = BatchNormalization(name="bn")(x)
+    model = Model(inputs, Flatten()(x))
+    names = [w.name for w in model.weights]
+    assert names == ["kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance"]
+    assert [w.name for w in model.non_trainable_weights] == ["moving_mean", "moving_variance"]
+    clone = Model.from_config(model.get_config())
+    assert [w.shape for w in clone.weights] == [w.shape for w in model.weights]
+
+
+def test_a_layer_used_twice_is_a_clear_error():
+    inputs = Input(shape=(4,))
+    dense = Dense(4, name="shared")
+    y = dense(dense(inputs))
+    with pytest.raises(ValueError, match="shared is called more than once"):
+        Model(inputs, y)
+
+
+def test_bad_graphs_are_clear_errors():
+    a, b = Input(shape=(3,)), Input(shape=(3,))
+    s = Add()([a, b])
+    with pytest.raises(ValueError, match="disconnected"):
+        Model(inputs=a, outputs=s)
+    with pytest.raises(ValueError, match="both inputs= and outputs="):
+        Model(inputs=a)
+    with pytest.raises(TypeError, match="symbolic tensors"):
+        Model(inputs=a, outputs=np.zeros(3))
+    model = Model(inputs=[a, b], outputs=s)
+    with pytest.raises(ValueError, match=r"expected input of shape \(batch,\) \+ \(3,\)"):
+        model.predict([np.zeros((2, 3)), np.zeros((2, 4))])
+    with pytest.raises(ValueError, match="same shape"):
+        Add()([Input(shape=(3,)), Input(shape=(4,))])

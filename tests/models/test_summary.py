@@ -1,0 +1,77 @@
+"""``model.summary()``: the Keras table, parameter totals with BatchNormalization, print_fn."""
+
+from __future__ import annotations
+
+import re
+
+from npconv.layers.conv import Conv2D
+from npconv.layers.core import Dense, Flatten
+from npconv.layers.input import Input
+from npconv.layers.merge import Add
+from npconv.layers.normalization import BatchNormalization
+from npconv.models.functional import Model
+from npconv.models.sequential import Sequential
+
+
+def _lines(model, **kwargs):
+    lines = []
+    model.summary(print_fn=lines.append, **kwargs)
+    return lines
+
+
+def _total(lines, which):
+    for line in lines:
+        m = re.match(rf"{which} params: ([\d,]+) \(([\d.]+) (B|KB|MB)\)", line)
+        if m:
+            return int(m[1].replace(",", "")), m[2] + " " + m[3]
+    raise AssertionError(f"no {which} line")
+
+
+def test_totals_with_batch_normalization():
+    model = Sequential([
+        Input(shape=(6, 6, 3)),
+        Conv2D(8, 3),                 # 3*9*8 + 8 = 224
+        BatchNormalization(),         # gamma, beta trainable (16); moving stats not (16)
+        Flatten(),
+        Dense(5),                     # 128*5 + 5 = 645
+    ])
+    lines = _lines(model)
+    assert lines[0] == 'Model: "sequential"' or lines[0].startswith('Model: "sequential')
+    assert _total(lines, "Total") == (224 + 32 + 645, f"{(224 + 32 + 645) * 4 / 1024:.2f} KB")
+    assert _total(lines, "Trainable")[0] == 224 + 16 + 645
+    assert _total(lines, "Non-trainable") == (16, "64.00 B")
+    # the long cell wraps: "batch_normalization" then "(BatchNormalization)" below it
+    at = next(i for i, line in enumerate(lines) if line.startswith(" batch_normalization "))
+    assert lines[at].split()[-5:] == ["(None,", "4,", "4,", "8)", "32"]
+    assert lines[at + 1].strip() == "(BatchNormalization)"
+
+
+def test_frozen_layer_counts_as_non_trainable():
+    model = Sequential([Input(shape=(4,)), Dense(3, name="frozen", trainable=False), Dense(2)])
+    lines = _lines(model)
+    assert _total(lines, "Trainable")[0] == 8
+    assert _total(lines, "Non-trainable")[0] == 15
+
+
+def test_branching_model_shows_connections_and_cost():
+    inputs = Input(shape=(5, 5, 2), name="img")
+    a = Conv2D(2, 3, padding="same", name="left")(inputs)
+    b = Conv2D(2, 1, name="right")(inputs)
+    model = Model(inputs, Add(name="sum")([a, b]), name="branchy")
+    lines = _lines(model, show_cost=True, batch_size=2)
+    assert lines[0] == 'Model: "branchy"'
+    assert "Connected to" in lines[2]
+    sum_row = next(line for line in lines if line.startswith(" sum (Add)"))
+    assert "left, right" in sum_row
+    # multiply-adds: left 2*5*5*2 outputs x 3*3*2, right 2*5*5*2 x 1*1*2 (batch 2)
+    macs = 2 * 5 * 5 * 2 * 18 + 2 * 5 * 5 * 2 * 2
+    assert f"Forward multiply-adds at batch 2: {macs:,}" in lines
+
+
+def test_line_length_and_default_print(capsys):
+    model = Sequential([Input(shape=(4,)), Dense(3)])
+    model.summary()
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == _lines(model)
+    wide = _lines(model, line_length=100)
+    assert len(wide[1]) >= 98 and set(wide[1]) == {"_"}
