@@ -60,6 +60,8 @@ def test_random_split_without_y_and_with_the_run_seed():
 def test_random_split_checks_lengths_of_x_and_y():
     with pytest.raises(ValueError, match="as many samples as x"):
         random_split(np.zeros((4, 2)), np.zeros(5), [2, 2])
+    with pytest.raises(ValueError, match=r"call random_split\(x, lengths=\[0.7, 0.3\]\)"):
+        random_split(np.zeros((10, 2)), [0.7, 0.3])
     with pytest.raises(ValueError, match="sample axis"):
         random_split(np.float32(3.0), None, [1])
 

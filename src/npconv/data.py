@@ -67,6 +67,10 @@ def random_split(x, y=None, lengths=(0.8, 0.2), *, seed=None):
     Returns a list with one ``(x_part, y_part)`` per length (just ``x_part`` if ``y`` is None).
     Each sample lands in exactly one part. ``seed``: int, Generator or None.
     """
+    if y is not None and np.ndim(y) == 1 and len(y) == len(lengths) != len(x) \
+            and not np.issubdtype(np.asarray(y).dtype, np.integer):
+        raise ValueError("random_split: y looks like the lengths; to split x alone call "
+                         f"random_split(x, lengths={list(y)}). Received: y={list(y)}")
     n = _length(x, y, "random_split")
     sizes = split_lengths(n, lengths)
     order = make_generator(seed).permutation(n)

@@ -220,8 +220,10 @@ def download_file(url: str, dest: Path, sha256: str, size: int | None = None, *,
         if digest.hexdigest() != sha256.lower():
             raise ValueError(f"SHA-256 mismatch: got {digest.hexdigest()}, expected {sha256}")
         os.replace(tmp, dest)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, urllib.error.HTTPError):
+            err.close()  # an HTTP error carries the open response
         raise
     return dest
 
