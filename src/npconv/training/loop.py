@@ -38,7 +38,12 @@ def _require_compiled(model, what):
 
 
 def _make_metrics(model):
-    return [metrics_module.get(m, loss=model.loss) for m in model._metric_specs]
+    """Metrics starting from zero: a Metric instance given to compile is the same object each
+    time, so its state is reset (as Keras does at every epoch and evaluate)."""
+    metric_objs = [metrics_module.get(m, loss=model.loss) for m in model._metric_specs]
+    for m in metric_objs:
+        m.reset_state()
+    return metric_objs
 
 
 def _fusion(model):
