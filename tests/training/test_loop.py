@@ -1,0 +1,287 @@
+"""compile / fit / evaluate / predict: Keras semantics, training mode, seeding, the fused
+softmax + cross-entropy gradient, and a short real training on Fashion-MNIST."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from npconv.layers.base import Layer
+from npconv.layers.conv import Conv2D
+from npconv.layers.core import Dense, Dropout, Flatten
+from npconv.layers.input import Input
+from npconv.layers.normalization import BatchNormalization
+from npconv.layers.pooling import MaxPooling2D
+from npconv.models.sequential import Sequential
+from npconv.random import set_random_seed
+from npconv.training import losses, metrics, optimizers
+from npconv.training.callbacks import History
+
+
+def _data(n=40, d=6, classes=3, seed=0, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d)).astype(dtype)
+    w = rng.standard_normal((d, classes))
+    y = np.argmax(x @ w, axis=1)
+    return x, y
+
+
+def _mlp(d=6, classes=3, dtype=None, seed=0):
+    set_random_seed(seed)
+    return Sequential([Input(shape=(d,)), Dense(8, activation="tanh", dtype=dtype),
+                       Dense(classes, activation="softmax", dtype=dtype)])
+
+
+# ------------------------------------------------------------------------------ compile
+def test_compile_with_strings_and_objects():
+    x, y = _data()
+    a = _mlp()
+    a.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    assert isinstance(a.optimizer, optimizers.SGD) and a.optimizer.learning_rate == 0.01
+    assert isinstance(a.loss, losses.SparseCategoricalCrossentropy)
+    b = _mlp()
+    b.compile(optimizer=optimizers.SGD(learning_rate=0.01),
+              loss=losses.SparseCategoricalCrossentropy(),
+              metrics=[metrics.SparseCategoricalAccuracy(name="accuracy")])
+    ha = a.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0, validation_split=0.25)
+    hb = b.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0, validation_split=0.25)
+    # A metric object given to compile is reused: its counts restart at every epoch and at
+    # every evaluation, so its history is the same as the string's.
+    assert ha.history == hb.history
+    assert b.evaluate(x, y, verbose=0) == a.evaluate(x, y, verbose=0)
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_array_equal(wa, wb)
+
+
+def test_compile_and_fit_errors():
+    x, y = _data()
+    model = _mlp()
+    with pytest.raises(RuntimeError, match="call model.compile"):
+        model.fit(x, y)
+    with pytest.raises(RuntimeError, match="call model.compile"):
+        model.evaluate(x, y)
+    with pytest.raises(ValueError, match="a loss is required"):
+        model.compile(optimizer="adam")
+    with pytest.raises(ValueError, match="unknown optimizer 'adamm'"):
+        model.compile(optimizer="adamm", loss="mse")
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match="same number of samples. Received 40 inputs and 39"):
+        model.fit(x, y[:-1], verbose=0)
+    with pytest.raises(ValueError, match="batch_size to be a positive int. Received: batch_size=0"):
+        model.fit(x, y, batch_size=0, verbose=0)
+    with pytest.raises(ValueError, match=r"validation_split in \[0, 1\)"):
+        model.fit(x, y, validation_split=1.5, verbose=0)
+    with pytest.raises(ValueError, match="y \\(the targets\\) is required"):
+        model.fit(x, verbose=0)
+    with pytest.raises(ValueError, match="empty dataset"):
+        model.fit(x[:0], y[:0], verbose=0)
+
+
+# ------------------------------------------------------------------------------ fit / history
+def test_fit_returns_history_with_keras_keys():
+    x, y = _data(n=50)
+    model = _mlp()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, epochs=3, batch_size=16, validation_split=0.2, verbose=0)
+    assert isinstance(history, History) and model.history is history
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert all(len(v) == 3 for v in history.history.values())
+    assert history.epoch == [0, 1, 2]
+    for acc in history.history["accuracy"] + history.history["val_accuracy"]:
+        assert 0.0 <= acc <= 1.0
+    # The last val_loss is the model's loss on the last 20% of the samples after training.
+    loss, acc = model.evaluate(x[40:], y[40:], verbose=0)
+    assert history.history["val_loss"][-1] == pytest.approx(loss, rel=1e-12)
+    assert history.history["val_accuracy"][-1] == pytest.approx(acc, rel=1e-12)
+
+
+def test_validation_split_trains_on_the_first_part_only():
+    x, y = _data(n=50)
+    a, b = _mlp(seed=5), _mlp(seed=5)
+    for m in (a, b):
+        m.compile(optimizer=optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    a.fit(x, y, epochs=2, batch_size=10, validation_split=0.2, shuffle=False, verbose=0)
+    b.fit(x[:40], y[:40], epochs=2, batch_size=10, shuffle=False, verbose=0)
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_array_equal(wa, wb)
+
+
+def test_validation_data_and_epoch_loss_is_sample_weighted_mean():
+    x, y = _data(n=23)
+    model = _mlp(dtype="float64")
+    model.compile(optimizer=optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
+    # learning rate 0: the weights never move, so the epoch loss is the loss over all 23
+    # samples (batches of 5, 5, 5, 5, 3 weighted by their sizes) and equals evaluate's.
+    h = model.fit(x.astype(np.float64), y, batch_size=5, epochs=1, verbose=0,
+                  validation_data=(x[:7].astype(np.float64), y[:7]))
+    full = model.evaluate(x.astype(np.float64), y, batch_size=23, verbose=0)
+    assert h.history["loss"][0] == pytest.approx(full, rel=1e-12)
+    assert h.history["val_loss"][0] == pytest.approx(
+        model.evaluate(x[:7].astype(np.float64), y[:7], verbose=0), rel=1e-12)
+
+
+def test_evaluate_returns_loss_and_accuracy_as_keras():
+    x, y = _data(n=37, seed=2)
+    model = _mlp(dtype="float64")
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    xs = x.astype(np.float64)
+    result = model.evaluate(xs, y, batch_size=10, verbose=0)
+    assert isinstance(result, list) and len(result) == 2
+    p = model.predict(xs)
+    manual_loss = -np.mean(np.log(np.clip(p[np.arange(37), y], 1e-7, 1 - 1e-7)))
+    manual_acc = np.mean(np.argmax(p, axis=1) == y)
+    assert result[0] == pytest.approx(manual_loss, rel=1e-12)
+    assert result[1] == pytest.approx(manual_acc, rel=1e-12)
+    assert model.evaluate(xs, y, verbose=0, return_dict=True) == pytest.approx(
+        {"loss": manual_loss, "accuracy": manual_acc}, rel=1e-12)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    assert model.evaluate(xs, y, verbose=0) == pytest.approx(manual_loss, rel=1e-12)
+    assert model.test_on_batch(xs, y) == pytest.approx(manual_loss, rel=1e-12)
+
+
+def test_predict_batching_equals_one_forward():
+    rng = np.random.default_rng(3)
+    set_random_seed(3)
+    model = Sequential([Input(shape=(8, 8, 2)), Conv2D(4, 3, activation="relu", dtype="float64"),
+                        MaxPooling2D(2), Flatten(), Dense(5, dtype="float64")])
+    x = rng.standard_normal((23, 8, 8, 2))
+    full = model.forward(x)
+    for batch_size in (1, 7, 23, 100):
+        np.testing.assert_allclose(model.predict(x, batch_size=batch_size), full,
+                                   rtol=1e-13, atol=1e-14)
+    np.testing.assert_array_equal(model.predict_on_batch(x), full)
+
+
+# ------------------------------------------------------------------------------ training mode
+class _Spy(Layer):
+    """Identity layer recording the ``training`` flag of each call."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.flags = []
+
+    def call(self, x, training=False):
+        self.flags.append(training)
+        return x
+
+    def call_backward(self, d_out):
+        return d_out
+
+
+def test_training_flag_reaches_layers_and_batch_norm_stats():
+    x, y = _data(n=24)
+    spy = _Spy()
+    set_random_seed(0)
+    model = Sequential([Input(shape=(6,)), Dense(8), BatchNormalization(), spy, Dropout(0.5),
+                        Dense(3, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    bn = model.layers[1]
+    stats = [w.copy() for w in bn.get_weights()[2:]]
+    model.predict(x)
+    model.evaluate(x, y, verbose=0)
+    assert spy.flags and not any(spy.flags)
+    for a, b in zip(bn.get_weights()[2:], stats, strict=True):
+        np.testing.assert_array_equal(a, b)  # inference leaves the moving stats alone
+    spy.flags.clear()
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    assert spy.flags == [True, True, True]
+    for a, b in zip(bn.get_weights()[2:], stats, strict=True):
+        assert not np.allclose(a, b)  # training updated them
+    # Dropout is active in training: train_on_batch twice on the same weights with lr 0 gives
+    # different losses (different masks); predict twice gives the same output.
+    model.compile(optimizer=optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
+    assert model.train_on_batch(x, y) != model.train_on_batch(x, y)
+    np.testing.assert_array_equal(model.predict(x), model.predict(x))
+
+
+def test_set_random_seed_makes_fit_reproducible():
+    x, y = _data(n=40)
+
+    def run():
+        set_random_seed(1234)
+        model = Sequential([Input(shape=(6,)), Dense(16, activation="relu"), Dropout(0.3),
+                            Dense(3, activation="softmax")])
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        model.fit(x, y, epochs=3, batch_size=8, verbose=0)  # shuffled, with dropout
+        return model.get_weights()
+
+    first, second = run(), run()
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+    set_random_seed(4321)
+    other = Sequential([Input(shape=(6,)), Dense(16)]).get_weights()
+    assert not np.array_equal(other[0], first[0])
+
+
+def test_fit_seed_argument_fixes_the_shuffle_order():
+    x, y = _data(n=40)
+    results = []
+    for _ in range(2):
+        model = _mlp(seed=9)
+        model.compile(optimizer=optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+        set_random_seed(len(results))  # a different global state each time ...
+        model.fit(x, y, epochs=2, batch_size=8, seed=77, verbose=0)  # ... same shuffles
+        results.append(model.get_weights())
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------------------------ fused gradient
+def test_fused_softmax_cross_entropy_equals_unfused_chain():
+    """The loop's step (fused: d_logits = (p - onehot) / N) equals the plain chain rule through
+    the loss's d/dp and the softmax's Jacobian, on a case far from saturation."""
+    x, y = _data(n=12, seed=4)
+    xs = x.astype(np.float64) * 0.3
+    model = _mlp(dtype="float64", seed=4)
+    loss = losses.SparseCategoricalCrossentropy()
+    probs = model.forward(xs, training=True)
+    assert 0.05 < probs.min() and probs.max() < 0.95  # non-saturated: no clipping involved
+    value, d_probs = loss.forward_backward(y, probs)
+    model.backward(d_probs)  # through the softmax's own backward
+    unfused = [w.grad.copy() for w in model.trainable_weights]
+    before = model.get_weights()
+
+    lr = 0.5
+    model.compile(optimizer=optimizers.SGD(lr), loss=loss)
+    reported = model.train_on_batch(xs, y)
+    assert reported == pytest.approx(value, rel=1e-14)
+    for w_new, w_old, g in zip(model.get_weights(), before, unfused, strict=True):
+        np.testing.assert_allclose(w_new, w_old - lr * g, rtol=1e-10, atol=1e-13)
+    # and the fused path really is the one the loop took
+    from npconv.training.loop import _fusion
+
+    assert _fusion(model) == "softmax"
+
+
+# ------------------------------------------------------------------------------ real data
+@pytest.fixture(scope="module")
+def fashion():
+    from npconv.datasets import fashion_mnist
+
+    (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data(download=False)
+    x_train = x_train[:3000, :, :, None].astype(np.float32) / 255
+    x_test = x_test[:1000, :, :, None].astype(np.float32) / 255
+    return x_train, y_train[:3000], x_test, y_test[:1000]
+
+
+def test_short_fashion_mnist_training_beats_chance(fashion):
+    x_train, y_train, x_test, y_test = fashion
+    set_random_seed(0)
+    model = Sequential([
+        Input(shape=(28, 28, 1)),
+        Conv2D(8, 3, activation="relu"),
+        MaxPooling2D(2),
+        Conv2D(16, 3, activation="relu"),
+        MaxPooling2D(2),
+        Flatten(),
+        Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    before_loss, before_acc = model.evaluate(x_test, y_test, verbose=0)
+    history = model.fit(x_train, y_train, epochs=3, batch_size=32, verbose=0)
+    loss, acc = model.evaluate(x_test, y_test, verbose=0)
+    losses_per_epoch = history.history["loss"]
+    assert losses_per_epoch[0] > losses_per_epoch[1] > losses_per_epoch[2]
+    assert loss < before_loss - 1.0  # from ~ln(10) = 2.3 to clearly lower
+    assert acc > 0.6, f"held-out accuracy {acc:.3f} after 3 epochs on 3,000 images"
+    assert before_acc < 0.3
