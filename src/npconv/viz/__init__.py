@@ -7,6 +7,19 @@ Importing ``npconv.viz`` itself needs neither.
 
 from .animation import animate_convolution, animate_pooling, conv_animation_frames
 from .explain import explain_convolution
+from .feature_maps import feature_maps
+from .plots import (
+    confusion_matrix,
+    plot_activations,
+    plot_confusion_matrix,
+    plot_feature_maps,
+    plot_filters,
+    plot_history,
+    plot_predictions,
+)
 
-__all__ = ["animate_convolution", "animate_pooling", "conv_animation_frames",
-           "explain_convolution"]
+__all__ = [
+    "animate_convolution", "animate_pooling", "confusion_matrix", "conv_animation_frames",
+    "explain_convolution", "feature_maps", "plot_activations", "plot_confusion_matrix",
+    "plot_feature_maps", "plot_filters", "plot_history", "plot_predictions",
+]

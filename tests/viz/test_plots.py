@@ -1,0 +1,158 @@
+"""The arrays behind each picture, and the written PNG files (size, validity)."""
+
+import numpy as np
+import pytest
+
+from npconv.ops import activations as A
+from npconv.training.callbacks import History
+from npconv.viz.plots import (
+    activation_curves,
+    confusion_matrix,
+    filter_images,
+    plot_activations,
+    plot_confusion_matrix,
+    plot_feature_maps,
+    plot_filters,
+    plot_history,
+    plot_predictions,
+    read_history,
+)
+
+pytest.importorskip("matplotlib")
+Image = pytest.importorskip("PIL.Image")
+
+
+def _png_size(path):
+    with Image.open(path) as im:
+        assert im.format == "PNG"
+        im.load()
+        return im.size
+
+
+def test_feature_maps_row_like_seed_001(tmp_path):
+    maps = np.random.default_rng(0).random((1, 26, 26, 32)).astype(np.float32)
+    fig = plot_feature_maps(maps, path=tmp_path / "fm.png")
+    axes = fig.axes
+    assert len(axes) == 6
+    assert [ax.get_title() for ax in axes] == [f"Filter {i}" for i in range(1, 7)]
+    for i, ax in enumerate(axes):
+        np.testing.assert_array_equal(ax.images[0].get_array(), maps[0, :, :, i])
+    assert fig._suptitle.get_text() == "Filter Activations"
+    assert _png_size(tmp_path / "fm.png") == (1200, 400)
+    assert [p.name for p in tmp_path.iterdir()] == ["fm.png"]
+
+
+def test_feature_maps_grid(tmp_path):
+    maps = np.random.default_rng(1).random((5, 5, 10))
+    fig = plot_feature_maps(maps, layout="grid", ncols=4, path=tmp_path / "g.png", dpi=50)
+    shown = [ax for ax in fig.axes if ax.images]
+    assert len(fig.axes) == 12 and len(shown) == 10
+    np.testing.assert_array_equal(shown[9].images[0].get_array(), maps[:, :, 9])
+    w, h = fig.get_size_inches() * 50
+    assert _png_size(tmp_path / "g.png") == (round(w), round(h))
+    with pytest.raises(ValueError, match="plot_feature_maps: expected 1 <= n <= 10"):
+        plot_feature_maps(maps, n=11)
+    with pytest.raises(ValueError, match="shape"):
+        plot_feature_maps(maps[0])
+
+
+def test_filters_from_kernel_layer_and_model(tmp_path):
+    from npconv.models.zoo import mnist_cnn
+
+    rng = np.random.default_rng(2)
+    kernel = rng.standard_normal((3, 3, 1, 5))
+    fig = plot_filters(kernel, path=tmp_path / "f.png", dpi=60)
+    shown = [ax for ax in fig.axes if ax.images]
+    assert len(shown) == 5
+    for f, ax in enumerate(shown):
+        np.testing.assert_array_equal(ax.images[0].get_array(), kernel[:, :, 0, f])
+    assert _png_size(tmp_path / "f.png")[0] == round(fig.get_size_inches()[0] * 60)
+    rgb = filter_images(rng.standard_normal((3, 3, 3, 2)))
+    assert rgb[0].shape == (3, 3, 3) and rgb[0].min() == 0 and rgb[0].max() == 1
+    many = rng.standard_normal((2, 2, 4, 3))
+    np.testing.assert_allclose(filter_images(many)[1], many[:, :, :, 1].mean(axis=2))
+    model = mnist_cnn()
+    fig = plot_filters(model, n=8)
+    first = [ax for ax in fig.axes if ax.images][0].images[0].get_array()
+    np.testing.assert_array_equal(first, model.layers[1].kernel.value[:, :, 0, 0])
+    fig = plot_filters(model.layers[3], n=2)
+    assert "mean of 32" in fig._suptitle.get_text()
+
+
+def test_activations(tmp_path):
+    fig = plot_activations(path=tmp_path / "a.png")
+    curves = activation_curves()
+    z = curves["z"]
+    for ax, name, fn in zip(fig.axes[:3], ("relu", "tanh", "sigmoid"),
+                            (A.relu, A.tanh, A.sigmoid), strict=True):
+        assert ax.get_title() == name
+        np.testing.assert_array_equal(ax.lines[0].get_xdata(), z)
+        np.testing.assert_allclose(ax.lines[0].get_ydata(), fn(z))
+    soft = fig.axes[3].lines
+    assert len(soft) == 3
+    np.testing.assert_allclose(sum(line.get_ydata() for line in soft), 1.0)
+    np.testing.assert_allclose(soft[0].get_ydata(), np.exp(z) / (np.exp(z) + np.e + 1))
+    assert _png_size(tmp_path / "a.png") == (1200, 300)
+
+
+def test_history_from_history_dict_csv_and_run_folder(tmp_path):
+    logs = {"loss": [1.0, 0.5, 0.25], "accuracy": [0.5, 0.7, 0.9],
+            "val_loss": [1.1, 0.7, 0.6], "val_accuracy": [0.4, 0.6, 0.8]}
+    h = History()
+    for epoch in range(3):
+        h.on_epoch_end(epoch, {k: v[epoch] for k, v in logs.items()})
+    run = tmp_path / "run"
+    run.mkdir()
+    keys = sorted(logs)
+    lines = ["epoch," + ",".join(keys)] + [
+        f"{e}," + ",".join(str(logs[k][e]) for k in keys) for e in range(3)]
+    (run / "history.csv").write_text("\n".join(lines) + "\n")
+    for source in (h, logs, run, run / "history.csv"):
+        assert read_history(source) == logs
+        fig = plot_history(source, path=tmp_path / "h.png")
+        loss_ax, acc_ax = fig.axes
+        assert (loss_ax.get_title(), acc_ax.get_title()) == ("loss", "accuracy")
+        np.testing.assert_array_equal(loss_ax.lines[0].get_xdata(), [1, 2, 3])
+        np.testing.assert_array_equal(loss_ax.lines[0].get_ydata(), logs["loss"])
+        np.testing.assert_array_equal(loss_ax.lines[1].get_ydata(), logs["val_loss"])
+        np.testing.assert_array_equal(acc_ax.lines[1].get_ydata(), logs["val_accuracy"])
+        assert _png_size(tmp_path / "h.png") == (1000, 400)
+    only_loss = plot_history({"loss": [3.0, 2.0]})
+    assert len(only_loss.axes) == 1 and len(only_loss.axes[0].lines) == 1
+    with pytest.raises(FileNotFoundError, match="history.csv"):
+        plot_history(tmp_path / "missing")
+    with pytest.raises(ValueError, match="no loss or accuracy"):
+        plot_history({"lr": [0.1]})
+
+
+def test_confusion_matrix(tmp_path):
+    cm = confusion_matrix([0, 1, 2, 2, 1, 0], np.eye(3)[[0, 2, 2, 2, 1, 1]])
+    np.testing.assert_array_equal(cm, [[1, 1, 0], [0, 1, 1], [0, 0, 2]])
+    fig = plot_confusion_matrix(cm, ["a", "b", "c"], path=tmp_path / "cm.png")
+    ax = fig.axes[0]
+    np.testing.assert_array_equal(ax.images[0].get_array(), cm)
+    assert [t.get_text() for t in ax.texts] == [str(v) for v in cm.reshape(-1)]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"]
+    w, h = fig.get_size_inches() * 100
+    assert _png_size(tmp_path / "cm.png") == (round(w), round(h))
+    norm = plot_confusion_matrix(cm, normalize=True).axes[0]
+    np.testing.assert_allclose(norm.images[0].get_array(), cm / cm.sum(axis=1, keepdims=True))
+    with pytest.raises(ValueError, match="square"):
+        plot_confusion_matrix(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="class names"):
+        plot_confusion_matrix(cm, ["a"])
+
+
+def test_predictions(tmp_path):
+    images = np.random.default_rng(3).random((4, 8, 8, 1))
+    probs = np.eye(3)[[0, 2, 1, 1]]
+    fig = plot_predictions(images, [0, 1, 1, 2], probs, ["cat", "dog", "bird"], ncols=2,
+                           path=tmp_path / "p.png")
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["cat (cat)", "bird (dog)", "dog (dog)", "dog (bird)"]
+    colors = [ax.title.get_color() for ax in fig.axes]
+    assert colors == ["green", "red", "green", "red"]
+    np.testing.assert_array_equal(fig.axes[1].images[0].get_array(), images[1, :, :, 0])
+    assert _png_size(tmp_path / "p.png") == (400, 440)
+    with pytest.raises(ValueError, match="4 images, 3 true labels"):
+        plot_predictions(images, [0, 1, 1], probs)
