@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Install npconv (with its optional picture and TensorBoard extras) and the Fashion-MNIST data set.
+# Debian/Ubuntu: Fashion-MNIST comes from the package dataset-fashion-mnist
+# (/usr/share/datasets/fashion-mnist/). Elsewhere npconv downloads it on first use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1
+if command -v apt-get >/dev/null 2>&1 && ! dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq dataset-fashion-mnist
+fi
+python -m pip install -q -e ".[viz,tensorboard]"
