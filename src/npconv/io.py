@@ -92,7 +92,9 @@ def save_model(model, path, include_optimizer=True) -> None:
     }
     if include_optimizer and getattr(model, "compiled", False):
         state = model.optimizer.get_state()
-        tensors.update({f"opt/{k}": np.ascontiguousarray(v) for k, v in state.items()})
+        # np.asarray(order="C"), not np.ascontiguousarray: the latter turns the 0-d scalars
+        # (iterations, learning_rate) into shape (1,), which set_state cannot read back.
+        tensors.update({f"opt/{k}": np.asarray(v, order="C") for k, v in state.items()})
     atomic_write_bytes(path, _serialize(tensors, metadata))
 
 
