@@ -396,49 +396,32 @@ def epoch_block(epoch: int, logs: dict) -> str:
 
 
 # ---------------------------------------------------------------------------- plots
-def _plots(output: Path, history: dict, epochs: list[int], cm: np.ndarray, class_names,
-           print_fn) -> list[str]:
-    """curves.png and confusion_matrix.png via npconv.viz; a one-line note when impossible."""
+def _plots(output: Path, history: dict, cm: np.ndarray, class_names, print_fn) -> list[str]:
+    """curves.png and confusion_matrix.png via npconv.viz; a one-line note without matplotlib."""
     try:
         import matplotlib  # noqa: F401
     except ImportError:
         print_fn("note: matplotlib is not installed, so curves.png and confusion_matrix.png "
                  "were not drawn (pip install npconv[viz])")
         return []
-    try:
-        from .. import viz
-        plot_history, plot_cm = viz.plot_history, viz.plot_confusion_matrix
-    except (ImportError, AttributeError) as exc:
-        print_fn(f"note: npconv.viz cannot draw the plots ({exc}); skipped curves.png and "
-                 "confusion_matrix.png")
-        return []
-    import matplotlib.pyplot as plt
+    from ..viz.plots import plot_confusion_matrix, plot_history
 
-    written = []
-    for name, draw in (("curves.png", lambda: plot_history(history)),
-                       ("confusion_matrix.png", lambda: plot_cm(cm, class_names=class_names))):
-        fig = draw()
-        fig = getattr(fig, "figure", fig)  # an Axes gives its Figure
-        fig.savefig(output / name, dpi=100, bbox_inches="tight")
-        plt.close(fig)
-        written.append(name)
-    return written
+    plot_history(history, path=output / "curves.png")
+    plot_confusion_matrix(cm, class_names=class_names, path=output / "confusion_matrix.png")
+    return ["curves.png", "confusion_matrix.png"]
 
 
 def _tensorboard_callback(logdir):
-    """npconv's TensorBoard callback for ``logdir``, or a clear error if npconv has none."""
-    import importlib
-
-    for module in ("npconv.training.callbacks", "npconv.viz", "npconv.callbacks"):
-        try:
-            cls = getattr(importlib.import_module(module), "TensorBoard", None)
-        except ImportError:
-            cls = None
-        if cls is not None:
-            return cls(log_dir=os.fspath(logdir))
-    raise RunConfigError("--tensorboard needs a TensorBoard callback, and this npconv provides "
-                         "none (looked for npconv.training.callbacks.TensorBoard and "
-                         "npconv.viz.TensorBoard)")
+    """npconv's TensorBoard callback writing to ``logdir``, or a clear error if unavailable."""
+    try:
+        from ..callbacks import TensorBoard
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("npconv"):
+            raise RunConfigError("--tensorboard needs npconv.callbacks.TensorBoard, which this "
+                                 f"npconv does not provide ({exc})") from None
+        raise ImportError(f"--tensorboard needs {exc.name}: pip install npconv[tensorboard]"
+                          ) from None
+    return TensorBoard(log_dir=os.fspath(logdir))
 
 
 # ---------------------------------------------------------------------------- the run
@@ -467,32 +450,35 @@ def _build_model(config: RunConfig, splits: Splits):
     return model
 
 
-def load_checkpoint(path, config: RunConfig | None = None):
-    """A model file as a compiled model, optimizer state restored when the file holds one.
+def load_checkpoint(path, *, optimizer_state: bool = True):
+    """A model file as a model compiled for this run's labels, with its optimizer restored.
 
-    Compiles with ``config``'s optimizer (default: RMSprop) and the run's loss and metrics.
-    (``io.load_model(compile=True)`` cannot be used for now: safetensors stores the
-    optimizer's 0-d ``iterations`` as shape (1,), which ``Optimizer.set_state`` rejects, so
-    the state is read here and its scalars reshaped.)
+    The optimizer is the one recorded in the file (RMSprop if none), with its state when
+    ``optimizer_state`` and the file holds one; the loss is sparse categorical cross-entropy
+    and the metric accuracy, as in :func:`train`. (``io.load_model(compile=True)`` is not
+    used for now: safetensors stores the optimizer's 0-d ``iterations`` as shape (1,), which
+    ``Optimizer.set_state`` rejects, so the state is read here and its scalars reshaped.)
     """
+    from safetensors import safe_open
     from safetensors.numpy import load_file
 
     from ..io import load_model
     from . import optimizers
 
-    model = load_model(path, compile=False)
-    config = config or RunConfig()
-    optimizer = optimizers.get({"class_name": config.optimizer,
-                                "config": {"learning_rate": float(config.learning_rate)}})
+    model = load_model(path, compile=False)  # validates the file first
+    with safe_open(os.fspath(path), framework="np") as f:
+        compiled = json.loads((f.metadata() or {}).get("npconv.compile") or "null")
+    optimizer = optimizers.get(compiled["optimizer"] if compiled else "rmsprop")
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    state = {k[len("opt/"):]: v for k, v in load_file(os.fspath(path)).items()
-             if k.startswith("opt/")}
-    if state:
-        for key in ("iterations", "learning_rate"):
-            if key in state:
-                state[key] = state[key].reshape(())
-        optimizer.set_state(state, model.trainable_weights)
+    if optimizer_state:
+        state = {k[len("opt/"):]: v for k, v in load_file(os.fspath(path)).items()
+                 if k.startswith("opt/")}
+        if state:
+            for key in ("iterations", "learning_rate"):
+                if key in state:
+                    state[key] = state[key].reshape(())
+            optimizer.set_state(state, model.trainable_weights)
     return model
 
 
@@ -561,7 +547,7 @@ def resume(output, *, epochs=None, callbacks=(), verbose=1, command=None,
 
     set_random_seed(config.seed)
     splits = load_splits(config)
-    model = load_checkpoint(output / "last.npconv", config)
+    model = load_checkpoint(output / "last.npconv")
     shuffle_rng = np.random.default_rng()
     shuffle_rng.bit_generator.state = state["shuffle_rng"]
     global_generator().bit_generator.state = state["global_rng"]
@@ -618,7 +604,7 @@ def _fit_and_finish(model, splits, config, output, checkpoint, run_info, extra, 
     metrics = {k: v[-1] for k, v in history.items()}
     metrics.update({"test_loss": float(test_loss), "test_accuracy": float(test_acc)})
     files = ["last.npconv", "best.npconv", STATE_FILE, "history.csv", "history.json", RUN_FILE]
-    files += _plots(output, history, checkpoint.epochs, cm, splits.class_names, print_fn)
+    files += _plots(output, history, cm, splits.class_names, print_fn)
     run_info.update({
         "status": "completed", "epochs_done": checkpoint.epochs_done,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),

@@ -1,0 +1,7 @@
+"""``python -m npconv.cli``: the ``npconv`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

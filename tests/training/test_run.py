@@ -1,0 +1,226 @@
+"""npconv.training.run: configuration checks, seed 003's splits, the per-epoch print, and an
+exact resume after Ctrl-C (at the end of an epoch and in the middle of one) on Fashion-MNIST."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+
+import numpy as np
+import pytest
+
+from npconv.data import random_split
+from npconv.training.callbacks import Callback
+from npconv.training.run import (
+    STATE_FILE,
+    RunConfig,
+    RunConfigError,
+    TrainingInterrupted,
+    _sigint_deferred,
+    epoch_block,
+    load_checkpoint,
+    resume,
+    split_data,
+    train,
+)
+
+QUICK = dict(model="strided_cnn", dataset="fashion_mnist", epochs=3, batch_size=64, limit=256,
+             seed=11, download=False)
+STEPS = 4  # 256 samples / 64
+
+
+def quiet(*args, **kwargs):
+    pass
+
+
+# ---------------------------------------------------------------------------- configuration
+@pytest.mark.parametrize("change, needle", [
+    (dict(model="resnet"), "unknown model 'resnet'"),
+    (dict(dataset="imagenet"), "unknown dataset 'imagenet'"),
+    (dict(optimizer="adagrad"), "unknown optimizer 'adagrad'"),
+    (dict(epochs=0), "epochs"),
+    (dict(epochs=2.5), "epochs"),
+    (dict(batch_size=0), "batch_size"),
+    (dict(learning_rate=-1e-3), "learning_rate"),
+    (dict(learning_rate=float("nan")), "learning_rate"),
+    (dict(validation_split=1.0), "validation_split"),
+    (dict(seed=-1), "seed"),
+    (dict(limit=0), "limit"),
+    (dict(image_size=(28,)), "image_size"),
+    (dict(color_mode="cmyk"), "color_mode"),
+])
+def test_config_errors_name_the_value(change, needle):
+    with pytest.raises(RunConfigError, match=needle):
+        RunConfig(**change).validate()
+
+
+def test_config_round_trips_through_json():
+    config = RunConfig(**QUICK, validation_split=0.25, image_size=(32, 30))
+    again = RunConfig.from_json(json.loads(json.dumps(config.to_json())))
+    assert again == config
+    with pytest.raises(ValueError, match="unknown entries"):
+        RunConfig.from_json({"model": "lenet5", "colour": "red"})
+
+
+# ---------------------------------------------------------------------------- splits
+def _numbered(n, side=2):
+    """Images whose every pixel is their index, so each sample can be recognised."""
+    x = np.repeat(np.arange(n, dtype=np.uint8)[:, None, None], side * side, 1)
+    return x.reshape(n, side, side), (np.arange(n) % 10).astype(np.uint8)
+
+
+def test_default_split_is_seed_003s_70_30_split_of_the_test_set():
+    train_set, test_set = _numbered(50), _numbered(100)
+    s = split_data(train_set, test_set, limit=20)
+    assert s.sizes() == {"train": 20, "validation": 70, "test": 30}
+    np.testing.assert_array_equal(s.x_train[:, 0, 0, 0] * 255, np.arange(20))  # the first 20
+    val_ids = np.rint(s.x_val[:, 0, 0, 0] * 255).astype(int)
+    test_ids = np.rint(s.x_test[:, 0, 0, 0] * 255).astype(int)
+    assert sorted(np.r_[val_ids, test_ids]) == list(range(100))  # each sample exactly once
+    (xv, _), (xt, _) = random_split(*test_set, [0.7, 0.3], seed=20)
+    np.testing.assert_array_equal(val_ids, xv[:, 0, 0])
+    np.testing.assert_array_equal(test_ids, xt[:, 0, 0])
+    assert s.x_train.dtype == np.float32 and s.x_train.shape == (20, 2, 2, 1)
+    assert s.y_train.dtype == np.int64 and "70% validation" in s.description
+
+
+def test_validation_split_holds_out_part_of_the_training_set():
+    s = split_data(_numbered(40), _numbered(10), validation_split=0.25)
+    assert s.sizes() == {"train": 30, "validation": 10, "test": 10}
+    ids = np.rint(np.r_[s.x_train[:, 0, 0, 0], s.x_val[:, 0, 0, 0]] * 255).astype(int)
+    assert sorted(ids) == list(range(40))
+    np.testing.assert_array_equal(np.rint(s.x_test[:, 0, 0, 0] * 255), np.arange(10))
+
+
+def test_image_folder_without_test_set_is_split_three_ways():
+    x, y = _numbered(40)
+    s = split_data((x[..., None], y), (None, None))
+    assert s.sizes() == {"train": 28, "validation": 6, "test": 6}
+    with pytest.raises(RunConfigError, match="leave no training data"):
+        split_data((x[..., None], y), (None, None), validation_split=0.9)
+
+
+def test_empty_split_is_an_error():
+    with pytest.raises(RunConfigError, match="every part needs one"):
+        split_data(_numbered(5), _numbered(1))
+
+
+# ---------------------------------------------------------------------------- printing
+def test_epoch_block_is_seed_003s_format():
+    logs = {"loss": 0.25671, "accuracy": 0.92194, "val_loss": 0.07481, "val_accuracy": 0.97572}
+    assert epoch_block(0, logs) == (
+        "epoch: 0\ntrain: \n\tloss: 0.2567\n\taccuracy: 0.9219\n"
+        "validation: \n\tloss: 0.0748\n\taccuracy: 0.9757\n" + "-" * 20)
+
+
+def test_ctrl_c_waits_while_a_checkpoint_is_written():
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with _sigint_deferred():
+            signal.raise_signal(signal.SIGINT)
+            done.append("written")  # still runs: the interrupt is held back
+    assert done == ["written"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+# ---------------------------------------------------------------------------- runs
+class InterruptAt(Callback):
+    """Raise KeyboardInterrupt after ``batches`` training batches, or at the end of ``epoch``."""
+
+    def __init__(self, batches=None, epoch=None):
+        super().__init__()
+        self.batches, self.epoch, self.seen = batches, epoch, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen += 1
+        if self.batches is not None and self.seen == self.batches:
+            raise KeyboardInterrupt
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "full"
+    return train(RunConfig(**QUICK), out, verbose=0, print_fn=quiet, command=["test"])
+
+
+def _weights(path):
+    return load_checkpoint(path).get_weights()
+
+
+def test_run_outputs_agree_with_its_history(uninterrupted):
+    r = uninterrupted
+    assert r.output.joinpath("last.npconv").is_file() and r.output.joinpath("best.npconv").is_file()
+    assert set(r.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert all(len(v) == 3 for v in r.history.values())
+    saved = json.loads((r.output / "history.json").read_text())
+    assert saved == {"epoch": [0, 1, 2], **r.history}
+    with open(r.output / "history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(row["epoch"]) for row in rows] == [0, 1, 2]
+    for key, values in r.history.items():
+        assert [float(row[key]) for row in rows] == values  # repr round-trips exactly
+    info = json.loads((r.output / "run.json").read_text())
+    assert info["status"] == "completed" and info["command"]["argv"] == ["test"]
+    assert info["config"] == RunConfig(**QUICK).to_json()
+    assert info["metrics"] == r.metrics
+    assert r.metrics["val_accuracy"] == r.history["val_accuracy"][-1]
+    assert info["data"]["sizes"] == {"train": 256, "validation": 7000, "test": 3000}
+    best_epoch = int(np.argmax(r.history["val_accuracy"]))
+    assert info["best"] == {"epoch": best_epoch,
+                            "val_accuracy": r.history["val_accuracy"][best_epoch]}
+    cm = np.array(info["confusion_matrix"])
+    assert cm.sum() == 3000 and np.trace(cm) / 3000 == pytest.approx(r.metrics["test_accuracy"])
+    # the final model is last.npconv, with the optimizer's state: 3 epochs of 4 steps
+    model = load_checkpoint(r.output / "last.npconv")
+    assert model.optimizer.iterations == 3 * STEPS
+    for a, b in zip(model.get_weights(), r.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_resume_after_interrupts_gives_the_same_weights_bit_for_bit(uninterrupted, tmp_path):
+    out = tmp_path / "interrupted"
+    # Ctrl-C in the middle of the first epoch: only the initial state can be kept
+    with pytest.raises(TrainingInterrupted, match="after 0 of 3 epochs") as info:
+        train(RunConfig(**QUICK), out, verbose=0, print_fn=quiet,
+              callbacks=[InterruptAt(batches=2)])
+    assert isinstance(info.value, KeyboardInterrupt)
+    assert "npconv train --resume" in str(info.value)
+    assert json.loads((out / STATE_FILE).read_text())["epochs_done"] == 0
+    assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
+    # resumed, then interrupted again at the end of epoch 1 (after its checkpoint)
+    with pytest.raises(TrainingInterrupted, match="after 2 of 3 epochs"):
+        resume(out, verbose=0, print_fn=quiet, callbacks=[InterruptAt(epoch=1)])
+    after_two = _weights(out / "last.npconv")
+    result = resume(out, verbose=0, print_fn=quiet)
+
+    final = result.model.get_weights()
+    assert not all(np.array_equal(a, b) for a, b in zip(after_two, final, strict=True))
+    for a, b in zip(final, uninterrupted.model.get_weights(), strict=True):
+        assert a.dtype == b.dtype == np.float32
+        np.testing.assert_array_equal(a, b)
+    assert result.history == uninterrupted.history
+    assert result.metrics == uninterrupted.metrics
+    assert (out / "history.csv").read_text() == (uninterrupted.output / "history.csv").read_text()
+    for a, b in zip(_weights(out / "best.npconv"),
+                    _weights(uninterrupted.output / "best.npconv"), strict=True):
+        np.testing.assert_array_equal(a, b)
+    info = json.loads((out / "run.json").read_text())
+    assert [r["after_epochs"] for r in info["resumed"]] == [0, 2]
+
+
+def test_resume_and_train_refuse_what_they_cannot_do(uninterrupted, tmp_path):
+    with pytest.raises(RunConfigError, match="already done 3 of 3 epochs"):
+        resume(uninterrupted.output, verbose=0, print_fn=quiet)
+    with pytest.raises(RunConfigError, match="already holds a run"):
+        train(RunConfig(**QUICK), uninterrupted.output, verbose=0, print_fn=quiet)
+    with pytest.raises(FileNotFoundError, match="not a folder"):
+        resume(tmp_path / "nothing", print_fn=quiet)
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "run.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        resume(tmp_path / "broken", print_fn=quiet)
