@@ -1,0 +1,177 @@
+"""The Keras ``TensorBoard`` callback, writing real TensorBoard event files with tensorboardX.
+
+    model.fit(x, y, validation_data=(xv, yv), epochs=5,
+              callbacks=[TensorBoard("logs/run1", sample_images=x[:4])])
+    # then: tensorboard --logdir logs
+
+What is written (Keras's layout, so TensorBoard shows train and validation as two runs):
+
+- ``log_dir/train``: scalars ``epoch_loss``, ``epoch_accuracy`` ... (every training log),
+  ``epoch_learning_rate``; with an integer ``update_freq``, ``batch_loss`` ... every that many
+  batches (step = global batch count); histograms ``<layer>/<weight>`` of every weight every
+  ``histogram_freq`` epochs; with ``write_images``, each Conv2D kernel as an image
+  ``<layer>/kernel/image``; with ``sample_images``, the feature maps of the first Conv2D layer
+  for each sample, tiled into one image ``feature_maps/<layer>/sample_<i>``.
+- ``log_dir/validation``: ``epoch_loss``, ``epoch_accuracy`` ... from the ``val_*`` logs.
+
+Steps are epochs (0-based, as Keras). Needs tensorboardX (``pip install 'npconv[tensorboard]'``);
+viewing needs the ``tensorboard`` package.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+
+import numpy as np
+
+from .callbacks import Callback
+
+__all__ = ["TensorBoard", "tile_maps"]
+
+
+def _summary_writer():
+    try:
+        from tensorboardX import SummaryWriter
+    except ImportError as exc:
+        raise ImportError("npconv.callbacks.TensorBoard needs tensorboardX: "
+                          "pip install 'npconv[tensorboard]'") from exc
+    return SummaryWriter
+
+
+def tile_maps(maps, pad: int = 1) -> np.ndarray:
+    """Tile ``(H, W, C)`` maps into one ``(rows*(H+pad)-pad, cols*(W+pad)-pad, 1)`` image in
+    [0, 1], each map scaled by its own min and max, ``cols = ceil(sqrt(C))``."""
+    maps = np.asarray(maps, dtype=np.float64)
+    h, w, c = maps.shape
+    lo = maps.min(axis=(0, 1))
+    span = maps.max(axis=(0, 1)) - lo
+    scaled = np.divide(maps - lo, span, out=np.zeros_like(maps), where=span > 0)
+    cols = math.ceil(math.sqrt(c))
+    rows = math.ceil(c / cols)
+    image = np.ones((rows * (h + pad) - pad, cols * (w + pad) - pad), dtype=np.float32)
+    for k in range(c):  # one copy per channel: a picture, not a hot loop
+        r, q = divmod(k, cols)
+        image[r * (h + pad):r * (h + pad) + h, q * (w + pad):q * (w + pad) + w] = scaled[:, :, k]
+    return image[:, :, None]
+
+
+class TensorBoard(Callback):
+    """Log scalars, weight histograms and images for TensorBoard (see the module docstring).
+
+    log_dir: folder of the run (``train`` and ``validation`` subfolders are created).
+    histogram_freq: write weight histograms every this many epochs (0: never).
+    write_images: write each Conv2D kernel as an image (filters tiled).
+    update_freq: ``"epoch"``, or an int N to also write ``batch_*`` scalars every N batches.
+    sample_images: a batch ``(N, H, W, C)`` whose first-Conv2D feature maps are written as
+    images every ``image_freq`` epochs.
+    """
+
+    def __init__(self, log_dir="logs", histogram_freq=1, write_images=False, update_freq="epoch",
+                 sample_images=None, image_freq=1):
+        super().__init__()
+        where = "TensorBoard"
+        self.log_dir = os.fspath(log_dir)
+        for name, value in (("histogram_freq", histogram_freq), ("image_freq", image_freq)):
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{where}: expected {name} to be an int >= 0. "
+                                 f"Received: {name}={value!r}")
+        if update_freq != "epoch" and (not isinstance(update_freq, numbers.Integral)
+                                       or isinstance(update_freq, bool) or update_freq < 1):
+            raise ValueError(f"{where}: expected update_freq 'epoch' or an int >= 1. "
+                             f"Received: update_freq={update_freq!r}")
+        self.histogram_freq, self.image_freq = int(histogram_freq), int(image_freq)
+        self.write_images = bool(write_images)
+        self.update_freq = update_freq
+        self.sample_images = None if sample_images is None else np.asarray(sample_images)
+        _summary_writer()   # fail at construction, not at the end of the first epoch
+        self._writers: dict = {}
+        self._batch_step = 0
+
+    # ------------------------------------------------------------------ writers
+    def _writer(self, name: str):
+        if name not in self._writers:
+            self._writers[name] = _summary_writer()(os.path.join(self.log_dir, name))
+        return self._writers[name]
+
+    def _close(self):
+        for writer in self._writers.values():
+            writer.close()
+        self._writers = {}
+
+    # ------------------------------------------------------------------ hooks
+    def on_train_begin(self, logs=None):
+        self._batch_step = 0
+        self._writer("train")
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batch_step += 1
+        if self.update_freq == "epoch" or self._batch_step % self.update_freq:
+            return
+        writer = self._writer("train")
+        for key, value in (logs or {}).items():
+            writer.add_scalar(f"batch_{key}", float(value), self._batch_step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        if "learning_rate" not in logs:
+            lr = self._learning_rate()
+            if lr is not None:
+                logs["learning_rate"] = lr
+        train, validation = self._writer("train"), None
+        for key, value in logs.items():
+            if key.startswith("val_"):
+                validation = validation or self._writer("validation")
+                validation.add_scalar(f"epoch_{key[4:]}", float(value), epoch)
+            else:
+                train.add_scalar(f"epoch_{key}", float(value), epoch)
+        if self.histogram_freq and epoch % self.histogram_freq == 0:
+            self._write_histograms(train, epoch)
+        if self.image_freq and epoch % self.image_freq == 0:
+            if self.write_images:
+                self._write_kernel_images(train, epoch)
+            if self.sample_images is not None:
+                self._write_feature_maps(train, epoch)
+        for writer in self._writers.values():
+            writer.flush()
+
+    def on_train_end(self, logs=None):
+        self._close()
+
+    # ------------------------------------------------------------------ content
+    def _learning_rate(self):
+        optimizer = getattr(self.model, "optimizer", None)
+        lr = getattr(optimizer, "learning_rate", None)
+        if callable(lr):
+            lr = lr(optimizer.iterations)
+        return None if lr is None else float(lr)
+
+    def _layers(self):
+        return [layer for layer in self.model.layers if getattr(layer, "weights", None)]
+
+    def _write_histograms(self, writer, epoch):
+        for layer in self._layers():
+            for w in layer.weights:
+                writer.add_histogram(f"{layer.name}/{w.name}", np.asarray(w.value, np.float64),
+                                     epoch)
+
+    def _write_kernel_images(self, writer, epoch):
+        from ..layers.conv import Conv2D
+
+        for layer in self.model.layers:
+            if isinstance(layer, Conv2D) and layer.kernel is not None:
+                k = layer.kernel.value                       # (kh, kw, C_in, C_out)
+                writer.add_image(f"{layer.name}/kernel/image", tile_maps(k.mean(axis=2)), epoch,
+                                 dataformats="HWC")
+
+    def _write_feature_maps(self, writer, epoch):
+        from ..viz.feature_maps import feature_maps, first_conv_layer
+
+        conv = first_conv_layer(self.model)
+        maps = feature_maps(self.model, self.sample_images, conv)
+        if maps.ndim == 3:       # a single image was given
+            maps = maps[None]
+        for i, m in enumerate(maps):
+            writer.add_image(f"feature_maps/{conv.name}/sample_{i}", tile_maps(m), epoch,
+                             dataformats="HWC")

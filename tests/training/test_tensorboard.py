@@ -1,0 +1,97 @@
+"""The TensorBoard callback writes event files that TensorBoard's own reader understands."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorboardX")
+event_accumulator = pytest.importorskip(
+    "tensorboard.backend.event_processing.event_accumulator")
+
+from npconv.layers import Conv2D, Dense, Flatten, Input, MaxPooling2D  # noqa: E402
+from npconv.models.sequential import Sequential  # noqa: E402
+from npconv.training.tensorboard import TensorBoard, tile_maps  # noqa: E402
+
+
+def _read(folder):
+    acc = event_accumulator.EventAccumulator(
+        str(folder), size_guidance={"scalars": 0, "histograms": 0, "images": 0})
+    acc.Reload()
+    return acc
+
+
+def _model():
+    model = Sequential([Input(shape=(8, 8, 1)), Conv2D(3, 3, activation="relu", name="conv"),
+                        MaxPooling2D(2), Flatten(), Dense(2, activation="softmax", name="out")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    x = rng.random((20, 8, 8, 1)).astype(np.float32)
+    return x, (x.mean(axis=(1, 2, 3)) > 0.5).astype(np.int64)
+
+
+def test_scalars_histograms_and_images(tmp_path):
+    x, y = _data()
+    model = _model()
+    cb = TensorBoard(tmp_path / "logs", histogram_freq=1, write_images=True,
+                     sample_images=x[:2], update_freq=2)
+    history = model.fit(x[:14], y[:14], validation_data=(x[14:], y[14:]), epochs=2,
+                        batch_size=4, verbose=0, callbacks=[cb], seed=0)
+    train = _read(tmp_path / "logs" / "train")
+    val = _read(tmp_path / "logs" / "validation")
+
+    tags = train.Tags()
+    assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate"} <= set(tags["scalars"])
+    for name in ("loss", "accuracy"):
+        events = train.Scalars(f"epoch_{name}")
+        assert [e.step for e in events] == [0, 1]
+        np.testing.assert_allclose([e.value for e in events], history.history[name], rtol=1e-6)
+        events = val.Scalars(f"epoch_{name}")
+        np.testing.assert_allclose([e.value for e in events], history.history[f"val_{name}"],
+                                   rtol=1e-6)
+    assert not any(t.startswith("epoch_val") for t in tags["scalars"])
+    assert [e.value for e in train.Scalars("epoch_learning_rate")] == pytest.approx([0.01] * 2)
+    # 4 batches per epoch, a batch_loss every 2 batches
+    assert [e.step for e in train.Scalars("batch_loss")] == [2, 4, 6, 8]
+
+    assert {"conv/kernel", "conv/bias", "out/kernel", "out/bias"} <= set(tags["histograms"])
+    hist = train.Histograms("conv/kernel")
+    assert [h.step for h in hist] == [0, 1]
+    assert hist[-1].histogram_value.num == 27
+    np.testing.assert_allclose(hist[-1].histogram_value.sum,
+                               model.layers[0].kernel.value.sum(), rtol=1e-5)
+
+    assert "feature_maps/conv/sample_0" in tags["images"]
+    assert "feature_maps/conv/sample_1" in tags["images"]
+    image = train.Images("feature_maps/conv/sample_0")[-1]
+    # 3 maps of 6x6 tiled 2 per row with a 1-pixel gap: 13 x 13
+    assert (image.width, image.height) == (13, 13)
+    assert "conv/kernel/image" in tags["images"]
+
+
+def test_tile_maps():
+    maps = np.arange(2 * 3 * 5, dtype=np.float64).reshape(2, 3, 5)
+    tiled = tile_maps(maps)
+    # 5 maps of 2x3, 3 per row (ceil(sqrt(5))), 1-pixel white gaps: 2*3-1 by 3*4-1
+    assert tiled.shape == (5, 11, 1)
+    assert tiled.min() == 0 and tiled.max() == 1
+    np.testing.assert_allclose(tiled[:2, :3, 0], maps[:, :, 0] / 25)
+    np.testing.assert_allclose(tiled[3:, 4:7, 0], (maps[:, :, 4] - 4) / 25)
+    assert np.all(tiled[2, :, 0] == 1) and np.all(tiled[:, 3, 0] == 1)
+
+
+def test_epoch_only_and_errors(tmp_path):
+    x, y = _data()
+    model = _model()
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[TensorBoard(tmp_path, histogram_freq=0)])
+    tags = _read(tmp_path / "train").Tags()
+    assert "epoch_loss" in tags["scalars"] and "batch_loss" not in tags["scalars"]
+    assert tags["histograms"] == [] and tags["images"] == []
+    assert not (tmp_path / "validation").exists()
+    with pytest.raises(ValueError, match="TensorBoard: expected update_freq"):
+        TensorBoard(tmp_path, update_freq="batch")
+    with pytest.raises(ValueError, match="histogram_freq"):
+        TensorBoard(tmp_path, histogram_freq=-1)
