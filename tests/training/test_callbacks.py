@@ -1,0 +1,236 @@
+"""Callbacks: each one's behaviour in a real ``fit``.
+
+A ``_Script`` callback placed first writes a chosen value into the epoch logs, so the monitors
+(EarlyStopping, ModelCheckpoint, ReduceLROnPlateau) see a sequence we control.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+
+import numpy as np
+import pytest
+
+from npconv.io import load_model
+from npconv.layers.core import Dense
+from npconv.layers.input import Input
+from npconv.models.sequential import Sequential
+from npconv.random import set_random_seed
+from npconv.training import optimizers
+from npconv.training.callbacks import (
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    ReduceLROnPlateau,
+    TerminateOnNaN,
+)
+
+
+class _Script(Callback):
+    """Puts ``values[epoch]`` into ``logs[key]`` at each epoch end."""
+
+    def __init__(self, key, values):
+        super().__init__()
+        self.key, self.values = key, list(values)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs[self.key] = self.values[epoch]
+
+
+class _Recorder(Callback):
+    """Records the weights at each epoch end and the learning rate at each batch start."""
+
+    def __init__(self):
+        super().__init__()
+        self.weights, self.lrs, self.batches = [], [], 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.lrs.append(self.model.optimizer.learning_rate)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append(self.model.get_weights())
+
+
+def _setup(lr=0.1, n=20, hidden="relu"):
+    set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    model = Sequential([Input(shape=(4,)), Dense(5, activation=hidden),
+                        Dense(2, activation="softmax")])
+    model.compile(optimizer=optimizers.SGD(lr), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model, x, y
+
+
+def test_early_stopping_restores_best_weights():
+    model, x, y = _setup()
+    rec = _Recorder()
+    stop = EarlyStopping(monitor="score", mode="min", patience=2, restore_best_weights=True)
+    history = model.fit(x, y, epochs=10, batch_size=10, verbose=0,
+                        callbacks=[_Script("score", [3.0, 1.0, 2.0, 2.5, 0.5, 0.1]), rec, stop])
+    # best at epoch 1; epochs 2 and 3 do not improve -> stop after epoch 3
+    assert history.epoch == [0, 1, 2, 3]
+    assert stop.stopped_epoch == 3 and stop.best == 1.0 and stop.best_epoch == 1
+    for a, b in zip(model.get_weights(), rec.weights[1], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(rec.weights[3][0], rec.weights[1][0])
+
+
+def test_early_stopping_without_restore_keeps_last_weights():
+    model, x, y = _setup()
+    rec = _Recorder()
+    model.fit(x, y, epochs=10, batch_size=10, verbose=0,
+              callbacks=[_Script("score", [1.0, 2.0, 2.0, 0.0]), rec,
+                         EarlyStopping(monitor="score", patience=1)])
+    assert len(rec.weights) == 2
+    for a, b in zip(model.get_weights(), rec.weights[-1], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_early_stopping_on_real_val_loss_and_min_delta():
+    model, x, y = _setup(lr=0.0)  # nothing changes: val_loss is flat
+    history = model.fit(x, y, epochs=10, batch_size=10, validation_split=0.5, verbose=0,
+                        callbacks=[EarlyStopping(patience=3)])
+    assert len(history.epoch) == 4  # epoch 0 sets the best, 1..3 do not improve
+
+
+def test_model_checkpoint_save_best_only(tmp_path):
+    model, x, y = _setup()
+    rec = _Recorder()
+    pattern = os.fspath(tmp_path / "ckpt-{epoch:02d}.npconv")
+    best = os.fspath(tmp_path / "best.npconv")
+    scores = [0.9, 0.5, 0.7, 0.4, 0.6]
+    model.fit(x, y, epochs=5, batch_size=10, verbose=0,
+              callbacks=[_Script("val_loss", scores), rec,
+                         ModelCheckpoint(pattern, save_best_only=True),
+                         ModelCheckpoint(best, save_best_only=True)])
+    # improvements at epochs 1, 2 and 4 (1-based): 0.9, 0.5, 0.4
+    assert sorted(os.listdir(tmp_path)) == ["best.npconv", "ckpt-01.npconv", "ckpt-02.npconv",
+                                            "ckpt-04.npconv"]
+    restored = load_model(best)
+    for a, b in zip(restored.get_weights(), rec.weights[3], strict=True):
+        np.testing.assert_array_equal(a, b)
+    second = load_model(tmp_path / "ckpt-02.npconv")
+    for a, b in zip(second.get_weights(), rec.weights[1], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_model_checkpoint_every_epoch_weights_only(tmp_path):
+    model, x, y = _setup()
+    path = tmp_path / "w-{epoch}-{loss:.3f}.weights"
+    history = model.fit(x, y, epochs=2, batch_size=10, verbose=0,
+                        callbacks=[ModelCheckpoint(path, save_weights_only=True)])
+    names = sorted(os.listdir(tmp_path))
+    assert names == [f"w-{e + 1}-{history.history['loss'][e]:.3f}.weights" for e in range(2)]
+    other, _, _ = _setup()
+    other.load_weights(tmp_path / names[-1])
+    for a, b in zip(other.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="only save_freq='epoch'"):
+        ModelCheckpoint(path, save_freq=10)
+
+
+def test_reduce_lr_on_plateau_lowers_the_learning_rate():
+    model, x, y = _setup(lr=0.1)
+    rec = _Recorder()
+    history = model.fit(x, y, epochs=5, batch_size=20, verbose=0,
+                        callbacks=[_Script("val_loss", [1.0, 1.0, 1.0, 0.5, 0.5]), rec,
+                                   ReduceLROnPlateau(factor=0.5, patience=1, min_delta=0.0)])
+    # epoch 0 sets the best; 1 and 2 stall (patience 1: halve each time); 3 improves; 4 stalls
+    assert rec.lrs == pytest.approx([0.1, 0.1, 0.05, 0.025, 0.025])
+    assert model.optimizer.learning_rate == pytest.approx(0.0125)
+    assert history.history["learning_rate"] == pytest.approx([0.1, 0.1, 0.05, 0.025, 0.025])
+
+
+def test_reduce_lr_respects_min_lr_and_cooldown():
+    model, x, y = _setup(lr=0.1)
+    rec = _Recorder()
+    model.fit(x, y, epochs=6, batch_size=20, verbose=0,
+              callbacks=[_Script("val_loss", [1.0] * 6), rec,
+                         ReduceLROnPlateau(factor=0.1, patience=1, cooldown=2, min_lr=0.005)])
+    # Keras's rule: reduce after epoch 1 (cooldown 2); epoch 2 is in cooldown; the counter
+    # reaches 0 at epoch 3, which counts as a stall and reduces (to min_lr); then it stays.
+    assert rec.lrs == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.005, 0.005])
+    with pytest.raises(ValueError, match="0 < factor < 1"):
+        ReduceLROnPlateau(factor=1.5)
+
+
+def test_learning_rate_scheduler_sets_the_rate_each_epoch():
+    model, x, y = _setup(lr=0.1)
+    rec = _Recorder()
+    seen = []
+
+    def schedule(epoch, lr):
+        seen.append((epoch, lr))
+        return 0.2 * 0.5**epoch
+
+    w0 = model.get_weights()
+    history = model.fit(x, y, epochs=3, batch_size=20, verbose=0, shuffle=False,
+                        callbacks=[LearningRateScheduler(schedule), rec])
+    assert rec.lrs == pytest.approx([0.2, 0.1, 0.05])
+    assert seen[0] == (0, pytest.approx(0.1)) and seen[1] == (1, pytest.approx(0.2))
+    assert history.history["learning_rate"] == pytest.approx([0.2, 0.1, 0.05])
+    # the first step really used 0.2: redo it by hand with plain SGD
+    model.set_weights(w0)
+    model.compile(optimizer=optimizers.SGD(0.2), loss="sparse_categorical_crossentropy")
+    model.train_on_batch(x, y)
+    for a, b in zip(model.get_weights(), rec.weights[0], strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="invalid learning rate"):
+        model.fit(x, y, epochs=1, verbose=0,
+                  callbacks=[LearningRateScheduler(lambda e, lr: float("nan"))])
+    with pytest.raises(TypeError, match="schedule must be callable"):
+        LearningRateScheduler(0.1)
+
+
+def test_terminate_on_nan_stops_at_the_first_bad_batch(capsys):
+    model, x, y = _setup(hidden="tanh")  # tanh carries the NaN through (see the report on relu)
+    x = x.copy()
+    x[12] = np.nan  # in the second batch of 10
+    rec = _Recorder()
+    history = model.fit(x, y, epochs=5, batch_size=10, shuffle=False, verbose=0,
+                        callbacks=[rec, TerminateOnNaN()])
+    assert rec.batches == 2
+    assert len(history.epoch) == 1 and np.isnan(history.history["loss"][0])
+    assert "invalid loss" in capsys.readouterr().out
+
+
+def test_csv_logger_writes_one_row_per_epoch(tmp_path):
+    model, x, y = _setup()
+    path = tmp_path / "log.csv"
+    history = model.fit(x, y, epochs=3, batch_size=10, validation_split=0.5, verbose=0,
+                        callbacks=[CSVLogger(path)])
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
+    assert [int(r[0]) for r in rows[1:]] == [0, 1, 2]
+    for i, key in enumerate(rows[0][1:], start=1):
+        assert [float(r[i]) for r in rows[1:]] == history.history[key]
+    # append=True continues the file without a second header
+    model.fit(x, y, epochs=1, batch_size=10, validation_split=0.5, verbose=0,
+              callbacks=[CSVLogger(path, append=True)])
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    assert len(rows) == 5 and rows[4][0] == "0" and rows.count(rows[0]) == 1
+
+
+def test_progress_verbose_2_prints_one_line_per_epoch(capsys):
+    model, x, y = _setup()
+    model.fit(x, y, epochs=2, batch_size=10, verbose=2)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("Epoch 1/2 - ") and "loss: " in lines[0]
+    assert "accuracy: " in lines[1]
+
+
+def test_callbacks_must_be_callback_objects():
+    model, x, y = _setup()
+    with pytest.raises(TypeError, match="callbacks must be npconv Callback objects"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[lambda: None])
