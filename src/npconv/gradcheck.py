@@ -24,7 +24,8 @@ How it works, in float64 whatever the layer's dtype:
 
 It also checks the backward contract (``docs/internals.md``): backward must not modify
 ``d_out``, and calling it twice must give identical gradients. A forward pass that is not
-deterministic (Dropout with ``training=True``) cannot be checked and is reported as a failure.
+deterministic cannot be checked and is reported as a failure; npconv's own random layers
+(Dropout) are made deterministic by rewinding their generators before every forward pass.
 Finite differences are meaningless exactly at kinks (ReLU at 0, ties in max pooling); random
 continuous inputs avoid them with probability one.
 """
@@ -166,7 +167,19 @@ def gradient_check(layer_or_model, x, y=None, loss=None, eps=1e-6, rtol=1e-5, ma
     clone = _float64_clone(layer_or_model)
     xs, multi = _as_float64_inputs(x)
 
+    # Random layers (Dropout) draw from npconv's shared generator or their own: rewinding
+    # them before every forward pass gives the same masks each time, so the function being
+    # differentiated is fixed. The caller's shared generator is left as it was.
+    from . import random as npconv_random
+
+    shared = npconv_random.global_generator()
+    generators = [shared] + [v for layer in _layers_of(clone) for v in vars(layer).values()
+                             if isinstance(v, np.random.Generator) and v is not shared]
+    rng_states = [g.bit_generator.state for g in generators]
+
     def forward():
+        for g, state in zip(generators, rng_states, strict=True):
+            g.bit_generator.state = state
         return clone.forward(xs if multi else xs[0], training=training)
 
     out = forward()
@@ -200,8 +213,8 @@ def gradient_check(layer_or_model, x, y=None, loss=None, eps=1e-6, rtol=1e-5, ma
     problems = []
     out_again = _outputs_list(forward())
     if not all(np.array_equal(a, b) for a, b in zip(outs, out_again, strict=True)):
-        problems.append("two forward passes on the same input differ (randomness such as "
-                        "Dropout with training=True?): finite differences cannot be trusted")
+        problems.append("two forward passes on the same input differ (randomness not drawn "
+                        "from npconv's generators?): finite differences cannot be trusted")
 
     # ---- analytic gradients (twice: backward must be repeatable and leave d_out alone)
     weights = [(f"{layer.name}/{w.name}" if is_model else w.name, w)
@@ -268,6 +281,7 @@ def gradient_check(layer_or_model, x, y=None, loss=None, eps=1e-6, rtol=1e-5, ma
         finite = bool(np.all(np.isfinite(a)) and np.all(np.isfinite(numeric)))
         rows.append(GradCheckRow(name, shape, len(idx), float(abs_err.max()), worst,
                                  finite and worst <= rtol, "" if finite else "not finite"))
+    shared.bit_generator.state = rng_states[0]
     report = GradCheckReport(rows, float(eps), float(rtol), problems)
     if print_fn is not None:
         print_fn(str(report))
