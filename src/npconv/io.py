@@ -120,7 +120,8 @@ def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
         header_len = int.from_bytes(data[:8], "little")
         header = json.loads(data[8:8 + header_len])
         raw_meta = header.get("__metadata__") or {}
-        metadata = {k: json.loads(v) for k, v in raw_meta.items()}
+        # Only our keys are JSON; other writers' metadata (torch's {"format": "pt"}) is not.
+        metadata = {k: json.loads(v) for k, v in raw_meta.items() if k.startswith("npconv.")}
     except (SafetensorError, ValueError, UnicodeDecodeError, OverflowError) as exc:
         raise ValueError(f"npconv: {path} is not a valid npconv file (truncated or corrupt: "
                          f"{exc})") from None
