@@ -1,0 +1,313 @@
+"""Saving and loading: exact round trips, exact training resume, atomic writes, and clear
+errors (naming the file, changing nothing) for every kind of bad file."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+from safetensors.numpy import load as st_load
+from safetensors.numpy import save as st_save
+
+from npconv import io as npio
+from npconv.layers.conv import Conv2D
+from npconv.layers.core import Dense, Dropout, Flatten
+from npconv.layers.input import Input
+from npconv.layers.merge import Add
+from npconv.layers.normalization import BatchNormalization
+from npconv.layers.pooling import MaxPooling2D
+from npconv.models.functional import Model
+from npconv.models.sequential import Sequential
+from npconv.random import set_random_seed
+from npconv.training import optimizers
+
+
+def _sequential(dropout=True):
+    layers = [Input(shape=(8, 8, 1)), Conv2D(4, 3, activation="relu"), BatchNormalization(),
+              MaxPooling2D(2), Flatten()]
+    if dropout:
+        layers.append(Dropout(0.25))
+    layers.append(Dense(3, activation="softmax"))
+    return Sequential(layers)
+
+
+def _functional():
+    inputs = Input(shape=(8, 8, 1))
+    a = Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    b = BatchNormalization()(Conv2D(4, 1)(inputs))
+    x = Flatten()(MaxPooling2D(2)(Add()([a, b])))
+    outputs = Dense(3, activation="softmax")(Dropout(0.5)(x))
+    return Model(inputs, outputs)
+
+
+def _data(n=32, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 8, 8, 1)).astype(np.float32)
+    y = rng.integers(0, 3, n)
+    return x, y
+
+
+def _assert_same_weights(a, b):
+    wa, wb = a.get_weights(), b.get_weights()
+    assert len(wa) == len(wb)
+    for u, v in zip(wa, wb, strict=True):
+        assert u.dtype == v.dtype
+        np.testing.assert_array_equal(u, v)
+
+
+@pytest.mark.parametrize("build", [_sequential, _functional])
+def test_save_load_predict_is_bitwise_identical(tmp_path, build):
+    set_random_seed(0)
+    model = build()
+    x, y = _data()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)  # moving stats and Adam slots non-trivial
+    path = tmp_path / "model.npconv"
+    model.save(path)
+    loaded = npio.load_model(path)
+    assert type(loaded) is type(model)
+    assert [type(a).__name__ for a in loaded.layers] == [type(b).__name__ for b in model.layers]
+    _assert_same_weights(loaded, model)
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    assert loaded.compiled
+    assert type(loaded.optimizer) is optimizers.Adam
+    assert loaded.optimizer.iterations == model.optimizer.iterations == 4
+    assert loaded.evaluate(x, y, verbose=0) == model.evaluate(x, y, verbose=0)
+    bare = npio.load_model(path, compile=False)
+    assert not bare.compiled
+    np.testing.assert_array_equal(bare.predict(x), model.predict(x))
+
+
+def test_float64_model_round_trip(tmp_path):
+    set_random_seed(1)
+    model = Sequential([Input(shape=(5,)), Dense(4, dtype="float64"), Dense(2, dtype="float64")])
+    model.save(tmp_path / "m")
+    loaded = npio.load_model(tmp_path / "m")
+    assert all(w.dtype == np.float64 for w in loaded.get_weights())
+    _assert_same_weights(loaded, model)
+
+
+@pytest.mark.parametrize("optimizer", [
+    lambda: optimizers.Adam(learning_rate=0.01),
+    lambda: optimizers.SGD(learning_rate=0.05, momentum=0.9, nesterov=True),
+    lambda: optimizers.RMSprop(learning_rate=0.01, momentum=0.5, centered=True),
+])
+def test_training_resumes_exactly(tmp_path, optimizer):
+    """2 epochs, save, load, 2 more epochs == 4 epochs in one go.
+
+    What must carry over: the weights, BatchNormalization's moving statistics, the optimizer's
+    slots, iterations and learning rate (all in the file), and the shuffle order. The shuffle
+    order is the caller's: ``fit(seed=g)`` with one numpy Generator ``g`` continues the same
+    stream of permutations across the two fit calls, as one fit of 4 epochs draws them. (A
+    Dropout layer's masks come from npconv's run-wide generator, which is not part of a model
+    file -- as in Keras -- so the model here has none.)
+    """
+    x, y = _data(n=40, seed=3)
+
+    set_random_seed(7)
+    straight = _sequential(dropout=False)
+    straight.compile(optimizer=optimizer(), loss="sparse_categorical_crossentropy")
+    h_straight = straight.fit(x, y, epochs=4, batch_size=16, verbose=0,
+                              seed=np.random.default_rng(11))
+
+    set_random_seed(7)
+    first = _sequential(dropout=False)
+    first.compile(optimizer=optimizer(), loss="sparse_categorical_crossentropy")
+    shuffles = np.random.default_rng(11)
+    h1 = first.fit(x, y, epochs=2, batch_size=16, verbose=0, seed=shuffles)
+    first.save(tmp_path / "ckpt.npconv")
+    del first
+    resumed = npio.load_model(tmp_path / "ckpt.npconv")
+    h2 = resumed.fit(x, y, epochs=4, initial_epoch=2, batch_size=16, verbose=0, seed=shuffles)
+
+    _assert_same_weights(resumed, straight)
+    assert h1.history["loss"] + h2.history["loss"] == h_straight.history["loss"]
+    assert h2.epoch == [2, 3]
+    assert resumed.optimizer.iterations == straight.optimizer.iterations == 12
+
+
+def test_resume_without_optimizer_state_differs(tmp_path):
+    """The check above is not vacuous: dropping the optimizer state changes the result."""
+    x, y = _data(n=40, seed=3)
+    set_random_seed(7)
+    straight = _sequential(dropout=False)
+    straight.compile(optimizer=optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    straight.fit(x, y, epochs=4, batch_size=16, verbose=0, seed=np.random.default_rng(11))
+    set_random_seed(7)
+    first = _sequential(dropout=False)
+    first.compile(optimizer=optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    shuffles = np.random.default_rng(11)
+    first.fit(x, y, epochs=2, batch_size=16, verbose=0, seed=shuffles)
+    first.save(tmp_path / "ckpt", include_optimizer=False)
+    resumed = npio.load_model(tmp_path / "ckpt")
+    assert resumed.optimizer.iterations == 0
+    resumed.fit(x, y, epochs=2, batch_size=16, verbose=0, seed=shuffles)
+    assert not np.array_equal(resumed.get_weights()[0], straight.get_weights()[0])
+
+
+def test_save_weights_load_weights(tmp_path):
+    set_random_seed(2)
+    a = _functional()
+    set_random_seed(3)
+    b = _functional()
+    assert not np.array_equal(a.get_weights()[0], b.get_weights()[0])
+    a.save_weights(tmp_path / "w.safetensors")
+    b.load_weights(tmp_path / "w.safetensors")
+    _assert_same_weights(a, b)
+    # a full model file also holds the weights
+    a.save(tmp_path / "full.npconv")
+    c = _functional()
+    c.load_weights(tmp_path / "full.npconv")
+    _assert_same_weights(a, c)
+    with pytest.raises(ValueError, match="holds only weights.*load_weights"):
+        npio.load_model(tmp_path / "w.safetensors")
+
+
+def test_file_is_safetensors_with_json_metadata(tmp_path):
+    set_random_seed(0)
+    model = _sequential()
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    model.save(tmp_path / "m")
+    raw = (tmp_path / "m").read_bytes()
+    header = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])
+    meta = header["__metadata__"]
+    assert json.loads(meta["npconv.format"]) == "npconv-model"
+    assert json.loads(meta["npconv.version"]) == npio.FORMAT_VERSION
+    assert json.loads(meta["npconv.architecture"])["layers"][0]["class_name"] == "Conv2D"
+    assert sum(k.startswith("w/") for k in header) == len(model.weights)
+
+
+# ------------------------------------------------------------------------------ atomic writes
+def test_crash_during_rename_keeps_the_previous_file(tmp_path, monkeypatch):
+    set_random_seed(0)
+    model = _sequential()
+    path = tmp_path / "model.npconv"
+    model.save(path)
+    before = path.read_bytes()
+    saved_weights = model.get_weights()
+    model.set_weights([w + 1 for w in saved_weights])
+
+    def crash(src, dst):
+        raise OSError("simulated crash")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="simulated crash"):
+        model.save(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["model.npconv"]  # no temporary file left behind
+    np.testing.assert_array_equal(npio.load_model(path).get_weights()[0], saved_weights[0])
+
+
+def test_crash_while_writing_keeps_the_previous_file(tmp_path, monkeypatch):
+    set_random_seed(0)
+    model = _sequential()
+    path = tmp_path / "w.safetensors"
+    model.save_weights(path)
+    before = path.read_bytes()
+
+    def crash(fd):
+        raise KeyboardInterrupt  # even an interrupt cleans up
+
+    monkeypatch.setattr(os, "fsync", crash)
+    with pytest.raises(KeyboardInterrupt):
+        model.save_weights(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["w.safetensors"]
+
+
+# ------------------------------------------------------------------------------ bad files
+@pytest.fixture()
+def saved(tmp_path):
+    set_random_seed(0)
+    model = _sequential()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    path = tmp_path / "good.npconv"
+    model.save(path)
+    return path, path.read_bytes()
+
+
+def _target():
+    set_random_seed(5)
+    model = _sequential()
+    return model, model.get_weights()
+
+
+def _assert_unchanged(model, weights):
+    for a, b in zip(model.get_weights(), weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def _write(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def _bad_files(tmp_path, good):
+    tensors = st_load(good)
+    header = json.loads(good[8:8 + int.from_bytes(good[:8], "little")])
+    meta = header["__metadata__"]
+    wrong_version = dict(meta, **{"npconv.version": json.dumps(99)})
+    return {
+        "truncated": (_write(tmp_path, "truncated", good[:-7]), "truncated or corrupt"),
+        "header only": (_write(tmp_path, "half", good[:len(good) // 2]), "truncated or corrupt"),
+        "tiny": (_write(tmp_path, "tiny", good[:5]), "truncated or corrupt"),
+        "random": (_write(tmp_path, "random", np.random.default_rng(0).bytes(4096)),
+                   "truncated or corrupt"),
+        "no metadata": (_write(tmp_path, "plain.safetensors", st_save(tensors)),
+                        "not one npconv wrote"),
+        "torch metadata": (_write(tmp_path, "torch.safetensors",
+                                  st_save(tensors, metadata={"format": "pt"})),
+                           "not one npconv wrote"),
+        "wrong version": (_write(tmp_path, "v99.npconv", st_save(tensors, metadata=wrong_version)),
+                          "format version 99; this npconv reads version 1"),
+    }
+
+
+@pytest.mark.parametrize("kind", ["truncated", "header only", "tiny", "random", "no metadata",
+                                  "torch metadata", "wrong version"])
+def test_bad_files_raise_a_clear_error_and_change_nothing(tmp_path, saved, kind):
+    path, good = saved
+    bad, message = _bad_files(tmp_path, good)[kind]
+    model, weights = _target()
+    with pytest.raises(ValueError, match=message) as info:
+        model.load_weights(bad)
+    assert str(bad) in str(info.value)
+    _assert_unchanged(model, weights)
+    with pytest.raises(ValueError, match=message) as info:
+        npio.load_model(bad)
+    assert str(bad) in str(info.value)
+
+
+def test_shape_mismatch_names_the_file_and_changes_nothing(tmp_path, saved):
+    path, _ = saved
+    set_random_seed(0)
+    other = Sequential([Input(shape=(8, 8, 1)), Conv2D(4, 3, activation="relu"),
+                        BatchNormalization(), MaxPooling2D(2), Flatten(), Dropout(0.25),
+                        Dense(4, activation="softmax")])  # 4 classes instead of 3
+    weights = other.get_weights()
+    with pytest.raises(ValueError, match=r"shape \(36, 3\).*expects \(36, 4\)") as info:
+        other.load_weights(path)
+    assert str(path) in str(info.value)
+    _assert_unchanged(other, weights)
+    fewer = Sequential([Input(shape=(8, 8, 1)), Flatten(), Dense(3)])
+    kept = fewer.get_weights()
+    with pytest.raises(ValueError, match="holds 8 weight arrays but the model has 2") as info:
+        fewer.load_weights(path)
+    assert str(path) in str(info.value)
+    _assert_unchanged(fewer, kept)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such model file"):
+        npio.load_model(tmp_path / "nope.npconv")
+
+
+def test_unbuilt_model_cannot_be_saved(tmp_path):
+    with pytest.raises(ValueError, match="not built"):
+        Sequential([Dense(3)]).save(tmp_path / "x")
+    assert os.listdir(tmp_path) == []
