@@ -15,6 +15,7 @@ Backward (seed 002's ``pool_backward``, corrected to use ``h * stride`` for any 
 
 - max: each window sends its gradient to ONE element, its maximum; on ties the first one in
   row-major window order (as PyTorch does). The forward pass records which offset won.
+  (A window holding NaN outputs NaN; which element then gets its gradient is unspecified.)
 - average: each window spreads its gradient evenly over the pixels it averaged.
 
 Padding is ``"valid"`` (none) or ``"same"`` (Keras/TensorFlow: ``out = ceil(in / stride)``, the
@@ -163,14 +164,17 @@ def max_pool2d_forward(x, pool_size, strides=None, padding="valid"):
     xp = _pad(x, pads, -np.inf)   # a padded cell never wins: every window holds a real pixel
     views = _window_views(xp, pool, strides, out_hw)
     _, first = next(views)
-    out = first.copy()
+    out, new_out = first.copy(), np.empty_like(first)
     argmax = np.zeros(out.shape, dtype=np.min_scalar_type(pool[0] * pool[1] - 1))
     wins = np.empty(out.shape, dtype=bool)
     for k, view in views:
-        # Strictly greater: on ties the earlier offset keeps the win. Offsets only grow, so
-        # "argmax = k where wins" is "argmax = max(argmax, k * wins)", two fast ufuncs.
-        np.greater(view, out, out=wins)
-        np.maximum(out, view, out=out)
+        np.maximum(out, view, out=new_out)
+        # Offset k wins where the max changed, i.e. view > out strictly: on ties the earlier
+        # offset keeps the win. (Comparing the two contiguous buffers is cheaper than reading
+        # the strided view again.) Offsets only grow, so "argmax = k where wins" is
+        # "argmax = max(argmax, k * wins)", two fast ufuncs.
+        np.not_equal(new_out, out, out=wins)
+        out, new_out = new_out, out
         np.maximum(argmax, np.multiply(wins, argmax.dtype.type(k)), out=argmax)
     cache = PoolCache("max_pool2d_backward", x.shape, x.dtype, pool, strides, pads, out.shape,
                       argmax=argmax)
