@@ -1,0 +1,128 @@
+"""The functions and argparse parsers behind `npconv viz ...` and `npconv check-gradients`."""
+
+import argparse
+
+import numpy as np
+import pytest
+
+from npconv.layers import Conv2D, Dense, Flatten, Input, MaxPooling2D
+from npconv.layers.base import Layer
+from npconv.models import zoo
+from npconv.models.sequential import Sequential
+from npconv.viz.commands import (
+    add_check_gradients_subparser,
+    add_viz_subparsers,
+    check_gradients_command,
+    read_image,
+)
+
+Image = pytest.importorskip("PIL.Image")
+pytest.importorskip("matplotlib")
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="npconv")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_viz_subparsers(sub)
+    add_check_gradients_subparser(sub)
+    return parser
+
+
+def _run(argv):
+    args = _parser().parse_args(argv)
+    return args.func(args)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    model = Sequential([Input(shape=(10, 10, 1)), Conv2D(4, 3, activation="relu", name="c1"),
+                        MaxPooling2D(2), Flatten(), Dense(3, activation="softmax")])
+    path = tmp_path_factory.mktemp("ckpt") / "model.npconv"
+    model.save(path)
+    return path, model
+
+
+def test_conv_animation_and_pooling(tmp_path, capsys):
+    out = tmp_path / "c.gif"
+    assert _run(["viz", "conv-animation", "--stride", "2", "--padding", "1", "--dilation", "2",
+                 "--out", str(out)]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    with Image.open(out) as im:
+        assert im.n_frames == 4
+    out = tmp_path / "p.gif"
+    assert _run(["viz", "conv-animation", "--pool", "average", "--kernel-size", "2",
+                 "--input-size", "4,6", "--out", str(out)]) == 0
+    with Image.open(out) as im:
+        assert im.n_frames == 2 * 3
+
+
+def test_explain(tmp_path, capsys):
+    out = tmp_path / "e.png"
+    assert _run(["viz", "explain", "--stride", "2", "--padding", "same", "--index", "2,2",
+                 "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "(top, bottom, left, right) padding = (0, 1, 0, 1)" in text
+    assert "= 14" in text    # (28 + 29 + 34 + 35) / 9
+    with Image.open(out) as im:
+        assert im.format == "PNG"
+
+
+def test_feature_maps_and_filters(tmp_path, checkpoint):
+    path, model = checkpoint
+    pixels = (np.arange(100).reshape(10, 10) * 2).astype(np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "img.png")
+    x = read_image(tmp_path / "img.png", (10, 10, 1))
+    np.testing.assert_allclose(x[:, :, 0], pixels / 255.0, rtol=1e-6)
+    np.save(tmp_path / "img.npy", x)
+    np.testing.assert_array_equal(read_image(tmp_path / "img.npy", (10, 10, 1)), x)
+    out = tmp_path / "fm.png"
+    assert _run(["viz", "feature-maps", str(path), str(tmp_path / "img.png"), "--layer", "c1",
+                 "--grid", "--out", str(out)]) == 0
+    assert Image.open(out).format == "PNG"
+    assert _run(["viz", "feature-maps", str(path), str(tmp_path / "img.npy"), "--layer", "1",
+                 "--out", str(out)]) == 0
+    out = tmp_path / "f.png"
+    assert _run(["viz", "filters", str(path), "--out", str(out)]) == 0
+    assert Image.open(out).format == "PNG"
+    with pytest.raises(ValueError, match="not \\(H, W, channels\\) maps"):
+        _run(["viz", "feature-maps", str(path), str(tmp_path / "img.npy"), "--layer", "-1",
+              "--out", str(out)])
+
+
+def test_history(tmp_path):
+    (tmp_path / "history.csv").write_text("epoch,accuracy,loss,val_accuracy,val_loss\n"
+                                          "0,0.5,1.0,0.4,1.2\n1,0.7,0.6,0.6,0.9\n")
+    assert _run(["viz", "history", str(tmp_path)]) == 0
+    with Image.open(tmp_path / "history.png") as im:
+        assert im.size == (1000, 400)
+
+
+def test_check_gradients_passes_and_fails(monkeypatch, capsys):
+    assert _run(["check-gradients", "lenet5", "--max-checks", "3"]) == 0
+    assert "PASSED" in capsys.readouterr().out
+
+    class Wrong(Layer):
+        def call(self, x, training=False):
+            return x * x
+
+        def call_backward(self, d_out):
+            return d_out          # should be 2 * x * d_out
+
+    def broken(input_shape=(4, 4, 1), num_classes=2, name="broken"):
+        return Sequential([Input(shape=input_shape), Conv2D(2, 3), Wrong(), Flatten(),
+                           Dense(num_classes)])
+
+    monkeypatch.setitem(zoo.ZOO, "broken", broken)
+    assert _run(["check-gradients", "broken", "--input-shape", "5,5,1"]) == 1
+    assert "FAILED" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        check_gradients_command("nope")
+
+
+def test_bad_arguments_are_usage_errors():
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["viz", "explain", "--index", "1"])
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["viz", "conv-animation", "--padding", "-1"])
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["check-gradients", "lenet5", "--input-shape", "4,4"])
