@@ -100,7 +100,7 @@ def _train_twin(params, buffers, x, y, activation, step):
         loss = _twin_loss(params, buffers, xb, yb, activation)
         loss.backward()
         step(plist, t)
-        losses.append(float(loss))
+        losses.append(loss.item())
     return losses
 
 
