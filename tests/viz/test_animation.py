@@ -133,6 +133,7 @@ def test_gif_has_one_frame_per_output_pixel(tmp_path, kwargs, frames):
     assert width > 300 and height > 300
     assert (tmp_path / "conv.gif").stat().st_size < 300_000
     assert [p.name for p in tmp_path.iterdir()] == ["conv.gif"]   # no temporary file left
+    assert (tmp_path / "conv.gif").stat().st_mode & 0o044   # readable by others, not 0600
 
 
 def test_frames_show_the_window(tmp_path):

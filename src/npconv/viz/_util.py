@@ -56,6 +56,9 @@ def atomic_save(path, write) -> str:
     os.close(fd)
     try:
         write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes 0600; a picture is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
