@@ -156,3 +156,33 @@ def test_predictions(tmp_path):
     assert _png_size(tmp_path / "p.png") == (400, 440)
     with pytest.raises(ValueError, match="4 images, 3 true labels"):
         plot_predictions(images, [0, 1, 1], probs)
+
+
+def _hide(monkeypatch, package):
+    import sys
+
+    for name in [m for m in list(sys.modules) if m == package or m.startswith(package + ".")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, package, None)
+
+
+def test_missing_optional_dependencies_say_what_to_install(monkeypatch):
+    from npconv.viz.animation import animate_convolution, conv_animation_frames
+
+    _hide(monkeypatch, "matplotlib")
+    with pytest.raises(ImportError, match=r"npconv.viz.plot_history needs matplotlib: "
+                                          r"pip install 'npconv\[viz\]'"):
+        plot_history({"loss": [1.0]})
+    _hide(monkeypatch, "PIL")
+    with pytest.raises(ImportError, match=r"needs Pillow: pip install 'npconv\[viz\]'"):
+        animate_convolution(6, 3)
+    assert len(conv_animation_frames(6, 3).frames) == 16   # the numbers need neither
+
+
+def test_tensorboard_without_tensorboardx(monkeypatch, tmp_path):
+    from npconv.training.tensorboard import TensorBoard
+
+    _hide(monkeypatch, "tensorboardX")
+    with pytest.raises(ImportError, match=r"TensorBoard needs tensorboardX: "
+                                          r"pip install 'npconv\[tensorboard\]'"):
+        TensorBoard(tmp_path)
