@@ -1,4 +1,5 @@
-"""The ``npconv`` command: train, evaluate, predict, summary, datasets.
+"""The ``npconv`` command: train, evaluate, predict, summary, datasets (and viz,
+check-gradients from :mod:`npconv.viz.commands`).
 
 ::
 
@@ -111,7 +112,16 @@ def _index_range(text):
 
 
 # ---------------------------------------------------------------------------- the parser
-def build_parser() -> argparse.ArgumentParser:
+#: Commands defined in npconv.viz.commands (which imports numpy): registered for real only when
+#: they are the command being run, so that ``npconv --help`` stays light.
+_VIZ_COMMANDS = {
+    "viz": "pictures: convolution animations, explanations, feature maps, filters, curves",
+    "check-gradients": "check a zoo model's backward against finite differences",
+}
+
+
+def build_parser(argv=()) -> argparse.ArgumentParser:
+    """The ``npconv`` parser; ``argv`` tells whether the viz commands need their full parsers."""
     parser = _Parser(prog="npconv", description="Convolutional networks in NumPy: train, "
                      "evaluate and inspect the seeds' CNNs.")
     parser.add_argument("--version", action="version", version=f"npconv {_version()}")
@@ -131,6 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("datasets", help="list the datasets, where they are found or how to get them",
                    description="Which datasets npconv knows, where each was found on this "
                    "machine, or how to get it.")
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command in _VIZ_COMMANDS:
+        from ..viz.commands import add_check_gradients_subparser, add_viz_subparsers
+
+        add_viz_subparsers(sub)
+        add_check_gradients_subparser(sub)
+    else:  # listed in --help only
+        for name, text in _VIZ_COMMANDS.items():
+            sub.add_parser(name, help=text)
     return parser
 
 
@@ -246,7 +265,7 @@ def main(argv=None) -> int:
     """Run the ``npconv`` command with ``argv`` (default ``sys.argv[1:]``); return its exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(argv).parse_args(argv)
     except SystemExit as exc:  # --help, --version and usage errors
         return exc.code if isinstance(exc.code, int) else 1
     args.argv = ["npconv", *argv]
@@ -272,6 +291,8 @@ def _fail(message: str, code: int) -> int:
 
 
 def _dispatch(args) -> int:
+    if getattr(args, "func", None) is not None:  # npconv viz ..., npconv check-gradients
+        return args.func(args)
     if args.command == "train":
         from .train import train_command
 

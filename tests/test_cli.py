@@ -1,0 +1,360 @@
+"""The ``npconv`` command, run in-process through ``main([...])`` on real Fashion-MNIST data:
+a small training run and every file it writes, evaluate and predict on its checkpoint, Ctrl-C
+(a real SIGINT) and ``--resume`` to the same weights, image folders, and one-line errors."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import re
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from npconv.cli import RESUME_OPTIONS, TRAIN_DEFAULTS, main
+from npconv.datasets import lookup
+from npconv.io import load_model
+from npconv.training import loop
+from npconv.training.run import RunConfig, RunConfigError
+
+TRAIN = ["train", "--model", "strided_cnn", "--limit", "512", "--epochs", "3", "--batch-size",
+         "64", "--seed", "5", "--no-progress", "--no-download"]
+STEPS = 8  # 512 / 64
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def call(argv):
+    """main(argv) -> (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+def has_matplotlib():
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "full"
+    code, stdout, stderr = call([*TRAIN, "--output", out])
+    assert code == 0, stderr
+    return out, stdout
+
+
+# ---------------------------------------------------------------------------- train
+def test_train_prints_seed_003s_blocks_and_writes_every_file(run_dir):
+    out, stdout = run_dir
+    info = json.loads((out / "run.json").read_text())
+    history = json.loads((out / "history.json").read_text())
+    assert history["epoch"] == [0, 1, 2]
+    with open(out / "history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert [float(r[key]) for r in rows] == history[key]
+        assert info["metrics"][key] == history[key][-1]
+    for epoch in range(3):
+        block = (f"epoch: {epoch}\ntrain: \n\tloss: {history['loss'][epoch]:.4f}\n"
+                 f"\taccuracy: {history['accuracy'][epoch]:.4f}\nvalidation: \n"
+                 f"\tloss: {history['val_loss'][epoch]:.4f}\n"
+                 f"\taccuracy: {history['val_accuracy'][epoch]:.4f}\n" + "-" * 20)
+        assert block in stdout
+    m = info["metrics"]
+    assert f"test: \n\tloss: {m['test_loss']:.4f}\n\taccuracy: {m['test_accuracy']:.4f}" in stdout
+
+    assert info["status"] == "completed" and info["epochs_done"] == 3
+    assert info["command"]["argv"] == ["npconv", *TRAIN, "--output", str(out)]
+    assert info["config"] == {**RunConfig(**{**TRAIN_DEFAULTS, "model": "strided_cnn",
+                                             "limit": 512, "epochs": 3, "seed": 5,
+                                             "download": False}).to_json()}
+    assert info["versions"]["numpy"] == np.__version__
+    assert info["data"]["sizes"] == {"train": 512, "validation": 7000, "test": 3000}
+    assert info["data"]["class_names"][9] == "Ankle boot"
+    best = int(np.argmax(history["val_accuracy"]))
+    assert info["best"] == {"epoch": best, "val_accuracy": history["val_accuracy"][best]}
+
+    for name in ("best.npconv", "last.npconv", "state.json"):
+        assert (out / name).is_file()
+    assert load_model(out / "last.npconv").optimizer.iterations == 3 * STEPS
+    if has_matplotlib():
+        from PIL import Image
+
+        for name in ("curves.png", "confusion_matrix.png"):
+            assert (out / name).read_bytes()[:8] == PNG
+            with Image.open(out / name) as im:
+                im.verify()
+        assert "curves.png" in info["files"]
+    else:
+        assert "matplotlib is not installed" in stdout
+        assert not (out / "curves.png").exists()
+
+
+# ---------------------------------------------------------------------------- evaluate / predict
+def test_evaluate_reproduces_the_runs_test_metrics(run_dir):
+    out, _ = run_dir
+    m = json.loads((out / "run.json").read_text())["metrics"]
+    code, stdout, stderr = call(["evaluate", out / "last.npconv", "--no-download"])
+    assert code == 0, stderr
+    assert "3000 samples" in stdout
+    assert f"test: \n\tloss: {m['test_loss']:.4f}\n\taccuracy: {m['test_accuracy']:.4f}" in stdout
+    code, stdout, _ = call(["evaluate", out / "best.npconv", "--split", "validation"])
+    assert code == 0 and "7000 samples" in stdout
+
+
+def test_predict_images_agrees_with_predict_on_the_dataset(run_dir, tmp_path):
+    from PIL import Image
+
+    from npconv.datasets import fashion_mnist
+
+    out, _ = run_dir
+    code, stdout, stderr = call(["predict", out / "best.npconv", "--dataset", "fashion_mnist",
+                                 "--index", "0:4", "--top", "2"])
+    assert code == 0, stderr
+    lines = stdout.strip().splitlines()
+    assert len(lines) == 4
+    _, (x_test, y_test) = fashion_mnist.load_data(download=False)
+    assert lines[0].startswith("fashion_mnist test[0]: ")
+    assert f"| true {y_test[0]} (Ankle boot) | top-2: " in lines[0]
+
+    files = []
+    for i in range(4):  # the same pixels as PNG files, to be read back by Pillow
+        files.append(tmp_path / f"sample{i}.png")
+        Image.fromarray(x_test[i]).save(files[-1])
+    code, stdout, stderr = call(["predict", out / "best.npconv", *files, "--top", "2"])
+    assert code == 0, stderr
+    for line, dataset_line, file in zip(stdout.strip().splitlines(), lines, files, strict=True):
+        label, prediction = line.split(": ", 1)
+        assert label == str(file)
+        predicted, top = prediction.split(" | ")
+        assert dataset_line.split(": ", 1)[1].startswith(predicted)
+        assert dataset_line.endswith(top)  # the same probabilities, to the printed digits
+
+    rgb = tmp_path / "big.jpg"
+    Image.fromarray(np.full((60, 40, 3), 200, np.uint8)).save(rgb)  # resized, made grey
+    code, stdout, _ = call(["predict", out / "best.npconv", rgb, "--invert",
+                            "--class-names", ",".join("abcdefghij")])
+    assert code == 0 and stdout.count("top-3") == 1
+    assert re.fullmatch(rf"{re.escape(str(rgb))}: \d \([a-j]\) \| top-3: .*\n", stdout)
+
+
+# ---------------------------------------------------------------------------- Ctrl-C and resume
+def test_ctrl_c_then_resume_ends_with_the_uninterrupted_weights(run_dir, tmp_path, monkeypatch):
+    reference, _ = run_dir
+    out = tmp_path / "interrupted"
+    real_step, calls = loop._train_step, []
+
+    def step_then_ctrl_c(*args):
+        calls.append(1)
+        if len(calls) == STEPS + 3:  # in the middle of the second epoch
+            signal.raise_signal(signal.SIGINT)  # what Ctrl-C sends
+        return real_step(*args)
+
+    monkeypatch.setattr(loop, "_train_step", step_then_ctrl_c)
+    code, stdout, stderr = call([*TRAIN, "--output", out])
+    assert code == 130
+    assert stderr.count("\n") == 1 and stderr.startswith("npconv: interrupted")
+    assert "after 1 of 3 epochs" in stderr and f"npconv train --resume {out}" in stderr
+    assert json.loads((out / "state.json").read_text())["epochs_done"] == 1
+
+    monkeypatch.setattr(loop, "_train_step", real_step)
+    code, stdout, stderr = call(["train", "--resume", out, "--no-progress"])
+    assert code == 0, stderr
+    assert "resuming" in stdout and "epoch: 1\n" in stdout and "epoch: 0\n" not in stdout
+    for name in ("last.npconv", "best.npconv"):
+        ours, theirs = load_model(out / name), load_model(reference / name)
+        for a, b in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert (out / "history.csv").read_text() == (reference / "history.csv").read_text()
+    ours = json.loads((out / "run.json").read_text())
+    theirs = json.loads((reference / "run.json").read_text())
+    assert ours["metrics"] == theirs["metrics"]
+    assert ours["resumed"][0]["command"]["argv"] == ["npconv", "train", "--resume", str(out),
+                                                      "--no-progress"]
+
+
+# ---------------------------------------------------------------------------- image folders
+def test_train_on_an_image_folder_and_predict_with_its_class_names(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name, level in (("dark", 40), ("light", 215)):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(20):
+            pixels = np.clip(rng.normal(level, 20, (12, 10, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "data" / name / f"{i}.png")
+    out = tmp_path / "run"
+    code, stdout, stderr = call(["train", "--dataset", tmp_path / "data", "--model", "lenet5",
+                                 "--image-size", "16x16", "--color-mode", "rgb", "--epochs", "1",
+                                 "--seed", "0", "--no-progress", "--output", out])
+    assert code == 0, stderr
+    info = json.loads((out / "run.json").read_text())
+    assert info["data"]["class_names"] == ["dark", "light"]
+    assert info["data"]["input_shape"] == [16, 16, 3]
+    assert info["data"]["sizes"] == {"train": 28, "validation": 6, "test": 6}
+    code, stdout, _ = call(["predict", out / "last.npconv", tmp_path / "data" / "light" / "0.png"])
+    assert code == 0 and ("(dark)" in stdout or "(light)" in stdout)
+
+
+# ---------------------------------------------------------------------------- other commands
+def test_summary_of_a_zoo_model_and_of_a_checkpoint(run_dir):
+    out, _ = run_dir
+    code, stdout, _ = call(["summary", "lenet5", "--input-shape", "32,32,3", "--num-classes", "5"])
+    assert code == 0 and '"lenet5"' in stdout and "(None, 5)" in stdout
+    assert "(None, 32, 32, 6)" in stdout
+    code, stdout, _ = call(["summary", out / "best.npconv"])
+    assert code == 0 and "Total params: 241,546" in stdout
+
+
+def test_datasets_lists_what_is_found_and_how_to_get_the_rest(monkeypatch, tmp_path):
+    code, stdout, _ = call(["datasets"])
+    assert code == 0 and "fashion_mnist" in stdout and "cifar10" in stdout
+    assert "image folders" in stdout
+    _no_datasets(monkeypatch, tmp_path)
+    code, stdout, _ = call(["datasets"])
+    assert code == 0 and "found" not in stdout.replace("not found", "")
+    assert "To get it" in stdout
+
+
+def test_viz_commands_are_reachable(run_dir, tmp_path):
+    out, _ = run_dir
+    code, stdout, stderr = call(["viz", "history", out, "--out", tmp_path / "h.png"])
+    if has_matplotlib():
+        assert code == 0, stderr
+        assert (tmp_path / "h.png").read_bytes()[:8] == PNG
+    code, _, stderr = call(["viz", "nothing"])
+    assert code == 2 and stderr.count("\n") == 1 and "invalid choice: 'nothing'" in stderr
+
+
+def test_tensorboard_logs_or_a_clear_error(tmp_path):
+    try:
+        from npconv.callbacks import TensorBoard  # noqa: F401
+        available = True
+    except ImportError:
+        available = False
+    argv = [*TRAIN, "--epochs", "1", "--limit", "64", "--output", tmp_path / "run",
+            "--tensorboard", tmp_path / "tb"]
+    code, _, stderr = call(argv)
+    if available:
+        assert code == 0, stderr
+        assert any((tmp_path / "tb").rglob("*"))
+    else:
+        assert code == 2 and stderr.count("\n") == 1 and "TensorBoard" in stderr
+        assert not (tmp_path / "run").exists()
+
+
+def test_train_defaults_are_run_configs():
+    config = RunConfig()
+    for key, value in TRAIN_DEFAULTS.items():
+        assert getattr(config, key) == value, key
+    assert RESUME_OPTIONS == {"epochs", "no_progress", "resume"}
+
+
+def test_help_and_version_start_without_numpy():
+    code = ("import sys; from npconv.cli import main; rc = main(['{}', '--help']); "
+            "print(rc, 'numpy' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code.format("train")], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip().endswith("0 False")
+    assert "--validation-split" in done.stdout and "seed 20" in done.stdout
+    done = subprocess.run([sys.executable, "-c", code.replace("'{}', ", "")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip().endswith("0 False")
+    for command in ("train", "evaluate", "predict", "summary", "datasets", "viz",
+                    "check-gradients"):
+        assert re.search(rf"^ {{4}}{command}\s", done.stdout, re.M), command
+    done = subprocess.run([sys.executable, "-m", "npconv.cli", "--version"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("npconv ")
+
+
+# ---------------------------------------------------------------------------- errors
+def _no_datasets(monkeypatch, tmp_path):
+    for var in ("NPCONV_DATA", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NPCONV_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("NPCONV_MIRROR", "http://127.0.0.1:9/")  # the discard port: refused
+    monkeypatch.setattr(lookup, "SYSTEM_ROOTS", [tmp_path / "system"])
+
+
+def test_missing_dataset_is_one_line(monkeypatch, tmp_path):
+    _no_datasets(monkeypatch, tmp_path)
+    code, _, stderr = call(["train", "--no-download", "--output", tmp_path / "run"])
+    assert code == 1 and stderr.count("\n") == 1
+    assert stderr.startswith("npconv: error: Fashion-MNIST (fashion-mnist) was not found.")
+    assert "npconv datasets" in stderr and "To get it" in stderr
+    code, _, stderr = call(["evaluate", tmp_path / "x.npconv"])
+    assert code == 1 and stderr.count("\n") == 1
+
+
+def _corrupt(tmp_path):
+    path = tmp_path / "corrupt.npconv"
+    path.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not a header}" + bytes(100))
+    return path
+
+
+def _truncated(tmp_path, run_dir):
+    path = tmp_path / "truncated.npconv"
+    path.write_bytes((run_dir[0] / "best.npconv").read_bytes()[:5000])
+    return path
+
+
+@pytest.mark.parametrize("argv, code, needle", [
+    ([], 2, "required: COMMAND"),
+    (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
+    (["train", "--model", "resnet9000"], 2, "unknown model 'resnet9000'"),
+    (["train", "--epochs", "-1"], 2, "argument --epochs: expected an int >= 1, got '-1'"),
+    (["train", "--epochs", "two"], 2, "expected an int, got 'two'"),
+    (["train", "--lr", "0"], 2, "argument --lr"),
+    (["train", "--validation-split", "1.5"], 2, "fraction in (0, 1)"),
+    (["train", "--dataset", "imagenet"], 2, "unknown dataset 'imagenet'"),
+    (["train", "--optimizer", "adagrad"], 2, "unknown optimizer 'adagrad'"),
+    (["train", "--image-size", "28"], 2, "HEIGHTxWIDTH"),
+    (["train", "--resume", "{run}", "--model", "lenet5"], 2, "only --epochs"),
+    (["train", "--resume", "{run}"], 2, "already done 3 of 3 epochs"),
+    (["train", "--resume", "{tmp}/nothing"], 1, "not a folder"),
+    (["train", "--output", "{run}"], 2, "already holds a run"),
+    (["evaluate", "{tmp}/missing.npconv"], 1, "no such checkpoint"),
+    (["evaluate", "{corrupt}"], 1, "not a valid npconv file"),
+    (["evaluate", "{truncated}"], 1, "not a valid npconv file"),
+    (["evaluate", "{run}/history.csv"], 1, "not a valid npconv file"),
+    (["evaluate", "{run}/best.npconv", "--split", "all"], 2, "invalid choice: 'all'"),
+    (["predict", "{run}/best.npconv"], 2, "give image files, or --index"),
+    (["predict", "{run}/best.npconv", "--index", "3:1"], 2, "expected 0 <= A < B"),
+    (["predict", "{run}/best.npconv", "--index", "0:10001"], 2, "out of range"),
+    (["predict", "{run}/best.npconv", "{tmp}/missing.png"], 1, "no such image file"),
+    (["predict", "{run}/best.npconv", "{run}/history.csv"], 1, "cannot read image"),
+    (["predict", "{run}/best.npconv", "--index", "0", "--class-names", "a,b"], 2,
+     "--class-names gives 2 names"),
+    (["summary", "resnet"], 2, "unknown model 'resnet'"),
+    (["summary", "{run}/best.npconv", "--num-classes", "3"], 2, "apply to zoo models"),
+    (["summary", "{tmp}/missing.npconv"], 1, "no such checkpoint"),
+])
+def test_errors_are_one_line_with_an_exit_code(argv, code, needle, run_dir, tmp_path):
+    places = {"run": run_dir[0], "tmp": tmp_path}
+    if "{corrupt}" in argv:
+        places["corrupt"] = _corrupt(tmp_path)
+    if "{truncated}" in argv:
+        places["truncated"] = _truncated(tmp_path, run_dir)
+    argv = [a.format(**places) for a in argv]
+    got, stdout, stderr = call(argv)
+    assert got == code, stderr
+    assert stderr.startswith("npconv: error: ") and stderr.count("\n") == 1, stderr
+    assert needle in stderr
+    assert "Traceback" not in stderr + stdout
+
+
+def test_npconv_debug_shows_the_traceback(monkeypatch):
+    monkeypatch.setenv("NPCONV_DEBUG", "1")
+    with pytest.raises(RunConfigError, match="unknown model"):
+        main(["train", "--model", "resnet"])
