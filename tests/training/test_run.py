@@ -224,3 +224,20 @@ def test_resume_and_train_refuse_what_they_cannot_do(uninterrupted, tmp_path):
     (tmp_path / "broken" / "run.json").write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
         resume(tmp_path / "broken", print_fn=quiet)
+
+
+def test_load_checkpoint_reads_files_with_one_element_optimizer_scalars(uninterrupted, tmp_path):
+    """Files written before io.save_model kept 0-d scalars hold iterations as shape (1,)."""
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    path = uninterrupted.output / "last.npconv"
+    with safe_open(str(path), framework="np") as f:
+        metadata = f.metadata()
+    tensors = load_file(str(path))
+    tensors["opt/iterations"] = tensors["opt/iterations"].reshape(1)
+    tensors["opt/learning_rate"] = tensors["opt/learning_rate"].reshape(1)
+    save_file(tensors, str(tmp_path / "old.npconv"), metadata=metadata)
+    model = load_checkpoint(tmp_path / "old.npconv")
+    assert model.optimizer.iterations == 3 * STEPS
+    assert load_checkpoint(tmp_path / "old.npconv", optimizer_state=False).optimizer.iterations == 0

@@ -455,9 +455,8 @@ def load_checkpoint(path, *, optimizer_state: bool = True):
 
     The optimizer is the one recorded in the file (RMSprop if none), with its state when
     ``optimizer_state`` and the file holds one; the loss is sparse categorical cross-entropy
-    and the metric accuracy, as in :func:`train`. (``io.load_model(compile=True)`` is not
-    used for now: safetensors stores the optimizer's 0-d ``iterations`` as shape (1,), which
-    ``Optimizer.set_state`` rejects, so the state is read here and its scalars reshaped.)
+    and the metric accuracy, as in :func:`train`, whatever the file recorded. Files written
+    before io.save_model kept the optimizer's scalars 0-d hold them as shape (1,): both load.
     """
     from safetensors import safe_open
     from safetensors.numpy import load_file
@@ -593,10 +592,11 @@ def _fit_and_finish(model, splits, config, output, checkpoint, run_info, extra, 
         raise TrainingInterrupted(output, checkpoint.epochs_done, config.epochs) from None
     seconds = time.perf_counter() - start
 
-    test_loss, test_acc = model.evaluate(splits.x_test, splits.y_test,
-                                         batch_size=config.batch_size, verbose=0)
-    print_fn(f"test: \n\tloss: {test_loss:.4f}\n\taccuracy: {test_acc:.4f}")
+    # one pass over the test split gives the loss, the accuracy and the confusion matrix
     probs = model.predict(splits.x_test, batch_size=config.batch_size)
+    test_loss = float(model.loss(splits.y_test, probs))
+    test_acc = float(np.mean(np.argmax(probs, axis=-1) == splits.y_test))
+    print_fn(f"test: \n\tloss: {test_loss:.4f}\n\taccuracy: {test_acc:.4f}")
     from .metrics import confusion_matrix
 
     cm = confusion_matrix(splits.y_test, probs, num_classes=len(splits.class_names))
