@@ -57,6 +57,23 @@ class _ReluCache(NamedTuple):
     slope: np.ndarray  # the local derivative dy/dx, x's dtype
 
 
+class _BitMaskCache(NamedTuple):
+    bits: np.ndarray  # unsigned ints of x's width: all ones where x > 0, else 0
+
+
+def _keep_where(values: np.ndarray, bits: np.ndarray) -> np.ndarray:
+    """``values`` where ``bits`` is all ones, +0.0 where it is 0: a bitwise AND on the floats'
+    bit patterns. It equals ``np.where(bits != 0, values, 0)`` bit for bit (inf and NaN
+    included) and runs several times faster than ``np.where`` on an unpredictable mask."""
+    return np.bitwise_and(values.view(bits.dtype), bits).view(values.dtype)
+
+
+def _positive_bits(x: np.ndarray) -> np.ndarray:
+    """The bit mask of ``x > 0``: unsigned ints as wide as x's floats, all ones or 0."""
+    bits = np.greater(x, 0).view(np.uint8).astype(np.dtype(f"u{x.dtype.itemsize}"))
+    return np.negative(bits, out=bits)  # 1 -> 0xff...f (unsigned wrap-around), 0 -> 0
+
+
 def relu_forward(x, negative_slope=0.0, max_value=None, threshold=0.0):
     """ReLU: ``max(0, x)``. Returns ``(y, cache)``.
 
@@ -70,8 +87,12 @@ def relu_forward(x, negative_slope=0.0, max_value=None, threshold=0.0):
     """
     x = float_array(x, "relu")
     if negative_slope == 0 and max_value is None and threshold == 0:  # the plain ReLU
-        positive = x > 0
-        return np.where(positive, x, x.dtype.type(0)), _MaskCache(positive, 0.0)
+        if x.ndim == 0:
+            positive = x > 0
+            return np.where(positive, x, x.dtype.type(0)), _MaskCache(positive, 0.0)
+        x = np.ascontiguousarray(x)
+        bits = _positive_bits(x)
+        return _keep_where(x, bits), _BitMaskCache(bits)
     if negative_slope < 0 or threshold < 0 or (max_value is not None and max_value < 0):
         raise ValueError("relu: expected negative_slope, threshold and max_value >= 0. Received: "
                          f"negative_slope={negative_slope}, max_value={max_value}, "
@@ -92,6 +113,11 @@ def relu_backward(dy, cache):
     if isinstance(cache, _ReluCache):
         dy = float_array(_check_grad(dy, cache.slope, "relu_backward"), "relu_backward")
         return dy * cache.slope
+    if isinstance(cache, _BitMaskCache):
+        dy = float_array(_check_grad(dy, cache.bits, "relu_backward"), "relu_backward")
+        if dy.dtype.itemsize != cache.bits.dtype.itemsize:  # e.g. float64 dy, float32 x
+            return np.where(cache.bits != 0, dy, dy.dtype.type(0))
+        return _keep_where(np.ascontiguousarray(dy), cache.bits)
     dy = float_array(_check_grad(dy, cache.positive, "relu_backward"), "relu_backward")
     return np.where(cache.positive, dy, dy.dtype.type(0))
 
@@ -148,12 +174,19 @@ def tanh(x):
 def sigmoid_forward(x):
     """Logistic sigmoid ``1 / (1 + exp(-x))``, without overflow for large ``|x|``.
 
-    ``exp`` only ever sees ``-|x| <= 0``: for x >= 0 we use 1 / (1 + e^-x), for x < 0 the
-    equal e^x / (1 + e^x). Returns ``(y, cache)``; the cache is ``y``.
+    ``exp`` only ever sees arguments <= 0: for x >= 0 we use 1 / (1 + e^-x), for x < 0 the
+    equal e^x / (1 + e^x). Both cases are one formula, ``exp(min(x, 0)) / (1 + exp(-|x|))``
+    (the first factor is 1 for x >= 0), which avoids a slow ``np.where`` on a random mask.
+    Returns ``(y, cache)``; the cache is ``y``.
     """
     x = float_array(x, "sigmoid")
-    e = np.exp(-np.abs(x))
-    y = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    one = x.dtype.type(1)
+    denom = np.exp(-np.abs(x))
+    denom += one
+    y = np.exp(np.minimum(x, x.dtype.type(0)))
+    y /= denom
+    if y.ndim == 0:
+        y = np.asarray(y)
     return y, y
 
 
