@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import signal
+import sys
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from npconv.training.run import (
     RunConfig,
     RunConfigError,
     TrainingInterrupted,
+    _plots,
     _sigint_deferred,
     epoch_block,
     load_checkpoint,
@@ -241,3 +243,12 @@ def test_load_checkpoint_reads_files_with_one_element_optimizer_scalars(uninterr
     model = load_checkpoint(tmp_path / "old.npconv")
     assert model.optimizer.iterations == 3 * STEPS
     assert load_checkpoint(tmp_path / "old.npconv", optimizer_state=False).optimizer.iterations == 0
+
+
+def test_without_matplotlib_the_plots_are_a_one_line_note(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    notes = []
+    written = _plots(tmp_path, {"loss": [1.0, 0.5]}, np.eye(2, dtype=np.int64), ["a", "b"],
+                     notes.append)
+    assert written == [] and not any(tmp_path.iterdir())
+    assert len(notes) == 1 and "\n" not in notes[0] and "matplotlib is not installed" in notes[0]
