@@ -74,6 +74,8 @@ class Conv2D(Layer):
 
     def _check_input_shape(self, shape):
         shape = tuple(shape)
+        if shape == getattr(self, "_shape_ok", None) and self.built:
+            return  # checked at the previous call (the check costs more than a small conv)
         if len(shape) != 4:
             layout = ("(batch, channels, height, width)" if self.data_format == "channels_first"
                       else "(batch, height, width, channels)")
@@ -98,6 +100,8 @@ class Conv2D(Layer):
                     f"spans {d * (k - 1) + 1} pixels in {axis}, more than the padded input's "
                     f"{size + sum(p)}. Received an input of shape {shape}"
                 )
+        if self.built and None not in shape:
+            self._shape_ok = shape
 
     def compute_output_shape(self, input_shape):
         n, h, w, _ = input_shape

@@ -57,21 +57,19 @@ class _ReluCache(NamedTuple):
     slope: np.ndarray  # the local derivative dy/dx, x's dtype
 
 
-class _BitMaskCache(NamedTuple):
-    bits: np.ndarray  # unsigned ints of x's width: all ones where x > 0, else 0
+class _ReluOutCache(NamedTuple):
+    y: np.ndarray  # the output max(x, 0): y > 0 exactly where x > 0
 
 
-def _keep_where(values: np.ndarray, bits: np.ndarray) -> np.ndarray:
-    """``values`` where ``bits`` is all ones, +0.0 where it is 0: a bitwise AND on the floats'
-    bit patterns. It equals ``np.where(bits != 0, values, 0)`` bit for bit (inf and NaN
-    included) and runs several times faster than ``np.where`` on an unpredictable mask."""
-    return np.bitwise_and(values.view(bits.dtype), bits).view(values.dtype)
-
-
-def _positive_bits(x: np.ndarray) -> np.ndarray:
-    """The bit mask of ``x > 0``: unsigned ints as wide as x's floats, all ones or 0."""
-    bits = np.greater(x, 0).view(np.uint8).astype(np.dtype(f"u{x.dtype.itemsize}"))
-    return np.negative(bits, out=bits)  # 1 -> 0xff...f (unsigned wrap-around), 0 -> 0
+def _keep_where(values: np.ndarray, positive: np.ndarray) -> np.ndarray:
+    """``values`` where ``positive``, +0.0 elsewhere, bit for bit as
+    ``np.where(positive, values, 0)`` (inf and NaN included), but several times faster than
+    ``np.where`` on an unpredictable mask: a bitwise AND of the floats' bit patterns with
+    all-ones (True) or all-zeros (False) unsigned ints of the same width."""
+    utype = np.dtype(f"u{values.dtype.itemsize}")
+    bits = positive.view(np.uint8).astype(utype)
+    np.negative(bits, out=bits)  # 1 -> 0xff...f (unsigned wrap-around), 0 -> 0
+    return np.bitwise_and(np.ascontiguousarray(values).view(utype), bits).view(values.dtype)
 
 
 def relu_forward(x, negative_slope=0.0, max_value=None, threshold=0.0):
@@ -90,9 +88,8 @@ def relu_forward(x, negative_slope=0.0, max_value=None, threshold=0.0):
         if x.ndim == 0:
             positive = x > 0
             return np.where(positive, x, x.dtype.type(0)), _MaskCache(positive, 0.0)
-        x = np.ascontiguousarray(x)
-        bits = _positive_bits(x)
-        return _keep_where(x, bits), _BitMaskCache(bits)
+        y = np.maximum(x, x.dtype.type(0))  # NaN stays NaN, as in torch
+        return y, _ReluOutCache(y)
     if negative_slope < 0 or threshold < 0 or (max_value is not None and max_value < 0):
         raise ValueError("relu: expected negative_slope, threshold and max_value >= 0. Received: "
                          f"negative_slope={negative_slope}, max_value={max_value}, "
@@ -113,11 +110,13 @@ def relu_backward(dy, cache):
     if isinstance(cache, _ReluCache):
         dy = float_array(_check_grad(dy, cache.slope, "relu_backward"), "relu_backward")
         return dy * cache.slope
-    if isinstance(cache, _BitMaskCache):
-        dy = float_array(_check_grad(dy, cache.bits, "relu_backward"), "relu_backward")
-        if dy.dtype.itemsize != cache.bits.dtype.itemsize:  # e.g. float64 dy, float32 x
-            return np.where(cache.bits != 0, dy, dy.dtype.type(0))
-        return _keep_where(np.ascontiguousarray(dy), cache.bits)
+    if isinstance(cache, _ReluOutCache):
+        y = cache.y
+        dy = float_array(_check_grad(dy, y, "relu_backward"), "relu_backward")
+        # y > 0 as the integer view of y's bits: false for +0, -0 (x <= 0) and true for NaN
+        # (torch passes the gradient where not y <= 0). Exact for any dy, inf and NaN included.
+        positive = y.view(np.dtype(f"i{y.dtype.itemsize}")) > 0
+        return _keep_where(dy, positive)
     dy = float_array(_check_grad(dy, cache.positive, "relu_backward"), "relu_backward")
     return np.where(cache.positive, dy, dy.dtype.type(0))
 
@@ -172,21 +171,18 @@ def tanh(x):
 
 # ---------------------------------------------------------------------------- sigmoid
 def sigmoid_forward(x):
-    """Logistic sigmoid ``1 / (1 + exp(-x))``, without overflow for large ``|x|``.
+    """Logistic sigmoid ``1 / (1 + exp(-x))``. Returns ``(y, cache)``; the cache is ``y``.
 
-    ``exp`` only ever sees arguments <= 0: for x >= 0 we use 1 / (1 + e^-x), for x < 0 the
-    equal e^x / (1 + e^x). Both cases are one formula, ``exp(min(x, 0)) / (1 + exp(-|x|))``
-    (the first factor is 1 for x >= 0), which avoids a slow ``np.where`` on a random mask.
-    Returns ``(y, cache)``; the cache is ``y``.
+    For x < -88 (float32) ``exp(-x)`` overflows to inf and ``1 / (1 + inf)`` is the right 0,
+    so the overflow is silenced, not avoided; every step is exact to rounding (no cancellation).
+    It runs in place in one buffer (a few passes over memory, no slow ``np.where``).
     """
     x = float_array(x, "sigmoid")
-    one = x.dtype.type(1)
-    denom = np.exp(-np.abs(x))
-    denom += one
-    y = np.exp(np.minimum(x, x.dtype.type(0)))
-    y /= denom
-    if y.ndim == 0:
-        y = np.asarray(y)
+    y = np.negative(x.reshape(-1)).reshape(x.shape)  # (0-d: a 0-d array, not a scalar)
+    with np.errstate(over="ignore"):
+        np.exp(y, out=y)
+    y += x.dtype.type(1)
+    np.reciprocal(y, out=y)
     return y, y
 
 
@@ -194,7 +190,12 @@ def sigmoid_backward(dy, cache):
     """``dx = dy * y * (1 - y)``."""
     y = cache
     dy = _check_grad(dy, y, "sigmoid_backward")
-    return dy * (y * (1 - y))
+    if y.ndim == 0 or np.result_type(y, dy) != y.dtype:
+        return dy * (y * (1 - y))
+    dx = np.subtract(y.dtype.type(1), y)  # the same products as above, in one buffer
+    dx *= y
+    dx *= dy
+    return dx
 
 
 def sigmoid(x):

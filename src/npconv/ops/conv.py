@@ -116,8 +116,51 @@ def _col2im_padded(cols, padded_shape, kernel_hw, strides, dilation, out_hw) -> 
     return dxp
 
 
+def _col2im_blocks(blocks, padded_shape, kernel_hw, strides, dilation, out_hw) -> np.ndarray:
+    """:func:`_col2im_padded` for d_cols given as ``(kh * kw, N * H_out * W_out, C)`` blocks,
+    one per kernel offset (row-major), each added back to the pixels its windows touched."""
+    n, _, _, c = padded_shape
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel_hw, strides, dilation, out_hw
+    if kh == kw == 1 and sh == sw == 1:
+        return blocks.reshape(padded_shape)
+    dxp = np.zeros(padded_shape, dtype=blocks.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            dxp[:, _window_starts(i, dh, sh, ho), _window_starts(j, dw, sw, wo), :] += (
+                blocks[i * kw + j].reshape(n, ho, wo, c)
+            )
+    return dxp
+
+
 def _geometry(x_shape, kernel_hw, strides, padding, dilation, where):
-    """Resolved (strides, dilation, pads, out_hw), with a clear error if the kernel cannot fit."""
+    """Resolved (strides, dilation, pads, out_hw), with a clear error if the kernel cannot fit.
+
+    Memoized: a layer calls it with the same arguments at every step, and resolving the
+    arguments costs more Python time than a small convolution's arithmetic.
+    """
+    key = (tuple(x_shape), kernel_hw, strides, padding, dilation, where)
+    if not _plain(key):  # e.g. lists, bools, floats, numpy ints: resolve (and check) each time
+        return _resolve_geometry(*key)
+    if key in _GEOMETRY_CACHE:
+        return _GEOMETRY_CACHE[key]
+    if len(_GEOMETRY_CACHE) > 512:
+        _GEOMETRY_CACHE.clear()
+    _GEOMETRY_CACHE[key] = result = _resolve_geometry(*key)
+    return result
+
+
+_GEOMETRY_CACHE: dict = {}
+
+
+def _plain(value) -> bool:
+    """Only Python ints and strings, in tuples: keys that compare equal only when identical
+    (``True == 1`` and ``2.0 == 2`` would let a bad argument hit a good one's entry)."""
+    if type(value) is tuple:
+        return all(_plain(v) for v in value)
+    return type(value) is int or type(value) is str
+
+
+def _resolve_geometry(x_shape, kernel_hw, strides, padding, dilation, where):
     s = as_pair(strides, "strides", where)
     d = as_pair(dilation, "dilation", where)
     kernel_hw = as_pair(tuple(kernel_hw), "kernel_size", where)
@@ -240,14 +283,21 @@ def conv2d_backward(d_out, cache: Conv2DCache, *, need_dx: bool = True):
     dtype = cache.cols.dtype
     d2 = d_out.astype(dtype, copy=False).reshape(-1, c_out)
 
-    d_bias = d2.sum(axis=0) if cache.has_bias else None
+    # sum over rows as a matrix-vector product: BLAS does it ~8x faster than d2.sum(axis=0)
+    # (which also adds row after row, so it is not less accurate)
+    d_bias = np.ones(d2.shape[0], dtype=dtype) @ d2 if cache.has_bias else None
     d_kernel = (cache.cols.T @ d2).reshape(kernel.shape).astype(kernel.dtype, copy=False)
     if not need_dx:
         return None, d_kernel, d_bias
-    k_mat = kernel.reshape(kh * kw * c_in, c_out).astype(dtype, copy=False)
-    # d_cols in the layout _col2im_padded reads fastest (see _im2col_padded)
-    d_cols = (k_mat @ d2.T).T if c_in == 1 else d2 @ k_mat.T
-    dxp = _col2im_padded(d_cols, _padded_shape(cache.x_shape, cache.pads), (kh, kw),
+    # d_cols as one (N * H_out * W_out, C_in) block per kernel offset: block[o] = d2 @ K[o].T
+    # (one batched GEMM). Each block then adds into the strided window of dx with C_in
+    # contiguous values on both sides, which is faster than reading the (M, kh*kw*C_in) matrix.
+    k_blocks = kernel.reshape(kh * kw, c_in, c_out).astype(dtype, copy=False)
+    if c_in == 1:  # one GEMM (kh*kw, C_out) @ (C_out, M) rather than kh*kw matrix-vector ones
+        blocks = (k_blocks[:, 0, :] @ d2.T)[:, :, None]
+    else:
+        blocks = np.matmul(d2, k_blocks.transpose(0, 2, 1))
+    dxp = _col2im_blocks(blocks, _padded_shape(cache.x_shape, cache.pads), (kh, kw),
                          cache.strides, cache.dilation, cache.out_hw)
     dx = _crop(dxp, cache.x_shape, cache.pads)
     return dx, d_kernel, d_bias
