@@ -8,7 +8,6 @@ import os
 import numpy as np
 import pytest
 
-from npconv.datasets import idx
 from npconv.datasets.idx import read_idx, write_idx
 
 CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C,
@@ -129,7 +128,7 @@ def test_write_is_atomic(tmp_path, monkeypatch):
     def fail(*args):
         raise OSError("disk full")
 
-    monkeypatch.setattr(idx.os, "replace", fail)
+    monkeypatch.setattr(os, "replace", fail)
     with pytest.raises(OSError, match="disk full"):
         write_idx(path, np.arange(9, dtype=np.uint8))
     monkeypatch.undo()

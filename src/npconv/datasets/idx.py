@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import gzip
 import math
-import os
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from .._atomic import atomic_write_bytes
 
 # dtype code -> big-endian NumPy dtype, as in the format's specification.
 IDX_DTYPES: dict[int, np.dtype] = {
@@ -121,21 +121,3 @@ def write_idx(path, array, *, compress: bool | None = None) -> Path:
         body = gzip.compress(body, mtime=0)
     atomic_write_bytes(path, body)
     return path
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``.
-
-    Readers see either the old file or the complete new one; on error nothing is left behind.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

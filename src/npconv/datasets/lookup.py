@@ -29,12 +29,13 @@ import http.client
 import os
 import re
 import sys
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .._atomic import atomic_path
 
 #: Folders holding one sub-folder per dataset, searched after the cache. Tests monkeypatch it.
 SYSTEM_ROOTS: list[Path] = [Path("/usr/share/datasets")]
@@ -201,29 +202,24 @@ def download_file(url: str, dest: Path, sha256: str, size: int | None = None, *,
     broken response, ``ValueError`` for a wrong checksum or size).
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
-        digest = hashlib.sha256()
-        received = 0
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            while block := resp.read(_CHUNK):
-                received += len(block)
-                if size is not None and received > size:
-                    raise ValueError(f"larger than the expected {size} bytes")
-                digest.update(block)
-                out.write(block)
-            out.flush()
-            os.fsync(out.fileno())
-        if size is not None and received != size:
-            raise ValueError(f"received {received} bytes, expected {size}")
-        if digest.hexdigest() != sha256.lower():
-            raise ValueError(f"SHA-256 mismatch: got {digest.hexdigest()}, expected {sha256}")
-        os.replace(tmp, dest)
-    except BaseException as err:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, urllib.error.HTTPError):
-            err.close()  # an HTTP error carries the open response
+        with atomic_path(dest, suffix=".part") as tmp:
+            digest = hashlib.sha256()
+            received = 0
+            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+                while block := resp.read(_CHUNK):
+                    received += len(block)
+                    if size is not None and received > size:
+                        raise ValueError(f"larger than the expected {size} bytes")
+                    digest.update(block)
+                    out.write(block)
+            if size is not None and received != size:
+                raise ValueError(f"received {received} bytes, expected {size}")
+            if digest.hexdigest() != sha256.lower():
+                raise ValueError(f"SHA-256 mismatch: got {digest.hexdigest()}, "
+                                 f"expected {sha256}")
+    except urllib.error.HTTPError as err:
+        err.close()  # an HTTP error carries the open response
         raise
     return dest
 

@@ -7,7 +7,8 @@ imported inside the functions that need them, never at module import time.
 from __future__ import annotations
 
 import os
-import tempfile
+
+from .._atomic import atomic_path
 
 
 def require_matplotlib(where: str):
@@ -48,23 +49,9 @@ def atomic_save(path, write) -> str:
     (matplotlib, Pillow) behave as for ``path``. A crash leaves any previous file intact.
     Returns ``path`` as a string.
     """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    suffix = os.path.splitext(path)[1]
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes 0600; a picture is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return os.fspath(path)
 
 
 def save_figure(fig, path, dpi=None) -> str:

@@ -1,0 +1,51 @@
+"""Atomic file writes: readers see the old file or the complete new one, never a partial one.
+
+Everything npconv writes (models, weights, IDX files, downloads, pictures, run records) goes
+through :func:`atomic_path`: the content is written to a temporary file in the target's folder,
+flushed to disk, given ordinary permissions, then renamed over the target. On any error the
+temporary file is deleted and the previous file, if any, is left as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def atomic_path(path, suffix: str | None = None):
+    """Yield a temporary path beside ``path``; on success it replaces ``path``.
+
+    ``suffix`` (default: ``path``'s extension) lets writers that pick a format from the name
+    (matplotlib, Pillow) behave as for ``path``.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    if suffix is None:
+        suffix = os.path.splitext(path)[1]
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix, dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; ours are ordinary files
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see the module docstring)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
