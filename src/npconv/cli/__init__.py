@@ -1,5 +1,5 @@
-"""The ``npconv`` command: train, evaluate, predict, summary, datasets (and viz,
-check-gradients from :mod:`npconv.viz.commands`).
+"""The ``npconv`` command: train, evaluate, predict, summary, datasets, bench (from
+:mod:`npconv.bench`), and viz, check-gradients (from :mod:`npconv.viz.commands`).
 
 ::
 
@@ -138,6 +138,9 @@ def build_parser(argv=()) -> argparse.ArgumentParser:
     p.add_argument("--num-classes", type=_int_at_least(1), metavar="N",
                    help="number of classes for a zoo model (default: the model's own)")
     p.add_argument("--show-cost", action="store_true", help="add MACs and activation memory")
+    from ..bench import add_bench_subparser, bench_command  # light: numpy is imported on use
+
+    add_bench_subparser(sub).set_defaults(func=bench_command)
     sub.add_parser("datasets", help="list the datasets, where they are found or how to get them",
                    description="Which datasets npconv knows, where each was found on this "
                    "machine, or how to get it.")
