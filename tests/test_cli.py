@@ -358,3 +358,17 @@ def test_npconv_debug_shows_the_traceback(monkeypatch):
     monkeypatch.setenv("NPCONV_DEBUG", "1")
     with pytest.raises(RunConfigError, match="unknown model"):
         main(["train", "--model", "resnet"])
+
+
+def test_bench_prints_every_layer_with_its_cost(capsys):
+    assert main(["bench", "strided_cnn", "--batch-size", "2", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    for name in ("conv2d", "conv2d_1", "conv2d_2", "flatten", "dense", "dense_1", "Total"):
+        assert re.search(rf"^{name}\b", out, re.M), name
+    assert "images/s" in out
+
+
+def test_bench_unknown_model_is_a_one_line_error(capsys):
+    assert main(["bench", "no_such_model"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("npconv: error:") and "no_such_model" in err[0]
