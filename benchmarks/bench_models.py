@@ -1,0 +1,339 @@
+"""npconv against PyTorch on the seeds' networks: training and inference throughput, side by side.
+
+For the seed-001 MNIST CNN, LeNet-5 and the seed-003 strided CNN, builds the npconv model and an
+identical torch twin (same layers and sizes, channels-first), then times alternately, in one
+process, on the same random data:
+
+- training: one step = forward + backward + RMSprop update (Keras defaults: lr 1e-3, rho 0.9,
+  eps 1e-7), batch 64; npconv drives the same internals as ``fit`` (``_train_step``), torch
+  the usual ``zero_grad / loss.backward / step`` with ``CrossEntropyLoss`` on the logits;
+- inference: batch 256, softmax probabilities (npconv ``predict_on_batch``; torch ``eval`` +
+  ``inference_mode``).
+
+torch runs both with its default contiguous NCHW tensors and with ``channels_last``; the faster
+of the two is the reference. Medians over repeats; ratio = npconv images/s / torch images/s
+(> 1: npconv is faster). Also prints the training GFLOP/s (3 x 2 x forward multiply-adds per
+image) and its share of the CPU's FP32 peak, and the time of ``python -c "import npconv"``.
+``--full`` adds a 5-epoch Fashion-MNIST training of the seed-001 CNN in each framework, each in
+its own subprocess (wall time, peak RSS, test accuracy).
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_models.py [--full]
+
+See benchmarks/README.md. Never part of CI's pass/fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+THREADS = 2
+TRAIN_BATCH, INFER_BATCH = 64, 256
+MODELS = ("mnist_cnn", "lenet5", "strided_cnn")
+
+
+# ---------------------------------------------------------------------------- machine
+def cpu_clock_ghz() -> tuple[float, str]:
+    """The clock to compute the peak with, and where it came from."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        for line in out.splitlines():
+            if line.startswith("CPU max MHz:"):
+                return float(line.split(":")[1]) / 1e3, "lscpu 'CPU max MHz'"
+    except OSError:
+        pass
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("cpu MHz"):
+                return float(line.split(":")[1]) / 1e3, "/proc/cpuinfo 'cpu MHz' (nominal)"
+    return float("nan"), "unknown"
+
+
+def fp32_peak_gflops() -> tuple[float, str]:
+    """cores x clock x FP32 FLOP per cycle (AVX-512 with two 512-bit FMA pipes: 2 x 16 x 2 = 64;
+    AVX2 only: 32)."""
+    cores = os.cpu_count() or 1
+    ghz, source = cpu_clock_ghz()
+    flags = open("/proc/cpuinfo").read()
+    per_cycle = 64 if " avx512f" in flags else 32
+    note = (f"{cores} cores x {ghz:.3f} GHz ({source}) x {per_cycle} FP32 FLOP/cycle "
+            f"({'AVX-512, 2 FMA pipes x 16 lanes x 2' if per_cycle == 64 else 'AVX2 FMA'}); "
+            "the real clock under boost may be higher")
+    return cores * ghz * per_cycle, note
+
+
+def blas_line() -> str:
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "BLAS: threadpoolctl not installed (pip install threadpoolctl) - core type unknown"
+    infos = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    parts = [f"{i.get('internal_api')} {i.get('version')} core type {i.get('architecture')}, "
+             f"{i.get('num_threads')} threads" for i in infos]
+    env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
+    warn = (" -- WARNING: OPENBLAS_CORETYPE forces the AVX2 kernels (about half speed); run with "
+            "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE" if env else "")
+    return f"numpy BLAS: {'; '.join(parts)}; env {env or 'clean'}{warn}"
+
+
+# ---------------------------------------------------------------------------- models
+def npconv_model(name):
+    import npconv
+    from npconv.models import zoo
+
+    npconv.set_random_seed(0)
+    model = zoo.get_model(name)
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
+    return model
+
+
+def torch_model(name):
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    if name == "mnist_cnn":
+        layers = [nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+                  nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+                  nn.Conv2d(64, 128, 3), nn.ReLU(), nn.Flatten(), nn.Linear(1152, 10)]
+    elif name == "lenet5":
+        layers = [nn.Conv2d(1, 6, 5, padding=2), nn.Sigmoid(), nn.AvgPool2d(2, 2),
+                  nn.Conv2d(6, 16, 5), nn.Sigmoid(), nn.AvgPool2d(2, 2), nn.Flatten(),
+                  nn.Linear(400, 120), nn.Sigmoid(), nn.Linear(120, 84), nn.Sigmoid(),
+                  nn.Linear(84, 10)]
+    elif name == "strided_cnn":
+        layers = [nn.Conv2d(1, 32, 3, stride=2, padding=1), nn.ReLU(),
+                  nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
+                  nn.Conv2d(64, 128, 3, stride=3, padding=1), nn.ReLU(), nn.Flatten(),
+                  nn.Linear(1152, 128), nn.ReLU(), nn.Linear(128, 10)]
+    else:
+        raise ValueError(name)
+    return nn.Sequential(*layers)
+
+
+def torch_rmsprop(model):
+    import torch
+
+    return torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
+
+
+def forward_macs(model, batch):
+    from npconv.models.cost import layer_cost
+
+    return sum(layer_cost(node.layer, batch)["macs"] for node in model._nodes)
+
+
+# ---------------------------------------------------------------------------- timing
+def _timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def compare(name, repeats, warmup, rng):
+    """Median seconds per call: {'npconv': ..., 'torch': ..., 'torch_cl': ...} for train/infer."""
+    import torch
+
+    from npconv.training.loop import _train_step
+
+    model = npconv_model(name)
+    x = rng.random((TRAIN_BATCH, 28, 28, 1), dtype=np.float32)
+    y = rng.integers(0, 10, TRAIN_BATCH)
+    xi = rng.random((INFER_BATCH, 28, 28, 1), dtype=np.float32)
+
+    tmodels = {"torch": torch_model(name), "torch_cl": torch_model(name)}
+    tmodels["torch_cl"] = tmodels["torch_cl"].to(memory_format=torch.channels_last)
+    topts = {k: torch_rmsprop(m) for k, m in tmodels.items()}
+    tx = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
+    txi = torch.from_numpy(xi.transpose(0, 3, 1, 2).copy())
+    tinputs = {"torch": (tx, txi),
+               "torch_cl": (tx.to(memory_format=torch.channels_last),
+                            txi.to(memory_format=torch.channels_last))}
+    ty = torch.from_numpy(y)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def torch_train(k):
+        m, opt = tmodels[k], topts[k]
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(m(tinputs[k][0]), ty)
+            loss.backward()
+            opt.step()
+            loss.item()
+        return step
+
+    def torch_infer(k):
+        m = tmodels[k]
+
+        def run():
+            with torch.inference_mode():
+                torch.softmax(m(tinputs[k][1]), dim=1).numpy()
+        return run
+
+    runs = {
+        "train": {"npconv": lambda: _train_step(model, x, y, []),
+                  **{k: torch_train(k) for k in tmodels}},
+        "infer": {"npconv": lambda: model.predict_on_batch(xi),
+                  **{k: torch_infer(k) for k in tmodels}},
+    }
+    result = {}
+    for mode, fns in runs.items():
+        for m in tmodels.values():
+            m.train(mode == "train")
+        for fn in fns.values():
+            for _ in range(warmup):
+                fn()
+        times = {k: [] for k in fns}
+        keys = list(fns)
+        for r in range(repeats):
+            order = keys if r % 2 == 0 else keys[::-1]  # alternate who goes first
+            for k in order:
+                times[k].append(_timed(fns[k]))
+        result[mode] = {k: float(np.median(v)) for k, v in times.items()}
+    result["macs"] = forward_macs(model, 1)
+    return result
+
+
+def import_time(repeats=5):
+    best = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import npconv"], check=True)
+        best.append(time.perf_counter() - start)
+    return float(np.median(best))
+
+
+# ---------------------------------------------------------------------------- --full
+FULL_SCRIPT = r"""
+import json, resource, sys, time
+import numpy as np
+framework, epochs = sys.argv[1], int(sys.argv[2])
+start = time.perf_counter()
+from npconv.datasets.fashion_mnist import load_data
+(xtr, ytr), (xte, yte) = load_data(download=False)
+xtr = (xtr.astype(np.float32) / 255.0)[..., None]
+xte = (xte.astype(np.float32) / 255.0)[..., None]
+ytr, yte = ytr.astype(np.int64), yte.astype(np.int64)
+if framework == "npconv":
+    import npconv
+    from npconv.models import zoo
+    npconv.set_random_seed(0)
+    model = zoo.mnist_cnn()
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(xtr, ytr, batch_size=64, epochs=epochs, verbose=0, seed=0)
+    acc = float(model.evaluate(xte, yte, batch_size=256, verbose=0)[1])
+else:
+    import torch
+    from torch import nn
+    torch.set_num_threads(int(sys.argv[3]))
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(64, 128, 3), nn.ReLU(), nn.Flatten(), nn.Linear(1152, 10))
+    opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
+    loss_fn = nn.CrossEntropyLoss()
+    tx = torch.from_numpy(xtr.transpose(0, 3, 1, 2).copy()); ty = torch.from_numpy(ytr)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(epochs):
+        model.train()
+        perm = torch.randperm(len(tx), generator=g)
+        for i in range(0, len(tx), 64):
+            idx = perm[i:i + 64]
+            opt.zero_grad(set_to_none=True)
+            loss_fn(model(tx[idx]), ty[idx]).backward()
+            opt.step()
+    model.eval()
+    with torch.inference_mode():
+        pred = torch.cat([model(torch.from_numpy(xte[i:i + 256].transpose(0, 3, 1, 2).copy()))
+                          .argmax(1) for i in range(0, len(xte), 256)])
+    acc = float((pred.numpy() == yte).mean())
+wall = time.perf_counter() - start
+print(json.dumps({"framework": framework, "wall_s": wall, "test_accuracy": acc,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def full_run(framework, epochs, threads):
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
+    out = subprocess.run([sys.executable, "-c", FULL_SCRIPT, framework, str(epochs),
+                          str(threads)], capture_output=True, text=True, check=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------------------- main
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--full", action="store_true",
+                        help="also a 5-epoch Fashion-MNIST training of the seed-001 CNN in each")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=THREADS,
+                        help="threads for both OpenBLAS (via threadpoolctl) and torch "
+                        f"(default {THREADS}, this machine's cores)")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.threads, user_api="blas")
+    except ImportError:
+        if args.threads != THREADS:
+            sys.exit("--threads needs threadpoolctl (pip install threadpoolctl)")
+    print(f"date {time.strftime('%Y-%m-%d %H:%M')}; {platform.processor() or platform.machine()}"
+          f", {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}; "
+          f"numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads)")
+    print(blas_line())
+    peak, peak_note = fp32_peak_gflops()
+    print(f"FP32 peak {peak:.0f} GFLOP/s = {peak_note}")
+    print(f"python -c 'import npconv': {import_time() * 1e3:.0f} ms (median of 5, incl. "
+          "interpreter start)")
+    print()
+    rng = np.random.default_rng(0)
+    header = (f"{'model':<12} {'mode':<6} {'npconv img/s':>13} {'torch NCHW':>11} "
+              f"{'torch CL':>10} {'ratio':>6}  {'npconv GFLOP/s':>14} {'% peak':>7}")
+    print(header)
+    print("-" * len(header))
+    for name in args.models.split(","):
+        res = compare(name, args.repeats, args.warmup, rng)
+        for mode, batch in (("train", TRAIN_BATCH), ("infer", INFER_BATCH)):
+            t = res[mode]
+            ips = {k: batch / v for k, v in t.items()}
+            best_torch = max(ips["torch"], ips["torch_cl"])
+            flops = res["macs"] * batch * 2 * (3 if mode == "train" else 1)
+            gflops = flops / t["npconv"] / 1e9
+            print(f"{name:<12} {mode:<6} {ips['npconv']:>13,.0f} {ips['torch']:>11,.0f} "
+                  f"{ips['torch_cl']:>10,.0f} {ips['npconv'] / best_torch:>6.2f}  "
+                  f"{gflops:>14.1f} {100 * gflops / peak:>6.1f}%")
+    print("ratio = npconv / the faster torch layout; GFLOP/s from forward MACs x 2 (x 3 for a "
+          f"training step); train batch {TRAIN_BATCH}, infer batch {INFER_BATCH}; medians of "
+          f"{args.repeats}, alternating")
+    if args.full:
+        print()
+        print(f"Full run: seed-001 CNN, Fashion-MNIST, {args.epochs} epochs, batch 64, RMSprop, "
+              "one subprocess per framework")
+        runs = [full_run("npconv", args.epochs, args.threads),
+                full_run("torch", args.epochs, args.threads)]
+        for r in runs:
+            print(f"  {r['framework']:<7} wall {r['wall_s']:7.1f} s  peak RSS "
+                  f"{r['peak_rss_mb']:7.1f} MB  test accuracy {r['test_accuracy']:.4f}")
+        n, t = runs
+        print(f"  npconv/torch: wall time {n['wall_s'] / t['wall_s']:.2f}x, peak memory "
+              f"{n['peak_rss_mb'] / t['peak_rss_mb']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
