@@ -1,4 +1,5 @@
-"""Layers that merge several tensors: ``Add`` (residual connections) and ``Concatenate``."""
+"""Layers that merge several tensors: ``Add`` (residual connections) and ``Concatenate``,
+with their functional forms ``add`` and ``concatenate``."""
 
 from __future__ import annotations
 
@@ -77,3 +78,13 @@ class Concatenate(_Merge):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
+
+
+def add(inputs, **kwargs):
+    """Keras's functional form ``add([a, b])``: ``Add(**kwargs)(inputs)``."""
+    return Add(**kwargs)(inputs)
+
+
+def concatenate(inputs, axis=-1, **kwargs):
+    """Keras's functional form ``concatenate([a, b], axis)``: ``Concatenate(axis)(inputs)``."""
+    return Concatenate(axis=axis, **kwargs)(inputs)
