@@ -8,6 +8,7 @@ from .training.metrics import (
     BinaryAccuracy,
     CategoricalAccuracy,
     Mean,
+    MeanAbsoluteError,
     MeanMetricWrapper,
     Metric,
     SparseCategoricalAccuracy,
@@ -18,13 +19,15 @@ from .training.metrics import (
     categorical_accuracy,
     confusion_matrix,
     get,
+    mean_absolute_error,
     sparse_categorical_accuracy,
     sparse_top_k_categorical_accuracy,
     top_k_categorical_accuracy,
 )
 
-__all__ = ["Accuracy", "BinaryAccuracy", "CategoricalAccuracy", "Mean", "MeanMetricWrapper",
+__all__ = ["Accuracy", "BinaryAccuracy", "CategoricalAccuracy", "Mean", "MeanAbsoluteError",
+           "MeanMetricWrapper",
            "Metric", "SparseCategoricalAccuracy", "SparseTopKCategoricalAccuracy",
            "TopKCategoricalAccuracy", "accuracy", "binary_accuracy", "categorical_accuracy",
-           "confusion_matrix", "get", "sparse_categorical_accuracy",
+           "confusion_matrix", "get", "mean_absolute_error", "sparse_categorical_accuracy",
            "sparse_top_k_categorical_accuracy", "top_k_categorical_accuracy"]

@@ -10,6 +10,7 @@ for "accuracy"). The accuracies are means of per-sample 0/1 matches (Keras's
     binary_accuracy               (y_pred > threshold) == y_true, mean over the last axis
     top_k (sparse_)categorical    score of the true class >= the k-th largest score (ties count)
     accuracy                      y_pred == y_true exactly (``keras.metrics.Accuracy``)
+    mean_absolute_error ("mae")   mean over the last axis of |y_pred - y_true| (regression)
 
 ``get("accuracy", loss=..., output_shape=...)`` picks one of the first three as Keras does.
 """
@@ -84,6 +85,14 @@ def binary_accuracy(y_true, y_pred, threshold=0.5) -> np.ndarray:
     if matches.ndim == 0:
         return matches.astype(np.float64)
     return np.mean(matches, axis=-1, dtype=np.float64)
+
+
+def mean_absolute_error(y_true, y_pred) -> np.ndarray:
+    """Per sample: ``mean(|y_pred - y_true|)`` over the last axis (regression targets)."""
+    where = "mean_absolute_error"
+    y_true, y_pred = _same_shape(*_arrays(y_true, y_pred, where), where)
+    diff = np.abs(y_pred.astype(np.float64) - y_true)
+    return diff if diff.ndim <= 1 else np.mean(diff, axis=-1)
 
 
 def _in_top_k(labels, y_pred, k):
@@ -227,6 +236,11 @@ class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
         super().__init__(sparse_top_k_categorical_accuracy, name, k=k)
 
 
+class MeanAbsoluteError(MeanMetricWrapper):
+    def __init__(self, name="mean_absolute_error"):
+        super().__init__(mean_absolute_error, name)
+
+
 def _check_k(k, where):
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
         raise ValueError(f"{where}: expected k to be an int >= 1. Received: k={k!r}")
@@ -272,6 +286,8 @@ _BY_NAME = {
     "top_k_categorical_accuracy": TopKCategoricalAccuracy,
     "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
     "mean": Mean,
+    "mean_absolute_error": MeanAbsoluteError,
+    "mae": MeanAbsoluteError,
 }
 _BY_CLASS_NAME = {cls.__name__: cls for cls in (*_BY_NAME.values(), Accuracy)}
 
