@@ -272,7 +272,11 @@ class Layer:
         self._check_input_shape(shapes)
         self._maybe_build(shapes)
         out_shape = self.output_shape_for(shapes)
-        return SymbolicTensor(out_shape, layer=self, parents=tensors)
+        out = SymbolicTensor(out_shape, layer=self, parents=tensors)
+        # Keras's layer.input / layer.output (feature extraction): the latest symbolic call's.
+        self.input = tensors if self.multiple_inputs else tensors[0]
+        self.output = out
+        return out
 
     def _prepare_input(self, x) -> np.ndarray:
         """Convert one input to an array: floats kept, ints cast (to the weights' dtype if any)."""

@@ -115,6 +115,18 @@ class Model:
         shapes = [t.shape for t in self.outputs]
         return shapes if self._multi_output else shapes[0]
 
+    @property
+    def input(self):
+        """The input tensor (a list for several inputs), as Keras's ``model.input``."""
+        self._require_graph("model.input")
+        return self.inputs if self._multi_input else self.inputs[0]
+
+    @property
+    def output(self):
+        """The output tensor (a list for several outputs), as Keras's ``model.output``."""
+        self._require_graph("model.output")
+        return self.outputs if self._multi_output else self.outputs[0]
+
     # ------------------------------------------------------------------ weights
     def _unique_layers(self):
         return [layer for layer in self.layers if not isinstance(layer, InputLayer)]
@@ -168,6 +180,8 @@ class Model:
 
     def _as_input_list(self, x) -> list[np.ndarray]:
         if self._multi_input:
+            if len(self.inputs) == 1 and not isinstance(x, (list, tuple)):
+                x = [x]  # inputs=[inp] (e.g. model.inputs) takes a plain array too, as Keras
             if not isinstance(x, (list, tuple)) or len(x) != len(self.inputs):
                 raise ValueError(f"{self.name}: expected a list of {len(self.inputs)} input "
                                  f"arrays. Received {type(x).__name__}")

@@ -65,7 +65,18 @@ def _fusion(model):
 
 # ---------------------------------------------------------------------------- data
 def _check_xy(model, x, y, where):
-    x = [np.asarray(a) for a in x] if isinstance(x, (list, tuple)) else np.asarray(x)
+    if getattr(model, "_multi_input", False):
+        if len(model.inputs) == 1 and not isinstance(x, (list, tuple)):
+            x = [x]
+        x = [np.asarray(a) for a in x] if isinstance(x, (list, tuple)) else np.asarray(x)
+    else:
+        # One input: a Python list is the samples themselves (nested lists), or [array].
+        if isinstance(x, (list, tuple)) and len(x) == 1 and np.ndim(x[0]) > 1:
+            x = x[0]
+        x = np.asarray(x)
+    if not isinstance(x, list) and x.ndim == 0:
+        raise ValueError(f"{model.name}.{where}: expected x as an array of samples. "
+                         f"Received {type(x).__name__}")
     n = len(x[0]) if isinstance(x, list) else len(x)
     if y is not None:
         y = np.asarray(y)
@@ -232,6 +243,8 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", return_dict
     verbose = _resolve_verbose(verbose)
     batch_size = _check_batch_size(model, batch_size, "evaluate")
     x, y, n = _check_xy(model, x, y, "evaluate")
+    if y is None:
+        raise ValueError(f"{model.name}.evaluate: y (the targets) is required")
     metric_objs = _make_metrics(model)
     loss_sum = 0.0
     bar = _progress(verbose, len(_batch_slices(n, batch_size)), "evaluate")
