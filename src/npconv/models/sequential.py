@@ -12,6 +12,8 @@ class Sequential(Model):
 
     The input shape comes from an ``Input`` (or ``InputLayer``) given first, from
     ``input_shape=`` on the first layer, or from the first array the model is called on.
+    A Sequential given as an entry (``Sequential([model, Softmax()])``) contributes its layers,
+    shared with it.
     """
 
     def __init__(self, layers=None, name=None):
@@ -34,8 +36,20 @@ class Sequential(Model):
                 raise ValueError(f"{self.name}: an Input can only be the first entry")
             self._input_layer = layer
             return
+        if isinstance(layer, Sequential):
+            # Keras nests the model as one layer; here its layers (the same objects, so the
+            # same weights) are stacked in its place, which computes the same function.
+            if not self._stack and self._input_layer is None and layer._input_layer is not None:
+                self._input_layer = InputLayer(shape=layer._input_layer.shape)
+            for inner in layer.layers:
+                self.add(inner)
+            return
         if not isinstance(layer, Layer):
-            raise TypeError(f"{self.name}: expected a Layer. Received {type(layer).__name__}")
+            hint = (" (a functional Model cannot be nested: call its layers on a tensor, or "
+                    "build a new Model from its inputs and outputs)" if isinstance(layer, Model)
+                    else "")
+            raise TypeError(f"{self.name}: expected a Layer. Received {type(layer).__name__}"
+                            f"{hint}")
         if any(layer is other for other in self._stack):
             raise ValueError(f"{self.name}: layer {layer.name} is already in the model")
         if not self._stack and self._input_layer is None and layer.input_shape_arg is not None:
