@@ -51,9 +51,29 @@ def _compile_config(model) -> dict | None:
         "optimizer": {"class_name": type(opt).__name__, "config": opt.get_config()},
         "loss": {"class_name": type(loss).__name__,
                  "config": loss.get_config() if hasattr(loss, "get_config") else {}},
-        "metrics": [m if isinstance(m, str) else getattr(m, "name", type(m).__name__)
-                    for m in model._metric_specs],
+        "metrics": [_metric_spec(m) for m in model._metric_specs],
     }
+
+
+def _metric_spec(metric):
+    """A name ("accuracy", a function's or a class's name) or a Metric's class and config
+    (so that TopKCategoricalAccuracy(k=2) comes back with k=2)."""
+    if isinstance(metric, str):
+        return metric
+    if isinstance(metric, type) or not hasattr(metric, "get_config"):
+        return metric.__name__
+    return {"class_name": type(metric).__name__, "config": metric.get_config()}
+
+
+def _metric_from_spec(spec):
+    from .training import metrics
+
+    if not isinstance(spec, dict):
+        return spec
+    cls = getattr(metrics, spec["class_name"], None)
+    if not (isinstance(cls, type) and issubclass(cls, metrics.Metric)):
+        raise ValueError(f"unknown metric class {spec['class_name']!r}")
+    return cls.from_config(dict(spec["config"]))
 
 
 def _serialize(tensors: dict, metadata: dict) -> bytes:
@@ -155,18 +175,24 @@ def load_model(path, compile=True):  # noqa: A002 - Keras name
     cls = Sequential if metadata.get("npconv.kind") == "Sequential" else Model
     try:
         model = cls.from_config(metadata["npconv.architecture"])
-    except (KeyError, TypeError, ValueError) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"npconv: {path}: cannot rebuild the architecture: {exc}") from None
     _assign_weights(model, tensors, path)
     compile_config = metadata.get("npconv.compile")
     if compile and compile_config:
         from .training import losses, optimizers
 
-        opt_cls = getattr(optimizers, compile_config["optimizer"]["class_name"])
-        optimizer = opt_cls.from_config(compile_config["optimizer"]["config"])
-        loss_spec = compile_config["loss"]
-        loss = getattr(losses, loss_spec["class_name"])(**loss_spec["config"])
-        model.compile(optimizer=optimizer, loss=loss, metrics=compile_config["metrics"])
+        try:
+            opt_cls = getattr(optimizers, compile_config["optimizer"]["class_name"])
+            optimizer = opt_cls.from_config(compile_config["optimizer"]["config"])
+            loss_spec = compile_config["loss"]
+            loss = getattr(losses, loss_spec["class_name"])(**loss_spec["config"])
+            metrics = [_metric_from_spec(m) for m in compile_config["metrics"]]
+            model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"npconv: {path}: cannot restore the training configuration "
+                             f"({exc}); load_model(path, compile=False) loads the model "
+                             "without it") from None
         state = {k[len("opt/"):]: v for k, v in tensors.items() if k.startswith("opt/")}
         if state:
             optimizer.set_state(state, model.trainable_weights)
