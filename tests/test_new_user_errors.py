@@ -1,0 +1,137 @@
+"""What a new user does wrong or unusually, and what npconv must answer.
+
+Broken model files (valid safetensors whose metadata has the wrong types), saved metrics
+that must come back as they were, wrong input shapes, out-of-range labels, empty arrays,
+odd dtypes and memory layouts: each either works as Keras does or raises a ValueError /
+TypeError naming the model or layer, what was expected and what came.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import npconv as keras
+from npconv import layers
+from npconv.metrics import MeanMetricWrapper
+
+
+def _small_model(compile_kwargs=None):
+    model = keras.Sequential([keras.Input(shape=(8, 8, 1)), layers.Conv2D(2, 3),
+                              layers.MaxPooling2D(), layers.Flatten(),
+                              layers.Dense(3, activation="softmax")])
+    model.compile(**(compile_kwargs or {"optimizer": "adam",
+                                        "loss": "sparse_categorical_crossentropy",
+                                        "metrics": ["accuracy"]}))
+    return model
+
+
+@pytest.fixture
+def xy():
+    rng = np.random.default_rng(0)
+    return rng.random((30, 8, 8, 1)).astype("float32"), rng.integers(0, 3, 30)
+
+
+# ---------------------------------------------------------------------- saved metrics
+def test_a_metric_object_keeps_its_configuration_across_save_and_load(tmp_path, xy):
+    x, y = xy
+    y1 = keras.utils.to_categorical(y, 3)
+    model = _small_model({"optimizer": "adam", "loss": "categorical_crossentropy",
+                          "metrics": [keras.metrics.TopKCategoricalAccuracy(k=2),
+                                      keras.metrics.BinaryAccuracy(threshold=0.3, name="ba")]})
+    model.fit(x, y1, epochs=1, verbose=0)
+    model.save(tmp_path / "m.npconv")
+    again = keras.models.load_model(tmp_path / "m.npconv")
+    expected = model.evaluate(x, y1, verbose=0, return_dict=True)
+    assert again.evaluate(x, y1, verbose=0, return_dict=True) == expected
+    assert expected["top_k_categorical_accuracy"] < 1.0  # k=2 of 3 classes; k=5 would give 1
+
+
+def test_a_metric_function_can_be_saved_and_loaded(tmp_path, xy):
+    x, y = xy
+    model = _small_model({"optimizer": "adam", "loss": "sparse_categorical_crossentropy",
+                          "metrics": [keras.metrics.sparse_categorical_accuracy]})
+    model.fit(x, y, epochs=1, verbose=0)
+    model.save(tmp_path / "m.npconv")
+    again = keras.models.load_model(tmp_path / "m.npconv")
+    assert (again.evaluate(x, y, verbose=0, return_dict=True)
+            == model.evaluate(x, y, verbose=0, return_dict=True))
+
+
+def test_a_custom_metric_fails_to_compile_on_load_with_a_hint(tmp_path, xy):
+    x, y = xy
+    model = _small_model({"optimizer": "adam", "loss": "sparse_categorical_crossentropy",
+                          "metrics": [MeanMetricWrapper(lambda t, p: p.max(-1), name="conf")]})
+    model.fit(x, y, epochs=1, verbose=0)
+    model.save(tmp_path / "m.npconv")
+    with pytest.raises(ValueError, match="compile=False"):
+        keras.models.load_model(tmp_path / "m.npconv")
+    again = keras.models.load_model(tmp_path / "m.npconv", compile=False)
+    np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+# ---------------------------------------------------------------------- broken metadata
+def _rewrite_metadata(raw: bytes, **changes) -> bytes:
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    header["__metadata__"].update(changes)
+    text = json.dumps(header).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    return len(text).to_bytes(8, "little") + text + raw[8 + n:]
+
+
+@pytest.mark.parametrize("key", ["npconv.architecture", "npconv.compile", "npconv.kind"])
+@pytest.mark.parametrize("value", ["5", "[1, 2]", '"text"', '{"layers": 3}'])
+def test_metadata_of_the_wrong_type_is_a_value_error_naming_the_file(tmp_path, xy, key, value):
+    model = _small_model()
+    model.save(tmp_path / "good.npconv")
+    bad = tmp_path / "bad.npconv"
+    bad.write_bytes(_rewrite_metadata((tmp_path / "good.npconv").read_bytes(), **{key: value}))
+    try:
+        keras.models.load_model(bad)
+    except ValueError as exc:
+        assert "bad.npconv" in str(exc)
+    # (some of these still describe a loadable model, e.g. kind "text" -> functional Model)
+
+
+# ---------------------------------------------------------------------- inputs
+def test_images_without_the_channel_axis_name_the_expected_and_received_shapes(xy):
+    x, y = xy
+    model = _small_model()
+    with pytest.raises(ValueError, match=r"\(8, 8, 1\).*\(30, 8, 8\)|\(8, 8, 1\).*8, 8\)"):
+        model.predict(x[..., 0], verbose=0)
+    with pytest.raises(ValueError, match=r"expected input of shape"):
+        model.fit(x[..., 0], y, verbose=0)
+
+
+def test_labels_out_of_range_and_empty_data_are_value_errors(xy):
+    x, y = xy
+    model = _small_model()
+    with pytest.raises(ValueError, match=r"labels in \[0, 3\)"):
+        model.fit(x, y + 3, verbose=0)
+    with pytest.raises(ValueError, match="empty"):
+        model.fit(x[:0], y[:0], verbose=0)
+    with pytest.raises(ValueError, match="same number of samples"):
+        model.fit(x, y[:10], verbose=0)
+
+
+def test_float16_fortran_and_strided_inputs_give_the_float32_result(xy):
+    x, _ = xy
+    model = _small_model()
+    expected = model.predict(x, verbose=0)
+    np.testing.assert_array_equal(model.predict(np.asfortranarray(x), verbose=0), expected)
+    doubled = np.repeat(x, 2, axis=1)[:, ::2]
+    np.testing.assert_array_equal(model.predict(doubled, verbose=0), expected)
+    half = model.predict(x.astype(np.float16), verbose=0)
+    assert half.dtype == np.float32
+    np.testing.assert_allclose(half, model.predict(x.astype(np.float16).astype(np.float32),
+                                                   verbose=0), rtol=1e-6)
+
+
+def test_fit_before_compile_is_a_clear_error(xy):
+    x, y = xy
+    model = keras.Sequential([keras.Input(shape=(8, 8, 1)), layers.Flatten(), layers.Dense(3)])
+    with pytest.raises(RuntimeError, match="compile"):
+        model.fit(x, y, verbose=0)
