@@ -5,22 +5,14 @@ import pytest
 
 from npconv.layers.base import SymbolicTensor
 from npconv.layers.normalization import BatchNormalization
+from tests.finite_differences import central_differences
 
 RNG = np.random.default_rng(21)
 
 
 def numeric_grad(f, x, d_out, eps=1e-6):
-    g = np.zeros_like(x)
-    flat, gflat = x.reshape(-1), g.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
-        plus = np.sum(f() * d_out)
-        flat[i] = old - eps
-        minus = np.sum(f() * d_out)
-        flat[i] = old
-        gflat[i] = (plus - minus) / (2 * eps)
-    return g
+    """Central differences of ``sum(f() * d_out)`` with respect to ``x`` (float64)."""
+    return central_differences(lambda: np.sum(f() * d_out), x, eps)
 
 
 def test_weights_in_keras_order_and_defaults():

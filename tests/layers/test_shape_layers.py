@@ -5,21 +5,11 @@ import pytest
 
 from npconv.layers import Conv2D, Input, Permute, Rescaling, Reshape
 from npconv.models import Model
+from tests.finite_differences import central_differences
 
 
 def _numeric_grad(f, x, eps=1e-6):
-    g = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + eps
-        up = f(x)
-        x[i] = old - eps
-        down = f(x)
-        x[i] = old
-        g[i] = (up - down) / (2 * eps)
-    return g
+    return central_differences(lambda: f(x), x, eps)
 
 
 @pytest.mark.parametrize("layer", [Reshape((-1, 3)), Reshape((3, 8)), Permute((3, 1, 2)),

@@ -7,23 +7,14 @@ import pytest
 
 import npconv.activations as kact
 from npconv.ops import activations as A
+from tests.finite_differences import central_differences
 
 RNG = np.random.default_rng(1234)
 
 
 def numeric_grad(f, x, dy, eps=1e-6):
-    """Central differences of sum(f(x) * dy) with respect to x (float64)."""
-    g = np.zeros_like(x)
-    flat, gflat = x.reshape(-1), g.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
-        plus = np.sum(f(x) * dy)
-        flat[i] = old - eps
-        minus = np.sum(f(x) * dy)
-        flat[i] = old
-        gflat[i] = (plus - minus) / (2 * eps)
-    return g
+    """Central differences of ``sum(f(x) * dy)`` with respect to ``x`` (float64)."""
+    return central_differences(lambda: np.sum(f(x) * dy), x, eps)
 
 
 def away_from(x, points, margin=1e-3):

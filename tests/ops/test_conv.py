@@ -11,6 +11,7 @@ from npconv.ops.conv import (
     im2col,
 )
 from npconv.ops.padding import resolve_padding
+from tests.finite_differences import central_differences
 from tests.naive_conv import naive_conv_backward, naive_conv_forward
 
 
@@ -149,19 +150,6 @@ def test_forward_and_backward_match_naive_loops(config):
         np.testing.assert_allclose(db, ndb, rtol=1e-12, atol=1e-12)
 
 
-def _numeric_grad(f, arr, eps=1e-6):
-    grad = np.zeros_like(arr)
-    for idx in np.ndindex(arr.shape):
-        old = arr[idx]
-        arr[idx] = old + eps
-        plus = f()
-        arr[idx] = old - eps
-        minus = f()
-        arr[idx] = old
-        grad[idx] = (plus - minus) / (2 * eps)
-    return grad
-
-
 @pytest.mark.parametrize("config", CONFIGS)
 def test_backward_finite_differences(config):
     rng = np.random.default_rng(7)
@@ -173,10 +161,10 @@ def test_backward_finite_differences(config):
         return float(np.sum(conv2d_forward(x, kernel, bias, **kw)[0] * g))
 
     dx, dk, db = conv2d_backward(g, cache)
-    np.testing.assert_allclose(dx, _numeric_grad(loss, x), rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(dk, _numeric_grad(loss, kernel), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(dx, central_differences(loss, x), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(dk, central_differences(loss, kernel), rtol=1e-6, atol=1e-7)
     if bias is not None:
-        np.testing.assert_allclose(db, _numeric_grad(loss, bias), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(db, central_differences(loss, bias), rtol=1e-6, atol=1e-7)
 
 
 def test_random_configs_match_naive():

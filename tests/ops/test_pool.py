@@ -16,6 +16,7 @@ from npconv.ops.pool import (
     max_pool2d_backward,
     max_pool2d_forward,
 )
+from tests.finite_differences import central_differences
 from tests.naive_pool import pool_backward, pool_forward
 
 OPS = {
@@ -32,16 +33,7 @@ def distinct_values(rng, shape):
 
 def numerical_grad(f, x, d_out, eps=1e-6):
     """Central differences of ``sum(f(x) * d_out)`` with respect to every element of ``x``."""
-    grad = np.zeros_like(x)
-    for idx in np.ndindex(*x.shape):
-        old = x[idx]
-        x[idx] = old + eps
-        plus = np.sum(f(x) * d_out)
-        x[idx] = old - eps
-        minus = np.sum(f(x) * d_out)
-        x[idx] = old
-        grad[idx] = (plus - minus) / (2 * eps)
-    return grad
+    return central_differences(lambda: np.sum(f(x) * d_out), x, eps)
 
 
 # ---------------------------------------------------------------------------- the seeds

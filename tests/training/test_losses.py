@@ -5,6 +5,7 @@ import pytest
 
 from npconv.ops import losses as ops_losses
 from npconv.training import losses
+from tests.finite_differences import central_differences
 
 EPS = 1e-7
 
@@ -16,18 +17,7 @@ def softmax(z):
 
 def numeric_grad(f, x, h=1e-6):
     """Central differences of the scalar f at x (float64)."""
-    g = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + h
-        fp = f(x)
-        x[i] = old - h
-        fm = f(x)
-        x[i] = old
-        g[i] = (fp - fm) / (2 * h)
-    return g
+    return central_differences(lambda: f(x), x, h)
 
 
 def random_case(rng, n=None, c=None):
