@@ -135,3 +135,13 @@ def test_fit_before_compile_is_a_clear_error(xy):
     model = keras.Sequential([keras.Input(shape=(8, 8, 1)), layers.Flatten(), layers.Dense(3)])
     with pytest.raises(RuntimeError, match="compile"):
         model.fit(x, y, verbose=0)
+
+
+def test_train_into_an_existing_file_is_refused_before_loading_data(tmp_path):
+    from npconv.training.run import RunConfig, RunConfigError, train
+
+    target = tmp_path / "model.npconv"
+    target.write_bytes(b"keep me")
+    with pytest.raises(RunConfigError, match="is a file, not a folder"):
+        train(RunConfig(epochs=1), output=target, verbose=0, print_fn=lambda *a: None)
+    assert target.read_bytes() == b"keep me"

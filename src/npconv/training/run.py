@@ -495,6 +495,8 @@ def train(config: RunConfig | None = None, output=None, *, callbacks=(), verbose
     if config.seed is None:
         config.seed = secrets.randbelow(2**31)
     output = Path(output) if output is not None else default_output(config)
+    if output.exists() and not output.is_dir():
+        raise RunConfigError(f"{output} is a file, not a folder; choose an output folder")
     if (output / RUN_FILE).exists() or (output / STATE_FILE).exists():
         raise RunConfigError(f"{output} already holds a run; continue it with --resume {output} "
                              "or choose another output folder")
