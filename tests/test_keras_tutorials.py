@@ -406,3 +406,32 @@ def test_a_functional_model_in_sequential_is_a_clear_error():
     inner = keras.Model(inp, keras.layers.Dense(2)(inp))
     with pytest.raises(TypeError, match="functional Model cannot be nested"):
         keras.Sequential([inner, keras.layers.Softmax()])
+
+
+# ------------------------------------------------------------------ transfer learning
+TRANSFER = """
+from tensorflow import keras
+from tensorflow.keras import layers
+
+base_model = keras.Sequential([
+    keras.Input(shape=(8, 8, 1)),
+    layers.Conv2D(4, 3, activation="relu"),
+    layers.GlobalAveragePooling2D(),
+])
+base_model.trainable = False
+base_before = base_model.get_weights()
+model = keras.Sequential([base_model, layers.Dense(4, activation="softmax")])
+model.compile(optimizer=keras.optimizers.Adam(), loss="sparse_categorical_crossentropy",
+              metrics=["accuracy"])
+model.fit(x_train, y_train, epochs=2, verbose=0)
+model.summary()
+"""
+
+
+def test_a_frozen_base_model_does_not_change(data):
+    ns, out = run_snippet(TRANSFER, TF_KERAS, data)
+    for before, after in zip(ns["base_before"], ns["base_model"].get_weights(), strict=True):
+        np.testing.assert_array_equal(before, after)
+    assert ns["base_model"].trainable_weights == []
+    assert len(ns["model"].trainable_weights) == 2  # the new Dense head
+    assert "Trainable params: 20" in out and "Non-trainable params: 40" in out

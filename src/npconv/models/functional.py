@@ -136,11 +136,26 @@ class Model:
         return [w for layer in self._unique_layers() for w in layer._weights]
 
     @property
+    def trainable(self) -> bool:
+        return getattr(self, "_trainable", True)
+
+    @trainable.setter
+    def trainable(self, value) -> None:
+        """``model.trainable = False`` freezes every layer (Keras's transfer-learning idiom)."""
+        self._trainable = bool(value)
+        for layer in self._unique_layers():
+            layer.trainable = self._trainable
+
+    @property
     def trainable_weights(self):
+        if not self.trainable:
+            return []
         return [w for layer in self._unique_layers() for w in layer.trainable_weights]
 
     @property
     def non_trainable_weights(self):
+        if not self.trainable:
+            return self.weights
         return [w for layer in self._unique_layers() for w in layer.non_trainable_weights]
 
     def get_weights(self) -> list[np.ndarray]:
