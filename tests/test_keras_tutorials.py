@@ -435,3 +435,17 @@ def test_a_frozen_base_model_does_not_change(data):
     assert ns["base_model"].trainable_weights == []
     assert len(ns["model"].trainable_weights) == 2  # the new Dense head
     assert "Trainable params: 20" in out and "Non-trainable params: 40" in out
+
+
+def test_seeded_initializers_repeat_and_unseeded_ones_can_be_called_alone():
+    import npconv as keras
+
+    init = keras.initializers.HeNormal(seed=1)
+    np.testing.assert_array_equal(init((3, 3, 1, 4)), init((3, 3, 1, 4)))
+    first = keras.layers.Conv2D(4, 3, kernel_initializer=keras.initializers.HeNormal(seed=7))
+    second = keras.layers.Conv2D(4, 3, kernel_initializer=keras.initializers.HeNormal(seed=7))
+    x = np.zeros((1, 5, 5, 1), dtype="float32")
+    first(x), second(x)
+    np.testing.assert_array_equal(first.get_weights()[0], second.get_weights()[0])
+    assert keras.initializers.RandomNormal(stddev=1.0, seed=3).get_config()["seed"] == 3
+    assert keras.initializers.GlorotUniform()((20, 30)).shape == (20, 30)  # no rng given

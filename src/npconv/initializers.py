@@ -1,6 +1,8 @@
 """Weight initializers with Keras names and formulas.
 
-An initializer is called as ``init(shape, dtype, rng)`` and returns a new array. Fans follow
+An initializer is called as ``init(shape, dtype, rng)`` and returns a new array. The random
+ones take Keras's ``seed=``: with a seed they draw the same values at every call (``rng`` is
+then ignored); without one they draw from ``rng``, or npconv's shared generator. Fans follow
 Keras: for a kernel ``(kh, kw, c_in, c_out)`` fan_in = kh*kw*c_in and fan_out = kh*kw*c_out;
 for a dense kernel ``(n_in, n_out)`` they are n_in and n_out.
 """
@@ -34,6 +36,20 @@ class Initializer:
         return f"{type(self).__name__}({args})"
 
 
+def _generator(seed, rng):
+    if seed is not None:
+        return np.random.default_rng(seed)
+    if rng is None:
+        from .random import global_generator
+
+        return global_generator()
+    return rng
+
+
+def _with_seed(config: dict, seed) -> dict:
+    return config if seed is None else {**config, "seed": seed}
+
+
 class Zeros(Initializer):
     def __call__(self, shape, dtype=np.float32, rng=None):
         return np.zeros(shape, dtype=dtype)
@@ -56,31 +72,33 @@ class Constant(Initializer):
 
 
 class RandomNormal(Initializer):
-    def __init__(self, mean=0.0, stddev=0.05):
-        self.mean, self.stddev = float(mean), float(stddev)
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        self.mean, self.stddev, self.seed = float(mean), float(stddev), seed
 
     def __call__(self, shape, dtype=np.float32, rng=None):
+        rng = _generator(self.seed, rng)
         return rng.normal(self.mean, self.stddev, size=shape).astype(dtype)
 
     def get_config(self):
-        return {"mean": self.mean, "stddev": self.stddev}
+        return _with_seed({"mean": self.mean, "stddev": self.stddev}, self.seed)
 
 
 class RandomUniform(Initializer):
-    def __init__(self, minval=-0.05, maxval=0.05):
-        self.minval, self.maxval = float(minval), float(maxval)
+    def __init__(self, minval=-0.05, maxval=0.05, seed=None):
+        self.minval, self.maxval, self.seed = float(minval), float(maxval), seed
 
     def __call__(self, shape, dtype=np.float32, rng=None):
+        rng = _generator(self.seed, rng)
         return rng.uniform(self.minval, self.maxval, size=shape).astype(dtype)
 
     def get_config(self):
-        return {"minval": self.minval, "maxval": self.maxval}
+        return _with_seed({"minval": self.minval, "maxval": self.maxval}, self.seed)
 
 
 class VarianceScaling(Initializer):
     """Keras's VarianceScaling: variance = scale / fan, uniform or truncated normal."""
 
-    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal"):
+    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
         if mode not in ("fan_in", "fan_out", "fan_avg"):
             raise ValueError(f"VarianceScaling: unknown mode. Received: mode={mode!r}")
         if distribution not in ("uniform", "truncated_normal", "untruncated_normal"):
@@ -88,8 +106,10 @@ class VarianceScaling(Initializer):
                 f"VarianceScaling: unknown distribution. Received: distribution={distribution!r}"
             )
         self.scale, self.mode, self.distribution = float(scale), mode, distribution
+        self.seed = seed
 
     def __call__(self, shape, dtype=np.float32, rng=None):
+        rng = _generator(self.seed, rng)
         fan_in, fan_out = compute_fans(shape)
         fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
         variance = self.scale / max(1.0, fan)
@@ -108,31 +128,32 @@ class VarianceScaling(Initializer):
         return (values * std).astype(dtype)
 
     def get_config(self):
-        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution}
+        return _with_seed({"scale": self.scale, "mode": self.mode,
+                           "distribution": self.distribution}, self.seed)
 
 
-def GlorotUniform():  # noqa: N802 - Keras name
-    return _named(VarianceScaling(1.0, "fan_avg", "uniform"), "glorot_uniform")
+def GlorotUniform(seed=None):  # noqa: N802 - Keras name
+    return _named(VarianceScaling(1.0, "fan_avg", "uniform", seed=seed), "glorot_uniform")
 
 
-def GlorotNormal():  # noqa: N802
-    return _named(VarianceScaling(1.0, "fan_avg", "truncated_normal"), "glorot_normal")
+def GlorotNormal(seed=None):  # noqa: N802
+    return _named(VarianceScaling(1.0, "fan_avg", "truncated_normal", seed=seed), "glorot_normal")
 
 
-def HeUniform():  # noqa: N802
-    return _named(VarianceScaling(2.0, "fan_in", "uniform"), "he_uniform")
+def HeUniform(seed=None):  # noqa: N802
+    return _named(VarianceScaling(2.0, "fan_in", "uniform", seed=seed), "he_uniform")
 
 
-def HeNormal():  # noqa: N802
-    return _named(VarianceScaling(2.0, "fan_in", "truncated_normal"), "he_normal")
+def HeNormal(seed=None):  # noqa: N802
+    return _named(VarianceScaling(2.0, "fan_in", "truncated_normal", seed=seed), "he_normal")
 
 
-def LecunUniform():  # noqa: N802
-    return _named(VarianceScaling(1.0, "fan_in", "uniform"), "lecun_uniform")
+def LecunUniform(seed=None):  # noqa: N802
+    return _named(VarianceScaling(1.0, "fan_in", "uniform", seed=seed), "lecun_uniform")
 
 
-def LecunNormal():  # noqa: N802
-    return _named(VarianceScaling(1.0, "fan_in", "truncated_normal"), "lecun_normal")
+def LecunNormal(seed=None):  # noqa: N802
+    return _named(VarianceScaling(1.0, "fan_in", "truncated_normal", seed=seed), "lecun_normal")
 
 
 def _named(init: Initializer, name: str) -> Initializer:
