@@ -139,18 +139,19 @@ def _human_bytes(n: float) -> str:
 
 def format_bench(report: BenchReport) -> str:
     """The report as a text table, one line per layer, then the totals."""
-    header = (f"{'Layer (type)':<32}{'Output shape':<22}{'fwd ms':>9}{'bwd ms':>9}"
+    width = max([32] + [len(r["name"]) + len(r["type"]) + 4 for r in report.rows])
+    header = (f"{'Layer (type)':<{width}}{'Output shape':<22}{'fwd ms':>9}{'bwd ms':>9}"
               f"{'MMACs':>10}{'activations':>13}{'im2col':>11}")
     lines = [f'npconv bench "{report.model_name}": batch {report.batch_size}, {report.dtype}, '
              "median milliseconds per call", header, "=" * len(header)]
     for r in report.rows:
-        lines.append(f"{r['name'] + ' (' + r['type'] + ')':<32}{str(r['output_shape']):<22}"
+        lines.append(f"{r['name'] + ' (' + r['type'] + ')':<{width}}{str(r['output_shape']):<22}"
                      f"{r['forward_ms']:>9.3f}{r['backward_ms']:>9.3f}{r['macs'] / 1e6:>10.2f}"
                      f"{_human_bytes(r['activation_bytes']):>13}"
                      f"{_human_bytes(r['im2col_bytes']):>11}")
     fwd, bwd, macs = report.total("forward_ms"), report.total("backward_ms"), report.total("macs")
     lines.append("=" * len(header))
-    lines.append(f"{'Total':<54}{fwd:>9.3f}{bwd:>9.3f}{macs / 1e6:>10.2f}"
+    lines.append(f"{'Total':<{width + 22}}{fwd:>9.3f}{bwd:>9.3f}{macs / 1e6:>10.2f}"
                  f"{_human_bytes(report.total('activation_bytes')):>13}"
                  f"{_human_bytes(report.total('im2col_bytes')):>11}")
     step = fwd + bwd
