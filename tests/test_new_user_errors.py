@@ -145,3 +145,12 @@ def test_train_into_an_existing_file_is_refused_before_loading_data(tmp_path):
     with pytest.raises(RunConfigError, match="is a file, not a folder"):
         train(RunConfig(epochs=1), output=target, verbose=0, print_fn=lambda *a: None)
     assert target.read_bytes() == b"keep me"
+
+
+def test_to_categorical_takes_whole_float_labels_and_rejects_fractions():
+    from npconv.utils import to_categorical
+
+    np.testing.assert_array_equal(to_categorical(np.array([0.0, 2.0, 1.0])),
+                                  to_categorical(np.array([0, 2, 1])))
+    with pytest.raises(ValueError, match="to_categorical: expected 1-D integer labels"):
+        to_categorical(np.array([0.5, 1.0]))

@@ -15,6 +15,8 @@ def to_categorical(y, num_classes=None, dtype="float32") -> np.ndarray:
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
+    if y.ndim == 1 and y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+        y = y.astype(np.int64)  # float labels holding whole numbers (e.g. read from a CSV)
     if y.ndim != 1 or y.dtype.kind not in "iu":
         raise ValueError(f"to_categorical: expected 1-D integer labels. Received shape {y.shape} "
                          f"and dtype {y.dtype}")
