@@ -15,7 +15,6 @@ import os
 import numpy as np
 import pytest
 
-from npconv import layers as npconv_layers
 from tests.test_seed_snippets import run_snippet
 
 TF_KERAS = {"from tensorflow import keras": "import npconv as keras",
@@ -170,9 +169,6 @@ history = model.fit(x_train, y_train, batch_size=64, epochs=1, validation_split=
 """
 
 
-@pytest.mark.xfail(not hasattr(npconv_layers, "add"), strict=True,
-                   reason="npconv/layers/__init__.py must export add and concatenate "
-                          "(defined in npconv.layers.merge)")
 def test_functional_toy_resnet_with_layers_add_function(data):
     ns, out = run_snippet(TOY_RESNET, TF_KERAS, data)
     assert "toy_resnet" in out and "Add" in out

@@ -282,6 +282,9 @@ def main(argv=None) -> int:
         message = str(exc) if type(exc).__name__ == "TrainingInterrupted" else "interrupted"
         print(f"npconv: {message}", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `npconv datasets | head`: the reader left; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (ValueError, OSError, ImportError, RuntimeError) as exc:
         run = sys.modules.get("npconv.training.run")
         usage = run is not None and isinstance(exc, run.RunConfigError)

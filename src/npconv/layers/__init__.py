@@ -5,7 +5,7 @@ from .base import Layer, SymbolicTensor, Weight
 from .conv import Conv2D
 from .core import Activation, Dense, Dropout, Flatten
 from .input import Input, InputLayer
-from .merge import Add, Concatenate
+from .merge import Add, Concatenate, add, concatenate
 from .normalization import BatchNormalization
 from .pooling import (
     AveragePooling2D,
@@ -28,5 +28,5 @@ __all__ = [
     "GlobalAvgPool2D", "GlobalMaxPool2D", "GlobalMaxPooling2D", "Input", "InputLayer", "Layer",
     "LeakyReLU", "MaxPool2D", "MaxPooling2D", "Permute", "ReLU", "Rescaling", "Reshape", "Softmax",
     "SymbolicTensor", "Weight",
-    "ZeroPadding2D",
+    "ZeroPadding2D", "add", "concatenate",
 ]
