@@ -137,16 +137,43 @@ def _timed(fn):
     return time.perf_counter() - start
 
 
-def compare(name, repeats, warmup, rng):
-    """Median seconds per call: {'npconv': ..., 'torch': ..., 'torch_cl': ...} for train/infer."""
-    import torch
-
+def compare(name, repeats, warmup, rng, frameworks=("npconv", "torch")):
+    """Median seconds per call: {'npconv': ..., 'torch': ..., 'torch_cl': ...} for train/infer
+    (only the keys of ``frameworks``: torch gives 'torch' and 'torch_cl')."""
     from npconv.training.loop import _train_step
 
     model = npconv_model(name)
     x = rng.random((TRAIN_BATCH, 28, 28, 1), dtype=np.float32)
     y = rng.integers(0, 10, TRAIN_BATCH)
     xi = rng.random((INFER_BATCH, 28, 28, 1), dtype=np.float32)
+    runs = {"train": {}, "infer": {}}
+    if "npconv" in frameworks:
+        runs["train"]["npconv"] = lambda: _train_step(model, x, y, [])
+        runs["infer"]["npconv"] = lambda: model.predict_on_batch(xi)
+    tmodels = {}
+    if "torch" in frameworks:
+        tmodels = _torch_runs(name, x, y, xi, runs)
+    result = {}
+    for mode, fns in runs.items():
+        for m in tmodels.values():
+            m.train(mode == "train")
+        for fn in fns.values():
+            for _ in range(warmup):
+                fn()
+        times = {k: [] for k in fns}
+        keys = list(fns)
+        for r in range(repeats):
+            order = keys if r % 2 == 0 else keys[::-1]  # alternate who goes first
+            for k in order:
+                times[k].append(_timed(fns[k]))
+        result[mode] = {k: float(np.median(v)) for k, v in times.items()}
+    result["macs"] = forward_macs(model, 1)
+    return result
+
+
+def _torch_runs(name, x, y, xi, runs):
+    """Add the torch twins' training and inference calls (NCHW and channels_last) to runs."""
+    import torch
 
     tmodels = {"torch": torch_model(name), "torch_cl": torch_model(name)}
     tmodels["torch_cl"] = tmodels["torch_cl"].to(memory_format=torch.channels_last)
@@ -178,28 +205,34 @@ def compare(name, repeats, warmup, rng):
                 torch.softmax(m(tinputs[k][1]), dim=1).numpy()
         return run
 
-    runs = {
-        "train": {"npconv": lambda: _train_step(model, x, y, []),
-                  **{k: torch_train(k) for k in tmodels}},
-        "infer": {"npconv": lambda: model.predict_on_batch(xi),
-                  **{k: torch_infer(k) for k in tmodels}},
-    }
-    result = {}
-    for mode, fns in runs.items():
-        for m in tmodels.values():
-            m.train(mode == "train")
-        for fn in fns.values():
-            for _ in range(warmup):
-                fn()
-        times = {k: [] for k in fns}
-        keys = list(fns)
-        for r in range(repeats):
-            order = keys if r % 2 == 0 else keys[::-1]  # alternate who goes first
-            for k in order:
-                times[k].append(_timed(fns[k]))
-        result[mode] = {k: float(np.median(v)) for k, v in times.items()}
-    result["macs"] = forward_macs(model, 1)
-    return result
+    for k in tmodels:
+        runs["train"][k] = torch_train(k)
+        runs["infer"][k] = torch_infer(k)
+    return tmodels
+
+
+def isolated(name, args, rounds=3):
+    """compare() with each framework in its own subprocess (no thread pool of one framework
+    spinning on the core the other needs), alternating npconv and torch for ``rounds``; the
+    median of the per-process medians."""
+    per = {}
+    for r in range(rounds):
+        order = ["npconv", "torch"] if r % 2 == 0 else ["torch", "npconv"]
+        for fw in order:
+            cmd = [sys.executable, os.path.abspath(__file__), "--worker", name, fw,
+                   "--repeats", str(args.repeats), "--warmup", str(args.warmup),
+                   "--threads", str(args.threads)]
+            if args.blas_threads is not None:
+                cmd += ["--blas-threads", str(args.blas_threads)]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            res = json.loads(out.strip().splitlines()[-1])
+            per.setdefault("macs", res["macs"])
+            for mode in ("train", "infer"):
+                for k, v in res[mode].items():
+                    per.setdefault(mode, {}).setdefault(k, []).append(v)
+    return {"macs": per["macs"],
+            **{mode: {k: float(np.median(v)) for k, v in per[mode].items()}
+               for mode in ("train", "infer")}}
 
 
 def import_time(repeats=5):
@@ -275,6 +308,19 @@ def full_run(framework, epochs, threads):
 
 
 # ---------------------------------------------------------------------------- main
+def _limit_threads(framework, threads, blas_threads):
+    if framework == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(blas_threads, user_api="blas")
+    except ImportError:
+        pass
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=30)
@@ -286,7 +332,21 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=THREADS,
                         help="threads for both OpenBLAS (via threadpoolctl) and torch "
                         f"(default {THREADS}, this machine's cores)")
+    parser.add_argument("--isolated", action="store_true",
+                        help="time each framework in its own subprocess (3 alternating rounds)")
+    parser.add_argument("--worker", nargs=2, metavar=("MODEL", "FRAMEWORK"),
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--blas-threads", type=int, default=None,
+                        help="OpenBLAS threads for npconv if not --threads (e.g. 1 against torch "
+                        "at 2: small GEMMs lose more to thread hand-offs than they gain)")
     args = parser.parse_args(argv)
+    blas_threads = args.threads if args.blas_threads is None else args.blas_threads
+    if args.worker:
+        name, framework = args.worker
+        _limit_threads(framework, args.threads, blas_threads)
+        res = compare(name, args.repeats, args.warmup, np.random.default_rng(0), (framework,))
+        print(json.dumps(res))
+        return
 
     import torch
 
@@ -294,9 +354,9 @@ def main(argv=None):
     try:
         from threadpoolctl import threadpool_limits
 
-        threadpool_limits(args.threads, user_api="blas")
+        threadpool_limits(blas_threads, user_api="blas")
     except ImportError:
-        if args.threads != THREADS:
+        if blas_threads != THREADS:
             sys.exit("--threads needs threadpoolctl (pip install threadpoolctl)")
     print(f"date {time.strftime('%Y-%m-%d %H:%M')}; {platform.processor() or platform.machine()}"
           f", {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}; "
@@ -313,7 +373,8 @@ def main(argv=None):
     print(header)
     print("-" * len(header))
     for name in filter(None, args.models.split(",")):  # --models "" skips this part
-        res = compare(name, args.repeats, args.warmup, rng)
+        res = (isolated(name, args) if args.isolated
+               else compare(name, args.repeats, args.warmup, rng))
         for mode, batch in (("train", TRAIN_BATCH), ("infer", INFER_BATCH)):
             t = res[mode]
             ips = {k: batch / v for k, v in t.items()}
@@ -325,7 +386,9 @@ def main(argv=None):
                   f"{gflops:>14.1f} {100 * gflops / peak:>6.1f}%")
     print("ratio = npconv / the faster torch layout; GFLOP/s from forward MACs x 2 (x 3 for a "
           f"training step); train batch {TRAIN_BATCH}, infer batch {INFER_BATCH}; medians of "
-          f"{args.repeats}, alternating")
+          f"{args.repeats}, alternating"
+          + (" (each framework in its own subprocess, 3 rounds)" if args.isolated else
+             " in one process"))
     if args.full:
         print()
         print(f"Full run: seed-001 CNN, Fashion-MNIST, {args.epochs} epochs, batch 64, RMSprop, "
