@@ -192,3 +192,10 @@ def test_softmax_bad_axis_and_relu_bad_options():
         A.relu(np.ones(3), negative_slope=-1.0)
     with pytest.raises(TypeError, match="real numeric"):
         A.relu(np.array(["a"]))
+
+
+def test_relu_with_max_value_gives_positive_zero_below_the_threshold():
+    # np.where(above, x, 0 * (x - t)) would give -0.0 for negative x; Keras and torch print 0.
+    y, _ = A.relu_forward(np.array([-1.0, -0.5, 7.0, 2.0]), max_value=6.0)
+    np.testing.assert_array_equal(y, [0.0, 0.0, 6.0, 2.0])
+    assert not np.signbit(y).any()

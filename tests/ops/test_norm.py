@@ -103,3 +103,18 @@ def test_bad_inputs():
     _, cache = batch_norm_forward(x, gamma, beta, mm, mv, True)
     with pytest.raises(ValueError, match="batch_norm_backward"):
         batch_norm_backward(np.ones((4, 4)), cache)
+
+
+def test_float32_training_mode_is_accurate_when_the_mean_dwarfs_the_spread():
+    # a mean 1e4 times the standard deviation: a one-pass float32 mean is off by about its
+    # last bit, which is large next to the spread; the refined mean keeps x_hat exact
+    rng = np.random.default_rng(487)
+    x = (rng.standard_normal((64, 5, 5, 8)) * 0.01 + 100).astype(np.float32)
+    gamma, beta = np.ones(8, np.float32), np.zeros(8, np.float32)
+    stats = (np.zeros(8, np.float32), np.ones(8, np.float32))
+    out32, _ = batch_norm_forward(x, gamma, beta, *stats, training=True)
+    out64, _ = batch_norm_forward(x.astype(np.float64), gamma.astype(np.float64),
+                                  beta.astype(np.float64), *(s.astype(np.float64) for s in stats),
+                                  training=True)
+    assert out32.dtype == np.float32
+    np.testing.assert_allclose(out32, out64, atol=2e-6)

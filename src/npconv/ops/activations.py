@@ -97,7 +97,8 @@ def relu_forward(x, negative_slope=0.0, max_value=None, threshold=0.0):
                          f"threshold={threshold}")
     t, a = x.dtype.type(threshold), x.dtype.type(negative_slope)
     above = x > t
-    y = np.where(above, x, a * (x - t))
+    # a == 0 would give -0.0 for x < t (0 * negative); Keras and torch print 0
+    y = np.where(above, x, a * (x - t) if a else x.dtype.type(0))
     slope = np.where(above, x.dtype.type(1), a)
     if max_value is not None:
         m = x.dtype.type(max_value)

@@ -76,14 +76,21 @@ def batch_norm_forward(x, gamma, beta, moving_mean, moving_var, training,
 
     if training:
         mean = x.mean(axis=axes)
-        var = x.var(axis=axes)  # biased, as Keras and torch use for normalising
+        centered = x - mean
+        # One refinement step: in float32 the first mean is off by ~1e-7 of |mean|, which is
+        # large next to the spread when |mean| >> std; the mean of the residuals corrects it.
+        correction = centered.mean(axis=axes)
+        mean += correction
+        centered -= correction
+        var = np.square(centered).mean(axis=axes)  # biased, as Keras and torch normalise
         new_mean = moving_mean * dtype.type(momentum) + mean * dtype.type(1 - momentum)
         new_var = moving_var * dtype.type(momentum) + var * dtype.type(1 - momentum)
     else:
         mean, var = moving_mean, moving_var
         new_mean = new_var = None
+        centered = x - mean
     inv_std = 1 / np.sqrt(var + dtype.type(epsilon))
-    x_hat = (x - mean) * inv_std
+    x_hat = centered * inv_std
     out = x_hat * g + b
     cache = BatchNormCache(x_hat, g * inv_std, bool(training), gamma is not None,
                            beta is not None, new_mean, new_var)
