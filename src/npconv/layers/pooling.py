@@ -75,8 +75,12 @@ class _Pooling2D(Layer):
         return (n, *self._output_hw(h, w), c)
 
     def call(self, x, training=False):
-        out, self._cache = self._forward(x, self.pool_size, self.strides, self.padding)
+        out, self._cache = self._forward(x, self.pool_size, self.strides, self.padding,
+                                         **self._forward_options(training))
         return out
+
+    def _forward_options(self, training):
+        return {}
 
     def call_backward(self, d_out):
         if self._cache is None:
@@ -103,6 +107,10 @@ class MaxPooling2D(_Pooling2D):
 
     _forward = staticmethod(pool_ops.max_pool2d_forward)
     _backward = staticmethod(pool_ops.max_pool2d_backward)
+
+    def _forward_options(self, training):
+        # Inference skips recording the winners (a backward after it still works, slower).
+        return {"record_argmax": bool(training)}
 
 
 class AveragePooling2D(_Pooling2D):
