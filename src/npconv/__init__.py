@@ -3,7 +3,8 @@
 ``import npconv as keras`` gives the Keras paths the seeds use: ``npconv.layers``,
 ``npconv.Input``, ``npconv.Model``, ``npconv.Sequential``, ``npconv.models``,
 ``npconv.activations``, ``npconv.optimizers``, ``npconv.losses``, ``npconv.metrics``,
-``npconv.callbacks``, ``npconv.datasets``, ``npconv.utils``.
+``npconv.callbacks``, ``npconv.datasets``, ``npconv.utils``, ``npconv.regularizers``,
+``npconv.backend``.
 
 Everything is imported on first use, so ``import npconv`` itself costs almost nothing.
 """
@@ -23,8 +24,9 @@ _ATTRIBUTES = {
     "gradient_check": ("npconv.gradcheck", "gradient_check"),
 }
 _SUBMODULES = {
-    "activations", "callbacks", "data", "datasets", "initializers", "io", "layers", "losses",
-    "metrics", "models", "ops", "optimizers", "random", "training", "utils", "viz",
+    "activations", "backend", "bench", "callbacks", "data", "datasets", "initializers", "io",
+    "layers", "losses", "metrics", "models", "ops", "optimizers", "random", "regularizers",
+    "training", "utils", "viz",
 }
 
 __all__ = sorted(set(_ATTRIBUTES) | _SUBMODULES | {"__version__"})

@@ -6,7 +6,10 @@ A layer is a callable object that
 - propagates a gradient (``call_backward``), writing each weight's ``grad``,
 - applies an optional fused activation after ``call`` and before ``call_backward``,
 - speaks Keras: ``get_weights/set_weights`` in Keras order, ``get_config/from_config``,
-  ``count_params``, ``name``, ``trainable``, ``training=`` as an argument (no global flag).
+  ``count_params``, ``name``, ``trainable``, ``training=`` as an argument (no global flag),
+- takes Keras's ``kernel_regularizer=`` / ``bias_regularizer=`` (``npconv.regularizers``) for
+  any layer with a weight named ``"kernel"`` / ``"bias"``: ``layer.losses`` lists the penalties
+  and ``add_regularization_gradients()`` adds their gradients to the weights' ``grad``.
 
 Layout: inside, 4-D tensors are NHWC. A layer created with ``data_format="channels_first"``
 accepts and returns NCHW; the transposes happen here, at the boundary, so subclasses only
@@ -27,7 +30,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from .. import initializers
+from .. import initializers, regularizers
 from .._checks import check_choice, float_array
 from ..random import global_generator
 
@@ -55,13 +58,16 @@ def _snake_case(name: str) -> str:
 class Weight:
     """A named parameter: ``value`` (updated in place by optimizers) and its ``grad``."""
 
-    __slots__ = ("name", "value", "grad", "trainable")
+    __slots__ = ("name", "value", "grad", "trainable", "regularizer")
 
-    def __init__(self, name: str, value: np.ndarray, trainable: bool = True):
+    def __init__(self, name: str, value: np.ndarray, trainable: bool = True,
+                 regularizer=None):
         self.name = name
         self.value = value
         self.grad: np.ndarray | None = None
         self.trainable = trainable
+        #: An ``npconv.regularizers.Regularizer`` penalising ``value``, or None.
+        self.regularizer = regularizer
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -124,6 +130,17 @@ class Layer:
         if "input_dim" in kwargs:  # Keras's old Dense(…, input_dim=n)
             input_dim = kwargs.pop("input_dim")
             input_shape = input_shape or (input_dim,)
+        where = name if isinstance(name, str) and name else type(self).__name__
+        #: Regularizers for the weights named "kernel" and "bias" (attached by add_weight).
+        self._weight_regularizers = {}
+        for weight_name in ("kernel", "bias"):
+            identifier = kwargs.pop(f"{weight_name}_regularizer", None)
+            try:
+                regularizer = regularizers.get(identifier)
+            except (TypeError, ValueError) as err:
+                raise type(err)(f"{where}: {weight_name}_regularizer: {err}") from None
+            if regularizer is not None:
+                self._weight_regularizers[weight_name] = regularizer
         if kwargs:
             unexpected = ", ".join(sorted(kwargs))
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s): {unexpected}")
@@ -150,14 +167,42 @@ class Layer:
         self.need_input_grad = True
 
     # ------------------------------------------------------------------ weights
-    def add_weight(self, name: str, shape, initializer="zeros", trainable=True) -> Weight:
-        """Create a weight of ``shape`` in this layer's dtype, drawn from the shared generator."""
+    def add_weight(self, name: str, shape, initializer="zeros", trainable=True,
+                   regularizer=None) -> Weight:
+        """Create a weight of ``shape`` in this layer's dtype, drawn from the shared generator.
+
+        ``regularizer`` defaults to the layer's ``kernel_regularizer`` / ``bias_regularizer``
+        for the weights named "kernel" / "bias".
+        """
         init = initializers.get(initializer, self.name)
         dtype = self.dtype or np.dtype(np.float32)
         value = np.ascontiguousarray(init(tuple(shape), dtype, global_generator()), dtype=dtype)
-        weight = Weight(name, value, trainable)
+        if regularizer is None:
+            regularizer = self._weight_regularizers.get(name)
+        weight = Weight(name, value, trainable, regularizers.get(regularizer))
         self._weights.append(weight)
         return weight
+
+    @property
+    def kernel_regularizer(self):
+        return self._weight_regularizers.get("kernel")
+
+    @property
+    def bias_regularizer(self):
+        return self._weight_regularizers.get("bias")
+
+    @property
+    def losses(self) -> list[float]:
+        """The regularization penalties of the trainable weights, as Keras's ``layer.losses``."""
+        return [w.regularizer(w.value) for w in self.trainable_weights
+                if w.regularizer is not None]
+
+    def add_regularization_gradients(self) -> None:
+        """Add each trainable weight's penalty gradient to its ``grad`` (after ``backward``)."""
+        for w in self.trainable_weights:
+            if w.regularizer is not None:
+                g = w.regularizer.gradient(w.value)
+                w.grad = g if w.grad is None else w.grad + g
 
     @property
     def weights(self) -> list[Weight]:
@@ -241,6 +286,13 @@ class Layer:
             else self._to_internal_shape(tuple(input_shape))
         )
         self.build(internal)
+        names = {w.name for w in self._weights}
+        for weight_name in self._weight_regularizers:
+            # Dense(use_bias=False, bias_regularizer=...) is accepted, as Keras does
+            if weight_name not in names and "kernel" not in names:
+                raise ValueError(f"{self.name}: {weight_name}_regularizer was given, but "
+                                 f"{type(self).__name__} has no weight named '{weight_name}' "
+                                 f"(its weights: {sorted(names)})")
         self.built = True
         self.input_shape = (
             [tuple(s) for s in input_shape] if self.multiple_inputs else tuple(input_shape)
@@ -357,6 +409,8 @@ class Layer:
             config["dtype"] = self.dtype.name
         if self.input_shape_arg is not None:
             config["input_shape"] = list(self.input_shape_arg)
+        for weight_name, regularizer in self._weight_regularizers.items():
+            config[f"{weight_name}_regularizer"] = regularizers.serialize(regularizer)
         return config
 
     @classmethod

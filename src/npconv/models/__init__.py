@@ -1,7 +1,8 @@
-"""Models: ``Sequential``, the functional ``Model``, ``load_model`` and the seeds' model zoo."""
+"""Models: ``Sequential``, the functional ``Model``, ``load_model``, ``model_from_json``,
+``clone_model`` and the seeds' model zoo."""
 
 from ..io import load_model
-from .functional import Model
+from .functional import Model, clone_model, model_from_json
 from .sequential import Sequential
 from .zoo import (
     ZOO,
@@ -15,6 +16,6 @@ from .zoo import (
 )
 
 __all__ = [
-    "Model", "Sequential", "load_model", "ZOO", "get_model", "alexnet", "lenet5", "mnist_cnn",
-    "mnist_cnn_no_pool", "same_cnn", "strided_cnn",
+    "Model", "Sequential", "clone_model", "load_model", "model_from_json", "ZOO", "get_model",
+    "alexnet", "lenet5", "mnist_cnn", "mnist_cnn_no_pool", "same_cnn", "strided_cnn",
 ]

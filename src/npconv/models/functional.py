@@ -158,6 +158,17 @@ class Model:
             return self.weights
         return [w for layer in self._unique_layers() for w in layer.non_trainable_weights]
 
+    @property
+    def losses(self) -> list[float]:
+        """The layers' regularization penalties (Keras's ``model.losses``), added to the loss
+        that ``fit`` and ``evaluate`` report."""
+        return [p for layer in self._unique_layers() for p in layer.losses]
+
+    def add_regularization_gradients(self) -> None:
+        """Add every penalty's gradient to its weight's ``grad`` (after :meth:`backward`)."""
+        for layer in self._unique_layers():
+            layer.add_regularization_gradients()
+
     def get_weights(self) -> list[np.ndarray]:
         """Copies of every weight, layer by layer, each layer in its Keras order."""
         self._require_graph("get_weights")
@@ -296,6 +307,17 @@ class Model:
                    outputs=outputs if config.get("multi_output") else outputs[0],
                    name=config.get("name"))
 
+    def to_json(self, **kwargs) -> str:
+        """The architecture (no weights) as a JSON string, as Keras's ``model.to_json()``;
+        ``kwargs`` go to ``json.dumps``. :func:`npconv.models.model_from_json` reads it back."""
+        import json
+
+        from .. import __version__
+
+        kind = "Sequential" if type(self).__name__ == "Sequential" else "Functional"
+        return json.dumps({"class_name": kind, "config": self.get_config(),
+                           "npconv_version": __version__}, **kwargs)
+
     # ------------------------------------------------------------------ display
     def summary(self, print_fn=None, line_length=None, show_cost=False, batch_size=1):
         """Print the Keras summary table (``print_fn`` receives each line)."""
@@ -306,6 +328,48 @@ class Model:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, layers={len(self.layers)}>"
+
+
+def _model_class(kind: str, where: str):
+    from .. import layers  # noqa: F401 - registers every layer class for from_config
+    from .sequential import Sequential
+
+    classes = {"Sequential": Sequential, "Functional": Model, "Model": Model}
+    if kind not in classes:
+        raise ValueError(f"{where}: expected class_name 'Sequential' or 'Functional'. "
+                         f"Received: {kind!r}")
+    return classes[kind]
+
+
+def model_from_json(json_string, custom_objects=None):
+    """A new model (fresh weights, not compiled) from :meth:`Model.to_json`'s text (Keras's
+    ``keras.models.model_from_json``). ``custom_objects`` is not supported (None only)."""
+    import json
+
+    if custom_objects:
+        raise ValueError("model_from_json: custom_objects is not supported; custom layers are "
+                         "found by class name once their module is imported")
+    try:
+        spec = json.loads(json_string)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"model_from_json: expected the JSON text of model.to_json(). "
+                         f"Received text that is not JSON ({err})") from None
+    if not isinstance(spec, dict) or "config" not in spec or "class_name" not in spec:
+        raise ValueError("model_from_json: expected an object with 'class_name' and 'config' "
+                         "(the text of model.to_json())")
+    cls = _model_class(spec["class_name"], "model_from_json")
+    return cls.from_config(spec["config"])
+
+
+def clone_model(model):
+    """The same architecture with new layers and freshly initialised weights (Keras's
+    ``keras.models.clone_model``): layer names and configs are kept, weights are drawn again
+    from the initializers, and the clone is not compiled."""
+    if not isinstance(model, Model):
+        raise TypeError(f"clone_model: expected a Sequential or functional Model. "
+                        f"Received {type(model).__name__}")
+    kind = "Sequential" if type(model).__name__ == "Sequential" else "Functional"
+    return _model_class(kind, "clone_model").from_config(model.get_config())
 
 
 def _attach_training_methods() -> None:

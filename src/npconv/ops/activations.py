@@ -354,3 +354,400 @@ def serialize(activation) -> str:
     if name is None:
         raise TypeError(f"activations.serialize: cannot serialize {activation!r}")
     return name
+
+
+# ============================================================================ more activations
+# Keras 3's other built-in activations, appended here with their own registration so that
+# they need nothing above to change. Each is exact against torch's function of the same
+# maths (torch's gradient convention at the kinks):
+#
+#   elu(x, a=1)     x if x > 0 else a * (exp(x) - 1)         d: 1 if x > 0 else a * exp(x)
+#   selu(x)         scale * elu(x, alpha), Keras's and torch's alpha = 1.6732632423543772,
+#                   scale = 1.0507009873554805
+#   gelu(x)         x * Phi(x), Phi the standard normal CDF  d: Phi(x) + x * phi(x)
+#   gelu(x, approximate=True)  0.5 * x * (1 + tanh(u)), u = sqrt(2/pi) * (x + 0.044715 * x**3)
+#                   computed as x * sigmoid(2u) (= the same, without 1 + tanh's cancellation)
+#   silu(x)         x * sigmoid(x)  (also "swish")           d: s * (1 + x * (1 - s))
+#   softplus(x)     log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|))   d: sigmoid(x)
+#   softsign(x)     x / (1 + |x|)                            d: 1 / (1 + |x|)**2
+#   hard_sigmoid(x) clip(x / 6 + 1/2, 0, 1) (Keras 3 = torch's hardsigmoid)  d: 1/6 inside
+#   hard_silu(x)    x * hard_sigmoid(x)  (also "hard_swish")
+#   exponential(x)  exp(x)                                   d: exp(x)
+#   relu6(x)        min(max(x, 0), 6)                        d: 1 for 0 < x < 6
+#   mish(x)         x * tanh(softplus(x))                    d: t + x * sigmoid(x) * (1 - t**2)
+#   log_softmax(x)  x - log(sum(exp(x)))  along ``axis``     dx = dy - softmax(x) * sum(dy)
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _check_x_grad(dy, x: np.ndarray, where: str) -> np.ndarray:
+    return float_array(_check_grad(dy, x, where), where)
+
+
+# ---------------------------------------------------------------------------- elu / selu
+class _EluCache(NamedTuple):
+    x: np.ndarray
+    alpha: float
+    scale: float
+
+
+def elu_forward(x, alpha=1.0):
+    """ELU: ``x`` for x > 0, ``alpha * (exp(x) - 1)`` otherwise (``expm1``, exact near 0)."""
+    x = float_array(x, "elu")
+    a = x.dtype.type(alpha)
+    y = np.where(x > 0, x, a * np.expm1(np.minimum(x, 0)))
+    return y, _EluCache(x, float(alpha), 1.0)
+
+
+def elu_backward(dy, cache: _EluCache):
+    """``dx = dy`` where x > 0, else ``dy * alpha * exp(x)`` (scaled by ``scale`` for selu)."""
+    x, alpha, scale = cache
+    dy = _check_x_grad(dy, x, "elu_backward")
+    t = x.dtype.type
+    slope = np.where(x > 0, t(scale), t(scale * alpha) * np.exp(np.minimum(x, 0)))
+    return dy * slope
+
+
+def elu(x, alpha=1.0):
+    """ELU element-wise, ``alpha=1.0`` as ``keras.activations.elu``."""
+    return elu_forward(x, alpha)[0]
+
+
+def selu_forward(x):
+    """SELU: ``scale * elu(x, alpha)`` with the self-normalising constants."""
+    x = float_array(x, "selu")
+    t = x.dtype.type
+    y = np.where(x > 0, t(_SELU_SCALE) * x,
+                 t(_SELU_SCALE * _SELU_ALPHA) * np.expm1(np.minimum(x, 0)))
+    return y, _EluCache(x, _SELU_ALPHA, _SELU_SCALE)
+
+
+selu_backward = elu_backward
+
+
+def selu(x):
+    """SELU element-wise (use with the ``lecun_normal`` initializer)."""
+    return selu_forward(x)[0]
+
+
+# ---------------------------------------------------------------------------- gelu
+def _erfc(t: np.ndarray) -> np.ndarray:
+    """The complementary error function in float64, relative error below 1e-12.
+
+    NumPy has no erf: for |t| < 2 the everywhere-positive series
+    ``erf(t) = 2/sqrt(pi) * exp(-t**2) * sum_n 2**n t**(2n+1) / (1*3*...*(2n+1))`` (30 terms);
+    beyond, the continued fraction ``erfc(t) = exp(-t**2)/sqrt(pi) / (t + (1/2)/(t + 1/(t +
+    (3/2)/(t + ...))))`` (40 levels), and ``erfc(-t) = 2 - erfc(t)``. Loops run over terms.
+    """
+    t = np.asarray(t, dtype=np.float64)
+    out = np.empty_like(t)
+    a = np.abs(t)
+    small = a < 2.0
+    ts = t[small]
+    term = ts.copy()
+    total = ts.copy()
+    two_t2 = 2.0 * ts * ts
+    for n in range(1, 30):
+        term *= two_t2 / (2 * n + 1)
+        total += term
+    out[small] = 1.0 - (2.0 / np.sqrt(np.pi)) * np.exp(-ts * ts) * total
+    big = ~small
+    ab = a[big]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        f = ab.copy()
+        for k in range(40, 0, -1):
+            f = ab + (k / 2.0) / f
+        tail = np.exp(-ab * ab) / np.sqrt(np.pi) / f
+    tail = np.where(np.isinf(ab), 0.0, tail)  # erfc(inf) = 0 (inf / inf above)
+    out[big] = np.where(t[big] > 0, tail, 2.0 - tail)
+    return out
+
+
+def _normal_cdf(x: np.ndarray) -> np.ndarray:
+    """Phi(x) = erfc(-x / sqrt(2)) / 2, accurate in both tails; in x's dtype."""
+    return (0.5 * _erfc(-np.asarray(x, dtype=np.float64) / np.sqrt(2.0))).astype(x.dtype)
+
+
+class _GeluCache(NamedTuple):
+    x: np.ndarray
+    approximate: bool
+
+
+_SQRT_2_OVER_PI = 0.7978845608028654  # sqrt(2 / pi)
+_GELU_CUBIC = 0.044715
+
+
+def gelu_forward(x, approximate=False):
+    """GELU: ``x * Phi(x)`` (exact, Keras's default) or the tanh approximation."""
+    x = float_array(x, "gelu")
+    t = x.dtype.type
+    if approximate:
+        # 0.5 * (1 + tanh(u)) = sigmoid(2u), exact where 1 + tanh(u) would cancel (x << 0)
+        with np.errstate(over="ignore"):  # |x| ~ 1e100: x**3 = inf, sigmoid(inf) = 1
+            two_u = t(2 * _SQRT_2_OVER_PI) * (x + t(_GELU_CUBIC) * x * x * x)
+        y = x * sigmoid_forward(two_u)[0]
+    else:
+        y = x * _normal_cdf(x)
+    return y, _GeluCache(x, bool(approximate))
+
+
+def gelu_backward(dy, cache: _GeluCache):
+    """Exact: ``dy * (Phi(x) + x * phi(x))``; approximate: the tanh form's derivative."""
+    x, approximate = cache
+    dy = _check_x_grad(dy, x, "gelu_backward")
+    t = x.dtype.type
+    if approximate:
+        # with s = sigmoid(2u): y = x * s, dy/dx = s + x * 2 * s * (1 - s) * du/dx
+        with np.errstate(over="ignore", invalid="ignore"):  # |x| ~ 1e100: x**3 = inf
+            two_u = t(2 * _SQRT_2_OVER_PI) * (x + t(_GELU_CUBIC) * x * x * x)
+            s, s_neg = sigmoid_forward(two_u)[0], sigmoid_forward(-two_u)[0]  # s_neg = 1 - s
+            du = t(_SQRT_2_OVER_PI) * (t(1) + t(3 * _GELU_CUBIC) * x * x)
+            saturated = s * s_neg
+            bump = np.where(saturated == 0, t(0), t(2) * x * saturated * du)
+        slope = s + bump
+    else:
+        with np.errstate(over="ignore"):  # x * x = inf for huge |x|: the density is 0
+            pdf = t(1 / np.sqrt(2 * np.pi)) * np.exp(t(-0.5) * x * x)
+        slope = _normal_cdf(x) + x * pdf
+    return dy * slope
+
+
+def gelu(x, approximate=False):
+    """GELU element-wise; ``approximate=False`` as ``keras.activations.gelu``."""
+    return gelu_forward(x, approximate)[0]
+
+
+# ---------------------------------------------------------------------------- silu / swish
+class _SiluCache(NamedTuple):
+    x: np.ndarray
+    s: np.ndarray  # sigmoid(x)
+
+
+def silu_forward(x):
+    """SiLU (swish): ``x * sigmoid(x)``."""
+    x = float_array(x, "silu")
+    s = sigmoid_forward(x)[0]
+    return x * s, _SiluCache(x, s)
+
+
+def silu_backward(dy, cache: _SiluCache):
+    """``dx = dy * s * (1 + x * (1 - s))``."""
+    x, s = cache
+    dy = _check_x_grad(dy, x, "silu_backward")
+    one = x.dtype.type(1)
+    return dy * (s * (one + x * (one - s)))
+
+
+def silu(x):
+    """``x * sigmoid(x)`` element-wise (Keras's ``silu``, alias ``swish``)."""
+    return silu_forward(x)[0]
+
+
+swish = silu
+
+
+# ---------------------------------------------------------------------------- softplus
+def softplus_forward(x):
+    """Softplus ``log(1 + exp(x))`` as ``max(x, 0) + log1p(exp(-|x|))``: no overflow for
+    large x, no loss of precision for very negative x. The cache is ``x``."""
+    x = float_array(x, "softplus")
+    y = np.maximum(x, x.dtype.type(0)) + np.log1p(np.exp(-np.abs(x)))
+    return y, x
+
+
+def softplus_backward(dy, cache):
+    """``dx = dy * sigmoid(x)``."""
+    x = cache
+    dy = _check_x_grad(dy, x, "softplus_backward")
+    return dy * sigmoid_forward(x)[0]
+
+
+def softplus(x):
+    """``log(1 + exp(x))`` element-wise, numerically stable."""
+    return softplus_forward(x)[0]
+
+
+# ---------------------------------------------------------------------------- softsign
+def softsign_forward(x):
+    """Softsign ``x / (1 + |x|)``. The cache is ``x``."""
+    x = float_array(x, "softsign")
+    return x / (x.dtype.type(1) + np.abs(x)), x
+
+
+def softsign_backward(dy, cache):
+    """``dx = dy / (1 + |x|)**2``."""
+    x = cache
+    dy = _check_x_grad(dy, x, "softsign_backward")
+    d = x.dtype.type(1) + np.abs(x)
+    return dy / d / d  # not d * d, which overflows for |x| > 1e154
+
+
+def softsign(x):
+    """``x / (1 + |x|)`` element-wise."""
+    return softsign_forward(x)[0]
+
+
+# ---------------------------------------------------------------------------- hard sigmoid / silu
+def hard_sigmoid_forward(x):
+    """Keras 3's hard sigmoid ``clip(x / 6 + 1/2, 0, 1)`` (= ``relu6(x + 3) / 6``, torch's
+    ``hardsigmoid``; Keras 2 used ``0.2 * x + 0.5``). The cache is ``x``."""
+    x = float_array(x, "hard_sigmoid")
+    t = x.dtype.type
+    return np.clip(x / t(6) + t(0.5), t(0), t(1)), x
+
+
+def hard_sigmoid_backward(dy, cache):
+    """``dx = dy / 6`` for -3 < x < 3, else 0 (torch's convention at the kinks)."""
+    x = cache
+    dy = _check_x_grad(dy, x, "hard_sigmoid_backward")
+    t = x.dtype.type
+    return np.where((x > -3) & (x < 3), dy / t(6), t(0))
+
+
+def hard_sigmoid(x):
+    """``clip(x / 6 + 0.5, 0, 1)`` element-wise (Keras 3)."""
+    return hard_sigmoid_forward(x)[0]
+
+
+def hard_silu_forward(x):
+    """Hard SiLU (hard swish): ``x * hard_sigmoid(x)``. The cache is ``x``."""
+    x = float_array(x, "hard_silu")
+    return x * hard_sigmoid_forward(x)[0], x
+
+
+def hard_silu_backward(dy, cache):
+    """``dx = 0`` for x <= -3, ``dy * (x / 3 + 1/2)`` for -3 < x < 3, ``dy`` from 3 on
+    (torch's values at the kinks)."""
+    x = cache
+    dy = _check_x_grad(dy, x, "hard_silu_backward")
+    t = x.dtype.type
+    slope = np.where(x <= -3, t(0), np.where(x < 3, x / t(3) + t(0.5), t(1)))
+    return dy * slope
+
+
+def hard_silu(x):
+    """``x * clip(x / 6 + 0.5, 0, 1)`` element-wise (alias ``hard_swish``)."""
+    return hard_silu_forward(x)[0]
+
+
+hard_swish = hard_silu
+
+
+# ---------------------------------------------------------------------------- exponential
+def exponential_forward(x):
+    """``exp(x)``; inf where it overflows (silenced, as torch). The cache is ``y``."""
+    x = float_array(x, "exponential")
+    with np.errstate(over="ignore"):
+        y = np.exp(x)
+    return y, y
+
+
+def exponential_backward(dy, cache):
+    """``dx = dy * exp(x)``."""
+    y = cache
+    dy = _check_x_grad(dy, y, "exponential_backward")
+    return dy * y
+
+
+def exponential(x):
+    """``exp(x)`` element-wise."""
+    return exponential_forward(x)[0]
+
+
+# ---------------------------------------------------------------------------- relu6
+def relu6_forward(x):
+    """``min(max(x, 0), 6)``. The cache is ``x``."""
+    x = float_array(x, "relu6")
+    t = x.dtype.type
+    return np.minimum(np.maximum(x, t(0)), t(6)), x
+
+
+def relu6_backward(dy, cache):
+    """``dx = dy`` for 0 < x < 6, else 0 (torch's hardtanh convention at 0 and 6)."""
+    x = cache
+    dy = _check_x_grad(dy, x, "relu6_backward")
+    return np.where((x > 0) & (x < 6), dy, dy.dtype.type(0))
+
+
+def relu6(x):
+    """``min(max(x, 0), 6)`` element-wise."""
+    return relu6_forward(x)[0]
+
+
+# ---------------------------------------------------------------------------- mish
+class _MishCache(NamedTuple):
+    x: np.ndarray
+    tanh_sp: np.ndarray  # tanh(softplus(x))
+
+
+def mish_forward(x):
+    """Mish: ``x * tanh(softplus(x))``."""
+    x = float_array(x, "mish")
+    th = np.tanh(softplus_forward(x)[0])
+    return x * th, _MishCache(x, th)
+
+
+def mish_backward(dy, cache: _MishCache):
+    """``dx = dy * (t + x * sigmoid(x) * (1 - t**2))``, t = tanh(softplus(x))."""
+    x, th = cache
+    dy = _check_x_grad(dy, x, "mish_backward")
+    one = x.dtype.type(1)
+    return dy * (th + x * sigmoid_forward(x)[0] * (one - th * th))
+
+
+def mish(x):
+    """``x * tanh(softplus(x))`` element-wise."""
+    return mish_forward(x)[0]
+
+
+# ---------------------------------------------------------------------------- log softmax
+def log_softmax_forward(x, axis=-1):
+    """Log-softmax along ``axis``: ``(x - max) - log(sum(exp(x - max)))``."""
+    x = float_array(x, "log_softmax")
+    if x.ndim == 0:
+        raise ValueError("log_softmax: expected an input with at least 1 dimension. "
+                         "Received a scalar")
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"log_softmax: expected axis in [{-x.ndim}, {x.ndim}) for an input "
+                         f"of shape {x.shape}. Received: axis={axis}")
+    shifted = x - x.max(axis=axis, keepdims=True)
+    y = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    return y, _SoftmaxCache(y, axis)
+
+
+def log_softmax_backward(dy, cache: _SoftmaxCache):
+    """``dx = dy - softmax(x) * sum(dy, axis)``."""
+    y, axis = cache
+    dy = _check_grad(dy, y, "log_softmax_backward")
+    return dy - np.exp(y) * dy.sum(axis=axis, keepdims=True)
+
+
+def log_softmax(x, axis=-1):
+    """Log-softmax along ``axis`` (default the last)."""
+    return log_softmax_forward(x, axis)[0]
+
+
+_MORE = {
+    "elu": (elu, elu_forward, elu_backward),
+    "selu": (selu, selu_forward, selu_backward),
+    "gelu": (gelu, gelu_forward, gelu_backward),
+    "silu": (silu, silu_forward, silu_backward),
+    "softplus": (softplus, softplus_forward, softplus_backward),
+    "softsign": (softsign, softsign_forward, softsign_backward),
+    "hard_sigmoid": (hard_sigmoid, hard_sigmoid_forward, hard_sigmoid_backward),
+    "hard_silu": (hard_silu, hard_silu_forward, hard_silu_backward),
+    "exponential": (exponential, exponential_forward, exponential_backward),
+    "relu6": (relu6, relu6_forward, relu6_backward),
+    "mish": (mish, mish_forward, mish_backward),
+    "log_softmax": (log_softmax, log_softmax_forward, log_softmax_backward),
+}
+for _name, (_plain, _fwd, _bwd) in _MORE.items():
+    _ACTIVATIONS[_name] = Activation(_name, _fwd, _bwd)
+    _PLAIN_FUNCTIONS[_plain] = _name
+    __all__ += [_name, f"{_name}_forward", f"{_name}_backward"]
+# Keras's aliases: the same Activation under a second name (it serializes as the first)
+_ACTIVATIONS["swish"] = _ACTIVATIONS["silu"]
+_ACTIVATIONS["hard_swish"] = _ACTIVATIONS["hard_silu"]
+__all__ += ["swish", "hard_swish"]
+del _name, _plain, _fwd, _bwd

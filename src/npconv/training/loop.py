@@ -1,13 +1,20 @@
 """compile / fit / evaluate / predict: the Keras training loop over npconv models.
 
 One training step: forward (training=True) -> loss and its gradient w.r.t. the output
-(fused with a softmax or sigmoid output layer) -> model.backward -> optimizer step.
+(fused with a softmax or sigmoid output layer) -> model.backward -> the regularization
+penalties' gradients added to the weights' grads -> optimizer step.
+
+As Keras, the reported loss is the data loss plus the penalties (``model.losses``), and the
+data loss of a batch with ``sample_weight`` w is ``sum(w * per_sample_loss) / batch_size``
+(the "sum_over_batch_size" reduction); ``class_weight={class: weight}`` becomes per-sample
+weights (the sample's class weight; 1 for a class not in the dict).
 """
 
 from __future__ import annotations
 
 import math
 import sys
+import time
 
 import numpy as np
 
@@ -105,41 +112,107 @@ def _check_batch_size(model, batch_size, where):
     return int(batch_size)
 
 
+def _check_sample_weight(model, sample_weight, n, where):
+    """``sample_weight`` as a float array with one weight per sample (first axis n), or None."""
+    if sample_weight is None:
+        return None
+    sw = np.asarray(sample_weight)
+    if sw.dtype.kind not in "biuf":
+        raise TypeError(f"{model.name}.{where}: expected sample_weight to be numbers. "
+                        f"Received dtype {sw.dtype}")
+    if sw.ndim == 0 or sw.shape[0] != n:
+        raise ValueError(f"{model.name}.{where}: expected sample_weight with one weight per "
+                         f"sample, shape ({n},). Received shape {sw.shape}")
+    return sw.astype(np.float64) if sw.dtype.kind != "f" else sw
+
+
+def _class_weight_to_sample_weight(model, y, class_weight, where):
+    """Keras's ``class_weight``: each sample weighs its class's weight (1 when not listed).
+
+    The class is the label itself (integer labels, shape (N,) or (N, 1)) or the argmax of a
+    one-hot row (N, C).
+    """
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"{model.name}.{where}: expected class_weight to be a dict "
+                        f"{{class_index: weight}}. Received {type(class_weight).__name__}")
+    y = np.asarray(y)
+    if y.ndim > 2:
+        raise ValueError(f"{model.name}.{where}: class_weight needs targets of shape (N,), "
+                         f"(N, 1) or one-hot (N, C). Received shape {y.shape}")
+    if y.ndim == 2:
+        y = np.argmax(y, axis=1) if y.shape[1] > 1 else y[:, 0]
+    labels = np.round(y).astype(np.int64)
+    classes, inverse = np.unique(labels, return_inverse=True)
+    table = np.ones(len(classes), dtype=np.float64)
+    for i, c in enumerate(classes):  # one entry per class, not per sample
+        if int(c) in class_weight:
+            table[i] = float(class_weight[int(c)])
+    return table[inverse.reshape(-1)]
+
+
+def _regularization(model) -> float:
+    """Add the penalties' gradients to the grads; the total penalty (0.0 without any)."""
+    penalties = model.losses
+    if not penalties:
+        return 0.0
+    model.add_regularization_gradients()
+    return float(sum(penalties))
+
+
 # ---------------------------------------------------------------------------- steps
-def _train_step(model, xb, yb, metric_objs):
+def _train_step(model, xb, yb, metric_objs, sample_weight=None):
     y_pred = model.forward(xb, training=True)
     fused = _fusion(model)
+    sw = sample_weight
     if fused == "softmax":
-        loss_value, d_out = model.loss.fused_softmax_backward(yb, y_pred)
+        loss_value, d_out = model.loss.fused_softmax_backward(yb, y_pred, sample_weight=sw)
     elif fused == "sigmoid":
-        loss_value, d_out = model.loss.fused_sigmoid_backward(yb, y_pred)
+        loss_value, d_out = model.loss.fused_sigmoid_backward(yb, y_pred, sample_weight=sw)
     else:
-        loss_value, d_out = model.loss.forward_backward(yb, y_pred)
+        loss_value, d_out = model.loss.forward_backward(yb, y_pred, sample_weight=sw)
     model.backward(d_out, fused_output_activation=bool(fused))
+    penalty = _regularization(model)
     model.optimizer.apply_gradients(model.trainable_weights)
     for m in metric_objs:
         m.update_state(yb, y_pred)
-    return float(loss_value), len(yb)
+    return float(loss_value) + penalty, len(yb)
 
 
-def train_on_batch(model, x, y, return_dict=False):
+def train_on_batch(model, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
     """One optimizer step on one batch; returns the loss (and metrics) on that batch."""
     _require_compiled(model, "train_on_batch")
-    x, y, _ = _check_xy(model, x, y, "train_on_batch")
+    x, y, n = _check_xy(model, x, y, "train_on_batch")
+    if y is None:
+        raise ValueError(f"{model.name}.train_on_batch: y (the targets) is required")
+    sample_weight = _resolve_weights(model, y, n, sample_weight, class_weight, "train_on_batch")
     metric_objs = _make_metrics(model)
-    loss_value, _ = _train_step(model, x, y, metric_objs)
+    loss_value, _ = _train_step(model, x, y, metric_objs, sample_weight)
     return _format_results(loss_value, metric_objs, return_dict)
 
 
-def test_on_batch(model, x, y, return_dict=False):
+def test_on_batch(model, x, y=None, sample_weight=None, return_dict=False):
     """Loss and metrics on one batch, in inference mode."""
     _require_compiled(model, "test_on_batch")
-    x, y, _ = _check_xy(model, x, y, "test_on_batch")
+    x, y, n = _check_xy(model, x, y, "test_on_batch")
+    if y is None:
+        raise ValueError(f"{model.name}.test_on_batch: y (the targets) is required")
+    sample_weight = _check_sample_weight(model, sample_weight, n, "test_on_batch")
     metric_objs = _make_metrics(model)
     y_pred = model.forward(x, training=False)
     for m in metric_objs:
         m.update_state(y, y_pred)
-    return _format_results(float(model.loss(y, y_pred)), metric_objs, return_dict)
+    loss_value = float(model.loss(y, y_pred, sample_weight=sample_weight))
+    return _format_results(loss_value + float(sum(model.losses)), metric_objs, return_dict)
+
+
+def _resolve_weights(model, y, n, sample_weight, class_weight, where):
+    """The per-sample weights from ``sample_weight`` or ``class_weight`` (not both, as Keras)."""
+    if class_weight is not None and sample_weight is not None:
+        raise ValueError(f"{model.name}.{where}: give sample_weight or class_weight, not both "
+                         "(multiply the class weights into sample_weight instead)")
+    if class_weight is not None:
+        return _class_weight_to_sample_weight(model, y, class_weight, where)
+    return _check_sample_weight(model, sample_weight, n, where)
 
 
 def predict_on_batch(model, x):
@@ -165,12 +238,15 @@ def _resolve_verbose(verbose):
 
 
 def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-        validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0, seed=None):
+        validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+        sample_weight=None, initial_epoch=0, seed=None):
     """Train ``model`` for ``epochs`` passes over ``(x, y)``; returns a ``History``.
 
     As Keras: ``validation_split`` holds out the *last* fraction of the samples (before
-    shuffling); ``validation_data=(x_val, y_val)`` takes precedence. Shuffling draws from
-    ``seed`` or the run-wide generator (``npconv.utils.set_random_seed``).
+    shuffling), with their sample weights; ``validation_data=(x_val, y_val)`` or
+    ``(x_val, y_val, val_sample_weight)`` takes precedence. ``sample_weight`` (one weight per
+    sample) or ``class_weight`` ({class: weight}) weight the training loss. Shuffling draws
+    from ``seed`` or the run-wide generator (``npconv.utils.set_random_seed``).
     """
     _require_compiled(model, "fit")
     verbose = _resolve_verbose(verbose)
@@ -184,19 +260,26 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     if not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"{model.name}.fit: expected epochs to be a non-negative int. "
                          f"Received: epochs={epochs!r}")
+    sample_weight = _resolve_weights(model, y, n, sample_weight, class_weight, "fit")
     if validation_data is None and validation_split:
         n_val = int(math.floor(n * float(validation_split)))
         if n_val == 0 or n_val == n:
             raise ValueError(f"{model.name}.fit: validation_split={validation_split} leaves "
                              f"{n - n_val} training and {n_val} validation samples out of {n}")
         split = n - n_val
-        validation_data = (_take(x, slice(split, None)), y[split:])
+        validation_data = (_take(x, slice(split, None)), y[split:],
+                           None if sample_weight is None else sample_weight[split:])
         x, y, n = _take(x, slice(0, split)), y[:split], split
+        sample_weight = None if sample_weight is None else sample_weight[:split]
     if validation_data is not None:
-        if len(validation_data) != 2:
-            raise ValueError(f"{model.name}.fit: expected validation_data=(x_val, y_val). "
-                             f"Received a tuple of {len(validation_data)}")
-        _check_xy(model, validation_data[0], validation_data[1], "fit(validation_data)")
+        if len(validation_data) not in (2, 3):
+            raise ValueError(f"{model.name}.fit: expected validation_data=(x_val, y_val) or "
+                             f"(x_val, y_val, val_sample_weight). Received a tuple of "
+                             f"{len(validation_data)}")
+        _, _, n_val = _check_xy(model, validation_data[0], validation_data[1],
+                                "fit(validation_data)")
+        if len(validation_data) == 3:
+            _check_sample_weight(model, validation_data[2], n_val, "fit(validation_data)")
 
     rng = make_generator(seed)
     model._ensure_graph_for([x[0] if isinstance(x, list) else x])
@@ -215,7 +298,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         for step, sl in enumerate(slices):
             idx = order[sl] if order is not None else sl
             cb_list.on_train_batch_begin(step)
-            batch_loss, count = _train_step(model, _take(x, idx), y[idx], metric_objs)
+            sw = None if sample_weight is None else sample_weight[idx]
+            batch_loss, count = _train_step(model, _take(x, idx), y[idx], metric_objs, sw)
             loss_sum += batch_loss * count
             seen += count
             logs = {"loss": loss_sum / seen, **{m.name: float(m.result()) for m in metric_objs}}
@@ -224,8 +308,10 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
                 break
         epoch_logs = dict(logs)
         if validation_data is not None:
+            val_sw = validation_data[2] if len(validation_data) == 3 else None
             val = evaluate(model, validation_data[0], validation_data[1],
-                           batch_size=batch_size, verbose=0, return_dict=True)
+                           batch_size=batch_size, verbose=0, sample_weight=val_sw,
+                           return_dict=True)
             epoch_logs.update({f"val_{k}": v for k, v in val.items()})
         cb_list.on_epoch_end(epoch, epoch_logs)
         if model.stop_training:
@@ -236,48 +322,87 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
 
 
 # ---------------------------------------------------------------------------- evaluate / predict
-def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", return_dict=False,
-             callbacks=None):
-    """Loss and metrics over ``(x, y)`` in inference mode, as Keras returns them."""
+def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
+             return_dict=False, callbacks=None):
+    """Loss and metrics over ``(x, y)`` in inference mode, as Keras returns them.
+
+    The loss is ``sum(sample_weight * per_sample_loss) / N`` (the plain mean without
+    ``sample_weight``) plus the regularization penalties. ``verbose=1`` shows a progress bar,
+    ``verbose=2`` prints one line at the end (``313/313 - 1s - 3ms/step - loss: ...``).
+    """
     _require_compiled(model, "evaluate")
     verbose = _resolve_verbose(verbose)
     batch_size = _check_batch_size(model, batch_size, "evaluate")
     x, y, n = _check_xy(model, x, y, "evaluate")
     if y is None:
         raise ValueError(f"{model.name}.evaluate: y (the targets) is required")
+    sample_weight = _check_sample_weight(model, sample_weight, n, "evaluate")
+    penalty = None  # the weights do not change here: read the penalties once, once built
     metric_objs = _make_metrics(model)
     loss_sum = 0.0
-    bar = _progress(verbose, len(_batch_slices(n, batch_size)), "evaluate")
-    for sl in _batch_slices(n, batch_size):
+    slices = _batch_slices(n, batch_size)
+    bar = _progress(verbose, len(slices), "evaluate")
+    start = time.perf_counter()
+    for sl in slices:
         y_pred = model.forward(_take(x, sl), training=False)
-        loss_sum += float(model.loss(y[sl], y_pred)) * len(y[sl])
+        if penalty is None:
+            penalty = float(sum(model.losses))
+        sw = None if sample_weight is None else sample_weight[sl]
+        loss_sum += float(model.loss(y[sl], y_pred, sample_weight=sw)) * len(y[sl])
         for m in metric_objs:
             m.update_state(y[sl], y_pred)
         if bar is not None:
             bar.update(1)
-            bar.set_postfix({"loss": f"{loss_sum / (sl.stop):.4f}",
+            bar.set_postfix({"loss": f"{loss_sum / (sl.stop) + penalty:.4f}",
                              **{m.name: f"{float(m.result()):.4f}" for m in metric_objs}})
     if bar is not None:
         bar.close()
-    return _format_results(loss_sum / n, metric_objs, return_dict)
+    loss_value = loss_sum / n + penalty
+    if verbose == 2:
+        logs = {"loss": loss_value, **{m.name: float(m.result()) for m in metric_objs}}
+        _print_summary_line(len(slices), time.perf_counter() - start, logs)
+    return _format_results(loss_value, metric_objs, return_dict)
 
 
 def predict(model, x, batch_size=None, verbose=0, callbacks=None):
-    """The model's outputs for ``x``, computed in batches in inference mode."""
+    """The model's outputs for ``x``, computed in batches in inference mode.
+
+    ``verbose=1`` shows a progress bar, ``verbose=2`` prints ``313/313 - 0s - 1ms/step``.
+    """
     verbose = _resolve_verbose(verbose)
     batch_size = _check_batch_size(model, batch_size, "predict")
     x, _, n = _check_xy(model, x, None, "predict")
     outs = []
-    bar = _progress(verbose, len(_batch_slices(n, batch_size)), "predict")
-    for sl in _batch_slices(n, batch_size):
+    slices = _batch_slices(n, batch_size)
+    bar = _progress(verbose, len(slices), "predict")
+    start = time.perf_counter()
+    for sl in slices:
         outs.append(model.forward(_take(x, sl), training=False))
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
+    if verbose == 2:
+        _print_summary_line(len(slices), time.perf_counter() - start, {})
     if isinstance(outs[0], list):
         return [np.concatenate([o[i] for o in outs]) for i in range(len(outs[0]))]
     return np.concatenate(outs) if len(outs) > 1 else outs[0]
+
+
+def _format_step_time(seconds: float) -> str:
+    """Keras's time per step: ``2s/step``, ``3ms/step`` or ``450us/step``."""
+    if seconds >= 1 or seconds == 0:
+        return f"{seconds:.0f}s/step"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.0f}ms/step"
+    return f"{seconds * 1e6:.0f}us/step"
+
+
+def _print_summary_line(steps: int, seconds: float, logs: dict) -> None:
+    """verbose=2's one line, as Keras prints it: ``313/313 - 1s - 3ms/step - loss: 0.0325``."""
+    parts = [f"{steps}/{steps}", f"{seconds:.0f}s", _format_step_time(seconds / steps)]
+    parts += [f"{k}: {v:.4f}" if abs(v) > 1e-3 else f"{k}: {v:.4e}" for k, v in logs.items()]
+    print(" - ".join(parts), file=sys.stdout, flush=True)
 
 
 def _progress(verbose, total, desc):
