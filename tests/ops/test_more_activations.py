@@ -4,6 +4,7 @@ against central differences in float64, stability, registration and the layer ar
 
 import math
 import warnings
+import zlib
 
 import numpy as np
 import pytest
@@ -86,7 +87,7 @@ def test_log_softmax_is_log_of_softmax():
 @pytest.mark.parametrize("shape", [(5,), (3, 4), (2, 3, 2, 3)])
 def test_backward_matches_central_differences(name, shape):
     fwd, bwd, kinks = PAIRS[name]
-    rng = np.random.default_rng(abs(hash((name, shape))) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(f"{name}{shape}".encode()))
     scale = 1.0 if name == "exponential" else 3.0  # keep exp(x) where differences are exact
     x = _away_from(rng.standard_normal(shape) * scale, kinks)
     dy = rng.standard_normal(shape)

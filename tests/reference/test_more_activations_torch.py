@@ -1,6 +1,8 @@
 """Keras 3's further activations against torch.nn.functional: forward and gradient over
 randomized shapes, scales and the kinks, in float64 and float32."""
 
+import zlib
+
 import numpy as np
 import pytest
 
@@ -51,6 +53,16 @@ def configs(seed, dtype, name):
 
 
 def torch_pair(fn, x, dy):
+    """torch's values and gradient in float64 for the same inputs (float32 included: torch's
+    float32 tanh-GELU gradient is 0 from x ~ -5 where 1 - tanh**2 rounds to 0, while the true
+    value, and npconv's, is still -1e-6)."""
+    xt = torch.from_numpy(x.astype(np.float64)).requires_grad_(True)
+    yt = fn(xt)
+    yt.backward(torch.from_numpy(dy.astype(np.float64)))
+    return yt.detach().numpy(), xt.grad.numpy()
+
+
+def torch_pair_same_dtype(fn, x, dy):
     xt = torch.from_numpy(x.copy()).requires_grad_(True)
     yt = fn(xt)
     yt.backward(torch.from_numpy(dy.copy()))
@@ -61,7 +73,7 @@ def torch_pair(fn, x, dy):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_forward_and_gradient_match_torch(name, dtype):
     fwd, bwd, tfn = CASES[name]
-    for x, dy in configs(abs(hash(name)) % 2**32, dtype, name):
+    for x, dy in configs(zlib.crc32(name.encode()), dtype, name):
         y, cache = fwd(x)
         dx = bwd(dy, cache)
         y_t, dx_t = torch_pair(tfn, x, dy)
@@ -81,3 +93,14 @@ def test_tails_match_torch(dtype):
         y_t, dx_t = torch_pair(tfn, x, dy)
         np.testing.assert_allclose(y, y_t, **TOL[dtype], err_msg=name)
         np.testing.assert_allclose(bwd(dy, cache), dx_t, **TOL[dtype], err_msg=name)
+
+
+@pytest.mark.parametrize("name", sorted(set(CASES) - {"gelu_tanh"}))
+def test_float32_matches_torch_float32(name):
+    fwd, bwd, tfn = CASES[name]
+    for x, dy in configs(zlib.crc32(name.encode()) + 1, np.float32, name):
+        y, cache = fwd(x)
+        y_t, dx_t = torch_pair_same_dtype(tfn, x, dy)
+        np.testing.assert_allclose(y, y_t, **TOL[np.float32], err_msg=f"{name} forward")
+        np.testing.assert_allclose(bwd(dy, cache), dx_t, **TOL[np.float32],
+                                   err_msg=f"{name} gradient")
