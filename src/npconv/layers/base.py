@@ -21,6 +21,11 @@ Subclass hooks (all shapes include the batch dimension, ``None`` when unknown):
     call_backward(d_y) -> d_x           backward, after the fused activation
     compute_output_shape(input_shape)   output shape, before data_format conversion
     get_config()                        constructor arguments (extend ``super().get_config()``)
+
+A ``call`` may apply the fused activation itself, in place, block by block while the data is
+in the CPU cache (Conv2D in inference on large batches): it then sets
+``self._activation_applied = True`` and the base only records the activation's backward cache
+(``Activation.output_cache(y)``); only activations with ``Activation.inplace`` qualify.
 """
 
 from __future__ import annotations
@@ -371,7 +376,11 @@ class Layer:
             self._output_transposed = transposed and y.ndim == 4
             self._input_transposed = transposed
         if self.activation is not None:
-            y, self._activation_cache = self.activation.forward(y)
+            if getattr(self, "_activation_applied", False):  # call ran it in place (above)
+                self._activation_applied = False
+                self._activation_cache = self.activation.output_cache(y)
+            else:
+                y, self._activation_cache = self.activation.forward(y)
         return y
 
     def backward(self, d_out, *, through_activation=True):

@@ -70,7 +70,9 @@ def _keep_where(values: np.ndarray, positive: np.ndarray) -> np.ndarray:
     # 1 -> 0xff...f (unsigned wrap-around), 0 -> 0; cast and negation in one ufunc pass
     # (astype then negative is ten times slower: numpy's bool -> uint casts are not vectorized)
     bits = np.negative(positive.view(np.uint8), dtype=utype)
-    return np.bitwise_and(np.ascontiguousarray(values).view(utype), bits).view(values.dtype)
+    # (the AND writes into the mask's buffer: one output-sized temporary, not two)
+    return np.bitwise_and(np.ascontiguousarray(values).view(utype), bits,
+                          out=bits).view(values.dtype)
 
 
 def relu_forward(x, negative_slope=0.0, max_value=None, threshold=0.0):
@@ -282,12 +284,61 @@ class Activation:
     def backward(self, dy, cache):
         return self._backward(dy, cache)
 
+    @property
+    def inplace(self) -> bool:
+        """True when :meth:`apply_inplace` can compute this activation in an array's memory
+        (relu with Keras's defaults, sigmoid, tanh: element-wise, cache = the output)."""
+        spec = _INPLACE.get(self._forward)
+        return spec is not None and spec[0](self.kwargs)
+
+    def apply_inplace(self, x) -> None:
+        """Overwrite the float array ``x`` with the activation of ``x``, bit for bit what
+        :meth:`forward` returns (for a caller that owns ``x``, e.g. a block of a layer's
+        fresh output). Only when :attr:`inplace`; a ValueError otherwise."""
+        if not self.inplace:
+            raise ValueError(f"Activation {self.name!r}: no in-place form for {self!r}")
+        if not isinstance(x, np.ndarray) or x.dtype.kind != "f" or x.ndim == 0:
+            raise TypeError(f"Activation {self.name!r}.apply_inplace: expected a float array "
+                            f"with at least one axis. Received {type(x).__name__}")
+        _INPLACE[self._forward][1](x)
+
+    def output_cache(self, y):
+        """The backward cache for an output ``y`` computed by :meth:`apply_inplace`."""
+        if not self.inplace:
+            raise ValueError(f"Activation {self.name!r}: no in-place form for {self!r}")
+        return _INPLACE[self._forward][2](y)
+
     def __call__(self, x):
         return self._forward(x, **self.kwargs)[0]
 
     def __repr__(self) -> str:
         args = "".join(f", {k}={v!r}" for k, v in self.kwargs.items())
         return f"Activation({self.name!r}{args})"
+
+
+def _relu_inplace(x):
+    np.maximum(x, x.dtype.type(0), out=x)   # as relu_forward
+
+
+def _sigmoid_inplace(x):
+    np.negative(x, out=x)                   # the same steps as sigmoid_forward
+    with np.errstate(over="ignore"):
+        np.exp(x, out=x)
+    x += x.dtype.type(1)
+    np.reciprocal(x, out=x)
+
+
+def _plain_relu(kwargs):
+    return (kwargs.get("negative_slope", 0) == 0 and kwargs.get("max_value") is None
+            and kwargs.get("threshold", 0) == 0)
+
+
+# forward function -> (accepts its kwargs?, apply in place, backward cache of the output)
+_INPLACE = {
+    relu_forward: (_plain_relu, _relu_inplace, _ReluOutCache),
+    sigmoid_forward: (lambda kwargs: not kwargs, _sigmoid_inplace, lambda y: y),
+    tanh_forward: (lambda kwargs: not kwargs, lambda x: np.tanh(x, out=x), lambda y: y),
+}
 
 
 _ACTIVATIONS: dict[str, Activation] = {

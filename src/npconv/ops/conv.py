@@ -241,7 +241,7 @@ class Conv2DCache:
     out_hw: tuple
 
 
-def conv2d_forward(x, kernel, bias=None, strides=1, padding="valid", dilation=1):
+def conv2d_forward(x, kernel, bias=None, strides=1, padding="valid", dilation=1, *, out=None):
     """2-D convolution of an NHWC batch. Returns ``(out, cache)``.
 
     x: ``(N, H, W, C_in)``; kernel: ``(kh, kw, C_in, C_out)``; bias: ``(C_out,)`` or None.
@@ -249,7 +249,8 @@ def conv2d_forward(x, kernel, bias=None, strides=1, padding="valid", dilation=1)
     padding: ``"valid"``, ``"same"`` (Keras/TensorFlow: ``H_out = ceil(H / stride)``, the odd
     pixel at the bottom/right), an int, a pair or ``((top, bottom), (left, right))``.
     out: ``(N, H_out, W_out, C_out)`` in the common float dtype of ``x`` and ``kernel``
-    (float32 stays float32; integer input is computed in float32).
+    (float32 stays float32; integer input is computed in float32). ``out=`` (optional): a
+    C-contiguous array of exactly that shape and dtype to write the result into.
     """
     where = "conv2d"
     x = float_array(x, where)
@@ -274,9 +275,18 @@ def conv2d_forward(x, kernel, bias=None, strides=1, padding="valid", dilation=1)
     k_mat = kernel.reshape(kh * kw * c_in, c_out).astype(dtype, copy=False)
     if has_bias:  # [cols, 1] @ [[kernel], [bias]] = cols @ kernel + bias, in one multiply
         k_mat = np.concatenate([k_mat, bias.astype(dtype, copy=False)[None, :]])
-    out = cols @ k_mat
+    out_shape = (x.shape[0], out_hw[0], out_hw[1], c_out)
+    if out is None:
+        out = (cols @ k_mat).reshape(out_shape)
+    else:
+        if (not isinstance(out, np.ndarray) or out.shape != out_shape or out.dtype != dtype
+                or not out.flags.c_contiguous):
+            raise ValueError(f"{where}: expected out= to be a C-contiguous {dtype} array of "
+                             f"shape {out_shape}. Received "
+                             f"{getattr(out, 'shape', type(out).__name__)}")
+        np.matmul(cols, k_mat, out=out.reshape(-1, c_out))
     cache = Conv2DCache(cols, kernel, has_bias, x.shape, pads, s, d, out_hw)
-    return out.reshape(x.shape[0], out_hw[0], out_hw[1], c_out), cache
+    return out, cache
 
 
 def conv2d_backward(d_out, cache: Conv2DCache, *, need_dx: bool = True):
