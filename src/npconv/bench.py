@@ -3,6 +3,8 @@
 For each layer, at a given batch size:
 
     forward_ms     median wall time of ``layer.forward(x, training=True)``
+    infer_ms       median wall time of ``layer.forward(x, training=False)`` (inference: e.g.
+                   max pooling records no winners, Conv2D runs large batches in blocks)
     backward_ms    median wall time of ``layer.backward(d_out)`` (weights' grads and d_input;
                    d_input is skipped for a layer fed only by the model's input, as in training;
                    a softmax output layer is timed without its softmax, which training fuses
@@ -73,7 +75,8 @@ def bench_model(model, batch_size: int = 64, repeats: int = 10, warmup: int = 2,
 
     ``model``: an npconv ``Model``/``Sequential`` with a known input shape (a zoo model, a
     loaded checkpoint). Returns a :class:`BenchReport` whose ``rows`` hold, per layer: ``name``,
-    ``type``, ``output_shape`` (batch included), ``forward_ms``, ``backward_ms``, ``macs``,
+    ``type``, ``output_shape`` (batch included), ``forward_ms``, ``infer_ms``, ``backward_ms``,
+    ``macs``,
     ``activation_bytes``, ``im2col_bytes``. The weights are not changed.
     """
     import numpy as np
@@ -105,6 +108,8 @@ def bench_model(model, batch_size: int = 64, repeats: int = 10, warmup: int = 2,
         layer = node.layer
         arg = ([values[p] for p in node.parents] if layer.multiple_inputs
                else values[node.parents[0]])
+        infer_ms = _median_ms(lambda layer=layer, arg=arg: layer.forward(arg, training=False),
+                              repeats, warmup)
         forward_ms = _median_ms(lambda layer=layer, arg=arg: layer.forward(arg, training=True),
                                 repeats, warmup)
         y = layer.forward(arg, training=True)  # the cache backward reads
@@ -125,7 +130,8 @@ def bench_model(model, batch_size: int = 64, repeats: int = 10, warmup: int = 2,
         cost = layer_cost(layer, batch_size)
         report.rows.append({"name": layer.name, "type": type(layer).__name__,
                             "output_shape": (batch_size, *y.shape[1:]),
-                            "forward_ms": forward_ms, "backward_ms": backward_ms, **cost})
+                            "forward_ms": forward_ms, "infer_ms": infer_ms,
+                            "backward_ms": backward_ms, **cost})
     return report
 
 
@@ -141,17 +147,20 @@ def format_bench(report: BenchReport) -> str:
     """The report as a text table, one line per layer, then the totals."""
     width = max([32] + [len(r["name"]) + len(r["type"]) + 4 for r in report.rows])
     header = (f"{'Layer (type)':<{width}}{'Output shape':<22}{'fwd ms':>9}{'bwd ms':>9}"
+              f"{'infer ms':>9}"
               f"{'MMACs':>10}{'activations':>13}{'im2col':>11}")
     lines = [f'npconv bench "{report.model_name}": batch {report.batch_size}, {report.dtype}, '
              "median milliseconds per call", header, "=" * len(header)]
     for r in report.rows:
         lines.append(f"{r['name'] + ' (' + r['type'] + ')':<{width}}{str(r['output_shape']):<22}"
-                     f"{r['forward_ms']:>9.3f}{r['backward_ms']:>9.3f}{r['macs'] / 1e6:>10.2f}"
+                     f"{r['forward_ms']:>9.3f}{r['backward_ms']:>9.3f}{r['infer_ms']:>9.3f}"
+                     f"{r['macs'] / 1e6:>10.2f}"
                      f"{_human_bytes(r['activation_bytes']):>13}"
                      f"{_human_bytes(r['im2col_bytes']):>11}")
     fwd, bwd, macs = report.total("forward_ms"), report.total("backward_ms"), report.total("macs")
     lines.append("=" * len(header))
-    lines.append(f"{'Total':<{width + 22}}{fwd:>9.3f}{bwd:>9.3f}{macs / 1e6:>10.2f}"
+    infer = report.total("infer_ms")
+    lines.append(f"{'Total':<{width + 22}}{fwd:>9.3f}{bwd:>9.3f}{infer:>9.3f}{macs / 1e6:>10.2f}"
                  f"{_human_bytes(report.total('activation_bytes')):>13}"
                  f"{_human_bytes(report.total('im2col_bytes')):>11}")
     step = fwd + bwd
@@ -159,6 +168,9 @@ def format_bench(report: BenchReport) -> str:
         lines.append(f"forward + backward: {step:.3f} ms = {report.batch_size / step * 1e3:,.0f} "
                      f"images/s; {3 * 2 * macs / step / 1e6:.1f} GFLOP/s (training FLOPs "
                      "= 3 x 2 x forward MACs)")
+    if infer > 0:
+        lines.append(f"inference forward: {infer:.3f} ms = "
+                     f"{report.batch_size / infer * 1e3:,.0f} images/s")
     return "\n".join(lines)
 
 
