@@ -154,3 +154,69 @@ def test_to_categorical_takes_whole_float_labels_and_rejects_fractions():
                                   to_categorical(np.array([0, 2, 1])))
     with pytest.raises(ValueError, match="to_categorical: expected 1-D integer labels"):
         to_categorical(np.array([0.5, 1.0]))
+
+
+# ---------------------------------------------------------------------------- engine edge cases
+def test_batch_norm_refuses_to_train_on_an_empty_batch_and_keeps_its_statistics():
+    bn = layers.BatchNormalization()
+    bn(np.ones((2, 4, 4, 3), np.float32))
+    before = [w.copy() for w in bn.get_weights()]
+    with pytest.raises(ValueError, match=r"batch_norm: training needs at least one value .* "
+                                         r"\(0, 4, 4, 3\)"):
+        bn(np.zeros((0, 4, 4, 3), np.float32), training=True)
+    for a, b in zip(before, bn.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert bn(np.zeros((0, 4, 4, 3), np.float32)).shape == (0, 4, 4, 3)  # inference is fine
+
+
+def test_average_pooling_backward_of_an_empty_batch():
+    from npconv.ops import avg_pool2d_backward, avg_pool2d_forward
+
+    out, cache = avg_pool2d_forward(np.zeros((0, 6, 6, 3), np.float32), 2)
+    assert avg_pool2d_backward(np.zeros(out.shape, np.float32), cache).shape == (0, 6, 6, 3)
+
+
+@pytest.mark.parametrize("layer, x", [
+    (layers.Activation("linear"), np.zeros((2, 3), np.float32)),
+    (layers.MaxPooling2D(data_format="channels_first"), np.zeros((1, 3, 4, 4), np.float32)),
+    (layers.BatchNormalization(), np.zeros((1, 4, 4, 3), np.float32)),
+    (layers.ZeroPadding2D(1, data_format="channels_first"), np.zeros((1, 2, 3, 3), np.float32)),
+])
+def test_backward_with_a_gradient_of_the_wrong_shape_names_the_layer(layer, x):
+    y = layer(x)
+    for wrong in (np.zeros((7, 5)), np.zeros(y.shape[1:])):
+        with pytest.raises(ValueError, match=rf"{layer.name}: expected a gradient of the "
+                                             rf"output's shape"):
+            layer.backward(wrong)
+    assert layer.backward(np.ones_like(y)).shape == x.shape
+
+
+def test_data_format_none_means_channels_last_as_in_keras():
+    for layer in (layers.Conv2D(2, 3, data_format=None), layers.Flatten(data_format=None),
+                  layers.ZeroPadding2D(1, data_format=None),
+                  layers.MaxPooling2D(data_format=None)):
+        assert layer.data_format == "channels_last"
+
+
+def test_complex_and_string_input_are_refused_by_layers_with_weights():
+    with pytest.raises(TypeError, match=r"dense.*real numeric array.*complex128"):
+        layers.Dense(2, name="dense")(np.ones((1, 3)) + 1j)
+    with pytest.raises(TypeError, match=r"conv.*real numeric array"):
+        layers.Conv2D(2, 1, name="conv")(np.array([[[["a"]]]]))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "int32", "complex64"])
+def test_layer_dtype_must_be_float32_or_float64(dtype):
+    with pytest.raises(ValueError, match=rf"c: expected dtype 'float32' or 'float64'. "
+                                         rf"Received: dtype='{dtype}'"):
+        layers.Conv2D(16, 3, dtype=dtype, name="c")
+
+
+def test_relu_passes_the_gradient_of_a_nan_of_either_sign_as_torch():
+    from npconv.ops import relu_backward, relu_forward
+
+    with np.errstate(invalid="ignore"):
+        x = np.array([np.inf, 1.0, -1.0, 0.0, -0.0, np.nan]) - np.array([np.inf, 0, 0, 0, 0, 0])
+    assert np.signbit(x[0]) and np.isnan(x[0])  # inf - inf: a NaN with the sign bit set
+    y, cache = relu_forward(x)
+    np.testing.assert_array_equal(relu_backward(np.full(6, 3.0), cache), [3, 3, 0, 0, 0, 3])

@@ -58,10 +58,10 @@ def float_array(x, where: str, dtype=None) -> np.ndarray:
     ``dtype`` forces a float dtype. Complex or object input is an error.
     """
     arr = np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{where}: expected a real numeric array. Received dtype {arr.dtype}")
     if dtype is not None:
         return arr.astype(dtype, copy=False)
-    if arr.dtype.kind == "f":
-        return arr if arr.dtype in (np.float32, np.float64) else arr.astype(np.float32)
-    if arr.dtype.kind in "biu":
-        return arr.astype(np.float32)
-    raise TypeError(f"{where}: expected a real numeric array. Received dtype {arr.dtype}")
+    if arr.dtype in (np.float32, np.float64):
+        return arr
+    return arr.astype(np.float32)  # float16, integers and bools

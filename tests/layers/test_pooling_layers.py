@@ -18,7 +18,7 @@ from npconv.layers.pooling import (
     MaxPool2D,
     MaxPooling2D,
 )
-from npconv.ops.pool import max_pool2d_forward
+from npconv.ops.pool import max_pool2d_backward, max_pool2d_forward
 
 SEED000 = np.arange(32, dtype=float).reshape(1, 4, 4, 2)
 WINDOWED = [MaxPooling2D, AveragePooling2D]
@@ -233,5 +233,10 @@ def test_backward_before_call_is_an_error(cls):
 def test_backward_rejects_wrong_gradient_shape():
     layer = MaxPooling2D()
     layer(np.zeros((2, 4, 4, 3)))
-    with pytest.raises(ValueError, match=r"expected d_out of shape \(2, 2, 2, 3\)"):
+    with pytest.raises(ValueError, match=r"max_pooling2d: expected a gradient of the output's "
+                                         r"shape \(2, 2, 2, 3\)"):
         layer.backward(np.zeros((2, 2, 2, 1)))
+    # the op itself checks too, for callers that use it directly
+    out, cache = max_pool2d_forward(np.zeros((2, 4, 4, 3)), 2)
+    with pytest.raises(ValueError, match=r"expected d_out of shape \(2, 2, 2, 3\)"):
+        max_pool2d_backward(np.zeros((2, 2, 2, 1)), cache)

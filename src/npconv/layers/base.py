@@ -155,11 +155,12 @@ class Layer:
         self.name = name or unique_name(_snake_case(type(self).__name__))
         self.trainable = bool(trainable)
         self.dtype = None if dtype is None else np.dtype(dtype)
-        if self.dtype is not None and self.dtype.kind != "f":
-            raise ValueError(f"{self.name}: expected a float dtype. Received: dtype={dtype!r}")
-        self.data_format = check_choice(
-            data_format, "data_format", {"channels_last", "channels_first"}, self.name
-        )
+        if self.dtype is not None and self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"{self.name}: expected dtype 'float32' or 'float64'. "
+                             f"Received: dtype={dtype!r}")
+        self.data_format = check_choice(  # None: Keras's default image_data_format()
+            data_format or "channels_last", "data_format", {"channels_last", "channels_first"},
+            self.name)
         self.input_shape_arg = None if input_shape is None else tuple(input_shape)
         self.activation = None
         self.built = False
@@ -381,6 +382,7 @@ class Layer:
                 self._activation_cache = self.activation.output_cache(y)
             else:
                 y, self._activation_cache = self.activation.forward(y)
+        self._output_seen = np.shape(y)
         return y
 
     def backward(self, d_out, *, through_activation=True):
@@ -393,6 +395,10 @@ class Layer:
         if not self.built:
             raise RuntimeError(f"{self.name}: backward called before the layer was called")
         d = np.asarray(d_out)
+        seen = getattr(self, "_output_seen", None)
+        if seen is not None and d.shape != seen:
+            raise ValueError(f"{self.name}: expected a gradient of the output's shape {seen} "
+                             f"(the last forward pass's). Received shape {d.shape}")
         if self.activation is not None and through_activation:
             d = self.activation.backward(d, self._activation_cache)
         if self.multiple_inputs:

@@ -61,15 +61,19 @@ class _ReluOutCache(NamedTuple):
     y: np.ndarray  # the output max(x, 0): y > 0 exactly where x > 0
 
 
-def _keep_where(values: np.ndarray, positive: np.ndarray) -> np.ndarray:
-    """``values`` where ``positive``, +0.0 elsewhere, bit for bit as
-    ``np.where(positive, values, 0)`` (inf and NaN included), but several times faster than
-    ``np.where`` on an unpredictable mask: a bitwise AND of the floats' bit patterns with
-    all-ones (True) or all-zeros (False) unsigned ints of the same width."""
+def _keep_where(values: np.ndarray, positive: np.ndarray, *, invert=False) -> np.ndarray:
+    """``values`` where ``positive`` (where not ``positive`` with ``invert``), +0.0 elsewhere,
+    bit for bit as ``np.where(positive, values, 0)`` (inf and NaN included), but several times
+    faster than ``np.where`` on an unpredictable mask: a bitwise AND of the floats' bit
+    patterns with all-ones (True) or all-zeros (False) unsigned ints of the same width."""
     utype = np.dtype(f"u{values.dtype.itemsize}")
     # 1 -> 0xff...f (unsigned wrap-around), 0 -> 0; cast and negation in one ufunc pass
-    # (astype then negative is ten times slower: numpy's bool -> uint casts are not vectorized)
-    bits = np.negative(positive.view(np.uint8), dtype=utype)
+    # (astype then negative is ten times slower: numpy's bool -> uint casts are not vectorized);
+    # inverted: 1 - 1 -> 0, 0 - 1 -> 0xff...f
+    if invert:
+        bits = np.subtract(positive.view(np.uint8), 1, dtype=utype)
+    else:
+        bits = np.negative(positive.view(np.uint8), dtype=utype)
     # (the AND writes into the mask's buffer: one output-sized temporary, not two)
     return np.bitwise_and(np.ascontiguousarray(values).view(utype), bits,
                           out=bits).view(values.dtype)
@@ -117,10 +121,9 @@ def relu_backward(dy, cache):
     if isinstance(cache, _ReluOutCache):
         y = cache.y
         dy = float_array(_check_grad(dy, y, "relu_backward"), "relu_backward")
-        # y > 0 as the integer view of y's bits: false for +0, -0 (x <= 0) and true for NaN
-        # (torch passes the gradient where not y <= 0). Exact for any dy, inf and NaN included.
-        positive = y.view(np.dtype(f"i{y.dtype.itemsize}")) > 0
-        return _keep_where(dy, positive)
+        # torch passes the gradient where not y <= 0: y > 0 and NaN of either sign (inf - inf
+        # gives a NaN with the sign bit set). Exact for any dy, inf and NaN included.
+        return _keep_where(dy, y <= 0, invert=True)
     dy = float_array(_check_grad(dy, cache.positive, "relu_backward"), "relu_backward")
     return np.where(cache.positive, dy, dy.dtype.type(0))
 

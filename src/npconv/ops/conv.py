@@ -283,7 +283,9 @@ def conv2d_forward(x, kernel, bias=None, strides=1, padding="valid", dilation=1,
                 or not out.flags.c_contiguous):
             raise ValueError(f"{where}: expected out= to be a C-contiguous {dtype} array of "
                              f"shape {out_shape}. Received "
-                             f"{getattr(out, 'shape', type(out).__name__)}")
+                             + (f"a {out.dtype} array of shape {out.shape}"
+                                + ("" if out.flags.c_contiguous else ", not C-contiguous")
+                                if isinstance(out, np.ndarray) else type(out).__name__))
         np.matmul(cols, k_mat, out=out.reshape(-1, c_out))
     cache = Conv2DCache(cols, kernel, has_bias, x.shape, pads, s, d, out_hw)
     return out, cache

@@ -75,6 +75,9 @@ def batch_norm_forward(x, gamma, beta, moving_mean, moving_var, training,
     axes = tuple(range(x.ndim - 1))
 
     if training:
+        if x.size == 0:  # no values: the batch statistics (and the moving ones) would be NaN
+            raise ValueError(f"batch_norm: training needs at least one value per channel. "
+                             f"Received an empty input of shape {x.shape}")
         mean = x.mean(axis=axes)
         centered = x - mean
         # One refinement step: in float32 the first mean is off by ~1e-7 of |mean|, which is

@@ -304,7 +304,7 @@ def avg_pool2d_backward(d_out, cache: PoolCache):
         # times, contiguous), copied to the kh rows of its windows.
         (kh, kw), (n, oh, ow, c) = cache.pool, cache.out_shape
         share = d_out / cache.dtype.type(kh * kw)
-        row = np.repeat(share.reshape(n, oh, ow, 1, c), kw, axis=3).reshape(n, oh, -1)
+        row = np.repeat(share.reshape(n, oh, ow, 1, c), kw, axis=3).reshape(n, oh, ow * kw * c)
         dx = _tiled_zeros(cache)
         _, h, w, _ = cache.x_shape
         dx_rows = dx.reshape(n, h, w * c)[:, :oh * kh].reshape(n, oh, kh, w * c)  # views
