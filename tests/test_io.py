@@ -311,3 +311,113 @@ def test_unbuilt_model_cannot_be_saved(tmp_path):
     with pytest.raises(ValueError, match="not built"):
         Sequential([Dense(3)]).save(tmp_path / "x")
     assert os.listdir(tmp_path) == []
+
+
+# ------------------------------------------------------------------------------ optimizer state
+def _dense_pair():
+    return Sequential([Input(shape=(4,)), Dense(4, activation="relu"),
+                       Dense(4, activation="softmax")])
+
+
+def _dense_data():
+    rng = np.random.default_rng(9)
+    return rng.standard_normal((24, 4)).astype(np.float32), rng.integers(0, 4, 24)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop",
+                                       lambda: optimizers.SGD(0.05, momentum=0.9)])
+def test_optimizer_state_follows_the_weights_when_trainable_flags_change(tmp_path, optimizer):
+    """Trained with the first layer frozen, then unfrozen: the optimizer first saw the second
+    layer's weights. Its slots must come back on those same weights, so that one more epoch
+    of the loaded model equals one more epoch of the original."""
+    x, y = _dense_data()
+    set_random_seed(0)
+    model = _dense_pair()
+    model.layers[0].trainable = False
+    model.compile(optimizer() if callable(optimizer) else optimizer,
+                  "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0, shuffle=False)
+    model.layers[0].trainable = True
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False)
+    model.save(tmp_path / "f.npconv")
+    loaded = npio.load_model(tmp_path / "f.npconv")
+    _assert_same_weights(loaded, model)
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False)
+    loaded.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False)
+    _assert_same_weights(loaded, model)
+    assert loaded.optimizer.iterations == model.optimizer.iterations == 12
+
+
+def test_freezing_after_training_saves_and_loads_and_resumes(tmp_path):
+    """Slots of a layer frozen after training are kept (unfreezing later continues exactly)."""
+    x, y = _dense_data()
+    set_random_seed(0)
+    model = _dense_pair()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0, shuffle=False)
+    model.layers[0].trainable = False
+    model.save(tmp_path / "f.npconv")
+    loaded = npio.load_model(tmp_path / "f.npconv")
+    assert not loaded.layers[0].trainable
+    for m in (model, loaded):
+        m.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False)
+        m.layers[0].trainable = True
+        m.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False)
+    _assert_same_weights(loaded, model)
+
+
+def test_optimizer_state_is_keyed_by_the_weights_file_keys(tmp_path):
+    x, y = _dense_data()
+    set_random_seed(0)
+    model = _dense_pair()
+    model.compile(optimizers.SGD(momentum=0.9), "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    model.save(tmp_path / "f.npconv")
+    keys = set(st_load((tmp_path / "f.npconv").read_bytes()))
+    weights = sorted(k for k in keys if k.startswith("w/"))
+    assert sorted(k for k in keys if k.startswith("opt/momentum/")) == [
+        f"opt/momentum/{k}" for k in weights]
+
+
+def test_a_bad_optimizer_state_names_the_file(tmp_path):
+    x, y = _dense_data()
+    set_random_seed(0)
+    model = _dense_pair()
+    model.compile(optimizers.SGD(momentum=0.9), "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    model.save(tmp_path / "f.npconv")
+    tensors = st_load((tmp_path / "f.npconv").read_bytes())
+    raw = (tmp_path / "f.npconv").read_bytes()
+    meta = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])["__metadata__"]
+    meta = {k: v for k, v in meta.items() if k != "npconv.data_sha256"}
+    key = next(k for k in tensors if k.startswith("opt/momentum/"))
+    tensors[key] = np.zeros((7,), np.float32)
+    bad = _write(tmp_path, "bad.npconv", st_save(tensors, metadata=meta))
+    with pytest.raises(ValueError, match="optimizer state") as info:
+        npio.load_model(bad)
+    assert str(bad) in str(info.value)
+
+
+def test_files_with_optimizer_slots_keyed_by_trainable_position_still_load(tmp_path):
+    """Files written before the slots were keyed by weight hold ``opt/<slot>.<i>``, ``i`` the
+    position in ``model.trainable_weights``; they load as before."""
+    x, y = _dense_data()
+    set_random_seed(0)
+    model = _dense_pair()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False)
+    model.save(tmp_path / "new.npconv")
+    tensors = st_load((tmp_path / "new.npconv").read_bytes())
+    raw = (tmp_path / "new.npconv").read_bytes()
+    meta = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])["__metadata__"]
+    meta = {k: v for k, v in meta.items() if k != "npconv.data_sha256"}
+    weights = sorted(k for k in tensors if k.startswith("w/"))
+    old = {k: v for k, v in tensors.items() if not k.startswith("opt/") or "/w/" not in k}
+    for slot in ("momentum", "velocity"):
+        for i, k in enumerate(weights):
+            old[f"opt/{slot}.{i}"] = tensors[f"opt/{slot}/{k}"]
+    path = _write(tmp_path, "old.npconv", st_save(old, metadata=meta))
+    loaded = npio.load_model(path)
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False)
+    loaded.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False)
+    _assert_same_weights(loaded, model)

@@ -4,7 +4,8 @@ A model file is a safetensors file whose header metadata holds JSON:
 ``npconv.format`` ("npconv-model" or "npconv-weights"), ``npconv.version`` (this format's
 version), ``npconv.architecture`` (the model's config), ``npconv.compile`` (loss, metrics and
 optimizer config) — and whose tensors are the weights (``w/0007/conv2d_1/kernel``: position,
-layer, weight) and, optionally, the optimizer state (``opt/...``).
+layer, weight) and, optionally, the optimizer state (``opt/iterations``, ``opt/learning_rate``
+and each slot under its weight's key: ``opt/momentum/w/0007/conv2d_1/kernel``).
 
 Writes are atomic: the bytes go to a temporary file in the same folder, which is then renamed
 over the target, so a crash mid-save leaves the previous file intact. Reads validate everything
@@ -26,14 +27,18 @@ _MODEL = "npconv-model"
 _WEIGHTS = "npconv-weights"
 
 
-def _weight_tensors(model) -> dict[str, np.ndarray]:
-    tensors = {}
-    position = 0
+def _weight_keys(model) -> dict:
+    """``{file key: Weight}`` for every weight of ``model``, in ``model.weights`` order; the
+    key ``w/0007/conv2d_1/kernel`` is the weight's position, its layer and its name."""
+    keyed = {}
     for layer in model._unique_layers():
         for w in layer._weights:
-            tensors[f"w/{position:04d}/{layer.name}/{w.name}"] = np.ascontiguousarray(w.value)
-            position += 1
-    return tensors
+            keyed[f"w/{len(keyed):04d}/{layer.name}/{w.name}"] = w
+    return keyed
+
+
+def _weight_tensors(model) -> dict[str, np.ndarray]:
+    return {k: np.ascontiguousarray(w.value) for k, w in _weight_keys(model).items()}
 
 
 def _model_kind(model) -> str:
@@ -94,7 +99,10 @@ def save_model(model, path, include_optimizer=True) -> None:
         "npconv.compile": _compile_config(model),
     }
     if include_optimizer and getattr(model, "compiled", False):
-        state = model.optimizer.get_state()
+        # Each slot under its weight's file key (opt/momentum/w/0003/dense/kernel), not under
+        # the order the optimizer first saw the weights: the trainable flags may have changed
+        # since, so that order says nothing about which weight a slot belongs to.
+        state = model.optimizer.get_state(_weight_keys(model))
         # np.asarray(order="C"), not np.ascontiguousarray: the latter turns the 0-d scalars
         # (iterations, learning_rate) into shape (1,), which set_state cannot read back.
         tensors.update({f"opt/{k}": np.asarray(v, order="C") for k, v in state.items()})
@@ -193,10 +201,33 @@ def load_model(path, compile=True):  # noqa: A002 - Keras name
             raise ValueError(f"npconv: {path}: cannot restore the training configuration "
                              f"({exc}); load_model(path, compile=False) loads the model "
                              "without it") from None
-        state = {k[len("opt/"):]: v for k, v in tensors.items() if k.startswith("opt/")}
-        if state:
-            optimizer.set_state(state, model.trainable_weights)
+        _restore_optimizer_state(model, optimizer, tensors, path)
     return model
+
+
+def _restore_optimizer_state(model, optimizer, tensors, path) -> None:
+    """Put the file's optimizer state (``opt/...``) back onto the weights it belongs to.
+
+    Slots are keyed by the weights' file keys (``opt/velocity/w/0003/dense/kernel``), matched
+    with the model's weights by position, as the weights themselves are. Files written before
+    that hold ``opt/velocity.<i>``, ``i`` a position in ``model.trainable_weights``.
+    """
+    state = {k[len("opt/"):]: v for k, v in tensors.items() if k.startswith("opt/")}
+    if not state:
+        return
+    for key in ("iterations", "learning_rate"):
+        if key in state and state[key].size == 1:
+            state[key] = state[key].reshape(())  # older files: shape (1,)
+    if any("/" in k for k in state):
+        saved = sorted(k for k in tensors if k.startswith("w/"))
+        weights = dict(zip(saved, model.weights, strict=True))
+    else:
+        weights = model.trainable_weights
+    try:
+        optimizer.set_state(state, weights)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"npconv: {path}: cannot restore the optimizer state ({exc}); "
+                         "load_model(path, compile=False) loads the model without it") from None
 
 
 def _import_all_layers() -> None:

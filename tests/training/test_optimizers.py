@@ -266,6 +266,59 @@ def test_state_keeps_a_changed_learning_rate_and_checks_shapes():
                                     "momentum.7": np.zeros((3, 4))}, weights)
 
 
+def test_state_keyed_by_weight_follows_the_weights_not_the_order_seen():
+    """The optimizer first sees weights b and c (a frozen), then a. Keyed by the caller's
+    order (a list, or a mapping {key: weight}), the slots come back on the same weights of a
+    copy, which then continues exactly as the original."""
+    rng = np.random.default_rng(7)
+    a, b, c = make_weights(rng, shapes=((3, 4), (3, 4), (3, 4)))
+    opt = optimizers.Adam(0.01)
+    a.trainable = False
+    run(opt, [a, b, c], grad_sequence(rng, [a, b, c], 3))
+    a.trainable = True
+    run(opt, [a, b, c], grad_sequence(rng, [a, b, c], 2))
+    assert {k for k in opt.get_state() if k.startswith("momentum")} == {
+        "momentum.0", "momentum.1", "momentum.2"}  # 0 and 1 are b and c: the order first seen
+    keys = ("w/x", "w/y", "w/z")
+    blob_list = st_save(opt.get_state([a, b, c]))
+    blob_map = st_save(opt.get_state(dict(zip(keys, (a, b, c), strict=True))))
+    assert {k for k in st_load(blob_map) if k.startswith("momentum")} == {
+        "momentum/w/x", "momentum/w/y", "momentum/w/z"}
+    values = [w.value.copy() for w in (a, b, c)]
+    grads = grad_sequence(rng, [a, b, c], 3)
+    expected = run(opt, [a, b, c], grads)
+    for blob, as_map in ((blob_list, False), (blob_map, True)):
+        copies = [Weight(w.name, v.copy()) for w, v in zip((a, b, c), values, strict=True)]
+        fresh = optimizers.Adam(0.01)
+        fresh.set_state(st_load(blob), dict(zip(keys, copies, strict=True)) if as_map
+                        else copies)
+        assert fresh.iterations == 5
+        for e, g in zip(expected, run(fresh, copies, grads), strict=True):
+            np.testing.assert_array_equal(g, e)
+
+
+def test_state_keyed_by_weight_with_a_plain_list_needs_exactly_the_weights_with_state():
+    rng = np.random.default_rng(8)
+    a, b, c = make_weights(rng)
+    c.trainable = False  # c never gets a slot (as a BatchNormalization moving mean)
+    opt = optimizers.SGD(momentum=0.9)
+    run(opt, [a, b, c], grad_sequence(rng, [a, b, c], 2))
+    state = opt.get_state({"w/0/a": a, "w/1/b": b, "w/2/c": c})
+    assert sorted(state) == ["iterations", "learning_rate", "momentum/w/0/a", "momentum/w/1/b"]
+    a.name, b.name = "a", "b"
+    other = optimizers.SGD(momentum=0.9)
+    other.set_state(state, [a, b])  # how npconv.training.run reloads: trainable_weights
+    np.testing.assert_array_equal(other.get_state([a, b])["momentum.1"], state["momentum/w/1/b"])
+    with pytest.raises(ValueError, match="slots for 2 weights but 3 weights were given"):
+        optimizers.SGD(momentum=0.9).set_state(state, [a, b, c])
+    with pytest.raises(ValueError, match="does not match the weight given"):
+        optimizers.SGD(momentum=0.9).set_state(state, [b, a])
+    with pytest.raises(ValueError, match="not among the weights given"):
+        optimizers.SGD(momentum=0.9).set_state(state, {"w/0/a": a})
+    with pytest.raises(ValueError, match="unexpected state entry 'momentum.0'"):
+        optimizers.SGD(momentum=0.9).set_state(opt.get_state([a, b]), {"w/0/a": a, "w/1/b": b})
+
+
 def test_get_config_round_trip_and_get():
     opt = optimizers.RMSprop(learning_rate=0.02, rho=0.8, momentum=0.1, centered=True,
                              clipnorm=1.0, name="r")

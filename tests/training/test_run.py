@@ -252,3 +252,26 @@ def test_without_matplotlib_the_plots_are_a_one_line_note(monkeypatch, tmp_path)
                      notes.append)
     assert written == [] and not any(tmp_path.iterdir())
     assert len(notes) == 1 and "\n" not in notes[0] and "matplotlib is not installed" in notes[0]
+
+
+def test_load_checkpoint_restores_the_slots_of_a_model_with_batch_norm(tmp_path):
+    """Model files key optimizer slots by weight (opt/velocity/w/0002/...); load_checkpoint
+    hands them to set_state with model.trainable_weights, which skip BatchNormalization's
+    moving statistics: the slots still land on their own weights."""
+    from npconv import layers
+    from npconv.models.sequential import Sequential
+    from npconv.random import set_random_seed
+
+    set_random_seed(0)
+    model = Sequential([layers.Input((6, 6, 1)), layers.Conv2D(2, 3), layers.BatchNormalization(),
+                        layers.Flatten(), layers.Dense(3, activation="softmax")])
+    model.compile("rmsprop", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((16, 6, 6, 1)).astype(np.float32), rng.integers(0, 3, 16)
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    model.save(tmp_path / "last.npconv")
+    loaded = load_checkpoint(tmp_path / "last.npconv")
+    want, got = model.optimizer.get_state(model.weights), loaded.optimizer.get_state(loaded.weights)
+    assert sorted(got) == sorted(want) and "velocity.6" in got  # the Dense kernel, after 4 BN
+    for key, value in want.items():
+        np.testing.assert_array_equal(got[key], value)

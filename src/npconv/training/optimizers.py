@@ -25,8 +25,10 @@ it to ``sqrt(v)`` before bias correction; PyTorch puts it outside the root and a
 correction. The rules coincide for epsilon = 0 (see tests/reference/test_optimizers_torch.py).
 
 Slots (momentum, velocity ...) are created lazily, in each weight's dtype, and updated in place
-(float32 weights stay float32). ``get_state()`` / ``set_state(state, weights)`` carry the slots
-and ``iterations`` as a flat ``{str: ndarray}`` dict (safetensors-ready) for an exact resume.
+(float32 weights stay float32). ``get_state(weights)`` / ``set_state(state, weights)`` carry the
+slots and ``iterations`` as a flat ``{str: ndarray}`` dict (safetensors-ready) for an exact resume;
+each slot is keyed by its weight's place in ``weights`` (a model file: the weight's file key, so
+the state comes back on the same weights whatever the trainable flags were or are).
 """
 
 from __future__ import annotations
@@ -39,6 +41,13 @@ import numpy as np
 from . import schedules as _schedules
 
 _STATE_SCALARS = ("iterations", "learning_rate")
+
+
+def _keyed(weights) -> tuple[list[str] | None, list]:
+    """``(keys, weights)`` from a mapping ``{key: Weight}``, ``(None, weights)`` from a list."""
+    if isinstance(weights, dict):
+        return [str(k) for k in weights], list(weights.values())
+    return None, list(weights)
 
 
 def _check_nonneg(value, name, where, *, upper=None, allow_none=False):
@@ -195,30 +204,65 @@ class Optimizer:
         raise TypeError(f"{type(self).__name__} does not define _update(); optimizers must")
 
     # ------------------------------------------------------------ state for exact resume
-    def get_state(self) -> dict[str, np.ndarray]:
-        """Copies of the slots, keyed ``"<slot>.<position>"``, plus ``"iterations"`` (and
-        ``"learning_rate"`` when it is a number, since callbacks may change it)."""
+    def get_state(self, weights=None) -> dict[str, np.ndarray]:
+        """Copies of the slots plus ``"iterations"`` (and ``"learning_rate"`` when it is a
+        number, since callbacks may change it).
+
+        Each slot is keyed by the weight it belongs to: ``"<slot>.<i>"`` for ``weights[i]``
+        when ``weights`` is a list (e.g. ``model.weights``), ``"<slot>/<key>"`` when it is a
+        mapping ``{key: Weight}`` (npconv.io uses the weights' file keys), and without
+        ``weights`` the position in the order this optimizer first saw each weight. Slots of
+        weights not in ``weights`` (a layer popped from the model) are left out.
+        """
         state = {"iterations": np.array(self.iterations, dtype=np.int64)}
         if not callable(self._learning_rate):
             state["learning_rate"] = np.array(self._learning_rate, dtype=np.float64)
+        if weights is None:
+            names = {index: str(index) for index in self._slots}
+            sep = "."
+        else:
+            keys, given = _keyed(weights)
+            sep = "." if keys is None else "/"
+            where = {id(w): str(i) if keys is None else keys[i] for i, w in enumerate(given)}
+            names = {index: where.get(id(self._weights[index])) for index in self._slots}
         for index, slots in self._slots.items():
+            if names[index] is None:
+                continue
             for name, arr in slots.items():
-                state[f"{name}.{index}"] = arr.copy()
+                state[f"{name}{sep}{names[index]}"] = arr.copy()
         return state
 
     def set_state(self, state: dict, weights) -> None:
-        """Restore ``get_state()``'s output for ``weights`` listed in the same order as when
-        the state was saved (e.g. ``model.trainable_weights``)."""
-        weights = list(weights)
+        """Restore ``get_state(weights)``'s output onto ``weights``: a list in the same order
+        as when the state was saved (entries ``"<slot>.<i>"``), or a mapping ``{key: Weight}``
+        (entries ``"<slot>/<key>"``, as a model file holds them).
+
+        Entries ``"<slot>/<key>"`` given with a list: the list must be exactly the weights
+        that hold state, in key order (``model.trainable_weights`` of a model whose weights all
+        trained); a mapping from the file keys (what ``npconv.io.load_model`` passes) is exact
+        whatever the trainable flags were.
+        """
+        keys, weights = _keyed(weights)
+        by_key = None if keys is None else dict(zip(keys, range(len(weights)), strict=True))
+        named = sorted({key.partition("/")[2] for key in state if "/" in key})
+        if named and by_key is None:
+            by_key = self._match_named(named, weights)
         slots: dict[int, dict[str, np.ndarray]] = {}
         for key, arr in state.items():
             if key in _STATE_SCALARS:
                 continue
-            name, _, pos = key.rpartition(".")
-            if name not in self._slot_names or not pos.isdigit():
+            if "/" in key:
+                name, _, ref = key.partition("/")
+                index = by_key.get(ref) if name in self._slot_names else None
+                if name in self._slot_names and index is None:
+                    raise ValueError(f"{self.name}: state entry {key!r} is for weight {ref!r}, "
+                                     "which is not among the weights given")
+            else:
+                name, _, ref = key.rpartition(".")
+                index = int(ref) if ref.isdigit() and keys is None else None
+            if name not in self._slot_names or index is None:
                 raise ValueError(f"{self.name}: unexpected state entry {key!r}; a "
                                  f"{type(self).__name__} has slots {list(self._slot_names)}")
-            index = int(pos)
             if index >= len(weights):
                 raise ValueError(f"{self.name}: state entry {key!r} is for weight #{index}, but "
                                  f"{len(weights)} weights were given")
@@ -236,6 +280,20 @@ class Optimizer:
             self.learning_rate = float(np.asarray(state["learning_rate"]))
         self._weights, self._index, self._slots = [], {}, slots
         self.build(weights)
+
+    def _match_named(self, named: list[str], weights: list) -> dict[str, int]:
+        """``{key: i}`` pairing state keyed by weight (sorted keys) with a plain list of the
+        weights holding state; refused unless counts, weight names and shapes agree."""
+        hint = ("pass a mapping {key: Weight} of the model's weights (npconv.io.load_model "
+                "does)")
+        if len(named) != len(weights):
+            raise ValueError(f"{self.name}: the state holds slots for {len(named)} weights but "
+                             f"{len(weights)} weights were given; {hint}")
+        for key, w in zip(named, weights, strict=True):
+            if key.rpartition("/")[2] != w.name:
+                raise ValueError(f"{self.name}: state for weight {key!r} does not match the "
+                                 f"weight given in its place ('{w.name}'); {hint}")
+        return {key: i for i, key in enumerate(named)}
 
     # ------------------------------------------------------------ config
     def get_config(self) -> dict:
