@@ -421,3 +421,63 @@ def test_files_with_optimizer_slots_keyed_by_trainable_position_still_load(tmp_p
     model.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False)
     loaded.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False)
     _assert_same_weights(loaded, model)
+
+
+# ------------------------------------------------------------------------------ checksum
+def _flip_a_weight_byte(data: bytes, key_prefix: str = "w/") -> bytes:
+    """``data`` with one bit of the first matching tensor's middle byte flipped."""
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + n])
+    key = sorted(k for k in header if k.startswith(key_prefix))[0]
+    start, end = header[key]["data_offsets"]
+    at = 8 + n + (start + end) // 2
+    return data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1:]
+
+
+@pytest.mark.parametrize("what", ["model", "weights"])
+def test_a_flipped_data_byte_is_a_clear_error_and_changes_nothing(tmp_path, what):
+    set_random_seed(0)
+    model = _sequential()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    path = tmp_path / "good.npconv"
+    model.save(path) if what == "model" else model.save_weights(path)
+    bad = _write(tmp_path, "bad.npconv", _flip_a_weight_byte(path.read_bytes()))
+    target, weights = _target()
+    with pytest.raises(ValueError, match="checksum") as info:
+        target.load_weights(bad)
+    assert str(bad) in str(info.value)
+    _assert_unchanged(target, weights)
+    if what == "model":
+        with pytest.raises(ValueError, match="checksum") as info:
+            npio.load_model(bad)
+        assert str(bad) in str(info.value)
+    target.load_weights(path)  # the good file loads
+    _assert_same_weights(target, model)
+
+
+def test_a_flipped_optimizer_byte_is_caught_too(tmp_path):
+    set_random_seed(0)
+    model = _sequential()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(*_data(n=8), epochs=1, verbose=0)
+    model.save(tmp_path / "good.npconv")
+    bad = _write(tmp_path, "bad.npconv",
+                 _flip_a_weight_byte((tmp_path / "good.npconv").read_bytes(), "opt/velocity/"))
+    with pytest.raises(ValueError, match="checksum"):
+        npio.load_model(bad)
+
+
+def test_the_checksum_is_in_the_metadata_and_files_without_one_still_load(tmp_path):
+    import hashlib
+
+    set_random_seed(0)
+    model = _sequential()
+    model.save(tmp_path / "m.npconv")
+    raw = (tmp_path / "m.npconv").read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    meta = json.loads(raw[8:8 + n])["__metadata__"]
+    assert json.loads(meta["npconv.data_sha256"]) == hashlib.sha256(raw[8 + n:]).hexdigest()
+    assert n % 8 == 0  # the header stays 8-byte aligned, as safetensors writes it
+    older = {k: v for k, v in meta.items() if k != "npconv.data_sha256"}
+    path = _write(tmp_path, "older.npconv", st_save(st_load(raw), metadata=older))
+    _assert_same_weights(npio.load_model(path), model)

@@ -7,6 +7,10 @@ optimizer config) — and whose tensors are the weights (``w/0007/conv2d_1/kerne
 layer, weight) and, optionally, the optimizer state (``opt/iterations``, ``opt/learning_rate``
 and each slot under its weight's key: ``opt/momentum/w/0007/conv2d_1/kernel``).
 
+``npconv.data_sha256`` is the SHA-256 of the tensor data section (safetensors has no checksum
+of its own): a changed byte in a weight is a clear error on load rather than a silently
+different model. Files written before it was recorded load without the check.
+
 Writes are atomic: the bytes go to a temporary file in the same folder, which is then renamed
 over the target, so a crash mid-save leaves the previous file intact. Reads validate everything
 before changing anything: a truncated, corrupt, wrong-version or shape-mismatched file raises a
@@ -15,16 +19,18 @@ before changing anything: a truncated, corrupt, wrong-version or shape-mismatche
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
 import numpy as np
 
-from ._atomic import atomic_write_bytes
+from ._atomic import atomic_path, atomic_write_bytes  # noqa: F401 - run.py imports it here
 
 FORMAT_VERSION = 1
 _MODEL = "npconv-model"
 _WEIGHTS = "npconv-weights"
+_CHECKSUM = "npconv.data_sha256"
 
 
 def _weight_keys(model) -> dict:
@@ -81,10 +87,25 @@ def _metric_from_spec(spec):
     return cls.from_config(dict(spec["config"]))
 
 
-def _serialize(tensors: dict, metadata: dict) -> bytes:
+def _serialize(tensors: dict, metadata: dict) -> list:
+    """The file as pieces to write: the header (with the data's SHA-256 in its metadata) and
+    the tensor data section, which is not copied."""
     from safetensors.numpy import save
 
-    return save(tensors, metadata={k: json.dumps(v) for k, v in metadata.items()})
+    blob = save(tensors, metadata={k: json.dumps(v) for k, v in metadata.items()})
+    n = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8:8 + n])
+    data = memoryview(blob)[8 + n:]
+    header["__metadata__"][_CHECKSUM] = json.dumps(hashlib.sha256(data).hexdigest())
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)  # safetensors pads its header to 8 bytes with spaces
+    return [len(text).to_bytes(8, "little"), text, data]
+
+
+def _write_file(path, pieces) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        for piece in pieces:
+            f.write(piece)
 
 
 def save_model(model, path, include_optimizer=True) -> None:
@@ -106,14 +127,14 @@ def save_model(model, path, include_optimizer=True) -> None:
         # np.asarray(order="C"), not np.ascontiguousarray: the latter turns the 0-d scalars
         # (iterations, learning_rate) into shape (1,), which set_state cannot read back.
         tensors.update({f"opt/{k}": np.asarray(v, order="C") for k, v in state.items()})
-    atomic_write_bytes(path, _serialize(tensors, metadata))
+    _write_file(path, _serialize(tensors, metadata))
 
 
 def save_weights(model, path) -> None:
     """Save only the weights of ``model`` to ``path``."""
     model._require_graph("save_weights")
     metadata = {"npconv.format": _WEIGHTS, "npconv.version": FORMAT_VERSION}
-    atomic_write_bytes(path, _serialize(_weight_tensors(model), metadata))
+    _write_file(path, _serialize(_weight_tensors(model), metadata))
 
 
 def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
@@ -144,6 +165,13 @@ def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
     if version != FORMAT_VERSION:
         raise ValueError(f"npconv: {path} has format version {version!r}; this npconv reads "
                          f"version {FORMAT_VERSION}")
+    expected = metadata.get(_CHECKSUM)  # files written before it was recorded have none
+    if expected is not None:
+        actual = hashlib.sha256(memoryview(data)[8 + header_len:]).hexdigest()
+        if actual != expected:
+            raise ValueError(f"npconv: {path} is corrupt: its tensor data do not match the "
+                             "SHA-256 checksum recorded when it was saved (some bytes changed "
+                             "on disk or in transfer); nothing was loaded")
     return metadata, tensors
 
 
