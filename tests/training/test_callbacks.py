@@ -101,6 +101,60 @@ def test_early_stopping_on_real_val_loss_and_min_delta():
     assert len(history.epoch) == 4  # epoch 0 sets the best, 1..3 do not improve
 
 
+def test_early_stopping_restores_best_weights_when_training_runs_to_the_end():
+    """Keras 3 restores in on_train_end: also when patience never ran out."""
+    model, x, y = _setup()
+    rec = _Recorder()
+    stop = EarlyStopping(monitor="score", mode="min", patience=5, restore_best_weights=True)
+    history = model.fit(x, y, epochs=4, batch_size=10, verbose=0,
+                        callbacks=[_Script("score", [3.0, 1.0, 2.0, 2.5]), rec, stop])
+    assert history.epoch == [0, 1, 2, 3] and stop.stopped_epoch == 0
+    assert stop.best_epoch == 1
+    for a, b in zip(model.get_weights(), rec.weights[1], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(rec.weights[3][0], rec.weights[1][0])
+
+
+def test_early_stopping_with_a_baseline_no_epoch_beats_restores_the_best_epoch():
+    """Keras 3: best_weights are recorded from the first monitored epoch, the best epoch is the
+    best one seen even above the baseline, and only beating the baseline resets patience."""
+    model, x, y = _setup()
+    rec = _Recorder()
+    stop = EarlyStopping(monitor="score", mode="min", patience=2, baseline=0.5,
+                         restore_best_weights=True)
+    history = model.fit(x, y, epochs=10, batch_size=10, verbose=0,
+                        callbacks=[_Script("score", [2.0, 1.0, 1.5, 1.7, 0.1]), rec, stop])
+    # epoch 1 improves (not below the baseline: no reset) -> epoch 2 is the 3rd without -> stop
+    assert history.epoch == [0, 1, 2] and stop.stopped_epoch == 2
+    assert stop.best == 1.0 and stop.best_epoch == 1 and stop.best_weights is not None
+    for a, b in zip(model.get_weights(), rec.weights[1], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_early_stopping_baseline_beaten_resets_patience_and_first_epoch_is_kept(capsys):
+    model, x, y = _setup()
+    rec = _Recorder()
+    stop = EarlyStopping(monitor="score", mode="min", patience=1, baseline=0.5, verbose=1,
+                         restore_best_weights=True)
+    history = model.fit(x, y, epochs=10, batch_size=10, verbose=0,
+                        callbacks=[_Script("score", [0.4, 0.3, 0.35, 0.2]), rec, stop])
+    assert history.epoch == [0, 1, 2] and stop.best_epoch == 1
+    for a, b in zip(model.get_weights(), rec.weights[1], strict=True):
+        np.testing.assert_array_equal(a, b)
+    out = capsys.readouterr().out
+    assert "Epoch 3: early stopping" in out and "best epoch: 2" in out
+    # a score that never improves on the first epoch: the first epoch's weights come back
+    model, x, y = _setup()
+    rec = _Recorder()
+    stop = EarlyStopping(monitor="score", mode="min", patience=1, baseline=0.5,
+                         restore_best_weights=True)
+    model.fit(x, y, epochs=10, batch_size=10, verbose=0,
+              callbacks=[_Script("score", [0.9, 0.9, 0.9]), rec, stop])
+    assert stop.best_epoch == 0
+    for a, b in zip(model.get_weights(), rec.weights[0], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_model_checkpoint_save_best_only(tmp_path):
     model, x, y = _setup()
     rec = _Recorder()

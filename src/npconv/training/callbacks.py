@@ -134,47 +134,65 @@ class _Monitor(Callback):
                   f"(available: {sorted(logs or {})}); skipping", file=sys.stderr)
         return value
 
-    def _improved(self, value) -> bool:
+    def _improved(self, value, reference=None) -> bool:
+        """``value`` beats ``reference`` (default: the best so far) by more than min_delta."""
+        reference = self.best if reference is None else reference
         if self.mode == "min":
-            return value < self.best - self.min_delta
-        return value > self.best + self.min_delta
+            return value < reference - self.min_delta
+        return value > reference + self.min_delta
 
 
 class EarlyStopping(_Monitor):
-    """Stop when ``monitor`` has not improved for ``patience`` epochs."""
+    """Stop when ``monitor`` has not improved for ``patience`` epochs (Keras 3's rules).
+
+    With ``restore_best_weights``, the weights of the best epoch are put back when training
+    ends, whether it stopped early or ran to its last epoch; the first monitored epoch counts
+    as the best so far even when it does not beat ``baseline``. With a ``baseline``, an
+    improvement resets the patience only if it also beats the baseline.
+    """
 
     def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0, mode="auto",
                  baseline=None, restore_best_weights=False, start_from_epoch=0):
         super().__init__(monitor, mode, min_delta, "EarlyStopping")
         self.patience, self.verbose = int(patience), verbose
-        self.baseline = baseline
+        self.baseline = None if baseline is None else float(baseline)
         self.restore_best_weights = restore_best_weights
         self.start_from_epoch = start_from_epoch
+        self.wait, self.stopped_epoch, self.best_weights, self.best_epoch = 0, 0, None, 0
 
     def on_train_begin(self, logs=None):
+        # Reset everything, best included, so that an instance can be reused for a new fit.
         self.wait, self.stopped_epoch, self.best_weights, self.best_epoch = 0, 0, None, 0
         self.best = math.inf if self.mode == "min" else -math.inf
-        if self.baseline is not None:
-            self.best = float(self.baseline)
 
     def on_epoch_end(self, epoch, logs=None):
         value = self._current(logs)
         if value is None or epoch < self.start_from_epoch:
             return
+        if self.restore_best_weights and self.best_weights is None:
+            # the first monitored epoch is the best one so far
+            self.best_weights, self.best_epoch = self.model.get_weights(), epoch
         self.wait += 1
         if self._improved(value):
-            self.best, self.best_epoch, self.wait = value, epoch, 0
+            self.best, self.best_epoch = value, epoch
             if self.restore_best_weights:
                 self.best_weights = self.model.get_weights()
+            if self.baseline is None or self._improved(value, self.baseline):
+                self.wait = 0
             return
         if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
             self.model.stop_training = True
-            if self.restore_best_weights and self.best_weights is not None:
-                self.model.set_weights(self.best_weights)
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch > 0 and self.verbose:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping (best {self.monitor} "
+                  f"{self.best:.4f} at epoch {self.best_epoch + 1})")
+        if self.restore_best_weights and self.best_weights is not None:
             if self.verbose:
-                print(f"Epoch {epoch + 1}: early stopping (best {self.monitor} "
-                      f"{self.best:.4f} at epoch {self.best_epoch + 1})")
+                print("Restoring model weights from the end of the best epoch: "
+                      f"{self.best_epoch + 1}.")
+            self.model.set_weights(self.best_weights)
 
 
 class ModelCheckpoint(_Monitor):
