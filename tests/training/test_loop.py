@@ -253,6 +253,38 @@ def test_fused_softmax_cross_entropy_equals_unfused_chain():
     assert _fusion(model) == "softmax"
 
 
+def _head(kind):
+    from npconv.layers.activation import Softmax
+
+    if kind == "Softmax layer":
+        return [Dense(3), Softmax()]
+    return [Dense(3, activation=kind)]
+
+
+@pytest.mark.parametrize("before, after", [("softmax", "sigmoid"), ("sigmoid", "softmax"),
+                                           ("softmax", "Softmax layer")])
+def test_fusion_is_decided_again_when_the_model_changes_after_compile(before, after):
+    """pop() + add() after compile (and a first fit) changes the output layer: the fused
+    gradient must follow the new one, so training equals that of a freshly compiled twin."""
+    x, y = _data(n=24, seed=5)
+    model = Sequential([Input(shape=(6,)), Dense(8, activation="tanh"), *_head(before)])
+    model.compile(optimizer=optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    model.pop()
+    for layer in _head(after):
+        model.add(layer)
+    twin = Sequential([Input(shape=(6,)), Dense(8, activation="tanh"), *_head(after)])
+    twin.set_weights(model.get_weights())
+    twin.compile(optimizer=optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    twin.fit(x, y, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    for a, b in zip(model.get_weights(), twin.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    from npconv.training.loop import _fusion
+
+    assert _fusion(model) == _fusion(twin)
+
+
 # ------------------------------------------------------------------------------ real data
 @pytest.fixture(scope="module")
 def fashion():

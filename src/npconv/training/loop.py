@@ -35,7 +35,7 @@ def compile(model, optimizer="rmsprop", loss=None, metrics=None):  # noqa: A001 
     model.loss = losses_module.get(loss)
     model._metric_specs = list(metrics or [])
     model.compiled = True
-    model._fused = None  # decided once the graph is known
+    model._fused = None  # decided at the first step (see _fusion)
 
 
 def _require_compiled(model, what):
@@ -54,20 +54,28 @@ def _make_metrics(model):
 
 
 def _fusion(model):
-    """'softmax' or 'sigmoid' when the loss gradient can be fused with the output activation."""
-    if model._fused is None:
-        model._fused = ""
-        if not model._multi_output and model._nodes:
-            last = model._nodes[-1].layer
-            act = getattr(last, "activation", None)
-            name = getattr(act, "name", None)
-            if not getattr(model.loss, "from_logits", True):
-                if name == "softmax" and hasattr(model.loss, "fused_softmax_backward"):
-                    axis_ok = getattr(act, "axis", -1) in (-1, None)
-                    model._fused = "softmax" if axis_ok else ""
-                elif name == "sigmoid" and hasattr(model.loss, "fused_sigmoid_backward"):
-                    model._fused = "sigmoid"
-    return model._fused
+    """'softmax' or 'sigmoid' when the loss gradient can be fused with the output activation.
+
+    Decided for the current output layer, its activation and the loss, and decided again
+    when any of them changes (a Sequential's pop()/add() after compile rebuilds the graph
+    with a new output layer; a new compile): a stale 'softmax' would take a softmax's
+    gradient through some other output layer.
+    """
+    last = model._nodes[-1].layer if model._nodes and not model._multi_output else None
+    act = getattr(last, "activation", None)
+    key = (last, act, model.loss)
+    cached = getattr(model, "_fused", None)
+    if cached is not None and all(a is b for a, b in zip(cached[0], key, strict=True)):
+        return cached[1]
+    fused = ""
+    name = getattr(act, "name", None)
+    if last is not None and not getattr(model.loss, "from_logits", True):
+        if name == "softmax" and hasattr(model.loss, "fused_softmax_backward"):
+            fused = "softmax" if getattr(act, "axis", -1) in (-1, None) else ""
+        elif name == "sigmoid" and hasattr(model.loss, "fused_sigmoid_backward"):
+            fused = "sigmoid"
+    model._fused = (key, fused)
+    return fused
 
 
 # ---------------------------------------------------------------------------- data
