@@ -101,6 +101,28 @@ def test_training_paths():
     assert npconv.callbacks.ModelCheckpoint is callbacks.ModelCheckpoint
 
 
+def test_optimizers_schedules_is_a_module_as_in_keras():
+    """`from keras.optimizers.schedules import ExponentialDecay` (and `import
+    keras.optimizers.schedules`) work in Keras; they did not here (ModuleNotFoundError)."""
+    import npconv.optimizers.schedules as by_import
+    from npconv.optimizers import schedules
+    from npconv.optimizers.schedules import (
+        CosineDecay,
+        ExponentialDecay,
+        LearningRateSchedule,
+        PiecewiseConstantDecay,
+    )
+    from npconv.training import schedules as real
+
+    assert by_import is schedules is npconv.optimizers.schedules
+    assert ExponentialDecay is real.ExponentialDecay
+    assert CosineDecay is real.CosineDecay and PiecewiseConstantDecay is real.PiecewiseConstantDecay
+    assert LearningRateSchedule is real.LearningRateSchedule
+    assert schedules.deserialize is real.deserialize and schedules.serialize is real.serialize
+    lr = ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)
+    assert npconv.optimizers.SGD(learning_rate=lr).learning_rate == 0.1
+
+
 def test_datasets_and_utils_paths():
     from npconv.datasets import cifar10, fashion_mnist, mnist
     from npconv.random import set_random_seed

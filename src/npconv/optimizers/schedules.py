@@ -1,0 +1,16 @@
+"""Learning-rate schedules under Keras's path ``keras.optimizers.schedules``.
+
+The classes live in :mod:`npconv.training.schedules`; these are the same objects.
+"""
+
+from ..training.schedules import (
+    CosineDecay,
+    ExponentialDecay,
+    LearningRateSchedule,
+    PiecewiseConstantDecay,
+    deserialize,
+    serialize,
+)
+
+__all__ = ["CosineDecay", "ExponentialDecay", "LearningRateSchedule", "PiecewiseConstantDecay",
+           "deserialize", "serialize"]
