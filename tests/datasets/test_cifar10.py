@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import tarfile
@@ -127,8 +128,63 @@ def test_broken_archive(tmp_path, damage):
     data = tar_gz(members)
     data = data[: len(data) // 2] if damage == "truncated" else b"just some bytes" * 100
     (tmp_path / ARCHIVE).write_bytes(data)
-    with pytest.raises(ValueError, match="broken or truncated archive"):
+    with pytest.raises(ValueError, match="broken, corrupted or truncated archive"):
         cifar10.load_data(tmp_path)
+
+
+def _stored_gzip_archive(members) -> bytes:
+    """The tar of ``members`` gzipped without compression: its bytes are the tar's, in order,
+    so one pixel can be changed without breaking the deflate stream."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(buf.getvalue(), compresslevel=0, mtime=0)
+
+
+def test_a_changed_pixel_fails_the_gzip_crc(tmp_path):
+    """A damaged local archive was read silently with wrong pixels: only downloads were
+    checked, and a tar reader never reads the gzip trailer that holds the CRC."""
+    members, _ = cifar_members()
+    data = bytearray(_stored_gzip_archive(members))
+    at = data.index(members["cifar-10-batches-bin/data_batch_2.bin"][100:140])
+    data[at] ^= 0x01  # one pixel of data_batch_2, still a valid (stored) deflate stream
+    (tmp_path / ARCHIVE).write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="CRC check failed") as info:
+        cifar10.load_data(tmp_path)
+    assert str(tmp_path / ARCHIVE) in str(info.value)
+
+
+def test_a_wrong_crc_or_length_in_the_trailer_is_an_error(tmp_path):
+    members, _ = cifar_members()
+    good = tar_gz(members)
+    for name, at in (("crc", -8), ("length", -1)):
+        data = bytearray(good)
+        data[at] ^= 0xFF
+        (tmp_path / ARCHIVE).write_bytes(bytes(data))
+        with pytest.raises(ValueError, match="corrupted") as info:
+            read_binary(tmp_path / ARCHIVE)
+        assert str(tmp_path / ARCHIVE) in str(info.value), name
+    (tmp_path / ARCHIVE).write_bytes(good + b"trailing junk")
+    with pytest.raises(ValueError, match="corrupted"):
+        read_binary(tmp_path / ARCHIVE)
+
+
+def test_a_file_of_the_official_size_must_have_the_official_sha256(tmp_path, monkeypatch):
+    members, records = cifar_members()
+    payload = tar_gz(members)
+    monkeypatch.setattr(cifar10, "SPEC", spec_for(cifar10.SPEC, {ARCHIVE: payload}))
+    (tmp_path / ARCHIVE).write_bytes(payload)
+    (x_train, _), _ = cifar10.load_data(tmp_path)  # the official bytes load
+    np.testing.assert_array_equal(x_train, expected(records, TRAIN)[0])
+    changed = bytearray(payload)
+    changed[4] ^= 0x01  # the gzip header's mtime: not covered by the CRC, same size
+    (tmp_path / ARCHIVE).write_bytes(bytes(changed))
+    with pytest.raises(ValueError, match="size of the official .* but not its SHA-256") as info:
+        cifar10.load_data(tmp_path)
+    assert str(tmp_path / ARCHIVE) in str(info.value)
 
 
 def test_download_from_local_server(tmp_path, isolated, monkeypatch):

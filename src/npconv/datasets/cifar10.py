@@ -9,10 +9,18 @@ version: unpickling a downloaded file can run code). Its folder ``cifar-10-batch
 3073-byte records: 1 label byte then 3072 pixel bytes, the red, green and blue 32 x 32 planes
 (CHW). The archive is read in memory, member by member; nothing is extracted to disk. An already
 extracted ``cifar-10-batches-bin`` folder beside it (or in ``path=``) is read too.
+
+Every read of the archive checks its integrity, not only downloads: the gzip stream is read to
+its end, so its CRC-32 and length trailer are verified (a tar reader alone stops at the tar's
+end-of-archive blocks and never looks at the trailer, so a flipped byte in the deflate data
+would give wrong pixels silently), and a file of exactly the official archive's size must also
+have its SHA-256. A failed check is a ``ValueError`` naming the file, never a partial array.
 """
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import tarfile
 import zlib
 from pathlib import Path, PurePosixPath
@@ -58,29 +66,66 @@ def decode_batch(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+class _HashingReader:
+    """A read-only file that feeds every byte read from ``raw`` into a SHA-256."""
+
+    def __init__(self, raw):
+        self.raw, self.digest, self.size = raw, hashlib.sha256(), 0
+
+    def read(self, n=-1):
+        data = self.raw.read(n)
+        self.digest.update(data)
+        self.size += len(data)
+        return data
+
+    def readable(self):
+        return True
+
+
 def _read_archive(archive: Path) -> dict[str, bytes]:
-    """The six batch files of ``archive``, read in memory by streaming through the tar.gz."""
+    """The six batch files of ``archive``, read in memory by streaming through the tar.gz.
+
+    The gzip stream is decompressed to its very end so that its CRC-32 and size are checked;
+    a file of the official archive's size must also have its SHA-256 (see the module docstring).
+    """
     wanted = set(TRAIN_BATCHES) | {TEST_BATCH}
     batches: dict[str, bytes] = {}
+    official = SPEC.files[0]  # looked up at call time: tests substitute their own SPEC
     try:
-        with tarfile.open(archive, mode="r|gz") as tar:
-            for member in tar:
-                p = PurePosixPath(member.name)
-                if p.name not in wanted or len(p.parts) > 2:
-                    continue
-                where = f"{archive}:{member.name}"
-                if not member.isfile():
-                    raise ValueError(f"cifar10: {where} is not a regular file")
-                if p.name in batches:
-                    raise ValueError(f"cifar10: {archive}: {p.name} appears twice")
-                if member.size % RECORD or not 0 < member.size <= MAX_RECORDS * RECORD:
-                    raise ValueError(
-                        f"cifar10: {where}: expected a whole number (1 to {MAX_RECORDS}) of "
-                        f"{RECORD}-byte records. Received {member.size} bytes"
-                    )
-                batches[p.name] = tar.extractfile(member).read()
+        with open(archive, "rb") as raw:
+            hashed = _HashingReader(raw)
+            with gzip.GzipFile(fileobj=hashed, mode="rb") as gz:
+                with tarfile.open(fileobj=gz, mode="r|") as tar:
+                    for member in tar:
+                        p = PurePosixPath(member.name)
+                        if p.name not in wanted or len(p.parts) > 2:
+                            continue
+                        where = f"{archive}:{member.name}"
+                        if not member.isfile():
+                            raise ValueError(f"cifar10: {where} is not a regular file")
+                        if p.name in batches:
+                            raise ValueError(f"cifar10: {archive}: {p.name} appears twice")
+                        if member.size % RECORD or not 0 < member.size <= MAX_RECORDS * RECORD:
+                            raise ValueError(
+                                f"cifar10: {where}: expected a whole number (1 to {MAX_RECORDS})"
+                                f" of {RECORD}-byte records. Received {member.size} bytes"
+                            )
+                        batches[p.name] = tar.extractfile(member).read()
+                # the tar reader stops at the end-of-archive blocks; the gzip trailer (CRC-32
+                # and length of the data) is only checked once the stream is read to its end
+                while gz.read(1 << 20):
+                    pass
+            while hashed.read(1 << 20):  # bytes after the gzip stream count for the SHA-256
+                pass
     except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
-        raise ValueError(f"cifar10: {archive}: broken or truncated archive ({err})") from None
+        raise ValueError(f"cifar10: {archive}: broken, corrupted or truncated archive "
+                         f"({err}); delete it and download it again") from None
+    if hashed.size == official.size and hashed.digest.hexdigest() != official.sha256.lower():
+        raise ValueError(
+            f"cifar10: {archive}: corrupted archive: it has the size of the official "
+            f"{official.name} ({official.size} bytes) but not its SHA-256 (got "
+            f"{hashed.digest.hexdigest()}, expected {official.sha256}); delete it and "
+            "download it again")
     missing = sorted(wanted - set(batches))
     if missing:
         raise ValueError(f"cifar10: {archive}: lacks {', '.join(missing)}")
