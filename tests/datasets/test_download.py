@@ -96,6 +96,21 @@ def test_interrupted_transfer_leaves_nothing(served, isolated):
     assert os.listdir(isolated["cache"] / "mnist") == []
 
 
+def test_the_error_lists_only_the_failures_of_the_file_that_failed(served, isolated):
+    """Failures were collected across files: the error for the second file also listed the
+    mirrors that had failed for the first one, which was in fact downloaded."""
+    server, arrays, payloads = served
+    del server.files[f"/mnist/{mnist.TRAIN_LABELS}"]
+    bases = [f"{server.url}/nothing-here/", f"{server.url}/mnist/"]
+    with pytest.raises(DownloadError) as info:
+        mnist.load_data(download_base=bases)
+    msg = str(info.value)
+    assert f"could not download {mnist.TRAIN_LABELS}" in msg
+    assert f"nothing-here/{mnist.TRAIN_LABELS}" in msg and f"mnist/{mnist.TRAIN_LABELS}" in msg
+    assert f"nothing-here/{mnist.TRAIN_IMAGES}" not in msg  # it was downloaded from mirror 2
+    assert (isolated["cache"] / "mnist" / mnist.TRAIN_IMAGES).is_file()
+
+
 def test_connection_refused_lists_every_place(isolated):
     url = closed_port_url()
     with pytest.raises(DownloadError) as info:

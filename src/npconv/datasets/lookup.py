@@ -237,10 +237,10 @@ def download_missing(spec: DatasetSpec, *, download_base=None, timeout: float = 
     folder = cache_root() / spec.name
     bases = mirror_bases(spec, download_base)
     files, missing = find_files(spec, folder)
-    failures: list[str] = []
     for rf in spec.files:
         if rf.name not in missing:
             continue
+        failures: list[str] = []  # this file's: an earlier file's failed mirrors do not belong
         for base in bases:
             url = base + rf.name
             log(f"npconv: downloading {url} -> {folder}")
