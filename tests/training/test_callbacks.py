@@ -288,3 +288,94 @@ def test_callbacks_must_be_callback_objects():
     model, x, y = _setup()
     with pytest.raises(TypeError, match="callbacks must be npconv Callback objects"):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[lambda: None])
+
+
+# ------------------------------------------------------------------------------ hooks
+class _Log(Callback):
+    """Records every hook call as (hook, batch or epoch, logs)."""
+
+    _HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
+              "on_test_begin", "on_test_end", "on_test_batch_begin", "on_test_batch_end",
+              "on_predict_begin", "on_predict_end", "on_predict_batch_begin",
+              "on_predict_batch_end")
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+        for hook in self._HOOKS:
+            setattr(self, hook, self._recorder(hook))
+
+    def _recorder(self, hook):
+        def record(*args, logs=None):
+            if args and isinstance(args[-1], dict) and logs is None:
+                *args, logs = args
+            self.calls.append((hook, *args, dict(logs) if logs is not None else None))
+        return record
+
+    def names(self, prefix=""):
+        return [c[0] for c in self.calls if c[0].startswith(prefix)]
+
+
+def test_keras_style_on_batch_begin_and_end_are_called_during_fit():
+    """In Keras, Callback.on_train_batch_begin/end forward to on_batch_begin/end (the older
+    names many tutorials override); overriding those was silently never called here."""
+
+    class OldStyle(Callback):
+        def __init__(self):
+            super().__init__()
+            self.begins, self.ends = [], []
+
+        def on_batch_begin(self, batch, logs=None):
+            self.begins.append(batch)
+
+        def on_batch_end(self, batch, logs=None):
+            self.ends.append((batch, sorted(logs)))
+
+    model, x, y = _setup()
+    cb = OldStyle()
+    model.fit(x, y, epochs=2, batch_size=10, verbose=0, callbacks=[cb])
+    assert cb.begins == [0, 1, 0, 1]
+    assert cb.ends == [(0, ["accuracy", "loss"]), (1, ["accuracy", "loss"])] * 2
+
+
+def test_evaluate_calls_the_test_hooks_with_keras_logs():
+    model, x, y = _setup()
+    log = _Log()
+    result = model.evaluate(x, y, batch_size=8, verbose=0, callbacks=[log])
+    assert log.names() == ["on_test_begin"] + ["on_test_batch_begin", "on_test_batch_end"] * 3 \
+        + ["on_test_end"]
+    assert [c[1] for c in log.calls if c[0] == "on_test_batch_end"] == [0, 1, 2]
+    final = log.calls[-1][-1]
+    assert final == pytest.approx({"loss": result[0], "accuracy": result[1]})
+    assert log.calls[-2][-1] == pytest.approx(final)  # the last batch's running logs
+    assert log.model is model and log.params["steps"] == 3
+
+
+def test_predict_calls_the_predict_hooks_with_the_batch_outputs():
+    model, x, y = _setup()
+    log = _Log()
+    out = model.predict(x, batch_size=8, callbacks=[log])
+    assert log.names() == ["on_predict_begin"] + [
+        "on_predict_batch_begin", "on_predict_batch_end"] * 3 + ["on_predict_end"]
+    batches = [c[-1]["outputs"] for c in log.calls if c[0] == "on_predict_batch_end"]
+    np.testing.assert_array_equal(np.concatenate(batches), out)
+
+
+def test_fit_validation_calls_the_test_hooks_each_epoch_as_keras():
+    model, x, y = _setup()
+    log = _Log()
+    model.fit(x, y, epochs=2, batch_size=10, validation_split=0.5, verbose=0, callbacks=[log])
+    names = [n for n in log.names() if not n.startswith("on_test_batch")]
+    assert names == ["on_train_begin",
+                     "on_epoch_begin", "on_test_begin", "on_test_end", "on_epoch_end",
+                     "on_epoch_begin", "on_test_begin", "on_test_end", "on_epoch_end",
+                     "on_train_end"]
+    assert log.names("on_test_batch_end") == ["on_test_batch_end"] * 2
+
+
+def test_evaluate_and_predict_check_their_callbacks():
+    model, x, y = _setup()
+    with pytest.raises(TypeError, match="evaluate: callbacks must be npconv Callback objects"):
+        model.evaluate(x, y, verbose=0, callbacks=[object()])
+    with pytest.raises(TypeError, match="predict: callbacks must be npconv Callback objects"):
+        model.predict(x, callbacks=[object()])

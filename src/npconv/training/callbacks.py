@@ -1,7 +1,13 @@
-"""Keras callbacks: hooks called by ``fit`` at the start and end of training, epochs and batches.
+"""Keras callbacks: hooks called by ``fit``, ``evaluate`` and ``predict``.
 
-``logs`` are dicts of floats: ``loss`` and the metrics (running means over the epoch so far),
-plus ``val_*`` entries at the end of an epoch when there is validation data.
+``fit`` calls ``on_train_begin/end``, ``on_epoch_begin/end`` and ``on_train_batch_begin/end``
+(whose defaults call Keras's older ``on_batch_begin/end``), and runs its validation through
+``evaluate`` with the same callbacks; ``evaluate`` calls ``on_test_begin/end`` and
+``on_test_batch_begin/end``; ``predict`` calls ``on_predict_begin/end`` and
+``on_predict_batch_begin/end`` (the batch's ``{"outputs": ...}`` at each batch end).
+
+``logs`` are dicts of floats: ``loss`` and the metrics (running means over the epoch or the
+evaluation so far), plus ``val_*`` entries at the end of an epoch when there is validation data.
 """
 
 from __future__ import annotations
@@ -25,12 +31,34 @@ class Callback:
     def set_model(self, model):
         self.model = model
 
+    def set_params(self, params):
+        self.params = params
+
     def on_train_begin(self, logs=None): ...
     def on_train_end(self, logs=None): ...
     def on_epoch_begin(self, epoch, logs=None): ...
     def on_epoch_end(self, epoch, logs=None): ...
-    def on_train_batch_begin(self, batch, logs=None): ...
-    def on_train_batch_end(self, batch, logs=None): ...
+    def on_test_begin(self, logs=None): ...
+    def on_test_end(self, logs=None): ...
+    def on_predict_begin(self, logs=None): ...
+    def on_predict_end(self, logs=None): ...
+
+    def on_batch_begin(self, batch, logs=None):
+        """Keras's older name for :meth:`on_train_batch_begin`, which calls it."""
+
+    def on_batch_end(self, batch, logs=None):
+        """Keras's older name for :meth:`on_train_batch_end`, which calls it."""
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.on_batch_begin(batch, logs=logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.on_batch_end(batch, logs=logs)
+
+    def on_test_batch_begin(self, batch, logs=None): ...
+    def on_test_batch_end(self, batch, logs=None): ...
+    def on_predict_batch_begin(self, batch, logs=None): ...
+    def on_predict_batch_end(self, batch, logs=None): ...
 
 
 class History(Callback):
@@ -85,19 +113,27 @@ class ProgbarLogger(Callback):
 
 
 class CallbackList:
-    """Calls every callback's hook in order (the History and progress bar included)."""
+    """Calls every callback's hook in order.
 
-    def __init__(self, callbacks, model, verbose, epochs, steps, history):
-        self.callbacks = list(callbacks)
-        if verbose:
-            self.callbacks.insert(0, ProgbarLogger(verbose, epochs, steps))
-        self.callbacks.append(history)
+    ``fit`` adds its progress bar (first, when ``verbose``) and its ``History`` (last);
+    ``evaluate`` and ``predict`` show their own progress, so they add neither. ``where``
+    names the caller in the error for something that is not a Callback.
+    """
+
+    def __init__(self, callbacks, model, verbose, epochs, steps, history=None, *,
+                 progbar=True, where="fit"):
+        self.callbacks = list(callbacks or [])
         for cb in self.callbacks:
             if not isinstance(cb, Callback):
-                raise TypeError(f"fit: callbacks must be npconv Callback objects. "
+                raise TypeError(f"{where}: callbacks must be npconv Callback objects. "
                                 f"Received {type(cb).__name__}")
+        if verbose and progbar:
+            self.callbacks.insert(0, ProgbarLogger(verbose, epochs, steps))
+        if history is not None:
+            self.callbacks.append(history)
+        for cb in self.callbacks:
             cb.set_model(model)
-            cb.params = {"epochs": epochs, "steps": steps, "verbose": verbose}
+            cb.set_params({"epochs": epochs, "steps": steps, "verbose": verbose})
 
     def __getattr__(self, hook):
         def call_all(*args, **kwargs):

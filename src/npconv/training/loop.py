@@ -317,9 +317,10 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         epoch_logs = dict(logs)
         if validation_data is not None:
             val_sw = validation_data[2] if len(validation_data) == 3 else None
+            # as Keras: the validation pass calls the callbacks' on_test_* hooks
             val = evaluate(model, validation_data[0], validation_data[1],
                            batch_size=batch_size, verbose=0, sample_weight=val_sw,
-                           return_dict=True)
+                           return_dict=True, callbacks=cb_list)
             epoch_logs.update({f"val_{k}": v for k, v in val.items()})
         cb_list.on_epoch_end(epoch, epoch_logs)
         if model.stop_training:
@@ -337,6 +338,8 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
     The loss is ``sum(sample_weight * per_sample_loss) / N`` (the plain mean without
     ``sample_weight``) plus the regularization penalties. ``verbose=1`` shows a progress bar,
     ``verbose=2`` prints one line at the end (``313/313 - 1s - 3ms/step - loss: ...``).
+    ``callbacks`` get ``on_test_begin/end`` and ``on_test_batch_begin/end`` with the running
+    loss and metrics, as in Keras.
     """
     _require_compiled(model, "evaluate")
     verbose = _resolve_verbose(verbose)
@@ -349,9 +352,12 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
     metric_objs = _make_metrics(model)
     loss_sum = 0.0
     slices = _batch_slices(n, batch_size)
+    cb_list = _callback_list(model, callbacks, verbose, len(slices), "evaluate")
     bar = _progress(verbose, len(slices), "evaluate")
     start = time.perf_counter()
-    for sl in slices:
+    cb_list.on_test_begin()
+    for step, sl in enumerate(slices):
+        cb_list.on_test_batch_begin(step)
         y_pred = model.forward(_take(x, sl), training=False)
         if penalty is None:
             penalty = float(sum(model.losses))
@@ -359,39 +365,58 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
         loss_sum += float(model.loss(y[sl], y_pred, sample_weight=sw)) * len(y[sl])
         for m in metric_objs:
             m.update_state(y[sl], y_pred)
+        logs = {"loss": loss_sum / sl.stop + penalty,
+                **{m.name: float(m.result()) for m in metric_objs}}
+        cb_list.on_test_batch_end(step, logs)
         if bar is not None:
             bar.update(1)
-            bar.set_postfix({"loss": f"{loss_sum / (sl.stop) + penalty:.4f}",
-                             **{m.name: f"{float(m.result()):.4f}" for m in metric_objs}})
+            bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()})
     if bar is not None:
         bar.close()
     loss_value = loss_sum / n + penalty
+    logs = {"loss": loss_value, **{m.name: float(m.result()) for m in metric_objs}}
     if verbose == 2:
-        logs = {"loss": loss_value, **{m.name: float(m.result()) for m in metric_objs}}
         _print_summary_line(len(slices), time.perf_counter() - start, logs)
+    cb_list.on_test_end(dict(logs))
     return _format_results(loss_value, metric_objs, return_dict)
+
+
+def _callback_list(model, callbacks, verbose, steps, where):
+    """The callbacks of an evaluate or predict: fit's own list when fit validates, else a
+    new list (without a progress-bar callback: evaluate and predict draw their own)."""
+    if isinstance(callbacks, callbacks_module.CallbackList):
+        return callbacks
+    return callbacks_module.CallbackList(callbacks, model=model, verbose=verbose, epochs=1,
+                                         steps=steps, progbar=False, where=where)
 
 
 def predict(model, x, batch_size=None, verbose=0, callbacks=None):
     """The model's outputs for ``x``, computed in batches in inference mode.
 
     ``verbose=1`` shows a progress bar, ``verbose=2`` prints ``313/313 - 0s - 1ms/step``.
+    ``callbacks`` get ``on_predict_begin/end`` and ``on_predict_batch_begin/end`` (with
+    ``{"outputs": the batch's outputs}``), as in Keras.
     """
     verbose = _resolve_verbose(verbose)
     batch_size = _check_batch_size(model, batch_size, "predict")
     x, _, n = _check_xy(model, x, None, "predict")
     outs = []
     slices = _batch_slices(n, batch_size)
+    cb_list = _callback_list(model, callbacks, verbose, len(slices), "predict")
     bar = _progress(verbose, len(slices), "predict")
     start = time.perf_counter()
-    for sl in slices:
+    cb_list.on_predict_begin()
+    for step, sl in enumerate(slices):
+        cb_list.on_predict_batch_begin(step)
         outs.append(model.forward(_take(x, sl), training=False))
+        cb_list.on_predict_batch_end(step, {"outputs": outs[-1]})
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
     if verbose == 2:
         _print_summary_line(len(slices), time.perf_counter() - start, {})
+    cb_list.on_predict_end()
     if isinstance(outs[0], list):
         return [np.concatenate([o[i] for o in outs]) for i in range(len(outs[0]))]
     return np.concatenate(outs) if len(outs) > 1 else outs[0]
