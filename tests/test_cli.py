@@ -293,6 +293,26 @@ def test_missing_dataset_is_one_line(monkeypatch, tmp_path):
     assert code == 1 and stderr.count("\n") == 1
     assert stderr.startswith("npconv: error: Fashion-MNIST (fashion-mnist) was not found.")
     assert "npconv datasets" in stderr and "To get it" in stderr
+    assert str(tmp_path / "cache" / "fashion-mnist") in stderr  # the places searched
+    assert "not attempted" in stderr and "allow the download" in stderr
+
+
+def test_failed_download_one_line_names_the_places_and_the_cause(monkeypatch, tmp_path):
+    """The one-line form was 'was not found. Searched: To get it: ... or allow the download':
+    no places, no cause, and advice to allow the download that had just failed."""
+    _no_datasets(monkeypatch, tmp_path)
+    code, _, stderr = call(["train", "--dataset", "mnist", "--epochs", "1",
+                            "--output", tmp_path / "run"])
+    lines = [line for line in stderr.splitlines() if not line.startswith("npconv: downloading")]
+    assert code == 1 and len(lines) == 1, stderr
+    line = lines[0]
+    assert line.startswith("npconv: error: MNIST (mnist) was not found. Searched: ")
+    assert "NPCONV_DATA: not set" in line
+    assert str(tmp_path / "cache" / "mnist") in line and str(tmp_path / "system") in line
+    assert "Download failed: could not download train-images-idx3-ubyte.gz: " in line
+    assert "http://127.0.0.1:9/train-images-idx3-ubyte.gz: ConnectionRefusedError" in line
+    assert "allow the download" not in line and "NPCONV_MIRROR" in line
+    assert not (tmp_path / "run").exists()
     code, _, stderr = call(["evaluate", tmp_path / "x.npconv"])
     assert code == 1 and stderr.count("\n") == 1
 

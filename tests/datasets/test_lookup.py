@@ -93,6 +93,26 @@ def test_not_found_offline_lists_places_and_ways(isolated):
     assert "apt-get install dataset-fashion-mnist" in msg and "path=" in msg
 
 
+def test_one_line_summaries(tmp_path, isolated):
+    with pytest.raises(DatasetNotFoundError) as info:
+        mnist.load_data(download=False)
+    line = info.value.one_line()
+    assert "\n" not in line and line.startswith("MNIST (mnist) was not found. Searched: ")
+    assert str(isolated["cache"] / "mnist") in line and str(isolated["system"] / "mnist") in line
+    assert "not attempted" in line and "allow the download" in line
+    with pytest.raises(DatasetNotFoundError) as info:
+        mnist.load_data(path=tmp_path / "nowhere")
+    line = info.value.one_line()
+    assert "\n" not in line and f"{tmp_path / 'nowhere'} (no such folder)" in line
+    with pytest.raises(DatasetNotFoundError) as info:  # the download fails: closed port
+        mnist.load_data()
+    line = info.value.one_line()
+    assert "\n" not in line and "Download failed: could not download " in line
+    assert "ConnectionRefusedError" in line and "allow the download" not in line
+    assert info.value.failures and "ConnectionRefusedError" in info.value.failures[0]
+    assert "allow the download" not in str(info.value)  # the full message neither
+
+
 def test_bad_contents_are_value_errors(tmp_path):
     folder = tmp_path / "m"
     write_tiny_mnist(folder, marker=1)

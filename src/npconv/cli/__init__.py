@@ -253,13 +253,15 @@ def _version() -> str:
 
 
 def _one_line(exc: BaseException) -> str:
-    """The error message on one line; a dataset error keeps its first and last lines."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    if not lines:
-        return type(exc).__name__
-    if type(exc).__name__ in ("DatasetNotFoundError", "DownloadError") and len(lines) > 1:
-        text = f"{lines[0]} {lines[-1]} ('npconv datasets' lists where it was searched)"
+    """The error message on one line; a dataset error gives its own one-line summary (the
+    places searched and why the download failed)."""
+    one_line = getattr(exc, "one_line", None)
+    if callable(one_line):  # npconv.datasets.DatasetNotFoundError and DownloadError
+        text = f"{one_line()} ('npconv datasets' lists where each dataset is found)"
     else:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        if not lines:
+            return type(exc).__name__
         text = " ".join(lines)
     return text.removeprefix("npconv: ")
 

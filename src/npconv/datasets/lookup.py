@@ -46,11 +46,31 @@ _CHUNK = 1 << 20
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    """No copy of a dataset was found nor downloaded; the message says where we looked."""
+    """No copy of a dataset was found nor downloaded; the message says where we looked.
+
+    ``str(err)`` is the full, multi-line account; :meth:`one_line` a one-line summary (the
+    places searched, briefly, and why the download failed), as ``npconv`` prints it.
+    """
+
+    def __init__(self, message: str, *, summary: str | None = None):
+        super().__init__(message)
+        self.summary = summary
+
+    def one_line(self) -> str:
+        if self.summary:
+            return self.summary
+        return " ".join(line.strip() for line in str(self).splitlines() if line.strip())
 
 
 class DownloadError(DatasetNotFoundError):
-    """Every address of a file failed (no connection, HTTP error, wrong checksum or size)."""
+    """Every address of a file failed (no connection, HTTP error, wrong checksum or size).
+
+    ``failures``: one ``"URL: Error: cause"`` line per address tried for the file that failed.
+    """
+
+    def __init__(self, message: str, *, summary: str | None = None, failures=()):
+        super().__init__(message, summary=summary)
+        self.failures = list(failures)
 
 
 @dataclass(frozen=True)
@@ -253,24 +273,37 @@ def download_missing(spec: DatasetSpec, *, download_base=None, timeout: float = 
                 cause = err.reason if type(err) is urllib.error.URLError else err
                 failures.append(f"{url}: {type(cause).__name__}: {cause}")
         else:
-            raise DownloadError("\n".join(
-                [f"could not download {rf.name} of {spec.title}:"] + [f"  - {f}" for f in failures]
-            ))
+            more = f" (and {len(failures) - 1} more address(es))" if len(failures) > 1 else ""
+            raise DownloadError(
+                "\n".join([f"could not download {rf.name} of {spec.title}:"]
+                          + [f"  - {f}" for f in failures]),
+                summary=f"could not download {rf.name}: {failures[0]}{more}",
+                failures=failures)
     return Located(spec.name, folder, "download", files)
 
 
 # ---------------------------------------------------------------------------- the whole lookup
 
 
-def how_to_get(spec: DatasetSpec) -> str:
+def how_to_get(spec: DatasetSpec, download_failed: bool = False) -> str:
+    """The ways to get ``spec``'s files; after a failed download, no advice to allow one."""
     names = ", ".join(rf.name for rf in spec.files)
     ways = [spec.install_hint] if spec.install_hint else []
     ways += [
         f"put the files ({names}) in a folder and pass path=FOLDER",
         f"or put them in $NPCONV_DATA/{spec.name}/",
-        "or allow the download (set NPCONV_MIRROR to a reachable mirror if needed)",
+        "or set NPCONV_MIRROR to a reachable mirror" if download_failed
+        else "or allow the download (set NPCONV_MIRROR to a reachable mirror if needed)",
     ]
     return "To get it: " + "; ".join(ways) + "."
+
+
+def _short_ways(spec: DatasetSpec, download: bool) -> str:
+    ways = [spec.install_hint] if spec.install_hint else []
+    ways.append(f"put the files in $NPCONV_DATA/{spec.name}/ (or pass path= in Python)")
+    ways.append("set NPCONV_MIRROR to a reachable mirror" if download
+                else "allow the download")
+    return "To get it: " + "; or ".join(ways) + "."
 
 
 def locate(spec: DatasetSpec, path=None, *, download: bool = True, download_base=None,
@@ -282,10 +315,15 @@ def locate(spec: DatasetSpec, path=None, *, download: bool = True, download_base
     if path is not None:
         raise DatasetNotFoundError(
             f"{spec.title} was not found in the folder given as path=:\n  - {searched[0]}\n"
-            + how_to_get(spec)
+            + how_to_get(spec),
+            summary=f"{spec.title} was not found in the folder given as path=: "
+                    f"{searched[0].removeprefix('path: ')}. {_short_ways(spec, download)}",
         )
     lines = [f"{spec.title} ({spec.name}) was not found. Searched:"]
     lines += [f"  - {s}" for s in searched]
+    summary = (f"{spec.title} ({spec.name}) was not found. Searched: "
+               + "; ".join(searched) + ". ")
+    failures: list[str] = []
     if download:
         try:
             found = download_missing(spec, download_base=download_base, timeout=timeout)
@@ -293,7 +331,13 @@ def locate(spec: DatasetSpec, path=None, *, download: bool = True, download_base
             return found
         except DownloadError as err:
             lines.append("Download failed: " + str(err))
+            summary += f"Download failed: {err.one_line()}. "
+            failures = err.failures
     else:
         lines.append("Download: not attempted (download=False)")
-    lines.append(how_to_get(spec))
-    raise (DownloadError if download else DatasetNotFoundError)("\n".join(lines))
+        summary += "Download: not attempted (download=False, --no-download). "
+    lines.append(how_to_get(spec, download_failed=download))
+    summary += _short_ways(spec, download)
+    if download:
+        raise DownloadError("\n".join(lines), summary=summary, failures=failures)
+    raise DatasetNotFoundError("\n".join(lines), summary=summary)
