@@ -253,6 +253,20 @@ def test_tensorboard_logs_or_a_clear_error(tmp_path):
         assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("argv", [
+    ["train"], ["evaluate"], ["predict"], ["summary"], ["datasets"], ["bench"],
+    ["check-gradients"], ["viz"], ["viz", "conv-animation"], ["viz", "explain"],
+    ["viz", "feature-maps"], ["viz", "filters"], ["viz", "history"]])
+def test_help_texts_print_percent_signs_once(argv):
+    """argparse %-formats a description only when it holds '%(prog)': train's '70%%' printed
+    as '70%%'."""
+    code, stdout, _ = call([*argv, "--help"])
+    assert code == 0 and stdout
+    assert "%%" not in stdout and "%(" not in stdout
+    if argv == ["train"]:
+        assert "70% validation / 30% test" in " ".join(stdout.split())
+
+
 def test_train_defaults_are_run_configs():
     config = RunConfig()
     for key, value in TRAIN_DEFAULTS.items():

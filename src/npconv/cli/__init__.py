@@ -161,7 +161,7 @@ def _add_train(sub):
     p = sub.add_parser(
         "train", help="train a zoo model on a dataset",
         description="Train a zoo model. Validation data: by default seed 003's split of the "
-        "test set, 70%% validation / 30%% test, drawn with generator seed 20 "
+        "test set, 70% validation / 30% test, drawn with generator seed 20 "
         "(--validation-split F holds out F of the training set instead). Writes best.npconv, "
         "last.npconv, history.csv/json, curves.png, confusion_matrix.png and run.json into "
         "--output. Ctrl-C keeps the last completed epoch; --resume DIR continues it to the "
