@@ -139,6 +139,30 @@ def test_evaluate_returns_loss_and_accuracy_as_keras():
     assert model.test_on_batch(xs, y) == pytest.approx(manual_loss, rel=1e-12)
 
 
+def test_metrics_names_zip_with_evaluate_as_keras():
+    """``dict(zip(model.metrics_names, model.evaluate(x, y)))``: the common idiom."""
+    x, y = _data(n=30, seed=3)
+    model = _mlp()
+    assert model.metrics_names == [] and model.metrics == []  # not compiled yet
+    top2 = metrics.SparseTopKCategoricalAccuracy(k=2, name="top2")
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy", top2, "acc"])
+    assert model.metrics_names == ["loss", "accuracy", "top2", "acc"]
+    result = model.evaluate(x, y, verbose=0)
+    named = dict(zip(model.metrics_names, result, strict=True))
+    assert named == model.evaluate(x, y, verbose=0, return_dict=True)
+    # model.metrics: the loss tracker first, then the compiled metrics, holding the results
+    assert [m.name for m in model.metrics] == model.metrics_names
+    assert model.metrics[2] is top2
+    assert [float(m.result()) for m in model.metrics] == result
+    history = model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    assert [float(m.result()) for m in model.metrics] == [history.history[k][-1]
+                                                          for k in model.metrics_names]
+    assert set(history.history) == set(model.metrics_names)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    assert model.metrics_names == ["loss"]
+
+
 def test_predict_batching_equals_one_forward():
     rng = np.random.default_rng(3)
     set_random_seed(3)

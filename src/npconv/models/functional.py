@@ -329,6 +329,23 @@ class Model:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, layers={len(self.layers)}>"
 
+    # ------------------------------------------------------------------ metrics (Keras names)
+    @property
+    def metrics(self) -> list:
+        """Keras's ``model.metrics``: a ``Mean`` named "loss" then the compiled metrics, in the
+        order of :meth:`evaluate`'s list, holding the results of the last fit epoch,
+        evaluate or ``*_on_batch`` call; empty before compile."""
+        from ..training import loop
+
+        return loop.model_metrics(self)
+
+    @property
+    def metrics_names(self) -> list[str]:
+        """``["loss", "accuracy", ...]`` after compile: the names of :meth:`evaluate`'s
+        values, so that ``dict(zip(model.metrics_names, model.evaluate(x, y)))`` names each
+        (with no compiled metric, evaluate returns the loss alone, as Keras)."""
+        return [m.name for m in self.metrics]
+
 
 def _model_class(kind: str, where: str):
     from .. import layers  # noqa: F401 - registers every layer class for from_config

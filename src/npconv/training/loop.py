@@ -34,6 +34,8 @@ def compile(model, optimizer="rmsprop", loss=None, metrics=None):  # noqa: A001 
     model.optimizer = optimizers_module.get(optimizer)
     model.loss = losses_module.get(loss)
     model._metric_specs = list(metrics or [])
+    model._metric_objs = None  # the metrics of the last fit/evaluate: see model_metrics
+    model._loss_tracker = metrics_module.Mean(name="loss")
     model.compiled = True
     model._fused = None  # decided at the first step (see _fusion)
 
@@ -50,7 +52,25 @@ def _make_metrics(model):
     metric_objs = [metrics_module.get(m, loss=model.loss) for m in model._metric_specs]
     for m in metric_objs:
         m.reset_state()
+    model._metric_objs = metric_objs
     return metric_objs
+
+
+def _report_loss(model, value) -> None:
+    """The loss tracker of ``model.metrics`` holds the loss last reported."""
+    model._loss_tracker.reset_state()
+    model._loss_tracker.update_state(value)
+
+
+def model_metrics(model) -> list:
+    """Keras's ``model.metrics``: a ``Mean`` named "loss" then the compiled metrics, in the
+    order of ``evaluate``'s list, holding the results of the last fit epoch (or batch),
+    evaluate or ``*_on_batch`` call (0.0 before any); empty before compile."""
+    if not getattr(model, "compiled", False):
+        return []
+    if model._metric_objs is None:
+        _make_metrics(model)
+    return [model._loss_tracker, *model._metric_objs]
 
 
 def _fusion(model):
@@ -195,6 +215,7 @@ def train_on_batch(model, x, y=None, sample_weight=None, class_weight=None, retu
     sample_weight = _resolve_weights(model, y, n, sample_weight, class_weight, "train_on_batch")
     metric_objs = _make_metrics(model)
     loss_value, _ = _train_step(model, x, y, metric_objs, sample_weight)
+    _report_loss(model, loss_value)
     return _format_results(loss_value, metric_objs, return_dict)
 
 
@@ -210,7 +231,9 @@ def test_on_batch(model, x, y=None, sample_weight=None, return_dict=False):
     for m in metric_objs:
         m.update_state(y, y_pred)
     loss_value = float(model.loss(y, y_pred, sample_weight=sample_weight))
-    return _format_results(loss_value + float(sum(model.losses)), metric_objs, return_dict)
+    loss_value += float(sum(model.losses))
+    _report_loss(model, loss_value)
+    return _format_results(loss_value, metric_objs, return_dict)
 
 
 def _resolve_weights(model, y, n, sample_weight, class_weight, where):
@@ -311,6 +334,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             loss_sum += batch_loss * count
             seen += count
             logs = {"loss": loss_sum / seen, **{m.name: float(m.result()) for m in metric_objs}}
+            _report_loss(model, logs["loss"])
             cb_list.on_train_batch_end(step, logs)
             if model.stop_training:
                 break
@@ -377,6 +401,7 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
     logs = {"loss": loss_value, **{m.name: float(m.result()) for m in metric_objs}}
     if verbose == 2:
         _print_summary_line(len(slices), time.perf_counter() - start, logs)
+    _report_loss(model, loss_value)
     cb_list.on_test_end(dict(logs))
     return _format_results(loss_value, metric_objs, return_dict)
 
