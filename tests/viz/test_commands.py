@@ -67,6 +67,25 @@ def test_explain(tmp_path, capsys):
         assert im.format == "PNG"
 
 
+@pytest.mark.parametrize("index, pixel", [(["--index", "-1,-1"], "(3, 3)"),
+                                          (["--index=-1,-1"], "(3, 3)"),
+                                          (["--index", "-1,0"], "(3, 0)")])
+def test_explain_negative_index_counts_from_the_end(tmp_path, capsys, index, pixel):
+    """--index -1,-1 was rejected by argparse ('expected one argument') though the help says
+    negative indices count from the end."""
+    args = _parser().parse_args(["viz", "explain", *index, "--out", str(tmp_path / "e.png")])
+    assert args.index[0] == -1
+    assert args.func(args) == 0
+    text = capsys.readouterr().out
+    assert f"output pixel {pixel}:" in text  # the 6x6 input's 4x4 output, from the end
+
+
+def test_a_negative_padding_is_a_clear_usage_error(capsys):
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["viz", "conv-animation", "--padding", "-1"])
+    assert "expected padding >= 0, got '-1'" in capsys.readouterr().err
+
+
 def test_feature_maps_and_filters(tmp_path, checkpoint):
     path, model = checkpoint
     pixels = (np.arange(100).reshape(10, 10) * 2).astype(np.uint8)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 
 import numpy as np
 
@@ -226,6 +227,17 @@ def _window_options(p, default_padding):
     p.add_argument("--dilation", type=_size, default=1, metavar="D|DH,DW", help="default 1")
 
 
+def _accept_negative_values(parser):
+    """Let option values that start with a minus and a digit (``--index -1,-1``) be values.
+
+    argparse before Python 3.13 takes ``-1,-1`` for an unknown option ("expected one
+    argument") because only plain numbers count as negative numbers; 3.13 accepts any
+    ``-<digit>...``, and this gives older versions the same rule. ``--index=-1,-1`` works too.
+    """
+    parser._negative_number_matcher = re.compile(r"^-\.?\d")
+    return parser
+
+
 def _wrote(path) -> int:
     print(f"wrote {path}")
     return 0
@@ -275,6 +287,7 @@ def add_viz_subparsers(subparsers) -> argparse.ArgumentParser:
                        description="A GIF with one frame per output pixel: the padded input, "
                        "the window (dilation's gaps left white), the output being written and "
                        "the output-size formula with its numbers.")
+    _accept_negative_values(p)
     _window_options(p, "0")
     p.add_argument("--pool", choices=("max", "average"),
                    help="animate pooling instead of convolution (padding 'valid' or 'same')")
@@ -284,10 +297,12 @@ def add_viz_subparsers(subparsers) -> argparse.ArgumentParser:
     p = sub.add_parser("explain", help="explain one output pixel of a convolution",
                        description="Print and draw one output pixel's window, padding, "
                        "receptive field, im2col row and dot product.")
+    _accept_negative_values(p)
     _window_options(p, "valid")
     p.add_argument("--channels", type=_positive, default=1, metavar="C", help="default 1")
     p.add_argument("--index", type=_index, default=(0, 0), metavar="I,J",
-                   help="the output pixel (default 0,0; negative counts from the end)")
+                   help="the output pixel (default 0,0; negative counts from the end: "
+                   "--index -1,-1 is the last one)")
     p.add_argument("--out", default="explain.png", metavar="FILE.png", help="default explain.png")
     p.set_defaults(func=_run_explain)
 
