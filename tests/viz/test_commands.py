@@ -56,6 +56,17 @@ def test_conv_animation_and_pooling(tmp_path, capsys):
         assert im.n_frames == 2 * 3
 
 
+@pytest.mark.parametrize("dilation", ["2", "1,2"])
+def test_pooling_animation_refuses_a_dilation(tmp_path, dilation):
+    """--pool max --dilation 2 silently drew an undilated window; the Python API refuses it."""
+    with pytest.raises(ValueError, match="pooling windows have no dilation"):
+        _run(["viz", "conv-animation", "--pool", "max", "--dilation", dilation,
+              "--out", str(tmp_path / "p.gif")])
+    assert not (tmp_path / "p.gif").exists()
+    assert _run(["viz", "conv-animation", "--pool", "max", "--dilation", "1",
+                 "--out", str(tmp_path / "p.gif")]) == 0
+
+
 def test_explain(tmp_path, capsys):
     out = tmp_path / "e.png"
     assert _run(["viz", "explain", "--stride", "2", "--padding", "same", "--index", "2,2",

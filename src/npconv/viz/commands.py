@@ -43,6 +43,9 @@ def conv_animation_command(input_size=6, kernel_size=3, stride=1, padding=0, dil
 
     if pool is None:
         return animate_convolution(input_size, kernel_size, stride, padding, dilation, path=out)
+    if np.any(np.asarray(dilation) != 1):  # as conv_animation_frames(mode="max") refuses it
+        raise ValueError(f"conv-animation: pooling windows have no dilation. Received: "
+                         f"dilation={dilation!r} with pool={pool!r}")
     padding = "valid" if padding in (0, None) else padding
     return animate_pooling(input_size, kernel_size, stride, padding, mode=pool, path=out)
 
