@@ -143,6 +143,28 @@ def test_confusion_matrix(tmp_path):
         plot_confusion_matrix(cm, ["a"])
 
 
+def test_confusion_matrix_checks_its_labels():
+    """A label -1 was counted as the last class (numpy's negative index) and one >=
+    num_classes raised a bare IndexError; they are ValueErrors, as in training.metrics."""
+    with pytest.raises(ValueError, match=r"confusion_matrix: expected labels in \[0, 2\)"):
+        confusion_matrix([0, -1], [0, 1])
+    with pytest.raises(ValueError, match=r"expected labels in \[0, 2\)"):
+        confusion_matrix([0, 1], [0, -1], num_classes=2)
+    with pytest.raises(ValueError, match=r"expected labels in \[0, 3\). Received labels in "
+                                         r"\[0, 5\]"):
+        confusion_matrix([0, 5], [1, 2], num_classes=3)
+    with pytest.raises(ValueError, match="num_classes"):
+        confusion_matrix([0, 1], [0, 1], num_classes=0)
+    with pytest.raises(ValueError, match="integer"):
+        confusion_matrix([0.5, 1], [0, 1])
+    # (N, 1) labels (CIFAR-10's y) against (N,) predictions, and against (N, C) scores
+    np.testing.assert_array_equal(confusion_matrix([[0], [1], [1]], [0, 1, 0]),
+                                  [[1, 0], [1, 1]])
+    np.testing.assert_array_equal(confusion_matrix([[0], [1]], np.eye(3)[[2, 1]]),
+                                  [[0, 0, 1], [0, 1, 0], [0, 0, 0]])
+    assert confusion_matrix([], [], num_classes=2).tolist() == [[0, 0], [0, 0]]
+
+
 def test_predictions(tmp_path):
     images = np.random.default_rng(3).random((4, 8, 8, 1))
     probs = np.eye(3)[[0, 2, 1, 1]]

@@ -226,16 +226,20 @@ def plot_history(history, path=None, figsize=(10, 4), dpi=100):
 
 # ---------------------------------------------------------------------------- evaluation
 def confusion_matrix(y_true, y_pred, num_classes=None) -> np.ndarray:
-    """Counts ``cm[t, p]`` of class-``t`` samples predicted as ``p`` (labels or probabilities)."""
+    """Counts ``cm[t, p]`` of class-``t`` samples predicted as ``p`` (labels or probabilities).
+
+    Labels may be ``(N,)``, ``(N, 1)`` or one-hot/scores ``(N, C)``; they are then checked and
+    counted by :func:`npconv.training.metrics.confusion_matrix` (a negative label or one
+    ``>= num_classes`` is a ValueError, not a count in another class).
+    """
+    from ..training.metrics import confusion_matrix as _confusion_matrix
+
     y_true = _labels(y_true, "confusion_matrix")
     y_pred = _labels(y_pred, "confusion_matrix")
     if y_true.shape != y_pred.shape:
         raise ValueError(f"confusion_matrix: y_true and y_pred hold {len(y_true)} and "
                          f"{len(y_pred)} labels")
-    k = int(num_classes or max(y_true.max(initial=0), y_pred.max(initial=0)) + 1)
-    cm = np.zeros((k, k), dtype=np.int64)
-    np.add.at(cm, (y_true, y_pred), 1)
-    return cm
+    return _confusion_matrix(y_true, y_pred, num_classes=num_classes)
 
 
 def _labels(y, where) -> np.ndarray:
