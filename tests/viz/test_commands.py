@@ -67,6 +67,17 @@ def test_pooling_animation_refuses_a_dilation(tmp_path, dilation):
                  "--out", str(tmp_path / "p.gif")]) == 0
 
 
+@pytest.mark.parametrize("command", [["conv-animation"], ["explain"], ["history", "{tmp}"],
+                                     ["filters", "{ckpt}"]])
+def test_out_folder_is_named_in_the_error_before_anything_is_drawn(tmp_path, checkpoint,
+                                                                     capsys, command):
+    (tmp_path / "history.csv").write_text("epoch,loss\n0,1.0\n")
+    argv = [a.format(tmp=tmp_path, ckpt=checkpoint[0]) for a in command]
+    with pytest.raises(IsADirectoryError, match=f"^{tmp_path} is a folder; give the name"):
+        _run(["viz", *argv, "--out", str(tmp_path)])
+    assert capsys.readouterr().out == ""  # explain printed its text, then failed
+
+
 def test_explain(tmp_path, capsys):
     out = tmp_path / "e.png"
     assert _run(["viz", "explain", "--stride", "2", "--padding", "same", "--index", "2,2",

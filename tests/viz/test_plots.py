@@ -125,6 +125,27 @@ def test_history_from_history_dict_csv_and_run_folder(tmp_path):
         plot_history({"lr": [0.1]})
 
 
+def test_history_from_json_and_clear_errors_for_other_files(tmp_path):
+    """`npconv viz history RUN/history.json` failed with 'could not convert string to float'."""
+    import json
+
+    (tmp_path / "history.json").write_text(json.dumps(
+        {"epoch": [0, 1], "loss": [1.0, 0.5], "val_loss": [1.2, 0.9]}))
+    assert read_history(tmp_path / "history.json") == {"loss": [1.0, 0.5],
+                                                       "val_loss": [1.2, 0.9]}
+    assert read_history(tmp_path) == {"loss": [1.0, 0.5], "val_loss": [1.2, 0.9]}  # no CSV
+    assert len(plot_history(tmp_path / "history.json").axes) == 1
+    (tmp_path / "run.json").write_text(json.dumps({"status": "completed", "epochs": 3}))
+    with pytest.raises(ValueError, match="run.json: expected a JSON object of per-epoch lists"):
+        read_history(tmp_path / "run.json")
+    (tmp_path / "notes.txt").write_text("epoch,loss\n0,low\n")
+    with pytest.raises(ValueError, match="notes.txt is not a history CSV .*a run folder"):
+        read_history(tmp_path / "notes.txt")
+    (tmp_path / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    with pytest.raises(ValueError, match="image.png is not text"):
+        read_history(tmp_path / "image.png")
+
+
 def test_confusion_matrix(tmp_path):
     cm = confusion_matrix([0, 1, 2, 2, 1, 0], np.eye(3)[[0, 2, 2, 2, 1, 1]])
     np.testing.assert_array_equal(cm, [[1, 1, 0], [0, 1, 1], [0, 0, 2]])
@@ -178,6 +199,16 @@ def test_predictions(tmp_path):
     assert _png_size(tmp_path / "p.png") == (400, 440)
     with pytest.raises(ValueError, match="4 images, 3 true labels"):
         plot_predictions(images, [0, 1, 1], probs)
+    # too few names was a bare IndexError, no images "cannot write empty image"
+    with pytest.raises(ValueError, match="2 class names, but the predictions go up to class 2"):
+        plot_predictions(images, [0, 1, 1, 1], probs, ["cat", "dog"])
+    with pytest.raises(ValueError, match="2 class names, but the true labels go up to class 2"):
+        plot_predictions(images, [0, 1, 1, 2], np.eye(2)[[0, 1, 1, 1]], ["cat", "dog"])
+    with pytest.raises(ValueError, match="class indices >= 0"):
+        plot_predictions(images, [0, 1, 1, -1], probs)
+    with pytest.raises(ValueError, match="at least one image. Received 0"):
+        plot_predictions(images[:0], [], [], path=tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()
 
 
 def _hide(monkeypatch, package):
@@ -186,6 +217,25 @@ def _hide(monkeypatch, package):
     for name in [m for m in list(sys.modules) if m == package or m.startswith(package + ".")]:
         monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.setitem(sys.modules, package, None)
+
+
+def test_writing_into_a_folder_names_the_users_path(tmp_path):
+    """--out DIR failed with "Is a directory: '/x/.DIR.abc123' -> '/x/DIR'" (the temporary
+    file's name)."""
+    from npconv.viz._util import atomic_save
+
+    with pytest.raises(IsADirectoryError) as info:
+        plot_history({"loss": [1.0, 0.5]}, path=tmp_path)
+    assert str(info.value).startswith(f"{tmp_path} is a folder; give the name of the file")
+    assert f"{tmp_path}/." not in str(info.value) and tmp_path.name + "." not in str(info.value)
+
+    def refused(tmp):  # what a full disk or a read-only mount gives, named after the temp file
+        raise PermissionError(13, "Permission denied", tmp)
+
+    with pytest.raises(PermissionError) as info:
+        atomic_save(tmp_path / "out.png", refused)
+    assert str(info.value) == f"cannot write {tmp_path / 'out.png'}: Permission denied"
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_missing_optional_dependencies_say_what_to_install(monkeypatch):

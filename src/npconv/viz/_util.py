@@ -42,16 +42,37 @@ def new_figure(where: str, figsize, dpi=100):
     return fig
 
 
-def atomic_save(path, write) -> str:
+def check_output_path(path, example: str = "picture.png") -> None:
+    """Raise a clear error, naming ``path``, when a picture cannot be written there (a folder)."""
+    p = os.fspath(path)
+    if os.path.isdir(p):
+        raise IsADirectoryError(f"{p} is a folder; give the name of the file to write, e.g. "
+                                f"{os.path.join(p, example)}")
+
+
+def _about_temporary_file(err: OSError, path: str) -> bool:
+    prefix = f".{os.path.basename(path)}."
+    return any(name is not None and os.path.basename(os.fspath(name)).startswith(prefix)
+               for name in (getattr(err, "filename", None), getattr(err, "filename2", None)))
+
+
+def atomic_save(path, write, example: str = "picture.png") -> str:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it to ``path``.
 
     The temporary file keeps ``path``'s extension so writers that pick the format from it
     (matplotlib, Pillow) behave as for ``path``. A crash leaves any previous file intact.
-    Returns ``path`` as a string.
+    Returns ``path`` as a string. Errors name ``path``, never the temporary file.
     """
-    with atomic_path(path) as tmp:
-        write(tmp)
-    return os.fspath(path)
+    p = os.fspath(path)
+    check_output_path(p, example)
+    try:
+        with atomic_path(p) as tmp:
+            write(tmp)
+    except OSError as err:
+        if not _about_temporary_file(err, p):
+            raise
+        raise type(err)(f"cannot write {p}: {err.strerror or err}") from None
+    return p
 
 
 def save_figure(fig, path, dpi=None) -> str:

@@ -39,8 +39,10 @@ SMALL_INPUTS = {
 def conv_animation_command(input_size=6, kernel_size=3, stride=1, padding=0, dilation=1,
                            out="conv.gif", pool=None) -> str:
     """Write a convolution (or ``pool="max"|"average"`` pooling) animation GIF to ``out``."""
+    from ._util import check_output_path
     from .animation import animate_convolution, animate_pooling
 
+    check_output_path(out, "conv.gif")  # before any drawing
     if pool is None:
         return animate_convolution(input_size, kernel_size, stride, padding, dilation, path=out)
     if np.any(np.asarray(dilation) != 1):  # as conv_animation_frames(mode="max") refuses it
@@ -53,8 +55,10 @@ def conv_animation_command(input_size=6, kernel_size=3, stride=1, padding=0, dil
 def explain_command(input_size=6, kernel_size=3, stride=1, padding="valid", dilation=1,
                     index=(0, 0), out="explain.png", channels=1, print_fn=print) -> str:
     """Explain output pixel ``index``: print the text and write the picture to ``out``."""
+    from ._util import check_output_path
     from .explain import explain_convolution
 
+    check_output_path(out, "explain.png")  # before anything is printed
     h, w = (input_size, input_size) if np.ndim(input_size) == 0 else input_size
     e = explain_convolution((h, w, channels), kernel_size, stride, padding, dilation, index)
     if print_fn is not None:
@@ -100,9 +104,11 @@ def feature_maps_command(checkpoint, image, layer=None, out="feature_maps.png", 
                          invert=False) -> str:
     """Plot the feature maps of ``layer`` (default: the first Conv2D) of a saved model for an
     image file; write them to ``out``."""
+    from ._util import check_output_path
     from .feature_maps import feature_maps, find_layer, first_conv_layer
     from .plots import plot_feature_maps
 
+    check_output_path(out, "feature_maps.png")
     model = _load_model(checkpoint)
     target = first_conv_layer(model) if layer is None else find_layer(
         model, int(layer) if isinstance(layer, str) and layer.lstrip("-").isdigit() else layer)
@@ -118,8 +124,10 @@ def feature_maps_command(checkpoint, image, layer=None, out="feature_maps.png", 
 
 def filters_command(checkpoint, out="filters.png", layer=None) -> str:
     """Plot the kernels of the first Conv2D (or ``layer``) of a saved model to ``out``."""
+    from ._util import check_output_path
     from .plots import plot_filters
 
+    check_output_path(out, "filters.png")
     plot_filters(_load_model(checkpoint), layer=layer, path=out)
     return os.fspath(out)
 
@@ -132,6 +140,9 @@ def history_command(run_dir, out=None) -> str:
     if out is None:
         folder = run_dir if os.path.isdir(run_dir) else os.path.dirname(os.fspath(run_dir))
         out = os.path.join(folder, "history.png")
+    from ._util import check_output_path
+
+    check_output_path(out, "history.png")
     plot_history(run_dir, path=out)
     return os.fspath(out)
 

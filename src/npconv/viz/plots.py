@@ -172,23 +172,59 @@ def plot_activations(path=None, figsize=(12, 3), dpi=100):
 # ---------------------------------------------------------------------------- history
 def read_history(history) -> dict[str, list[float]]:
     """Per-epoch metrics ``{name: [values]}`` from a ``History``, a dict, a CSV file (as
-    ``CSVLogger`` writes: ``epoch`` then the logs), or a run folder holding ``history.csv``."""
+    ``CSVLogger`` writes: ``epoch`` then the logs), a JSON file (as ``npconv train``'s
+    ``history.json``: ``{"epoch": [...], "loss": [...], ...}``) or a run folder holding
+    ``history.csv`` (or ``history.json``)."""
     if hasattr(history, "history") and isinstance(history.history, dict):
         history = history.history
     if isinstance(history, dict):
         return {str(k): [float(v) for v in vals] for k, vals in history.items()}
     path = os.fspath(history)
     if os.path.isdir(path):
-        path = os.path.join(path, "history.csv")
+        csv_path, json_path = (os.path.join(path, n) for n in ("history.csv", "history.json"))
+        path = json_path if not os.path.isfile(csv_path) and os.path.isfile(json_path) \
+            else csv_path
     if not os.path.isfile(path):
         raise FileNotFoundError(f"plot_history: no history file at {path} (expected a History, "
-                                "a dict, a CSV file or a run folder with history.csv)")
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+                                "a dict, a CSV or JSON file or a run folder with history.csv)")
+    expected = ("expected a history CSV (a header 'epoch,loss,...' then one row of numbers "
+                "per epoch), a history.json or a run folder")
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError:
+        raise ValueError(f"plot_history: {path} is not text; {expected}") from None
+    if text.lstrip().startswith(("{", "[")):
+        return _history_from_json(text, path, expected)
+    rows = list(csv.DictReader(text.splitlines()))
     if not rows:
         raise ValueError(f"plot_history: {path} holds no epochs")
-    return {k: [float(r[k]) for r in rows if r.get(k) not in (None, "")]
-            for k in rows[0] if k != "epoch"}
+    try:
+        return {k: [float(r[k]) for r in rows if r.get(k) not in (None, "")]
+                for k in rows[0] if k != "epoch"}
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"plot_history: {path} is not a history CSV ({err}); {expected}"
+                         ) from None
+
+
+def _history_from_json(text: str, path: str, expected: str) -> dict[str, list[float]]:
+    import json
+
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"plot_history: {path} is not valid JSON ({err}); {expected}") from None
+    if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
+        raise ValueError(f"plot_history: {path}: expected a JSON object of per-epoch lists, "
+                         'e.g. {"epoch": [0, 1], "loss": [0.9, 0.5]}')
+    try:
+        logs = {str(k): [float(v) for v in vals] for k, vals in data.items() if k != "epoch"}
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"plot_history: {path}: expected numbers in every list ({err})"
+                         ) from None
+    if not logs or not any(logs.values()):
+        raise ValueError(f"plot_history: {path} holds no epochs")
+    return logs
 
 
 def _accuracy_key(keys) -> str | None:
@@ -311,8 +347,17 @@ def plot_predictions(images, y_true, y_pred, class_names=None, ncols=5, cmap="gr
     if not len(images) == len(t) == len(p):
         raise ValueError(f"plot_predictions: got {len(images)} images, {len(t)} true labels and "
                          f"{len(p)} predictions")
-    name = (lambda i: str(i)) if class_names is None else (lambda i: str(class_names[i]))
     n = len(images)
+    if n == 0:
+        raise ValueError("plot_predictions: expected at least one image. Received 0 images")
+    for what, labels in (("true labels", t), ("predictions", p)):
+        if labels.min() < 0:
+            raise ValueError(f"plot_predictions: expected class indices >= 0. Received {what} "
+                             f"down to {labels.min()}")
+        if class_names is not None and labels.max() >= len(class_names):
+            raise ValueError(f"plot_predictions: {len(class_names)} class names, but the {what} "
+                             f"go up to class {labels.max()}; expected one name per class")
+    name = (lambda i: str(i)) if class_names is None else (lambda i: str(class_names[i]))
     rows, cols = math.ceil(n / ncols), min(ncols, n)
     fig = new_figure("plot_predictions", figsize or (2.0 * cols, 2.2 * rows), dpi)
     for i in range(n):
