@@ -301,7 +301,7 @@ print(json.dumps({"framework": framework, "wall_s": wall, "test_accuracy": acc,
 
 
 def full_run(framework, epochs, threads):
-    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), NPCONV_NUM_THREADS=str(threads))
     out = subprocess.run([sys.executable, "-c", FULL_SCRIPT, framework, str(epochs),
                           str(threads)], capture_output=True, text=True, check=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -313,6 +313,10 @@ def _limit_threads(framework, threads, blas_threads):
         import torch
 
         torch.set_num_threads(threads)
+    else:  # npconv splits each batch over this many threads (BLAS at 1 thread inside them)
+        import npconv
+
+        npconv.set_num_threads(threads)
     try:
         from threadpoolctl import threadpool_limits
 
@@ -330,8 +334,8 @@ def main(argv=None):
                         help="also a 5-epoch Fashion-MNIST training of the seed-001 CNN in each")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=THREADS,
-                        help="threads for both OpenBLAS (via threadpoolctl) and torch "
-                        f"(default {THREADS}, this machine's cores)")
+                        help="threads for npconv (npconv.set_num_threads), OpenBLAS (via "
+                        f"threadpoolctl) and torch (default {THREADS}, this machine's cores)")
     parser.add_argument("--isolated", action="store_true",
                         help="time each framework in its own subprocess (3 alternating rounds)")
     parser.add_argument("--worker", nargs=2, metavar=("MODEL", "FRAMEWORK"),

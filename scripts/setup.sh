@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install npconv (with its optional picture and TensorBoard extras) and the Fashion-MNIST data set.
+# Install npconv (with its optional picture, TensorBoard and multi-core extras) and the Fashion-MNIST data set.
 # Debian/Ubuntu: Fashion-MNIST comes from the package dataset-fashion-mnist
 # (/usr/share/datasets/fashion-mnist/). Elsewhere npconv downloads it on first use.
 set -euo pipefail
@@ -10,4 +10,4 @@ if command -v apt-get >/dev/null 2>&1 && ! dpkg -s dataset-fashion-mnist >/dev/n
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq dataset-fashion-mnist
 fi
-python -m pip install -q -e ".[viz,tensorboard]"
+python -m pip install -q -e ".[viz,tensorboard,fast]"

@@ -22,6 +22,8 @@ _ATTRIBUTES = {
     "load_model": ("npconv.io", "load_model"),
     "set_random_seed": ("npconv.random", "set_random_seed"),
     "gradient_check": ("npconv.gradcheck", "gradient_check"),
+    "set_num_threads": ("npconv._threads", "set_num_threads"),
+    "get_num_threads": ("npconv._threads", "get_num_threads"),
 }
 _SUBMODULES = {
     "activations", "backend", "bench", "callbacks", "data", "datasets", "initializers", "io",

@@ -56,6 +56,8 @@ class ReLU(_Elementwise, Layer):
     (so 0 at x == 0 for the plain ReLU, as PyTorch), 0 for ``x >= max_value``.
     """
 
+    batch_independent = True
+
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
         super().__init__(**kwargs)
         self.max_value = _non_negative(max_value, "max_value", self.name, allow_none=True)
@@ -79,6 +81,8 @@ class LeakyReLU(_Elementwise, Layer):
     Keras 2's ``alpha=`` is accepted as an alias of ``negative_slope``.
     """
 
+    batch_independent = True
+
     def __init__(self, negative_slope=0.3, **kwargs):
         if "alpha" in kwargs:
             negative_slope = kwargs.pop("alpha")
@@ -97,6 +101,11 @@ class LeakyReLU(_Elementwise, Layer):
 
 class Softmax(_Elementwise, Layer):
     """Softmax along ``axis`` (an int, default -1), in the layout the user passes in."""
+
+    batch_independent = True
+
+    def splits_batch(self, training) -> bool:
+        return not self._is_batch_axis(self.axis) and super().splits_batch(training)
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)

@@ -410,6 +410,25 @@ class Layer:
             dx = dx.transpose(0, 3, 1, 2)
         return dx
 
+    #: True for layers whose output for a sample depends on that sample alone, in both modes:
+    #: a model may then run parts of a batch through shallow copies of the layer (same
+    #: weights) in parallel threads (see npconv.models.parallel and :meth:`splits_batch`).
+    batch_independent = False
+
+    def splits_batch(self, training) -> bool:
+        """Whether a model may run this layer on parts of a batch at once, in mode
+        ``training``: :attr:`batch_independent`, and no fused activation along the batch
+        axis (a softmax over axis 0)."""
+        if not self.batch_independent:
+            return False
+        axis = getattr(self.activation, "kwargs", {}).get("axis")
+        return axis is None or not self._is_batch_axis(axis)
+
+    def _is_batch_axis(self, axis) -> bool:
+        """True if ``axis`` (of this layer's output, as the user sees it) is the batch axis."""
+        rank = len(self.output_shape) if isinstance(self.output_shape, tuple) else None
+        return axis == 0 or (rank is not None and axis == -rank)
+
     def call(self, x, training=False):
         raise TypeError(f"{type(self).__name__} does not define call(); layers must")
 

@@ -46,6 +46,8 @@ class Conv2D(Layer):
     ``activation`` is a name, an ``npconv.ops.activations.Activation`` or None.
     """
 
+    batch_independent = True
+
     def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1,
                  activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", data_format="channels_last", **kwargs):

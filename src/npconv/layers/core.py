@@ -47,6 +47,8 @@ class Dense(Layer):
     bias (units,). ``input_dim=n`` / ``input_shape=(n,)`` are accepted as in Keras.
     """
 
+    batch_independent = True
+
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
@@ -110,6 +112,8 @@ class Flatten(Layer):
     instead flattens in C, H, W order). Any dtype is kept, integers included.
     """
 
+    batch_independent = True
+
     keeps_integer_input = True
 
     def __init__(self, data_format="channels_last", **kwargs):
@@ -149,6 +153,12 @@ class Dropout(Layer):
     ``seed``: an int gives the layer its own generator (reproducible masks); None draws each
     mask from a child of npconv's shared generator (so ``set_random_seed`` fixes them).
     """
+
+    batch_independent = True
+
+    def splits_batch(self, training) -> bool:
+        # While training, the mask is drawn for the whole batch from one generator.
+        return not (training and self.rate > 0) and super().splits_batch(training)
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -191,6 +201,8 @@ class Activation(Layer):
     The base class applies ``self.activation`` after ``call`` (here the identity) and
     differentiates it in ``backward``, so this layer's own call is trivial.
     """
+
+    batch_independent = True
 
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)

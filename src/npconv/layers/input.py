@@ -13,6 +13,8 @@ class InputLayer(Layer):
     Calling it on an array returns the array unchanged after checking its shape.
     """
 
+    batch_independent = True
+
     def __init__(self, shape=None, batch_size=None, name=None, input_shape=None, **kwargs):
         shape = shape if shape is not None else input_shape
         if shape is None:

@@ -9,6 +9,8 @@ from .base import Layer
 
 
 class _Merge(Layer):
+
+    batch_independent = True
     multiple_inputs = True
 
     def _check_input_shape(self, shapes) -> None:
@@ -50,6 +52,9 @@ class Concatenate(_Merge):
         if not isinstance(axis, int):
             raise ValueError(f"Concatenate: expected an int axis. Received: axis={axis!r}")
         self.axis = axis
+
+    def splits_batch(self, training) -> bool:
+        return not self._is_batch_axis(self.axis) and super().splits_batch(training)
 
     def _check_input_shape(self, shapes) -> None:
         super()._check_input_shape(shapes)

@@ -32,6 +32,12 @@ class BatchNormalization(Layer):
     ``data_format="channels_first"`` the default ``axis=-1`` also means the channels (axis 1).
     """
 
+    batch_independent = True
+
+    def splits_batch(self, training) -> bool:
+        # While training, it normalizes with statistics of the whole batch.
+        return not training and super().splits_batch(training)
+
     def __init__(self, axis=-1, momentum=0.99, epsilon=0.001, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones",
                  moving_mean_initializer="zeros", moving_variance_initializer="ones", **kwargs):

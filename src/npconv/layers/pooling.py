@@ -29,6 +29,8 @@ def _check_4d(layer: Layer, shape) -> None:
 class _Pooling2D(Layer):
     """Shared by MaxPooling2D and AveragePooling2D: a window op over height and width."""
 
+    batch_independent = True
+
     _forward = None
     _backward = None
 
@@ -125,6 +127,8 @@ class AveragePooling2D(_Pooling2D):
 
 class _GlobalPooling2D(Layer):
     """Shared by the global poolings: one value per channel, ``(batch, channels)``."""
+
+    batch_independent = True
 
     _forward = None
     _backward = None

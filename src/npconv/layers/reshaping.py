@@ -19,6 +19,8 @@ __all__ = ["ZeroPadding2D"]
 class ZeroPadding2D(Layer):
     """Add rows and columns of zeros around each image (no weights)."""
 
+    batch_independent = True
+
     keeps_integer_input = True
 
     def __init__(self, padding=1, data_format="channels_last", **kwargs):

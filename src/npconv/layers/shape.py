@@ -20,6 +20,8 @@ __all__ = ["Permute", "Rescaling", "Reshape"]
 class Reshape(Layer):
     """Reshape each sample to ``target_shape`` (the batch dimension is kept)."""
 
+    batch_independent = True
+
     keeps_integer_input = True
 
     def __init__(self, target_shape, **kwargs):
@@ -70,6 +72,8 @@ class Reshape(Layer):
 class Permute(Layer):
     """Reorder the non-batch axes: ``dims`` is a permutation of 1..rank-1 (Keras counts from 1)."""
 
+    batch_independent = True
+
     keeps_integer_input = True
 
     def __init__(self, dims, **kwargs):
@@ -103,6 +107,8 @@ class Permute(Layer):
 
 class Rescaling(Layer):
     """``y = x * scale + offset``, e.g. ``Rescaling(1 / 255)`` for uint8 images."""
+
+    batch_independent = True
 
     def __init__(self, scale, offset=0.0, **kwargs):
         super().__init__(**kwargs)

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..layers.base import Layer, SymbolicTensor, get_layer_class, unique_name
 from ..layers.input import InputLayer
+from . import parallel
 
 
 class _Node:
@@ -217,13 +218,30 @@ class Model:
         return [np.asarray(x)]
 
     def forward(self, x, training=False):
-        """Run the model on arrays; keeps every layer's cache for :meth:`backward`."""
+        """Run the model on arrays; keeps every layer's cache for :meth:`backward`.
+
+        A large batch runs in parts on several threads (:mod:`npconv.models.parallel`) when
+        every layer allows it; the result is the same as in one piece.
+        """
         xs = self._as_input_list(x)
         self._ensure_graph_for(xs)
-        values: list = [None] * self._n_tensors
-        for i, (t, a) in enumerate(zip(self.inputs, xs, strict=True)):
+        for t, a in zip(self.inputs, xs, strict=True):
             t.layer._check_input_shape(a.shape)
-            values[i] = a
+        self._parallel_run = None
+        n = len(xs[0]) if xs[0].ndim else 0
+        if all(a.ndim and len(a) == n for a in xs):
+            slices = parallel.plan_parts(self, n, training)
+            if slices is not None:
+                run = parallel.ParallelRun(self, slices)
+                out = run.forward(xs, training)
+                if out is not None:
+                    self._parallel_run = run
+                    return out
+        return self._forward_serial(xs, training)
+
+    def _forward_serial(self, xs, training):
+        values: list = [None] * self._n_tensors
+        values[:len(xs)] = xs
         for node in self._nodes:
             arg = ([values[p] for p in node.parents] if node.layer.multiple_inputs
                    else values[node.parents[0]])
@@ -245,6 +263,13 @@ class Model:
         are already w.r.t. the output layers' pre-activations (softmax + cross-entropy fused).
         Returns the gradient w.r.t. the input(s) when ``need_input_grad``.
         """
+        run = getattr(self, "_parallel_run", None)
+        if run is not None:
+            return run.backward(d_outputs, fused_output_activation, need_input_grad)
+        return self._backward_serial(d_outputs, fused_output_activation=fused_output_activation,
+                                     need_input_grad=need_input_grad)
+
+    def _backward_serial(self, d_outputs, *, fused_output_activation, need_input_grad):
         d_list = list(d_outputs) if self._multi_output else [d_outputs]
         grads: list = [None] * self._n_tensors
         for i, d in zip(self._output_ids, d_list, strict=True):

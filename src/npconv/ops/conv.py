@@ -153,8 +153,9 @@ def _geometry(x_shape, kernel_hw, strides, padding, dilation, where):
     key = (tuple(x_shape), kernel_hw, strides, padding, dilation, where)
     if not _plain(key):  # e.g. lists, bools, floats, numpy ints: resolve (and check) each time
         return _resolve_geometry(*key)
-    if key in _GEOMETRY_CACHE:
-        return _GEOMETRY_CACHE[key]
+    result = _GEOMETRY_CACHE.get(key)  # one lookup: another thread may clear() meanwhile
+    if result is not None:
+        return result
     if len(_GEOMETRY_CACHE) > 512:
         _GEOMETRY_CACHE.clear()
     _GEOMETRY_CACHE[key] = result = _resolve_geometry(*key)

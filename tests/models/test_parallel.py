@@ -1,0 +1,222 @@
+"""A batch run in parts on several threads gives what the one-piece run gives.
+
+Every case runs the same model twice on the same batch, with ``set_num_threads(1)`` (one
+piece) and with 2 or 3 threads (parts), and compares outputs, weight gradients and input
+gradients. float64 agrees to 1e-12; float32 to 2e-6 (sums grouped differently).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import npconv
+from npconv import _threads, layers
+from npconv.models import parallel, zoo
+
+pytestmark = pytest.mark.skipif(not _threads._blas_controller(),
+                                reason="threadpoolctl cannot limit this BLAS: batches never "
+                                       "split here (tested by test_no_blas_control_runs_serially)")
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    before = _threads._requested
+    yield
+    _threads._requested = before
+
+
+def _run(model, xs, threads, training=True, need_input_grad=True, seed=1):
+    npconv.set_num_threads(threads)
+    out = model.forward(xs, training=training)
+    outs = out if isinstance(out, list) else [out]
+    rng = np.random.default_rng(seed)
+    d = [rng.standard_normal(o.shape).astype(o.dtype) for o in outs]
+    dx = model.backward(d if isinstance(out, list) else d[0], need_input_grad=need_input_grad)
+    split = model._parallel_run is not None
+    grads = [None if w.grad is None else w.grad.copy() for w in model.trainable_weights]
+    return outs, grads, dx, split
+
+
+def _assert_same(a, b, dtype):
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=2e-6, atol=2e-6)
+    a_list = a if isinstance(a, list) else [a]
+    b_list = b if isinstance(b, list) else [b]
+    assert len(a_list) == len(b_list)
+    for u, v in zip(a_list, b_list, strict=True):
+        scale = max(float(np.max(np.abs(u))), 1e-30)
+        np.testing.assert_allclose(np.asarray(u) / scale, np.asarray(v) / scale, **tol)
+
+
+def _compare(model, xs, threads=2, dtype=np.float32, training=True):
+    serial = _run(model, xs, 1, training)
+    split = _run(model, xs, threads, training)
+    assert not serial[3]
+    assert split[3], "expected the batch to run in parts"
+    _assert_same(serial[0], split[0], dtype)
+    for g1, g2 in zip(serial[1], split[1], strict=True):
+        _assert_same(g1, g2, dtype)
+    _assert_same(serial[2], split[2], dtype)
+
+
+@pytest.mark.parametrize("name", ["mnist_cnn", "lenet5", "strided_cnn", "mnist_cnn_no_pool"])
+def test_zoo_models_split_equals_one_piece(name):
+    npconv.utils.set_random_seed(3)
+    model = getattr(zoo, name)()
+    x = np.random.default_rng(0).random((37, 28, 28, 1), dtype=np.float32)  # parts 18 + 19
+    _compare(model, x)
+    _compare(model, x, threads=3)
+
+
+def test_float64_residual_branches_and_concatenate():
+    npconv.utils.set_random_seed(4)
+    inp = npconv.Input(shape=(9, 8, 3))
+    a = layers.Conv2D(4, 3, padding="same", activation="relu", dtype="float64")(inp)
+    b = layers.Conv2D(4, 1, dtype="float64")(inp)
+    s = layers.Add()([a, b])
+    c = layers.Concatenate()([s, layers.MaxPooling2D(3, strides=1, padding="same")(a)])
+    g = layers.GlobalAveragePooling2D()(c)
+    out = layers.Dense(5, activation="softmax", dtype="float64")(g)
+    model = npconv.Model(inp, out)
+    x = np.random.default_rng(1).standard_normal((20, 9, 8, 3))
+    _compare(model, x, dtype=np.float64)
+
+
+def test_multi_input_multi_output_channels_first():
+    npconv.utils.set_random_seed(5)
+    i1 = npconv.Input(shape=(2, 10, 10))
+    i2 = npconv.Input(shape=(6,))
+    f = layers.Flatten()(layers.Conv2D(3, 3, strides=2, data_format="channels_first",
+                                       activation="tanh")(i1))
+    h = layers.Concatenate()([f, i2])
+    o1 = layers.Dense(4)(h)
+    o2 = layers.Dense(2, activation="sigmoid")(layers.Dropout(0.5)(h))
+    model = npconv.Model([i1, i2], [o1, o2])
+    rng = np.random.default_rng(2)
+    xs = [rng.standard_normal((24, 2, 10, 10)).astype(np.float32),
+          rng.standard_normal((24, 6)).astype(np.float32)]
+    _compare(model, xs, training=False)  # Dropout is the identity in inference: splits
+    _, _, _, split = _run(model, xs, 2, training=True)
+    assert not split  # Dropout draws one mask for the whole batch while training
+
+
+def test_batch_norm_splits_only_in_inference():
+    npconv.utils.set_random_seed(6)
+    model = npconv.Sequential([npconv.Input(shape=(6, 6, 2)), layers.Conv2D(3, 3),
+                               layers.BatchNormalization(), layers.Flatten(), layers.Dense(3)])
+    x = np.random.default_rng(3).standard_normal((32, 6, 6, 2)).astype(np.float32)
+    assert not _run(model, x, 2, training=True)[3]
+    _compare(model, x, training=False)
+
+
+def test_small_batches_and_replicas_run_in_one_piece():
+    npconv.utils.set_random_seed(7)
+    model = zoo.lenet5()
+    npconv.set_num_threads(2)
+    x = np.zeros((2 * parallel.MIN_PART - 1, 28, 28, 1), np.float32)
+    model.forward(x)
+    assert model._parallel_run is None
+    model.forward(np.zeros((2 * parallel.MIN_PART, 28, 28, 1), np.float32))
+    run = model._parallel_run
+    assert run is not None and len(run.slices) == 2
+    assert all(r._parallel_run is None for r in run.replicas[1:])
+
+
+def test_backward_twice_same_gradients_and_inputs_unchanged():
+    npconv.utils.set_random_seed(8)
+    model = zoo.strided_cnn()
+    npconv.set_num_threads(2)
+    x = np.random.default_rng(4).random((32, 28, 28, 1), dtype=np.float32)
+    x_before = x.copy()
+    out = model.forward(x, training=True)
+    d = np.random.default_rng(5).standard_normal(out.shape).astype(np.float32)
+    d_before = d.copy()
+    model.backward(d)
+    first = [w.grad.copy() for w in model.trainable_weights]
+    model.backward(d)
+    for g1, w in zip(first, model.trainable_weights, strict=True):
+        np.testing.assert_array_equal(g1, w.grad)
+    np.testing.assert_array_equal(x, x_before)
+    np.testing.assert_array_equal(d, d_before)
+
+
+def test_backward_with_a_wrong_batch_names_the_model():
+    model = zoo.strided_cnn()
+    npconv.set_num_threads(2)
+    out = model.forward(np.zeros((32, 28, 28, 1), np.float32), training=True)
+    with pytest.raises(ValueError, match=r"strided_cnn.*batch of 32"):
+        model.backward(np.zeros((31, out.shape[1]), np.float32))
+
+
+def test_an_error_in_a_worker_is_raised():
+    model = zoo.strided_cnn()
+    npconv.set_num_threads(2)
+    x = np.zeros((32, 28, 28, 1), np.float32)
+    model.forward(x)
+    second = model._nodes[1].layer
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom in a part")
+
+    second.call = broken  # the replicas copy it: both parts fail
+    with pytest.raises(RuntimeError, match="boom in a part"):
+        model.forward(x)
+    del second.call
+    assert model.forward(x).shape == (32, 10)
+
+
+def test_fit_with_threads_matches_one_piece():
+    x = np.random.default_rng(6).random((96, 28, 28, 1), dtype=np.float32)
+    y = np.random.default_rng(7).integers(0, 10, 96)
+    weights = {}
+    for threads in (1, 2):
+        npconv.set_num_threads(threads)
+        npconv.utils.set_random_seed(9)
+        model = zoo.strided_cnn()
+        model.compile(optimizer=npconv.optimizers.SGD(0.05, momentum=0.9),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.fit(x, y, batch_size=32, epochs=2, verbose=0, shuffle=True)
+        weights[threads] = model.get_weights()
+    for a, b in zip(weights[1], weights[2], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_custom_layer_subclass_runs_in_one_piece():
+    class Noisy(layers.Dense):  # defined outside npconv: it may keep per-batch state
+        pass
+
+    model = npconv.Sequential([npconv.Input(shape=(4,)), Noisy(3)])
+    npconv.set_num_threads(2)
+    model.forward(np.zeros((64, 4), np.float32))
+    assert model._parallel_run is None
+
+
+def test_no_blas_control_runs_serially(monkeypatch):
+    monkeypatch.setattr(_threads, "_blas", False)
+    model = zoo.strided_cnn()
+    npconv.set_num_threads(2)
+    model.forward(np.zeros((64, 28, 28, 1), np.float32))
+    assert model._parallel_run is None
+
+
+def test_num_threads_setting_and_environment(monkeypatch):
+    npconv.set_num_threads(3)
+    assert npconv.get_num_threads() == 3
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="set_num_threads"):
+            npconv.set_num_threads(bad)
+    _threads._requested = None
+    monkeypatch.setenv("NPCONV_NUM_THREADS", "1")
+    assert npconv.get_num_threads() == 1
+    monkeypatch.setenv("NPCONV_NUM_THREADS", "two")
+    with pytest.raises(ValueError, match="NPCONV_NUM_THREADS.*'two'"):
+        npconv.get_num_threads()
+
+
+def test_part_slices_cover_the_batch():
+    for n in (16, 17, 63, 64, 255):
+        for parts in (2, 3, 4):
+            slices = parallel.part_slices(n, parts)
+            sizes = [s.stop - s.start for s in slices]
+            assert sum(sizes) == n and max(sizes) - min(sizes) <= 1
+            assert slices[0].start == 0 and slices[-1].stop == n
