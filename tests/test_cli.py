@@ -388,6 +388,21 @@ def test_errors_are_one_line_with_an_exit_code(argv, code, needle, run_dir, tmp_
     assert "Traceback" not in stderr + stdout
 
 
+def test_resume_of_a_damaged_state_is_a_one_line_error(run_dir, tmp_path):
+    import shutil
+
+    out = tmp_path / "damaged"
+    shutil.copytree(run_dir[0], out)
+    state = json.loads((out / "state.json").read_text())
+    del state["shuffle_rng"]
+    (out / "state.json").write_text(json.dumps(state))
+    code, stdout, stderr = call(["train", "--resume", out])
+    assert code == 1 and stderr.count("\n") == 1, stderr
+    assert stderr.startswith(f"npconv: error: not a resumable run: {out / 'state.json'}: "
+                             "'shuffle_rng' is missing")
+    assert "Traceback" not in stdout + stderr
+
+
 def test_npconv_debug_shows_the_traceback(monkeypatch):
     monkeypatch.setenv("NPCONV_DEBUG", "1")
     with pytest.raises(RunConfigError, match="unknown model"):

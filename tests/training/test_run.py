@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import signal
 import sys
 
@@ -15,6 +16,7 @@ from npconv.data import random_split
 from npconv.training.callbacks import Callback
 from npconv.training.run import (
     STATE_FILE,
+    NotResumableError,
     RunConfig,
     RunConfigError,
     TrainingInterrupted,
@@ -226,6 +228,62 @@ def test_resume_and_train_refuse_what_they_cannot_do(uninterrupted, tmp_path):
     (tmp_path / "broken" / "run.json").write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
         resume(tmp_path / "broken", print_fn=quiet)
+
+
+def _pop(key):
+    return lambda d: d.pop(key)
+
+
+def _set(key, value):
+    return lambda d: d.__setitem__(key, value)
+
+
+@pytest.mark.parametrize("file, damage, needle", [
+    ("state.json", _pop("shuffle_rng"), "state.json: 'shuffle_rng' is missing"),
+    ("state.json", _pop("epochs_done"), "'epochs_done' is missing"),
+    ("state.json", _set("epochs_done", -1), "'epochs_done' to be an int >= 0. Received -1"),
+    ("state.json", _set("epochs_done", "2"), "'epochs_done' to be an int >= 0. Received '2'"),
+    ("state.json", _set("epochs_done", True), "'epochs_done' to be an int >= 0"),
+    ("state.json", _set("epochs_done", 2.0), "'epochs_done' to be an int >= 0"),
+    ("state.json", _set("shuffle_rng", "abc"), "'shuffle_rng' is not a numpy generator state"),
+    ("state.json", _set("shuffle_rng", {"bit_generator": "PCG64"}), "'shuffle_rng' is not a"),
+    ("state.json", _set("global_rng", {"bit_generator": "MT19937", "state": {}}),
+     "'global_rng' is not a numpy generator state"),
+    ("state.json", _set("history", [1, 2]), "'history' to be an object"),
+    ("state.json", _set("history", {"loss": [1.0, "x", 2.0]}), "history['loss'] to be a list"),
+    ("state.json", _set("epochs_done", 2), "] holds 3 epochs, but epochs_done is 2"),
+    ("state.json", _set("best", {"epoch": 7, "val_accuracy": 0.5}), "'best' to be null or"),
+    ("state.json", _set("best", [0, 0.5]), "'best' to be null or"),
+    ("state.json", lambda d: d.clear() or d.update({"a": 1}) or None, "'epochs_done' is missing"),
+    ("state.json", "[]", "state.json: expected a JSON object. Received list"),
+    ("state.json", "{oops", "state.json: is not valid JSON"),
+    ("state.json", None, "state.json: missing"),
+    ("run.json", _set("config", "mnist"), "run.json: expected a 'config' object"),
+    ("run.json", lambda d: d["config"].update(epochs=0), "run.json: its config is not valid"),
+    ("run.json", lambda d: d["config"].update(colour=1), "its config is not valid"),
+    ("run.json", _set("resumed", "yes"), "'resumed' to be a list"),
+    ("last.npconv", None, "last.npconv: missing"),
+])
+def test_a_damaged_run_is_not_resumable_and_is_left_as_it_was(uninterrupted, tmp_path, file,
+                                                              damage, needle):
+    """A damaged state.json gave a Python traceback (KeyError 'shuffle_rng', TypeError...)."""
+    out = tmp_path / "damaged"
+    shutil.copytree(uninterrupted.output, out)
+    path = out / file
+    if damage is None:
+        path.unlink()
+    elif isinstance(damage, str):
+        path.write_text(damage)
+    else:
+        data = json.loads(path.read_text())
+        damage(data)
+        path.write_text(json.dumps(data))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(NotResumableError, match="^not a resumable run: ") as info:
+        resume(out, verbose=0, print_fn=quiet)
+    assert needle in str(info.value) and "\n" not in str(info.value)
+    assert str(out) in str(info.value)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing written
 
 
 def test_load_checkpoint_reads_files_with_one_element_optimizer_scalars(uninterrupted, tmp_path):

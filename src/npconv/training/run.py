@@ -529,13 +529,8 @@ def resume(output, *, epochs=None, callbacks=(), verbose=1, command=None,
     output = Path(output)
     if not output.is_dir():
         raise FileNotFoundError(f"no run to resume: {output} is not a folder")
-    run_info = _read_json(output / RUN_FILE)
-    state = _read_json(output / STATE_FILE)
-    try:
-        config = RunConfig.from_json(run_info["config"]).validate()
-        done = int(state["epochs_done"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{output}: run.json/state.json are not a resumable run ({exc})") from None
+    run_info, config, state = _read_resumable(output)
+    done = state["epochs_done"]
     if epochs is not None:
         config.epochs = epochs
         config.validate()
@@ -564,6 +559,72 @@ def resume(output, *, epochs=None, callbacks=(), verbose=1, command=None,
     checkpoint.set_model(model)
     return _fit_and_finish(model, splits, config, output, checkpoint, run_info, extra, verbose,
                            print_fn)
+
+
+class NotResumableError(ValueError):
+    """A run folder whose run.json, state.json or last.npconv cannot be resumed from."""
+
+
+def _read_resumable(output: Path) -> tuple[dict, RunConfig, dict]:
+    """run.json, its configuration and state.json of ``output``, every value a resume uses
+    checked (keys, types, ranges); :class:`NotResumableError` naming the file otherwise."""
+    def bad(path, reason):
+        raise NotResumableError(f"not a resumable run: {path}: {reason}")
+
+    documents = []
+    for name in (RUN_FILE, STATE_FILE):
+        try:
+            data = _read_json(output / name)
+        except FileNotFoundError:
+            bad(output / name, "missing")
+        except ValueError as exc:
+            bad(output / name, str(exc).removeprefix(f"{output / name} "))
+        if not isinstance(data, dict):
+            bad(output / name, f"expected a JSON object. Received {type(data).__name__}")
+        documents.append(data)
+    run_info, state = documents
+
+    where = output / RUN_FILE
+    if not isinstance(run_info.get("config"), dict):
+        bad(where, "expected a 'config' object")
+    try:
+        config = RunConfig.from_json(run_info["config"]).validate()
+    except (TypeError, ValueError) as exc:  # RunConfigError is a ValueError
+        bad(where, f"its config is not valid ({exc})")
+    if not isinstance(run_info.get("resumed", []), list):
+        bad(where, "expected 'resumed' to be a list")
+
+    where = output / STATE_FILE
+    for key in ("epochs_done", "shuffle_rng", "global_rng"):
+        if key not in state:
+            bad(where, f"{key!r} is missing")
+    done = state["epochs_done"]
+    if not isinstance(done, int) or isinstance(done, bool) or done < 0:
+        bad(where, f"expected 'epochs_done' to be an int >= 0. Received {done!r}")
+    for key in ("shuffle_rng", "global_rng"):
+        try:  # on a scratch generator of the kind it will be restored into (PCG64)
+            np.random.default_rng().bit_generator.state = state[key]
+        except (TypeError, ValueError, KeyError, OverflowError) as exc:
+            bad(where, f"{key!r} is not a numpy generator state ({type(exc).__name__}: {exc})")
+    history = state.get("history") or {}
+    if not isinstance(history, dict):
+        bad(where, f"expected 'history' to be an object. Received {type(history).__name__}")
+    for key, values in history.items():
+        if not isinstance(values, list) or not all(
+                isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
+            bad(where, f"expected history[{key!r}] to be a list of numbers")
+        if len(values) != done:
+            bad(where, f"history[{key!r}] holds {len(values)} epochs, but epochs_done is {done}")
+    best = state.get("best")
+    if best is not None and not (
+            isinstance(best, dict) and isinstance(best.get("epoch"), int)
+            and not isinstance(best["epoch"], bool) and 0 <= best["epoch"] < done
+            and isinstance(best.get("val_accuracy"), numbers.Real)):
+        bad(where, "expected 'best' to be null or {\"epoch\": an epoch done, "
+                   f"\"val_accuracy\": a number}}. Received {best!r}")
+    if not (output / "last.npconv").is_file():
+        bad(output / "last.npconv", "missing")
+    return run_info, config, state
 
 
 def _command(command):
