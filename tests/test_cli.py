@@ -183,6 +183,30 @@ def test_ctrl_c_then_resume_ends_with_the_uninterrupted_weights(run_dir, tmp_pat
                                                       "--no-progress"]
 
 
+def test_ctrl_c_during_the_test_then_resume_finishes_the_run(tmp_path, monkeypatch):
+    from npconv.training import run
+
+    out = tmp_path / "run"
+    real_plots = run._plots
+
+    def plots_then_ctrl_c(*args):
+        signal.raise_signal(signal.SIGINT)
+        return real_plots(*args)
+
+    monkeypatch.setattr(run, "_plots", plots_then_ctrl_c)
+    argv = [*TRAIN, "--epochs", "1", "--limit", "128", "--output", out]
+    code, stdout, stderr = call(argv)
+    assert code == 130 and stderr.count("\n") == 1, stderr
+    assert "during the test, after all 1 of 1 epochs" in stderr
+    assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
+    monkeypatch.setattr(run, "_plots", real_plots)
+    code, stdout, stderr = call(["train", "--resume", out, "--no-progress"])
+    assert code == 0, stderr
+    assert "finishing" in stdout and "test accuracy" in stdout
+    info = json.loads((out / "run.json").read_text())
+    assert info["status"] == "completed" and "test_accuracy" in info["metrics"]
+
+
 # ---------------------------------------------------------------------------- image folders
 def test_train_on_an_image_folder_and_predict_with_its_class_names(tmp_path):
     from PIL import Image

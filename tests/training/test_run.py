@@ -217,6 +217,63 @@ def test_resume_after_interrupts_gives_the_same_weights_bit_for_bit(uninterrupte
     assert [r["after_epochs"] for r in info["resumed"]] == [0, 2]
 
 
+@pytest.mark.parametrize("phase", ["test", "plots"])
+def test_ctrl_c_after_the_last_epoch_is_finished_by_resume(uninterrupted, tmp_path, monkeypatch,
+                                                            phase):
+    """Ctrl-C during the test or the plots left run.json "running" without metrics, and
+    --resume answered 'already done 3 of 3 epochs'."""
+    from npconv.training import metrics, run
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    target = (metrics, "confusion_matrix") if phase == "test" else (run, "_plots")
+    real = getattr(*target)
+    monkeypatch.setattr(*target, ctrl_c)
+    out = tmp_path / "run"
+    with pytest.raises(TrainingInterrupted, match="during the test, after all 3 of 3 epochs") \
+            as info:
+        train(RunConfig(**QUICK), out, verbose=0, print_fn=quiet)
+    assert info.value.finishing and f"npconv train --resume {out}" in str(info.value)
+    saved = json.loads((out / "run.json").read_text())
+    assert saved["status"] == "interrupted" and saved["epochs_done"] == 3
+    assert "metrics" not in saved
+    monkeypatch.setattr(*target, real)
+
+    printed = []
+    result = resume(out, verbose=0, print_fn=printed.append)
+    assert printed[0].startswith(f"finishing {out}: all 3 epochs are done")
+    assert not any(p.startswith("epoch: ") for p in printed)  # no epoch trained again
+    assert result.metrics == uninterrupted.metrics
+    info = json.loads((out / "run.json").read_text())
+    assert info["status"] == "completed" and info["metrics"] == uninterrupted.metrics
+    assert info["confusion_matrix"] == json.loads(
+        (uninterrupted.output / "run.json").read_text())["confusion_matrix"]
+    assert load_checkpoint(out / "last.npconv").optimizer.iterations == 3 * STEPS
+    with pytest.raises(RunConfigError, match="already done 3 of 3 epochs"):  # now it is done
+        resume(out, verbose=0, print_fn=quiet)
+
+
+def test_an_error_during_the_test_marks_the_run_failed_and_resume_finishes_it(tmp_path,
+                                                                            monkeypatch):
+    from npconv.training import run
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(run, "_plots", broken)
+    out = tmp_path / "run"
+    config = RunConfig(**{**QUICK, "epochs": 1})
+    with pytest.raises(RuntimeError, match="disk full"):
+        train(config, out, verbose=0, print_fn=quiet)
+    saved = json.loads((out / "run.json").read_text())
+    assert saved["status"] == "failed" and saved["error"] == "RuntimeError: disk full"
+    monkeypatch.undo()
+    resume(out, verbose=0, print_fn=quiet)
+    saved = json.loads((out / "run.json").read_text())
+    assert saved["status"] == "completed" and "error" not in saved and "metrics" in saved
+
+
 def test_resume_and_train_refuse_what_they_cannot_do(uninterrupted, tmp_path):
     with pytest.raises(RunConfigError, match="already done 3 of 3 epochs"):
         resume(uninterrupted.output, verbose=0, print_fn=quiet)

@@ -29,7 +29,10 @@ Exact resume. Training is resumed at epoch boundaries: after each epoch the mode
 optimizer state), the index of the next epoch and the states of the two generators that
 training draws from (the shuffling generator and npconv's run-wide one, used e.g. by dropout)
 are saved. A resumed run draws the same permutations and ends with the same weights, bit for
-bit, as a run that was never interrupted. An interrupted epoch is discarded.
+bit, as a run that was never interrupted. An interrupted epoch is discarded. Ctrl-C (or an
+error) after the last epoch, during the test or the plots, marks run.json "interrupted" (or
+"failed"); a resume of a run whose epochs are all done but which is not "completed" runs only
+the test and the plots.
 """
 
 from __future__ import annotations
@@ -77,12 +80,18 @@ class RunConfigError(ValueError):
 class TrainingInterrupted(KeyboardInterrupt):  # noqa: N818 - it is a KeyboardInterrupt
     """Ctrl-C during training; the last completed epoch is saved in ``output`` for a resume."""
 
-    def __init__(self, output: Path, epochs_done: int, epochs: int):
+    def __init__(self, output: Path, epochs_done: int, epochs: int, *, finishing: bool = False):
         self.output, self.epochs_done, self.epochs = Path(output), epochs_done, epochs
-        super().__init__(
-            f"interrupted; the state after {epochs_done} of {epochs} epochs is saved in "
-            f"{self.output} (an unfinished epoch is discarded); continue with: "
-            f"npconv train --resume {shlex.quote(str(self.output))}")
+        self.finishing = finishing
+        again = f"npconv train --resume {shlex.quote(str(self.output))}"
+        if finishing:
+            text = (f"interrupted during the test, after all {epochs_done} of {epochs} epochs; "
+                    f"the trained model is saved in {self.output}; run the test and the plots "
+                    f"with: {again}")
+        else:
+            text = (f"interrupted; the state after {epochs_done} of {epochs} epochs is saved in "
+                    f"{self.output} (an unfinished epoch is discarded); continue with: {again}")
+        super().__init__(text)
 
 
 # ---------------------------------------------------------------------------- configuration
@@ -534,11 +543,14 @@ def resume(output, *, epochs=None, callbacks=(), verbose=1, command=None,
     if epochs is not None:
         config.epochs = epochs
         config.validate()
-    if done >= config.epochs:
+    # every epoch done but no "completed" (Ctrl-C or an error during the test or the plots):
+    # the resume only runs the test and the plots
+    finish_only = done == config.epochs and run_info.get("status") != "completed"
+    if done >= config.epochs and not finish_only:
         raise RunConfigError(f"the run in {output} has already done {done} of {config.epochs} "
                              "epochs; pass a larger --epochs to train further")
     extra = list(callbacks)
-    if config.tensorboard:
+    if config.tensorboard and not finish_only:
         extra.append(_tensorboard_callback(config.tensorboard))
 
     set_random_seed(config.seed)
@@ -547,7 +559,10 @@ def resume(output, *, epochs=None, callbacks=(), verbose=1, command=None,
     shuffle_rng = np.random.default_rng()
     shuffle_rng.bit_generator.state = state["shuffle_rng"]
     global_generator().bit_generator.state = state["global_rng"]
-    print_fn(f"resuming {output} after {done} of {config.epochs} epochs")
+    if finish_only:
+        print_fn(f"finishing {output}: all {done} epochs are done; running the test and plots")
+    else:
+        print_fn(f"resuming {output} after {done} of {config.epochs} epochs")
     run_info.setdefault("resumed", []).append(
         {"after_epochs": done, "command": _command(command),
          "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
@@ -642,19 +657,40 @@ def _run_info(config: RunConfig, splits: Splits, command) -> dict:
 
 def _fit_and_finish(model, splits, config, output, checkpoint, run_info, extra, verbose,
                     print_fn) -> RunResult:
-    start = time.perf_counter()
-    try:
-        model.fit(splits.x_train, splits.y_train, batch_size=config.batch_size,
-                  epochs=config.epochs, initial_epoch=checkpoint.epochs_done,
-                  validation_data=(splits.x_val, splits.y_val), verbose=verbose,
-                  callbacks=[checkpoint, *extra], seed=checkpoint.shuffle_rng)
-    except KeyboardInterrupt:
-        run_info["status"] = "interrupted"
-        run_info["epochs_done"] = checkpoint.epochs_done
+    """Train the epochs left, then test and plot. Ctrl-C in either phase marks run.json
+    "interrupted" (an error: "failed") and raises :class:`TrainingInterrupted`; a resume
+    continues the training, or runs only the test and the plots once every epoch is done."""
+    def stopped(status, **more):
+        run_info.update({"status": status, "epochs_done": checkpoint.epochs_done, **more})
         _write_json(output / RUN_FILE, run_info)
-        raise TrainingInterrupted(output, checkpoint.epochs_done, config.epochs) from None
-    seconds = time.perf_counter() - start
 
+    start = time.perf_counter()
+    if checkpoint.epochs_done < config.epochs:
+        try:
+            model.fit(splits.x_train, splits.y_train, batch_size=config.batch_size,
+                      epochs=config.epochs, initial_epoch=checkpoint.epochs_done,
+                      validation_data=(splits.x_val, splits.y_val), verbose=verbose,
+                      callbacks=[checkpoint, *extra], seed=checkpoint.shuffle_rng)
+        except KeyboardInterrupt:
+            stopped("interrupted")
+            raise TrainingInterrupted(output, checkpoint.epochs_done, config.epochs) from None
+        except Exception as exc:
+            stopped("failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+    seconds = time.perf_counter() - start
+    try:
+        return _finish(model, splits, config, output, checkpoint, run_info, seconds, print_fn)
+    except KeyboardInterrupt:
+        stopped("interrupted")
+        raise TrainingInterrupted(output, checkpoint.epochs_done, config.epochs,
+                                  finishing=True) from None
+    except Exception as exc:
+        stopped("failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _finish(model, splits, config, output, checkpoint, run_info, seconds, print_fn):
+    """The test (loss, accuracy, confusion matrix), the plots and the completed run.json."""
     # one pass over the test split gives the loss, the accuracy and the confusion matrix
     probs = model.predict(splits.x_test, batch_size=config.batch_size)
     test_loss = float(model.loss(splits.y_test, probs))
@@ -668,6 +704,7 @@ def _fit_and_finish(model, splits, config, output, checkpoint, run_info, extra, 
     metrics.update({"test_loss": float(test_loss), "test_accuracy": float(test_acc)})
     files = ["last.npconv", "best.npconv", STATE_FILE, "history.csv", "history.json", RUN_FILE]
     files += _plots(output, history, cm, splits.class_names, print_fn)
+    run_info.pop("error", None)  # of an earlier session that failed
     run_info.update({
         "status": "completed", "epochs_done": checkpoint.epochs_done,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
