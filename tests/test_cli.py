@@ -230,6 +230,91 @@ def test_train_on_an_image_folder_and_predict_with_its_class_names(tmp_path):
     assert code == 0 and ("(dark)" in stdout or "(light)" in stdout)
 
 
+def _events(folder):
+    from tensorboard.backend.event_processing import event_accumulator
+
+    acc = event_accumulator.EventAccumulator(str(folder), size_guidance={"scalars": 0,
+                                                                         "images": 0})
+    acc.Reload()
+    return acc
+
+
+def _image_folder(root, n=20):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name, level in (("dark", 40), ("light", 215)):
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            pixels = np.clip(rng.normal(level, 20, (12, 10, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+
+
+def test_relative_paths_are_stored_absolute_so_the_run_works_from_anywhere(tmp_path,
+                                                                          monkeypatch):
+    """Relative --dataset folders and --tensorboard paths were stored as given: evaluate,
+    predict and --resume from another folder failed ('unknown dataset') or wrote elsewhere."""
+    try:
+        import tensorboard  # noqa: F401 - its reader checks the logs
+        import tensorboardX  # noqa: F401
+        tb_option = ["--tensorboard", "logs/tb"]
+    except ImportError:
+        tb_option = []
+    home, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    _image_folder(home / "data")
+    elsewhere.mkdir()
+    monkeypatch.chdir(home)
+    code, _, stderr = call(["train", "--dataset", "data", "--model", "lenet5", "--image-size",
+                            "16x16", "--epochs", "1", "--seed", "0", "--no-progress",
+                            "--output", "run", *tb_option])
+    assert code == 0, stderr
+    config = json.loads((home / "run" / "run.json").read_text())["config"]
+    assert config["dataset"] == str(home / "data")
+    if tb_option:
+        assert config["tensorboard"] == str(home / "logs" / "tb")
+
+    monkeypatch.chdir(elsewhere)
+    code, stdout, stderr = call(["evaluate", home / "run" / "last.npconv"])
+    assert code == 0 and "test split, 6 samples" in stdout, stderr
+    code, stdout, stderr = call(["train", "--resume", home / "run", "--epochs", "2",
+                                 "--no-progress"])
+    assert code == 0, stderr
+    assert not (elsewhere / "logs").exists()  # the logs went to the run's own folder
+    if tb_option:  # the resumed session (epoch 1) logged into the run's own folder
+        steps = [e.step for e in _events(home / "logs" / "tb" / "train").Scalars("epoch_loss")]
+        assert 1 in steps
+
+    # predicting image files needs no dataset at all: the class names are in run.json
+    image = home / "data" / "light" / "0.png"
+    (tmp_path / "light.png").write_bytes(image.read_bytes())
+    (home / "data").rename(home / "moved")
+    code, stdout, stderr = call(["predict", home / "run" / "last.npconv", tmp_path / "light.png"])
+    assert code == 0, stderr
+    assert re.search(r": \d \((dark|light)\) \| top-2: ", stdout)
+    code, _, stderr = call(["evaluate", home / "run" / "last.npconv"])
+    assert code == 2 and f"dataset folder '{home / 'data'}' does not exist" in stderr
+
+
+def test_runs_recorded_with_relative_paths_resolve_them_from_their_own_folder(tmp_path,
+                                                                             monkeypatch):
+    """run.json files written before paths were stored absolute hold them as given; they are
+    taken from the folder recorded in run.json's command.cwd."""
+    _image_folder(tmp_path / "data")
+    out = tmp_path / "run"
+    code, _, stderr = call(["train", "--dataset", tmp_path / "data", "--model", "lenet5",
+                            "--image-size", "16x16", "--epochs", "1", "--seed", "0",
+                            "--no-progress", "--output", out])
+    assert code == 0, stderr
+    info = json.loads((out / "run.json").read_text())
+    info["config"]["dataset"] = "data"
+    info["command"]["cwd"] = str(tmp_path)
+    (out / "run.json").write_text(json.dumps(info))
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    code, stdout, stderr = call(["evaluate", out / "last.npconv"])
+    assert code == 0 and "test split, 6 samples" in stdout, stderr
+
+
 # ---------------------------------------------------------------------------- other commands
 def test_summary_of_a_zoo_model_and_of_a_checkpoint(run_dir):
     out, _ = run_dir

@@ -10,17 +10,33 @@ from . import UsageError
 
 
 # ---------------------------------------------------------------------------- shared
+def _run_info(checkpoint):
+    """The run.json beside ``checkpoint`` as a dict, or None (none, or not readable)."""
+    from ..training import run
+
+    run_file = Path(checkpoint).parent / run.RUN_FILE
+    if not run_file.is_file():
+        return None
+    try:
+        info = run._read_json(run_file)
+    except (OSError, ValueError) as exc:
+        print(f"npconv: note: ignoring {run_file} ({exc})", file=sys.stderr)
+        return None
+    return info if isinstance(info, dict) else None
+
+
 def _run_config(checkpoint, args):
     """The data settings for ``checkpoint``: its run.json's, else the defaults; then ``args``."""
     from ..training import run
 
     config = run.RunConfig()
-    run_file = Path(checkpoint).parent / run.RUN_FILE
-    if run_file.is_file():
+    info = _run_info(checkpoint)
+    if info is not None:
         try:
-            config = run.RunConfig.from_json(run._read_json(run_file)["config"])
+            config = run.config_from_run_info(info)
         except (KeyError, TypeError, ValueError) as exc:
-            print(f"npconv: note: ignoring {run_file} ({exc})", file=sys.stderr)
+            print(f"npconv: note: ignoring {Path(checkpoint).parent / run.RUN_FILE} ({exc})",
+                  file=sys.stderr)
     if getattr(args, "dataset", None) is not None:
         config.dataset = args.dataset
     if getattr(args, "validation_split", None) is not None:
@@ -93,8 +109,12 @@ def _read_images(files, input_shape, invert):
     return np.float32(1) - x if invert else x
 
 
-def _class_names(args, config, n_classes):
-    """Names of the model's classes: --class-names, the dataset's, or None (indices only)."""
+def _class_names(args, run_info, n_classes):
+    """Names of the model's classes: --class-names, a known --dataset's, the run.json's
+    (recorded by npconv train), the run's known dataset's; or None (indices only).
+
+    Reads no data, so predicting image files needs neither the dataset nor its folder."""
+    from ..datasets.catalog import DATASETS
     from ..training import run
 
     if args.class_names:
@@ -103,18 +123,22 @@ def _class_names(args, config, n_classes):
             raise UsageError(f"--class-names gives {len(names)} names; the model has "
                              f"{n_classes} classes")
         return names
-    name = run.dataset_name(config.dataset)
-    if name in run.KNOWN_DATASETS:
-        from ..datasets.catalog import DATASETS
-
-        names = list(DATASETS[name].CLASS_NAMES)
-    else:
-        run_file = Path(args.checkpoint).parent / run.RUN_FILE
-        try:
-            names = run._read_json(run_file)["data"]["class_names"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-    return names if len(names) == n_classes else None
+    candidates = []
+    if args.dataset is not None and run.known_dataset(args.dataset):
+        candidates.append(DATASETS[run.known_dataset(args.dataset)].CLASS_NAMES)
+    if run_info is not None:
+        data = run_info.get("data")
+        candidates.append(data.get("class_names") if isinstance(data, dict) else None)
+        config = run_info.get("config")
+        dataset = config.get("dataset") if isinstance(config, dict) else None
+        if dataset is not None and run.known_dataset(dataset):
+            candidates.append(DATASETS[run.known_dataset(dataset)].CLASS_NAMES)
+    elif args.dataset is None:
+        candidates.append(DATASETS[run.RunConfig().dataset].CLASS_NAMES)  # the default
+    for names in candidates:
+        if isinstance(names, (list, tuple)) and len(names) == n_classes:
+            return [str(n) for n in names]
+    return None
 
 
 def predict_command(args) -> int:
@@ -124,7 +148,9 @@ def predict_command(args) -> int:
 
     if bool(args.images) == (args.index is not None):
         raise UsageError("give image files, or --index A:B (with --dataset), not both")
-    config = _run_config(args.checkpoint, args)
+    run_info = _run_info(args.checkpoint)
+    # image files need no dataset (nor its folder): only --index reads the test set
+    config = None if args.images else _run_config(args.checkpoint, args)
     model = _load(args.checkpoint)
     input_shape = tuple(model.input_shape[1:])
     truth = None
@@ -149,7 +175,7 @@ def predict_command(args) -> int:
         labels = [f"{config.dataset} test[{i}]" for i in range(start, stop)]
     _check_inputs(model, x.shape[1:], args.checkpoint, "the input")
     probs = model.predict(x, batch_size=256)
-    names = _class_names(args, config, probs.shape[1])
+    names = _class_names(args, run_info, probs.shape[1])
 
     def name(c):
         return f"{c} ({names[c]})" if names else str(c)

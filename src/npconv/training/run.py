@@ -171,17 +171,55 @@ class RunConfig:
         return cls(**data)
 
 
-def dataset_name(dataset) -> str:
-    """The canonical name of a known dataset, or the given folder path for an image folder."""
+def known_dataset(dataset) -> str | None:
+    """The canonical name of a known dataset (``"fashion-mnist"`` -> ``"fashion_mnist"``), else
+    None (an image folder's path)."""
     key = str(dataset).lower()
     key = _ALIASES.get(key, key)
-    if key in KNOWN_DATASETS:
-        return key
+    return key if key in KNOWN_DATASETS else None
+
+
+def dataset_name(dataset) -> str:
+    """The canonical name of a known dataset, or the given folder path for an image folder."""
+    known = known_dataset(dataset)
+    if known is not None:
+        return known
     if os.path.isdir(dataset):
         return os.fspath(dataset)
+    text = os.fspath(dataset)
+    if os.sep in text or text.startswith((".", "~")):
+        raise RunConfigError(f"dataset folder {text!r} does not exist (expected "
+                             f"{', '.join(KNOWN_DATASETS)} or a folder with one sub-folder of "
+                             "images per class)")
     raise RunConfigError(f"unknown dataset {dataset!r}: expected one of "
                          f"{', '.join(KNOWN_DATASETS)} or a folder with one sub-folder of "
                          "images per class")
+
+
+def absolute_paths(config: RunConfig, base=None) -> RunConfig:
+    """``config`` with its image-folder dataset and TensorBoard folder made absolute (relative
+    ones taken from ``base``, default the current folder), so that a run's run.json works from
+    any folder: evaluate, predict and --resume are often run elsewhere."""
+    def absolute(path):
+        path = os.path.expanduser(os.fspath(path))
+        if base is not None and not os.path.isabs(path):
+            path = os.path.join(os.fspath(base), path)
+        return os.path.abspath(path)
+
+    if known_dataset(config.dataset) is None:
+        config.dataset = absolute(config.dataset)
+    if config.tensorboard:
+        config.tensorboard = absolute(config.tensorboard)
+    return config
+
+
+def config_from_run_info(run_info: dict) -> RunConfig:
+    """The RunConfig recorded in a run.json (not validated). Paths recorded relative, by
+    npconv versions that stored them as given, are taken from the run's recorded folder."""
+    config = RunConfig.from_json(run_info["config"])
+    command = run_info.get("command")
+    cwd = command.get("cwd") if isinstance(command, dict) else None
+    return absolute_paths(config, cwd if isinstance(cwd, str) and os.path.isabs(cwd) else None)
 
 
 def default_output(config: RunConfig, root="runs") -> Path:
@@ -500,7 +538,7 @@ def train(config: RunConfig | None = None, output=None, *, callbacks=(), verbose
     """
     from ..random import make_generator, set_random_seed
 
-    config = (config or RunConfig()).validate()
+    config = absolute_paths((config or RunConfig()).validate())
     if config.seed is None:
         config.seed = secrets.randbelow(2**31)
     output = Path(output) if output is not None else default_output(config)
@@ -603,7 +641,7 @@ def _read_resumable(output: Path) -> tuple[dict, RunConfig, dict]:
     if not isinstance(run_info.get("config"), dict):
         bad(where, "expected a 'config' object")
     try:
-        config = RunConfig.from_json(run_info["config"]).validate()
+        config = config_from_run_info(run_info).validate()
     except (TypeError, ValueError) as exc:  # RunConfigError is a ValueError
         bad(where, f"its config is not valid ({exc})")
     if not isinstance(run_info.get("resumed", []), list):
