@@ -467,6 +467,8 @@ def _truncated(tmp_path, run_dir):
     (["train", "--resume", "{run}"], 2, "already done 3 of 3 epochs"),
     (["train", "--resume", "{tmp}/nothing"], 1, "not a folder"),
     (["train", "--output", "{run}"], 2, "already holds a run"),
+    (["train", "--tensorboard", "{run}/history.csv", "--output", "{tmp}/new"], 2,
+     "history.csv is a file, not a folder"),
     (["evaluate", "{tmp}/missing.npconv"], 1, "no such checkpoint"),
     (["evaluate", "{corrupt}"], 1, "not a valid npconv file"),
     (["evaluate", "{truncated}"], 1, "not a valid npconv file"),

@@ -343,6 +343,34 @@ def test_a_damaged_run_is_not_resumable_and_is_left_as_it_was(uninterrupted, tmp
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing written
 
 
+@pytest.mark.parametrize("where", ["file", "under a file", "train is a file"])
+def test_a_bad_tensorboard_folder_fails_before_the_run_folder_is_written(tmp_path, where):
+    """--tensorboard FILE failed after run.json, state.json and last.npconv were written: a
+    run that could be neither resumed (same error) nor redone ('already holds a run')."""
+    (tmp_path / "file").write_text("not a folder")
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "train").write_text("not a folder")
+    logdir = {"file": tmp_path / "file", "under a file": tmp_path / "file" / "tb",
+              "train is a file": tmp_path / "logs"}[where]
+    out = tmp_path / "run"
+    with pytest.raises(RunConfigError, match="TensorBoard folder .* (is a file|cannot be created)"):
+        train(RunConfig(**{**QUICK, "tensorboard": str(logdir)}), out, verbose=0,
+              print_fn=quiet)
+    assert not out.exists()
+
+
+def test_resume_checks_the_tensorboard_folder_before_writing(uninterrupted, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(uninterrupted.output, out)
+    info = json.loads((out / "run.json").read_text())
+    info["config"]["tensorboard"] = str(out / "history.csv")
+    (out / "run.json").write_text(json.dumps(info))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(RunConfigError, match="history.csv is a file, not a folder"):
+        resume(out, epochs=4, verbose=0, print_fn=quiet)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
 def test_load_checkpoint_reads_files_with_one_element_optimizer_scalars(uninterrupted, tmp_path):
     """Files written before io.save_model kept 0-d scalars hold iterations as shape (1,)."""
     from safetensors import safe_open

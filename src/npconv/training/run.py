@@ -471,6 +471,34 @@ def _tensorboard_callback(logdir):
     return TensorBoard(log_dir=os.fspath(logdir))
 
 
+def _check_logdir(logdir) -> Path:
+    """Fail now, before anything is written into the run's folder, if the TensorBoard folder
+    cannot be one (a file, under a file, not writable); nothing is created here."""
+    path = Path(logdir)
+    what = f"the TensorBoard folder (--tensorboard) {path}"
+    for folder in (path, path / "train", path / "validation"):
+        if folder.exists() and not folder.is_dir():
+            raise RunConfigError(f"{what}: {folder} is a file, not a folder; choose another "
+                                 "folder for the logs")
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise RunConfigError(f"{what} cannot be created: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise RunConfigError(f"{what} cannot be written: no permission to write into {existing}")
+    return path
+
+
+def _make_logdir(logdir) -> None:
+    """Create the TensorBoard folder (before the run's folder is written into)."""
+    try:
+        os.makedirs(logdir, exist_ok=True)
+    except OSError as exc:
+        raise RunConfigError(f"the TensorBoard folder (--tensorboard) {logdir} cannot be "
+                             f"created: {exc.strerror or exc}") from None
+
+
 # ---------------------------------------------------------------------------- the run
 @dataclass
 class RunResult:
@@ -549,12 +577,15 @@ def train(config: RunConfig | None = None, output=None, *, callbacks=(), verbose
                              "or choose another output folder")
     extra = list(callbacks)
     if config.tensorboard:
+        _check_logdir(config.tensorboard)
         extra.append(_tensorboard_callback(config.tensorboard))
 
     set_random_seed(config.seed)
     splits = load_splits(config)
     model = _build_model(config, splits)
     shuffle_rng = make_generator(None)  # a child of the run-wide generator: seeded above
+    if config.tensorboard:
+        _make_logdir(config.tensorboard)  # a failure leaves no run behind, not a broken one
     output.mkdir(parents=True, exist_ok=True)
     run_info = _run_info(config, splits, command)
     _write_json(output / RUN_FILE, run_info)
@@ -589,6 +620,7 @@ def resume(output, *, epochs=None, callbacks=(), verbose=1, command=None,
                              "epochs; pass a larger --epochs to train further")
     extra = list(callbacks)
     if config.tensorboard and not finish_only:
+        _check_logdir(config.tensorboard)
         extra.append(_tensorboard_callback(config.tensorboard))
 
     set_random_seed(config.seed)
@@ -606,6 +638,8 @@ def resume(output, *, epochs=None, callbacks=(), verbose=1, command=None,
          "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
     run_info["config"] = config.to_json()
     run_info["status"] = "running"
+    if config.tensorboard and not finish_only:
+        _make_logdir(config.tensorboard)
     _write_json(output / RUN_FILE, run_info)
     checkpoint = RunCheckpoint(output, shuffle_rng, history=state.get("history"),
                                epochs_done=done, best=state.get("best"), print_fn=print_fn)
