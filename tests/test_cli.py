@@ -357,6 +357,11 @@ def test_tensorboard_logs_or_a_clear_error(tmp_path):
     if available:
         assert code == 0, stderr
         assert any((tmp_path / "tb").rglob("*"))
+        pytest.importorskip("tensorboard")
+        # the first Conv2D's feature maps of 4 validation images (none were written before)
+        images = _events(tmp_path / "tb" / "train").Tags()["images"]
+        maps = sorted(t for t in images if t.startswith("feature_maps/"))
+        assert [t.rsplit("/", 1)[1] for t in maps] == [f"sample_{i}" for i in range(4)], images
     else:
         assert code == 2 and stderr.count("\n") == 1 and "TensorBoard" in stderr
         assert not (tmp_path / "run").exists()

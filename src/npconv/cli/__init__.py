@@ -191,7 +191,9 @@ def _add_train(sub):
                    help="use only the first N training samples (quick runs)")
     p.add_argument("--resume", metavar="DIR",
                    help="continue the run in DIR (its configuration; only --epochs may change)")
-    p.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard logs to DIR")
+    p.add_argument("--tensorboard", metavar="DIR",
+                   help="also write TensorBoard logs to DIR: losses, accuracies, weight "
+                   "histograms and the first Conv2D's feature maps of 4 validation images")
     p.add_argument("--image-size", type=_image_size, metavar="HxW",
                    help="image folders: resize to this size (default 28x28)")
     p.add_argument("--color-mode", choices=("grayscale", "rgb", "rgba"),

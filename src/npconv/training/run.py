@@ -458,8 +458,12 @@ def _plots(output: Path, history: dict, cm: np.ndarray, class_names, print_fn) -
     return ["curves.png", "confusion_matrix.png"]
 
 
-def _tensorboard_callback(logdir):
-    """npconv's TensorBoard callback writing to ``logdir``, or a clear error if unavailable."""
+#: How many validation images ``--tensorboard`` logs the first Conv2D's feature maps of.
+TENSORBOARD_SAMPLES = 4
+
+
+def _tensorboard_class():
+    """npconv's TensorBoard callback class, or a clear error if it is unavailable."""
     try:
         from ..callbacks import TensorBoard
     except ModuleNotFoundError as exc:
@@ -468,7 +472,23 @@ def _tensorboard_callback(logdir):
                                  f"npconv does not provide ({exc})") from None
         raise ImportError(f"--tensorboard needs {exc.name}: pip install npconv[tensorboard]"
                           ) from None
-    return TensorBoard(log_dir=os.fspath(logdir))
+    return TensorBoard
+
+
+def _tensorboard_callback(logdir, model=None, splits=None):
+    """The TensorBoard callback writing to ``logdir``: scalars, histograms and, given the
+    model and its data, the first Conv2D's feature maps of a few validation images."""
+    TensorBoard = _tensorboard_class()  # noqa: N806 - a class
+    samples = None
+    if model is not None and splits is not None:
+        from ..viz.feature_maps import first_conv_layer
+
+        try:
+            first_conv_layer(model)
+            samples = splits.x_val[:TENSORBOARD_SAMPLES]
+        except ValueError:  # no Conv2D: no feature maps to show
+            samples = None
+    return TensorBoard(log_dir=os.fspath(logdir), sample_images=samples)
 
 
 def _check_logdir(logdir) -> Path:
@@ -578,13 +598,14 @@ def train(config: RunConfig | None = None, output=None, *, callbacks=(), verbose
     extra = list(callbacks)
     if config.tensorboard:
         _check_logdir(config.tensorboard)
-        extra.append(_tensorboard_callback(config.tensorboard))
+        _tensorboard_class()  # tensorboardX missing: fail before the data are loaded
 
     set_random_seed(config.seed)
     splits = load_splits(config)
     model = _build_model(config, splits)
     shuffle_rng = make_generator(None)  # a child of the run-wide generator: seeded above
     if config.tensorboard:
+        extra.append(_tensorboard_callback(config.tensorboard, model, splits))
         _make_logdir(config.tensorboard)  # a failure leaves no run behind, not a broken one
     output.mkdir(parents=True, exist_ok=True)
     run_info = _run_info(config, splits, command)
@@ -621,7 +642,7 @@ def resume(output, *, epochs=None, callbacks=(), verbose=1, command=None,
     extra = list(callbacks)
     if config.tensorboard and not finish_only:
         _check_logdir(config.tensorboard)
-        extra.append(_tensorboard_callback(config.tensorboard))
+        _tensorboard_class()
 
     set_random_seed(config.seed)
     splits = load_splits(config)
@@ -639,6 +660,7 @@ def resume(output, *, epochs=None, callbacks=(), verbose=1, command=None,
     run_info["config"] = config.to_json()
     run_info["status"] = "running"
     if config.tensorboard and not finish_only:
+        extra.append(_tensorboard_callback(config.tensorboard, model, splits))
         _make_logdir(config.tensorboard)
     _write_json(output / RUN_FILE, run_info)
     checkpoint = RunCheckpoint(output, shuffle_rng, history=state.get("history"),
