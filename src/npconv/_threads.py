@@ -16,12 +16,14 @@ this process may run on.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["get_num_threads", "parallel_available", "run_parallel", "set_num_threads"]
+__all__ = ["blas_limited", "get_num_threads", "parallel_available", "run_parallel",
+           "set_num_threads"]
 
 _requested: int | None = None
 _pool: ThreadPoolExecutor | None = None
@@ -87,6 +89,17 @@ def _blas_controller():
 def parallel_available() -> bool:
     """True when a batch may be split: more than one thread, and a BLAS we can hold to one."""
     return get_num_threads() > 1 and bool(_blas_controller())
+
+
+@contextlib.contextmanager
+def blas_limited():
+    """The BLAS held to one thread inside the block (when it can be controlled)."""
+    blas = _blas_controller()
+    if not blas:
+        yield
+        return
+    with blas.limit(limits=1):
+        yield
 
 
 def _workers(n: int) -> ThreadPoolExecutor:

@@ -1,22 +1,35 @@
-"""A batch run in parts on several threads gives what the one-piece run gives.
+"""A batch run in parts, on threads or in helper processes, gives what the one-piece run
+gives.
 
 Every case runs the same model twice on the same batch, with ``set_num_threads(1)`` (one
-piece) and with 2 or 3 threads (parts), and compares outputs, weight gradients and input
-gradients. float64 agrees to 1e-12; float32 to 2e-6 (sums grouped differently).
+piece) and with 2 or 3 parts, and compares outputs, weight gradients and input gradients.
+float64 agrees to 1e-12; float32 to 2e-6 (sums grouped differently). The ``backend`` fixture
+runs each case with threads and, where helper processes work (Linux), with processes.
 """
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import pytest
 
 import npconv
-from npconv import _threads, layers
+from npconv import _threads, _workers, layers
 from npconv.models import parallel, zoo
 
 pytestmark = pytest.mark.skipif(not _threads._blas_controller(),
                                 reason="threadpoolctl cannot limit this BLAS: batches never "
                                        "split here (tested by test_no_blas_control_runs_serially)")
+
+BACKENDS = ["threads"] + (["processes"] if _workers.available() else [])
+
+
+def _wait_for_helpers(count, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while _workers.ready_workers(count) is None:
+        assert time.monotonic() < deadline, "npconv helper processes did not start"
+        time.sleep(0.02)
 
 
 @pytest.fixture(autouse=True)
@@ -24,6 +37,20 @@ def _restore_threads():
     before = _threads._requested
     yield
     _threads._requested = before
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request, monkeypatch):
+    """'threads' (helpers hidden) or 'processes' (two helpers started and ready)."""
+    if request.param == "threads":
+        monkeypatch.setattr(_workers, "ready_workers", lambda count: None)
+    else:
+        _wait_for_helpers(2)
+    return request.param
+
+
+def _expected_run(backend):
+    return parallel.ProcessRun if backend == "processes" else parallel.ParallelRun
 
 
 def _run(model, xs, threads, training=True, need_input_grad=True, seed=1):
@@ -48,11 +75,13 @@ def _assert_same(a, b, dtype):
         np.testing.assert_allclose(np.asarray(u) / scale, np.asarray(v) / scale, **tol)
 
 
-def _compare(model, xs, threads=2, dtype=np.float32, training=True):
+def _compare(model, xs, threads=2, dtype=np.float32, training=True, backend=None):
     serial = _run(model, xs, 1, training)
     split = _run(model, xs, threads, training)
     assert not serial[3]
     assert split[3], "expected the batch to run in parts"
+    if backend is not None:
+        assert isinstance(model._parallel_run, _expected_run(backend))
     _assert_same(serial[0], split[0], dtype)
     for g1, g2 in zip(serial[1], split[1], strict=True):
         _assert_same(g1, g2, dtype)
@@ -60,15 +89,15 @@ def _compare(model, xs, threads=2, dtype=np.float32, training=True):
 
 
 @pytest.mark.parametrize("name", ["mnist_cnn", "lenet5", "strided_cnn", "mnist_cnn_no_pool"])
-def test_zoo_models_split_equals_one_piece(name):
+def test_zoo_models_split_equals_one_piece(name, backend):
     npconv.utils.set_random_seed(3)
     model = getattr(zoo, name)()
     x = np.random.default_rng(0).random((37, 28, 28, 1), dtype=np.float32)  # parts 18 + 19
-    _compare(model, x)
+    _compare(model, x, backend=backend)
     _compare(model, x, threads=3)
 
 
-def test_float64_residual_branches_and_concatenate():
+def test_float64_residual_branches_and_concatenate(backend):
     npconv.utils.set_random_seed(4)
     inp = npconv.Input(shape=(9, 8, 3))
     a = layers.Conv2D(4, 3, padding="same", activation="relu", dtype="float64")(inp)
@@ -79,10 +108,10 @@ def test_float64_residual_branches_and_concatenate():
     out = layers.Dense(5, activation="softmax", dtype="float64")(g)
     model = npconv.Model(inp, out)
     x = np.random.default_rng(1).standard_normal((20, 9, 8, 3))
-    _compare(model, x, dtype=np.float64)
+    _compare(model, x, dtype=np.float64, backend=backend)
 
 
-def test_multi_input_multi_output_channels_first():
+def test_multi_input_multi_output_channels_first(backend):
     npconv.utils.set_random_seed(5)
     i1 = npconv.Input(shape=(2, 10, 10))
     i2 = npconv.Input(shape=(6,))
@@ -95,21 +124,22 @@ def test_multi_input_multi_output_channels_first():
     rng = np.random.default_rng(2)
     xs = [rng.standard_normal((24, 2, 10, 10)).astype(np.float32),
           rng.standard_normal((24, 6)).astype(np.float32)]
-    _compare(model, xs, training=False)  # Dropout is the identity in inference: splits
+    _compare(model, xs, training=False, backend=backend)  # Dropout: identity in inference
     _, _, _, split = _run(model, xs, 2, training=True)
     assert not split  # Dropout draws one mask for the whole batch while training
 
 
-def test_batch_norm_splits_only_in_inference():
+def test_batch_norm_splits_only_in_inference(backend):
     npconv.utils.set_random_seed(6)
     model = npconv.Sequential([npconv.Input(shape=(6, 6, 2)), layers.Conv2D(3, 3),
                                layers.BatchNormalization(), layers.Flatten(), layers.Dense(3)])
     x = np.random.default_rng(3).standard_normal((32, 6, 6, 2)).astype(np.float32)
     assert not _run(model, x, 2, training=True)[3]
-    _compare(model, x, training=False)
+    _compare(model, x, training=False, backend=backend)
 
 
-def test_small_batches_and_replicas_run_in_one_piece():
+def test_small_batches_and_replicas_run_in_one_piece(monkeypatch):
+    monkeypatch.setattr(_workers, "ready_workers", lambda count: None)  # threads
     npconv.utils.set_random_seed(7)
     model = zoo.lenet5()
     npconv.set_num_threads(2)
@@ -122,7 +152,7 @@ def test_small_batches_and_replicas_run_in_one_piece():
     assert all(r._parallel_run is None for r in run.replicas[1:])
 
 
-def test_backward_twice_same_gradients_and_inputs_unchanged():
+def test_backward_twice_same_gradients_and_inputs_unchanged(backend):
     npconv.utils.set_random_seed(8)
     model = zoo.strided_cnn()
     npconv.set_num_threads(2)
@@ -140,7 +170,7 @@ def test_backward_twice_same_gradients_and_inputs_unchanged():
     np.testing.assert_array_equal(d, d_before)
 
 
-def test_backward_with_a_wrong_batch_names_the_model():
+def test_backward_with_a_wrong_batch_names_the_model(backend):
     model = zoo.strided_cnn()
     npconv.set_num_threads(2)
     out = model.forward(np.zeros((32, 28, 28, 1), np.float32), training=True)
@@ -165,7 +195,7 @@ def test_an_error_in_a_worker_is_raised():
     assert model.forward(x).shape == (32, 10)
 
 
-def test_fit_with_threads_matches_one_piece():
+def test_fit_with_threads_matches_one_piece(backend):
     x = np.random.default_rng(6).random((96, 28, 28, 1), dtype=np.float32)
     y = np.random.default_rng(7).integers(0, 10, 96)
     weights = {}
@@ -220,3 +250,83 @@ def test_part_slices_cover_the_batch():
             sizes = [s.stop - s.start for s in slices]
             assert sum(sizes) == n and max(sizes) - min(sizes) <= 1
             assert slices[0].start == 0 and slices[-1].stop == n
+
+
+# ---------------------------------------------------------------------------- helper processes
+needs_helpers = pytest.mark.skipif(not _workers.available(),
+                                   reason="helper processes need memfd and fd passing (Linux)")
+
+
+def _process_forward(model, x, training=False):
+    npconv.set_num_threads(2)
+    _wait_for_helpers(1)
+    out = model.forward(x, training=training)
+    assert isinstance(model._parallel_run, parallel.ProcessRun)
+    return out
+
+
+def _serial_forward(model, x, training=False):
+    npconv.set_num_threads(1)
+    return model.forward(x, training=training)
+
+
+@needs_helpers
+def test_helpers_see_weights_set_rebound_and_changed_config():
+    npconv.utils.set_random_seed(10)
+    model = zoo.strided_cnn()
+    x = np.random.default_rng(8).random((32, 28, 28, 1), dtype=np.float32)
+    _process_forward(model, x)
+    model.set_weights([w * 0.5 for w in model.get_weights()])  # in place: shared file
+    np.testing.assert_allclose(_process_forward(model, x), _serial_forward(model, x),
+                               rtol=1e-6, atol=1e-7)
+    kernel = model.layers[0].kernel
+    kernel.value = kernel.value * -1.0  # rebound: the weights are shared again
+    np.testing.assert_allclose(_process_forward(model, x), _serial_forward(model, x),
+                               rtol=1e-6, atol=1e-7)
+    model.layers[0].activation = npconv.ops.activations.get("tanh")  # a new config
+    np.testing.assert_allclose(_process_forward(model, x), _serial_forward(model, x),
+                               rtol=1e-6, atol=1e-7)
+
+
+@needs_helpers
+def test_a_dead_helper_means_one_piece_from_then_on():
+    model = zoo.strided_cnn()
+    x = np.random.default_rng(9).random((32, 28, 28, 1), dtype=np.float32)
+    _process_forward(model, x)
+    expected = _serial_forward(model, x)
+    helper = _workers._workers[0]
+    helper.process.kill()
+    helper.process.wait()
+    npconv.set_num_threads(2)
+    try:
+        np.testing.assert_allclose(model.forward(x), expected, rtol=1e-6, atol=1e-7)
+        assert not isinstance(model._parallel_run, parallel.ProcessRun)
+        assert _workers.ready_workers(1) is None
+    finally:
+        _workers._broken = False  # later tests may start new helpers
+
+
+@needs_helpers
+def test_helper_replies_follow_their_requests_and_errors_keep_their_type():
+    _wait_for_helpers(1)
+    helper = _workers.ready_workers(1)[0]
+    stale = helper.send({"op": "no-such-op"})  # its reply is never waited for
+    with pytest.raises(ValueError, match="unknown request 'again'"):
+        helper.request({"op": "again"})
+    assert stale < helper._seq
+    with pytest.raises(RuntimeError, match="KeyError"):
+        helper.request({"op": "forward", "key": "missing", "inputs": [], "training": False,
+                        "out_at": 0})
+    assert helper.request({"op": "drop", "key": "missing"})["seq"] == helper._seq
+
+
+@needs_helpers
+def test_many_models_are_forgotten_by_the_helpers_oldest_first():
+    x = np.random.default_rng(10).random((16, 28, 28, 1), dtype=np.float32)
+    models = [zoo.lenet5() for _ in range(parallel.MAX_MODELS_PER_HELPER + 2)]
+    for model in models:
+        _process_forward(model, x)
+    helper = _workers.ready_workers(1)[0]
+    assert len(helper.models) <= parallel.MAX_MODELS_PER_HELPER
+    np.testing.assert_allclose(_process_forward(models[0], x), _serial_forward(models[0], x),
+                               rtol=1e-6, atol=1e-7)

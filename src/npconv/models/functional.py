@@ -232,10 +232,8 @@ class Model:
         if all(a.ndim and len(a) == n for a in xs):
             slices = parallel.plan_parts(self, n, training)
             if slices is not None:
-                run = parallel.ParallelRun(self, slices)
-                out = run.forward(xs, training)
+                out = parallel.run_forward(self, slices, xs, training)
                 if out is not None:
-                    self._parallel_run = run
                     return out
         return self._forward_serial(xs, training)
 

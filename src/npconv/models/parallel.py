@@ -20,6 +20,8 @@ The loss, its gradient w.r.t. the outputs, the metrics and the optimizer see the
 from __future__ import annotations
 
 import copy
+import os
+import weakref
 
 import numpy as np
 
@@ -86,6 +88,36 @@ def _concat(outs_per_part, multi: bool):
     return np.concatenate(outs_per_part)
 
 
+def start_run(model, slices):
+    """A run of the batch's parts in helper processes when they are ready (Linux), else in
+    threads."""
+    from .. import _workers
+
+    workers = _workers.ready_workers(len(slices) - 1)
+    if workers is not None:
+        try:
+            return ProcessRun(model, slices, workers)
+        except (OSError, _workers.WorkerError):
+            _workers.mark_broken()
+    return ParallelRun(model, slices)
+
+
+def run_forward(model, slices, xs, training):
+    """The model's output on ``xs`` computed in parts (recorded in ``model._parallel_run``
+    for the backward), or None when the parts could not run in parallel."""
+    from .. import _workers
+
+    run = start_run(model, slices)
+    try:
+        out = run.forward(xs, training)
+    except _workers.WorkerError:
+        _workers.mark_broken()  # a helper died: this and later batches run without them
+        return None
+    if out is not None:
+        model._parallel_run = run
+    return out
+
+
 class ParallelRun:
     """One forward pass run in parts, kept for its backward (:meth:`backward`)."""
 
@@ -144,3 +176,201 @@ class ParallelRun:
                 for g in grads[2:]:
                     total += g
                 w.grad = total
+
+
+# ---------------------------------------------------------------------------- processes
+class _SharedWeights:
+    """A model's weights moved into one shared memory file (``w.value`` becomes a view of
+    it, updated in place by the optimizer as before), which helper processes map too."""
+
+    def __init__(self, model):
+        from .. import _workers
+
+        weights = model.weights
+        offsets, end = _workers.layout([(w.value.shape, w.value.dtype) for w in weights])
+        self.buffer = _workers.Buffer(end)
+        self.specs = [[o, list(w.value.shape), w.value.dtype.str]
+                      for o, w in zip(offsets, weights, strict=True)]
+        self.views = []
+        for o, w in zip(offsets, weights, strict=True):
+            view = self.buffer.view(o, w.value.shape, w.value.dtype)
+            view[...] = w.value
+            w.value = view
+            self.views.append(view)
+
+    def intact(self, weights) -> bool:
+        """True while every weight still is its shared view (nobody rebound ``w.value``)."""
+        return len(weights) == len(self.views) and all(
+            w.value is v for w, v in zip(weights, self.views, strict=True))
+
+
+class _ProcessState:
+    """What a model's helpers were set up with: its config, shared weights and key."""
+
+    _count = 0
+
+    def __init__(self, model, config_text):
+        _ProcessState._count += 1
+        self.key = f"{os.getpid()}-{id(model)}-{_ProcessState._count}"
+        self.config_text = config_text
+        self.shared = _SharedWeights(model)
+        self.set_up = set()  # ids of the helpers that hold this model
+
+
+def _process_state(model, workers):
+    """The model's process state, (re)built when its config or weights changed, and every
+    worker in ``workers`` set up with it."""
+    import json
+
+    kind = "Sequential" if type(model).__name__ == "Sequential" else "Functional"
+    config_text = json.dumps({"kind": kind, "config": model.get_config()}, sort_keys=True)
+    state = getattr(model, "_process_state", None)
+    weights = model.weights
+    if state is None or state.config_text != config_text or not state.shared.intact(weights):
+        state = _ProcessState(model, config_text)
+        model._process_state = state
+    for worker in workers:
+        if id(worker) in state.set_up:
+            continue
+        old = worker.models.pop(id(model), None)
+        if old is not None:
+            _drop(worker, old)
+        while len(worker.models) >= MAX_MODELS_PER_HELPER:  # forget the oldest model
+            _drop(worker, worker.models.pop(next(iter(worker.models))))
+        worker.request({"op": "setup", "key": state.key, "kind": kind,
+                        "config": json.loads(config_text)["config"],
+                        "weights": state.shared.specs, "size": state.shared.buffer.size},
+                       [state.shared.buffer.fd])
+        worker.models[id(model)] = (state.key, weakref.ref(state))
+        state.set_up.add(id(worker))
+    return state
+
+
+#: Models a helper keeps set up (each holds a mapping of its weights).
+MAX_MODELS_PER_HELPER = 8
+
+
+def _drop(worker, entry) -> None:
+    key, state_ref = entry
+    state = state_ref()
+    if state is not None:
+        state.set_up.discard(id(worker))
+    worker.send({"op": "drop", "key": key})
+
+
+def _per_sample_bytes(shape) -> int | None:
+    if any(d is None for d in shape[1:]):
+        return None
+    return int(np.prod(shape[1:], dtype=np.int64)) * 8  # room for float64
+
+
+class ProcessRun:
+    """One forward pass whose parts 1.. run in helper processes (part 0 here), kept for its
+    backward. Same contract as :class:`ParallelRun`."""
+
+    def __init__(self, model, slices, workers):
+        self.model, self.slices, self.workers = model, slices, workers
+        self.n = slices[-1].stop
+        self.state = _process_state(model, workers)
+
+    def _region(self, part_n: int, xs):
+        """Byte layout of a helper's exchange buffer for a part of ``part_n`` samples:
+        inputs, outputs, output gradients, input gradients, weight gradients."""
+        from .. import _workers
+
+        model = self.model
+        in_specs = [(list((part_n,) + x.shape[1:]), x.dtype.str) for x in xs]
+        in_offsets, at = _workers.layout([(s, d) for s, d in in_specs])
+        out_shapes = [t.shape for t in model.outputs]
+        per = [_per_sample_bytes(s) for s in out_shapes]
+        if None in per:
+            return None
+        out_at = at
+        at += sum(part_n * p for p in per) + 64 * len(per)
+        dout_at = at
+        at += sum(part_n * p for p in per) + 64 * len(per)
+        dx_at = at
+        at += sum(part_n * int(np.prod(x.shape[1:], dtype=np.int64)) * 8 + 64 for x in xs)
+        grad_offsets, at = _workers.layout(
+            [(w.value.shape, w.value.dtype) for w in model.weights], start=at)
+        return {"inputs": [[o, s, d] for o, (s, d) in zip(in_offsets, in_specs, strict=True)],
+                "out_at": out_at, "dout_at": dout_at, "dx_at": dx_at,
+                "grads_at": grad_offsets, "size": at}
+
+    def forward(self, xs, training):
+        from .. import _threads
+
+        self.regions, seqs = [], []
+        for worker, part in zip(self.workers, self.slices[1:], strict=True):
+            region = self._region(part.stop - part.start, xs)
+            if region is None:
+                return None
+            buffer = worker.exchange_buffer(region["size"])
+            for (offset, shape, dtype), x in zip(region["inputs"], xs, strict=True):
+                buffer.view(offset, shape, dtype)[...] = x[part]
+            self.regions.append(region)
+            seqs.append(worker.send({"op": "forward", "key": self.state.key,
+                                     "inputs": region["inputs"], "training": bool(training),
+                                     "out_at": region["out_at"]}))
+        with _threads.blas_limited():
+            first = self.model._forward_serial([x[self.slices[0]] for x in xs], training)
+        outs = [first if isinstance(first, list) else [first]]
+        for worker, seq in zip(self.workers, seqs, strict=True):
+            reply = worker.wait(seq)
+            outs.append([worker.exchange.view(o, s, d).copy() for o, s, d in reply["outputs"]])
+        if not self.model._multi_output:
+            outs = [o[0] for o in outs]
+        return _concat(outs, self.model._multi_output)
+
+    def backward(self, d_outputs, fused_output_activation, need_input_grad):
+        from .. import _threads
+
+        model = self.model
+        d_list = [np.asarray(d) for d in (d_outputs if model._multi_output else [d_outputs])]
+        for d in d_list:
+            if d.shape[:1] != (self.n,):
+                raise ValueError(f"{model.name}.backward: expected gradients for a batch of "
+                                 f"{self.n} samples (the last forward's). Received shape "
+                                 f"{d.shape}")
+        from .. import _workers
+
+        weights = model.weights
+        seqs = []
+        for worker, part, region in zip(self.workers, self.slices[1:], self.regions,
+                                        strict=True):
+            specs = []
+            offsets, _ = _workers.layout([((part.stop - part.start,) + d.shape[1:], d.dtype)
+                                          for d in d_list], start=region["dout_at"])
+            for offset, d in zip(offsets, d_list, strict=True):
+                view = worker.exchange.view(offset, (part.stop - part.start,) + d.shape[1:],
+                                            d.dtype)
+                view[...] = d[part]
+                specs.append([offset, list(view.shape), d.dtype.str])
+            grads_at = [o if w.trainable else None
+                        for o, w in zip(region["grads_at"], weights, strict=True)]
+            seqs.append(worker.send({
+                "op": "backward", "key": self.state.key, "d_outputs": specs,
+                "fused": bool(fused_output_activation), "grads_at": grads_at,
+                "dx_at": region["dx_at"] if need_input_grad else None}))
+        first_d = [d[self.slices[0]] for d in d_list]
+        with _threads.blas_limited():
+            dx0 = model._backward_serial(first_d if model._multi_output else first_d[0],
+                                         fused_output_activation=fused_output_activation,
+                                         need_input_grad=need_input_grad)
+        dxs = [dx0]
+        for worker, seq, region in zip(self.workers, seqs, self.regions, strict=True):
+            reply = worker.wait(seq)
+            written = set(reply["grads"])
+            for i, (w, offset) in enumerate(zip(weights, region["grads_at"], strict=True)):
+                if w.grad is None:
+                    continue
+                if i not in written:
+                    w.grad = None  # a part without this gradient: as in the threads' sum
+                    continue
+                w.grad = w.grad + worker.exchange.view(offset, w.value.shape, w.value.dtype)
+            if need_input_grad:
+                parts = [worker.exchange.view(o, s, d).copy() for o, s, d in reply["dx"]]
+                dxs.append(parts if model._multi_input else parts[0])
+        if not need_input_grad:
+            return None
+        return _concat(dxs, model._multi_input)

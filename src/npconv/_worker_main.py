@@ -1,0 +1,162 @@
+"""The helper process of :mod:`npconv._workers`: runs parts of batches for its parent.
+
+Started as ``python -m npconv._worker_main FD`` with one end of a Unix socket pair. It
+answers JSON requests, one at a time, each with the ``seq`` it came with:
+
+    setup     {key, kind, config, weights: [[offset, shape, dtype], ...]} + the weights' fd:
+              build the model from its config; its weights are views of the shared file
+    exchange  {size} + fd: map the exchange buffer (inputs, outputs, gradients)
+    forward   {key, inputs: [[offset, shape, dtype]], training, out_at}: run the model on
+              the inputs, write the outputs from byte ``out_at``; reply their layout
+    backward  {key, d_outputs: [...], fused, grads_at: [offset per weight or None], dx_at}:
+              back-propagate, write each trainable weight's gradient (and the input
+              gradients from ``dx_at`` unless it is null); reply which were written
+    drop      {key}: forget a model
+    exit
+Errors are answered as {error, type}, and the helper goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import signal
+import socket
+import sys
+
+
+def _views(buffer, specs):
+    import numpy as np
+
+    out = []
+    for offset, shape, dtype in specs:
+        dtype = np.dtype(dtype)
+        count = int(np.prod(shape, dtype=np.int64))
+        out.append(buffer[offset:offset + count * dtype.itemsize].view(dtype).reshape(shape))
+    return out
+
+
+class _Helper:
+    def __init__(self, sock):
+        self.sock = sock
+        self.models = {}
+        self.exchange = None
+
+    @staticmethod
+    def _map(fd, size):
+        """The shared file ``fd`` as bytes (the mapping lives as long as arrays use it)."""
+        import os
+
+        import numpy as np
+
+        try:
+            mapped = mmap.mmap(fd, size)
+        finally:
+            os.close(fd)
+        return np.frombuffer(mapped, dtype=np.uint8)
+
+    def setup(self, msg, fds):
+        from .models.functional import _model_class
+
+        weights_buffer = self._map(fds[0], msg["size"])
+        model = _model_class(msg["kind"], "npconv helper").from_config(msg["config"])
+        ours = model.weights
+        if len(ours) != len(msg["weights"]):
+            raise ValueError(f"npconv helper: the model has {len(ours)} weights, the parent "
+                             f"sent {len(msg['weights'])}")
+        for w, view in zip(ours, _views(weights_buffer, msg["weights"]), strict=True):
+            if w.value.shape != view.shape or w.value.dtype != view.dtype:
+                raise ValueError(f"npconv helper: weight {w.name} is {w.value.shape} "
+                                 f"{w.value.dtype}, the parent sent {view.shape} {view.dtype}")
+            w.value = view
+        self.models[msg["key"]] = model
+        return {}
+
+    def forward(self, msg):
+        import numpy as np
+
+        model = self.models[msg["key"]]
+        xs = _views(self.exchange, msg["inputs"])
+        outs = model._forward_serial(xs, bool(msg["training"]))
+        outs = outs if isinstance(outs, list) else [outs]
+        at, written = msg["out_at"], []
+        for y in outs:
+            y = np.ascontiguousarray(y)
+            at = -(-at // 64) * 64
+            self.exchange[at:at + y.nbytes] = y.reshape(-1).view(np.uint8)
+            written.append([at, list(y.shape), y.dtype.str])
+            at += y.nbytes
+        return {"outputs": written}
+
+    def backward(self, msg):
+        import numpy as np
+
+        model = self.models[msg["key"]]
+        ds = _views(self.exchange, msg["d_outputs"])
+        dx = model._backward_serial(ds if model._multi_output else ds[0],
+                                    fused_output_activation=bool(msg["fused"]),
+                                    need_input_grad=msg.get("dx_at") is not None)
+        dx_written = []
+        if msg.get("dx_at") is not None:
+            at = msg["dx_at"]
+            for d in (dx if isinstance(dx, list) else [dx]):
+                d = np.ascontiguousarray(d)
+                at = -(-at // 64) * 64
+                self.exchange[at:at + d.nbytes] = d.reshape(-1).view(np.uint8)
+                dx_written.append([at, list(d.shape), d.dtype.str])
+                at += d.nbytes
+        written = []
+        for i, (w, at) in enumerate(zip(model.weights, msg["grads_at"], strict=True)):
+            if at is None or w.grad is None or not w.trainable:
+                continue
+            g = np.ascontiguousarray(w.grad, dtype=w.value.dtype)
+            self.exchange[at:at + g.nbytes] = g.reshape(-1).view(np.uint8)
+            written.append(i)
+        return {"grads": written, "dx": dx_written}
+
+    def serve(self):
+        self.sock.send(json.dumps({"ready": True, "seq": 0}).encode())
+        while True:
+            try:
+                data, fds, _, _ = socket.recv_fds(self.sock, 1 << 22, 16)
+            except OSError:
+                return
+            if not data:
+                return  # the parent closed the socket (or died)
+            msg = json.loads(data)
+            op = msg.get("op")
+            if op == "exit":
+                return
+            try:
+                if op == "setup":
+                    reply = self.setup(msg, fds)
+                elif op == "exchange":
+                    self.exchange = self._map(fds[0], msg["size"])
+                    reply = {}
+                elif op == "forward":
+                    reply = self.forward(msg)
+                elif op == "backward":
+                    reply = self.backward(msg)
+                elif op == "drop":
+                    self.models.pop(msg["key"], None)
+                    reply = {}
+                else:
+                    raise ValueError(f"npconv helper: unknown request {op!r}")
+            except Exception as err:  # noqa: BLE001 - every failure is answered, not fatal
+                reply = {"error": f"{err}", "type": type(err).__name__}
+            reply["seq"] = msg.get("seq")
+            self.sock.send(json.dumps(reply).encode())
+
+
+def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    sock = socket.socket(fileno=int(argv[0]))
+    import npconv.layers  # noqa: F401 - registers every layer class before the first setup
+    import npconv.models.functional  # noqa: F401
+
+    _Helper(sock).serve()
+
+
+if __name__ == "__main__":
+    main()
