@@ -113,7 +113,13 @@ CONFIGS = [
     (1, 4, 4, 17, 2, 2, 3, 1, 1, 1, True),    # many channels: the 6-D window copy path
     (1, 3, 3, 2, 3, 3, 2, 1, "valid", 1, True),  # 1x1 output
     (3, 4, 5, 2, 4, 2, 1, 3, ((2, 1), (0, 3)), 1, True),
+    # few output channels: the banded matrix multiply (see BANDED below)
+    (2, 6, 8, 2, 3, 3, 6, 1, "same", 1, True),
+    (2, 7, 9, 1, 3, 2, 8, (1, 2), "same", 1, True),
+    (1, 9, 13, 3, 2, 3, 12, 1, "valid", (1, 2), False),
+    (2, 8, 10, 2, 3, 3, 16, 2, ((1, 0), (2, 1)), (2, 1), True),
 ]
+BANDED = CONFIGS[-4:]
 
 
 def _make(config, rng, dtype=np.float64):
@@ -192,6 +198,31 @@ def test_random_configs_match_naive():
         for got, ref in zip(conv2d_backward(g, cache)[:2],
                             naive_conv_backward(g, x, kernel, sp, pads, dp)[:2], strict=True):
             np.testing.assert_allclose(got, ref, rtol=1e-11, atol=1e-11, err_msg=str(config))
+
+
+@pytest.mark.parametrize("config", BANDED)
+def test_banded_configs_take_the_banded_path_and_equal_im2col(config, monkeypatch):
+    import npconv.ops.conv as conv_module
+
+    rng = np.random.default_rng(BANDED.index(config))
+    x, kernel, bias, kw = _make(config, rng, np.float32)
+    out, cache = conv2d_forward(x, kernel, bias, **kw)
+    assert cache.band is not None
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    grads = conv2d_backward(g, cache)
+    buffer = np.empty_like(out)
+    assert conv2d_forward(x, kernel, bias, **kw, out=buffer)[0] is buffer
+    monkeypatch.setattr(conv_module, "_band_width", lambda c_out, out_w: None)
+    ref_out, ref_cache = conv2d_forward(x, kernel, bias, **kw)
+    assert ref_cache.band is None
+    np.testing.assert_allclose(out, ref_out, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(buffer, ref_out, rtol=1e-5, atol=1e-5)
+    for got, ref in zip(grads, conv2d_backward(g, ref_cache), strict=True):
+        if ref is None:
+            assert got is None
+        else:
+            assert got.dtype == np.float32
+            np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-4)
 
 
 # ------------------------------------------------------------------ properties

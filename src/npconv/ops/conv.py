@@ -20,6 +20,14 @@ and the backward pass is two more (seed 002's formulas (1)-(3) summed over every
     d_cols   = d_out @ kernel.T        dx = col2im(d_cols): each window's gradient added back
 
 Output size (seed 000): ``H_out = floor((H + pad_top + pad_bottom - d * (kh - 1) - 1) / s) + 1``.
+
+With few output channels (LeNet's 6 and 16) that multiply has only C_out columns, which the
+BLAS runs slowly, so the forward pass and d_kernel use a *banded* form instead: one row per
+block of ``B`` neighbouring output pixels of a row, holding the ``kh`` input rows under them
+(``kh * W_b * C_in`` values, ``W_b = (B - 1) * s + d * (kw - 1) + 1``), times a banded matrix
+that holds the kernel ``B`` times, shifted by the stride: ``(kh * W_b * C_in, B * C_out)``.
+The products are the same; the zeros of the band add nothing. The output comes out in NHWC
+order. dx is computed as above (it needs only the kernel and d_out).
 """
 
 from __future__ import annotations
@@ -228,18 +236,87 @@ def _crop(xp, x_shape, pads):
     return np.ascontiguousarray(xp[:, top:top + x_shape[1], left:left + x_shape[2], :])
 
 
+def _band_width(c_out: int, out_w: int) -> int | None:
+    """Output pixels per row of the banded matrix multiply, or None for im2col.
+
+    Banded when there are few output channels (measured here: LeNet's 6 -> 1.4x, 16 -> 1.2x
+    faster forward; at 32 im2col wins): the smallest divisor B of the output width with at
+    least 24 output columns ``B * C_out``, up to 8 pixels."""
+    if c_out > 16 or out_w < 2:
+        return None
+    for b in range(2, 9):
+        if out_w % b == 0 and b * c_out >= 24:
+            return b
+    return None
+
+
+def _band_rows(xp, kernel_hw, strides, dilation, out_hw, band, ones_column):
+    """The banded patch matrix of a padded input: ``(N * H_out * W_out / B, kh * W_b * C
+    [+ 1])``, row ``(n, y, block)`` holding the ``kh`` input rows under ``B`` outputs."""
+    n, _, _, c = xp.shape
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel_hw, strides, dilation, out_hw
+    w_b = (band - 1) * sw + (kw - 1) * dw + 1
+    s_n, s_h, s_w, s_c = xp.strides
+    blocks = as_strided(xp, shape=(n, ho, wo // band, kh, w_b, c),
+                        strides=(s_n, s_h * sh, s_w * sw * band, s_h * dh, s_w, s_c),
+                        writeable=False)
+    k = kh * w_b * c
+    extra = 1 if ones_column else 0
+    rows = np.empty((n, ho, wo // band, k + extra), dtype=xp.dtype)
+    if extra:
+        rows[..., k] = 1
+    rows[..., :k].reshape(blocks.shape)[...] = blocks
+    return rows.reshape(-1, k + extra)
+
+
+def _band_offsets(kw, strides, dilation, band):
+    """``w_b`` index of kernel column j for output t of a block: ``t * s + j * d``."""
+    return np.arange(band)[:, None] * strides[1] + np.arange(kw)[None, :] * dilation[1]
+
+
+def _band_kernel(k_mat, kernel_shape, strides, dilation, band, bias):
+    """The ``(kh * W_b * C_in [+ 1], B * C_out)`` banded matrix of the kernel (and bias)."""
+    kh, kw, c_in, c_out = kernel_shape
+    w_b = (band - 1) * strides[1] + (kw - 1) * dilation[1] + 1
+    kernel = k_mat.reshape(kh, kw, c_in, c_out)
+    mat = np.zeros((kh, w_b, c_in, band, c_out), dtype=k_mat.dtype)
+    cols = _band_offsets(kw, strides, dilation, band)
+    for t in range(band):
+        # (an index array and an int, apart: NumPy puts the kw axis first)
+        mat[:, cols[t], :, t, :] = kernel.transpose(1, 0, 2, 3)
+    mat = mat.reshape(kh * w_b * c_in, band * c_out)
+    if bias is not None:
+        mat = np.concatenate([mat, np.tile(bias, band)[None, :]])
+    return mat
+
+
+def _band_kernel_grad(d_mat, kernel_shape, strides, dilation, band, has_bias):
+    """Fold the gradient of the banded matrix back to the kernel's (and the bias's)."""
+    kh, kw, c_in, c_out = kernel_shape
+    w_b = (band - 1) * strides[1] + (kw - 1) * dilation[1] + 1
+    n_k = kh * w_b * c_in
+    d5 = d_mat[:n_k].reshape(kh, w_b, c_in, band, c_out)
+    cols = _band_offsets(kw, strides, dilation, band)
+    t = np.arange(band)[:, None]
+    # d5[:, cols[t, j], :, t, :] for every (t, j): axes (band, kw, kh, c_in, c_out)
+    d_kernel = d5[:, cols, :, t, :].sum(axis=0).transpose(1, 0, 2, 3)
+    d_bias = d_mat[n_k].reshape(band, c_out).sum(axis=0) if has_bias else None
+    return np.ascontiguousarray(d_kernel), d_bias
+
+
 @dataclass(frozen=True)
 class Conv2DCache:
     """What :func:`conv2d_backward` needs (opaque to callers)."""
 
-    cols: np.ndarray  # (N * H_out * W_out, kh * kw * C_in [+ 1 ones column with a bias])
-    kernel: np.ndarray
+    cols: np.ndarray  # (N * H_out * W_out, kh * kw * C_in [+ 1 ones column with a bias]),
+    kernel: np.ndarray  # or the banded rows (see _band_rows) when ``band`` is set
     has_bias: bool
     x_shape: tuple
     pads: Pads
     strides: tuple
     dilation: tuple
     out_hw: tuple
+    band: int | None = None
 
 
 def conv2d_forward(x, kernel, bias=None, strides=1, padding="valid", dilation=1, *, out=None):
@@ -272,10 +349,16 @@ def conv2d_forward(x, kernel, bias=None, strides=1, padding="valid", dilation=1,
 
     xp = _pad(x.astype(dtype, copy=False), pads)
     has_bias = bias is not None
-    cols = _im2col_padded(xp, (kh, kw), s, d, out_hw, ones_column=has_bias)
     k_mat = kernel.reshape(kh * kw * c_in, c_out).astype(dtype, copy=False)
-    if has_bias:  # [cols, 1] @ [[kernel], [bias]] = cols @ kernel + bias, in one multiply
-        k_mat = np.concatenate([k_mat, bias.astype(dtype, copy=False)[None, :]])
+    band = _band_width(c_out, out_hw[1])
+    if band is not None:
+        cols = _band_rows(xp, (kh, kw), s, d, out_hw, band, ones_column=has_bias)
+        k_mat = _band_kernel(k_mat, kernel.shape, s, d, band,
+                             bias.astype(dtype, copy=False) if has_bias else None)
+    else:
+        cols = _im2col_padded(xp, (kh, kw), s, d, out_hw, ones_column=has_bias)
+        if has_bias:  # [cols, 1] @ [[kernel], [bias]] = cols @ kernel + bias, in one multiply
+            k_mat = np.concatenate([k_mat, bias.astype(dtype, copy=False)[None, :]])
     out_shape = (x.shape[0], out_hw[0], out_hw[1], c_out)
     if out is None:
         out = (cols @ k_mat).reshape(out_shape)
@@ -287,8 +370,8 @@ def conv2d_forward(x, kernel, bias=None, strides=1, padding="valid", dilation=1,
                              + (f"a {out.dtype} array of shape {out.shape}"
                                 + ("" if out.flags.c_contiguous else ", not C-contiguous")
                                 if isinstance(out, np.ndarray) else type(out).__name__))
-        np.matmul(cols, k_mat, out=out.reshape(-1, c_out))
-    cache = Conv2DCache(cols, kernel, has_bias, x.shape, pads, s, d, out_hw)
+        np.matmul(cols, k_mat, out=out.reshape(cols.shape[0], k_mat.shape[1]))
+    cache = Conv2DCache(cols, kernel, has_bias, x.shape, pads, s, d, out_hw, band)
     return out, cache
 
 
@@ -310,10 +393,16 @@ def conv2d_backward(d_out, cache: Conv2DCache, *, need_dx: bool = True):
     dtype = cache.cols.dtype
     d2 = d_out.astype(dtype, copy=False).reshape(-1, c_out)
 
-    d_cols_kernel = cache.cols.T @ d2  # with a bias, its last row (ones @ d2) is d_bias
-    d_bias = d_cols_kernel[-1].copy() if cache.has_bias else None
-    n_k = kh * kw * c_in
-    d_kernel = d_cols_kernel[:n_k].reshape(kernel.shape).astype(kernel.dtype, copy=False)
+    if cache.band is not None:
+        d_mat = cache.cols.T @ d2.reshape(cache.cols.shape[0], -1)
+        d_kernel, d_bias = _band_kernel_grad(d_mat, kernel.shape, cache.strides,
+                                             cache.dilation, cache.band, cache.has_bias)
+        d_kernel = d_kernel.astype(kernel.dtype, copy=False)
+    else:
+        d_cols_kernel = cache.cols.T @ d2  # with a bias, its last row (ones @ d2) is d_bias
+        d_bias = d_cols_kernel[-1].copy() if cache.has_bias else None
+        n_k = kh * kw * c_in
+        d_kernel = d_cols_kernel[:n_k].reshape(kernel.shape).astype(kernel.dtype, copy=False)
     if not need_dx:
         return None, d_kernel, d_bias
     # d_cols as one (N * H_out * W_out, C_in) block per kernel offset: block[o] = d2 @ K[o].T
