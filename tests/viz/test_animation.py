@@ -150,3 +150,104 @@ def test_pooling_gif(tmp_path, mode):
     path = animate_pooling(6, 2, mode=mode, path=tmp_path / "pool.gif")
     assert _read_gif(path)[0] == 9
     assert len(animate_pooling(5, 2, padding="same", mode=mode)) == 9
+
+
+# ---------------------------------------------------------------------------- large inputs
+_LARGE = """
+import resource, sys
+from npconv.viz.animation import animate_convolution
+animate_convolution(64, 3, stride=8, path=sys.argv[1])
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+def test_a_large_input_is_drawn_smaller_and_streamed_with_bounded_memory(tmp_path):
+    """Every frame was kept as RGB plus a quantized copy at 34-pixel cells: a 40x40 input was
+    OOM-killed. This 64x64 input (64 frames of 2654x2312 pixels before: ~1.6 GB) must stay
+    small: frames of at most MAX_FRAME_PIXELS, drawn and encoded one at a time."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "large.gif"
+    done = subprocess.run([sys.executable, "-c", _LARGE, str(path)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    peak_mib = int(done.stdout.split()[-1])
+    assert peak_mib < 300, f"peak memory {peak_mib} MiB"
+    from npconv.viz.animation import MAX_FRAME_PIXELS
+
+    n, (width, height) = _read_gif(path)
+    assert n == 8 * 8
+    assert width * height <= MAX_FRAME_PIXELS and width > 1000
+    with Image.open(path) as im:  # the last frame: every output cell written
+        im.seek(n - 1)
+        last = np.asarray(im.convert("RGB"))
+    assert last.shape == (height, width, 3) and len(np.unique(last.reshape(-1, 3), axis=0)) > 4
+
+
+def test_absurd_sizes_are_refused_before_drawing(tmp_path):
+    from npconv.viz.animation import MAX_FRAMES, draw_frames
+
+    with pytest.raises(ValueError, match=f"39,204 frames .* more than the {MAX_FRAMES:,}"):
+        animate_convolution(200, 3, path=tmp_path / "a.gif")
+    with pytest.raises(ValueError, match="too large to draw: even with 4-pixel cells"):
+        animate_convolution(300, 3, stride=100, path=tmp_path / "b.gif")
+    with pytest.raises(ValueError, match="give path= to write the GIF frame by frame"):
+        draw_frames(conv_animation_frames(40, 3))   # 1444 frames as a list: ~6 GiB
+    with pytest.raises(ValueError, match="cell"):
+        animate_convolution(6, 3, cell=0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_larger_inputs_get_smaller_cells_and_numbers():
+    from npconv.viz.animation import MAX_FRAME_PIXELS, _layout, iter_frames
+
+    anim = conv_animation_frames(40, 3, stride=18)   # 3x3 output: 9 frames
+    frames = list(iter_frames(anim))
+    assert len(frames) == 9
+    width, height = frames[0].size
+    assert width * height <= MAX_FRAME_PIXELS
+    assert all(f.size == (width, height) for f in frames)
+    layout = _layout(anim, 34, 12)
+    assert layout.cell < 34 and layout.fit_labels and layout.cell_font_size < 11
+    seed = _layout(conv_animation_frames(6, 3), 34, 12)   # the seed's size: as asked
+    assert (seed.cell, seed.cell_font_size, seed.fit_labels) == (34, 11, False)
+    assert next(iter_frames(conv_animation_frames(6, 3))).size == (687, 340)
+
+
+def test_gif_writer_round_trips_every_frame(tmp_path):
+    """The streaming writer: changed boxes with transparent unchanged pixels, local colour
+    tables, an identical frame folded into the previous one's duration."""
+    import io
+
+    from PIL import ImageDraw
+
+    from npconv.viz._gif import GifWriter
+
+    base = Image.new("RGB", (120, 70), (255, 255, 255))
+    ImageDraw.Draw(base).text((4, 4), "npconv 123", fill=(30, 30, 30))
+    frames = []
+    for k in range(5):
+        im = base.copy()
+        draw = ImageDraw.Draw(im)
+        draw.rectangle((5 + 20 * k, 30, 20 + 20 * k, 45), fill=(255, 196, 110),
+                       outline=(214, 110, 0), width=3)
+        draw.text((4, 55), f"out = {k * k}", fill=(30, 30, 30))
+        frames.append(im)
+    frames.insert(3, frames[2].copy())   # shown twice as long
+    palette = frames[-1].quantize(colors=48, dither=Image.Dither.NONE)
+    quantized = [f.quantize(palette=palette, dither=Image.Dither.NONE) for f in frames]
+    buf = io.BytesIO()
+    writer = GifWriter(buf, base.size, duration_ms=300)
+    for q in quantized:
+        writer.add(q)
+    writer.close()
+    assert writer.frames == 5
+    with Image.open(io.BytesIO(buf.getvalue())) as gif:
+        assert gif.n_frames == 5 and gif.info["loop"] == 0
+        expected = [q for i, q in enumerate(quantized) if i != 3]
+        for i, want in enumerate(expected):
+            gif.seek(i)
+            np.testing.assert_array_equal(np.asarray(gif.convert("RGB")),
+                                          np.asarray(want.convert("RGB")))
+            assert gif.info["duration"] == (600 if i == 2 else 300)

@@ -13,10 +13,19 @@ Two steps, kept apart so the numbers can be tested without looking at pictures:
    Pillow's ``ImageDraw`` (small GIFs; no matplotlib): padding cells grey, the touched cells
    orange (with dilation, the gaps between taps stay white inside the window's outline), the
    output cell being written, the numbers, and the output-size formula with its values.
+
+Memory stays bounded whatever the input: frames are drawn incrementally (the fixed grid once,
+then each frame's window, output cell and sum) and each is quantized and written into the GIF
+as it is drawn (:class:`npconv.viz._gif.GifWriter`), never all kept. A frame has at most
+:data:`MAX_FRAME_PIXELS` pixels (larger inputs get smaller cells and numbers, down to
+:data:`MIN_CELL` pixels), an animation at most :data:`MAX_FRAMES` frames; beyond, a ValueError
+says so before anything is drawn.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +36,8 @@ from ._util import atomic_save, format_number, load_font, require_pillow
 
 __all__ = [
     "AnimationFrame", "ConvAnimation", "conv_animation_frames", "output_size_formula",
-    "animate_convolution", "animate_pooling", "draw_frames",
+    "animate_convolution", "animate_pooling", "draw_frames", "iter_frames",
+    "MAX_FRAME_PIXELS", "MAX_FRAMES", "MIN_CELL",
 ]
 
 
@@ -89,7 +99,8 @@ def output_size_formula(size: int, kernel: int, stride: int, pads: tuple[int, in
 
 
 def conv_animation_frames(input_size, kernel_size, stride=1, padding=0, dilation=1,
-                          values=None, kernel=None, mode="conv") -> ConvAnimation:
+                          values=None, kernel=None, mode="conv",
+                          max_frames=None) -> ConvAnimation:
     """The frames of a window sliding over a 2-D input, one per output pixel (row-major).
 
     input_size: int or ``(H, W)``. kernel_size, stride, dilation: int or pair (pixels).
@@ -99,6 +110,8 @@ def conv_animation_frames(input_size, kernel_size, stride=1, padding=0, dilation
     mode: ``"conv"``; or ``"max"`` / ``"average"`` pooling, where padding cells never count
     (as npconv's and Keras's pooling) and only ``"valid"``/``"same"`` padding and dilation 1
     are allowed, as in the pooling ops.
+    max_frames: refuse (ValueError) an animation with more frames (output pixels) than this,
+    before any is made; None: no limit.
     """
     where = "conv_animation_frames"
     mode = check_choice(mode, "mode", {"conv", "max", "average"}, where)
@@ -140,6 +153,11 @@ def conv_animation_frames(input_size, kernel_size, stride=1, padding=0, dilation
     if out_h < 1 or out_w < 1:
         raise ValueError(f"{where}: the window spans {reach} pixels (kernel {k}, dilation {d}), "
                          f"more than the padded input {padded.shape}")
+    if max_frames is not None and out_h * out_w > max_frames:
+        raise ValueError(f"{where}: a {h}x{w} input gives a {out_h}x{out_w} output, i.e. "
+                         f"{out_h * out_w:,} frames (one per output pixel), more than the "
+                         f"{max_frames:,} an animation may have; use a smaller input or a "
+                         "larger stride")
 
     # The taps of the window at output (0, 0), in kernel order; other windows are shifts of it.
     taps = np.stack(np.meshgrid(np.arange(k[0]) * d[0], np.arange(k[1]) * d[1],
@@ -206,91 +224,232 @@ def _title(anim: ConvAnimation) -> str:
     return text
 
 
-def draw_frames(anim: ConvAnimation, cell: int = 34, font_size: int = 12):
-    """One Pillow RGB image per frame of ``anim`` (see the module docstring for the legend)."""
-    Image, ImageDraw, _ = require_pillow("draw_frames")
-    font, small = load_font(font_size), load_font(font_size - 1)
+#: Largest frame drawn, in pixels: bigger inputs get smaller cells (down to MIN_CELL pixels).
+MAX_FRAME_PIXELS = 1_500_000
+#: Smallest cell, in pixels; an input that needs smaller cells is refused.
+MIN_CELL = 4
+#: Most frames (output pixels) an animation may have; more is refused before any drawing.
+MAX_FRAMES = 4096
+#: Most bytes of RGB frames :func:`draw_frames` returns as a list (a GIF is written frame by
+#: frame and needs no such list).
+MAX_FRAME_LIST_BYTES = 512 * 2**20
+
+
+@dataclass(frozen=True)
+class _Layout:
+    cell: int
+    width: int
+    height: int
+    x_in: int
+    x_kernel: int
+    x_out: int
+    top: int
+    text_y: int
+    font_size: int
+    cell_font_size: int | None  # None: the cells are too small for numbers
+    fit_labels: bool            # True: skip the numbers wider than their cell
+
+
+_MARGIN, _GAP, _TOP = 16, 36, 44
+
+
+def _size_for(anim: ConvAnimation, cell: int, font_size: int, text_w: int) -> tuple[int, int]:
     hp, wp = anim.padded.shape
     oh, ow = anim.output.shape
-    margin, gap, top = 16, 36, 44
     kh, kw = anim.kernel.shape if anim.kernel is not None else (0, 0)
-    x_in = margin
-    x_kernel = x_in + wp * cell + gap
-    x_out = x_kernel + (kw * cell + gap if kw else 0)
+    x_out = _MARGIN + wp * cell + _GAP + (kw * cell + _GAP if kw else 0)
+    width = max(x_out + ow * cell + _MARGIN, text_w, 360)
+    height = _TOP + max(hp, oh, kh) * cell + 16 + 3 * (font_size + 8) + _MARGIN
+    return width, height
+
+
+def _layout(anim: ConvAnimation, cell: int, font_size: int) -> _Layout:
+    """Where everything goes; ``cell`` shrinks until a frame has at most MAX_FRAME_PIXELS."""
+    where = "animate_convolution"
+    if isinstance(cell, bool) or not isinstance(cell, (int, np.integer)) or cell < 1:
+        raise ValueError(f"{where}: expected cell to be an int >= 1. Received: cell={cell!r}")
+    if isinstance(font_size, bool) or not isinstance(font_size, (int, np.integer)) \
+            or font_size < 6:
+        raise ValueError(f"{where}: expected font_size to be an int >= 6. Received: "
+                         f"font_size={font_size!r}")
+    font = load_font(font_size)
     lines = [*anim.formulas, *(_computation_text(anim, f) for f in anim.frames)]
-    text_w = int(max(font.getlength(line) for line in lines)) + 2 * margin
-    width = max(x_out + ow * cell + margin, text_w, 360)
-    grid_h = max(hp, oh, kh) * cell
-    height = top + grid_h + 16 + 3 * (font_size + 8) + margin
+    text_w = int(max(font.getlength(line) for line in lines)) + 2 * _MARGIN
+    wanted = cell = int(cell)
+    while cell > MIN_CELL and math.prod(_size_for(anim, cell, font_size, text_w)) \
+            > MAX_FRAME_PIXELS:
+        cell -= 1
+    width, height = _size_for(anim, cell, font_size, text_w)
+    if width * height > MAX_FRAME_PIXELS:
+        raise ValueError(
+            f"{where}: a {anim.values.shape[0]}x{anim.values.shape[1]} input (padded "
+            f"{anim.padded.shape[0]}x{anim.padded.shape[1]}, output {anim.output.shape[0]}x"
+            f"{anim.output.shape[1]}) is too large to draw: even with {MIN_CELL}-pixel cells a "
+            f"frame is {width}x{height} pixels, more than {MAX_FRAME_PIXELS:,}; animate a "
+            "smaller input")
+    if cell == wanted:
+        cell_font, fit = font_size - 1, False
+    else:  # smaller cells: smaller numbers, and those that do not fit are left out
+        size = round((font_size - 1) * cell / wanted)
+        cell_font, fit = (size if size >= 6 else None), True
+    hp, wp = anim.padded.shape
+    kw = anim.kernel.shape[1] if anim.kernel is not None else 0
+    x_kernel = _MARGIN + wp * cell + _GAP
+    x_out = x_kernel + (kw * cell + _GAP if kw else 0)
+    grid_h = max(hp, anim.output.shape[0], anim.kernel.shape[0] if kw else 0) * cell
+    return _Layout(cell, width, height, _MARGIN, x_kernel, x_out, _TOP, _TOP + grid_h + 16,
+                   font_size, cell_font, fit)
 
-    def grid(draw, x0, y0, rows, cols, fill, text, text_fill):
-        for r in range(rows):
-            for c in range(cols):
-                box = (x0 + c * cell, y0 + r * cell, x0 + (c + 1) * cell, y0 + (r + 1) * cell)
-                draw.rectangle(box, fill=fill(r, c), outline=(150, 150, 150))
-                t = text(r, c)
-                if t:
-                    draw.text(((box[0] + box[2]) / 2, (box[1] + box[3]) / 2), t,
-                              fill=text_fill(r, c), font=small, anchor="mm")
 
-    images = []
-    done = np.zeros((oh, ow), dtype=bool)
-    for frame in anim.frames:
-        img = Image.new("RGB", (width, height), _WHITE)
-        draw = ImageDraw.Draw(img)
-        draw.text((margin, 8), _title(anim), fill=_BLACK, font=font)
-        draw.text((x_in, top - 18), "input (grey: padding)", fill=_BLACK, font=small)
-        touched = np.zeros((hp, wp), dtype=bool)
-        touched[frame.cells[:, 0], frame.cells[:, 1]] = True
-        pad_text = "0" if anim.mode == "conv" else ""
+class _Painter:
+    """Draws the frames of ``anim`` incrementally: what never changes is drawn once, each
+    frame copies the picture of the cells written so far and adds its window, its output
+    cell and its sum (a frame is a few dozen cells, not the whole grid)."""
 
-        def in_fill(r, c, touched=touched):
-            if touched[r, c]:
-                return _TOUCH_PAD_FILL if anim.is_padding[r, c] else _TOUCH_FILL
-            return _PAD_FILL if anim.is_padding[r, c] else _WHITE
+    def __init__(self, anim: ConvAnimation, layout: _Layout):
+        Image, ImageDraw, _ = require_pillow("draw_frames")
+        self.anim, self.lay, self.ImageDraw = anim, layout, ImageDraw
+        self.font = load_font(layout.font_size)
+        self.small = load_font(layout.cell_font_size) if layout.cell_font_size else None
+        self.pad_text = "0" if anim.mode == "conv" else ""
+        base = Image.new("RGB", (layout.width, layout.height), _WHITE)
+        draw = ImageDraw.Draw(base)
+        title_font = load_font(layout.font_size - 1)
+        draw.text((_MARGIN, 8), _title(anim), fill=_BLACK, font=self.font)
+        draw.text((layout.x_in, layout.top - 18), "input (grey: padding)", fill=_BLACK,
+                  font=title_font)
+        hp, wp = anim.padded.shape
+        for r in range(hp):
+            for c in range(wp):
+                self._input_cell(draw, r, c, touched=False)
+        if anim.kernel is not None:
+            draw.text((layout.x_kernel, layout.top - 18), "kernel", fill=_BLACK, font=title_font)
+            kh, kw = anim.kernel.shape
+            for r in range(kh):
+                for c in range(kw):
+                    self._cell(draw, layout.x_kernel, r, c, _TOUCH_FILL,
+                               format_number(anim.kernel[r, c]), _BLACK)
+        draw.text((layout.x_out, layout.top - 18), "output", fill=_BLACK, font=title_font)
+        oh, ow = anim.output.shape
+        for r in range(oh):
+            for c in range(ow):
+                self._cell(draw, layout.x_out, r, c, _WHITE, "", _BLACK)
+        y = layout.text_y
+        for line in anim.formulas:
+            draw.text((_MARGIN, y), line, fill=_BLACK, font=self.font)
+            y += layout.font_size + 8
+        self.sum_y = y
+        self.progress = base  # the output cells written so far
 
-        grid(draw, x_in, top, hp, wp, in_fill,
-             lambda r, c, pad_text=pad_text: (pad_text if anim.is_padding[r, c]
-                                              else format_number(anim.padded[r, c])),
-             lambda r, c: _GREY_TEXT if anim.is_padding[r, c] else _BLACK)
+    def _cell(self, draw, x0, r, c, fill, text, text_fill):
+        n = self.lay.cell
+        box = (x0 + c * n, self.lay.top + r * n, x0 + (c + 1) * n, self.lay.top + (r + 1) * n)
+        draw.rectangle(box, fill=fill, outline=(150, 150, 150))
+        if text and self.small is not None and (
+                not self.lay.fit_labels or self.small.getlength(text) <= n - 2):
+            draw.text(((box[0] + box[2]) / 2, (box[1] + box[3]) / 2), text, fill=text_fill,
+                      font=self.small, anchor="mm")
+
+    def _input_cell(self, draw, r, c, touched):
+        anim = self.anim
+        pad = anim.is_padding[r, c]
+        if touched:
+            fill = _TOUCH_PAD_FILL if pad else _TOUCH_FILL
+        else:
+            fill = _PAD_FILL if pad else _WHITE
+        text = self.pad_text if pad else format_number(anim.padded[r, c])
+        self._cell(draw, self.lay.x_in, r, c, fill, text, _GREY_TEXT if pad else _BLACK)
+
+    def _output_cell(self, draw, i, j, fill):
+        self._cell(draw, self.lay.x_out, i, j, fill, format_number(self.anim.output[i, j]),
+                   _BLACK)
+
+    def _window(self, img, frame):
+        """Draw ``frame``'s window, output cell and sum on ``img``."""
+        lay, draw = self.lay, self.ImageDraw.Draw(img)
+        for r, c in frame.cells:
+            self._input_cell(draw, int(r), int(c), touched=True)
         r0, c0 = frame.cells.min(axis=0)
         r1, c1 = frame.cells.max(axis=0) + 1
-        draw.rectangle((x_in + c0 * cell, top + r0 * cell, x_in + c1 * cell, top + r1 * cell),
-                       outline=_TOUCH_LINE, width=3)
-        if anim.kernel is not None:
-            draw.text((x_kernel, top - 18), "kernel", fill=_BLACK, font=small)
-            grid(draw, x_kernel, top, kh, kw, lambda r, c: _TOUCH_FILL,
-                 lambda r, c: format_number(anim.kernel[r, c]), lambda r, c: _BLACK)
-        draw.text((x_out, top - 18), "output", fill=_BLACK, font=small)
+        n = lay.cell
+        draw.rectangle((lay.x_in + c0 * n, lay.top + r0 * n, lay.x_in + c1 * n,
+                        lay.top + r1 * n), outline=_TOUCH_LINE, width=3)
         i, j = frame.output_index
-        done[i, j] = True
-        grid(draw, x_out, top, oh, ow,
-             lambda r, c, now=(i, j), done=done: (
-                 _CURRENT_FILL if (r, c) == now else _DONE_FILL if done[r, c] else _WHITE),
-             lambda r, c, done=done: format_number(anim.output[r, c]) if done[r, c] else "",
-             lambda r, c: _BLACK)
-        draw.rectangle((x_out + j * cell, top + i * cell, x_out + (j + 1) * cell,
-                        top + (i + 1) * cell), outline=_TOUCH_LINE, width=3)
-        y = top + grid_h + 16
-        for line in (anim.formulas[0], anim.formulas[1], _computation_text(anim, frame)):
-            draw.text((margin, y), line, fill=_BLACK, font=font)
-            y += font_size + 8
-        images.append(img)
-    return images
+        self._output_cell(draw, i, j, _CURRENT_FILL)
+        draw.rectangle((lay.x_out + j * n, lay.top + i * n, lay.x_out + (j + 1) * n,
+                        lay.top + (i + 1) * n), outline=_TOUCH_LINE, width=3)
+        draw.text((_MARGIN, self.sum_y), _computation_text(self.anim, frame), fill=_BLACK,
+                  font=self.font)
+
+    def frames(self):
+        """Each frame in turn, as a new RGB image."""
+        for frame in self.anim.frames:
+            img = self.progress.copy()
+            self._window(img, frame)
+            yield img
+            self._output_cell(self.ImageDraw.Draw(self.progress), *frame.output_index,
+                              _DONE_FILL)
+
+    def last_frame(self):
+        """The last frame, drawn directly (the one with the most colours: a palette)."""
+        img = self.progress.copy()
+        draw = self.ImageDraw.Draw(img)
+        for frame in self.anim.frames[:-1]:
+            self._output_cell(draw, *frame.output_index, _DONE_FILL)
+        self._window(img, self.anim.frames[-1])
+        return img
 
 
-def _save_gif(images, path, duration_ms: int) -> str:
+def iter_frames(anim: ConvAnimation, cell: int = 34, font_size: int = 12):
+    """The frames of ``anim`` one at a time, as Pillow RGB images (see the module docstring for
+    the legend). ``cell`` is the side of a grid cell in pixels; for large inputs it is made
+    smaller so that a frame has at most :data:`MAX_FRAME_PIXELS` pixels (the numbers shrink
+    with it, or are left out of cells too small for them: the sum below still shows them)."""
+    return _Painter(anim, _layout(anim, cell, font_size)).frames()
+
+
+def draw_frames(anim: ConvAnimation, cell: int = 34, font_size: int = 12):
+    """One Pillow RGB image per frame of ``anim``, as a list (see :func:`iter_frames`).
+
+    A list that would exceed :data:`MAX_FRAME_LIST_BYTES` is refused: write the GIF instead
+    (``path=``), which draws and encodes one frame at a time.
+    """
+    layout = _layout(anim, cell, font_size)
+    size = len(anim.frames) * layout.width * layout.height * 3
+    if size > MAX_FRAME_LIST_BYTES:
+        raise ValueError(
+            f"draw_frames: {len(anim.frames)} frames of {layout.width}x{layout.height} RGB "
+            f"pixels take {size / 2**20:,.0f} MiB, more than {MAX_FRAME_LIST_BYTES // 2**20} "
+            "MiB; give path= to write the GIF frame by frame instead")
+    return list(_Painter(anim, layout).frames())
+
+
+def _save_gif(anim: ConvAnimation, path, duration_ms: int, cell: int, font_size: int) -> str:
+    """Draw, quantize and encode one frame at a time into a GIF at ``path`` (atomically)."""
+    from ._gif import GifWriter
+
     Image, _, _ = require_pillow("animate_convolution")
+    layout = _layout(anim, cell, font_size)
+    painter = _Painter(anim, layout)
     # One shared palette (taken from the frame with the most highlights) keeps pixels that do
     # not change identical between frames, so the GIF stores only each frame's changed box.
-    palette = images[-1].quantize(colors=48, dither=Image.Dither.NONE)
-    frames = [im.quantize(palette=palette, dither=Image.Dither.NONE) for im in images]
+    palette = painter.last_frame().quantize(colors=48, dither=Image.Dither.NONE)
 
     def write(tmp):
-        frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
-                       duration=duration_ms, loop=0, optimize=True)
+        with open(tmp, "wb") as fh:
+            gif = GifWriter(fh, (layout.width, layout.height), duration_ms)
+            for image in painter.frames():
+                gif.add(image.quantize(palette=palette, dither=Image.Dither.NONE))
+            gif.close()
 
-    return atomic_save(path, write)
+    return atomic_save(path, write, example="conv.gif")
+
+
+def _check_duration(duration_ms):
+    if isinstance(duration_ms, bool) or not isinstance(duration_ms, numbers.Real) \
+            or not 10 <= duration_ms <= 655_350:
+        raise ValueError("animate_convolution: expected duration_ms between 10 and 655350. "
+                         f"Received: duration_ms={duration_ms!r}")
 
 
 def animate_convolution(input_size, kernel_size, stride=1, padding=0, dilation=1, path=None,
@@ -299,22 +458,30 @@ def animate_convolution(input_size, kernel_size, stride=1, padding=0, dilation=1
 
     Arguments as :func:`conv_animation_frames`; defaults show seed 000's ``6x6`` ``np.arange``
     image under the ``3x3`` average kernel. Writes a GIF with one frame per output pixel to
-    ``path`` (atomically) and returns the path; with ``path=None`` returns the list of Pillow
-    images instead. Needs Pillow.
+    ``path`` (atomically, drawing and encoding one frame at a time) and returns the path; with
+    ``path=None`` returns the list of Pillow images instead. At most :data:`MAX_FRAMES` frames;
+    large inputs are drawn with smaller cells (see :func:`iter_frames`). Needs Pillow.
     """
+    require_pillow("animate_convolution")
+    _check_duration(duration_ms)
     anim = conv_animation_frames(input_size, kernel_size, stride, padding, dilation,
-                                 values=values, kernel=kernel, mode="conv")
-    images = draw_frames(anim, cell=cell, font_size=font_size)
-    return images if path is None else _save_gif(images, path, duration_ms)
+                                 values=values, kernel=kernel, mode="conv",
+                                 max_frames=MAX_FRAMES)
+    if path is None:
+        return draw_frames(anim, cell=cell, font_size=font_size)
+    return _save_gif(anim, path, duration_ms, cell, font_size)
 
 
 def animate_pooling(input_size, pool_size, strides=None, padding="valid", mode="max", path=None,
                     values=None, duration_ms=700, cell=34, font_size=12):
     """Animate a pooling window (``mode="max"`` or ``"average"``); strides default to the pool
     size, padding is ``"valid"`` or ``"same"`` (padding cells never count). Returns the path, or
-    the frames when ``path=None``. Needs Pillow."""
+    the frames when ``path=None``. Limits as :func:`animate_convolution`. Needs Pillow."""
+    require_pillow("animate_pooling")
     mode = check_choice(mode, "mode", {"max", "average"}, "animate_pooling")
+    _check_duration(duration_ms)
     anim = conv_animation_frames(input_size, pool_size, pool_size if strides is None else strides,
-                                 padding, 1, values=values, mode=mode)
-    images = draw_frames(anim, cell=cell, font_size=font_size)
-    return images if path is None else _save_gif(images, path, duration_ms)
+                                 padding, 1, values=values, mode=mode, max_frames=MAX_FRAMES)
+    if path is None:
+        return draw_frames(anim, cell=cell, font_size=font_size)
+    return _save_gif(anim, path, duration_ms, cell, font_size)

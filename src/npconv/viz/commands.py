@@ -300,7 +300,8 @@ def add_viz_subparsers(subparsers) -> argparse.ArgumentParser:
     p = sub.add_parser("conv-animation", help="GIF of a convolution or pooling window sliding",
                        description="A GIF with one frame per output pixel: the padded input, "
                        "the window (dilation's gaps left white), the output being written and "
-                       "the output-size formula with its numbers.")
+                       "the output-size formula with its numbers. Large inputs are drawn with "
+                       "smaller cells (a frame is at most 1.5 megapixels; at most 4096 frames).")
     _accept_negative_values(p)
     _window_options(p, "0")
     p.add_argument("--pool", choices=("max", "average"),
