@@ -556,7 +556,7 @@ def load_checkpoint(path, *, optimizer_state: bool = True):
     from safetensors import safe_open
     from safetensors.numpy import load_file
 
-    from ..io import load_model
+    from ..io import _restore_optimizer_state, load_model
     from . import optimizers
 
     model = load_model(path, compile=False)  # validates the file first
@@ -565,14 +565,8 @@ def load_checkpoint(path, *, optimizer_state: bool = True):
     optimizer = optimizers.get(compiled["optimizer"] if compiled else "rmsprop")
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    if optimizer_state:
-        state = {k[len("opt/"):]: v for k, v in load_file(os.fspath(path)).items()
-                 if k.startswith("opt/")}
-        if state:
-            for key in ("iterations", "learning_rate"):
-                if key in state:
-                    state[key] = state[key].reshape(())
-            optimizer.set_state(state, model.trainable_weights)
+    if optimizer_state:  # slots matched to the weights by their file keys, as load_model does
+        _restore_optimizer_state(model, optimizer, load_file(os.fspath(path)), path)
     return model
 
 
