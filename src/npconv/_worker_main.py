@@ -23,6 +23,7 @@ import mmap
 import signal
 import socket
 import sys
+import time
 
 
 def _views(buffer, specs):
@@ -127,6 +128,7 @@ class _Helper:
             op = msg.get("op")
             if op == "exit":
                 return
+            started = time.perf_counter()
             try:
                 if op == "setup":
                     reply = self.setup(msg, fds)
@@ -145,6 +147,7 @@ class _Helper:
             except Exception as err:  # noqa: BLE001 - every failure is answered, not fatal
                 reply = {"error": f"{err}", "type": type(err).__name__}
             reply["seq"] = msg.get("seq")
+            reply["busy_s"] = time.perf_counter() - started
             self.sock.send(json.dumps(reply).encode())
 
 
