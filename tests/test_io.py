@@ -366,13 +366,19 @@ def test_freezing_after_training_saves_and_loads_and_resumes(tmp_path):
     _assert_same_weights(loaded, model)
 
 
-def test_optimizer_state_is_keyed_by_the_weights_file_keys(tmp_path):
+def _saved_momentum_model(tmp_path):
+    """A small model trained one epoch with SGD momentum, saved to tmp_path / 'f.npconv'."""
     x, y = _dense_data()
     set_random_seed(0)
     model = _dense_pair()
     model.compile(optimizers.SGD(momentum=0.9), "sparse_categorical_crossentropy")
     model.fit(x, y, epochs=1, batch_size=8, verbose=0)
     model.save(tmp_path / "f.npconv")
+    return model
+
+
+def test_optimizer_state_is_keyed_by_the_weights_file_keys(tmp_path):
+    _saved_momentum_model(tmp_path)
     keys = set(st_load((tmp_path / "f.npconv").read_bytes()))
     weights = sorted(k for k in keys if k.startswith("w/"))
     assert sorted(k for k in keys if k.startswith("opt/momentum/")) == [
@@ -380,12 +386,7 @@ def test_optimizer_state_is_keyed_by_the_weights_file_keys(tmp_path):
 
 
 def test_a_bad_optimizer_state_names_the_file(tmp_path):
-    x, y = _dense_data()
-    set_random_seed(0)
-    model = _dense_pair()
-    model.compile(optimizers.SGD(momentum=0.9), "sparse_categorical_crossentropy")
-    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
-    model.save(tmp_path / "f.npconv")
+    _saved_momentum_model(tmp_path)
     tensors = st_load((tmp_path / "f.npconv").read_bytes())
     raw = (tmp_path / "f.npconv").read_bytes()
     meta = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])["__metadata__"]

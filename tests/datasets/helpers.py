@@ -67,16 +67,18 @@ def cifar_records(n: int, seed: int) -> np.ndarray:
     return rec
 
 
-def tar_gz(members: dict[str, bytes], extra: list[tarfile.TarInfo] = ()) -> bytes:
-    """A .tar.gz holding ``members`` (name -> bytes) and any extra TarInfo entries."""
+def tar_gz(members: dict[str, bytes], extra=(), compression: str = "gz") -> bytes:
+    """A tar holding ``members`` (name -> bytes) and any ``extra`` entries (a TarInfo, or a
+    ``(TarInfo, bytes)`` pair); gzipped unless ``compression=""``."""
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+    with tarfile.open(fileobj=buf, mode=f"w:{compression}") as tar:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-        for info in extra:
-            tar.addfile(info)
+        for entry in extra:
+            info, data = entry if isinstance(entry, tuple) else (entry, None)
+            tar.addfile(info, None if data is None else io.BytesIO(data))
     return buf.getvalue()
 
 

@@ -110,14 +110,7 @@ def test_links_and_duplicates_are_rejected(tmp_path):
         read_binary(write_archive(tmp_path / "a", five, [link]) / ARCHIVE)
     dup = tarfile.TarInfo("other/data_batch_1.bin")
     dup.size = RECORD
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-        tar.addfile(dup, io.BytesIO(bytes(RECORD)))
-    (tmp_path / ARCHIVE).write_bytes(buf.getvalue())
+    (tmp_path / ARCHIVE).write_bytes(tar_gz(members, [(dup, bytes(RECORD))]))
     with pytest.raises(ValueError, match="appears twice"):
         read_binary(tmp_path / ARCHIVE)
 
@@ -135,13 +128,7 @@ def test_broken_archive(tmp_path, damage):
 def _stored_gzip_archive(members) -> bytes:
     """The tar of ``members`` gzipped without compression: its bytes are the tar's, in order,
     so one pixel can be changed without breaking the deflate stream."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return gzip.compress(buf.getvalue(), compresslevel=0, mtime=0)
+    return gzip.compress(tar_gz(members, compression=""), compresslevel=0, mtime=0)
 
 
 def test_a_changed_pixel_fails_the_gzip_crc(tmp_path):
