@@ -102,7 +102,7 @@ def blas_limited():
         yield
 
 
-def _workers(n: int) -> ThreadPoolExecutor:
+def _thread_pool(n: int) -> ThreadPoolExecutor:
     global _pool, _pool_workers
     if _pool is None or _pool_workers < n:
         if _pool is not None:
@@ -129,7 +129,7 @@ def run_parallel(tasks):
         with blas.limit(limits=1):
             if any(lib.get_num_threads() not in (1, None) for lib in blas.lib_controllers):
                 return None  # another thread controls the BLAS's thread count
-            futures = [_workers(len(tasks) - 1).submit(task) for task in tasks[1:]]
+            futures = [_thread_pool(len(tasks) - 1).submit(task) for task in tasks[1:]]
             first_error = None
             try:
                 results = [tasks[0]()]

@@ -27,14 +27,9 @@ import time
 
 
 def _views(buffer, specs):
-    import numpy as np
+    from ._workers import view
 
-    out = []
-    for offset, shape, dtype in specs:
-        dtype = np.dtype(dtype)
-        count = int(np.prod(shape, dtype=np.int64))
-        out.append(buffer[offset:offset + count * dtype.itemsize].view(dtype).reshape(shape))
-    return out
+    return [view(buffer, offset, shape, dtype) for offset, shape, dtype in specs]
 
 
 class _Helper:
@@ -74,23 +69,18 @@ class _Helper:
         return {}
 
     def forward(self, msg):
-        import numpy as np
+        from ._workers import write_arrays
 
         model = self.models[msg["key"]]
         xs = _views(self.exchange, msg["inputs"])
         outs = model._forward_serial(xs, bool(msg["training"]))
         outs = outs if isinstance(outs, list) else [outs]
-        at, written = msg["out_at"], []
-        for y in outs:
-            y = np.ascontiguousarray(y)
-            at = -(-at // 64) * 64
-            self.exchange[at:at + y.nbytes] = y.reshape(-1).view(np.uint8)
-            written.append([at, list(y.shape), y.dtype.str])
-            at += y.nbytes
-        return {"outputs": written}
+        return {"outputs": write_arrays(self.exchange, msg["out_at"], outs)}
 
     def backward(self, msg):
         import numpy as np
+
+        from ._workers import write_arrays
 
         model = self.models[msg["key"]]
         ds = _views(self.exchange, msg["d_outputs"])
@@ -99,13 +89,8 @@ class _Helper:
                                     need_input_grad=msg.get("dx_at") is not None)
         dx_written = []
         if msg.get("dx_at") is not None:
-            at = msg["dx_at"]
-            for d in (dx if isinstance(dx, list) else [dx]):
-                d = np.ascontiguousarray(d)
-                at = -(-at // 64) * 64
-                self.exchange[at:at + d.nbytes] = d.reshape(-1).view(np.uint8)
-                dx_written.append([at, list(d.shape), d.dtype.str])
-                at += d.nbytes
+            dx_written = write_arrays(self.exchange, msg["dx_at"],
+                                      dx if isinstance(dx, list) else [dx])
         written = []
         for i, (w, at) in enumerate(zip(model.weights, msg["grads_at"], strict=True)):
             if at is None or w.grad is None or not w.trainable:

@@ -47,6 +47,23 @@ class WorkerError(RuntimeError):
     """A helper process failed (died, or answered nonsense)."""
 
 
+def view(data: np.ndarray, offset: int, shape, dtype) -> np.ndarray:
+    """The array of ``shape`` and ``dtype`` stored in the bytes ``data`` from ``offset``."""
+    dtype = np.dtype(dtype)
+    count = int(np.prod(shape, dtype=np.int64))
+    return data[offset:offset + count * dtype.itemsize].view(dtype).reshape(shape)
+
+
+def write_arrays(data: np.ndarray, start: int, arrays) -> list:
+    """Copy ``arrays`` into the bytes ``data`` from ``start``, 64-byte aligned; returns their
+    ``[offset, shape, dtype]`` specs (what :func:`view` reads back)."""
+    arrays = [np.ascontiguousarray(a) for a in arrays]
+    offsets, _ = layout([(a.shape, a.dtype) for a in arrays], start)
+    for offset, a in zip(offsets, arrays, strict=True):
+        data[offset:offset + a.nbytes] = a.reshape(-1).view(np.uint8)
+    return [[o, list(a.shape), a.dtype.str] for o, a in zip(offsets, arrays, strict=True)]
+
+
 class Buffer:
     """An anonymous shared memory file of ``size`` bytes, mapped here; ``fd`` is sent to the
     helper, which maps the same pages."""
@@ -64,9 +81,7 @@ class Buffer:
 
     def view(self, offset: int, shape, dtype) -> np.ndarray:
         """The array of ``shape`` and ``dtype`` stored at byte ``offset``."""
-        dtype = np.dtype(dtype)
-        count = int(np.prod(shape, dtype=np.int64))
-        return self.bytes[offset:offset + count * dtype.itemsize].view(dtype).reshape(shape)
+        return view(self.bytes, offset, shape, dtype)
 
     def close(self) -> None:
         if self.fd >= 0:

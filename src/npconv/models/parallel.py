@@ -2,12 +2,18 @@
 
 NumPy runs element-wise work (im2col copies, activations, pooling, col2im) on one core, and
 only the matrix multiplies use the second one, badly for the small ones. So a model cuts a
-large enough batch of N samples into T contiguous parts (T = ``npconv.get_num_threads()``)
-and runs part ``k`` through *replica* ``k`` in its own thread (:func:`npconv._threads.run_parallel`,
-with the BLAS held to one thread). A replica is a shallow copy of every layer: the same
-weight arrays, its own caches and gradients. Backward runs each part's replica again, in its
-thread, and each weight's gradient is the sum of the parts' gradients, added in part order,
-so that results never depend on thread timing.
+large enough batch of N samples into T contiguous parts (T = ``npconv.get_num_threads()``).
+Part 0 runs on the model itself, with the BLAS held to one thread; the others run
+
+- in helper processes (:class:`ProcessRun`, :mod:`npconv._workers`; Linux) once they are
+  ready: each holds a copy of the model built from its config whose weights are views of a
+  shared memory file (:class:`_SharedWeights`), or else
+- in threads (:class:`ParallelRun`, :func:`npconv._threads.run_parallel`), each through a
+  *replica*: a shallow copy of every layer, with the same weight arrays and its own caches
+  and gradients.
+
+Backward runs each part again where its forward ran, and each weight's gradient is the sum of
+the parts' gradients, added in part order, so that results never depend on timing.
 
 Exact by construction: a layer takes part only if its output for a sample depends on that
 sample alone (``Layer.splits_batch(training)``: every built-in layer, except
@@ -88,6 +94,17 @@ def _concat(outs_per_part, multi: bool):
     return np.concatenate(outs_per_part)
 
 
+def _batch_gradients(model, d_outputs, n: int) -> list[np.ndarray]:
+    """``d_outputs`` as a list of arrays, each checked to hold ``n`` samples (the batch of the
+    forward pass that was run in parts)."""
+    d_list = [np.asarray(d) for d in (d_outputs if model._multi_output else [d_outputs])]
+    for d in d_list:
+        if d.shape[:1] != (n,):
+            raise ValueError(f"{model.name}.backward: expected gradients for a batch of {n} "
+                             f"samples (the last forward's). Received shape {d.shape}")
+    return d_list
+
+
 def start_run(model, slices):
     """A run of the batch's parts in helper processes when they are ready (Linux), else in
     threads."""
@@ -141,15 +158,10 @@ class ParallelRun:
         return _concat(outs, self.model._multi_output)
 
     def backward(self, d_outputs, fused_output_activation, need_input_grad):
-        d_list = list(d_outputs) if self.model._multi_output else [d_outputs]
-        for d in d_list:
-            if np.shape(d)[:1] != (self.n,):
-                raise ValueError(f"{self.model.name}.backward: expected gradients for a batch "
-                                 f"of {self.n} samples (the last forward's). Received shape "
-                                 f"{np.shape(d)}")
+        d_list = _batch_gradients(self.model, d_outputs, self.n)
 
         def task(replica, part):
-            ds = [np.asarray(d)[part] for d in d_list]
+            ds = [d[part] for d in d_list]
             arg = ds if self.model._multi_output else ds[0]
             return lambda: replica._backward_serial(
                 arg, fused_output_activation=fused_output_activation,
@@ -279,8 +291,7 @@ class ProcessRun:
         from .. import _workers
 
         model = self.model
-        in_specs = [(list((part_n,) + x.shape[1:]), x.dtype.str) for x in xs]
-        in_offsets, at = _workers.layout([(s, d) for s, d in in_specs])
+        _, at = _workers.layout([((part_n,) + x.shape[1:], x.dtype) for x in xs])
         out_shapes = [t.shape for t in model.outputs]
         per = [_per_sample_bytes(s) for s in out_shapes]
         if None in per:
@@ -293,12 +304,11 @@ class ProcessRun:
         at += sum(part_n * int(np.prod(x.shape[1:], dtype=np.int64)) * 8 + 64 for x in xs)
         grad_offsets, at = _workers.layout(
             [(w.value.shape, w.value.dtype) for w in model.weights], start=at)
-        return {"inputs": [[o, s, d] for o, (s, d) in zip(in_offsets, in_specs, strict=True)],
-                "out_at": out_at, "dout_at": dout_at, "dx_at": dx_at,
+        return {"out_at": out_at, "dout_at": dout_at, "dx_at": dx_at,
                 "grads_at": grad_offsets, "size": at}
 
     def forward(self, xs, training):
-        from .. import _threads
+        from .. import _threads, _workers
 
         self.regions, seqs = [], []
         for worker, part in zip(self.workers, self.slices[1:], strict=True):
@@ -306,11 +316,10 @@ class ProcessRun:
             if region is None:
                 return None
             buffer = worker.exchange_buffer(region["size"])
-            for (offset, shape, dtype), x in zip(region["inputs"], xs, strict=True):
-                buffer.view(offset, shape, dtype)[...] = x[part]
+            inputs = _workers.write_arrays(buffer.bytes, 0, [x[part] for x in xs])
             self.regions.append(region)
             seqs.append(worker.send({"op": "forward", "key": self.state.key,
-                                     "inputs": region["inputs"], "training": bool(training),
+                                     "inputs": inputs, "training": bool(training),
                                      "out_at": region["out_at"]}))
         with _threads.blas_limited():
             first = self.model._forward_serial([x[self.slices[0]] for x in xs], training)
@@ -323,29 +332,16 @@ class ProcessRun:
         return _concat(outs, self.model._multi_output)
 
     def backward(self, d_outputs, fused_output_activation, need_input_grad):
-        from .. import _threads
+        from .. import _threads, _workers
 
         model = self.model
-        d_list = [np.asarray(d) for d in (d_outputs if model._multi_output else [d_outputs])]
-        for d in d_list:
-            if d.shape[:1] != (self.n,):
-                raise ValueError(f"{model.name}.backward: expected gradients for a batch of "
-                                 f"{self.n} samples (the last forward's). Received shape "
-                                 f"{d.shape}")
-        from .. import _workers
-
+        d_list = _batch_gradients(model, d_outputs, self.n)
         weights = model.weights
         seqs = []
         for worker, part, region in zip(self.workers, self.slices[1:], self.regions,
                                         strict=True):
-            specs = []
-            offsets, _ = _workers.layout([((part.stop - part.start,) + d.shape[1:], d.dtype)
-                                          for d in d_list], start=region["dout_at"])
-            for offset, d in zip(offsets, d_list, strict=True):
-                view = worker.exchange.view(offset, (part.stop - part.start,) + d.shape[1:],
-                                            d.dtype)
-                view[...] = d[part]
-                specs.append([offset, list(view.shape), d.dtype.str])
+            specs = _workers.write_arrays(worker.exchange.bytes, region["dout_at"],
+                                          [d[part] for d in d_list])
             grads_at = [o if w.trainable else None
                         for o, w in zip(region["grads_at"], weights, strict=True)]
             seqs.append(worker.send({
