@@ -193,3 +193,26 @@ def test_save_load_and_json_keep_the_regularizers(tmp_path):
     assert loaded.losses == pytest.approx(model.losses)
     again = npconv.models.model_from_json(model.to_json())
     assert again.layers[2].kernel_regularizer == R.L1L2(0.01, 0.03)
+
+
+def test_a_custom_regularizer_gets_a_config_from_its_constructor_arguments():
+    class Scaled(R.Regularizer):
+        def __init__(self, strength=0.5):
+            self.strength = strength
+
+        def __call__(self, x):
+            return self.strength * float(np.sum(np.abs(x)))
+
+    reg = Scaled(0.25)
+    assert reg.get_config() == {"strength": 0.25}
+    assert Scaled.from_config(reg.get_config()) == reg
+    assert repr(reg) == "Scaled(strength=0.25)"
+    assert R.Regularizer().get_config() == {}
+
+    class Hidden(R.Regularizer):
+        def __init__(self, strength):
+            self._s = strength
+
+    with pytest.raises(TypeError, match=r"Hidden.get_config: the constructor argument "
+                                        r"'strength' is not kept as self.strength"):
+        Hidden(1.0).get_config()

@@ -46,8 +46,10 @@ def _weight_array(x, where: str) -> np.ndarray:
 class Regularizer:
     """Base class: ``reg(x) -> float`` (the penalty) and ``reg.gradient(x)`` (d penalty / d x).
 
-    A subclass defines ``__call__``, ``gradient`` and ``get_config`` (the constructor's
-    arguments, so that ``from_config(get_config())`` rebuilds it).
+    A subclass defines ``__call__`` and ``gradient``. ``get_config`` returns the constructor's
+    arguments, so that ``from_config(get_config())`` rebuilds it: by default each argument
+    is read from the attribute of the same name (``self.strength = strength``); a subclass
+    that stores them otherwise defines its own.
     """
 
     def __call__(self, x) -> float:
@@ -58,7 +60,18 @@ class Regularizer:
         return np.zeros_like(x)
 
     def get_config(self) -> dict:
-        raise NotImplementedError(f"{type(self).__name__} does not implement get_config()")
+        import inspect
+
+        config = {}
+        for name, param in inspect.signature(type(self).__init__).parameters.items():
+            if name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                continue
+            if not hasattr(self, name):
+                raise TypeError(f"{type(self).__name__}.get_config: the constructor argument "
+                                f"{name!r} is not kept as self.{name}; define get_config() to "
+                                "return the constructor's arguments")
+            config[name] = getattr(self, name)
+        return config
 
     @classmethod
     def from_config(cls, config: dict):
