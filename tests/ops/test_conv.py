@@ -225,6 +225,45 @@ def test_banded_configs_take_the_banded_path_and_equal_im2col(config, monkeypatc
             np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-4)
 
 
+# few input channels: dx by rows (_row_dx), against d_cols + col2im and the naive loops
+ROW_DX = [
+    (2, 14, 14, 6, 5, 5, 16, 1, "valid", 1, True),      # LeNet-5's C3
+    (2, 11, 12, 3, 3, 3, 4, 2, "same", 1, True),
+    (2, 9, 10, 2, 3, 2, 3, (1, 2), ((2, 0), (1, 1)), (2, 2), False),
+    (1, 8, 9, 4, 2, 3, 20, (3, 1), 1, (1, 2), True),
+]
+
+
+@pytest.mark.parametrize("config", ROW_DX)
+def test_row_dx_configs_take_the_row_path_and_equal_col2im(config, monkeypatch):
+    import npconv.ops.conv as conv_module
+
+    rng = np.random.default_rng(ROW_DX.index(config))
+    for dtype, tol in ((np.float64, 1e-12), (np.float32, 1e-5)):
+        x, kernel, bias, kw = _make(config, rng, dtype)
+        out, cache = conv2d_forward(x, kernel, bias, **kw)
+        padded_w = cache.x_shape[2] + sum(cache.pads[1])
+        assert conv_module._uses_row_dx(x.shape[3], kernel.shape[1], padded_w)
+        g = rng.standard_normal(out.shape).astype(dtype)
+        dx = conv2d_backward(g, cache)[0]
+        assert dx.dtype == dtype and dx.shape == x.shape
+        s, pads, d = _pairs(config)
+        np.testing.assert_allclose(dx, naive_conv_backward(g, x, kernel, s, pads, d)[0],
+                                   rtol=tol, atol=tol)
+        with monkeypatch.context() as patch:
+            patch.setattr(conv_module, "_uses_row_dx", lambda c_in, kw, padded_w: False)
+            np.testing.assert_allclose(dx, conv2d_backward(g, cache)[0], rtol=tol, atol=tol)
+
+
+def test_row_dx_is_chosen_only_for_few_input_channels():
+    from npconv.ops.conv import _uses_row_dx
+
+    assert _uses_row_dx(6, 5, 14)        # LeNet-5's C3
+    assert not _uses_row_dx(1, 5, 32)    # one channel: one multiply already
+    assert not _uses_row_dx(32, 3, 13)   # seed 001's second conv: d_cols and col2im
+    assert not _uses_row_dx(3, 3, 226)   # a wide image: too many zeros in the band
+
+
 # ------------------------------------------------------------------ properties
 def test_non_contiguous_input_and_kernel():
     rng = np.random.default_rng(3)

@@ -27,7 +27,13 @@ block of ``B`` neighbouring output pixels of a row, holding the ``kh`` input row
 (``kh * W_b * C_in`` values, ``W_b = (B - 1) * s + d * (kw - 1) + 1``), times a banded matrix
 that holds the kernel ``B`` times, shifted by the stride: ``(kh * W_b * C_in, B * C_out)``.
 The products are the same; the zeros of the band add nothing. The output comes out in NHWC
-order. dx is computed as above (it needs only the kernel and d_out).
+order.
+
+With few *input* channels (LeNet's C3 has 6) d_cols has only C_in columns per kernel offset,
+and both its multiply and col2im run slowly; dx then comes from *rows* instead: each output
+row's gradient ``d_out[n, y]`` (``W_out * C_out`` values) times one matrix that holds every
+kernel row as a band, ``(W_out * C_out, kh * W_pad * C_in)``, gives that row's contribution to
+``kh`` whole rows of the padded dx, which are added back at ``y * s + i * d``.
 """
 
 from __future__ import annotations
@@ -236,6 +242,43 @@ def _crop(xp, x_shape, pads):
     return np.ascontiguousarray(xp[:, top:top + x_shape[1], left:left + x_shape[2], :])
 
 
+def _uses_row_dx(c_in: int, kw: int, padded_w: int) -> bool:
+    """Whether dx is computed by rows (:func:`_row_dx`) rather than d_cols and col2im.
+
+    The rows' multiply does ``padded_w / kw`` times the useful products, at the speed of a large
+    GEMM; d_cols runs at roughly ``1 / C_in`` of it. Measured here (dx of LeNet's C3, 6 input
+    channels, 5x5 on 14x14: 3.4 -> 1.6 ms at batch 128), rows win while
+    ``C_in * padded_w / kw <= 32``. One input channel has its own single multiply."""
+    return 1 < c_in and c_in * padded_w <= 32 * kw
+
+
+def _row_kernel(kernel, out_w, padded_w, strides, dilation):
+    """``(W_out * C_out, kh * W_pad * C_in)``: entry ``[(x, o), (i, w, c)]`` is
+    ``kernel[i, j, c, o]`` where ``w = x * s + j * d``, else 0."""
+    kh, kw, c_in, c_out = kernel.shape
+    mat = np.zeros((out_w, c_out, kh, padded_w, c_in), dtype=kernel.dtype)
+    x = np.arange(out_w)[:, None]
+    j = np.arange(kw)[None, :]
+    # (two index arrays around slices: NumPy puts their (W_out, kw) axes first)
+    mat[x, :, :, x * strides[1] + j * dilation[1], :] = kernel.transpose(1, 3, 0, 2)[j]
+    return mat.reshape(out_w * c_out, kh * padded_w * c_in)
+
+
+def _row_dx(d2, kernel, padded_shape, strides, dilation, out_hw) -> np.ndarray:
+    """Padded dx from ``d2`` (the ``(N * H_out * W_out, C_out)`` output gradient) by rows:
+    ``d_rows[n, y] = d_out[n, y] @ row kernel`` holds ``kh`` padded rows, added back at
+    ``y * s + i * d`` (see the module docstring)."""
+    n, _, padded_w, c_in = padded_shape
+    kh = kernel.shape[0]
+    (sh, _), (dh, _), (ho, wo) = strides, dilation, out_hw
+    d_rows = d2.reshape(n * ho, -1) @ _row_kernel(kernel, wo, padded_w, strides, dilation)
+    d_rows = d_rows.reshape(n, ho, kh, padded_w, c_in)
+    dxp = np.zeros(padded_shape, dtype=d2.dtype)
+    for i in range(kh):
+        dxp[:, _window_starts(i, dh, sh, ho)] += d_rows[:, :, i]
+    return dxp
+
+
 def _band_width(c_out: int, out_w: int) -> int | None:
     """Output pixels per row of the banded matrix multiply, or None for im2col.
 
@@ -408,12 +451,17 @@ def conv2d_backward(d_out, cache: Conv2DCache, *, need_dx: bool = True):
     # d_cols as one (N * H_out * W_out, C_in) block per kernel offset: block[o] = d2 @ K[o].T
     # (one batched GEMM). Each block then adds into the strided window of dx with C_in
     # contiguous values on both sides, which is faster than reading the (M, kh*kw*C_in) matrix.
+    padded_shape = _padded_shape(cache.x_shape, cache.pads)
+    if _uses_row_dx(c_in, kw, padded_shape[2]):
+        dxp = _row_dx(d2, kernel.astype(dtype, copy=False), padded_shape, cache.strides,
+                      cache.dilation, cache.out_hw)
+        return _crop(dxp, cache.x_shape, cache.pads), d_kernel, d_bias
     k_blocks = kernel.reshape(kh * kw, c_in, c_out).astype(dtype, copy=False)
     if c_in == 1:  # one GEMM (kh*kw, C_out) @ (C_out, M) rather than kh*kw matrix-vector ones
         blocks = (k_blocks[:, 0, :] @ d2.T)[:, :, None]
     else:
         blocks = np.matmul(d2, k_blocks.transpose(0, 2, 1))
-    dxp = _col2im_blocks(blocks, _padded_shape(cache.x_shape, cache.pads), (kh, kw),
-                         cache.strides, cache.dilation, cache.out_hw)
+    dxp = _col2im_blocks(blocks, padded_shape, (kh, kw), cache.strides, cache.dilation,
+                         cache.out_hw)
     dx = _crop(dxp, cache.x_shape, cache.pads)
     return dx, d_kernel, d_bias
