@@ -35,9 +35,11 @@ from collections import defaultdict
 
 import numpy as np
 
-from .. import initializers, regularizers
+from .. import _malloc, initializers, regularizers
 from .._checks import check_choice, float_array
 from ..random import global_generator
+
+_malloc.keep_heap_top()  # each step's freed arrays are reused, not page-faulted back in
 
 _NAME_COUNTS: defaultdict[str, int] = defaultdict(int)
 LAYER_REGISTRY: dict[str, type] = {}
