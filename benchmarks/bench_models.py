@@ -240,7 +240,8 @@ def isolated(name, args, rounds=3):
                    "--threads", str(args.threads)]
             if args.blas_threads is not None:
                 cmd += ["--blas-threads", str(args.blas_threads)]
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True,
+                                 env=_worker_env(fw, args.torch_malloc)).stdout
             res = json.loads(out.strip().splitlines()[-1])
             per.setdefault("macs", res["macs"])
             for mode in ("train", "infer"):
@@ -249,6 +250,16 @@ def isolated(name, args, rounds=3):
     return {"macs": per["macs"],
             **{mode: {k: float(np.median(v)) for k, v in per[mode].items()}
                for mode in ("train", "infer")}}
+
+
+def _worker_env(framework, torch_malloc):
+    """The environment of a timing subprocess. Importing npconv's layers (here: for the
+    multiply-add counts) tunes glibc's allocator (npconv._malloc); the torch subprocess keeps
+    glibc's defaults, as torch's users have them, unless ``--torch-malloc npconv``."""
+    env = dict(os.environ)
+    if framework == "torch" and torch_malloc == "default":
+        env["NPCONV_KEEP_HEAP"] = "0"
+    return env
 
 
 def import_time(repeats=5):
@@ -362,6 +373,10 @@ def main(argv=None):
                         f"threadpoolctl) and torch (default {THREADS}, this machine's cores)")
     parser.add_argument("--isolated", action="store_true",
                         help="time each framework in its own subprocess (3 alternating rounds)")
+    parser.add_argument("--torch-malloc", choices=("default", "npconv"), default="default",
+                        help="with --isolated: torch with glibc's default allocator settings "
+                        "(default, what torch's users get) or with the ones npconv sets for "
+                        "itself (npconv._malloc: freed memory kept at the heap top)")
     parser.add_argument("--worker", nargs=2, metavar=("MODEL", "FRAMEWORK"),
                         help=argparse.SUPPRESS)
     parser.add_argument("--blas-threads", type=int, default=None,
@@ -390,6 +405,10 @@ def main(argv=None):
           f", {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}; "
           f"numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads)")
     print(blas_line())
+    print("allocator: npconv keeps freed memory at the heap top (npconv._malloc); torch: "
+          + ("glibc's defaults" if args.isolated and args.torch_malloc == "default" else
+             "the same settings (it shares npconv's process)" if not args.isolated else
+             "the same settings as npconv (--torch-malloc npconv)"))
     peak, peak_note = fp32_peak_gflops()
     print(f"FP32 peak {peak:.0f} GFLOP/s = {peak_note}")
     print(f"python -c 'import npconv': {import_time() * 1e3:.0f} ms (median of 5, incl. "
