@@ -405,10 +405,11 @@ def main(argv=None):
           f", {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}; "
           f"numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads)")
     print(blas_line())
-    print("allocator: npconv keeps freed memory at the heap top (npconv._malloc); torch: "
-          + ("glibc's defaults" if args.isolated and args.torch_malloc == "default" else
-             "the same settings (it shares npconv's process)" if not args.isolated else
-             "the same settings as npconv (--torch-malloc npconv)"))
+    if args.models:
+        print("allocator: npconv keeps freed memory at the heap top (npconv._malloc); torch: "
+              + ("glibc's defaults" if args.isolated and args.torch_malloc == "default" else
+                 "the same settings (it shares npconv's process)" if not args.isolated else
+                 "the same settings as npconv (--torch-malloc npconv)"))
     peak, peak_note = fp32_peak_gflops()
     print(f"FP32 peak {peak:.0f} GFLOP/s = {peak_note}")
     print(f"python -c 'import npconv': {import_time() * 1e3:.0f} ms (median of 5, incl. "
@@ -439,7 +440,7 @@ def main(argv=None):
     if args.full:
         print()
         print(f"Full run: seed-001 CNN, Fashion-MNIST, {args.epochs} epochs, batch 64, RMSprop, "
-              "one subprocess per framework")
+              "one subprocess per framework (torch with glibc's default allocator)")
         runs = [full_run("npconv", args.epochs, args.threads),
                 full_run("torch", args.epochs, args.threads)]
         for r in runs:

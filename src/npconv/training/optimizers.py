@@ -137,6 +137,15 @@ class Optimizer:
             slots[name] = np.zeros_like(like)
         return slots[name]
 
+    def _scratch(self, index: int, like: np.ndarray) -> np.ndarray:
+        """A work buffer of ``like``'s shape and dtype kept between steps (not state: its
+        contents are garbage), so that an update allocates no temporaries."""
+        scratch = self.__dict__.setdefault("_scratch_buffers", {})
+        buffer = scratch.get(index)
+        if buffer is None or buffer.shape != like.shape or buffer.dtype != like.dtype:
+            buffer = scratch[index] = np.empty_like(like)
+        return buffer
+
     # ------------------------------------------------------------ the step
     def _collect(self, weights):
         """[(index, weight, grad)] for trainable weights with a gradient, grads checked."""
@@ -366,19 +375,24 @@ class RMSprop(Optimizer):
     def _update(self, index, value, grad, lr):
         rho = self.rho
         s = self._slot(index, "velocity", value)
+        tmp = self._scratch(index, value)  # every step below writes in place: no temporaries
         s *= rho
-        s += np.square(grad) * (1 - rho)
+        np.multiply(grad, grad, out=tmp)
+        tmp *= 1 - rho
+        s += tmp  # s = rho * s + (1 - rho) * g^2
         if self.centered:
             a = self._slot(index, "average_gradient", value)
             a *= rho
-            a += grad * (1 - rho)
-            denom = s - np.square(a)
-            denom += self.epsilon
+            np.multiply(grad, 1 - rho, out=tmp)
+            a += tmp  # a = rho * a + (1 - rho) * g
+            np.square(a, out=tmp)
+            np.subtract(s, tmp, out=tmp)
+            tmp += self.epsilon
         else:
-            denom = s + self.epsilon
-        np.sqrt(denom, out=denom)
-        increment = grad * lr
-        increment /= denom  # lr * g / sqrt(s + eps)
+            np.add(s, self.epsilon, out=tmp)
+        np.sqrt(tmp, out=tmp)
+        increment = np.divide(grad, tmp, out=tmp)
+        increment *= lr  # lr * g / sqrt(s + eps)
         if self.momentum > 0:
             m = self._slot(index, "momentum", value)
             m *= self.momentum
