@@ -227,6 +227,7 @@ class _ProcessState:
         self.config_text = config_text
         self.shared = _SharedWeights(model)
         self.set_up = set()  # ids of the helpers that hold this model
+        self.regions = {}  # exchange-buffer layouts by part size and input shapes (_region)
 
 
 def _process_state(model, workers):
@@ -287,7 +288,14 @@ class ProcessRun:
 
     def _region(self, part_n: int, xs):
         """Byte layout of a helper's exchange buffer for a part of ``part_n`` samples:
-        inputs, outputs, output gradients, input gradients, weight gradients."""
+        inputs, outputs, output gradients, input gradients, weight gradients (computed once
+        per part size and input shapes)."""
+        key = (part_n, tuple((x.shape[1:], x.dtype.str) for x in xs))
+        if key not in self.state.regions:
+            self.state.regions[key] = self._layout(part_n, xs)
+        return self.state.regions[key]
+
+    def _layout(self, part_n: int, xs):
         from .. import _workers
 
         model = self.model
