@@ -137,12 +137,13 @@ class Conv2D(Layer):
         # A backward after it rebuilds the patch matrix from x (see call_backward).
         y = np.empty((x.shape[0], *self.compute_output_shape((None, *x.shape[1:]))[1:]),
                      dtype=np.result_type(x.dtype, self.kernel.value.dtype))
+        activation = self.fused_activation
         for start in range(0, x.shape[0], step):
             block = y[start:start + step]
             conv2d_forward(x[start:start + step], *args, out=block)
-            if self.activation is not None:
-                self.activation.apply_inplace(block)
-        self._activation_applied = self.activation is not None
+            if activation is not None:
+                activation.apply_inplace(block)
+        self._activation_applied = activation is not None
         self._cache, self._inference_input = None, x
         return y
 
@@ -153,7 +154,8 @@ class Conv2D(Layer):
     def _block_images(self, shape):
         """Images per block for an inference pass over ``shape`` (the whole batch if small or
         if the activation cannot run in place)."""
-        if self.activation is not None and not getattr(self.activation, "inplace", False):
+        activation = self.fused_activation
+        if activation is not None and not getattr(activation, "inplace", False):
             return shape[0]
         _, h_out, w_out, c_out = self.compute_output_shape(tuple(shape))
         kh, kw = self.kernel_size

@@ -1,7 +1,9 @@
 """The functional ``Model``: a graph of layer calls from ``Input`` tensors to outputs.
 
 Forward runs the layers in topological order; backward runs them in reverse, summing the
-gradients of a tensor that feeds several layers (a residual branch). Training methods
+gradients of a tensor that feeds several layers (a residual branch); a layer's ReLU that only
+a max pool reads is applied after the pool, on fewer values (:mod:`npconv.models.fusion`,
+the same numbers). Training methods
 (``compile``, ``fit``, ``evaluate``, ``predict``) live in :mod:`npconv.training.loop` and are
 attached here so that ``model.fit(...)`` reads as in Keras.
 """
@@ -12,7 +14,7 @@ import numpy as np
 
 from ..layers.base import Layer, SymbolicTensor, get_layer_class, unique_name
 from ..layers.input import InputLayer
-from . import parallel
+from . import fusion, parallel
 
 
 class _Node:
@@ -85,6 +87,7 @@ class Model:
         self._output_ids = [visit(t) for t in self.outputs]
         self._nodes = nodes
         self._n_tensors = len(index)
+        self._relu_pools = fusion.relu_pool_pairs(nodes, len(self.inputs), self._output_ids)
         self._graph_ready = True
 
     @property
@@ -240,10 +243,23 @@ class Model:
     def _forward_serial(self, xs, training):
         values: list = [None] * self._n_tensors
         values[:len(xs)] = xs
-        for node in self._nodes:
-            arg = ([values[p] for p in node.parents] if node.layer.multiple_inputs
+        relu_pools = self._relu_pools
+        moved = {}  # max-pool position -> the activation moved past it (models.fusion)
+        for k, node in enumerate(self._nodes):
+            layer = node.layer
+            arg = ([values[p] for p in node.parents] if layer.multiple_inputs
                    else values[node.parents[0]])
-            values[node.out] = node.layer.forward(arg, training=training)
+            if k in relu_pools and fusion.moves_activation(layer):
+                moved[relu_pools[k]] = layer.activation
+                values[node.out] = layer.forward(arg, training=training, activation=False)
+                continue
+            y = layer.forward(arg, training=training)
+            if k in moved:
+                y, cache = moved[k].forward(y)
+                layer._moved_activation = (moved[k], cache)
+            elif getattr(layer, "_moved_activation", None) is not None:
+                layer._moved_activation = None
+            values[node.out] = y
         outs = [values[i] for i in self._output_ids]
         return outs if self._multi_output else outs[0]
 
@@ -279,6 +295,9 @@ class Model:
             grads[node.out] = None
             if d is None:
                 continue
+            moved = getattr(node.layer, "_moved_activation", None)
+            if moved is not None:  # the producer's ReLU, applied after this max pool
+                d = moved[0].backward(d, moved[1])
             feeds_only_inputs = all(p < n_inputs for p in node.parents)
             node.layer.need_input_grad = need_input_grad or not feeds_only_inputs
             through = not (fused_output_activation and node.out in output_ids)

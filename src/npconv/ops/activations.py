@@ -305,6 +305,13 @@ class Activation:
                             f"with at least one axis. Received {type(x).__name__}")
         _INPLACE[self._forward][1](x)
 
+    @property
+    def commutes_with_max(self) -> bool:
+        """True for the plain ReLU: ``f(max(window)) == max(f(window))``, and the gradients
+        agree too, ties included (ReLU only makes ties where ``x <= 0``, and its gradient is 0
+        there), so it may be applied after a max pool instead of before."""
+        return self._forward is relu_forward and _plain_relu(self.kwargs)
+
     def output_cache(self, y):
         """The backward cache for an output ``y`` computed by :meth:`apply_inplace`."""
         if not self.inplace:
