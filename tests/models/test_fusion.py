@@ -105,12 +105,17 @@ def test_no_pair_where_the_activation_output_is_read_twice_or_is_a_model_output(
     assert both._relu_pools == {}
 
 
-def test_no_pair_for_average_pools_subclassed_pools_or_an_input():
+def test_no_pair_for_average_pools_subclassed_layers_or_an_input():
     class MyMaxPool(layers.MaxPooling2D):
         pass
 
-    for pool in (layers.AveragePooling2D(2), MyMaxPool(2)):
-        model = Sequential([Conv2D(2, 3, activation="relu"), pool, layers.Flatten()])
+    class MyConv(Conv2D):  # e.g. one that applies its activation in its own call
+        pass
+
+    for conv, pool in ((Conv2D(2, 3, activation="relu"), layers.AveragePooling2D(2)),
+                       (Conv2D(2, 3, activation="relu"), MyMaxPool(2)),
+                       (MyConv(2, 3, activation="relu"), layers.MaxPooling2D(2))):
+        model = Sequential([conv, pool, layers.Flatten()])
         model.build((None, 6, 6, 1))
         assert model._relu_pools == {}
     model = Sequential([layers.MaxPooling2D(2), layers.Flatten()])
@@ -124,9 +129,8 @@ def test_only_the_plain_relu_moves(activation):
                         layers.Flatten(), layers.Dense(2)])
     x = _quarters(np.random.default_rng(2), (3, 8, 8, 1), np.float64)
     model.forward(x, training=True)
-    conv, pool = model.layers[:2]
-    assert not fusion.moves_activation(conv)
-    assert getattr(pool, "_moved_activation", None) is None
+    assert not fusion.moves_activation(model.layers[0])
+    assert model._moved_activations == {} and model._skipped_activation == set()
 
 
 def test_relu_with_a_max_value_does_not_move():
@@ -143,8 +147,7 @@ def test_an_activation_replaced_after_building_is_checked_at_each_forward():
     model.forward(x)
     model.layers[1].activation = activations.get("tanh")
     out = model.forward(x, training=True)
-    assert model.layers[2]._moved_activation is None
-    assert model.layers[4]._moved_activation is not None
+    assert set(model._moved_activations) == {3} and model._skipped_activation == {2}
     pairs, model._relu_pools = model._relu_pools, {}
     np.testing.assert_array_equal(out, model.forward(x, training=True))
     model._relu_pools = pairs
@@ -166,3 +169,23 @@ def test_forward_without_activation_returns_the_pre_activation_and_backward_star
     y = with_relu.forward(x, training=True)  # the next forward applies it again
     np.testing.assert_array_equal(y, np.maximum(z, 0))
     np.testing.assert_array_equal(with_relu.backward(d), plain.backward(d * (z > 0)))
+
+
+def test_a_shared_layer_run_by_another_model_in_between_is_an_error():
+    """A feature-map model shares the fused conv: its forward between the big model's forward
+    and backward replaces the conv's caches, which the backward would silently use."""
+    model = zoo.mnist_cnn()
+    x = _quarters(np.random.default_rng(5), (4, 28, 28, 1), np.float32, 0, 5)
+    features = Model(model.inputs[0], model.layers[1].output)
+    out = model.forward(x, training=True)
+    features.forward(x, training=True)
+    name = model.layers[1].name
+    with pytest.raises(RuntimeError, match=rf"{name} has run again since this model's forward"):
+        model.backward(np.ones_like(out))
+    model.layers[1].forward(x, training=True)  # called directly: the same
+    with pytest.raises(RuntimeError, match="has run again"):
+        model.backward(np.ones_like(out))
+    model.forward(x, training=True)
+    model.backward(np.ones_like(out))  # its own forward again: fine
+    f = features.forward(x, training=True)
+    features.backward(np.ones_like(f))  # and the sub-model's own pair is fine too

@@ -370,6 +370,7 @@ class Layer:
         max pool that follows, on 4x fewer values: the two commute).
         """
         self._activation_skipped = self.activation is not None and not activation
+        self._forward_owner = None  # a model running this layer records itself (after)
         if self.multiple_inputs:
             if not isinstance(inputs, (list, tuple)):
                 raise TypeError(f"{self.name}: expected a list of input arrays. "
@@ -393,6 +394,7 @@ class Layer:
             self._output_transposed = transposed and y.ndim == 4
             self._input_transposed = transposed
         if self._activation_skipped:
+            self._activation_applied = False
             self._activation_cache = None
         elif self.activation is not None:
             if getattr(self, "_activation_applied", False):  # call ran it in place (above)

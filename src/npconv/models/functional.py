@@ -244,21 +244,26 @@ class Model:
         values: list = [None] * self._n_tensors
         values[:len(xs)] = xs
         relu_pools = self._relu_pools
-        moved = {}  # max-pool position -> the activation moved past it (models.fusion)
+        # This pass's record for the backward (set on self: a replica keeps its own):
+        # the layers run without their ReLU, and per max pool the ReLU moved past it with
+        # its cache (models.fusion); each layer is marked as last run by this pass.
+        token = self._forward_token = object()
+        self._skipped_activation = skipped = set()
+        self._moved_activations = moved = {}
         for k, node in enumerate(self._nodes):
             layer = node.layer
             arg = ([values[p] for p in node.parents] if layer.multiple_inputs
                    else values[node.parents[0]])
             if k in relu_pools and fusion.moves_activation(layer):
+                skipped.add(k)
                 moved[relu_pools[k]] = layer.activation
-                values[node.out] = layer.forward(arg, training=training, activation=False)
-                continue
-            y = layer.forward(arg, training=training)
-            if k in moved:
-                y, cache = moved[k].forward(y)
-                layer._moved_activation = (moved[k], cache)
-            elif getattr(layer, "_moved_activation", None) is not None:
-                layer._moved_activation = None
+                y = layer.forward(arg, training=training, activation=False)
+            else:
+                y = layer.forward(arg, training=training)
+                if k in moved:
+                    y, cache = moved[k].forward(y)
+                    moved[k] = (moved[k], cache)
+            layer._forward_owner = token
             values[node.out] = y
         outs = [values[i] for i in self._output_ids]
         return outs if self._multi_output else outs[0]
@@ -290,17 +295,28 @@ class Model:
             grads[i] = d if grads[i] is None else grads[i] + d
         n_inputs = len(self.inputs)
         output_ids = set(self._output_ids)
-        for node in reversed(self._nodes):
+        token = getattr(self, "_forward_token", None)
+        skipped = getattr(self, "_skipped_activation", ())
+        moved = getattr(self, "_moved_activations", {})
+        for k in range(len(self._nodes) - 1, -1, -1):
+            node = self._nodes[k]
             d = grads[node.out]
             grads[node.out] = None
             if d is None:
                 continue
-            moved = getattr(node.layer, "_moved_activation", None)
-            if moved is not None:  # the producer's ReLU, applied after this max pool
-                d = moved[0].backward(d, moved[1])
+            if getattr(node.layer, "_forward_owner", None) is not token:
+                raise RuntimeError(
+                    f"{self.name}.backward: layer {node.layer.name} has run again since this "
+                    "model's forward pass (called directly or by another model that shares "
+                    "it), so its caches are not this pass's; run this model's forward again "
+                    "before its backward")
+            if k in moved:  # the producer's ReLU, applied after this max pool
+                activation, cache = moved[k]
+                d = activation.backward(d, cache)
             feeds_only_inputs = all(p < n_inputs for p in node.parents)
             node.layer.need_input_grad = need_input_grad or not feeds_only_inputs
-            through = not (fused_output_activation and node.out in output_ids)
+            through = k not in skipped and not (fused_output_activation
+                                                and node.out in output_ids)
             dx = node.layer.backward(d, through_activation=through)
             if not node.layer.need_input_grad:
                 continue

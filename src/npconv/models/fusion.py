@@ -8,6 +8,10 @@ cell; where m <= 0, both send 0 (ReLU's gradient there). So when a layer's fused
 max pool and nothing else, a model runs the layer without its activation, pools the
 pre-activation and applies the ReLU to the pooled output: 4x fewer elements for a 2x2 pool,
 forward and backward (seed 001's two convolutions and AlexNet's three, for example).
+
+The values are the same bit for bit, except that a zero gradient may come out as -0.0 where
+the unfused run gives +0.0, and that with NaN in a window the cell that receives the gradient
+may differ (the max pool leaves it unspecified then).
 """
 
 from __future__ import annotations
@@ -37,7 +41,10 @@ def relu_pool_pairs(nodes, n_inputs: int, output_ids) -> dict[int, int]:
             continue
         i = producer_of[t]
         producer = nodes[i].layer
-        if not producer.multiple_inputs and type(producer).forward is Layer.forward:
+        # npconv's own layers only: a subclass defined elsewhere may apply its activation
+        # in its own way.
+        if (type(producer).__module__.startswith("npconv.") and not producer.multiple_inputs
+                and type(producer).forward is Layer.forward):
             pairs[i] = j
     return pairs
 
