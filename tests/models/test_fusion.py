@@ -2,7 +2,8 @@
 
 Each model runs twice on the same batch: as built (the ReLU applied after the pool) and with
 the pairs cleared (every layer in its own order), and outputs, weight gradients and the input
-gradient must be bit for bit equal. Inputs and kernels are small multiples of 1/4, so that
+gradient must be exactly equal (as values: a zero gradient may be -0.0 in one and +0.0 in the
+other, see npconv.models.fusion). Inputs and kernels are small multiples of 1/4, so that
 windows with tied maxima, all-negative windows and exact zeros are common.
 """
 
