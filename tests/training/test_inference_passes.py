@@ -1,0 +1,81 @@
+"""evaluate and predict run a large batch as several forward passes when the model's largest
+layer output would exceed ``loop.INFERENCE_BYTES_PER_CORE`` per core; the results are those of
+one pass (float32 to 1e-6: the parts' GEMMs see other row counts)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import npconv
+from npconv import layers
+from npconv.models import Model, Sequential, zoo
+from npconv.training import loop
+
+
+@pytest.fixture(autouse=True)
+def _two_threads():
+    before = npconv._threads._requested
+    npconv.set_num_threads(2)
+    yield
+    npconv._threads._requested = before
+
+
+def _count_forwards(monkeypatch, model):
+    sizes = []
+    forward = type(model).forward
+
+    def counting(self, x, training=False):
+        sizes.append(len(x[0]) if isinstance(x, list) else len(x))
+        return forward(self, x, training=training)
+
+    monkeypatch.setattr(type(model), "forward", counting)
+    return sizes
+
+
+def _compiled_cnn():
+    npconv.set_random_seed(0)
+    model = zoo.mnist_cnn()
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def test_passes_follow_the_largest_output():
+    model = _compiled_cnn()
+    per_image = 26 * 26 * 32 * 4  # the first conv's float32 output
+    assert loop._images_per_inference_pass(model) == (loop.INFERENCE_BYTES_PER_CORE
+                                                      // per_image) * 2
+    assert loop._images_per_inference_pass(Sequential([layers.Dense(3)])) is None  # unbuilt
+
+
+def test_evaluate_and_predict_in_passes_equal_one_pass(monkeypatch):
+    model = _compiled_cnn()
+    rng = np.random.default_rng(0)
+    x = rng.random((100, 28, 28, 1), dtype=np.float32)
+    y = rng.integers(0, 10, 100)
+    monkeypatch.setattr(loop, "INFERENCE_BYTES_PER_CORE", 1 << 40)
+    whole_eval = model.evaluate(x, y, batch_size=100, verbose=0)
+    whole_pred = model.predict(x, batch_size=100)
+    monkeypatch.setattr(loop, "INFERENCE_BYTES_PER_CORE", 20 * 26 * 26 * 32 * 4)
+    sizes = _count_forwards(monkeypatch, model)
+    np.testing.assert_allclose(model.evaluate(x, y, batch_size=100, verbose=0), whole_eval,
+                               rtol=1e-6)
+    assert sizes == [33, 33, 34]  # at most 2 x 20 images per pass, in equal passes
+    np.testing.assert_allclose(model.predict(x, batch_size=100), whole_pred, rtol=1e-6,
+                               atol=1e-7)
+    assert sizes[3:] == [33, 33, 34]
+
+
+def test_multi_output_predict_in_passes(monkeypatch):
+    inputs = layers.Input((6, 6, 2))
+    conv = layers.Conv2D(4, 3, activation="relu")(inputs)
+    flat = layers.Flatten()(conv)
+    model = Model(inputs, [layers.Dense(2)(flat), layers.Dense(3)(flat)])
+    x = np.random.default_rng(1).random((50, 6, 6, 2), dtype=np.float32)
+    whole = model.predict(x, batch_size=50)
+    monkeypatch.setattr(loop, "INFERENCE_BYTES_PER_CORE", 8 * 4 * 4 * 4 * 4)
+    parts = model.predict(x, batch_size=50)
+    assert isinstance(parts, list) and len(parts) == 2
+    for a, b in zip(whole, parts, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
