@@ -41,12 +41,45 @@ def _compiled_cnn():
     return model
 
 
-def test_passes_follow_the_largest_output():
+def test_passes_follow_the_largest_output_and_the_cores_in_use():
     model = _compiled_cnn()
-    per_image = 26 * 26 * 32 * 4  # the first conv's float32 output
-    assert loop._images_per_inference_pass(model) == (loop.INFERENCE_BYTES_PER_CORE
-                                                      // per_image) * 2
-    assert loop._images_per_inference_pass(Sequential([layers.Dense(3)])) is None  # unbuilt
+    x = np.zeros((4, 28, 28, 1), np.float32)
+    per_core = loop.INFERENCE_BYTES_PER_CORE // (26 * 26 * 32 * 4)  # the first conv's output
+    assert loop._images_per_inference_pass(model, x) == per_core * 2
+    npconv.set_num_threads(1)
+    assert loop._images_per_inference_pass(model, x) == per_core
+    npconv.set_num_threads(3)
+    assert loop._images_per_inference_pass(model, x) == per_core * 3
+    fresh = Sequential([layers.Conv2D(8, 3), layers.Flatten(), layers.Dense(3)])
+    assert loop._images_per_inference_pass(fresh, np.zeros((2, 10, 10, 1))) == (
+        loop.INFERENCE_BYTES_PER_CORE // (8 * 8 * 8 * 8)) * 3  # built here; float64 input
+
+
+def test_models_whose_samples_see_their_batch_run_whole(monkeypatch):
+    """A softmax over the batch axis, or a layer of the user's: one pass, as one part."""
+
+    class Centre(layers.Layer):
+        def call(self, x, training=False):
+            return x - x.mean(axis=0)
+
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+    for odd in (layers.Softmax(axis=0), Centre()):
+        model = Sequential([layers.Input((6,)), layers.Dense(4), odd])
+        model.compile(loss="mse")
+        assert loop._images_per_inference_pass(model, np.zeros((3, 6))) is None
+    x = np.random.default_rng(2).random((60, 6))
+    whole = model.predict(x, batch_size=60)
+    monkeypatch.setattr(loop, "INFERENCE_BYTES_PER_CORE", 1)
+    np.testing.assert_array_equal(model.predict(x, batch_size=60), whole)
+
+
+def test_a_wrong_input_shape_names_the_whole_batch(monkeypatch):
+    model = _compiled_cnn()
+    monkeypatch.setattr(loop, "INFERENCE_BYTES_PER_CORE", 8 * 26 * 26 * 32 * 4)
+    with pytest.raises(ValueError, match=r"\(100, 28, 27, 1\)"):
+        model.predict(np.zeros((100, 28, 27, 1), np.float32), batch_size=100)
 
 
 def test_evaluate_and_predict_in_passes_equal_one_pass(monkeypatch):

@@ -141,33 +141,44 @@ def _batch_slices(n, batch_size):
 INFERENCE_BYTES_PER_CORE = 6 << 20
 
 
-def _images_per_inference_pass(model):
-    """Images per evaluate/predict pass (see INFERENCE_BYTES_PER_CORE), or None for no limit
-    (an output size unknown)."""
-    from .._threads import get_num_threads
+def _images_per_inference_pass(model, x):
+    """Images per evaluate/predict pass for batches like ``x`` (see INFERENCE_BYTES_PER_CORE),
+    or None for whole batches: an output size unknown, or a layer whose output for a sample
+    depends on the others in its batch (a softmax over the batch axis, a layer of the user's:
+    the rule of :func:`npconv.models.parallel.plan_parts`)."""
+    from .. import _threads
+    from ..models import parallel
 
-    if not getattr(model, "_graph_ready", False):
-        return None
+    xs = model._as_input_list(x)
+    model._ensure_graph_for(xs)  # a Sequential builds from its first input, as in forward
+    itemsize = max([w.value.itemsize for w in model.weights]
+                   + [a.dtype.itemsize for a in xs if a.dtype.kind == "f"], default=4)
     largest = 0
-    itemsize = max((w.value.itemsize for w in model.weights), default=4)
     for node in model._nodes:
         shape = node.layer.output_shape
-        if not isinstance(shape, tuple) or any(d is None for d in shape[1:]):
+        if (not isinstance(shape, tuple) or any(d is None for d in shape[1:])
+                or not parallel._splits(node.layer, False)):
             return None
         largest = max(largest, math.prod(shape[1:]) * itemsize)
     if not largest:
         return None
-    return max(8, INFERENCE_BYTES_PER_CORE // largest) * get_num_threads()
+    cores = _threads.get_num_threads() if _threads.parallel_available() else 1
+    return max(8, INFERENCE_BYTES_PER_CORE // largest) * cores
 
 
 def _inference_forward(model, x, images_per_pass):
     """``model.forward(x, training=False)`` in equal passes of at most ``images_per_pass``
-    images (None: one pass)."""
+    images (None: one pass). Inputs of unequal lengths or shapes the model's inputs do not
+    take run in one pass, so that the error names the whole batch."""
     from ..models.parallel import part_slices
 
-    n = len(x[0]) if isinstance(x, list) else len(x)
-    if images_per_pass is None or n <= images_per_pass:
+    xs = model._as_input_list(x)
+    n = len(xs[0]) if xs[0].ndim else 0
+    if images_per_pass is None or n <= images_per_pass or any(
+            a.ndim == 0 or len(a) != n for a in xs):
         return model.forward(x, training=False)
+    for t, a in zip(model.inputs, xs, strict=True):
+        t.layer._check_input_shape(a.shape)
     passes = math.ceil(n / images_per_pass)
     outs = [model.forward(_take(x, sl), training=False) for sl in part_slices(n, passes)]
     if isinstance(outs[0], list):
@@ -420,16 +431,16 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
     metric_objs = _make_metrics(model)
     loss_sum = 0.0
     slices = _batch_slices(n, batch_size)
-    per_pass = None
     cb_list = _callback_list(model, callbacks, verbose, len(slices), "evaluate")
     bar = _progress(verbose, len(slices), "evaluate")
     start = time.perf_counter()
     cb_list.on_test_begin()
     for step, sl in enumerate(slices):
         cb_list.on_test_batch_begin(step)
-        if per_pass is None:  # known once the layers are built
-            per_pass = _images_per_inference_pass(model)
-        y_pred = _inference_forward(model, _take(x, sl), per_pass)
+        xb = _take(x, sl)
+        if step == 0:
+            per_pass = _images_per_inference_pass(model, xb)
+        y_pred = _inference_forward(model, xb, per_pass)
         if penalty is None:
             penalty = float(sum(model.losses))
         sw = None if sample_weight is None else sample_weight[sl]
@@ -474,16 +485,16 @@ def predict(model, x, batch_size=None, verbose=0, callbacks=None):
     x, _, n = _check_xy(model, x, None, "predict")
     outs = []
     slices = _batch_slices(n, batch_size)
-    per_pass = None
     cb_list = _callback_list(model, callbacks, verbose, len(slices), "predict")
     bar = _progress(verbose, len(slices), "predict")
     start = time.perf_counter()
     cb_list.on_predict_begin()
     for step, sl in enumerate(slices):
         cb_list.on_predict_batch_begin(step)
-        if per_pass is None:
-            per_pass = _images_per_inference_pass(model)
-        outs.append(_inference_forward(model, _take(x, sl), per_pass))
+        xb = _take(x, sl)
+        if step == 0:
+            per_pass = _images_per_inference_pass(model, xb)
+        outs.append(_inference_forward(model, xb, per_pass))
         cb_list.on_predict_batch_end(step, {"outputs": outs[-1]})
         if bar is not None:
             bar.update(1)
