@@ -371,6 +371,9 @@ class Layer:
         """
         self._activation_skipped = self.activation is not None and not activation
         self._forward_owner = None  # a model running this layer records itself (after)
+        # The last pass's caches go before this pass makes its own, not after: the peak
+        # memory of a training step would otherwise hold both (e.g. two patch matrices).
+        self._cache = self._activation_cache = None
         if self.multiple_inputs:
             if not isinstance(inputs, (list, tuple)):
                 raise TypeError(f"{self.name}: expected a list of input arrays. "

@@ -134,11 +134,12 @@ def _batch_slices(n, batch_size):
 #: Bytes of the largest layer output per core in one forward pass of evaluate/predict: a
 #: larger batch runs as several passes, whose outputs are concatenated. No backward follows,
 #: so no cache needs the whole batch, and each pass's temporaries fit in the memory the
-#: training steps already hold. Measured on the 5-epoch seed-001 run: evaluate at batch 256
-#: (an 11 MB first conv output per core) grew the peak memory by 21 MB in the main process and
-#: 31 MB in the helper, and by 1 and 5 MB in passes of 64 images per core (5.5 MB), which were
-#: also 4-8 % faster. Smaller models keep whole batches: their passes' fixed cost dominates.
-INFERENCE_BYTES_PER_CORE = 6 << 20
+#: training steps already hold (3 MB: 36 images per core for the seed-001 CNN, about one
+#: training part). Measured on the seed-001 CNN's 5-epoch run, evaluate at batch 256 (128
+#: images per core) raised the peak by 21 MB in the main process and 31 MB in the helper; in
+#: passes of at most 36 images per core by 0 and 2 MB, and 5-8 % faster. LeNet-5 keeps whole
+#: batches of 256; the strided CNN runs them in two passes (3-6 % slower than whole).
+INFERENCE_BYTES_PER_CORE = 3 << 20
 
 
 def _images_per_inference_pass(model, x):
