@@ -64,6 +64,28 @@ def test_weights_untouched_and_no_gradients_left_behind():
     assert all(layer.need_input_grad for layer in model.layers)
 
 
+def test_a_relu_moved_past_its_max_pool_is_timed_at_the_pool(monkeypatch):
+    """As the model runs it (npconv.models.fusion): the conv without its ReLU, the pool with
+    it after; the report says so."""
+    model = _small_model()
+    conv, pool = model.layers[:2]
+    calls = []
+    forward = type(conv).forward
+
+    def spy(self, x, training=False, *, activation=True):
+        calls.append((self.name, activation))
+        return forward(self, x, training=training, activation=activation)
+
+    monkeypatch.setattr(type(conv), "forward", spy)
+    report = bench_model(model, batch_size=3, repeats=1, warmup=0)
+    assert (conv.name, False) in calls and (conv.name, True) not in calls
+    assert report.notes == [f"{conv.name}'s ReLU runs after {pool.name}, on its output "
+                            "(npconv.models.fusion); that row includes it"]
+    assert f"note: {report.notes[0]}" in format_bench(report)
+    assert bench_model(Sequential([Input(shape=(8, 8, 2)), Conv2D(3, 3, activation="tanh"),
+                                   MaxPooling2D(2)]), 2, 1, 0).notes == []
+
+
 def test_format_lists_every_layer_and_the_totals():
     report = bench_model(_small_model(), batch_size=4, repeats=1, warmup=0)
     text = format_bench(report)

@@ -14,6 +14,10 @@ For each layer, at a given batch size:
     activation_bytes   the layer's output at this batch size
     im2col_bytes   the patch matrix a convolution builds (0 for other layers)
 
+A ReLU that the model applies after the max pool reading it (:mod:`npconv.models.fusion`) is
+timed there too: the producing layer runs without it, the pool's row includes it, and
+``BenchReport.notes`` says so.
+
 The inputs are random (standard normal, in the model's float dtype); each layer sees the output
 of the layer before it, so shapes and values are those of a real forward pass. Times are medians
 over ``repeats`` after ``warmup`` calls; they depend on the machine and its load.
@@ -40,6 +44,7 @@ class BenchReport:
     batch_size: int
     dtype: str
     rows: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
 
     def total(self, key: str):
         """Sum of column ``key`` over the layers (e.g. ``"forward_ms"``, ``"macs"``)."""
@@ -81,6 +86,7 @@ def bench_model(model, batch_size: int = 64, repeats: int = 10, warmup: int = 2,
     """
     import numpy as np
 
+    from .models import fusion
     from .models.cost import layer_cost
 
     batch_size = _check_count(batch_size, "batch_size", 1)
@@ -104,15 +110,28 @@ def bench_model(model, batch_size: int = 64, repeats: int = 10, warmup: int = 2,
     n_inputs = len(inputs)
     last = model._nodes[-1].layer if model._nodes else None
     report = BenchReport(model.name, batch_size, np.dtype(dtype).name)
-    for node in model._nodes:
+    moved = {}  # max-pool position -> the producer's ReLU, applied after the pool
+    for k, node in enumerate(model._nodes):
         layer = node.layer
         arg = ([values[p] for p in node.parents] if layer.multiple_inputs
                else values[node.parents[0]])
-        infer_ms = _median_ms(lambda layer=layer, arg=arg: layer.forward(arg, training=False),
-                              repeats, warmup)
-        forward_ms = _median_ms(lambda layer=layer, arg=arg: layer.forward(arg, training=True),
-                                repeats, warmup)
-        y = layer.forward(arg, training=True)  # the cache backward reads
+        with_activation = True
+        pairs = getattr(model, "_relu_pools", {})
+        if k in pairs and fusion.moves_activation(layer):
+            with_activation = False
+            moved[pairs[k]] = (layer.activation, layer.name)
+            report.notes.append(f"{layer.name}'s ReLU runs after "
+                                f"{model._nodes[pairs[k]].layer.name}, on its "
+                                "output (npconv.models.fusion); that row includes it")
+        after = moved.get(k, (None,))[0]
+
+        def run(training, layer=layer, arg=arg, act=with_activation, after=after):
+            y = layer.forward(arg, training=training, activation=act)
+            return (y, None) if after is None else after.forward(y)
+
+        infer_ms = _median_ms(lambda run=run: run(False), repeats, warmup)
+        forward_ms = _median_ms(lambda run=run: run(True), repeats, warmup)
+        y, after_cache = run(True)  # the caches backward reads
         values[node.out] = y
         d_out = (rng.standard_normal(y.shape).astype(y.dtype) if y.dtype.kind == "f"
                  else None)
@@ -121,9 +140,13 @@ def bench_model(model, batch_size: int = 64, repeats: int = 10, warmup: int = 2,
                                                         for p in node.parents)):
             layer.need_input_grad = not all(p < n_inputs for p in node.parents)
             through = not (layer is last and getattr(layer.activation, "name", "") == "softmax")
-            backward_ms = _median_ms(
-                lambda layer=layer, d=d_out, through=through: layer.backward(
-                    d, through_activation=through), repeats, warmup)
+
+            def back(layer=layer, d=d_out, through=through, after=after, cache=after_cache):
+                if after is not None:
+                    d = after.backward(d, cache)
+                return layer.backward(d, through_activation=through)
+
+            backward_ms = _median_ms(back, repeats, warmup)
             layer.need_input_grad = True
         for w in layer._weights:
             w.grad = None
@@ -171,6 +194,7 @@ def format_bench(report: BenchReport) -> str:
     if infer > 0:
         lines.append(f"inference forward: {infer:.3f} ms = "
                      f"{report.batch_size / infer * 1e3:,.0f} images/s")
+    lines.extend(f"note: {note}" for note in report.notes)
     return "\n".join(lines)
 
 
