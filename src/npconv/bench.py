@@ -110,20 +110,19 @@ def bench_model(model, batch_size: int = 64, repeats: int = 10, warmup: int = 2,
     n_inputs = len(inputs)
     last = model._nodes[-1].layer if model._nodes else None
     report = BenchReport(model.name, batch_size, np.dtype(dtype).name)
+    pairs = getattr(model, "_relu_pools", {})
     moved = {}  # max-pool position -> the producer's ReLU, applied after the pool
     for k, node in enumerate(model._nodes):
         layer = node.layer
         arg = ([values[p] for p in node.parents] if layer.multiple_inputs
                else values[node.parents[0]])
-        with_activation = True
-        pairs = getattr(model, "_relu_pools", {})
-        if k in pairs and fusion.moves_activation(layer):
-            with_activation = False
-            moved[pairs[k]] = (layer.activation, layer.name)
+        with_activation = not (k in pairs and fusion.moves_activation(layer))
+        if not with_activation:
+            moved[pairs[k]] = layer.activation
             report.notes.append(f"{layer.name}'s ReLU runs after "
                                 f"{model._nodes[pairs[k]].layer.name}, on its "
                                 "output (npconv.models.fusion); that row includes it")
-        after = moved.get(k, (None,))[0]
+        after = moved.get(k)
 
         def run(training, layer=layer, arg=arg, act=with_activation, after=after):
             y = layer.forward(arg, training=training, activation=act)

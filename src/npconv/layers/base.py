@@ -398,7 +398,6 @@ class Layer:
             self._input_transposed = transposed
         if self._activation_skipped:
             self._activation_applied = False
-            self._activation_cache = None
         elif self.activation is not None:
             if getattr(self, "_activation_applied", False):  # call ran it in place (above)
                 self._activation_applied = False

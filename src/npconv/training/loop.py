@@ -171,7 +171,7 @@ def _inference_forward(model, x, images_per_pass):
     """``model.forward(x, training=False)`` in equal passes of at most ``images_per_pass``
     images (None: one pass). Inputs of unequal lengths or shapes the model's inputs do not
     take run in one pass, so that the error names the whole batch."""
-    from ..models.parallel import part_slices
+    from ..models import parallel
 
     xs = model._as_input_list(x)
     n = len(xs[0]) if xs[0].ndim else 0
@@ -181,10 +181,9 @@ def _inference_forward(model, x, images_per_pass):
     for t, a in zip(model.inputs, xs, strict=True):
         t.layer._check_input_shape(a.shape)
     passes = math.ceil(n / images_per_pass)
-    outs = [model.forward(_take(x, sl), training=False) for sl in part_slices(n, passes)]
-    if isinstance(outs[0], list):
-        return [np.concatenate([o[i] for o in outs]) for i in range(len(outs[0]))]
-    return np.concatenate(outs)
+    outs = [model.forward(_take(x, sl), training=False)
+            for sl in parallel.part_slices(n, passes)]
+    return parallel._concat(outs, isinstance(outs[0], list))
 
 
 def _check_batch_size(model, batch_size, where):
