@@ -101,12 +101,18 @@ class _Helper:
         return {"grads": written, "dx": dx_written}
 
     def serve(self):
+        from ._workers import Inbox, spin_seconds
+
+        inbox = Inbox(self.sock)
+        spin_s = spin_seconds()
         self.sock.send(json.dumps({"ready": True, "seq": 0}).encode())
+        spin = 0.0  # the first request (a model's setup) may come much later
         while True:
             try:
-                data, fds, _, _ = socket.recv_fds(self.sock, 1 << 22, 16)
+                data, fds = inbox.receive(spin)
             except OSError:
                 return
+            spin = spin_s
             if not data:
                 return  # the parent closed the socket (or died)
             msg = json.loads(data)

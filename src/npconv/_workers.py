@@ -27,6 +27,8 @@ import select
 import socket
 import subprocess
 import sys
+import time
+from array import array
 
 import numpy as np
 
@@ -45,6 +47,67 @@ def available() -> bool:
 
 class WorkerError(RuntimeError):
     """A helper process failed (died, or answered nonsense)."""
+
+
+#: Seconds a process polls its socket before it sleeps in a blocking receive: the parent
+#: while its helpers finish their parts, a helper after each reply (the parent's next request
+#: comes after its loss or optimizer step, a fraction of a millisecond later). A process woken
+#: from a blocking receive starts ~0.1 ms late (measured here); polling costs only a core that
+#: would idle anyway. ``NPCONV_SPIN_US=0`` turns it off (e.g. on a machine with fewer cores
+#: than processes).
+SPIN_S = 2e-3
+
+
+def spin_seconds() -> float:
+    """:data:`SPIN_S`, or ``$NPCONV_SPIN_US`` microseconds when set."""
+    env = os.environ.get("NPCONV_SPIN_US", "").strip()
+    if not env:
+        return SPIN_S
+    try:
+        value = float(env)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # (also NaN)
+        raise ValueError(f"NPCONV_SPIN_US: expected microseconds >= 0. Received {env!r}")
+    return value * 1e-6
+
+_FD_SPACE = socket.CMSG_SPACE(16 * array("i").itemsize)  # up to 16 descriptors per message
+
+
+class Inbox:
+    """Receives the messages of a Unix socket into one buffer mapped once (a fresh
+    ``_MAX_MESSAGE``-byte buffer per ``recv`` costs ~12 us; only the pages that a message
+    touches become resident)."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buffer = mmap.mmap(-1, _MAX_MESSAGE)
+
+    def receive(self, spin_s: float = 0.0) -> tuple[bytes, list[int]]:
+        """The next message (``b""`` when the peer closed its end) and the file descriptors
+        sent with it. Polls for up to ``spin_s`` seconds first, then blocks."""
+        if spin_s > 0:
+            deadline = time.perf_counter() + spin_s
+            while True:
+                try:
+                    return self._take(socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    if time.perf_counter() >= deadline:
+                        break
+        return self._take(0)
+
+    def _take(self, flags: int) -> tuple[bytes, list[int]]:
+        size, ancillary, msg_flags, _ = self.sock.recvmsg_into([self.buffer], _FD_SPACE, flags)
+        fds = array("i")
+        for level, kind, data in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
+        if msg_flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+            for fd in fds:
+                os.close(fd)
+            raise WorkerError(f"npconv: a message larger than {_MAX_MESSAGE} bytes or with "
+                              "more than 16 file descriptors was cut off")
+        return self.buffer[:size], list(fds)
 
 
 def view(data: np.ndarray, offset: int, shape, dtype) -> np.ndarray:
@@ -119,6 +182,8 @@ class Worker:
         finally:
             theirs.close()
         self.sock = ours
+        self.inbox = Inbox(ours)
+        self.spin_s = spin_seconds()
         self.pid = os.getpid()  # a forked child must not talk to its parent's helpers
         self.ready = False
         self.models: dict = {}  # id(model) -> (key, weakref to its _ProcessState), oldest first
@@ -138,7 +203,9 @@ class Worker:
     def _receive(self, timeout=None) -> dict:
         if timeout is not None and not select.select([self.sock], [], [], timeout)[0]:
             raise TimeoutError
-        data = self.sock.recv(_MAX_MESSAGE)
+        data, fds = self.inbox.receive(self.spin_s if timeout is None else 0.0)
+        for fd in fds:  # a helper sends none
+            os.close(fd)
         if not data:
             raise WorkerError("npconv helper process exited"
                               + self._exit_note())

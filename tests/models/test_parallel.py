@@ -330,3 +330,79 @@ def test_many_models_are_forgotten_by_the_helpers_oldest_first():
     assert len(helper.models) <= parallel.MAX_MODELS_PER_HELPER
     np.testing.assert_allclose(_process_forward(models[0], x), _serial_forward(models[0], x),
                                rtol=1e-6, atol=1e-7)
+
+
+def test_blas_limited_holds_one_thread_and_restores_the_count():
+    libs = _threads._blas_controller().lib_controllers
+    before = [lib.get_num_threads() for lib in libs]
+    with _threads.blas_limited():
+        assert all(lib.get_num_threads() == 1 for lib in libs)
+        with _threads.blas_limited():  # nested: still one, and the outer restore is intact
+            assert all(lib.get_num_threads() == 1 for lib in libs)
+        assert all(lib.get_num_threads() == 1 for lib in libs)
+    assert [lib.get_num_threads() for lib in libs] == before
+    with pytest.raises(KeyError), _threads.blas_limited():
+        raise KeyError("an error inside the block")
+    assert [lib.get_num_threads() for lib in libs] == before
+
+
+# ---------------------------------------------------------------------------- the sockets
+@needs_helpers
+@pytest.mark.parametrize("spin_s", [0.0, 0.01])
+def test_inbox_takes_messages_and_descriptors(spin_s):
+    import os
+    import socket
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    inbox = _workers.Inbox(ours)
+    try:
+        theirs.send(b"first")
+        theirs.send(b"")  # an empty message is a message, not the end
+        r, w = os.pipe()
+        socket.send_fds(theirs, [b"with a descriptor"], [w])
+        os.close(w)
+        assert inbox.receive(spin_s) == (b"first", [])
+        assert inbox.receive(spin_s) == (b"", [])
+        data, fds = inbox.receive(spin_s)
+        assert data == b"with a descriptor" and len(fds) == 1
+        os.write(fds[0], b"x")
+        os.close(fds[0])
+        assert os.read(r, 1) == b"x"
+        os.close(r)
+        started = time.perf_counter()
+        theirs.close()  # the peer's end closed: b"" at once, not after the spin
+        assert inbox.receive(spin_s) == (b"", [])
+        assert time.perf_counter() - started < 1.0
+    finally:
+        ours.close()
+
+
+@needs_helpers
+def test_inbox_refuses_a_message_larger_than_its_buffer(monkeypatch):
+    import socket
+
+    monkeypatch.setattr(_workers, "_MAX_MESSAGE", 16)
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        inbox = _workers.Inbox(ours)
+        theirs.send(b"x" * 17)
+        with pytest.raises(_workers.WorkerError, match="larger than 16 bytes"):
+            inbox.receive()
+        theirs.send(b"y" * 16)
+        assert inbox.receive() == (b"y" * 16, [])
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def test_spin_time_from_the_environment(monkeypatch):
+    monkeypatch.delenv("NPCONV_SPIN_US", raising=False)
+    assert _workers.spin_seconds() == _workers.SPIN_S
+    monkeypatch.setenv("NPCONV_SPIN_US", "0")
+    assert _workers.spin_seconds() == 0.0
+    monkeypatch.setenv("NPCONV_SPIN_US", "150")
+    assert _workers.spin_seconds() == pytest.approx(150e-6)
+    for bad in ("-1", "soon", "nan"):
+        monkeypatch.setenv("NPCONV_SPIN_US", bad)
+        with pytest.raises(ValueError, match=f"NPCONV_SPIN_US.*{bad!r}"):
+            _workers.spin_seconds()
