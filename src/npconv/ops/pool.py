@@ -269,25 +269,58 @@ def avg_pool2d_forward(x, pool_size, strides=None, padding="valid"):
     return out, cache
 
 
+#: Channels below which a tiled average pool sums each window's columns in one small matrix
+#: multiply rather than ``kw`` strided adds (whose inner loops are only C long). Measured here
+#: on LeNet's first pool, 6 channels at batch 128: forward 0.51 -> 0.30 ms, backward 0.41 ->
+#: 0.25 ms; equal at 16 channels.
+GEMM_POOL_CHANNELS = 16
+
+
+def _column_matrix(kw, c, scale, dtype):
+    """``(kw * C, C)``: entry ``[j * C + c, c]`` is ``scale``, the others 0 (one window row of
+    ``kw`` pixels -> its C channels' sums, times ``scale``)."""
+    return np.tile(np.eye(c, dtype=dtype) * dtype.type(scale), (kw, 1))
+
+
+def _exact_scale(count: int) -> bool:
+    return count & (count - 1) == 0  # 1 / count is exact in binary floating point
+
+
 def _tiled_avg_pool(x, pool, out_hw):
     """Average pooling when the windows tile the input (e.g. 2x2, stride 2, no padding).
 
     Sums the kh rows of each window first, over whole contiguous image rows (long inner
     loops, not C-long ones), then the kw columns: ~2x faster than the offset views for few
     channels. The sum's order differs from the general path (rounding may differ by an ulp).
+    Under :data:`GEMM_POOL_CHANNELS` channels the columns are summed by a matrix multiply
+    with 0/1 weights (scaled by ``1 / (kh * kw)`` when that is exact); a non-finite sum would
+    spread NaN (``inf * 0``) to its window's other channels, so then the adds run instead.
     """
     (kh, kw), (oh, ow) = pool, out_hw
     n, h, w, c = x.shape
     rows = x.reshape(n, h, w * c)[:, :oh * kh].reshape(n, oh, kh, w * c)
-    total = rows[:, :, 0].copy()
-    for di in range(1, kh):
+    total = np.add(rows[:, :, 0], rows[:, :, 1]) if kh > 1 else rows[:, :, 0].copy()
+    for di in range(2, kh):
         total += rows[:, :, di]
-    cols = total[:, :, :ow * kw * c].reshape(n, oh, ow, kw, c)
-    out = cols[:, :, :, 0].copy()
-    for dj in range(1, kw):
-        out += cols[:, :, :, dj]
-    out /= x.dtype.type(kh * kw)
-    counts = np.full((oh, ow, 1), kh * kw, dtype=x.dtype)
+    count = kh * kw
+    out = None
+    if c < GEMM_POOL_CHANNELS and kw > 1:
+        exact = _exact_scale(count)
+        mat = _column_matrix(kw, c, 1 / count if exact else 1, x.dtype)
+        with np.errstate(invalid="ignore"):  # inf * 0: detected below
+            out = total[:, :, :ow * kw * c].reshape(n * oh * ow, kw * c) @ mat
+        out = out.reshape(n, oh, ow, c)
+        if not exact:
+            out /= x.dtype.type(count)
+        if not np.isfinite(out).all():
+            out = None
+    if out is None:
+        cols = total[:, :, :ow * kw * c].reshape(n, oh, ow, kw, c)
+        out = cols[:, :, :, 0].copy()
+        for dj in range(1, kw):
+            out += cols[:, :, :, dj]
+        out /= x.dtype.type(count)
+    counts = np.full((oh, ow, 1), count, dtype=x.dtype)
     cache = PoolCache("avg_pool2d_backward", x.shape, x.dtype, pool, pool, ((0, 0), (0, 0)),
                       out.shape, counts=counts)
     return out, cache
@@ -303,13 +336,23 @@ def avg_pool2d_backward(d_out, cache: PoolCache):
         # Every window holds kh * kw pixels: one image row of shares (each share repeated kw
         # times, contiguous), copied to the kh rows of its windows.
         (kh, kw), (n, oh, ow, c) = cache.pool, cache.out_shape
-        share = d_out / cache.dtype.type(kh * kw)
-        row = np.repeat(share.reshape(n, oh, ow, 1, c), kw, axis=3).reshape(n, oh, ow * kw * c)
+        count = kh * kw
+        row = None
+        if c < GEMM_POOL_CHANNELS and kw > 1 and _exact_scale(count):
+            # the repeat as a multiply by the transposed column matrix (see _tiled_avg_pool)
+            mat = _column_matrix(kw, c, 1 / count, cache.dtype).T
+            with np.errstate(invalid="ignore"):
+                row = (d_out.reshape(n * oh * ow, c) @ mat).reshape(n, oh, ow * kw * c)
+            if not np.isfinite(row).all():
+                row = None
+        if row is None:
+            share = d_out / cache.dtype.type(count)
+            row = np.repeat(share.reshape(n, oh, ow, 1, c), kw, axis=3)
+            row = row.reshape(n, oh, ow * kw * c)
         dx = _tiled_zeros(cache)
         _, h, w, _ = cache.x_shape
         dx_rows = dx.reshape(n, h, w * c)[:, :oh * kh].reshape(n, oh, kh, w * c)  # views
-        for di in range(kh):
-            dx_rows[:, :, di, :row.shape[2]] = row
+        dx_rows[:, :, :, :row.shape[2]] = row[:, :, None, :]
         return dx
     share = d_out / cache.counts   # seed 002's distribute_value, for every window at once
     dxp = _padded_zeros(cache)
