@@ -162,3 +162,28 @@ def test_import_npconv_is_light():
              "npconv.datasets", "numpy", "torch", "matplotlib", "safetensors", "tqdm"}
     assert not heavy & loaded, f"import npconv loaded {sorted(heavy & loaded)}"
     assert "npconv" in loaded
+
+
+def test_helper_imports_load_no_random_generator_and_no_libcrypto():
+    # What npconv's helper process imports (npconv._worker_main.main): numpy.random and
+    # hashlib (libcrypto) would add ~6 MB to every helper's memory for nothing.
+    probe = ("import json, sys\n"
+             "import npconv._worker_main, npconv.layers, npconv.models.functional\n"
+             "print(json.dumps(sorted(sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=True, timeout=60)
+    loaded = set(json.loads(result.stdout))
+    assert "npconv.layers" in loaded
+    assert not loaded & {"numpy.random", "hashlib", "_hashlib"}, loaded & {
+        "numpy.random", "hashlib", "_hashlib"}
+
+
+def test_a_model_built_without_drawing_weights_has_zeros(monkeypatch):
+    import numpy as np
+
+    from npconv.layers import base
+
+    monkeypatch.setattr(base, "DRAW_WEIGHTS", False)
+    layer = npconv.layers.Dense(3, kernel_initializer="glorot_uniform")
+    layer.forward(np.ones((2, 4), np.float32))
+    assert not np.any(layer.kernel.value) and layer.kernel.value.dtype == np.float32

@@ -9,7 +9,6 @@ temporary file is deleted and the previous file, if any, is left as it was.
 from __future__ import annotations
 
 import os
-import tempfile
 from contextlib import contextmanager
 
 
@@ -31,6 +30,8 @@ def atomic_path(path, suffix: str | None = None):
     os.makedirs(folder, exist_ok=True)
     if suffix is None:
         suffix = os.path.splitext(path)[1]
+    import tempfile  # (imports random and hashlib: not at npconv's import)
+
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix, dir=folder)
     os.close(fd)
     try:

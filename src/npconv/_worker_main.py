@@ -8,8 +8,9 @@ answers JSON requests, one at a time, each with the ``seq`` it came with:
     exchange  {size} + fd: map the exchange buffer (inputs, outputs, gradients)
     forward   {key, inputs: [[offset, shape, dtype]], training, out_at}: run the model on
               the inputs, write the outputs from byte ``out_at``; reply their layout
-    backward  {key, d_outputs: [...], fused, grads_at: [offset per weight or None], dx_at}:
-              back-propagate, write each trainable weight's gradient (and the input
+    backward  {key, d_outputs: [...], fused, grads_at: [offset per weight or None], dx_at,
+              release}: back-propagate (dropping each layer's caches after it if
+              ``release``), write each trainable weight's gradient (and the input
               gradients from ``dx_at`` unless it is null); reply which were written
     drop      {key}: forget a model
     exit
@@ -86,7 +87,8 @@ class _Helper:
         ds = _views(self.exchange, msg["d_outputs"])
         dx = model._backward_serial(ds if model._multi_output else ds[0],
                                     fused_output_activation=bool(msg["fused"]),
-                                    need_input_grad=msg.get("dx_at") is not None)
+                                    need_input_grad=msg.get("dx_at") is not None,
+                                    release_caches=bool(msg.get("release", False)))
         dx_written = []
         if msg.get("dx_at") is not None:
             dx_written = write_arrays(self.exchange, msg["dx_at"],
@@ -147,7 +149,10 @@ def main(argv=None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     sock = socket.socket(fileno=int(argv[0]))
     import npconv.layers  # noqa: F401 - registers every layer class before the first setup
+    import npconv.layers.base
     import npconv.models.functional  # noqa: F401
+
+    npconv.layers.base.DRAW_WEIGHTS = False  # every weight is mapped from the parent at setup
 
     _Helper(sock).serve()
 

@@ -19,7 +19,6 @@ before changing anything: a truncated, corrupt, wrong-version or shape-mismatche
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 
@@ -90,6 +89,10 @@ def _metric_from_spec(spec):
 def _serialize(tensors: dict, metadata: dict) -> list:
     """The file as pieces to write: the header (with the data's SHA-256 in its metadata) and
     the tensor data section, which is not copied."""
+    # (hashlib is imported here, not at npconv's import: it loads libcrypto, ~3 MB, which the
+    # helper processes would map for nothing)
+    import hashlib
+
     from safetensors.numpy import save
 
     blob = save(tensors, metadata={k: json.dumps(v) for k, v in metadata.items()})
@@ -167,6 +170,8 @@ def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
                          f"version {FORMAT_VERSION}")
     expected = metadata.get(_CHECKSUM)  # files written before it was recorded have none
     if expected is not None:
+        import hashlib
+
         actual = hashlib.sha256(memoryview(data)[8 + header_len:]).hexdigest()
         if actual != expected:
             raise ValueError(f"npconv: {path} is corrupt: its tensor data do not match the "

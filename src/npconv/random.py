@@ -7,11 +7,11 @@ share this module's, which :func:`set_random_seed` resets, so one call seeds a w
 
 from __future__ import annotations
 
-import random as _py_random
-
 import numpy as np
 
-_GENERATOR = np.random.default_rng()
+# Created on first use: importing numpy.random costs ~6 MB of memory (it loads libcrypto for
+# its seeding), which npconv's helper processes, whose weights come from their parent, never need.
+_GENERATOR = None
 
 
 def set_random_seed(seed: int) -> None:
@@ -19,13 +19,18 @@ def set_random_seed(seed: int) -> None:
     global _GENERATOR
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"set_random_seed: expected a non-negative int. Received: seed={seed!r}")
+    import random  # Python's (imported here: it loads hashlib's libcrypto)
+
     _GENERATOR = np.random.default_rng(int(seed))
-    _py_random.seed(int(seed))
+    random.seed(int(seed))
     np.random.seed(int(seed) % 2**32)  # noqa: NPY002 - seeds user code that uses it
 
 
 def global_generator() -> np.random.Generator:
     """The shared generator (changes identity when :func:`set_random_seed` is called)."""
+    global _GENERATOR
+    if _GENERATOR is None:
+        _GENERATOR = np.random.default_rng()
     return _GENERATOR
 
 
@@ -35,7 +40,7 @@ def make_generator(seed=None) -> np.random.Generator:
     None -> a child of the shared generator; int -> a fresh one; Generator -> itself.
     """
     if seed is None:
-        return np.random.default_rng(_GENERATOR.integers(0, 2**63 - 1))
+        return np.random.default_rng(global_generator().integers(0, 2**63 - 1))
     if isinstance(seed, np.random.Generator):
         return seed
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0:

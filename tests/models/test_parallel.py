@@ -406,3 +406,49 @@ def test_spin_time_from_the_environment(monkeypatch):
         monkeypatch.setenv("NPCONV_SPIN_US", bad)
         with pytest.raises(ValueError, match=f"NPCONV_SPIN_US.*{bad!r}"):
             _workers.spin_seconds()
+
+
+# ---------------------------------------------------------------------------- released caches
+@pytest.mark.parametrize("threads", [1, 2])
+def test_backward_that_releases_caches_gives_the_same_gradients(backend, threads):
+    npconv.utils.set_random_seed(12)
+    model = zoo.mnist_cnn()  # with ReLUs moved past its max pools (models.fusion)
+    x = np.random.default_rng(13).random((32, 28, 28, 1), dtype=np.float32)
+    npconv.set_num_threads(threads)
+    out = model.forward(x, training=True)
+    d = np.random.default_rng(14).standard_normal(out.shape).astype(np.float32)
+    model.backward(d)
+    kept = [w.grad.copy() for w in model.trainable_weights]
+    model.forward(x, training=True)
+    model.backward(d, release_caches=True)
+    for g, w in zip(kept, model.trainable_weights, strict=True):
+        np.testing.assert_array_equal(g, w.grad)
+    assert all(layer._cache is None for layer in model.layers if hasattr(layer, "_cache"))
+    with pytest.raises(RuntimeError, match=r"dense: the caches .* release_caches=True"):
+        model.backward(d)
+    model.forward(x, training=True)  # a new forward pass: backward works again
+    model.backward(d)
+    for g, w in zip(kept, model.trainable_weights, strict=True):
+        np.testing.assert_array_equal(g, w.grad)
+
+
+def test_a_layer_after_released_caches_asks_for_a_forward():
+    layer = layers.Conv2D(4, 3, activation="relu")
+    x = np.random.default_rng(15).random((2, 6, 6, 1), dtype=np.float32)
+    y = layer.forward(x, training=True)
+    layer.backward(np.ones_like(y))
+    layer.release_caches()
+    with pytest.raises(RuntimeError, match="run the forward pass again"):
+        layer.backward(np.ones_like(y))
+    layer.forward(x, training=True)
+    assert layer.backward(np.ones_like(y)).shape == x.shape
+
+
+def test_fit_releases_each_steps_caches():
+    npconv.utils.set_random_seed(16)
+    model = zoo.strided_cnn()
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(17)
+    model.fit(rng.random((40, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 40),
+              batch_size=20, epochs=1, verbose=0)
+    assert all(getattr(layer, "_cache", None) is None for layer in model.layers)

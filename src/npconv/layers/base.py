@@ -45,6 +45,9 @@ _malloc.keep_heap_top()  # each step's freed arrays are reused, not page-faulted
 
 _NAME_COUNTS: defaultdict[str, int] = defaultdict(int)
 LAYER_REGISTRY: dict[str, type] = {}
+#: False in npconv's helper processes: the weights of the models they build are replaced at
+#: once by views of their parent's (zeros meanwhile; no generator, no numpy.random import).
+DRAW_WEIGHTS = True
 
 
 def unique_name(prefix: str) -> str:
@@ -186,7 +189,11 @@ class Layer:
         """
         init = initializers.get(initializer, self.name)
         dtype = self.dtype or np.dtype(np.float32)
-        value = np.ascontiguousarray(init(tuple(shape), dtype, global_generator()), dtype=dtype)
+        if DRAW_WEIGHTS:
+            value = np.ascontiguousarray(init(tuple(shape), dtype, global_generator()),
+                                         dtype=dtype)
+        else:
+            value = np.zeros(tuple(shape), dtype=dtype)
         if regularizer is None:
             regularizer = self._weight_regularizers.get(name)
         weight = Weight(name, value, trainable, regularizers.get(regularizer))
@@ -371,6 +378,7 @@ class Layer:
         """
         self._activation_skipped = self.activation is not None and not activation
         self._forward_owner = None  # a model running this layer records itself (after)
+        self._caches_released = False
         # The last pass's caches go before this pass makes its own, not after: the peak
         # memory of a training step would otherwise hold both (e.g. two patch matrices).
         self._cache = self._activation_cache = None
@@ -417,6 +425,7 @@ class Layer:
         """
         if not self.built:
             raise RuntimeError(f"{self.name}: backward called before the layer was called")
+        self._check_caches_kept()
         d = np.asarray(d_out)
         seen = getattr(self, "_output_seen", None)
         if seen is not None and d.shape != seen:
@@ -433,6 +442,21 @@ class Layer:
         if getattr(self, "_input_transposed", False) and dx is not None:
             dx = dx.transpose(0, 3, 1, 2)
         return dx
+
+    def _check_caches_kept(self) -> None:
+        if getattr(self, "_caches_released", False):
+            raise RuntimeError(f"{self.name}: the caches of the last forward pass were released "
+                               "by a backward with release_caches=True (a training step's); "
+                               "run the forward pass again before another backward")
+
+    def release_caches(self) -> None:
+        """Drop what the last forward pass kept for the backward (patch matrices, masks ...):
+        a training step does after each layer's backward, so that its peak memory holds only
+        the layers not yet back-propagated. A later backward raises until the next forward."""
+        self._cache = self._activation_cache = None
+        if hasattr(self, "_inference_input"):
+            self._inference_input = None
+        self._caches_released = True
 
     #: True for layers whose output for a sample depends on that sample alone, in both modes:
     #: a model may then run parts of a batch through shallow copies of the layer (same

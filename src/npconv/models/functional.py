@@ -88,6 +88,16 @@ class Model:
         self._nodes = nodes
         self._n_tensors = len(index)
         self._relu_pools = fusion.relu_pool_pairs(nodes, len(self.inputs), self._output_ids)
+        # per node, the tensors no later node reads: dropped once it ran (a forward pass then
+        # holds only the caches, not every layer's output as well)
+        last_reader = {}
+        for k, node in enumerate(nodes):
+            for p in node.parents:
+                last_reader[p] = k
+        keep = set(self._output_ids) | set(range(len(self.inputs)))
+        self._last_reads = [[p for p in dict.fromkeys(node.parents)
+                             if last_reader[p] == k and p not in keep]
+                            for k, node in enumerate(nodes)]
         self._graph_ready = True
 
     @property
@@ -265,6 +275,8 @@ class Model:
                     moved[k] = (moved[k], cache)
             layer._forward_owner = token
             values[node.out] = y
+            for p in self._last_reads[k]:
+                values[p] = None
         outs = [values[i] for i in self._output_ids]
         return outs if self._multi_output else outs[0]
 
@@ -275,20 +287,27 @@ class Model:
                             "is not supported; add its layers instead")
         return self.forward(x, training=training)
 
-    def backward(self, d_outputs, *, fused_output_activation=False, need_input_grad=False):
+    def backward(self, d_outputs, *, fused_output_activation=False, need_input_grad=False,
+                 release_caches=False):
         """Back-propagate ``d_outputs`` (w.r.t. the outputs) through every layer.
 
         Fills each trainable weight's ``grad``. ``fused_output_activation`` means the gradients
         are already w.r.t. the output layers' pre-activations (softmax + cross-entropy fused).
         Returns the gradient w.r.t. the input(s) when ``need_input_grad``.
+        ``release_caches=True`` drops each layer's forward caches once it is back-propagated
+        (as PyTorch frees its graph): a training step's peak memory is then lower, and a
+        second backward needs a new forward pass first.
         """
         run = getattr(self, "_parallel_run", None)
         if run is not None:
-            return run.backward(d_outputs, fused_output_activation, need_input_grad)
+            return run.backward(d_outputs, fused_output_activation, need_input_grad,
+                                release_caches)
         return self._backward_serial(d_outputs, fused_output_activation=fused_output_activation,
-                                     need_input_grad=need_input_grad)
+                                     need_input_grad=need_input_grad,
+                                     release_caches=release_caches)
 
-    def _backward_serial(self, d_outputs, *, fused_output_activation, need_input_grad):
+    def _backward_serial(self, d_outputs, *, fused_output_activation, need_input_grad,
+                         release_caches=False):
         d_list = list(d_outputs) if self._multi_output else [d_outputs]
         grads: list = [None] * self._n_tensors
         for i, d in zip(self._output_ids, d_list, strict=True):
@@ -310,6 +329,7 @@ class Model:
                     "model's forward pass (called directly or by another model that shares "
                     "it), so its caches are not this pass's; run this model's forward again "
                     "before its backward")
+            node.layer._check_caches_kept()
             if k in moved:  # the producer's ReLU, applied after this max pool
                 activation, cache = moved[k]
                 d = activation.backward(d, cache)
@@ -318,6 +338,10 @@ class Model:
             through = k not in skipped and not (fused_output_activation
                                                 and node.out in output_ids)
             dx = node.layer.backward(d, through_activation=through)
+            if release_caches:
+                node.layer.release_caches()
+                if k in moved:
+                    moved[k] = (activation, None)
             if not node.layer.need_input_grad:
                 continue
             dxs = dx if node.layer.multiple_inputs else [dx]

@@ -157,7 +157,8 @@ class ParallelRun:
             return None
         return _concat(outs, self.model._multi_output)
 
-    def backward(self, d_outputs, fused_output_activation, need_input_grad):
+    def backward(self, d_outputs, fused_output_activation, need_input_grad,
+                 release_caches=False):
         d_list = _batch_gradients(self.model, d_outputs, self.n)
 
         def task(replica, part):
@@ -165,7 +166,7 @@ class ParallelRun:
             arg = ds if self.model._multi_output else ds[0]
             return lambda: replica._backward_serial(
                 arg, fused_output_activation=fused_output_activation,
-                need_input_grad=need_input_grad)
+                need_input_grad=need_input_grad, release_caches=release_caches)
 
         tasks = [task(r, s) for r, s in zip(self.replicas, self.slices, strict=True)]
         results = _threads.run_parallel(tasks)
@@ -339,7 +340,8 @@ class ProcessRun:
             outs = [o[0] for o in outs]
         return _concat(outs, self.model._multi_output)
 
-    def backward(self, d_outputs, fused_output_activation, need_input_grad):
+    def backward(self, d_outputs, fused_output_activation, need_input_grad,
+                 release_caches=False):
         from .. import _threads, _workers
 
         model = self.model
@@ -355,12 +357,14 @@ class ProcessRun:
             seqs.append(worker.send({
                 "op": "backward", "key": self.state.key, "d_outputs": specs,
                 "fused": bool(fused_output_activation), "grads_at": grads_at,
-                "dx_at": region["dx_at"] if need_input_grad else None}))
+                "dx_at": region["dx_at"] if need_input_grad else None,
+                "release": bool(release_caches)}))
         first_d = [d[self.slices[0]] for d in d_list]
         with _threads.blas_limited():
             dx0 = model._backward_serial(first_d if model._multi_output else first_d[0],
                                          fused_output_activation=fused_output_activation,
-                                         need_input_grad=need_input_grad)
+                                         need_input_grad=need_input_grad,
+                                         release_caches=release_caches)
         dxs = [dx0]
         for worker, seq, region in zip(self.workers, seqs, self.regions, strict=True):
             reply = worker.wait(seq)

@@ -142,19 +142,38 @@ def _col2im_padded(cols, padded_shape, kernel_hw, strides, dilation, out_hw) -> 
     return dxp
 
 
-def _col2im_blocks(blocks, padded_shape, kernel_hw, strides, dilation, out_hw) -> np.ndarray:
-    """:func:`_col2im_padded` for d_cols given as ``(kh * kw, N * H_out * W_out, C)`` blocks,
-    one per kernel offset (row-major), each added back to the pixels its windows touched."""
-    n, _, _, c = padded_shape
-    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel_hw, strides, dilation, out_hw
+#: Bytes of d_cols blocks computed at once in a backward (a group of kernel offsets, each
+#: added into dx before the next group): the whole (kh * kw, M, C_in) array was the largest
+#: temporary of a training step (4.5 MB for the seed-001 CNN's middle conv at 32 images).
+DX_GROUP_BYTES = 3 << 19
+
+
+def _add_blocks(dxp, blocks, first, kernel_hw, strides, dilation, out_hw) -> None:
+    """Add d_cols blocks ``(g, N * H_out * W_out, C)`` of the kernel offsets ``first ..
+    first + g - 1`` (row-major) back to the pixels of ``dxp`` their windows touched."""
+    n, _, _, c = dxp.shape
+    (_, kw), (sh, sw), (dh, dw), (ho, wo) = kernel_hw, strides, dilation, out_hw
+    for b in range(blocks.shape[0]):
+        i, j = divmod(first + b, kw)
+        dxp[:, _window_starts(i, dh, sh, ho), _window_starts(j, dw, sw, wo), :] += (
+            blocks[b].reshape(n, ho, wo, c)
+        )
+
+
+def _col2im_blocks(d2, k_blocks, padded_shape, kernel_hw, strides, dilation, out_hw):
+    """:func:`_col2im_padded` of ``d_cols = d2 @ kernel.T`` without building d_cols whole:
+    per kernel offset o the ``(N * H_out * W_out, C_in)`` block ``d2 @ k_blocks[o].T``, one
+    batched GEMM per group of offsets (:data:`DX_GROUP_BYTES`), each added into dx with
+    C_in contiguous values on both sides (faster than reading the (M, kh*kw*C_in) matrix)."""
+    (kh, kw), (sh, sw) = kernel_hw, strides
+    k_t = k_blocks.transpose(0, 2, 1)
     if kh == kw == 1 and sh == sw == 1:
-        return blocks.reshape(padded_shape)
-    dxp = np.zeros(padded_shape, dtype=blocks.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            dxp[:, _window_starts(i, dh, sh, ho), _window_starts(j, dw, sw, wo), :] += (
-                blocks[i * kw + j].reshape(n, ho, wo, c)
-            )
+        return (d2 @ k_t[0]).reshape(padded_shape)
+    dxp = np.zeros(padded_shape, dtype=d2.dtype)
+    group = max(1, DX_GROUP_BYTES // max(1, d2.shape[0] * padded_shape[3] * d2.itemsize))
+    for first in range(0, kh * kw, group):
+        _add_blocks(dxp, np.matmul(d2, k_t[first:first + group]), first, kernel_hw, strides,
+                    dilation, out_hw)
     return dxp
 
 
@@ -448,9 +467,6 @@ def conv2d_backward(d_out, cache: Conv2DCache, *, need_dx: bool = True):
         d_kernel = d_cols_kernel[:n_k].reshape(kernel.shape).astype(kernel.dtype, copy=False)
     if not need_dx:
         return None, d_kernel, d_bias
-    # d_cols as one (N * H_out * W_out, C_in) block per kernel offset: block[o] = d2 @ K[o].T
-    # (one batched GEMM). Each block then adds into the strided window of dx with C_in
-    # contiguous values on both sides, which is faster than reading the (M, kh*kw*C_in) matrix.
     padded_shape = _padded_shape(cache.x_shape, cache.pads)
     if _uses_row_dx(c_in, kw, padded_shape[2]):
         dxp = _row_dx(d2, kernel.astype(dtype, copy=False), padded_shape, cache.strides,
@@ -458,10 +474,11 @@ def conv2d_backward(d_out, cache: Conv2DCache, *, need_dx: bool = True):
         return _crop(dxp, cache.x_shape, cache.pads), d_kernel, d_bias
     k_blocks = kernel.reshape(kh * kw, c_in, c_out).astype(dtype, copy=False)
     if c_in == 1:  # one GEMM (kh*kw, C_out) @ (C_out, M) rather than kh*kw matrix-vector ones
-        blocks = (k_blocks[:, 0, :] @ d2.T)[:, :, None]
+        dxp = np.zeros(padded_shape, dtype=dtype)
+        _add_blocks(dxp, (k_blocks[:, 0, :] @ d2.T)[:, :, None], 0, (kh, kw), cache.strides,
+                    cache.dilation, cache.out_hw)
     else:
-        blocks = np.matmul(d2, k_blocks.transpose(0, 2, 1))
-    dxp = _col2im_blocks(blocks, padded_shape, (kh, kw), cache.strides, cache.dilation,
-                         cache.out_hw)
+        dxp = _col2im_blocks(d2, k_blocks, padded_shape, (kh, kw), cache.strides,
+                             cache.dilation, cache.out_hw)
     dx = _crop(dxp, cache.x_shape, cache.pads)
     return dx, d_kernel, d_bias

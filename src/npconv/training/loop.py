@@ -253,7 +253,7 @@ def _train_step(model, xb, yb, metric_objs, sample_weight=None):
         loss_value, d_out = model.loss.fused_sigmoid_backward(yb, y_pred, sample_weight=sw)
     else:
         loss_value, d_out = model.loss.forward_backward(yb, y_pred, sample_weight=sw)
-    model.backward(d_out, fused_output_activation=bool(fused))
+    model.backward(d_out, fused_output_activation=bool(fused), release_caches=True)
     penalty = _regularization(model)
     model.optimizer.apply_gradients(model.trainable_weights)
     for m in metric_objs:
