@@ -12,6 +12,10 @@ answers JSON requests, one at a time, each with the ``seq`` it came with:
               release}: back-propagate (dropping each layer's caches after it if
               ``release``), write each trainable weight's gradient (and the input
               gradients from ``dx_at`` unless it is null); reply which were written
+    train     {key, inputs, labels, sample_weight, loss: {class_name, config}, batch_size,
+              out_at, values_at, grads_at}: a training step on the part: forward, the fused
+              loss gradient of its rows (``Loss.fused_rows``), backward (caches released);
+              write the outputs, the per-sample losses and the gradients
     drop      {key}: forget a model
     exit
 Errors are answered as {error, type}, and the helper goes on.
@@ -37,6 +41,7 @@ class _Helper:
     def __init__(self, sock):
         self.sock = sock
         self.models = {}
+        self.losses = {}
         self.exchange = None
 
     @staticmethod
@@ -79,7 +84,6 @@ class _Helper:
         return {"outputs": write_arrays(self.exchange, msg["out_at"], outs)}
 
     def backward(self, msg):
-        import numpy as np
 
         from ._workers import write_arrays
 
@@ -93,14 +97,44 @@ class _Helper:
         if msg.get("dx_at") is not None:
             dx_written = write_arrays(self.exchange, msg["dx_at"],
                                       dx if isinstance(dx, list) else [dx])
+        return {"grads": self._write_gradients(model, msg["grads_at"]), "dx": dx_written}
+
+    def _loss(self, spec):
+        from .training import losses
+
+        text = json.dumps(spec, sort_keys=True)
+        if text not in self.losses:
+            self.losses.clear()  # a model trains with one loss at a time
+            self.losses[text] = losses.get(spec)
+        return self.losses[text]
+
+    def train(self, msg):
+        from ._workers import write_arrays
+
+        model = self.models[msg["key"]]
+        xs = _views(self.exchange, msg["inputs"])
+        (y,) = _views(self.exchange, [msg["labels"]])
+        sw = msg.get("sample_weight")
+        sw = None if sw is None else _views(self.exchange, [sw])[0]
+        out = model._forward_serial(xs, True)
+        values, d_out = self._loss(msg["loss"]).fused_rows(y, out, sw, msg["batch_size"])
+        model._backward_serial(d_out, fused_output_activation=True, need_input_grad=False,
+                               release_caches=True)
+        written = self._write_gradients(model, msg["grads_at"])
+        return {"grads": written, "outputs": write_arrays(self.exchange, msg["out_at"], [out]),
+                "values": write_arrays(self.exchange, msg["values_at"], [values])[0]}
+
+    def _write_gradients(self, model, grads_at) -> list[int]:
+        import numpy as np
+
         written = []
-        for i, (w, at) in enumerate(zip(model.weights, msg["grads_at"], strict=True)):
+        for i, (w, at) in enumerate(zip(model.weights, grads_at, strict=True)):
             if at is None or w.grad is None or not w.trainable:
                 continue
             g = np.ascontiguousarray(w.grad, dtype=w.value.dtype)
             self.exchange[at:at + g.nbytes] = g.reshape(-1).view(np.uint8)
             written.append(i)
-        return {"grads": written, "dx": dx_written}
+        return written
 
     def serve(self):
         from ._workers import Inbox, spin_seconds
@@ -132,6 +166,8 @@ class _Helper:
                     reply = self.forward(msg)
                 elif op == "backward":
                     reply = self.backward(msg)
+                elif op == "train":
+                    reply = self.train(msg)
                 elif op == "drop":
                     self.models.pop(msg["key"], None)
                     reply = {}

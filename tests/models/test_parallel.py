@@ -452,3 +452,130 @@ def test_fit_releases_each_steps_caches():
     model.fit(rng.random((40, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 40),
               batch_size=20, epochs=1, verbose=0)
     assert all(getattr(layer, "_cache", None) is None for layer in model.layers)
+
+
+# ------------------------------------------------------------------ a step in one exchange
+def _two_ways(model, x, y, sw):
+    """(loss, outputs, grads) of a training step by train_in_parts, and by forward, the loss's
+    fused gradient and backward in parts (the path it replaces)."""
+    from npconv.training.loop import _fusion
+
+    fused = _fusion(model)
+    npconv.set_num_threads(2)
+    _wait_for_helpers(1)
+    done = parallel.train_in_parts(model, x, y, sw, fused)
+    assert done is not None, "expected the step to run in helper processes"
+    grads = [w.grad.copy() for w in model.trainable_weights]
+    out = model.forward(x, training=True)
+    assert isinstance(model._parallel_run, parallel.ProcessRun)
+    method = (model.loss.fused_softmax_backward if fused == "softmax"
+              else model.loss.fused_sigmoid_backward)
+    value, d = method(y, out, sample_weight=sw)
+    model.backward(d, fused_output_activation=True)
+    return done, (value, out, [w.grad.copy() for w in model.trainable_weights]), grads
+
+
+@needs_helpers
+@pytest.mark.parametrize("case", ["sparse", "sparse_weighted", "sparse_sum", "onehot_smooth",
+                                  "binary", "scalar_weight"])
+def test_train_in_parts_gives_the_numbers_of_the_two_exchange_step(case):
+    npconv.utils.set_random_seed(20)
+    rng = np.random.default_rng(21)
+    x = rng.random((40, 28, 28, 1), dtype=np.float32)
+    sw = None
+    if case == "binary":
+        model = npconv.Sequential([npconv.Input((28, 28, 1)), layers.Conv2D(4, 3, strides=2),
+                                   layers.Flatten(), layers.Dense(3, activation="sigmoid")])
+        model.compile(optimizer="rmsprop", loss="binary_crossentropy")
+        y = (rng.random((40, 3)) > 0.5).astype(np.float32)
+    else:
+        model = zoo.lenet5()
+        loss = {"sparse": "sparse_categorical_crossentropy",
+                "sparse_weighted": "sparse_categorical_crossentropy",
+                "scalar_weight": "sparse_categorical_crossentropy",
+                "sparse_sum": npconv.losses.SparseCategoricalCrossentropy(reduction="sum"),
+                "onehot_smooth": npconv.losses.CategoricalCrossentropy(label_smoothing=0.1)}
+        model.compile(optimizer="rmsprop", loss=loss[case])
+        y = rng.integers(0, 10, 40)
+        if case == "onehot_smooth":
+            y = np.eye(10, dtype=np.float32)[y]
+        if case == "sparse_weighted":
+            sw = rng.random(40)
+        if case == "scalar_weight":
+            sw = 0.5
+    (value, outputs), (ref_value, ref_out, ref_grads), grads = _two_ways(model, x, y, sw)
+    assert value == ref_value
+    np.testing.assert_array_equal(outputs, ref_out)
+    for g, r in zip(grads, ref_grads, strict=True):
+        np.testing.assert_array_equal(g, r)
+
+
+@needs_helpers
+def test_train_in_parts_falls_back_where_it_does_not_apply(monkeypatch):
+    rng = np.random.default_rng(22)
+    x, y = rng.random((32, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 32)
+    model = zoo.lenet5()
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
+    npconv.set_num_threads(2)
+    _wait_for_helpers(1)
+    assert parallel.train_in_parts(model, x, y, None, "") is None  # no fused gradient
+    assert parallel.train_in_parts(model, x, y[:20], None, "softmax") is None  # ragged labels
+    assert parallel.train_in_parts(model, x[:12], y[:12], None, "softmax") is None  # too small
+
+    class MyLoss(npconv.losses.SparseCategoricalCrossentropy):
+        pass
+
+    model.compile(optimizer="rmsprop", loss=MyLoss())
+    assert parallel.train_in_parts(model, x, y, None, "softmax") is None  # not npconv's own
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
+    monkeypatch.setattr(_workers, "ready_workers", lambda count: None)
+    assert parallel.train_in_parts(model, x, y, None, "softmax") is None  # threads only
+    npconv.set_num_threads(1)
+    assert parallel.train_in_parts(model, x, y, None, "softmax") is None  # one piece
+
+
+@needs_helpers
+def test_train_in_parts_names_the_whole_batch_in_a_label_error():
+    rng = np.random.default_rng(23)
+    model = zoo.lenet5()
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
+    npconv.set_num_threads(2)
+    _wait_for_helpers(1)
+    x = rng.random((32, 28, 28, 1), dtype=np.float32)
+    onehot = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 32)]
+    with pytest.raises(ValueError, match=r"labels of shape \(32,\).*Received y_true of shape "
+                                         r"\(32, 10\)"):
+        model.train_on_batch(x, onehot)
+    # the helper is still in step: the next batch trains as in one piece
+    y = rng.integers(0, 10, 32)
+    weights = [w.copy() for w in model.get_weights()]
+    loss_parts = model.train_on_batch(x, y)
+    model.set_weights(weights)
+    npconv.set_num_threads(1)
+    assert loss_parts == pytest.approx(model.train_on_batch(x, y), rel=1e-6)
+
+
+@needs_helpers
+def test_a_helper_dying_in_a_training_step_means_the_step_runs_in_one_piece():
+    npconv.utils.set_random_seed(24)
+    rng = np.random.default_rng(25)
+    x, y = rng.random((32, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 32)
+    model = zoo.strided_cnn()
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
+    weights = [w.copy() for w in model.get_weights()]
+    npconv.set_num_threads(1)
+    expected = model.train_on_batch(x, y)
+    after = [w.copy() for w in model.get_weights()]
+    model.set_weights(weights)
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")  # fresh slots
+    npconv.set_num_threads(2)
+    _wait_for_helpers(1)
+    helper = _workers._workers[0]
+    helper.process.kill()
+    helper.process.wait()
+    try:
+        assert model.train_on_batch(x, y) == pytest.approx(expected, rel=1e-6)
+        for a, b in zip(after, model.get_weights(), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    finally:
+        _workers._broken = False

@@ -230,16 +230,21 @@ class Model:
             x = x[0]
         return [np.asarray(x)]
 
+    def _prepare_inputs(self, x) -> list[np.ndarray]:
+        """``x`` as the list of input arrays, the graph built, each input's shape checked."""
+        xs = self._as_input_list(x)
+        self._ensure_graph_for(xs)
+        for t, a in zip(self.inputs, xs, strict=True):
+            t.layer._check_input_shape(a.shape)
+        return xs
+
     def forward(self, x, training=False):
         """Run the model on arrays; keeps every layer's cache for :meth:`backward`.
 
         A large batch runs in parts on several threads (:mod:`npconv.models.parallel`) when
         every layer allows it; the result is the same as in one piece.
         """
-        xs = self._as_input_list(x)
-        self._ensure_graph_for(xs)
-        for t, a in zip(self.inputs, xs, strict=True):
-            t.layer._check_input_shape(a.shape)
+        xs = self._prepare_inputs(x)
         self._parallel_run = None
         n = len(xs[0]) if xs[0].ndim else 0
         if all(a.ndim and len(a) == n for a in xs):

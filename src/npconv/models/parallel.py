@@ -289,8 +289,9 @@ class ProcessRun:
 
     def _region(self, part_n: int, xs):
         """Byte layout of a helper's exchange buffer for a part of ``part_n`` samples:
-        inputs, outputs, output gradients, input gradients, weight gradients (computed once
-        per part size and input shapes)."""
+        inputs (``xs``: the model's inputs, then a training step's labels and sample
+        weights), outputs, output gradients (or per-sample losses), input gradients, weight
+        gradients (computed once per part size and input shapes)."""
         key = (part_n, tuple((x.shape[1:], x.dtype.str) for x in xs))
         if key not in self.state.regions:
             self.state.regions[key] = self._layout(part_n, xs)
@@ -368,17 +369,116 @@ class ProcessRun:
         dxs = [dx0]
         for worker, seq, region in zip(self.workers, seqs, self.regions, strict=True):
             reply = worker.wait(seq)
-            written = set(reply["grads"])
-            for i, (w, offset) in enumerate(zip(weights, region["grads_at"], strict=True)):
-                if w.grad is None:
-                    continue
-                if i not in written:
-                    w.grad = None  # a part without this gradient: as in the threads' sum
-                    continue
-                w.grad = w.grad + worker.exchange.view(offset, w.value.shape, w.value.dtype)
+            self._add_gradients(worker, reply, region, weights)
             if need_input_grad:
                 parts = [worker.exchange.view(o, s, d).copy() for o, s, d in reply["dx"]]
                 dxs.append(parts if model._multi_input else parts[0])
         if not need_input_grad:
             return None
         return _concat(dxs, model._multi_input)
+
+    @staticmethod
+    def _add_gradients(worker, reply, region, weights) -> None:
+        """Add a helper's part gradients (in its exchange buffer) to the weights' ``grad``."""
+        written = set(reply["grads"])
+        for i, (w, offset) in enumerate(zip(weights, region["grads_at"], strict=True)):
+            if w.grad is None:
+                continue
+            if i not in written:
+                w.grad = None  # a part without this gradient: as in the threads' sum
+                continue
+            w.grad = w.grad + worker.exchange.view(offset, w.value.shape, w.value.dtype)
+
+    def train(self, xs, y, sample_weight, loss):
+        """A training step's forward pass, fused loss gradient and backward pass, each part
+        where it runs, in one exchange with each helper (no round trip for the loss between
+        the passes). Returns ``(per-sample losses, outputs)`` of the whole batch; each
+        weight's ``grad`` is the sum of the parts' (as after :meth:`backward`)."""
+        from .. import _threads, _workers
+
+        model, n = self.model, self.n
+        weights = model.weights
+        loss_spec = {"class_name": type(loss).__name__, "config": loss.get_config()}
+        self.regions, seqs = [], []
+        for worker, part in zip(self.workers, self.slices[1:], strict=True):
+            arrays = [x[part] for x in xs] + [y[part]]
+            if sample_weight is not None:
+                arrays.append(sample_weight[part])
+            region = self._region(part.stop - part.start, arrays)
+            if region is None:
+                return None
+            specs = _workers.write_arrays(worker.exchange_buffer(region["size"]).bytes, 0,
+                                          arrays)
+            grads_at = [o if w.trainable else None
+                        for o, w in zip(region["grads_at"], weights, strict=True)]
+            self.regions.append(region)
+            seqs.append(worker.send({
+                "op": "train", "key": self.state.key, "inputs": specs[:len(xs)],
+                "labels": specs[len(xs)],
+                "sample_weight": specs[len(xs) + 1] if sample_weight is not None else None,
+                "loss": loss_spec, "batch_size": n, "out_at": region["out_at"],
+                "values_at": region["dout_at"], "grads_at": grads_at}))
+        first = self.slices[0]
+        with _threads.blas_limited():
+            out = model._forward_serial([x[first] for x in xs], True)
+            values, d_out = loss.fused_rows(
+                y[first], out, None if sample_weight is None else sample_weight[first], n)
+            model._backward_serial(d_out, fused_output_activation=True, need_input_grad=False,
+                                   release_caches=True)
+        outs, per_sample = [out], [values]
+        for worker, seq, region in zip(self.workers, seqs, self.regions, strict=True):
+            reply = worker.wait(seq)
+            outs.append(worker.exchange.view(*reply["outputs"][0]).copy())
+            per_sample.append(worker.exchange.view(*reply["values"]).copy())
+            self._add_gradients(worker, reply, region, weights)
+        return np.concatenate(per_sample), np.concatenate(outs)
+
+
+def train_in_parts(model, x, y, sample_weight, fused):
+    """One training step (forward, fused loss gradient, backward) with the batch's parts in
+    helper processes, each part computing its own rows of the loss gradient: ``(loss value,
+    outputs)``, or None when this does not apply (no helpers ready, a batch that does not
+    split, several outputs, a loss of another kind), and the caller runs the usual step.
+
+    The same numbers as the usual step in parts: the fused gradient is row by row
+    (:meth:`npconv.training.losses.Loss.fused_rows`) and the loss is reduced over the
+    concatenated per-sample losses as in one piece."""
+    from .. import _workers
+    from ..training import losses
+
+    loss = model.loss
+    if (not fused or model._multi_output or type(loss) not in losses._BY_CLASS_NAME.values()
+            or loss.fused_activation != fused):
+        return None
+    xs = model._prepare_inputs(x)
+    n = len(xs[0]) if xs[0].ndim else 0
+    y = np.asarray(y)
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight)
+        if sample_weight.ndim == 0:
+            sample_weight = np.full(n, sample_weight)
+    if (not all(a.ndim and len(a) == n for a in xs) or y.ndim == 0 or len(y) != n
+            or (sample_weight is not None and len(sample_weight) != n)):
+        return None
+    slices = plan_parts(model, n, True)
+    if slices is None:
+        return None
+    workers = _workers.ready_workers(len(slices) - 1)
+    if workers is None:
+        return None
+    # the labels' shape errors as the whole batch's (a part would name its own shape)
+    out_shape = (n,) + tuple(model.outputs[0].shape[1:])
+    if None not in out_shape:
+        loss._align(y, np.broadcast_to(np.zeros((), np.float32), out_shape))
+    model._parallel_run = None
+    try:
+        run = ProcessRun(model, slices, workers)
+        result = run.train(xs, y, sample_weight, loss)
+    except (OSError, _workers.WorkerError):
+        _workers.mark_broken()  # a helper died: this step and later ones run without them
+        return None
+    if result is None:
+        return None
+    values, outputs = result
+    value = float(np.sum(values * loss._weights(values, sample_weight)))
+    return value, outputs

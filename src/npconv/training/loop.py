@@ -244,16 +244,22 @@ def _regularization(model) -> float:
 
 # ---------------------------------------------------------------------------- steps
 def _train_step(model, xb, yb, metric_objs, sample_weight=None):
-    y_pred = model.forward(xb, training=True)
+    from ..models import parallel
+
     fused = _fusion(model)
     sw = sample_weight
-    if fused == "softmax":
-        loss_value, d_out = model.loss.fused_softmax_backward(yb, y_pred, sample_weight=sw)
-    elif fused == "sigmoid":
-        loss_value, d_out = model.loss.fused_sigmoid_backward(yb, y_pred, sample_weight=sw)
+    done = parallel.train_in_parts(model, xb, yb, sw, fused)
+    if done is not None:  # in helper processes, with one exchange per step
+        loss_value, y_pred = done
     else:
-        loss_value, d_out = model.loss.forward_backward(yb, y_pred, sample_weight=sw)
-    model.backward(d_out, fused_output_activation=bool(fused), release_caches=True)
+        y_pred = model.forward(xb, training=True)
+        if fused == "softmax":
+            loss_value, d_out = model.loss.fused_softmax_backward(yb, y_pred, sample_weight=sw)
+        elif fused == "sigmoid":
+            loss_value, d_out = model.loss.fused_sigmoid_backward(yb, y_pred, sample_weight=sw)
+        else:
+            loss_value, d_out = model.loss.forward_backward(yb, y_pred, sample_weight=sw)
+        model.backward(d_out, fused_output_activation=bool(fused), release_caches=True)
     penalty = _regularization(model)
     model.optimizer.apply_gradients(model.trainable_weights)
     for m in metric_objs:

@@ -89,8 +89,9 @@ class Loss:
             raise type(err)(f"{self.name}: {msg}") from None
         return values, cache, y_pred_arr.shape
 
-    def _weights(self, values: np.ndarray, sample_weight) -> np.ndarray:
-        """d(reduced loss)/d(per-sample loss): ``w / size`` (or ``w`` for ``"sum"``)."""
+    def _weights(self, values: np.ndarray, sample_weight, size=None) -> np.ndarray:
+        """d(reduced loss)/d(per-sample loss): ``w / size`` (or ``w`` for ``"sum"``); ``size``
+        defaults to ``values.size`` (the rows of a split batch pass the whole batch's)."""
         if sample_weight is None:
             w = np.ones(values.shape, dtype=values.dtype)
         else:
@@ -105,8 +106,9 @@ class Loss:
                                      f"{values.shape[:1]} or {values.shape}. Received shape "
                                      f"{sw.shape}")
             w = np.broadcast_to(sw, values.shape).astype(values.dtype)
-        if self.reduction == "sum_over_batch_size" and values.size:
-            w = w / values.size
+        size = values.size if size is None else size
+        if self.reduction == "sum_over_batch_size" and size:
+            w = w / size
         return w
 
     def _reduce(self, values, sample_weight) -> tuple[float, np.ndarray]:
@@ -128,6 +130,29 @@ class Loss:
     def call(self, y_true, y_pred) -> np.ndarray:
         """Per-sample losses (Keras's ``Loss.call``), shape ``y_pred.shape[:-1]``."""
         return self._per_sample(y_true, y_pred)[0]
+
+    # -- the fused gradients, also for rows of a batch split over processes
+    def fused_rows(self, y_true, probs, sample_weight=None, batch_size=None):
+        """``(per-sample losses, d_logits)`` of the fused path (:attr:`fused_activation`)
+        for these rows of a batch of ``batch_size`` samples (default: the rows are the batch).
+
+        Both are row by row, so the rows of a split batch give exactly the rows of the whole
+        batch's ``fused_*_backward`` gradient; the reduced loss is ``np.sum(values * w)``
+        with ``w = _weights(all values, sample_weight)``.
+        """
+        kind = self.fused_activation
+        if kind is None:
+            raise ValueError(f"{self.name}: this loss has no fused gradient "
+                             "(from_logits=True, or not a cross-entropy)")
+        values, cache, shape = self._per_sample(y_true, probs)
+        size = None
+        if batch_size is not None and values.ndim:
+            size = values.size // max(len(values), 1) * batch_size
+        w = self._weights(values, sample_weight, size)
+        return values, self._fused_gradient(w, cache, probs).reshape(shape)
+
+    def _fused_gradient(self, w, cache, probs):
+        raise TypeError(f"{type(self).__name__} has no fused gradient")
 
     def get_config(self) -> dict:
         return {"name": self.name, "reduction": self.reduction}
@@ -215,8 +240,10 @@ class SparseCategoricalCrossentropy(_CrossEntropy):
         self._check_fusable("softmax")
         values, cache, shape = self._per_sample(y_true, probs)
         value, w = self._reduce(values, sample_weight)
-        d = L.softmax_cross_entropy_from_probs_backward(w, cache.probs, cache.labels)
-        return value, d.reshape(shape)
+        return value, self._fused_gradient(w, cache, probs).reshape(shape)
+
+    def _fused_gradient(self, w, cache, probs):
+        return L.softmax_cross_entropy_from_probs_backward(w, cache.probs, cache.labels)
 
 
 class CategoricalCrossentropy(_CrossEntropy):
@@ -251,8 +278,10 @@ class CategoricalCrossentropy(_CrossEntropy):
         self._check_fusable("softmax")
         values, cache, shape = self._per_sample(y_true, probs)
         value, w = self._reduce(values, sample_weight)
-        d = L.softmax_cross_entropy_from_probs_backward(w, cache.probs, cache.target)
-        return value, d.reshape(shape)
+        return value, self._fused_gradient(w, cache, probs).reshape(shape)
+
+    def _fused_gradient(self, w, cache, probs):
+        return L.softmax_cross_entropy_from_probs_backward(w, cache.probs, cache.target)
 
     def get_config(self):
         return {**super().get_config(), "label_smoothing": self.label_smoothing}
@@ -293,9 +322,11 @@ class BinaryCrossentropy(_CrossEntropy):
         self._check_fusable("sigmoid")
         values, cache, shape = self._per_sample(y_true, probs)
         value, w = self._reduce(values, sample_weight)
+        return value, self._fused_gradient(w, cache, probs).reshape(shape)
+
+    def _fused_gradient(self, w, cache, probs):
         p = np.asarray(probs).reshape(cache.target.shape)
-        d = L.sigmoid_binary_crossentropy_from_probs_backward(w, p, cache.target)
-        return value, d.reshape(shape)
+        return L.sigmoid_binary_crossentropy_from_probs_backward(w, p, cache.target)
 
     def get_config(self):
         return {**super().get_config(), "label_smoothing": self.label_smoothing}
