@@ -137,7 +137,7 @@ class _Helper:
         return written
 
     def serve(self):
-        from ._workers import Inbox, spin_seconds
+        from ._workers import Inbox, WorkerError, spin_seconds
 
         inbox = Inbox(self.sock)
         spin_s = spin_seconds()
@@ -146,8 +146,8 @@ class _Helper:
         while True:
             try:
                 data, fds = inbox.receive(spin)
-            except OSError:
-                return
+            except (OSError, WorkerError):  # (a message cut off: its reply cannot be sent,
+                return                      #  so the parent sees this helper exit instead)
             spin = spin_s
             if not data:
                 return  # the parent closed the socket (or died)

@@ -173,6 +173,9 @@ def gradient_check(layer_or_model, x, y=None, loss=None, eps=1e-6, rtol=1e-5, ma
     from . import random as npconv_random
 
     shared = npconv_random.global_generator()
+    for layer in _layers_of(clone):
+        if hasattr(layer, "own_generator"):
+            layer.own_generator()  # (a seeded Dropout makes its generator at its first draw)
     generators = [shared] + [v for layer in _layers_of(clone) for v in vars(layer).values()
                              if isinstance(v, np.random.Generator) and v is not shared]
     rng_states = [g.bit_generator.state for g in generators]

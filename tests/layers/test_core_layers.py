@@ -261,3 +261,18 @@ def test_softmax_layer_channels_first_and_errors():
 def test_backward_before_forward_is_an_error():
     with pytest.raises(RuntimeError, match="before"):
         ReLU().backward(np.ones(3))
+
+
+def test_dropout_draws_only_when_it_drops():
+    from npconv.random import global_generator
+
+    x = np.ones((4, 5), np.float32)
+    state = global_generator().bit_generator.state
+    for layer in (Dropout(0.5), Dropout(0.5, seed=3), Dropout(0.0)):
+        np.testing.assert_array_equal(layer.forward(x, training=False), x)
+    np.testing.assert_array_equal(Dropout(0.0).forward(x, training=True), x)
+    assert global_generator().bit_generator.state == state  # inference consumed nothing
+    seeded = Dropout(0.5, seed=3)
+    assert seeded._rng is None  # made at the first draw, as a seeded generator
+    first = seeded.forward(x, training=True)
+    np.testing.assert_array_equal(first, Dropout(0.5, seed=3).forward(x, training=True))

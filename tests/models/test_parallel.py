@@ -402,7 +402,7 @@ def test_spin_time_from_the_environment(monkeypatch):
     assert _workers.spin_seconds() == 0.0
     monkeypatch.setenv("NPCONV_SPIN_US", "150")
     assert _workers.spin_seconds() == pytest.approx(150e-6)
-    for bad in ("-1", "soon", "nan"):
+    for bad in ("-1", "soon", "nan", "inf", "2e6"):
         monkeypatch.setenv("NPCONV_SPIN_US", bad)
         with pytest.raises(ValueError, match=f"NPCONV_SPIN_US.*{bad!r}"):
             _workers.spin_seconds()
@@ -579,3 +579,13 @@ def test_a_helper_dying_in_a_training_step_means_the_step_runs_in_one_piece():
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     finally:
         _workers._broken = False
+
+
+@needs_helpers
+def test_a_bad_spin_setting_raises_before_a_helper_starts(monkeypatch):
+    started = []
+    monkeypatch.setattr(_workers.subprocess, "Popen", lambda *a, **k: started.append(a))
+    monkeypatch.setenv("NPCONV_SPIN_US", "abc")
+    with pytest.raises(ValueError, match="NPCONV_SPIN_US"):
+        _workers.Worker()
+    assert not started

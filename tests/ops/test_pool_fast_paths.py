@@ -92,7 +92,7 @@ def test_tiled_average_pool_column_multiply_equals_the_adds(monkeypatch, dtype):
         tol = 1e-6 if dtype == np.float32 else 1e-13  # 1/9 scaled after or before the sum
         np.testing.assert_allclose(out1, out2, rtol=tol, atol=tol)
         np.testing.assert_allclose(dx1, dx2, rtol=tol, atol=tol)
-        if (kh * kw) & (kh * kw - 1) == 0:  # a power of two: the same bits
+        if (kh * kw) & (kh * kw - 1) == 0 and kw <= 2:  # one add per sum: the same bits
             np.testing.assert_array_equal(out1, out2)
             np.testing.assert_array_equal(dx1, dx2)
 

@@ -173,16 +173,24 @@ class Dropout(Layer):
             raise ValueError(f"{self.name}: Dropout expects seed to be None or a non-negative "
                              f"int. Received: seed={seed!r}")
         self.seed = None if seed is None else int(seed)
-        self._rng = None if seed is None else make_generator(self.seed)
+        self._rng = None  # a seeded layer's own generator, made at its first draw
         self._cache = None
 
     def call(self, x, training=False):
         noise_shape = self.noise_shape
         if noise_shape is not None and self.data_format == "channels_first" and x.ndim == 4:
             noise_shape = self._to_internal_shape(noise_shape)
-        rng = self._rng if self._rng is not None else make_generator()
+        rng = None
+        if training and self.rate > 0:  # a draw: only then a generator (none in inference)
+            rng = make_generator() if self.seed is None else self.own_generator()
         y, self._cache = dropout_forward(x, self.rate, bool(training), rng, noise_shape)
         return y
+
+    def own_generator(self):
+        """A seeded layer's generator (made on first use), or None without a seed."""
+        if self.seed is not None and self._rng is None:
+            self._rng = make_generator(self.seed)
+        return self._rng
 
     def call_backward(self, d_out):
         if self._cache is None:

@@ -26,6 +26,7 @@ The loss, its gradient w.r.t. the outputs, the metrics and the optimizer see the
 from __future__ import annotations
 
 import copy
+import math
 import os
 import weakref
 
@@ -275,7 +276,7 @@ def _drop(worker, entry) -> None:
 def _per_sample_bytes(shape) -> int | None:
     if any(d is None for d in shape[1:]):
         return None
-    return int(np.prod(shape[1:], dtype=np.int64)) * 8  # room for float64
+    return math.prod(shape[1:]) * 8  # room for float64
 
 
 class ProcessRun:
@@ -311,7 +312,7 @@ class ProcessRun:
         dout_at = at
         at += sum(part_n * p for p in per) + 64 * len(per)
         dx_at = at
-        at += sum(part_n * int(np.prod(x.shape[1:], dtype=np.int64)) * 8 + 64 for x in xs)
+        at += sum(part_n * math.prod(x.shape[1:]) * 8 + 64 for x in xs)
         grad_offsets, at = _workers.layout(
             [(w.value.shape, w.value.dtype) for w in model.weights], start=at)
         return {"out_at": out_at, "dout_at": dout_at, "dx_at": dx_at,
@@ -381,13 +382,20 @@ class ProcessRun:
     def _add_gradients(worker, reply, region, weights) -> None:
         """Add a helper's part gradients (in its exchange buffer) to the weights' ``grad``."""
         written = set(reply["grads"])
-        for i, (w, offset) in enumerate(zip(weights, region["grads_at"], strict=True)):
+        # the views of the gradients in this helper's exchange buffer, made once per buffer
+        cache = region.setdefault("grad_views", {})
+        cached = cache.get(id(worker))
+        if cached is None or cached[0] is not worker.exchange:
+            cached = cache[id(worker)] = (worker.exchange, [
+                worker.exchange.view(offset, w.value.shape, w.value.dtype)
+                for offset, w in zip(region["grads_at"], weights, strict=True)])
+        for i, (w, part_grad) in enumerate(zip(weights, cached[1], strict=True)):
             if w.grad is None:
                 continue
             if i not in written:
                 w.grad = None  # a part without this gradient: as in the threads' sum
                 continue
-            w.grad = w.grad + worker.exchange.view(offset, w.value.shape, w.value.dtype)
+            w.grad = w.grad + part_grad
 
     def train(self, xs, y, sample_weight, loss):
         """A training step's forward pass, fused loss gradient and backward pass, each part
