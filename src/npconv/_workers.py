@@ -191,6 +191,7 @@ class Worker:
         self.ready = False
         self.models: dict = {}  # id(model) -> (key, weakref to its _ProcessState), oldest first
         self.exchange: Buffer | None = None
+        self.views: dict = {}  # arrays in the exchange buffer, kept by their users' regions
         self._seq = 0
 
     # ---------------------------------------------------------------- messages
@@ -265,6 +266,7 @@ class Worker:
             if self.exchange is not None:
                 self.exchange.close()
             self.exchange = buffer
+            self.views.clear()
         return self.exchange
 
     def close(self) -> None:

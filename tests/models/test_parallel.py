@@ -589,3 +589,19 @@ def test_a_bad_spin_setting_raises_before_a_helper_starts(monkeypatch):
     with pytest.raises(ValueError, match="NPCONV_SPIN_US"):
         _workers.Worker()
     assert not started
+
+
+@needs_helpers
+def test_train_in_parts_leaves_bad_weights_and_labels_to_the_usual_step():
+    rng = np.random.default_rng(26)
+    model = zoo.lenet5()
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
+    npconv.set_num_threads(2)
+    _wait_for_helpers(1)
+    x, y = rng.random((64, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 64)
+    assert parallel.train_in_parts(model, x, y.astype(object), None, "softmax") is None
+    assert parallel.train_in_parts(model, x, y, np.ones((64, 1)), "softmax") is None
+    with pytest.raises(ValueError, match=r"sample_weight of shape \(64,\).*\(64, 1\)"):
+        model.train_on_batch(x, y, sample_weight=np.ones((64, 1)))
+    with pytest.raises((TypeError, ValueError), match="sparse_categorical_crossentropy"):
+        model.train_on_batch(x, y.astype(object))

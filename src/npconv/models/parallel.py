@@ -382,14 +382,14 @@ class ProcessRun:
     def _add_gradients(worker, reply, region, weights) -> None:
         """Add a helper's part gradients (in its exchange buffer) to the weights' ``grad``."""
         written = set(reply["grads"])
-        # the views of the gradients in this helper's exchange buffer, made once per buffer
-        cache = region.setdefault("grad_views", {})
-        cached = cache.get(id(worker))
-        if cached is None or cached[0] is not worker.exchange:
-            cached = cache[id(worker)] = (worker.exchange, [
+        # the views of the gradients in this helper's exchange buffer, made once per region
+        # (the worker drops them when it replaces its buffer)
+        views = worker.views.get(id(region))
+        if views is None or views[0] is not region:
+            views = worker.views[id(region)] = (region, [
                 worker.exchange.view(offset, w.value.shape, w.value.dtype)
                 for offset, w in zip(region["grads_at"], weights, strict=True)])
-        for i, (w, part_grad) in enumerate(zip(weights, cached[1], strict=True)):
+        for i, (w, part_grad) in enumerate(zip(weights, views[1], strict=True)):
             if w.grad is None:
                 continue
             if i not in written:
@@ -466,7 +466,13 @@ def train_in_parts(model, x, y, sample_weight, fused):
         if sample_weight.ndim == 0:
             sample_weight = np.full(n, sample_weight)
     if (not all(a.ndim and len(a) == n for a in xs) or y.ndim == 0 or len(y) != n
-            or (sample_weight is not None and len(sample_weight) != n)):
+            or y.dtype.kind not in "biuf"
+            or (sample_weight is not None and (len(sample_weight) != n
+                                               or sample_weight.dtype.kind not in "biuf"))):
+        return None  # the usual step, which explains what is wrong with the batch
+    out_shape = (n,) + tuple(model.outputs[0].shape[1:])
+    if None in out_shape or (sample_weight is not None and sample_weight.ndim > 1
+                             and sample_weight.shape != out_shape[:-1]):
         return None
     slices = plan_parts(model, n, True)
     if slices is None:
@@ -475,9 +481,7 @@ def train_in_parts(model, x, y, sample_weight, fused):
     if workers is None:
         return None
     # the labels' shape errors as the whole batch's (a part would name its own shape)
-    out_shape = (n,) + tuple(model.outputs[0].shape[1:])
-    if None not in out_shape:
-        loss._align(y, np.broadcast_to(np.zeros((), np.float32), out_shape))
+    loss._align(y, np.broadcast_to(np.zeros((), np.float32), out_shape))
     model._parallel_run = None
     try:
         run = ProcessRun(model, slices, workers)
