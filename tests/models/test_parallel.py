@@ -510,14 +510,20 @@ def test_train_in_parts_gives_the_numbers_of_the_two_exchange_step(case):
         np.testing.assert_array_equal(g, r)
 
 
+def _lenet_with_helpers(loss="sparse_categorical_crossentropy"):
+    """A compiled LeNet-5, two threads, a helper ready: a training step may use helpers."""
+    model = zoo.lenet5()
+    model.compile(optimizer="rmsprop", loss=loss)
+    npconv.set_num_threads(2)
+    _wait_for_helpers(1)
+    return model
+
+
 @needs_helpers
 def test_train_in_parts_falls_back_where_it_does_not_apply(monkeypatch):
     rng = np.random.default_rng(22)
     x, y = rng.random((32, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 32)
-    model = zoo.lenet5()
-    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
-    npconv.set_num_threads(2)
-    _wait_for_helpers(1)
+    model = _lenet_with_helpers()
     assert parallel.train_in_parts(model, x, y, None, "") is None  # no fused gradient
     assert parallel.train_in_parts(model, x, y[:20], None, "softmax") is None  # ragged labels
     assert parallel.train_in_parts(model, x[:12], y[:12], None, "softmax") is None  # too small
@@ -537,10 +543,7 @@ def test_train_in_parts_falls_back_where_it_does_not_apply(monkeypatch):
 @needs_helpers
 def test_train_in_parts_names_the_whole_batch_in_a_label_error():
     rng = np.random.default_rng(23)
-    model = zoo.lenet5()
-    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
-    npconv.set_num_threads(2)
-    _wait_for_helpers(1)
+    model = _lenet_with_helpers()
     x = rng.random((32, 28, 28, 1), dtype=np.float32)
     onehot = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 32)]
     with pytest.raises(ValueError, match=r"labels of shape \(32,\).*Received y_true of shape "
@@ -594,10 +597,7 @@ def test_a_bad_spin_setting_raises_before_a_helper_starts(monkeypatch):
 @needs_helpers
 def test_train_in_parts_leaves_bad_weights_and_labels_to_the_usual_step():
     rng = np.random.default_rng(26)
-    model = zoo.lenet5()
-    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
-    npconv.set_num_threads(2)
-    _wait_for_helpers(1)
+    model = _lenet_with_helpers()
     x, y = rng.random((64, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 64)
     assert parallel.train_in_parts(model, x, y.astype(object), None, "softmax") is None
     assert parallel.train_in_parts(model, x, y, np.ones((64, 1)), "softmax") is None
