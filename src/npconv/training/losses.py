@@ -243,7 +243,9 @@ class SparseCategoricalCrossentropy(_CrossEntropy):
         return value, self._fused_gradient(w, cache, probs).reshape(shape)
 
     def _fused_gradient(self, w, cache, probs):
-        return L.softmax_cross_entropy_from_probs_backward(w, cache.probs, cache.labels)
+        # (the forward checked the labels or targets: the chain rule's formula directly)
+        return L.softmax_cross_entropy_backward(
+            w, L.SoftmaxCECache(cache.probs, cache.target, cache.labels))
 
 
 class CategoricalCrossentropy(_CrossEntropy):
@@ -281,7 +283,9 @@ class CategoricalCrossentropy(_CrossEntropy):
         return value, self._fused_gradient(w, cache, probs).reshape(shape)
 
     def _fused_gradient(self, w, cache, probs):
-        return L.softmax_cross_entropy_from_probs_backward(w, cache.probs, cache.target)
+        # (the forward checked the labels or targets: the chain rule's formula directly)
+        return L.softmax_cross_entropy_backward(
+            w, L.SoftmaxCECache(cache.probs, cache.target, cache.labels))
 
     def get_config(self):
         return {**super().get_config(), "label_smoothing": self.label_smoothing}
