@@ -605,3 +605,29 @@ def test_train_in_parts_leaves_bad_weights_and_labels_to_the_usual_step():
         model.train_on_batch(x, y, sample_weight=np.ones((64, 1)))
     with pytest.raises((TypeError, ValueError), match="sparse_categorical_crossentropy"):
         model.train_on_batch(x, y.astype(object))
+
+
+@needs_helpers
+def test_helpers_see_a_list_attribute_changed_in_place():
+    # The helper's config check keeps a deep copy: an in-place change is a change.
+    npconv.utils.set_random_seed(27)
+    pool = layers.MaxPooling2D(pool_size=2, strides=1, padding="same")
+    model = npconv.Sequential([npconv.Input((8, 8, 3)), layers.Conv2D(4, 3, padding="same"),
+                               pool, layers.Flatten(), layers.Dense(5)])
+    x = np.random.default_rng(28).random((32, 8, 8, 3), dtype=np.float32)
+    pool.pool_size = [2, 2]
+    np.testing.assert_allclose(_process_forward(model, x), _serial_forward(model, x),
+                               rtol=1e-6, atol=1e-7)
+    pool.pool_size[0] = pool.pool_size[1] = 3
+    expected = _serial_forward(model, x)
+    assert not np.allclose(expected, _serial_forward_with_pool(model, pool, x, (2, 2)))
+    np.testing.assert_allclose(_process_forward(model, x), expected, rtol=1e-6, atol=1e-7)
+
+
+def _serial_forward_with_pool(model, pool, x, size):
+    saved = pool.pool_size
+    pool.pool_size = size
+    try:
+        return _serial_forward(model, x)
+    finally:
+        pool.pool_size = saved

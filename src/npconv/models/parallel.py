@@ -227,6 +227,7 @@ class _ProcessState:
         _ProcessState._count += 1
         self.key = f"{os.getpid()}-{id(model)}-{_ProcessState._count}"
         self.config_text = config_text
+        self.config = None  # the config dict it was last checked against (_process_state)
         self.shared = _SharedWeights(model)
         self.set_up = set()  # ids of the helpers that hold this model
         self.regions = {}  # exchange-buffer layouts by part size and input shapes (_region)
@@ -238,12 +239,18 @@ def _process_state(model, workers):
     import json
 
     kind = "Sequential" if type(model).__name__ == "Sequential" else "Functional"
-    config_text = json.dumps({"kind": kind, "config": model.get_config()}, sort_keys=True)
+    config = {"kind": kind, "config": model.get_config()}
     state = getattr(model, "_process_state", None)
     weights = model.weights
-    if state is None or state.config_text != config_text or not state.shared.intact(weights):
-        state = _ProcessState(model, config_text)
-        model._process_state = state
+    # The config as it was (a deep copy: a list attribute changed in place must not change
+    # it too) compares in a few microseconds; the JSON text only when it differs.
+    if state is None or state.config != config or not state.shared.intact(weights):
+        config_text = json.dumps(config, sort_keys=True)
+        if (state is None or state.config_text != config_text
+                or not state.shared.intact(weights)):
+            state = _ProcessState(model, config_text)
+            model._process_state = state
+        state.config = copy.deepcopy(config)
     for worker in workers:
         if id(worker) in state.set_up:
             continue
@@ -253,7 +260,7 @@ def _process_state(model, workers):
         while len(worker.models) >= MAX_MODELS_PER_HELPER:  # forget the oldest model
             _drop(worker, worker.models.pop(next(iter(worker.models))))
         worker.request({"op": "setup", "key": state.key, "kind": kind,
-                        "config": json.loads(config_text)["config"],
+                        "config": json.loads(state.config_text)["config"],
                         "weights": state.shared.specs, "size": state.shared.buffer.size},
                        [state.shared.buffer.fd])
         worker.models[id(model)] = (state.key, weakref.ref(state))
