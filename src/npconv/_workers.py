@@ -60,10 +60,14 @@ SPIN_S = 2e-3
 
 
 def spin_seconds() -> float:
-    """:data:`SPIN_S`, or ``$NPCONV_SPIN_US`` microseconds (0 to 1,000,000) when set."""
+    """``$NPCONV_SPIN_US`` microseconds (0 to 1,000,000) when set; else :data:`SPIN_S`, or 0
+    when npconv runs more parts than this process has CPUs (a polling process would then
+    take a core that another part needs)."""
     env = os.environ.get("NPCONV_SPIN_US", "").strip()
     if not env:
-        return SPIN_S
+        from . import _threads
+
+        return SPIN_S if _threads.get_num_threads() <= _threads._cpus() else 0.0
     try:
         value = float(env)
     except ValueError:

@@ -397,7 +397,13 @@ def test_inbox_refuses_a_message_larger_than_its_buffer(monkeypatch):
 
 def test_spin_time_from_the_environment(monkeypatch):
     monkeypatch.delenv("NPCONV_SPIN_US", raising=False)
+    monkeypatch.setattr(_threads, "_cpus", lambda: 2)
+    npconv.set_num_threads(2)
     assert _workers.spin_seconds() == _workers.SPIN_S
+    npconv.set_num_threads(3)  # more parts than CPUs: no polling unless asked for
+    assert _workers.spin_seconds() == 0.0
+    monkeypatch.setenv("NPCONV_SPIN_US", "300")
+    assert _workers.spin_seconds() == pytest.approx(300e-6)
     monkeypatch.setenv("NPCONV_SPIN_US", "0")
     assert _workers.spin_seconds() == 0.0
     monkeypatch.setenv("NPCONV_SPIN_US", "150")
