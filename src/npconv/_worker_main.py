@@ -41,7 +41,7 @@ class _Helper:
     def __init__(self, sock):
         self.sock = sock
         self.models = {}
-        self.losses = {}
+        self.loss = None  # (spec, Loss) of the last training request
         self.exchange = None
 
     @staticmethod
@@ -84,7 +84,6 @@ class _Helper:
         return {"outputs": write_arrays(self.exchange, msg["out_at"], outs)}
 
     def backward(self, msg):
-
         from ._workers import write_arrays
 
         model = self.models[msg["key"]]
@@ -100,13 +99,12 @@ class _Helper:
         return {"grads": self._write_gradients(model, msg["grads_at"]), "dx": dx_written}
 
     def _loss(self, spec):
+        """The loss of a training request, rebuilt only when its spec changes."""
         from .training import losses
 
-        text = json.dumps(spec, sort_keys=True)
-        if text not in self.losses:
-            self.losses.clear()  # a model trains with one loss at a time
-            self.losses[text] = losses.get(spec)
-        return self.losses[text]
+        if self.loss is None or self.loss[0] != spec:
+            self.loss = (spec, losses.get(spec))
+        return self.loss[1]
 
     def train(self, msg):
         from ._workers import write_arrays

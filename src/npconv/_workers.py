@@ -54,8 +54,8 @@ class WorkerError(RuntimeError):
 #: while its helpers finish their parts, a helper after each reply (the parent's next request
 #: comes after its loss or optimizer step, a fraction of a millisecond later). A process woken
 #: from a blocking receive starts ~0.1 ms late (measured here); polling costs only a core that
-#: would idle anyway. ``NPCONV_SPIN_US=0`` turns it off (e.g. on a machine with fewer cores
-#: than processes).
+#: would idle anyway (:func:`spin_seconds`: not by default when there are more parts than
+#: CPUs; ``NPCONV_SPIN_US`` sets it).
 SPIN_S = 2e-3
 
 
@@ -76,6 +76,7 @@ def spin_seconds() -> float:
         raise ValueError(f"NPCONV_SPIN_US: expected microseconds from 0 to 1000000. "
                          f"Received {env!r}")
     return value * 1e-6
+
 
 _FD_SPACE = socket.CMSG_SPACE(16 * array("i").itemsize)  # up to 16 descriptors per message
 

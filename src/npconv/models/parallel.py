@@ -244,10 +244,10 @@ def _process_state(model, workers):
     weights = model.weights
     # The config as it was (a deep copy: a list attribute changed in place must not change
     # it too) compares in a few microseconds; the JSON text only when it differs.
-    if state is None or state.config != config or not state.shared.intact(weights):
+    intact = state is not None and state.shared.intact(weights)
+    if not intact or state.config != config:
         config_text = json.dumps(config, sort_keys=True)
-        if (state is None or state.config_text != config_text
-                or not state.shared.intact(weights)):
+        if not intact or state.config_text != config_text:
             state = _ProcessState(model, config_text)
             model._process_state = state
         state.config = copy.deepcopy(config)

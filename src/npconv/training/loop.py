@@ -178,8 +178,7 @@ def _inference_forward(model, x, images_per_pass):
     if images_per_pass is None or n <= images_per_pass or any(
             a.ndim == 0 or len(a) != n for a in xs):
         return model.forward(x, training=False)
-    for t, a in zip(model.inputs, xs, strict=True):
-        t.layer._check_input_shape(a.shape)
+    model._prepare_inputs(x)  # the whole batch's shapes checked: an error names them
     passes = math.ceil(n / images_per_pass)
     outs = [model.forward(_take(x, sl), training=False)
             for sl in parallel.part_slices(n, passes)]

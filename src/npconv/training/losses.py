@@ -197,6 +197,19 @@ class _CrossEntropy(Loss):
                              "from_logits=False (predictions that went through the "
                              f"{activation}); this loss has from_logits=True")
 
+    def _fused_backward(self, y_true, probs, sample_weight):
+        """``(loss, d_logits)`` of the fused path (``fused_softmax/sigmoid_backward``)."""
+        self._check_fusable(self._fused_with)
+        values, cache, shape = self._per_sample(y_true, probs)
+        value, w = self._reduce(values, sample_weight)
+        return value, self._fused_gradient(w, cache, probs).reshape(shape)
+
+    def _fused_gradient(self, w, cache, probs):
+        """The softmax's (sigmoid losses override it). The forward checked the labels or
+        targets: the chain rule's formula directly."""
+        return L.softmax_cross_entropy_backward(
+            w, L.SoftmaxCECache(cache.probs, cache.target, cache.labels))
+
     def get_config(self):
         return {**super().get_config(), "from_logits": self.from_logits}
 
@@ -237,15 +250,7 @@ class SparseCategoricalCrossentropy(_CrossEntropy):
 
     def fused_softmax_backward(self, y_true, probs, sample_weight=None):
         """``(loss, d_logits)`` for ``probs = softmax(logits)``: ``d_logits = (p - onehot) / N``."""
-        self._check_fusable("softmax")
-        values, cache, shape = self._per_sample(y_true, probs)
-        value, w = self._reduce(values, sample_weight)
-        return value, self._fused_gradient(w, cache, probs).reshape(shape)
-
-    def _fused_gradient(self, w, cache, probs):
-        # (the forward checked the labels or targets: the chain rule's formula directly)
-        return L.softmax_cross_entropy_backward(
-            w, L.SoftmaxCECache(cache.probs, cache.target, cache.labels))
+        return self._fused_backward(y_true, probs, sample_weight)
 
 
 class CategoricalCrossentropy(_CrossEntropy):
@@ -277,15 +282,7 @@ class CategoricalCrossentropy(_CrossEntropy):
 
     def fused_softmax_backward(self, y_true, probs, sample_weight=None):
         """``(loss, d_logits)`` for ``probs = softmax(logits)``: ``d_logits = (p - t) / N``."""
-        self._check_fusable("softmax")
-        values, cache, shape = self._per_sample(y_true, probs)
-        value, w = self._reduce(values, sample_weight)
-        return value, self._fused_gradient(w, cache, probs).reshape(shape)
-
-    def _fused_gradient(self, w, cache, probs):
-        # (the forward checked the labels or targets: the chain rule's formula directly)
-        return L.softmax_cross_entropy_backward(
-            w, L.SoftmaxCECache(cache.probs, cache.target, cache.labels))
+        return self._fused_backward(y_true, probs, sample_weight)
 
     def get_config(self):
         return {**super().get_config(), "label_smoothing": self.label_smoothing}
@@ -323,10 +320,7 @@ class BinaryCrossentropy(_CrossEntropy):
 
     def fused_sigmoid_backward(self, y_true, probs, sample_weight=None):
         """``(loss, d_logits)`` for ``probs = sigmoid(logits)``: ``d_logits = (p - t) / size``."""
-        self._check_fusable("sigmoid")
-        values, cache, shape = self._per_sample(y_true, probs)
-        value, w = self._reduce(values, sample_weight)
-        return value, self._fused_gradient(w, cache, probs).reshape(shape)
+        return self._fused_backward(y_true, probs, sample_weight)
 
     def _fused_gradient(self, w, cache, probs):
         p = np.asarray(probs).reshape(cache.target.shape)
