@@ -139,7 +139,8 @@ class _Helper:
 
         inbox = Inbox(self.sock)
         spin_s = spin_seconds()
-        self.sock.send(json.dumps({"ready": True, "seq": 0}).encode())
+        if not self._reply({"ready": True, "seq": 0}):
+            return
         spin = 0.0  # the first request (a model's setup) may come much later
         while True:
             try:
@@ -175,7 +176,17 @@ class _Helper:
                 reply = {"error": f"{err}", "type": type(err).__name__}
             reply["seq"] = msg.get("seq")
             reply["busy_s"] = time.perf_counter() - started
-            self.sock.send(json.dumps(reply).encode())
+            if not self._reply(reply):
+                return
+
+    def _reply(self, message: dict) -> bool:
+        """Send ``message``; False when the parent has gone (its end of the socket closed
+        while this helper was starting or working): the helper then exits quietly."""
+        try:
+            self.sock.send(json.dumps(message).encode())
+        except OSError:
+            return False
+        return True
 
 
 def main(argv=None) -> None:

@@ -483,7 +483,7 @@ def _two_ways(model, x, y, sw):
 
 @needs_helpers
 @pytest.mark.parametrize("case", ["sparse", "sparse_weighted", "sparse_sum", "onehot_smooth",
-                                  "binary", "scalar_weight"])
+                                  "binary", "scalar_weight", "column_weight"])
 def test_train_in_parts_gives_the_numbers_of_the_two_exchange_step(case):
     npconv.utils.set_random_seed(20)
     rng = np.random.default_rng(21)
@@ -499,6 +499,7 @@ def test_train_in_parts_gives_the_numbers_of_the_two_exchange_step(case):
         loss = {"sparse": "sparse_categorical_crossentropy",
                 "sparse_weighted": "sparse_categorical_crossentropy",
                 "scalar_weight": "sparse_categorical_crossentropy",
+                "column_weight": "sparse_categorical_crossentropy",
                 "sparse_sum": npconv.losses.SparseCategoricalCrossentropy(reduction="sum"),
                 "onehot_smooth": npconv.losses.CategoricalCrossentropy(label_smoothing=0.1)}
         model.compile(optimizer="rmsprop", loss=loss[case])
@@ -509,6 +510,8 @@ def test_train_in_parts_gives_the_numbers_of_the_two_exchange_step(case):
             sw = rng.random(40)
         if case == "scalar_weight":
             sw = 0.5
+        if case == "column_weight":  # Keras's (N, 1) weights
+            sw = rng.random((40, 1))
     (value, outputs), (ref_value, ref_out, ref_grads), grads = _two_ways(model, x, y, sw)
     assert value == ref_value
     np.testing.assert_array_equal(outputs, ref_out)
@@ -606,9 +609,10 @@ def test_train_in_parts_leaves_bad_weights_and_labels_to_the_usual_step():
     model = _lenet_with_helpers()
     x, y = rng.random((64, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 64)
     assert parallel.train_in_parts(model, x, y.astype(object), None, "softmax") is None
-    assert parallel.train_in_parts(model, x, y, np.ones((64, 1)), "softmax") is None
-    with pytest.raises(ValueError, match=r"sample_weight of shape \(64,\).*\(64, 1\)"):
-        model.train_on_batch(x, y, sample_weight=np.ones((64, 1)))
+    assert parallel.train_in_parts(model, x, y, np.ones((64, 2)), "softmax") is None
+    with pytest.raises(ValueError, match=r"sample_weight of shape \(64,\) or \(64, 1\)\. "
+                                         r"Received shape \(64, 2\)"):
+        model.train_on_batch(x, y, sample_weight=np.ones((64, 2)))
     with pytest.raises((TypeError, ValueError), match="sparse_categorical_crossentropy"):
         model.train_on_batch(x, y.astype(object))
 
@@ -637,3 +641,23 @@ def _serial_forward_with_pool(model, pool, x, size):
         return _serial_forward(model, x)
     finally:
         pool.pool_size = saved
+
+
+def test_a_helper_whose_parent_left_before_it_was_ready_exits_quietly():
+    # A short script can end while its helper is still importing npconv: the helper's
+    # "ready" then meets a closed socket, and it must exit without a traceback.
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    src = os.path.dirname(os.path.dirname(os.path.abspath(npconv.__file__)))
+    env = dict(os.environ, PYTHONPATH=src, NPCONV_SPIN_US="0")
+    helper = subprocess.Popen([sys.executable, "-m", "npconv._worker_main",
+                               str(theirs.fileno())], pass_fds=(theirs.fileno(),), env=env,
+                              stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    theirs.close()
+    ours.close()
+    _, err = helper.communicate(timeout=60)
+    assert helper.returncode == 0 and err == b"", err.decode()

@@ -1,5 +1,7 @@
 """Losses: Keras's formulas by hand, finite-difference gradients, fused paths, bad input."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -97,6 +99,31 @@ def test_sample_weight_and_sum_reduction():
     f = lambda zz: loss(y, zz, sample_weight=w)  # noqa: E731
     np.testing.assert_allclose(loss.forward_backward(y, z, sample_weight=w)[1],
                                numeric_grad(f, z.copy()), rtol=1e-6, atol=1e-9)
+
+
+
+def test_sample_weight_ranks_align_as_in_keras():
+    """Keras squeezes a trailing axis of 1 off the weights and adds missing trailing axes:
+    (N, 1) weighs losses (N,) as (N,) does, (N,) and (N, 1) weigh losses (N, T) per sample."""
+    rng = np.random.default_rng(1)
+    z, y, _ = random_case(rng, n=5, c=4)
+    w = rng.uniform(0, 2, size=5)
+    loss = losses.SparseCategoricalCrossentropy(from_logits=True)
+    assert loss(y, z, sample_weight=w[:, None]) == loss(y, z, sample_weight=w)
+    np.testing.assert_array_equal(loss.forward_backward(y, z, sample_weight=w[:, None])[1],
+                                  loss.forward_backward(y, z, sample_weight=w)[1])
+    mse = losses.MeanSquaredError()
+    t, p = rng.standard_normal((5, 3, 2)), rng.standard_normal((5, 3, 2))
+    per = np.mean((t - p) ** 2, axis=-1)  # (5, 3)
+    expected = np.sum(per * w[:, None]) / per.size
+    assert mse(t, p, sample_weight=w) == pytest.approx(expected)
+    assert mse(t, p, sample_weight=w[:, None]) == pytest.approx(expected)
+    for bad in (np.ones((5, 2)), np.ones(4), np.ones((5, 1, 1))):
+        with pytest.raises(ValueError, match=re.escape(
+                f"sample_weight of shape (5,) or (5, 1). Received shape {bad.shape}")):
+            loss(y, z, sample_weight=bad)
+    with pytest.raises(ValueError, match=r"mean_squared_error: .*Received shape \(5, 2\)"):
+        mse(t, p, sample_weight=np.ones((5, 2)))
 
 
 # ------------------------------------------------------------ gradients (float64 FD)

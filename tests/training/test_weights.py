@@ -111,6 +111,22 @@ def test_validation_split_keeps_the_tail_weights():
     assert h3.history["val_loss"][0] == pytest.approx(expected, rel=1e-12)
 
 
+
+def test_a_column_of_weights_is_one_weight_per_sample_as_in_keras():
+    x, y, w = _data(n=8, seed=5)
+    runs = []
+    for weights in (w, w[:, None]):
+        npconv.set_random_seed(6)
+        model = _model()
+        history = model.fit(x, y, epochs=2, batch_size=4, shuffle=False, sample_weight=weights,
+                            verbose=0)
+        runs.append((history.history["loss"], model.get_weights(),
+                     model.evaluate(x, y, sample_weight=weights, verbose=0)))
+    assert runs[0][0] == runs[1][0] and runs[0][2] == runs[1][2]
+    for a, b in zip(runs[0][1], runs[1][1], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_bad_weights_are_named():
     x, y, w = _data()
     model = _model()

@@ -478,6 +478,9 @@ def train_in_parts(model, x, y, sample_weight, fused):
                                                or sample_weight.dtype.kind not in "biuf"))):
         return None  # the usual step, which explains what is wrong with the batch
     out_shape = (n,) + tuple(model.outputs[0].shape[1:])
+    if (sample_weight is not None and sample_weight.ndim == len(out_shape)
+            and sample_weight.shape[-1] == 1):
+        sample_weight = sample_weight[..., 0]  # Keras's (N, 1) weights for losses (N,)
     if None in out_shape or (sample_weight is not None and sample_weight.ndim > 1
                              and sample_weight.shape != out_shape[:-1]):
         return None

@@ -95,21 +95,33 @@ class Loss:
         if sample_weight is None:
             w = np.ones(values.shape, dtype=values.dtype)
         else:
-            sw = np.asarray(sample_weight, dtype=values.dtype)
-            if sw.ndim == 0:
-                sw = np.full(values.shape, sw, dtype=values.dtype)
-            elif sw.shape != values.shape:
-                if values.ndim >= 1 and sw.shape == values.shape[:1]:
-                    sw = sw.reshape(sw.shape + (1,) * (values.ndim - 1))
-                else:
-                    raise ValueError(f"{self.name}: expected sample_weight of shape "
-                                     f"{values.shape[:1]} or {values.shape}. Received shape "
-                                     f"{sw.shape}")
+            sw = self._align_weights(np.asarray(sample_weight, dtype=values.dtype), values)
             w = np.broadcast_to(sw, values.shape).astype(values.dtype)
         size = values.size if size is None else size
         if self.reduction == "sum_over_batch_size" and size:
             w = w / size
         return w
+
+    def _align_weights(self, sw: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Keras's rank alignment of the weights to the per-sample losses: a scalar weighs
+        every value, a trailing axis of 1 is dropped (``(N, 1)`` for losses ``(N,)``), missing
+        trailing axes are added (``(N,)`` for ``(N, T)``); what is left must broadcast to the
+        losses' shape with the batch axis matching."""
+        if sw.ndim == 0:
+            return sw
+        received = sw.shape
+        if sw.ndim == values.ndim + 1 and sw.shape[-1] == 1:
+            sw = sw[..., 0]
+        if 1 <= sw.ndim < values.ndim:
+            sw = sw.reshape(sw.shape + (1,) * (values.ndim - sw.ndim))
+        if sw.ndim == values.ndim and values.ndim and sw.shape[0] == values.shape[0] and all(
+                a in (1, b) for a, b in zip(sw.shape[1:], values.shape[1:], strict=True)):
+            return sw
+        shapes = f"{values.shape[:1]} or {values.shape[:1] + (1,)}"
+        if values.ndim > 1:
+            shapes = f"{values.shape[:1]}, {values.shape} or one that broadcasts to it"
+        raise ValueError(f"{self.name}: expected sample_weight of shape {shapes}. Received "
+                         f"shape {received} for per-sample losses of shape {values.shape}")
 
     def _reduce(self, values, sample_weight) -> tuple[float, np.ndarray]:
         w = self._weights(values, sample_weight)
