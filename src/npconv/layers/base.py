@@ -40,6 +40,7 @@ import numpy as np
 from .. import _malloc, initializers, regularizers
 from .._checks import check_choice, float_array
 from ..random import global_generator
+from ..tensor import as_tensor
 
 _malloc.keep_heap_top()  # each step's freed arrays are reused, not page-faulted back in
 
@@ -85,6 +86,22 @@ class Weight:
     def shape(self) -> tuple[int, ...]:
         return self.value.shape
 
+    @property
+    def dtype(self) -> np.dtype:
+        return self.value.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.value.ndim
+
+    @property
+    def size(self) -> int:
+        return self.value.size
+
+    def numpy(self) -> np.ndarray:
+        """A copy of the values (Keras's ``variable.numpy()``)."""
+        return self.value.copy()
+
     def assign(self, new_value, where: str = "") -> None:
         """Copy ``new_value`` into ``value`` in place; the shape must match exactly."""
         new_value = np.asarray(new_value)
@@ -94,6 +111,111 @@ class Weight:
                 f"Received shape {new_value.shape}"
             )
         np.copyto(self.value, new_value, casting="unsafe")
+
+    def assign_add(self, delta) -> None:
+        """``value += delta`` in place (Keras's ``assign_add``); same shape or a scalar."""
+        self.value += self._same_shape(delta, "assign_add")
+
+    def assign_sub(self, delta) -> None:
+        """``value -= delta`` in place (Keras's ``assign_sub``); same shape or a scalar."""
+        self.value -= self._same_shape(delta, "assign_sub")
+
+    def _same_shape(self, delta, where):
+        delta = np.asarray(delta)
+        if delta.ndim and delta.shape != self.value.shape:
+            raise ValueError(f"{where}: weight '{self.name}' expects shape {self.value.shape} "
+                             f"(or a scalar). Received shape {delta.shape}")
+        return delta.astype(self.value.dtype, copy=False)
+
+    # -- a weight reads as its array, as a Keras variable does: np.asarray(w), w * 2,
+    # np.sum(w), w[0]. The results are new arrays; only assign* and optimizers change value.
+    # (== stays identity: weights are looked up in lists and sets.)
+    def __array__(self, dtype=None, copy=None):
+        if copy:
+            return np.array(self.value, dtype=dtype, copy=True)
+        return self.value if dtype is None else self.value.astype(dtype, copy=False)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        inputs = tuple(x.value if isinstance(x, Weight) else x for x in inputs)
+        if "out" in kwargs:
+            kwargs["out"] = tuple(o.value if isinstance(o, Weight) else o
+                                  for o in kwargs["out"])
+        return getattr(ufunc, method)(*inputs, **kwargs)
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    def __bool__(self) -> bool:  # a weight is a thing, not a truth value (len() must not decide)
+        return True
+
+    def __getitem__(self, key):
+        return self.value[key].copy()
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+    def __neg__(self):
+        return -self.value
+
+    def __pos__(self):
+        return +self.value
+
+    def __abs__(self):
+        return np.abs(self.value)
+
+    def __add__(self, other):
+        return np.add(self.value, other.value if isinstance(other, Weight) else other)
+
+    def __radd__(self, other):
+        return np.add(other, self.value)
+
+    def __sub__(self, other):
+        return np.subtract(self.value, other.value if isinstance(other, Weight) else other)
+
+    def __rsub__(self, other):
+        return np.subtract(other, self.value)
+
+    def __mul__(self, other):
+        return np.multiply(self.value, other.value if isinstance(other, Weight) else other)
+
+    def __rmul__(self, other):
+        return np.multiply(other, self.value)
+
+    def __truediv__(self, other):
+        return np.true_divide(self.value, other.value if isinstance(other, Weight) else other)
+
+    def __rtruediv__(self, other):
+        return np.true_divide(other, self.value)
+
+    def __floordiv__(self, other):
+        return np.floor_divide(self.value, other.value if isinstance(other, Weight) else other)
+
+    def __rfloordiv__(self, other):
+        return np.floor_divide(other, self.value)
+
+    def __pow__(self, other):
+        return np.power(self.value, other.value if isinstance(other, Weight) else other)
+
+    def __rpow__(self, other):
+        return np.power(other, self.value)
+
+    def __matmul__(self, other):
+        return np.matmul(self.value, other.value if isinstance(other, Weight) else other)
+
+    def __rmatmul__(self, other):
+        return np.matmul(other, self.value)
+
+    def __lt__(self, other):
+        return np.less(self.value, other.value if isinstance(other, Weight) else other)
+
+    def __le__(self, other):
+        return np.less_equal(self.value, other.value if isinstance(other, Weight) else other)
+
+    def __gt__(self, other):
+        return np.greater(self.value, other.value if isinstance(other, Weight) else other)
+
+    def __ge__(self, other):
+        return np.greater_equal(self.value, other.value if isinstance(other, Weight) else other)
 
     def __repr__(self) -> str:
         return f"Weight({self.name!r}, shape={self.shape}, dtype={self.value.dtype})"
@@ -119,6 +241,21 @@ class SymbolicTensor:
     def __repr__(self) -> str:
         producer = f", layer={self.layer.name}" if self.layer is not None else ""
         return f"<SymbolicTensor shape={self.shape}{producer}>"
+
+
+#: Layer class -> whether its ``call`` takes a ``training`` argument (see Layer._call).
+_CALL_TAKES_TRAINING: dict = {}
+
+
+def _takes_training(call) -> bool:
+    import inspect
+
+    try:
+        params = inspect.signature(call).parameters
+    except (TypeError, ValueError):
+        return True
+    return "training" in params or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
 def _is_symbolic(inputs) -> bool:
@@ -323,9 +460,18 @@ class Layer:
 
     # ------------------------------------------------------------------ calling
     def __call__(self, inputs, training=False, **kwargs):
+        """On symbolic tensors: a node of a functional model. On arrays: the output as a
+        :class:`npconv.tensor.Tensor` (an ndarray that also has Keras's ``.numpy()``)."""
         if _is_symbolic(inputs):
             return self._call_symbolic(inputs)
-        return self.forward(inputs, training=training, **kwargs)
+        return as_tensor(self.forward(inputs, training=training, **kwargs))
+
+    def _call(self, x, training):
+        """``call``, with ``training`` only when it takes one (Keras passes it only then)."""
+        takes = _CALL_TAKES_TRAINING.get(type(self))
+        if takes is None:
+            takes = _CALL_TAKES_TRAINING[type(self)] = _takes_training(type(self).call)
+        return self.call(x, training=training) if takes else self.call(x)
 
     def _call_symbolic(self, inputs):
         tensors = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
@@ -390,7 +536,7 @@ class Layer:
             self._check_input_shape([x.shape for x in xs])
             self._maybe_build([x.shape for x in xs], xs[0].dtype)
             xs = [self._prepare_input(x) for x in xs]
-            y = self.call(xs, training=training)
+            y = self._call(xs, training)
         else:
             x = np.asarray(inputs)
             self._check_input_shape(x.shape)
@@ -399,7 +545,7 @@ class Layer:
             transposed = self.data_format == "channels_first" and x.ndim == 4
             if transposed:
                 x = x.transpose(0, 2, 3, 1)
-            y = self.call(x, training=training)
+            y = self._call(x, training)
             if transposed and y.ndim == 4:
                 y = y.transpose(0, 3, 1, 2)
             self._output_transposed = transposed and y.ndim == 4

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..layers.base import Layer, SymbolicTensor, get_layer_class, unique_name
 from ..layers.input import InputLayer
+from ..tensor import as_tensor
 from . import fusion, parallel
 
 
@@ -290,7 +291,7 @@ class Model:
                                              and isinstance(x[0], SymbolicTensor)):
             raise TypeError(f"{self.name}: calling a model on symbolic tensors (nesting models) "
                             "is not supported; add its layers instead")
-        return self.forward(x, training=training)
+        return as_tensor(self.forward(x, training=training))
 
     def backward(self, d_outputs, *, fused_output_activation=False, need_input_grad=False,
                  release_caches=False):

@@ -1,0 +1,88 @@
+"""What Keras code does with a layer's output and with its weights: ``layer(x).numpy()``,
+``.cpu().numpy()``, ``np.asarray(layer.kernel)``, ``layer.kernel.numpy()``, arithmetic on
+weights, ``assign_add``; and custom layers whose ``call`` takes no ``training``."""
+
+import numpy as np
+import pytest
+
+import npconv
+from npconv import layers
+from npconv.tensor import Tensor
+
+
+def _model():
+    npconv.set_random_seed(0)
+    return npconv.Sequential([npconv.Input((6, 6, 1)), layers.Conv2D(2, 3), layers.Flatten(),
+                              layers.Dense(3, activation="softmax")])
+
+
+def test_calling_a_layer_or_model_gives_a_tensor_with_numpy_and_cpu():
+    x = np.arange(32, dtype=float).reshape(1, 4, 4, 2)
+    out = layers.AveragePooling2D((2, 2), strides=1)(x)
+    assert isinstance(out, Tensor) and isinstance(out, np.ndarray)
+    plain = out.cpu().numpy()
+    assert type(plain) is np.ndarray and plain.shape == (1, 3, 3, 2)
+    np.testing.assert_array_equal(plain, layers.AveragePooling2D((2, 2), strides=1).forward(x))
+    assert np.shares_memory(plain, out)  # a view, as TensorFlow's numpy() may be
+    model = _model()
+    batch = np.random.default_rng(1).random((4, 6, 6, 1), dtype=np.float32)
+    called = model(batch)
+    assert isinstance(called, Tensor)
+    np.testing.assert_array_equal(called.numpy(), model.predict(batch, verbose=0))
+    assert type(model.predict(batch, verbose=0)) is np.ndarray  # predict gives NumPy, as Keras
+    # arithmetic stays an array; reductions to one number give NumPy scalars
+    assert type(called.sum()) is np.float32 and type(np.max(called)) is np.float32
+    assert type(np.asarray(called)) is np.ndarray
+
+
+def test_weights_read_as_arrays():
+    model = _model()
+    kernel = model.layers[0].kernel
+    as_array = np.asarray(kernel)
+    assert as_array.shape == (3, 3, 1, 2) and as_array.dtype == np.float32
+    assert as_array is kernel.value  # no copy for np.asarray
+    copied = kernel.numpy()
+    assert copied is not kernel.value and np.array_equal(copied, kernel.value)
+    assert kernel.dtype == np.float32 and kernel.ndim == 4 and kernel.size == 18
+    np.testing.assert_array_equal(np.array(model.weights[0]), kernel.value)
+    np.testing.assert_array_equal(kernel * 2, kernel.value * 2)
+    np.testing.assert_array_equal(2 * kernel, kernel.value * 2)
+    np.testing.assert_array_equal(kernel - kernel, np.zeros((3, 3, 1, 2), np.float32))
+    np.testing.assert_array_equal(kernel[0], kernel.value[0])
+    np.testing.assert_array_equal(np.abs(kernel), np.abs(kernel.value))
+    assert float(np.sum(kernel)) == pytest.approx(float(kernel.value.sum()))
+    assert len(kernel) == 3 and bool(model.layers[0].bias)
+    # reading never writes: the results are new arrays
+    before = kernel.value.copy()
+    kernel[0][...] = 5
+    result = kernel + 1
+    result[...] = 7
+    np.testing.assert_array_equal(kernel.value, before)
+    assert kernel in model.weights and len({kernel, model.layers[0].bias}) == 2
+
+
+def test_assign_add_and_sub_write_in_place_with_shape_checks():
+    model = _model()
+    bias = model.layers[0].bias
+    storage = bias.value
+    bias.assign_add(np.array([1.0, 2.0]))
+    bias.assign_sub(0.5)
+    np.testing.assert_array_equal(bias.value, [0.5, 1.5])
+    assert bias.value is storage
+    with pytest.raises(ValueError, match=r"assign_add: weight 'bias' expects shape \(2,\)"):
+        bias.assign_add(np.ones(3))
+
+
+def test_a_custom_layer_whose_call_takes_no_training_argument():
+    class Double(layers.Layer):
+        def call(self, x):
+            return x * 2
+
+    class Noisy(layers.Layer):
+        def call(self, x, training=False):
+            return x + (1.0 if training else 0.0)
+
+    np.testing.assert_array_equal(Double()(np.ones(3)).numpy(), [2.0, 2.0, 2.0])
+    np.testing.assert_array_equal(Double().forward(np.ones(3), training=True), [2.0, 2.0, 2.0])
+    np.testing.assert_array_equal(Noisy().forward(np.ones(3), training=True), [2.0, 2.0, 2.0])
+    np.testing.assert_array_equal(Noisy()(np.ones(3)), [1.0, 1.0, 1.0])
