@@ -33,6 +33,15 @@ _blas = None  # None: not looked up yet; False: cannot be controlled; else a con
 SWITCH_INTERVAL = 2e-4
 
 
+def _after_fork_in_child() -> None:
+    # A forked child has none of the pool's threads: work submitted there would never run.
+    global _pool, _pool_workers, _region
+    _pool, _pool_workers, _region = None, 0, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _cpus() -> int:
     try:
         return len(os.sched_getaffinity(0))

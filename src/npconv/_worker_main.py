@@ -23,6 +23,7 @@ Errors are answered as {error, type}, and the helper goes on.
 
 from __future__ import annotations
 
+import gc
 import json
 import mmap
 import signal
@@ -168,7 +169,10 @@ class _Helper:
                 elif op == "train":
                     reply = self.train(msg)
                 elif op == "drop":
-                    self.models.pop(msg["key"], None)
+                    if self.models.pop(msg["key"], None) is not None:
+                        # a model's layers refer to each other: only the collector frees
+                        # them, and with them the mapping of its weights
+                        gc.collect()
                     reply = {}
                 else:
                     raise ValueError(f"npconv helper: unknown request {op!r}")

@@ -20,6 +20,7 @@ models use threads. A helper that fails or dies is not used again in this proces
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import math
 import mmap
@@ -28,7 +29,9 @@ import select
 import socket
 import subprocess
 import sys
+import threading
 import time
+import weakref
 from array import array
 
 import numpy as np
@@ -38,6 +41,31 @@ __all__ = ["Buffer", "Worker", "available", "ready_workers"]
 _MAX_MESSAGE = 1 << 22  # requests and replies are JSON (model configs are the largest)
 _workers: list = []
 _broken = False
+#: One exchange with the helpers at a time: they have one socket and one exchange buffer
+#: each, so a second thread of this process runs its batch in one piece meanwhile.
+_exchange_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def exclusive(blocking: bool):
+    """Hold the helpers for one exchange; yields False (without waiting, unless
+    ``blocking``) when another thread has them."""
+    got = _exchange_lock.acquire(blocking)
+    try:
+        yield got
+    finally:
+        if got:
+            _exchange_lock.release()
+
+
+def _after_fork_in_child() -> None:
+    # The parent's helpers, and a lock another of its threads may have held, are not ours.
+    global _exchange_lock
+    _exchange_lock = threading.Lock()
+    _workers.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def available() -> bool:
@@ -148,6 +176,9 @@ class Buffer:
             os.close(self.fd)
             raise
         self.bytes = np.frombuffer(self._map, dtype=np.uint8)
+        # The file lives while its descriptor is open: close it with this object at the
+        # latest (the mapping then lives on while arrays view it).
+        self._close_fd = weakref.finalize(self, os.close, self.fd)
 
     def view(self, offset: int, shape, dtype) -> np.ndarray:
         """The array of ``shape`` and ``dtype`` stored at byte ``offset``."""
@@ -155,7 +186,7 @@ class Buffer:
 
     def close(self) -> None:
         if self.fd >= 0:
-            os.close(self.fd)
+            self._close_fd()
             self.fd = -1
 
 

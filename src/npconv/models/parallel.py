@@ -115,6 +115,8 @@ def start_run(model, slices):
     if workers is not None:
         try:
             return ProcessRun(model, slices, workers)
+        except NotForHelpers:
+            pass
         except (OSError, _workers.WorkerError):
             _workers.mark_broken()
     return ParallelRun(model, slices)
@@ -233,13 +235,48 @@ class _ProcessState:
         self.regions = {}  # exchange-buffer layouts by part size and input shapes (_region)
 
 
-def _process_state(model, workers):
-    """The model's process state, (re)built when its config or weights changed, and every
-    worker in ``workers`` set up with it."""
+class NotForHelpers(Exception):
+    """The helpers cannot run this model now (see :class:`ProcessRun`): use threads."""
+
+
+def _config_of(model) -> dict | None:
+    """What a helper builds the model from, or None when the model has no config (e.g. a
+    function as its initializer)."""
+    kind = "Sequential" if type(model).__name__ == "Sequential" else "Functional"
+    try:
+        return {"kind": kind, "config": model.get_config()}
+    except (ValueError, TypeError):
+        return None
+
+
+#: Models whose weights are in shared memory (a forked child gives them private copies).
+_SHARED_MODELS: weakref.WeakSet = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # The child's optimizer must not write into the parent's weights through the shared
+    # file: each weight gets a private copy, and the model forgets its helper state.
+    for model in list(_SHARED_MODELS):
+        state = model.__dict__.pop("_process_state", None)
+        model._parallel_run = None
+        if state is None:
+            continue
+        shared = {id(v) for v in state.shared.views}
+        for w in model.weights:
+            if id(w.value) in shared:
+                w.value = w.value.copy()
+    _SHARED_MODELS.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _process_state(model, workers, config):
+    """The model's process state, (re)built when ``config`` (:func:`_config_of`) or its
+    weights changed, and every worker in ``workers`` set up with it."""
     import json
 
-    kind = "Sequential" if type(model).__name__ == "Sequential" else "Functional"
-    config = {"kind": kind, "config": model.get_config()}
+    kind = config["kind"]
     state = getattr(model, "_process_state", None)
     weights = model.weights
     # The config as it was (a deep copy: a list attribute changed in place must not change
@@ -250,6 +287,7 @@ def _process_state(model, workers):
         if not intact or state.config_text != config_text:
             state = _ProcessState(model, config_text)
             model._process_state = state
+            _SHARED_MODELS.add(model)
         state.config = copy.deepcopy(config)
     for worker in workers:
         if id(worker) in state.set_up:
@@ -291,9 +329,25 @@ class ProcessRun:
     backward. Same contract as :class:`ParallelRun`."""
 
     def __init__(self, model, slices, workers):
+        """Raises :class:`NotForHelpers` when the helpers cannot run this model now."""
         self.model, self.slices, self.workers = model, slices, workers
         self.n = slices[-1].stop
-        self.state = _process_state(model, workers)
+        config = _config_of(model)
+        refused = getattr(model, "_helpers_refused", None)
+        if config is None or (refused is not None and refused == config):
+            raise NotForHelpers
+        from .. import _workers
+
+        with _workers.exclusive(blocking=False) as got:
+            if not got:
+                raise NotForHelpers  # another thread is using them: this batch in one piece
+            try:
+                self.state = _process_state(model, workers, config)
+            except (ValueError, TypeError):
+                # e.g. a user's regularizer class, which a helper cannot import: this model
+                # runs here only, until its config changes
+                model._helpers_refused = copy.deepcopy(config)
+                raise NotForHelpers from None
 
     def _region(self, part_n: int, xs):
         """Byte layout of a helper's exchange buffer for a part of ``part_n`` samples:
@@ -326,6 +380,12 @@ class ProcessRun:
                 "grads_at": grad_offsets, "size": at}
 
     def forward(self, xs, training):
+        from .. import _workers
+
+        with _workers.exclusive(blocking=False) as got:
+            return self._forward(xs, training) if got else None
+
+    def _forward(self, xs, training):
         from .. import _threads, _workers
 
         self.regions, seqs = [], []
@@ -351,6 +411,13 @@ class ProcessRun:
 
     def backward(self, d_outputs, fused_output_activation, need_input_grad,
                  release_caches=False):
+        from .. import _workers
+
+        with _workers.exclusive(blocking=True):  # the helpers hold this forward's caches
+            return self._backward(d_outputs, fused_output_activation, need_input_grad,
+                                  release_caches)
+
+    def _backward(self, d_outputs, fused_output_activation, need_input_grad, release_caches):
         from .. import _threads, _workers
 
         model = self.model
@@ -409,6 +476,12 @@ class ProcessRun:
         where it runs, in one exchange with each helper (no round trip for the loss between
         the passes). Returns ``(per-sample losses, outputs)`` of the whole batch; each
         weight's ``grad`` is the sum of the parts' (as after :meth:`backward`)."""
+        from .. import _workers
+
+        with _workers.exclusive(blocking=False) as got:
+            return self._train(xs, y, sample_weight, loss) if got else None
+
+    def _train(self, xs, y, sample_weight, loss):
         from .. import _threads, _workers
 
         model, n = self.model, self.n
@@ -496,6 +569,8 @@ def train_in_parts(model, x, y, sample_weight, fused):
     try:
         run = ProcessRun(model, slices, workers)
         result = run.train(xs, y, sample_weight, loss)
+    except NotForHelpers:
+        return None
     except (OSError, _workers.WorkerError):
         _workers.mark_broken()  # a helper died: this step and later ones run without them
         return None
