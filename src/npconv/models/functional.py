@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers.base import Layer, SymbolicTensor, get_layer_class, unique_name
+from ..layers.base import Layer, SymbolicTensor, _snake_case, get_layer_class, unique_name
 from ..layers.input import InputLayer
 from ..tensor import as_tensor
 from . import fusion, parallel
@@ -31,7 +31,8 @@ class Model:
     """A model built from symbolic tensors: ``Model(inputs=Input(...), outputs=...)``."""
 
     def __init__(self, inputs=None, outputs=None, name=None):
-        self.name = name or unique_name(self._default_name())
+        default = _snake_case(type(self).__name__) if self._subclassed() else self._default_name()
+        self.name = name or unique_name(default)
         self.compiled = False
         self.optimizer = self.loss = None
         self.stop_training = False
@@ -103,8 +104,61 @@ class Model:
 
     @property
     def layers(self) -> list[Layer]:
-        """Every layer in call order, the input layers first (as Keras lists them)."""
+        """Every layer in call order, the input layers first (as Keras lists them). A
+        subclassed model not yet traced lists the layers among its attributes."""
+        if not self._graph_ready:
+            return [v for v in vars(self).values() if isinstance(v, Layer)]
         return [t.layer for t in self.inputs] + [n.layer for n in self._nodes]
+
+    # ------------------------------------------------------------------ subclassed models
+    def call(self, inputs, training=False):
+        """Keras's ``call``. A subclass overrides it with calls of npconv layers; the model
+        traces it on symbolic tensors into its graph on its first input (or :meth:`build`),
+        so its backward pass, saving and helper processes are those of a functional model.
+        Here (a functional model) it runs the graph."""
+        return self.forward(inputs, training=training)
+
+    def _subclassed(self) -> bool:
+        return type(self).call is not Model.call
+
+    def build(self, input_shape) -> None:
+        """Build a subclassed model from ``input_shape`` (batch dimension included; a list of
+        shapes for several inputs), as ``keras.Model.build``. A functional model is built."""
+        if self._graph_ready:
+            return
+        if not self._subclassed():
+            self._require_graph("build")
+        several = isinstance(input_shape, list) and input_shape and isinstance(
+            input_shape[0], (list, tuple))
+        shapes = [tuple(s)[1:] for s in input_shape] if several else [tuple(input_shape)[1:]]
+        self._trace_call(shapes, several)
+
+    def _trace_call(self, shapes, several: bool) -> None:
+        from ..layers.base import _takes_training
+        from ..layers.input import Input
+
+        inputs = [Input(shape=s) for s in shapes]
+        arg = inputs if several else inputs[0]
+        where = f"{self.name} ({type(self).__name__}.call)"
+        try:
+            if _takes_training(type(self).call):
+                outputs = self.call(arg, training=False)
+            else:
+                outputs = self.call(arg)
+        except Exception as err:
+            raise TypeError(
+                f"{where}: a subclassed model's call is traced into a graph of npconv layers "
+                f"on its first input, and tracing failed: {type(err).__name__}: {err}. Use "
+                "only npconv layers (Add, Concatenate, Activation, ... for arithmetic) inside "
+                "call: NumPy operations on the traced tensors have no gradient here") from err
+        outs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        if not outs or not all(isinstance(t, SymbolicTensor) for t in outs):
+            raise TypeError(f"{where}: expected call to return the output of npconv layers "
+                            f"(or a list of them). Received {type(outputs).__name__}")
+        if any(t.layer is not None and isinstance(t.layer, InputLayer) for t in outs):
+            raise ValueError(f"{where}: call returned its input unchanged; a model needs at "
+                             "least one layer")
+        self._init_graph(arg, outputs)
 
     def get_layer(self, name=None, index=None) -> Layer:
         """A layer by ``name`` or by position in :attr:`layers`."""
@@ -216,10 +270,29 @@ class Model:
 
     # ------------------------------------------------------------------ running
     def _ensure_graph_for(self, xs) -> None:
-        """Hook for Sequential: build the graph from the first real input."""
+        """Build the graph from the first real input: a subclassed model traces its call
+        (Sequential overrides this)."""
+        if not self._graph_ready and self._subclassed():
+            several = isinstance(xs, list) and len(xs) > 1
+            self._trace_call([x.shape[1:] for x in xs], several)
         self._require_graph("running the model")
 
+    def _inputs_by_name(self, x: dict, where: str) -> list:
+        """A dict of input arrays keyed by Input name, in the model's input order."""
+        if not self._graph_ready:
+            raise ValueError(f"{self.name}.{where}: inputs by name need a built model")
+        names = [t.layer.name for t in self.inputs]
+        if set(x) != set(names):
+            raise ValueError(f"{self.name}.{where}: expected a dict with the input names "
+                             f"{names}. Received keys {sorted(map(str, x))}")
+        return [x[name] for name in names]
+
     def _as_input_list(self, x) -> list[np.ndarray]:
+        if isinstance(x, dict):
+            x = self._inputs_by_name(x, "call")
+        if (not self._graph_ready and self._subclassed() and isinstance(x, (list, tuple))
+                and len(x) > 1):
+            return [np.asarray(a) for a in x]  # several inputs: the trace will know
         if self._multi_input:
             if len(self.inputs) == 1 and not isinstance(x, (list, tuple)):
                 x = [x]  # inputs=[inp] (e.g. model.inputs) takes a plain array too, as Keras
@@ -415,7 +488,8 @@ class Model:
                       batch_size=batch_size)
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} name={self.name}, layers={len(self.layers)}>"
+        built = "" if self._graph_ready else ", not built"
+        return f"<{type(self).__name__} name={self.name}, layers={len(self.layers)}{built}>"
 
     # ------------------------------------------------------------------ metrics (Keras names)
     @property

@@ -31,6 +31,24 @@ def compile(model, optimizer="rmsprop", loss=None, metrics=None):  # noqa: A001 
     if loss is None:
         raise ValueError(f"{model.name}.compile: a loss is required, e.g. "
                          "loss='sparse_categorical_crossentropy'")
+    outputs = getattr(model, "outputs", None) or []
+    if getattr(model, "_multi_output", False) and len(outputs) > 1:
+        raise ValueError(f"{model.name}.compile: npconv trains models with one output; this "
+                         f"one has {len(outputs)} ({', '.join(t.layer.name for t in outputs)}). "
+                         "predict() runs it; for training, give each output its own model "
+                         "(losses per output and loss_weights are not supported)")
+    if isinstance(loss, (list, tuple)) and len(loss) == 1:
+        loss = loss[0]  # Keras's one loss per output, for the one output
+    elif isinstance(loss, dict) and len(loss) == 1:
+        names = {t.layer.name for t in outputs}
+        key = next(iter(loss))
+        if names and key not in names:
+            raise ValueError(f"{model.name}.compile: loss is keyed by output name; this model's "
+                             f"output is {sorted(names)}. Received key {key!r}")
+        loss = loss[key]
+    elif isinstance(loss, (list, tuple, dict)):
+        raise ValueError(f"{model.name}.compile: expected one loss for the model's one output. "
+                         f"Received {len(loss)} in a {type(loss).__name__}")
     model.optimizer = optimizers_module.get(optimizer)
     model.loss = losses_module.get(loss)
     model._metric_specs = list(metrics or [])
@@ -100,6 +118,9 @@ def _fusion(model):
 
 # ---------------------------------------------------------------------------- data
 def _check_xy(model, x, y, where):
+    x = _arrays_in(model, x, "x", where)
+    if y is not None:
+        y = _arrays_in(model, y, "y", where)
     if getattr(model, "_multi_input", False):
         if len(model.inputs) == 1 and not isinstance(x, (list, tuple)):
             x = [x]
@@ -111,7 +132,7 @@ def _check_xy(model, x, y, where):
         x = np.asarray(x)
     if not isinstance(x, list) and x.ndim == 0:
         raise ValueError(f"{model.name}.{where}: expected x as an array of samples. "
-                         f"Received {type(x).__name__}")
+                         f"Received a single value: {x!r}")
     n = len(x[0]) if isinstance(x, list) else len(x)
     if y is not None:
         y = np.asarray(y)
@@ -121,6 +142,21 @@ def _check_xy(model, x, y, where):
     if n == 0:
         raise ValueError(f"{model.name}.{where}: received an empty dataset")
     return x, y, n
+
+
+def _arrays_in(model, data, what, where):
+    """``data`` (x or y) with a dict of inputs put in the model's input order (Keras keys
+    them by Input name); generators, iterators and strings refused by their type."""
+    if isinstance(data, dict) and what == "x":
+        return model._inputs_by_name(data, where)
+    if isinstance(data, (str, bytes, dict)) or (
+            not isinstance(data, (list, tuple)) and not hasattr(data, "__array__")
+            and not hasattr(data, "__len__") and hasattr(data, "__iter__")):
+        raise TypeError(f"{model.name}.{where}: expected {what} as NumPy arrays (a list of "
+                        "arrays for several inputs, or a dict by input name); generators, "
+                        "iterators and datasets are not supported: collect the batches with "
+                        f"np.concatenate first. Received {type(data).__name__}")
+    return data
 
 
 def _take(x, idx):

@@ -1,0 +1,119 @@
+"""Keras's model subclassing: ``class M(npconv.Model)`` with layers as attributes and a
+``call`` made of layer calls, traced into a functional graph on its first input."""
+
+import numpy as np
+import pytest
+
+import npconv
+from npconv import layers
+
+
+class Residual(npconv.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.conv = layers.Conv2D(4, 3, padding="same", activation="relu")
+        self.conv_2 = layers.Conv2D(4, 3, padding="same")
+        self.add = layers.Add()
+        self.drop = layers.Dropout(0.5)
+        self.pool = layers.GlobalAveragePooling2D()
+        self.head = layers.Dense(3, activation="softmax")
+
+    def call(self, x, training=False):
+        h = self.conv(x)
+        h = self.add([h, self.conv_2(h)])
+        h = self.drop(h, training=training)
+        return self.head(self.pool(h))
+
+
+def _functional_twin():
+    inp = npconv.Input((8, 8, 1))
+    h = layers.Conv2D(4, 3, padding="same", activation="relu")(inp)
+    h = layers.Add()([h, layers.Conv2D(4, 3, padding="same")(h)])
+    h = layers.Dropout(0.5)(h)
+    out = layers.Dense(3, activation="softmax")(layers.GlobalAveragePooling2D()(h))
+    return npconv.Model(inp, out)
+
+
+def _data(n=48):
+    rng = np.random.default_rng(0)
+    return rng.random((n, 8, 8, 1), dtype=np.float32), rng.integers(0, 3, n)
+
+
+def test_before_its_first_input_a_subclassed_model_lists_its_attribute_layers():
+    model = Residual()
+    assert model.name.startswith("residual") and not model.built
+    assert [type(layer).__name__ for layer in model.layers] == [
+        "Conv2D", "Conv2D", "Add", "Dropout", "GlobalAveragePooling2D", "Dense"]
+    assert "not built" in repr(model)
+
+
+def test_it_trains_as_the_functional_model_of_the_same_layers():
+    x, y = _data()
+    histories, predictions = [], []
+    for make in (Residual, _functional_twin):
+        npconv.set_random_seed(3)
+        model = make()
+        model.build((None, 8, 8, 1))  # its weights drawn now, as the functional model's
+        model.compile("rmsprop", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        npconv.set_random_seed(4)  # the same dropout masks
+        histories.append(model.fit(x, y, epochs=2, batch_size=16, verbose=0).history)
+        predictions.append(model.predict(x, verbose=0))
+    assert histories[0] == histories[1]
+    np.testing.assert_array_equal(predictions[0], predictions[1])
+
+
+def test_training_reaches_the_layers_it_passes_training_to():
+    x, _ = _data(8)
+    model = Residual()
+    np.testing.assert_array_equal(model(x), model(x))
+    npconv.set_random_seed(5)
+    assert not np.array_equal(model(x, training=True), model(x))  # the dropout is active
+
+
+def test_build_save_and_load(tmp_path):
+    x, y = _data()
+    model = Residual()
+    model.build((None, 8, 8, 1))
+    assert model.built and model.count_params() == 40 + 148 + 15
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    model.save(tmp_path / "residual.npconv")
+    loaded = npconv.models.load_model(tmp_path / "residual.npconv")
+    assert type(loaded) is npconv.Model  # its graph and weights, as a functional model
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_call_without_training_and_with_several_inputs():
+    class TwoInputs(npconv.Model):
+        def __init__(self):
+            super().__init__()
+            self.join = layers.Concatenate()
+            self.dense = layers.Dense(2)
+
+        def call(self, inputs):
+            return self.dense(self.join(inputs))
+
+    model = TwoInputs()
+    a, b = np.ones((3, 4), np.float32), np.ones((3, 2), np.float32)
+    assert model([a, b]).shape == (3, 2)
+    assert model.input_shape == [(None, 4), (None, 2)]
+
+
+def test_numpy_arithmetic_in_call_is_refused_with_the_reason():
+    class Doubles(npconv.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = layers.Dense(2)
+
+        def call(self, x):
+            return self.dense(x) * 2
+
+    class Identity(npconv.Model):
+        def call(self, x):
+            return x
+
+    with pytest.raises(TypeError, match=r"Doubles.call\).*traced.*SymbolicTensor.*only npconv "
+                                        "layers"):
+        Doubles()(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="returned its input unchanged"):
+        Identity().build((None, 3))
