@@ -117,3 +117,53 @@ def test_numpy_arithmetic_in_call_is_refused_with_the_reason():
         Doubles()(np.ones((2, 3)))
     with pytest.raises(ValueError, match="returned its input unchanged"):
         Identity().build((None, 3))
+
+
+# ------------------------------------------------------------ inputs by name, losses per output
+def _two_inputs(outputs=1):
+    a, b = npconv.Input((4,), name="a"), npconv.Input((2,), name="b")
+    h = layers.Concatenate()([a, b])
+    cls = layers.Dense(3, activation="softmax", name="cls")(h)
+    if outputs == 1:
+        return npconv.Model([a, b], cls)
+    return npconv.Model([a, b], [cls, layers.Dense(1, name="reg")(h)])
+
+
+def test_inputs_as_a_dict_by_input_name():
+    npconv.set_random_seed(7)
+    model = _two_inputs()
+    rng = np.random.default_rng(8)
+    xa, xb = rng.random((16, 4), dtype=np.float32), rng.random((16, 2), dtype=np.float32)
+    y = rng.integers(0, 3, 16)
+    np.testing.assert_array_equal(model({"b": xb, "a": xa}), model([xa, xb]))
+    model.compile("sgd", {"cls": "sparse_categorical_crossentropy"})
+    assert model.evaluate({"a": xa, "b": xb}, y, verbose=0) == model.evaluate([xa, xb], y,
+                                                                              verbose=0)
+    model.fit({"a": xa, "b": xb}, y, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"input names \['a', 'b'\]. Received keys \['a', 'c'\]"):
+        model.predict({"a": xa, "c": xb}, verbose=0)
+
+
+def test_compile_takes_one_loss_per_output_for_the_one_output():
+    model = _two_inputs()
+    model.compile("sgd", ["sparse_categorical_crossentropy"])
+    assert model.loss.name == "sparse_categorical_crossentropy"
+    with pytest.raises(ValueError, match=r"output is \['cls'\]. Received key 'reg'"):
+        model.compile("sgd", {"reg": "mse"})
+    with pytest.raises(ValueError, match="expected one loss for the model's one output"):
+        model.compile("sgd", ["mse", "mse"])
+    with pytest.raises(ValueError, match=r"one output; this one has 2 \(cls, reg\)"):
+        _two_inputs(outputs=2).compile("sgd", ["sparse_categorical_crossentropy", "mse"])
+
+
+def test_fit_names_the_type_it_cannot_take():
+    model = npconv.Sequential([npconv.Input((3,)), layers.Dense(2, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    batches = ((np.ones((4, 3)), np.zeros(4)) for _ in range(2))
+    with pytest.raises(TypeError, match="generators, iterators and datasets are not supported"
+                                        ".*Received generator"):
+        model.fit(batches, verbose=0)
+    with pytest.raises(TypeError, match="Received str"):
+        model.fit("abc", np.zeros(3), verbose=0)
+    with pytest.raises(ValueError, match="Received a single value"):
+        model.fit(np.float32(3), np.zeros(1), verbose=0)
