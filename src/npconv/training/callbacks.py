@@ -314,17 +314,56 @@ def _current_lr(optimizer):
     return lr(optimizer.iterations) if callable(lr) else lr
 
 
+def _takes_lr(schedule) -> bool | None:
+    """Whether ``schedule`` takes ``(epoch, lr)`` (True) or only ``(epoch)`` (False), read from
+    its signature; None when the signature cannot be read (some builtins and C callables)."""
+    import inspect
+
+    try:
+        sig = inspect.signature(schedule)
+    except (TypeError, ValueError):
+        return None
+    try:
+        sig.bind(0, 0.0)
+        return True
+    except TypeError:
+        pass
+    try:
+        sig.bind(0)
+        return False
+    except TypeError:
+        raise TypeError(f"LearningRateScheduler: schedule must take (epoch, lr) or (epoch). "
+                        f"Received a callable with signature {sig}") from None
+
+
 class LearningRateScheduler(Callback):
-    """Set the learning rate at each epoch start from ``schedule(epoch, lr) -> new_lr``."""
+    """Set the learning rate at each epoch start from ``schedule(epoch, lr) -> new_lr``, or
+    ``schedule(epoch) -> new_lr`` (Keras accepts both).
+
+    Which form is called is decided from the schedule's signature, not by catching a
+    TypeError as Keras does: a TypeError raised inside a two-argument schedule reaches the
+    caller instead of being retried as ``schedule(epoch)``. A callable whose signature
+    cannot be read gets Keras's rule (``(epoch, lr)``, then ``(epoch)`` on a TypeError).
+    """
 
     def __init__(self, schedule, verbose=0):
         super().__init__()
         if not callable(schedule):
-            raise TypeError("LearningRateScheduler: schedule must be callable(epoch, lr)")
+            raise TypeError("LearningRateScheduler: schedule must be callable(epoch, lr) or "
+                            f"callable(epoch). Received {type(schedule).__name__}")
         self.schedule, self.verbose = schedule, verbose
+        self._takes_lr = _takes_lr(schedule)
+
+    def _call_schedule(self, epoch, lr):
+        if self._takes_lr is None:
+            try:
+                return self.schedule(epoch, lr)
+            except TypeError:  # Keras's fallback for the one-argument form
+                return self.schedule(epoch)
+        return self.schedule(epoch, lr) if self._takes_lr else self.schedule(epoch)
 
     def on_epoch_begin(self, epoch, logs=None):
-        lr = float(self.schedule(epoch, float(_current_lr(self.model.optimizer))))
+        lr = float(self._call_schedule(epoch, float(_current_lr(self.model.optimizer))))
         if not math.isfinite(lr) or lr < 0:
             raise ValueError(f"LearningRateScheduler: schedule returned an invalid learning rate "
                              f"{lr!r} at epoch {epoch}")

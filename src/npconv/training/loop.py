@@ -381,6 +381,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     model.stop_training = False
     cb_list.on_train_begin()
     slices = _batch_slices(n, batch_size)
+    training_logs = None  # the last epoch's logs, for on_train_end (as Keras)
     for epoch in range(initial_epoch, epochs):
         cb_list.on_epoch_begin(epoch)
         order = rng.permutation(n) if shuffle else None
@@ -407,9 +408,10 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
                            return_dict=True, callbacks=cb_list)
             epoch_logs.update({f"val_{k}": v for k, v in val.items()})
         cb_list.on_epoch_end(epoch, epoch_logs)
+        training_logs = epoch_logs
         if model.stop_training:
             break
-    cb_list.on_train_end()
+    cb_list.on_train_end(training_logs)
     model.history = history
     return history
 
