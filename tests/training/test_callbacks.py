@@ -22,6 +22,7 @@ from npconv.training.callbacks import (
     Callback,
     CSVLogger,
     EarlyStopping,
+    LambdaCallback,
     LearningRateScheduler,
     ModelCheckpoint,
     ReduceLROnPlateau,
@@ -430,3 +431,30 @@ def test_on_train_end_after_a_stop_inside_the_first_batch_gets_that_epochs_logs(
     cb = StopAtOnce()
     model.fit(x, y, epochs=3, batch_size=5, verbose=0, callbacks=[cb])
     assert sorted(cb.logs) == ["accuracy", "loss"] and model.optimizer.iterations == 1
+
+
+def test_lambda_callback_calls_its_functions_with_keras_arguments():
+    model, x, y = _setup()
+    calls = []
+    cb = LambdaCallback(
+        on_train_begin=lambda logs: calls.append(("train_begin", logs)),
+        on_epoch_begin=lambda epoch, logs: calls.append(("epoch_begin", epoch)),
+        on_train_batch_end=lambda batch, logs: calls.append(("batch_end", batch, sorted(logs))),
+        on_epoch_end=lambda epoch, logs: calls.append(("epoch_end", epoch, sorted(logs))),
+        on_train_end=lambda logs: calls.append(("train_end", sorted(logs))),
+        on_test_end=lambda logs: calls.append(("test_end", sorted(logs))),
+        on_batch_begin=lambda batch, logs: calls.append(("old_batch_begin", batch)))
+    model.fit(x, y, epochs=1, batch_size=10, validation_split=0.5, verbose=0, callbacks=[cb])
+    keys = ["accuracy", "loss"]
+    val_keys = keys + ["val_accuracy", "val_loss"]
+    assert calls == [("train_begin", None), ("epoch_begin", 0), ("old_batch_begin", 0),
+                     ("batch_end", 0, keys), ("test_end", keys), ("epoch_end", 0, val_keys),
+                     ("train_end", val_keys)]
+    predicted = []
+    model.predict(x, batch_size=10, callbacks=[LambdaCallback(
+        on_predict_batch_end=lambda batch, logs: predicted.append(logs["outputs"].shape))])
+    assert predicted == [(10, 2), (10, 2)]
+    with pytest.raises(TypeError, match="LambdaCallback: unknown hook 'on_epochs_end'"):
+        LambdaCallback(on_epochs_end=print)
+    with pytest.raises(TypeError, match="LambdaCallback: expected on_epoch_end to be callable"):
+        LambdaCallback(on_epoch_end=1)

@@ -376,6 +376,50 @@ class LearningRateScheduler(Callback):
             logs["learning_rate"] = float(_current_lr(self.model.optimizer))
 
 
+_HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
+          "on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end",
+          "on_test_begin", "on_test_end", "on_test_batch_begin", "on_test_batch_end",
+          "on_predict_begin", "on_predict_end", "on_predict_batch_begin",
+          "on_predict_batch_end")
+
+
+def _lambda_hook(fn, indexed):
+    """A hook method calling ``fn(index, logs)`` (epoch and batch hooks) or ``fn(logs)``, with
+    the arguments positional as Keras passes them."""
+    if indexed:
+        return lambda index, logs=None: fn(index, logs)
+    return lambda logs=None: fn(logs)
+
+
+class LambdaCallback(Callback):
+    """A callback from plain functions, as Keras's: ``on_epoch_begin/end(epoch, logs)``,
+    ``on_train_batch_begin/end(batch, logs)``, ``on_train_begin/end(logs)``, and through
+    keywords any other hook (``on_test_batch_end=...``, ``on_predict_end=...``, Keras 2's
+    ``on_batch_begin/end``). An unknown hook name is a TypeError (Keras would ignore it).
+    """
+
+    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None,
+                 on_train_end=None, on_train_batch_begin=None, on_train_batch_end=None,
+                 **kwargs):
+        super().__init__()
+        unknown = sorted(set(kwargs) - set(_HOOKS))
+        if unknown:
+            raise TypeError(f"LambdaCallback: unknown hook {unknown[0]!r}; expected one of "
+                            f"{list(_HOOKS)}")
+        hooks = {"on_epoch_begin": on_epoch_begin, "on_epoch_end": on_epoch_end,
+                 "on_train_begin": on_train_begin, "on_train_end": on_train_end,
+                 "on_train_batch_begin": on_train_batch_begin,
+                 "on_train_batch_end": on_train_batch_end, **kwargs}
+        for name, fn in hooks.items():
+            if fn is None:
+                continue
+            if not callable(fn):
+                raise TypeError(f"LambdaCallback: expected {name} to be callable. Received "
+                                f"{type(fn).__name__}")
+            indexed = "epoch" in name or "batch" in name
+            setattr(self, name, _lambda_hook(fn, indexed))
+
+
 class TerminateOnNaN(Callback):
     """Stop training as soon as the loss is NaN or infinite."""
 
