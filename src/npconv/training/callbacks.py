@@ -257,9 +257,7 @@ class ModelCheckpoint(_Monitor):
                 return
             self.best = value
         path = self.filepath.format(epoch=epoch + 1, **logs)
-        parent = os.path.dirname(path)
-        if parent:
-            os.makedirs(parent, exist_ok=True)
+        # (the save makes missing folders, and names a folder or a file in the way clearly)
         if self.save_weights_only:
             self.model.save_weights(path)
         else:
@@ -439,6 +437,9 @@ class CSVLogger(Callback):
         self._keys = None
 
     def on_train_begin(self, logs=None):
+        from .._atomic import check_file_target
+
+        check_file_target(self.filename, "CSVLogger")  # a folder: say so, not Errno 21
         exists = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename)
         self._file = open(self.filename, "a" if self.append else "w", newline="")  # noqa: SIM115
         self._writer = None

@@ -570,18 +570,22 @@ def _progress(verbose, total, desc):
 
 
 # ---------------------------------------------------------------------------- saving
-def save(model, path, include_optimizer=True):
-    """Save architecture, weights and (optionally) optimizer state to one file (see npconv.io)."""
+def save(model, path, overwrite=True, include_optimizer=True):
+    """Save architecture, weights and (optionally) optimizer state to one file (see npconv.io).
+
+    As Keras 3's ``model.save(filepath, overwrite=True)``; with ``overwrite=False`` an existing
+    file is a ``FileExistsError`` (Keras asks on the terminal).
+    """
     from .. import io
 
-    io.save_model(model, path, include_optimizer=include_optimizer)
+    io.save_model(model, path, overwrite=overwrite, include_optimizer=include_optimizer)
 
 
-def save_weights(model, path):
-    """Save only the weights (safetensors)."""
+def save_weights(model, path, overwrite=True):
+    """Save only the weights (safetensors); ``overwrite`` as :func:`save`."""
     from .. import io
 
-    io.save_weights(model, path)
+    io.save_weights(model, path, overwrite=overwrite)
 
 
 def load_weights(model, path):
