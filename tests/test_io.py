@@ -219,6 +219,74 @@ def test_crash_while_writing_keeps_the_previous_file(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["w.safetensors"]
 
 
+# ------------------------------------------------------------------------------ bad paths
+def _listing(root):
+    return sorted(os.path.relpath(os.path.join(d, f), root)
+                  for d, dirs, files in os.walk(root) for f in files + dirs)
+
+
+@pytest.mark.parametrize("write", ["save", "save_weights", "checkpoint", "csv"])
+def test_writing_onto_a_folder_or_under_a_file_is_a_clear_error_before_anything(tmp_path,
+                                                                               write):
+    """The raw OS errors named an internal temporary file (IsADirectoryError) or only the
+    parent (FileExistsError); now the error says what the path is, and nothing is written."""
+    from npconv.training.callbacks import CSVLogger, ModelCheckpoint
+
+    set_random_seed(0)
+    model = _sequential()
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    (tmp_path / "folder.npconv").mkdir()
+    (tmp_path / "a_file").write_text("x")
+    x, y = np.zeros((4, 8, 8, 1), np.float32), np.zeros(4, np.int64)
+
+    def run(path):
+        if write == "save":
+            model.save(path)
+        elif write == "save_weights":
+            model.save_weights(path)
+        elif write == "checkpoint":
+            model.fit(x, y, verbose=0, callbacks=[ModelCheckpoint(str(path), monitor="loss")])
+        else:
+            model.fit(x, y, verbose=0, callbacks=[CSVLogger(path)])
+
+    before = _listing(tmp_path)
+    with pytest.raises(IsADirectoryError, match=r"folder\.npconv: it is a folder, not a file"):
+        run(tmp_path / "folder.npconv")
+    with pytest.raises(NotADirectoryError, match=r"model\.npconv: .*a_file is a file"):
+        run(tmp_path / "a_file" / "sub" / "model.npconv")
+    assert _listing(tmp_path) == before  # no temporary file, no folder made
+
+
+def test_load_model_on_a_folder_says_it_is_a_folder(tmp_path):
+    (tmp_path / "m.npconv").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"m\.npconv is a folder, not a model file"):
+        npio.load_model(tmp_path / "m.npconv")
+    with pytest.raises(FileNotFoundError, match="no such model file"):
+        npio.load_model(tmp_path / "missing.npconv")
+
+
+def test_save_overwrite_false_refuses_an_existing_file_as_keras_3(tmp_path):
+    import npconv
+
+    set_random_seed(0)
+    model = _sequential()
+    path = tmp_path / "m.npconv"
+    model.save(path, overwrite=False)  # a new file: written
+    before = path.read_bytes()
+    model.set_weights([w + 1 for w in model.get_weights()])
+    for save in (lambda: model.save(path, overwrite=False),
+                 lambda: model.save_weights(path, overwrite=False),
+                 lambda: npconv.saving.save_model(model, path, overwrite=False)):
+        with pytest.raises(FileExistsError, match=r"m\.npconv already exists and overwrite=False"):
+            save()
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["m.npconv"]
+    model.save(path, overwrite=True)
+    assert path.read_bytes() != before
+    npconv.saving.save_model(model, path)  # Keras's keras.saving names
+    np.testing.assert_array_equal(npconv.saving.load_model(path).get_weights()[0],
+                                  model.get_weights()[0])
+
+
 # ------------------------------------------------------------------------------ bad files
 @pytest.fixture()
 def saved(tmp_path):

@@ -152,8 +152,25 @@ def test_to_categorical_takes_whole_float_labels_and_rejects_fractions():
 
     np.testing.assert_array_equal(to_categorical(np.array([0.0, 2.0, 1.0])),
                                   to_categorical(np.array([0, 2, 1])))
-    with pytest.raises(ValueError, match="to_categorical: expected 1-D integer labels"):
+    with pytest.raises(ValueError, match="to_categorical: expected integer labels"):
         to_categorical(np.array([0.5, 1.0]))
+
+
+def test_to_categorical_on_n_d_labels_appends_the_class_axis_as_keras():
+    """Keras returns ``shape + (num_classes,)``, dropping a trailing axis of 1 (rank >= 2)
+    first; a 2-D array of labels was rejected here."""
+    from npconv.utils import to_categorical
+
+    y = np.array([[0, 1], [2, 1]])
+    out = to_categorical(y)
+    assert out.shape == (2, 2, 3) and out.dtype == np.float32
+    np.testing.assert_array_equal(out, np.eye(3, dtype=np.float32)[y])
+    assert to_categorical(y[..., None], 4).shape == (2, 2, 4)  # (2, 2, 1): the 1 is dropped
+    assert to_categorical(np.array([[2], [0]])).shape == (2, 3)  # (N, 1) as (N,)
+    np.testing.assert_array_equal(to_categorical(np.array([1]), 2), [[0, 1]])  # rank 1 kept
+    np.testing.assert_array_equal(to_categorical(2, 3), [0, 0, 1])  # one label: (C,)
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 2\)"):
+        to_categorical(y, 2)
 
 
 # ---------------------------------------------------------------------------- engine edge cases

@@ -4,7 +4,7 @@
 ``npconv.Input``, ``npconv.Model``, ``npconv.Sequential``, ``npconv.models``,
 ``npconv.activations``, ``npconv.optimizers``, ``npconv.losses``, ``npconv.metrics``,
 ``npconv.callbacks``, ``npconv.datasets``, ``npconv.utils``, ``npconv.regularizers``,
-``npconv.backend``.
+``npconv.saving``, ``npconv.backend``.
 
 Everything is imported on first use, so ``import npconv`` itself costs almost nothing.
 """
@@ -28,7 +28,7 @@ _ATTRIBUTES = {
 _SUBMODULES = {
     "activations", "backend", "bench", "callbacks", "data", "datasets", "initializers", "io",
     "layers", "losses", "metrics", "models", "ops", "optimizers", "random", "regularizers",
-    "training", "utils", "viz",
+    "saving", "training", "utils", "viz",
 }
 
 __all__ = sorted(set(_ATTRIBUTES) | _SUBMODULES | {"__version__"})

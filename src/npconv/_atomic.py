@@ -18,14 +18,33 @@ def _umask() -> int:
     return mask
 
 
+def check_file_target(path, where: str = "npconv") -> str:
+    """``path`` as a str, or a clear error before anything is written when it cannot become a
+    file: ``IsADirectoryError`` when it is a folder, ``NotADirectoryError`` when one of its
+    parents is a file (the OS's own errors name a temporary file or only the parent)."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{where}: cannot write {path}: it is a folder, not a file "
+                                f"(give a file name inside it, or remove it)")
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.lexists(parent):  # the nearest part of the path that exists
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise NotADirectoryError(f"{where}: cannot write {path}: {parent} is a file, so it "
+                                 "cannot hold a folder")
+    return path
+
+
 @contextmanager
-def atomic_path(path, suffix: str | None = None):
+def atomic_path(path, suffix: str | None = None, where: str = "npconv"):
     """Yield a temporary path beside ``path``; on success it replaces ``path``.
 
     ``suffix`` (default: ``path``'s extension) lets writers that pick a format from the name
-    (matplotlib, Pillow) behave as for ``path``.
+    (matplotlib, Pillow) behave as for ``path``. A ``path`` that is a folder or lies under a
+    file is refused before anything is written (:func:`check_file_target`; ``where`` names
+    the caller in that error).
     """
-    path = os.fspath(path)
+    path = check_file_target(path, where)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     if suffix is None:

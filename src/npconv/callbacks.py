@@ -5,6 +5,7 @@ from .training.callbacks import (
     CSVLogger,
     EarlyStopping,
     History,
+    LambdaCallback,
     LearningRateScheduler,
     ModelCheckpoint,
     ProgbarLogger,
@@ -13,7 +14,7 @@ from .training.callbacks import (
 )
 
 __all__ = [
-    "CSVLogger", "Callback", "EarlyStopping", "History", "LearningRateScheduler",
+    "CSVLogger", "Callback", "EarlyStopping", "History", "LambdaCallback", "LearningRateScheduler",
     "ModelCheckpoint", "ProgbarLogger", "ReduceLROnPlateau", "TerminateOnNaN",
 ]
 

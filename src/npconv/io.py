@@ -24,7 +24,7 @@ import os
 
 import numpy as np
 
-from ._atomic import atomic_path, atomic_write_bytes  # noqa: F401 - run.py imports it here
+from ._atomic import atomic_path, atomic_write_bytes, check_file_target  # noqa: F401 - run.py imports it here
 
 FORMAT_VERSION = 1
 _MODEL = "npconv-model"
@@ -105,14 +105,31 @@ def _serialize(tensors: dict, metadata: dict) -> list:
     return [len(text).to_bytes(8, "little"), text, data]
 
 
-def _write_file(path, pieces) -> None:
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+def _check_target(path, overwrite, where) -> str:
+    """``path`` checked before anything is serialised: not a folder, not under a file, and
+    not an existing file when ``overwrite`` is False (Keras 3 asks on a terminal; npconv
+    raises ``FileExistsError``)."""
+    path = check_file_target(path, where)
+    if not overwrite and os.path.lexists(path):
+        raise FileExistsError(f"{where}: {path} already exists and overwrite=False; pass "
+                              "overwrite=True to replace it")
+    return path
+
+
+def _write_file(path, pieces, where) -> None:
+    with atomic_path(path, where=where) as tmp, open(tmp, "wb") as f:
         for piece in pieces:
             f.write(piece)
 
 
-def save_model(model, path, include_optimizer=True) -> None:
-    """Save ``model``'s architecture, weights and (optionally) optimizer state to ``path``."""
+def save_model(model, path, overwrite=True, include_optimizer=True) -> None:
+    """Save ``model``'s architecture, weights and (optionally) optimizer state to ``path``.
+
+    ``overwrite=False`` refuses an existing ``path`` (``FileExistsError``); a folder, or a path
+    under a file, is refused whatever ``overwrite`` says. Nothing is written then.
+    """
+    where = f"{model.name}.save"
+    path = _check_target(path, overwrite, where)
     model._require_graph("save")
     tensors = _weight_tensors(model)
     metadata = {
@@ -130,14 +147,16 @@ def save_model(model, path, include_optimizer=True) -> None:
         # np.asarray(order="C"), not np.ascontiguousarray: the latter turns the 0-d scalars
         # (iterations, learning_rate) into shape (1,), which set_state cannot read back.
         tensors.update({f"opt/{k}": np.asarray(v, order="C") for k, v in state.items()})
-    _write_file(path, _serialize(tensors, metadata))
+    _write_file(path, _serialize(tensors, metadata), where)
 
 
-def save_weights(model, path) -> None:
-    """Save only the weights of ``model`` to ``path``."""
+def save_weights(model, path, overwrite=True) -> None:
+    """Save only the weights of ``model`` to ``path`` (``overwrite`` as :func:`save_model`)."""
+    where = f"{model.name}.save_weights"
+    path = _check_target(path, overwrite, where)
     model._require_graph("save_weights")
     metadata = {"npconv.format": _WEIGHTS, "npconv.version": FORMAT_VERSION}
-    _write_file(path, _serialize(_weight_tensors(model), metadata))
+    _write_file(path, _serialize(_weight_tensors(model), metadata), where)
 
 
 def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
@@ -146,6 +165,9 @@ def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
     from safetensors.numpy import load
 
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"npconv: {path} is a folder, not a model file (npconv models "
+                                "are single files, e.g. model.npconv)")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"npconv: no such model file: {path}")
     with open(path, "rb") as f:

@@ -57,8 +57,9 @@ def test_built_by_first_call_or_build():
     assert not model.built
     with pytest.raises(ValueError, match="not built"):
         model.count_params()
-    with pytest.raises(ValueError, match="not built"):
-        model.summary(print_fn=lambda line: None)
+    lines = []  # Keras 3 prints an unbuilt model's layers rather than raising
+    model.summary(print_fn=lines.append)
+    assert any("0 (unbuilt)" in line for line in lines)
     y = model.predict(np.zeros((2, 8, 8, 2), np.float32))
     assert y.shape == (2, 3)
     _check_built(model)

@@ -75,3 +75,27 @@ def test_line_length_and_default_print(capsys):
     assert printed == _lines(model)
     wide = _lines(model, line_length=100)
     assert len(wide[1]) >= 98 and set(wide[1]) == {"_"}
+
+
+def test_summary_of_an_unbuilt_sequential_lists_its_layers_as_keras_3():
+    """Keras 3 prints the layers with output shape "?" and "0 (unbuilt)" params; this raised
+    "not built". Calling the model afterwards gives the full table."""
+    import numpy as np
+
+    from npconv.layers.conv import Conv2D
+    from npconv.layers.core import Dense, Flatten
+    from npconv.models.sequential import Sequential
+
+    model = Sequential([Conv2D(2, 3), Flatten(), Dense(2)])
+    lines = []
+    model.summary(print_fn=lines.append)
+    rows = [line.split() for line in lines if line.split()[:1] in (["conv2d"], ["flatten"],
+                                                                    ["dense"])]
+    assert rows == [["conv2d", "(Conv2D)", "?", "0", "(unbuilt)"],
+                    ["flatten", "(Flatten)", "?", "0"],
+                    ["dense", "(Dense)", "?", "0", "(unbuilt)"]]
+    assert "Total params: 0 (0.00 B)" in lines
+    model(np.zeros((1, 6, 6, 1), np.float32))
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert "Total params: 86 (344.00 B)" in lines and not any("unbuilt" in t for t in lines)

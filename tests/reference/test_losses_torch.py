@@ -120,3 +120,45 @@ def test_mse():
         check(losses.MeanSquaredError().forward_backward(tcol, col),
               torch_grad(lambda zt, tg: F.mse_loss(zt[:, 0], tg), col, tcol),
               dtype, "mse column")
+
+
+def _keras_weighted(per_element, sample_weight):
+    """Keras's reduction: mean over the last axis, then ``sum(w * l) / l.size`` over the
+    per-sample losses ``l`` ((N,) or (N, T); ``sample_weight`` broadcasts to them)."""
+    return (per_element.mean(-1) * sample_weight).mean()
+
+
+@pytest.mark.parametrize("delta", [1.0, 0.4, 2.5])
+def test_huber(delta):
+    for rng, dtype, z, _ in configs(int(delta * 10) + 4):
+        target = (rng.normal(size=z.shape) * 2).astype(dtype)
+        check(losses.Huber(delta=delta).forward_backward(target, z),
+              torch_grad(lambda zt, tg: F.huber_loss(zt, tg, delta=delta), z, target),
+              dtype, f"huber delta={delta}")
+        # (N, T, K): Keras's mean over the last axis then over the batch; with sample
+        # weights that is not torch's mean over all elements, so weight torch's per-element
+        # losses the Keras way
+        z3 = z.reshape(z.shape[0], 1, -1).repeat(2, axis=1)
+        t3 = rng.normal(size=z3.shape).astype(dtype)
+        w = rng.uniform(0, 2, size=z3.shape[0]).astype(dtype)
+        wt = torch.tensor(w)[:, None]
+        check(losses.Huber(delta=delta).forward_backward(t3, z3, sample_weight=w),
+              torch_grad(lambda zt, tg, wt=wt: _keras_weighted(
+                  F.huber_loss(zt, tg, delta=delta, reduction="none"), wt), z3, t3),
+              dtype, f"huber weighted delta={delta}")
+
+
+def test_mean_absolute_error():
+    for rng, dtype, z, _ in configs(5):
+        target = rng.normal(size=z.shape).astype(dtype)
+        check(losses.MeanAbsoluteError().forward_backward(target, z),
+              torch_grad(F.l1_loss, z, target), dtype, "mae")
+        w = rng.uniform(0, 2, size=z.shape[0]).astype(dtype)
+        wt = torch.tensor(w)
+        check(losses.MeanAbsoluteError().forward_backward(target, z, sample_weight=w),
+              torch_grad(lambda zt, tg, wt=wt: _keras_weighted(
+                  F.l1_loss(zt, tg, reduction="none"), wt), z, target),
+              dtype, "mae weighted")
+        col, tcol = z[:, :1], target[:, 0]  # (N,) targets with an (N, 1) output
+        check(losses.MeanAbsoluteError().forward_backward(tcol, col),
+              torch_grad(lambda zt, tg: F.l1_loss(zt[:, 0], tg), col, tcol), dtype, "mae column")

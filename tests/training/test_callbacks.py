@@ -22,6 +22,7 @@ from npconv.training.callbacks import (
     Callback,
     CSVLogger,
     EarlyStopping,
+    LambdaCallback,
     LearningRateScheduler,
     ModelCheckpoint,
     ReduceLROnPlateau,
@@ -379,3 +380,81 @@ def test_evaluate_and_predict_check_their_callbacks():
         model.evaluate(x, y, verbose=0, callbacks=[object()])
     with pytest.raises(TypeError, match="predict: callbacks must be npconv Callback objects"):
         model.predict(x, callbacks=[object()])
+
+
+def test_learning_rate_scheduler_takes_a_one_argument_schedule_as_keras():
+    """Keras calls schedule(epoch) when the schedule takes no lr (the learning-rate-finder
+    tutorials' ``lambda epoch: 1e-3 * 10 ** (epoch / 20)``); it raised a TypeError here."""
+    model, x, y = _setup(lr=0.1)
+    rec = _Recorder()
+    history = model.fit(x, y, epochs=3, batch_size=20, verbose=0, shuffle=False,
+                        callbacks=[LearningRateScheduler(lambda epoch: 0.01 * (epoch + 1)), rec])
+    assert rec.lrs == pytest.approx([0.01, 0.02, 0.03])
+    assert history.history["learning_rate"] == pytest.approx([0.01, 0.02, 0.03])
+
+
+def test_learning_rate_scheduler_does_not_mask_a_type_error_inside_the_schedule():
+    """The form is read from the signature: a TypeError inside a two-argument schedule is the
+    schedule's own bug and reaches the caller (Keras would retry it as schedule(epoch))."""
+    model, x, y = _setup()
+
+    def broken(epoch, lr):
+        return lr + "oops"
+
+    with pytest.raises(TypeError, match="unsupported operand"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[LearningRateScheduler(broken)])
+    with pytest.raises(TypeError, match=r"must take \(epoch, lr\) or \(epoch\)"):
+        LearningRateScheduler(lambda: 0.1)
+
+
+def test_on_train_end_receives_the_last_epochs_logs_as_keras():
+    model, x, y = _setup()
+    log = _Log()
+    history = model.fit(x, y, epochs=2, batch_size=10, validation_split=0.5, verbose=0,
+                        callbacks=[log])
+    hook, logs = log.calls[-1][0], log.calls[-1][-1]
+    assert hook == "on_train_end"
+    assert sorted(logs) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    assert logs["loss"] == pytest.approx(history.history["loss"][-1])
+    assert logs["val_loss"] == pytest.approx(history.history["val_loss"][-1])
+
+
+def test_on_train_end_after_a_stop_inside_the_first_batch_gets_that_epochs_logs():
+    class StopAtOnce(Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            self.model.stop_training = True
+
+        def on_train_end(self, logs=None):
+            self.logs = logs
+
+    model, x, y = _setup()
+    cb = StopAtOnce()
+    model.fit(x, y, epochs=3, batch_size=5, verbose=0, callbacks=[cb])
+    assert sorted(cb.logs) == ["accuracy", "loss"] and model.optimizer.iterations == 1
+
+
+def test_lambda_callback_calls_its_functions_with_keras_arguments():
+    model, x, y = _setup()
+    calls = []
+    cb = LambdaCallback(
+        on_train_begin=lambda logs: calls.append(("train_begin", logs)),
+        on_epoch_begin=lambda epoch, logs: calls.append(("epoch_begin", epoch)),
+        on_train_batch_end=lambda batch, logs: calls.append(("batch_end", batch, sorted(logs))),
+        on_epoch_end=lambda epoch, logs: calls.append(("epoch_end", epoch, sorted(logs))),
+        on_train_end=lambda logs: calls.append(("train_end", sorted(logs))),
+        on_test_end=lambda logs: calls.append(("test_end", sorted(logs))),
+        on_batch_begin=lambda batch, logs: calls.append(("old_batch_begin", batch)))
+    model.fit(x, y, epochs=1, batch_size=10, validation_split=0.5, verbose=0, callbacks=[cb])
+    keys = ["accuracy", "loss"]
+    val_keys = keys + ["val_accuracy", "val_loss"]
+    assert calls == [("train_begin", None), ("epoch_begin", 0), ("old_batch_begin", 0),
+                     ("batch_end", 0, keys), ("test_end", keys), ("epoch_end", 0, val_keys),
+                     ("train_end", val_keys)]
+    predicted = []
+    model.predict(x, batch_size=10, callbacks=[LambdaCallback(
+        on_predict_batch_end=lambda batch, logs: predicted.append(logs["outputs"].shape))])
+    assert predicted == [(10, 2), (10, 2)]
+    with pytest.raises(TypeError, match="LambdaCallback: unknown hook 'on_epochs_end'"):
+        LambdaCallback(on_epochs_end=print)
+    with pytest.raises(TypeError, match="LambdaCallback: expected on_epoch_end to be callable"):
+        LambdaCallback(on_epoch_end=1)

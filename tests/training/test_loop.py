@@ -341,3 +341,34 @@ def test_short_fashion_mnist_training_beats_chance(fashion):
     assert loss < before_loss - 1.0  # from ~ln(10) = 2.3 to clearly lower
     assert acc > 0.6, f"held-out accuracy {acc:.3f} after 3 epochs on 3,000 images"
     assert before_acc < 0.3
+
+
+# ------------------------------------------------------------------------------ frozen models
+def test_fit_on_a_fully_frozen_model_warns_once_and_updates_nothing_as_keras():
+    """Keras 3 trains a model with no trainable weights by computing loss and metrics and
+    warning "The model does not have any trainable weights."; here the optimizer raised
+    "no gradients provided ... run the backward pass"."""
+    set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((96, 6, 6, 2)).astype(np.float32)
+    y = rng.integers(0, 3, 96)
+    model = Sequential([Input(shape=(6, 6, 2)), Conv2D(4, 3, activation="relu"),
+                        BatchNormalization(), Flatten(), Dense(3, activation="softmax")])
+    model.trainable = False
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    before = model.get_weights()
+    with pytest.warns(UserWarning, match="does not have any trainable weights") as caught:
+        history = model.fit(x, y, epochs=2, batch_size=32, verbose=0, shuffle=False)
+    assert len([w for w in caught if "trainable weights" in str(w.message)]) == 1  # per fit
+    for a, b in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert model.optimizer.iterations == 0
+    loss, acc = model.evaluate(x, y, verbose=0)  # frozen BatchNormalization: inference mode
+    assert history.history["loss"] == pytest.approx([loss, loss], rel=1e-5)
+    assert history.history["accuracy"] == pytest.approx([acc, acc])
+    with pytest.warns(UserWarning, match="does not have any trainable weights"):
+        assert model.train_on_batch(x, y) == pytest.approx([loss, acc], rel=1e-5)
+    model.trainable = True  # and it trains again
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    assert model.optimizer.iterations == 3

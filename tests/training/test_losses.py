@@ -140,6 +140,9 @@ LOSS_CASES = [
     ("bce_probs", lambda: losses.BinaryCrossentropy(), "binary", "sig"),
     ("bce_smooth", lambda: losses.BinaryCrossentropy(label_smoothing=0.1), "binary", "sig"),
     ("mse", losses.MeanSquaredError, "real", "z"),
+    ("mae", losses.MeanAbsoluteError, "real", "z"),
+    ("huber", losses.Huber, "real", "z"),
+    ("huber_delta_0.3", lambda: losses.Huber(delta=0.3), "real", "z"),
 ]
 
 
@@ -329,3 +332,57 @@ def test_ops_log_softmax_is_stable_and_ops_keep_shapes():
     np.testing.assert_allclose(d, softmax(z) - np.eye(5)[y])
     with pytest.raises(ValueError, match="d_loss"):
         ops_losses.softmax_cross_entropy_backward(np.ones(6), cache)
+
+
+def test_huber_and_mean_absolute_error_follow_keras_formulas_and_names():
+    y_true = np.array([[0.0, 1.0, 2.0], [1.0, -1.0, 0.5]])
+    y_pred = np.array([[0.5, 3.0, 2.0], [-2.0, -1.2, 0.5]])
+    e = y_pred - y_true
+    h = np.where(np.abs(e) <= 1.0, 0.5 * e**2, np.abs(e) - 0.5)
+    np.testing.assert_allclose(losses.huber(y_true, y_pred), h.mean(-1))
+    np.testing.assert_allclose(losses.mean_absolute_error(y_true, y_pred), np.abs(e).mean(-1))
+    assert losses.Huber()(y_true, y_pred) == pytest.approx(h.mean())
+    h2 = np.where(np.abs(e) <= 2.0, 0.5 * e**2, 2.0 * np.abs(e) - 2.0)
+    assert losses.Huber(delta=2.0)(y_true, y_pred) == pytest.approx(h2.mean())
+    assert losses.MeanAbsoluteError()(y_true, y_pred, sample_weight=[1.0, 0.0]) == pytest.approx(
+        np.abs(e[0]).mean() / 2)
+    for name, cls in [("huber", losses.Huber), ("Huber", losses.Huber),
+                      ("mae", losses.MeanAbsoluteError), ("MAE", losses.MeanAbsoluteError),
+                      ("mean_absolute_error", losses.MeanAbsoluteError),
+                      ("MeanAbsoluteError", losses.MeanAbsoluteError)]:
+        assert type(losses.get(name)) is cls, name
+    assert type(losses.get(losses.huber)) is losses.Huber
+    assert type(losses.get(losses.mae)) is losses.MeanAbsoluteError
+    assert losses.Huber().name == "huber_loss" and losses.mae is losses.mean_absolute_error
+    clone = losses.get({"class_name": "Huber", "config": losses.Huber(delta=0.5).get_config()})
+    assert clone.delta == 0.5
+    for bad in (0, -1.0, float("inf"), "1", True):
+        with pytest.raises(ValueError, match="Huber: expected delta to be a positive number"):
+            losses.Huber(delta=bad)
+    with pytest.raises(ValueError, match="mean_absolute_error"):
+        losses.MeanAbsoluteError()(np.ones((3, 2)), np.ones((3, 4)))
+    with pytest.raises(ValueError, match="huber"):
+        losses.Huber()(np.ones((3, 2)), np.ones((3, 4)))
+
+
+def test_a_regression_model_trains_with_huber_and_mae_and_saves_the_delta(tmp_path):
+    from npconv.io import load_model
+    from npconv.layers.core import Dense
+    from npconv.layers.input import Input
+    from npconv.models.sequential import Sequential
+    from npconv.random import set_random_seed
+    from npconv.training.optimizers import Adam
+
+    set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 3)).astype(np.float32)
+    y = (x @ np.array([1.0, -2.0, 0.5]) + 0.3).astype(np.float32)
+    for loss in (losses.Huber(delta=0.5), "mae"):
+        model = Sequential([Input(shape=(3,)), Dense(1)])
+        model.compile(optimizer=Adam(0.05), loss=loss)
+        first = model.evaluate(x, y, verbose=0)
+        model.fit(x, y, epochs=20, batch_size=16, verbose=0)
+        assert model.evaluate(x, y, verbose=0) < 0.2 * first
+    model.compile(optimizer="sgd", loss=losses.Huber(delta=0.5))
+    model.save(tmp_path / "h.npconv")
+    assert load_model(tmp_path / "h.npconv").loss.delta == 0.5

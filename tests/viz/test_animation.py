@@ -17,6 +17,7 @@ from npconv.viz.animation import (
 )
 
 Image = pytest.importorskip("PIL.Image")
+ImageSequence = pytest.importorskip("PIL.ImageSequence")
 
 
 def test_seed_000_first_window_is_the_average_7():
@@ -150,6 +151,40 @@ def test_pooling_gif(tmp_path, mode):
     path = animate_pooling(6, 2, mode=mode, path=tmp_path / "pool.gif")
     assert _read_gif(path)[0] == 9
     assert len(animate_pooling(5, 2, padding="same", mode=mode)) == 9
+
+
+@pytest.mark.parametrize("name, fmt", [("anim.png", "PNG"), ("anim.APNG", "PNG"),
+                                       ("anim.webp", "WEBP")])
+def test_the_extension_chooses_the_animation_format(tmp_path, name, fmt):
+    """A .png path got GIF bytes; the format now follows the extension, as for the plots."""
+    if fmt == "WEBP":
+        from PIL import features
+
+        if not features.check("webp"):
+            pytest.skip("this Pillow has no WebP support")
+    path = animate_convolution(6, 3, stride=2, path=tmp_path / name)
+    if fmt == "PNG":  # the GIF's frames: the same 48-colour palette
+        gif = animate_convolution(6, 3, stride=2, path=tmp_path.parent / f"{tmp_path.name}.gif")
+        with Image.open(gif) as im:
+            expected = [np.asarray(im.convert("RGB")) for _ in ImageSequence.Iterator(im)]
+    else:  # lossless WebP: the RGB frames themselves
+        expected = [np.asarray(f) for f in animate_convolution(6, 3, stride=2)]
+    with Image.open(path) as im:
+        assert im.format == fmt and im.n_frames == 4 and getattr(im, "is_animated", False)
+        for k, frame in enumerate(expected):
+            im.seek(k)
+            np.testing.assert_array_equal(np.asarray(im.convert("RGB")), frame)
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+    assert animate_pooling(4, 2, path=tmp_path / "pool.png").endswith("pool.png")
+
+
+@pytest.mark.parametrize("name", ["anim.xyz", "anim", "anim.jpg"])
+def test_an_extension_that_is_no_animation_format_is_a_clear_error(tmp_path, name):
+    for animate in (animate_convolution, animate_pooling):
+        with pytest.raises(ValueError, match=rf"{animate.__name__}: cannot tell the animation "
+                                             r"format .*\.gif, \.png or \.apng .* or \.webp"):
+            animate(6, 2, path=tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
 
 
 # ---------------------------------------------------------------------------- large inputs

@@ -21,10 +21,39 @@ def _wrap(text: str, width: int) -> list[str]:
     return textwrap.wrap(text, width - 1, break_on_hyphens=False) or [""]
 
 
+def _unbuilt(model) -> bool:
+    """A Sequential without an input shape yet (no Input, not called, not built)."""
+    return hasattr(model, "_input_layer") and not model._graph_ready
+
+
+def _unbuilt_rows(model, show_cost):
+    """Keras 3's rows for an unbuilt Sequential: output shape ``?``, and ``0 (unbuilt)`` for
+    a layer that will create weights when built (``0`` for one that has none)."""
+    from ..layers.base import Layer
+
+    rows = []
+    for layer in model.layers:
+        has_weights = layer.built or type(layer).build is not Layer.build
+        row = {"name": layer.name, "type": type(layer).__name__, "output_shape": "?",
+               "params": layer.count_params() if layer.built else 0,
+               "params_text": None if layer.built or not has_weights else "0 (unbuilt)",
+               "connected_to": []}
+        if show_cost:
+            row.update({"macs": "?", "activation_bytes": None})
+        rows.append(row)
+    return rows
+
+
 def summary_rows(model, show_cost=False, batch_size=1):
-    """One dict per layer: name, type, output shape, params, inbound names (and cost columns)."""
+    """One dict per layer: name, type, output shape, params, inbound names (and cost columns).
+
+    An unbuilt Sequential gives Keras 3's rows: output shape ``"?"`` and, for a layer that
+    will have weights, ``params_text`` ``"0 (unbuilt)"``.
+    """
     from .cost import layer_cost
 
+    if _unbuilt(model):
+        return _unbuilt_rows(model, show_cost)
     rows = []
     layers = model.layers if not hasattr(model, "_input_layer") else model._stack
     inbound = {}
@@ -50,7 +79,8 @@ def summary_rows(model, show_cost=False, batch_size=1):
 def print_summary(model, print_fn=None, line_length=None, show_cost=False, batch_size=1):
     """Print ``model``'s summary through ``print_fn`` (default ``print``), one line per call."""
     print_fn = print_fn or print
-    model._require_graph("summary")
+    if not _unbuilt(model):
+        model._require_graph("summary")
     rows = summary_rows(model, show_cost=show_cost, batch_size=batch_size)
     branching = any(len(r["connected_to"]) > 1 for r in rows) or (
         not hasattr(model, "_input_layer") and any(
@@ -80,10 +110,13 @@ def print_summary(model, print_fn=None, line_length=None, show_cost=False, batch
         print_fn(text)
     print_fn("=" * sum(widths))
     for i, r in enumerate(rows):
-        cells = [f"{r['name']} ({r['type']})", str(r["output_shape"]), f"{r['params']:,}"]
+        cells = [f"{r['name']} ({r['type']})", str(r["output_shape"]),
+                 r.get("params_text") or f"{r['params']:,}"]
         if branching:
             cells.append(", ".join(r["connected_to"]))
-        if show_cost:
+        if show_cost and r["activation_bytes"] is None:  # unbuilt: not known yet
+            cells += ["?", "?"]
+        elif show_cost:
             cells += [f"{r['macs']:,}", _human_bytes(r["activation_bytes"])]
         for text in line(cells).split("\n"):
             print_fn(text)
@@ -97,7 +130,7 @@ def print_summary(model, print_fn=None, line_length=None, show_cost=False, batch
     print_fn(f"Total params: {trainable + non_trainable:,} ({_human_bytes(t_bytes + n_bytes)})")
     print_fn(f"Trainable params: {trainable:,} ({_human_bytes(t_bytes)})")
     print_fn(f"Non-trainable params: {non_trainable:,} ({_human_bytes(n_bytes)})")
-    if show_cost:
+    if show_cost and not _unbuilt(model):
         macs = sum(r["macs"] for r in rows)
         print_fn(f"Forward multiply-adds at batch {batch_size}: {macs:,}")
     print_fn("_" * sum(widths))

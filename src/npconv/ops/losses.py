@@ -15,6 +15,9 @@ target ``t`` (one-hot, or any distribution):
                                                                      dL/dz = (sigmoid(z) - t) / K
     binary CE on probs        L = -mean_k [t log(clip(p)) + (1 - t) log(1 - clip(p))]
     mean squared error        L = mean_k (p_k - t_k)^2               dL/dp = 2 (p - t) / K
+    mean absolute error       L = mean_k |p_k - t_k|                 dL/dp = sign(p - t) / K
+    huber (delta d)           L = mean_k h(p_k - t_k), h(e) = e^2 / 2 if |e| <= d
+                                  else d |e| - d^2 / 2               dL/dp = clip(p - t, -d, d) / K
 
 ``eps = 1e-7`` is Keras's ``backend.epsilon()``: on probabilities Keras renormalises, then
 clips to ``[eps, 1 - eps]`` before the log; the clipped entries get no gradient, exactly
@@ -307,3 +310,55 @@ def mean_squared_error_backward(d_loss, cache: MSECache) -> np.ndarray:
     diff = cache.diff
     grad = diff * (2 / diff.shape[-1])
     return _scale_rows(grad, d_loss, diff, "mean_squared_error_backward")
+
+
+# --------------------------------------------------------------------- mean absolute error
+class MAECache(NamedTuple):
+    diff: np.ndarray
+
+
+def mean_absolute_error_forward(pred, target):
+    """``mean(|pred - target|)`` over the last axis; pred, target of the same shape."""
+    where = "mean_absolute_error"
+    pred = _check_pred(pred, where)
+    target = np.asarray(target)
+    _check_same_shape(target, pred, where)
+    diff = pred - target.astype(pred.dtype, copy=False)
+    return np.mean(np.abs(diff), axis=-1), MAECache(diff)
+
+
+def mean_absolute_error_backward(d_loss, cache: MAECache) -> np.ndarray:
+    """``dL/dpred = sign(pred - target) / K * d_loss`` (0 where pred == target, as autograd's
+    gradient of ``abs`` at 0 in TensorFlow and PyTorch)."""
+    diff = cache.diff
+    grad = np.sign(diff) / diff.shape[-1]
+    return _scale_rows(grad.astype(diff.dtype, copy=False), d_loss, diff,
+                       "mean_absolute_error_backward")
+
+
+# --------------------------------------------------------------------- huber
+class HuberCache(NamedTuple):
+    diff: np.ndarray
+    delta: float
+
+
+def huber_forward(pred, target, delta: float = 1.0):
+    """Keras's Huber loss, mean over the last axis, with ``e = pred - target``:
+    ``0.5 e^2`` where ``|e| <= delta``, else ``delta |e| - 0.5 delta^2``."""
+    where = "huber"
+    pred = _check_pred(pred, where)
+    target = np.asarray(target)
+    _check_same_shape(target, pred, where)
+    diff = pred - target.astype(pred.dtype, copy=False)
+    abs_diff = np.abs(diff)
+    d = pred.dtype.type(delta)
+    values = np.where(abs_diff <= d, 0.5 * np.square(diff), d * abs_diff - 0.5 * d * d)
+    return np.mean(values, axis=-1).astype(pred.dtype, copy=False), HuberCache(diff, delta)
+
+
+def huber_backward(d_loss, cache: HuberCache) -> np.ndarray:
+    """``dL/dpred = clip(pred - target, -delta, delta) / K * d_loss``."""
+    diff = cache.diff
+    d = diff.dtype.type(cache.delta)
+    grad = np.clip(diff, -d, d) / diff.shape[-1]
+    return _scale_rows(grad.astype(diff.dtype, copy=False), d_loss, diff, "huber_backward")

@@ -257,9 +257,7 @@ class ModelCheckpoint(_Monitor):
                 return
             self.best = value
         path = self.filepath.format(epoch=epoch + 1, **logs)
-        parent = os.path.dirname(path)
-        if parent:
-            os.makedirs(parent, exist_ok=True)
+        # (the save makes missing folders, and names a folder or a file in the way clearly)
         if self.save_weights_only:
             self.model.save_weights(path)
         else:
@@ -314,17 +312,56 @@ def _current_lr(optimizer):
     return lr(optimizer.iterations) if callable(lr) else lr
 
 
+def _takes_lr(schedule) -> bool | None:
+    """Whether ``schedule`` takes ``(epoch, lr)`` (True) or only ``(epoch)`` (False), read from
+    its signature; None when the signature cannot be read (some builtins and C callables)."""
+    import inspect
+
+    try:
+        sig = inspect.signature(schedule)
+    except (TypeError, ValueError):
+        return None
+    try:
+        sig.bind(0, 0.0)
+        return True
+    except TypeError:
+        pass
+    try:
+        sig.bind(0)
+        return False
+    except TypeError:
+        raise TypeError(f"LearningRateScheduler: schedule must take (epoch, lr) or (epoch). "
+                        f"Received a callable with signature {sig}") from None
+
+
 class LearningRateScheduler(Callback):
-    """Set the learning rate at each epoch start from ``schedule(epoch, lr) -> new_lr``."""
+    """Set the learning rate at each epoch start from ``schedule(epoch, lr) -> new_lr``, or
+    ``schedule(epoch) -> new_lr`` (Keras accepts both).
+
+    Which form is called is decided from the schedule's signature, not by catching a
+    TypeError as Keras does: a TypeError raised inside a two-argument schedule reaches the
+    caller instead of being retried as ``schedule(epoch)``. A callable whose signature
+    cannot be read gets Keras's rule (``(epoch, lr)``, then ``(epoch)`` on a TypeError).
+    """
 
     def __init__(self, schedule, verbose=0):
         super().__init__()
         if not callable(schedule):
-            raise TypeError("LearningRateScheduler: schedule must be callable(epoch, lr)")
+            raise TypeError("LearningRateScheduler: schedule must be callable(epoch, lr) or "
+                            f"callable(epoch). Received {type(schedule).__name__}")
         self.schedule, self.verbose = schedule, verbose
+        self._takes_lr = _takes_lr(schedule)
+
+    def _call_schedule(self, epoch, lr):
+        if self._takes_lr is None:
+            try:
+                return self.schedule(epoch, lr)
+            except TypeError:  # Keras's fallback for the one-argument form
+                return self.schedule(epoch)
+        return self.schedule(epoch, lr) if self._takes_lr else self.schedule(epoch)
 
     def on_epoch_begin(self, epoch, logs=None):
-        lr = float(self.schedule(epoch, float(_current_lr(self.model.optimizer))))
+        lr = float(self._call_schedule(epoch, float(_current_lr(self.model.optimizer))))
         if not math.isfinite(lr) or lr < 0:
             raise ValueError(f"LearningRateScheduler: schedule returned an invalid learning rate "
                              f"{lr!r} at epoch {epoch}")
@@ -335,6 +372,50 @@ class LearningRateScheduler(Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["learning_rate"] = float(_current_lr(self.model.optimizer))
+
+
+_HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
+          "on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end",
+          "on_test_begin", "on_test_end", "on_test_batch_begin", "on_test_batch_end",
+          "on_predict_begin", "on_predict_end", "on_predict_batch_begin",
+          "on_predict_batch_end")
+
+
+def _lambda_hook(fn, indexed):
+    """A hook method calling ``fn(index, logs)`` (epoch and batch hooks) or ``fn(logs)``, with
+    the arguments positional as Keras passes them."""
+    if indexed:
+        return lambda index, logs=None: fn(index, logs)
+    return lambda logs=None: fn(logs)
+
+
+class LambdaCallback(Callback):
+    """A callback from plain functions, as Keras's: ``on_epoch_begin/end(epoch, logs)``,
+    ``on_train_batch_begin/end(batch, logs)``, ``on_train_begin/end(logs)``, and through
+    keywords any other hook (``on_test_batch_end=...``, ``on_predict_end=...``, Keras 2's
+    ``on_batch_begin/end``). An unknown hook name is a TypeError (Keras would ignore it).
+    """
+
+    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None,
+                 on_train_end=None, on_train_batch_begin=None, on_train_batch_end=None,
+                 **kwargs):
+        super().__init__()
+        unknown = sorted(set(kwargs) - set(_HOOKS))
+        if unknown:
+            raise TypeError(f"LambdaCallback: unknown hook {unknown[0]!r}; expected one of "
+                            f"{list(_HOOKS)}")
+        hooks = {"on_epoch_begin": on_epoch_begin, "on_epoch_end": on_epoch_end,
+                 "on_train_begin": on_train_begin, "on_train_end": on_train_end,
+                 "on_train_batch_begin": on_train_batch_begin,
+                 "on_train_batch_end": on_train_batch_end, **kwargs}
+        for name, fn in hooks.items():
+            if fn is None:
+                continue
+            if not callable(fn):
+                raise TypeError(f"LambdaCallback: expected {name} to be callable. Received "
+                                f"{type(fn).__name__}")
+            indexed = "epoch" in name or "batch" in name
+            setattr(self, name, _lambda_hook(fn, indexed))
 
 
 class TerminateOnNaN(Callback):
@@ -356,6 +437,9 @@ class CSVLogger(Callback):
         self._keys = None
 
     def on_train_begin(self, logs=None):
+        from .._atomic import check_file_target
+
+        check_file_target(self.filename, "CSVLogger")  # a folder: say so, not Errno 21
         exists = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename)
         self._file = open(self.filename, "a" if self.append else "w", newline="")  # noqa: SIM115
         self._writer = None

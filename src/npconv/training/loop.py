@@ -278,9 +278,35 @@ def _regularization(model) -> float:
 
 
 # ---------------------------------------------------------------------------- steps
-def _train_step(model, xb, yb, metric_objs, sample_weight=None):
+NO_TRAINABLE_WEIGHTS = "The model does not have any trainable weights."
+
+
+def _frozen_step(model, xb, yb, metric_objs, sample_weight, warned):
+    """A step of a model without trainable weights (``model.trainable = False``), as Keras:
+    the forward in training mode, the loss and the metrics, no backward and no update (the
+    optimizer's iterations stay). Warns once per ``warned`` (a list: one fit), as Keras's
+    ``"The model does not have any trainable weights."``."""
+    import warnings
+
+    if not warned:
+        warnings.warn(NO_TRAINABLE_WEIGHTS, UserWarning, stacklevel=5)  # the user's fit
+        warned.append(True)
+    y_pred = model.forward(xb, training=True)
+    loss_value = float(model.loss(yb, y_pred, sample_weight=sample_weight))
+    for m in metric_objs:
+        m.update_state(yb, y_pred)
+    return loss_value + float(sum(model.losses)), len(yb)
+
+
+def _train_step(model, xb, yb, metric_objs, sample_weight=None, warned=None):
+    """One optimizer step on a batch: ``(loss + penalties, batch size)``. ``warned`` (a list
+    that ``fit`` keeps for its run) says whether the frozen-model warning was given."""
     from ..models import parallel
 
+    trainable = model.trainable_weights
+    if not trainable:
+        return _frozen_step(model, xb, yb, metric_objs, sample_weight,
+                            [] if warned is None else warned)
     fused = _fusion(model)
     sw = sample_weight
     done = parallel.train_in_parts(model, xb, yb, sw, fused)
@@ -296,7 +322,7 @@ def _train_step(model, xb, yb, metric_objs, sample_weight=None):
             loss_value, d_out = model.loss.forward_backward(yb, y_pred, sample_weight=sw)
         model.backward(d_out, fused_output_activation=bool(fused), release_caches=True)
     penalty = _regularization(model)
-    model.optimizer.apply_gradients(model.trainable_weights)
+    model.optimizer.apply_gradients(trainable)
     for m in metric_objs:
         m.update_state(yb, y_pred)
     return float(loss_value) + penalty, len(yb)
@@ -309,6 +335,7 @@ def train_on_batch(model, x, y=None, sample_weight=None, class_weight=None, retu
     if y is None:
         raise ValueError(f"{model.name}.train_on_batch: y (the targets) is required")
     sample_weight = _resolve_weights(model, y, n, sample_weight, class_weight, "train_on_batch")
+    model._ensure_graph_for([x[0] if isinstance(x, list) else x])  # weights exist: see _train_step
     metric_objs = _make_metrics(model)
     loss_value, _ = _train_step(model, x, y, metric_objs, sample_weight)
     _report_loss(model, loss_value)
@@ -417,6 +444,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     model.stop_training = False
     cb_list.on_train_begin()
     slices = _batch_slices(n, batch_size)
+    warned = []  # the no-trainable-weights warning, once per fit
+    training_logs = None  # the last epoch's logs, for on_train_end (as Keras)
     for epoch in range(initial_epoch, epochs):
         cb_list.on_epoch_begin(epoch)
         order = rng.permutation(n) if shuffle else None
@@ -426,7 +455,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             idx = order[sl] if order is not None else sl
             cb_list.on_train_batch_begin(step)
             sw = None if sample_weight is None else sample_weight[idx]
-            batch_loss, count = _train_step(model, _take(x, idx), y[idx], metric_objs, sw)
+            batch_loss, count = _train_step(model, _take(x, idx), y[idx], metric_objs, sw,
+                                           warned)
             loss_sum += batch_loss * count
             seen += count
             logs = {"loss": loss_sum / seen, **{m.name: float(m.result()) for m in metric_objs}}
@@ -443,9 +473,10 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
                            return_dict=True, callbacks=cb_list)
             epoch_logs.update({f"val_{k}": v for k, v in val.items()})
         cb_list.on_epoch_end(epoch, epoch_logs)
+        training_logs = epoch_logs
         if model.stop_training:
             break
-    cb_list.on_train_end()
+    cb_list.on_train_end(training_logs)
     model.history = history
     return history
 
@@ -575,18 +606,22 @@ def _progress(verbose, total, desc):
 
 
 # ---------------------------------------------------------------------------- saving
-def save(model, path, include_optimizer=True):
-    """Save architecture, weights and (optionally) optimizer state to one file (see npconv.io)."""
+def save(model, path, overwrite=True, include_optimizer=True):
+    """Save architecture, weights and (optionally) optimizer state to one file (see npconv.io).
+
+    As Keras 3's ``model.save(filepath, overwrite=True)``; with ``overwrite=False`` an existing
+    file is a ``FileExistsError`` (Keras asks on the terminal).
+    """
     from .. import io
 
-    io.save_model(model, path, include_optimizer=include_optimizer)
+    io.save_model(model, path, overwrite=overwrite, include_optimizer=include_optimizer)
 
 
-def save_weights(model, path):
-    """Save only the weights (safetensors)."""
+def save_weights(model, path, overwrite=True):
+    """Save only the weights (safetensors); ``overwrite`` as :func:`save`."""
     from .. import io
 
-    io.save_weights(model, path)
+    io.save_weights(model, path, overwrite=overwrite)
 
 
 def load_weights(model, path):

@@ -354,6 +354,44 @@ class MeanSquaredError(Loss):
         return L.mean_squared_error_backward(d, cache)
 
 
+class MeanAbsoluteError(Loss):
+    """``mean(|y_pred - y_true|)`` over the last axis, then over the batch."""
+
+    _default_name = "mean_absolute_error"
+
+    def _forward(self, t, p):
+        return L.mean_absolute_error_forward(p, t)
+
+    def _backward(self, d, cache):
+        return L.mean_absolute_error_backward(d, cache)
+
+
+class Huber(Loss):
+    """Keras's Huber loss: with ``e = y_pred - y_true``, ``0.5 e^2`` where ``|e| <= delta`` and
+    ``delta |e| - 0.5 delta^2`` elsewhere, averaged over the last axis, then over the batch
+    (torch's ``huber_loss`` with ``reduction="mean"`` averages all elements at once: the same
+    number without sample weights)."""
+
+    _default_name = "huber_loss"
+
+    def __init__(self, delta=1.0, name=None, reduction="sum_over_batch_size"):
+        super().__init__(name=name, reduction=reduction)
+        if (isinstance(delta, (bool, np.bool_)) or not isinstance(delta, numbers.Real)
+                or not 0 < delta < float("inf")):
+            raise ValueError(f"Huber: expected delta to be a positive number. Received: "
+                             f"delta={delta!r}")
+        self.delta = float(delta)
+
+    def _forward(self, t, p):
+        return L.huber_forward(p, t, self.delta)
+
+    def _backward(self, d, cache):
+        return L.huber_backward(d, cache)
+
+    def get_config(self):
+        return {**super().get_config(), "delta": self.delta}
+
+
 # ---------------------------------------------------------------- per-sample functions
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False) -> np.ndarray:
     """Per-sample cross-entropy for integer labels, shape ``y_pred.shape[:-1]``."""
@@ -377,7 +415,18 @@ def mean_squared_error(y_true, y_pred) -> np.ndarray:
     return MeanSquaredError().call(y_true, y_pred)
 
 
+def mean_absolute_error(y_true, y_pred) -> np.ndarray:
+    """Per-sample mean absolute error (mean over the last axis)."""
+    return MeanAbsoluteError().call(y_true, y_pred)
+
+
+def huber(y_true, y_pred, delta=1.0) -> np.ndarray:
+    """Per-sample Huber loss (mean over the last axis), Keras's ``keras.losses.huber``."""
+    return Huber(delta=delta).call(y_true, y_pred)
+
+
 mse = mean_squared_error
+mae = mean_absolute_error
 
 _BY_NAME = {
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
@@ -385,6 +434,10 @@ _BY_NAME = {
     "binary_crossentropy": BinaryCrossentropy,
     "mean_squared_error": MeanSquaredError,
     "mse": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError,
+    "mae": MeanAbsoluteError,
+    "huber": Huber,
+    "huber_loss": Huber,
 }
 _BY_CLASS_NAME = {cls.__name__: cls for cls in set(_BY_NAME.values())}
 _BY_FUNCTION = {
@@ -392,6 +445,8 @@ _BY_FUNCTION = {
     categorical_crossentropy: CategoricalCrossentropy,
     binary_crossentropy: BinaryCrossentropy,
     mean_squared_error: MeanSquaredError,
+    mean_absolute_error: MeanAbsoluteError,
+    huber: Huber,
 }
 
 

@@ -424,25 +424,76 @@ def draw_frames(anim: ConvAnimation, cell: int = 34, font_size: int = 12):
     return list(_Painter(anim, layout).frames())
 
 
-def _save_gif(anim: ConvAnimation, path, duration_ms: int, cell: int, font_size: int) -> str:
-    """Draw, quantize and encode one frame at a time into a GIF at ``path`` (atomically)."""
-    from ._gif import GifWriter
+#: The animation formats by file extension: GIF, animated PNG (APNG), animated WebP.
+ANIMATION_FORMATS = {".gif": "gif", ".png": "png", ".apng": "png", ".webp": "webp"}
 
-    Image, _, _ = require_pillow("animate_convolution")
+
+def animation_format(path, where: str) -> str:
+    """``"gif"``, ``"png"`` (APNG) or ``"webp"`` from ``path``'s extension, as the plot
+    functions pick theirs; any other extension (or none, or WebP without Pillow's WebP
+    support) is a ValueError naming ``where`` and the supported extensions."""
+    import os
+
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    fmt = ANIMATION_FORMATS.get(ext)
+    if fmt == "webp":
+        from PIL import features
+
+        if not features.check("webp"):
+            raise ValueError(f"{where}: this Pillow has no WebP support; write {path} as .gif "
+                             "or .png (animated PNG) instead")
+    if fmt is None:
+        raise ValueError(f"{where}: cannot tell the animation format from {os.fspath(path)!r}: "
+                         "expected a file name ending in .gif, .png or .apng (animated PNG) "
+                         f"or .webp. Received extension {ext or '(none)'!r}")
+    return fmt
+
+
+def _save_animation(anim: ConvAnimation, path, duration_ms: int, cell: int, font_size: int,
+                    where: str) -> str:
+    """Draw and encode the frames into ``path`` (atomically), in the format its extension
+    names (:func:`animation_format`), checked before anything is drawn.
+
+    A GIF is written one frame at a time (:class:`npconv.viz._gif.GifWriter`): memory stays
+    bounded. Pillow's APNG and WebP writers read their frames from a list (they go over them
+    twice), so those hold every frame: palette frames for APNG (1 byte a pixel), RGB for
+    WebP (3 bytes; lossless, so the numbers stay sharp), refused beyond
+    :data:`MAX_FRAME_LIST_BYTES` with a hint to write a GIF.
+    """
+    fmt = animation_format(path, where)
+    Image, _, _ = require_pillow(where)
     layout = _layout(anim, cell, font_size)
+    size = len(anim.frames) * layout.width * layout.height * (3 if fmt == "webp" else 1)
+    if fmt != "gif" and size > MAX_FRAME_LIST_BYTES:
+        raise ValueError(
+            f"{where}: {len(anim.frames)} frames of {layout.width}x{layout.height} pixels "
+            f"take {size / 2**20:,.0f} MiB in Pillow's {fmt.upper()} writer, more than "
+            f"{MAX_FRAME_LIST_BYTES // 2**20} MiB; write a .gif (encoded frame by frame)")
     painter = _Painter(anim, layout)
     # One shared palette (taken from the frame with the most highlights) keeps pixels that do
     # not change identical between frames, so the GIF stores only each frame's changed box.
     palette = painter.last_frame().quantize(colors=48, dither=Image.Dither.NONE)
 
-    def write(tmp):
-        with open(tmp, "wb") as fh:
-            gif = GifWriter(fh, (layout.width, layout.height), duration_ms)
-            for image in painter.frames():
-                gif.add(image.quantize(palette=palette, dither=Image.Dither.NONE))
-            gif.close()
+    def quantized():
+        for image in painter.frames():
+            yield image.quantize(palette=palette, dither=Image.Dither.NONE)
 
-    return atomic_save(path, write, example="conv.gif")
+    def write(tmp):
+        if fmt == "gif":
+            from ._gif import GifWriter
+
+            with open(tmp, "wb") as fh:
+                gif = GifWriter(fh, (layout.width, layout.height), duration_ms)
+                for image in quantized():
+                    gif.add(image)
+                gif.close()
+            return
+        frames = list(quantized() if fmt == "png" else painter.frames())
+        extra = {"lossless": True} if fmt == "webp" else {}
+        frames[0].save(tmp, format=fmt.upper(), save_all=True, append_images=frames[1:],
+                       duration=int(duration_ms), loop=0, **extra)
+
+    return atomic_save(path, write, example=f"conv.{fmt}")
 
 
 def _check_duration(duration_ms):
@@ -457,8 +508,10 @@ def animate_convolution(input_size, kernel_size, stride=1, padding=0, dilation=1
     """Animate a convolution window sliding over a small input (seed 000's GIFs).
 
     Arguments as :func:`conv_animation_frames`; defaults show seed 000's ``6x6`` ``np.arange``
-    image under the ``3x3`` average kernel. Writes a GIF with one frame per output pixel to
-    ``path`` (atomically, drawing and encoding one frame at a time) and returns the path; with
+    image under the ``3x3`` average kernel. Writes an animation with one frame per output
+    pixel to ``path`` (atomically), in the format of its extension: ``.gif`` (drawn and
+    encoded one frame at a time), ``.png``/``.apng`` (animated PNG) or ``.webp``; any other
+    extension is a ValueError before anything is drawn. Returns the path; with
     ``path=None`` returns the list of Pillow images instead. At most :data:`MAX_FRAMES` frames;
     large inputs are drawn with smaller cells (see :func:`iter_frames`). Needs Pillow.
     """
@@ -469,7 +522,7 @@ def animate_convolution(input_size, kernel_size, stride=1, padding=0, dilation=1
                                  max_frames=MAX_FRAMES)
     if path is None:
         return draw_frames(anim, cell=cell, font_size=font_size)
-    return _save_gif(anim, path, duration_ms, cell, font_size)
+    return _save_animation(anim, path, duration_ms, cell, font_size, "animate_convolution")
 
 
 def animate_pooling(input_size, pool_size, strides=None, padding="valid", mode="max", path=None,
@@ -484,4 +537,4 @@ def animate_pooling(input_size, pool_size, strides=None, padding="valid", mode="
                                  padding, 1, values=values, mode=mode, max_frames=MAX_FRAMES)
     if path is None:
         return draw_frames(anim, cell=cell, font_size=font_size)
-    return _save_gif(anim, path, duration_ms, cell, font_size)
+    return _save_animation(anim, path, duration_ms, cell, font_size, "animate_pooling")
