@@ -33,6 +33,7 @@ from .core import (
     flatten_forward,
 )
 from .losses import softmax_cross_entropy_backward, softmax_cross_entropy_forward
+from .merge import multiply_backward, multiply_forward
 from .norm import batch_norm_backward, batch_norm_forward
 from .padding import conv_output_size, resolve_padding, zero_pad
 from .pool import (
@@ -56,7 +57,7 @@ __all__ = [
     "global_avg_pool2d_backward", "global_avg_pool2d_forward", "global_max_pool2d_backward",
     "global_max_pool2d_forward", "im2col", "leaky_relu", "leaky_relu_backward",
     "leaky_relu_forward", "linear", "max_pool2d_backward", "max_pool2d_forward",
-    "relu",
+    "multiply_backward", "multiply_forward", "relu",
     "relu_backward", "relu_forward", "resolve_padding", "sigmoid", "sigmoid_backward",
     "sigmoid_forward", "softmax", "softmax_backward", "softmax_cross_entropy_backward",
     "softmax_cross_entropy_forward", "softmax_forward", "tanh", "tanh_backward", "tanh_forward",
