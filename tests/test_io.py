@@ -93,6 +93,7 @@ def test_float64_model_round_trip(tmp_path):
     lambda: optimizers.Adam(learning_rate=0.01),
     lambda: optimizers.SGD(learning_rate=0.05, momentum=0.9, nesterov=True),
     lambda: optimizers.RMSprop(learning_rate=0.01, momentum=0.5, centered=True),
+    lambda: optimizers.Adagrad(learning_rate=0.05, initial_accumulator_value=0.2),
 ])
 def test_training_resumes_exactly(tmp_path, optimizer):
     """2 epochs, save, load, 2 more epochs == 4 epochs in one go.
@@ -392,7 +393,7 @@ def _dense_data():
     return rng.standard_normal((24, 4)).astype(np.float32), rng.integers(0, 4, 24)
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "rmsprop",
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop", "adagrad",
                                        lambda: optimizers.SGD(0.05, momentum=0.9)])
 def test_optimizer_state_follows_the_weights_when_trainable_flags_change(tmp_path, optimizer):
     """Trained with the first layer frozen, then unfrozen: the optimizer first saw the second

@@ -30,7 +30,8 @@ def test_top_level_names():
 @pytest.mark.parametrize("name", ["Conv2D", "MaxPooling2D", "MaxPool2D", "AveragePooling2D",
                                   "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Dense",
                                   "Flatten", "Dropout", "Activation", "BatchNormalization",
-                                  "ZeroPadding2D", "Input", "InputLayer", "Add", "Concatenate"])
+                                  "ZeroPadding2D", "Input", "InputLayer", "Add", "Concatenate",
+                                  "Multiply", "UpSampling2D"])
 def test_layers_path(name):
     from npconv.layers.base import Layer
 

@@ -5,7 +5,7 @@ from .base import Layer, SymbolicTensor, Weight
 from .conv import Conv2D
 from .core import Activation, Dense, Dropout, Flatten
 from .input import Input, InputLayer
-from .merge import Add, Concatenate, add, concatenate
+from .merge import Add, Concatenate, Multiply, add, concatenate, multiply
 from .normalization import BatchNormalization
 from .pooling import (
     AveragePooling2D,
@@ -17,7 +17,7 @@ from .pooling import (
     MaxPool2D,
     MaxPooling2D,
 )
-from .reshaping import ZeroPadding2D
+from .reshaping import UpSampling2D, ZeroPadding2D
 from .shape import Permute, Rescaling, Reshape
 
 Convolution2D = Conv2D
@@ -26,7 +26,7 @@ __all__ = [
     "Activation", "Add", "AveragePooling2D", "AvgPool2D", "BatchNormalization", "Concatenate",
     "Conv2D", "Convolution2D", "Dense", "Dropout", "Flatten", "GlobalAveragePooling2D",
     "GlobalAvgPool2D", "GlobalMaxPool2D", "GlobalMaxPooling2D", "Input", "InputLayer", "Layer",
-    "LeakyReLU", "MaxPool2D", "MaxPooling2D", "Permute", "ReLU", "Rescaling", "Reshape", "Softmax",
-    "SymbolicTensor", "Weight",
-    "ZeroPadding2D", "add", "concatenate",
+    "LeakyReLU", "MaxPool2D", "MaxPooling2D", "Multiply", "Permute", "ReLU", "Rescaling",
+    "Reshape", "Softmax", "SymbolicTensor", "UpSampling2D", "Weight", "ZeroPadding2D", "add",
+    "concatenate", "multiply",
 ]

@@ -1,10 +1,11 @@
-"""Layers that merge several tensors: ``Add`` (residual connections) and ``Concatenate``,
-with their functional forms ``add`` and ``concatenate``."""
+"""Layers that merge several tensors: ``Add`` (residual connections), ``Multiply`` (gates) and
+``Concatenate``, with their functional forms ``add``, ``multiply`` and ``concatenate``."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..ops.merge import multiply_backward, multiply_forward
 from .base import Layer
 
 
@@ -42,6 +43,40 @@ class Add(_Merge):
 
     def call_backward(self, d_out):
         return [d_out] * self._count
+
+
+class Multiply(_Merge):
+    """Element-wise product of 2 or more inputs of identical shape: ``y = x_1 * ... * x_k``.
+
+    Keras's shape checks: the batch sizes must agree ("Cannot merge tensors with different
+    batch sizes") and so must the other axes ("Inputs have incompatible shapes"). Keras would
+    also broadcast axes of size 1; npconv refuses them, as its ``Add`` does (a wrong shape is
+    never broadcast silently). Gradient: ``dx_i = d_y * prod_{j != i} x_j``.
+    """
+
+    def _check_input_shape(self, shapes) -> None:
+        super()._check_input_shape(shapes)
+        shapes = [tuple(s) for s in shapes]
+        batches = {s[0] for s in shapes if s} - {None}
+        if len(batches) > 1:
+            raise ValueError(f"{self.name}: cannot merge tensors with different batch sizes. "
+                             f"Received tensors with shapes {shapes}")
+        if any(s[1:] != shapes[0][1:] or len(s) != len(shapes[0]) for s in shapes):
+            raise ValueError(f"{self.name}: inputs have incompatible shapes: expected identical "
+                             f"shapes (besides the batch axis). Received shapes {shapes}")
+
+    def compute_output_shape(self, input_shapes):
+        batches = {s[0] for s in input_shapes} - {None}
+        return (batches.pop() if batches else None,) + tuple(input_shapes[0][1:])
+
+    def call(self, xs, training=False):
+        out, self._cache = multiply_forward(xs)
+        return out
+
+    def call_backward(self, d_out):
+        if getattr(self, "_cache", None) is None:
+            raise RuntimeError(f"{self.name}: backward called before a forward pass")
+        return multiply_backward(d_out, self._cache)
 
 
 class Concatenate(_Merge):
@@ -88,6 +123,11 @@ class Concatenate(_Merge):
 def add(inputs, **kwargs):
     """Keras's functional form ``add([a, b])``: ``Add(**kwargs)(inputs)``."""
     return Add(**kwargs)(inputs)
+
+
+def multiply(inputs, **kwargs):
+    """Keras's functional form ``multiply([a, b])``: ``Multiply(**kwargs)(inputs)``."""
+    return Multiply(**kwargs)(inputs)
 
 
 def concatenate(inputs, axis=-1, **kwargs):

@@ -1,4 +1,5 @@
-"""ZeroPadding2D: Keras's zero-padding layer over :func:`npconv.ops.padding.zero_pad`.
+"""Keras's reshaping layers: ZeroPadding2D (over :func:`npconv.ops.padding.zero_pad`) and
+UpSampling2D (over :mod:`npconv.ops.resize`).
 
     ZeroPadding2D(padding=1)                 one pixel of zeros on every side
     ZeroPadding2D(padding=(1, 2))            1 above and below, 2 left and right
@@ -6,14 +7,24 @@
 
 Input (N, H, W, C) -> (N, H + top + bottom, W + left + right, C); any dtype is kept (seed 002's
 Keras example pads an integer array and prints int32).
+
+    UpSampling2D(size=2)                             every pixel a 2x2 block of copies
+    UpSampling2D((2, 3), interpolation="bilinear")   Keras's bilinear (half-pixel centres)
+
+Input (N, H, W, C) -> (N, H * sh, W * sw, C), float.
 """
 
 from __future__ import annotations
 
+from .._checks import as_pair
 from ..ops.padding import normalize_pads, zero_pad_backward, zero_pad_forward
+from ..ops.resize import INTERPOLATIONS, upsampling2d_backward, upsampling2d_forward
 from .base import Layer
 
-__all__ = ["ZeroPadding2D"]
+__all__ = ["UpSampling2D", "ZeroPadding2D"]
+
+#: Keras's other interpolations (ops.image.resize's), not implemented here.
+_KERAS_ONLY = ("area", "bicubic", "lanczos3", "lanczos5")
 
 
 class ZeroPadding2D(Layer):
@@ -51,3 +62,58 @@ class ZeroPadding2D(Layer):
     def get_config(self):
         return {**super().get_config(), "padding": [list(p) for p in self.padding],
                 "data_format": self.data_format}
+
+
+class UpSampling2D(Layer):
+    """Repeat (``"nearest"``) or bilinearly interpolate (``"bilinear"``) each image to
+    ``size[0]`` times its height and ``size[1]`` times its width (no weights).
+
+    size: int or pair of ints >= 1. interpolation: ``"nearest"`` (PyTorch's ``mode="nearest"``)
+    or ``"bilinear"`` (Keras's = PyTorch's ``mode="bilinear", align_corners=False``).
+    """
+
+    batch_independent = True
+
+    def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
+        where = type(self).__name__
+        size = as_pair(size, "size", where)
+        key = interpolation.lower() if isinstance(interpolation, str) else interpolation
+        if key not in INTERPOLATIONS:
+            extra = (f" (Keras also has {key!r}; npconv does not implement it)"
+                     if key in _KERAS_ONLY else "")
+            raise ValueError(f"{where}: expected interpolation to be one of "
+                             f"{list(INTERPOLATIONS)}{extra}. "
+                             f"Received: interpolation={interpolation!r}")
+        super().__init__(data_format=data_format or "channels_last", **kwargs)
+        self.size = size
+        self.interpolation = key
+        self._cache = None
+
+    def _check_input_shape(self, shape):
+        if len(shape) != 4:
+            layout = ("(batch, channels, height, width)" if self.data_format == "channels_first"
+                      else "(batch, height, width, channels)")
+            raise ValueError(f"{self.name}: expected a 4-D input {layout}. "
+                             f"Received an input of shape {tuple(shape)}")
+        _, h, w, _ = self._to_internal_shape(tuple(shape))
+        if (h is not None and h < 1) or (w is not None and w < 1):
+            raise ValueError(f"{self.name}: expected an input with height and width >= 1. "
+                             f"Received an input of shape {tuple(shape)}")
+
+    def call(self, x, training=False):
+        y, self._cache = upsampling2d_forward(x, self.size, self.interpolation)
+        return y
+
+    def call_backward(self, d_out):
+        if self._cache is None:
+            raise RuntimeError(f"{self.name}: backward called before a forward pass")
+        return upsampling2d_backward(d_out, self._cache)
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        sh, sw = self.size
+        return (n, None if h is None else h * sh, None if w is None else w * sw, c)
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size, "data_format": self.data_format,
+                "interpolation": self.interpolation}

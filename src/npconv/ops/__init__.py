@@ -33,6 +33,7 @@ from .core import (
     flatten_forward,
 )
 from .losses import softmax_cross_entropy_backward, softmax_cross_entropy_forward
+from .merge import multiply_backward, multiply_forward
 from .norm import batch_norm_backward, batch_norm_forward
 from .padding import conv_output_size, resolve_padding, zero_pad
 from .pool import (
@@ -45,6 +46,7 @@ from .pool import (
     max_pool2d_backward,
     max_pool2d_forward,
 )
+from .resize import upsampling2d_backward, upsampling2d_forward
 from .signal import convolve, convolve2d, correlate2d
 
 __all__ = [
@@ -54,9 +56,10 @@ __all__ = [
     "dense_forward", "dropout_backward", "dropout_forward", "flatten_backward", "flatten_forward",
     "global_avg_pool2d_backward", "global_avg_pool2d_forward", "global_max_pool2d_backward",
     "global_max_pool2d_forward", "im2col", "leaky_relu", "leaky_relu_backward",
-    "leaky_relu_forward", "linear", "max_pool2d_backward", "max_pool2d_forward", "relu",
+    "leaky_relu_forward", "linear", "max_pool2d_backward", "max_pool2d_forward",
+    "multiply_backward", "multiply_forward", "relu",
     "relu_backward", "relu_forward", "resolve_padding", "sigmoid", "sigmoid_backward",
     "sigmoid_forward", "softmax", "softmax_backward", "softmax_cross_entropy_backward",
     "softmax_cross_entropy_forward", "softmax_forward", "tanh", "tanh_backward", "tanh_forward",
-    "zero_pad",
+    "upsampling2d_backward", "upsampling2d_forward", "zero_pad",
 ]

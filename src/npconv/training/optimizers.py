@@ -17,12 +17,13 @@ is not None, in Keras's order:
               w -= lr * sqrt(1 - beta_2^t) / (1 - beta_1^t) * m / (sqrt(v) + epsilon)
               (amsgrad: v_hat = max(v_hat, v) replaces v in the last line)
     AdamW     Adam with weight_decay=0.004 by default
+    Adagrad   a += g^2 (a starts at initial_accumulator_value);  w -= lr * g / sqrt(a + epsilon)
 
 4. ``iterations += 1`` (t above is ``iterations + 1``).
 
-Note where epsilon sits: Keras's RMSprop puts it *inside* the square root and Keras's Adam adds
-it to ``sqrt(v)`` before bias correction; PyTorch puts it outside the root and after the
-correction. The rules coincide for epsilon = 0 (see tests/reference/test_optimizers_torch.py).
+Note where epsilon sits: Keras's RMSprop and Adagrad put it *inside* the square root and Keras's
+Adam adds it to ``sqrt(v)`` before bias correction; PyTorch puts it outside the root and after
+the correction. The rules coincide for epsilon = 0 (see tests/reference/test_optimizers_torch.py).
 
 Slots (momentum, velocity ...) are created lazily, in each weight's dtype, and updated in place
 (float32 weights stay float32). ``get_state(weights)`` / ``set_state(state, weights)`` carry the
@@ -464,12 +465,49 @@ class AdamW(Adam):
                          clipnorm, clipvalue, global_clipnorm, name)
 
 
-_BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW}
+class Adagrad(Optimizer):
+    """Adagrad, Keras 3's rule (``keras/src/optimizers/adagrad.py``) and defaults: each weight's
+    accumulator starts at ``initial_accumulator_value``, then ``a += g^2`` and
+    ``w -= lr * g / sqrt(a + epsilon)`` (epsilon inside the root; PyTorch adds it outside)."""
+
+    _default_name = "adagrad"
+    _slot_names = ("accumulator",)
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7,
+                 weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
+                 name=None):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name)
+        self.initial_accumulator_value = _check_nonneg(
+            initial_accumulator_value, "initial_accumulator_value", "Adagrad")
+        self.epsilon = _check_nonneg(epsilon, "epsilon", "Adagrad")
+
+    def _update(self, index, value, grad, lr):
+        slots = self._slots.setdefault(index, {})
+        a = slots.get("accumulator")
+        if a is None:
+            a = slots["accumulator"] = np.full_like(value, self.initial_accumulator_value)
+        tmp = self._scratch(index, value)
+        np.multiply(grad, grad, out=tmp)
+        a += tmp  # a += g^2
+        np.add(a, self.epsilon, out=tmp)
+        np.sqrt(tmp, out=tmp)
+        np.divide(grad, tmp, out=tmp)
+        tmp *= lr  # lr * g / sqrt(a + eps)
+        value -= tmp
+
+    def get_config(self):
+        return {**super().get_config(),
+                "initial_accumulator_value": self.initial_accumulator_value,
+                "epsilon": self.epsilon}
+
+
+_BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW, "adagrad": Adagrad}
 
 
 def get(identifier) -> Optimizer:
-    """An optimizer from a name ("sgd", "rmsprop", "adam", "adamw"; any case, Keras defaults),
-    an Optimizer instance (returned as is) or class, or a ``{"class_name", "config"}`` dict."""
+    """An optimizer from a name ("sgd", "rmsprop", "adam", "adamw", "adagrad"; any case, Keras
+    defaults), an Optimizer instance (returned as is) or class, or a ``{"class_name",
+    "config"}`` dict."""
     if isinstance(identifier, Optimizer):
         return identifier
     if isinstance(identifier, str):

@@ -1,0 +1,143 @@
+"""Up-sampling by integer factors on NHWC batches (Keras's ``UpSampling2D``).
+
+``upsampling2d_forward(x, size=(2, 2), interpolation="nearest")`` makes each image
+``size[0]`` times taller and ``size[1]`` times wider:
+
+- ``"nearest"``: every pixel becomes a ``size[0] x size[1]`` block of copies
+  (``out[n, i, j, c] = x[n, i // sh, j // sw, c]``, PyTorch's ``mode="nearest"`` for integer
+  factors). One broadcast + reshape; the backward sums each block (a reshape and a sum).
+- ``"bilinear"``: Keras's (TensorFlow's half-pixel centres), PyTorch's
+  ``F.interpolate(mode="bilinear", align_corners=False)``. Output pixel ``o`` of an axis of
+  ``n`` pixels reads the input at ``src = (o + 0.5) * n / (n * s) - 0.5``, clamped at 0, as the
+  blend ``(1 - t) * x[i0] + t * x[i1]`` with ``i0 = floor(src)``, ``i1 = min(i0 + 1, n - 1)``,
+  ``t = src - i0``. Bilinear is separable: one 1-D interpolation over the rows, then one over
+  the columns, each from index and weight arrays computed once per call. The backward applies
+  the transposes: each 1-D interpolation is a small ``(n * s, n)`` matrix ``M`` (two
+  non-zeros a row), and its gradient is one matrix product ``M.T @ d`` per axis.
+
+Shapes: ``x`` is ``(batch, height, width, channels)`` with height and width >= 1; the output is
+``(batch, height * sh, width * sw, channels)``. float32 stays float32 and float64 stays
+float64 (the weights are computed in float64 and rounded once); integers become float32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._checks import as_pair, check_choice, check_rank, float_array
+
+_LAYOUT = "(batch, height, width, channels)"
+INTERPOLATIONS = ("nearest", "bilinear")
+
+
+@dataclass(frozen=True)
+class UpSamplingCache:
+    """What :func:`upsampling2d_backward` needs (opaque to callers)."""
+
+    x_shape: tuple[int, int, int, int]
+    dtype: np.dtype
+    size: tuple[int, int]
+    interpolation: str
+    rows: np.ndarray | None = None   # bilinear: (out_h, h) interpolation matrix
+    cols: np.ndarray | None = None   # bilinear: (out_w, w)
+
+    @property
+    def out_shape(self) -> tuple[int, int, int, int]:
+        n, h, w, c = self.x_shape
+        return (n, h * self.size[0], w * self.size[1], c)
+
+
+def linear_weights(n: int, scale: int):
+    """``(i0, i1, w0, w1)`` (float64 weights) of the half-pixel 1-D linear interpolation of an
+    axis of ``n`` pixels to ``n * scale``: ``out[o] = w0[o] * x[i0[o]] + w1[o] * x[i1[o]]``."""
+    out = n * scale
+    src = (np.arange(out, dtype=np.float64) + 0.5) * (n / out) - 0.5
+    src = np.maximum(src, 0.0)
+    i0 = np.minimum(np.floor(src).astype(np.intp), n - 1)
+    i1 = np.minimum(i0 + 1, n - 1)
+    w1 = src - i0
+    return i0, i1, 1.0 - w1, w1
+
+
+def _matrix(n: int, scale: int, dtype) -> np.ndarray:
+    """The ``(n * scale, n)`` matrix of :func:`linear_weights` (rows sum to 1)."""
+    i0, i1, w0, w1 = linear_weights(n, scale)
+    m = np.zeros((n * scale, n), dtype=np.float64)
+    rows = np.arange(n * scale)
+    np.add.at(m, (rows, i0), w0)   # i0 == i1 at the last pixel: the two weights add up
+    np.add.at(m, (rows, i1), w1)
+    return m.astype(dtype)
+
+
+def _interpolate(x, axis, weights):
+    """Apply the 1-D interpolation along ``axis`` (1 or 2) of an NHWC array by gathering the
+    two neighbours (no multiply by the matrix's zeros: inf/NaN stay where they are)."""
+    i0, i1, w0, w1 = weights
+    shape = [1, 1, 1, 1]
+    shape[axis] = -1
+    a = np.take(x, i0, axis=axis)
+    a *= w0.astype(x.dtype).reshape(shape)
+    b = np.take(x, i1, axis=axis)
+    b *= w1.astype(x.dtype).reshape(shape)
+    a += b
+    return a
+
+
+def upsampling2d_forward(x, size=(2, 2), interpolation="nearest"):
+    """Up-sample each image by integer factors ``size = (sh, sw)`` (an int means both).
+
+    interpolation: ``"nearest"`` or ``"bilinear"`` (see the module docstring).
+    Returns ``(out, cache)``, out of shape ``(batch, height * sh, width * sw, channels)``.
+    """
+    where = "upsampling2d_forward"
+    size = as_pair(size, "size", where)
+    interpolation = check_choice(interpolation, "interpolation", set(INTERPOLATIONS), where)
+    x = float_array(x, where)
+    check_rank(x, 4, where, _LAYOUT)
+    n, h, w, c = x.shape
+    if h < 1 or w < 1:
+        raise ValueError(f"{where}: expected an input with height and width >= 1. "
+                         f"Received an input of shape {x.shape}")
+    sh, sw = size
+    if interpolation == "nearest":
+        out = np.broadcast_to(x[:, :, None, :, None, :], (n, h, sh, w, sw, c))
+        out = out.reshape(n, h * sh, w * sw, c)   # a copy: the broadcast view is not reshapable
+        return out, UpSamplingCache(x.shape, x.dtype, size, interpolation)
+    out = x
+    if sh > 1:
+        out = _interpolate(out, 1, linear_weights(h, sh))
+    if sw > 1:
+        out = _interpolate(out, 2, linear_weights(w, sw))
+    if out is x:
+        out = x.copy()
+    cache = UpSamplingCache(x.shape, x.dtype, size, interpolation,
+                            rows=_matrix(h, sh, x.dtype) if sh > 1 else None,
+                            cols=_matrix(w, sw, x.dtype) if sw > 1 else None)
+    return out, cache
+
+
+def upsampling2d_backward(d_out, cache: UpSamplingCache):
+    """Gradient of :func:`upsampling2d_forward`: d_out ``(batch, H * sh, W * sw, channels)`` ->
+    dx ``(batch, H, W, channels)``. Never modifies ``d_out``."""
+    d_out = float_array(d_out, "upsampling2d_backward", cache.dtype)
+    if d_out.shape != cache.out_shape:
+        raise ValueError(f"upsampling2d_backward: expected d_out of shape {cache.out_shape} "
+                         f"(the forward output's shape). Received d_out of shape {d_out.shape}")
+    n, h, w, c = cache.x_shape
+    sh, sw = cache.size
+    if cache.interpolation == "nearest":
+        return d_out.reshape(n, h, sh, w, sw, c).sum(axis=(2, 4))
+    d = d_out
+    if cache.cols is not None:
+        # (w, W*sw) @ (n * H*sh, W*sw, c) -> (n * H*sh, w, c)
+        d = cache.cols.T @ d.reshape(n * h * sh, w * sw, c)
+        d = d.reshape(n, h * sh, w, c)
+    if cache.rows is not None:
+        # (h, H*sh) @ (n, H*sh, w*c) -> (n, h, w*c)
+        d = cache.rows.T @ d.reshape(n, h * sh, w * c)
+        d = d.reshape(n, h, w, c)
+    if d is d_out:
+        d = d_out.copy()
+    return np.ascontiguousarray(d)
