@@ -97,6 +97,12 @@ def test_call_without_training_and_with_several_inputs():
     a, b = np.ones((3, 4), np.float32), np.ones((3, 2), np.float32)
     assert model([a, b]).shape == (3, 2)
     assert model.input_shape == [(None, 4), (None, 2)]
+    for first_use in ("fit", "train_on_batch"):  # traced by the training call itself
+        fresh = TwoInputs()
+        fresh.compile("sgd", "mse")
+        getattr(fresh, first_use)([a, b], np.zeros((3, 2)), **(
+            {"verbose": 0} if first_use == "fit" else {}))
+        assert fresh.input_shape == [(None, 4), (None, 2)]
 
 
 def test_numpy_arithmetic_in_call_is_refused_with_the_reason():

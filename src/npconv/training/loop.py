@@ -121,6 +121,8 @@ def _check_xy(model, x, y, where):
     x = _arrays_in(model, x, "x", where)
     if y is not None:
         y = _arrays_in(model, y, "y", where)
+    if not model._graph_ready and model._subclassed():
+        model._ensure_graph_for(model._as_input_list(x))  # traced: its inputs are known
     if getattr(model, "_multi_input", False):
         if len(model.inputs) == 1 and not isinstance(x, (list, tuple)):
             x = [x]
@@ -335,7 +337,7 @@ def train_on_batch(model, x, y=None, sample_weight=None, class_weight=None, retu
     if y is None:
         raise ValueError(f"{model.name}.train_on_batch: y (the targets) is required")
     sample_weight = _resolve_weights(model, y, n, sample_weight, class_weight, "train_on_batch")
-    model._ensure_graph_for([x[0] if isinstance(x, list) else x])  # weights exist: see _train_step
+    model._ensure_graph_for(x if isinstance(x, list) else [x])  # weights exist: _train_step
     metric_objs = _make_metrics(model)
     loss_value, _ = _train_step(model, x, y, metric_objs, sample_weight)
     _report_loss(model, loss_value)
