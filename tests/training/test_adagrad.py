@@ -12,23 +12,7 @@ from safetensors.numpy import save as st_save
 
 from npconv.layers.base import Weight
 from npconv.training import optimizers, schedules
-
-
-def make_weights(rng, dtype=np.float64, shapes=((3, 4), (4,), (2, 2, 3))):
-    return [Weight(f"w{i}", rng.normal(size=s).astype(dtype)) for i, s in enumerate(shapes)]
-
-
-def grad_sequence(rng, weights, steps):
-    return [[rng.normal(size=w.shape).astype(w.value.dtype) for w in weights]
-            for _ in range(steps)]
-
-
-def run(opt, weights, grads):
-    for step in grads:
-        for w, g in zip(weights, step, strict=True):
-            w.grad = g
-        opt.apply_gradients(weights)
-    return [w.value.copy() for w in weights]
+from tests.training.test_optimizers import grad_sequence, make_weights, run
 
 
 def keras_adagrad(w0s, grads, lr=0.01, initial_accumulator_value=0.1, epsilon=1e-7,

@@ -68,6 +68,14 @@ def _snake_case(name: str) -> str:
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
+def _operator(ufunc, reflected=False):
+    """A Weight's arithmetic operator: ``ufunc`` on its array (the other side unwraps itself
+    through Weight.__array_ufunc__)."""
+    if reflected:
+        return lambda self, other: ufunc(other, self.value)
+    return lambda self, other: ufunc(self.value, other)
+
+
 class Weight:
     """A named parameter: ``value`` (updated in place by optimizers) and its ``grad``."""
 
@@ -163,59 +171,17 @@ class Weight:
     def __abs__(self):
         return np.abs(self.value)
 
-    def __add__(self, other):
-        return np.add(self.value, other.value if isinstance(other, Weight) else other)
-
-    def __radd__(self, other):
-        return np.add(other, self.value)
-
-    def __sub__(self, other):
-        return np.subtract(self.value, other.value if isinstance(other, Weight) else other)
-
-    def __rsub__(self, other):
-        return np.subtract(other, self.value)
-
-    def __mul__(self, other):
-        return np.multiply(self.value, other.value if isinstance(other, Weight) else other)
-
-    def __rmul__(self, other):
-        return np.multiply(other, self.value)
-
-    def __truediv__(self, other):
-        return np.true_divide(self.value, other.value if isinstance(other, Weight) else other)
-
-    def __rtruediv__(self, other):
-        return np.true_divide(other, self.value)
-
-    def __floordiv__(self, other):
-        return np.floor_divide(self.value, other.value if isinstance(other, Weight) else other)
-
-    def __rfloordiv__(self, other):
-        return np.floor_divide(other, self.value)
-
-    def __pow__(self, other):
-        return np.power(self.value, other.value if isinstance(other, Weight) else other)
-
-    def __rpow__(self, other):
-        return np.power(other, self.value)
-
-    def __matmul__(self, other):
-        return np.matmul(self.value, other.value if isinstance(other, Weight) else other)
-
-    def __rmatmul__(self, other):
-        return np.matmul(other, self.value)
-
-    def __lt__(self, other):
-        return np.less(self.value, other.value if isinstance(other, Weight) else other)
-
-    def __le__(self, other):
-        return np.less_equal(self.value, other.value if isinstance(other, Weight) else other)
-
-    def __gt__(self, other):
-        return np.greater(self.value, other.value if isinstance(other, Weight) else other)
-
-    def __ge__(self, other):
-        return np.greater_equal(self.value, other.value if isinstance(other, Weight) else other)
+    __add__, __radd__ = _operator(np.add), _operator(np.add, reflected=True)
+    __sub__, __rsub__ = _operator(np.subtract), _operator(np.subtract, reflected=True)
+    __mul__, __rmul__ = _operator(np.multiply), _operator(np.multiply, reflected=True)
+    __truediv__ = _operator(np.true_divide)
+    __rtruediv__ = _operator(np.true_divide, reflected=True)
+    __floordiv__ = _operator(np.floor_divide)
+    __rfloordiv__ = _operator(np.floor_divide, reflected=True)
+    __pow__, __rpow__ = _operator(np.power), _operator(np.power, reflected=True)
+    __matmul__, __rmatmul__ = _operator(np.matmul), _operator(np.matmul, reflected=True)
+    __lt__, __le__ = _operator(np.less), _operator(np.less_equal)
+    __gt__, __ge__ = _operator(np.greater), _operator(np.greater_equal)
 
     def __repr__(self) -> str:
         return f"Weight({self.name!r}, shape={self.shape}, dtype={self.value.dtype})"

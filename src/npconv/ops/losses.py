@@ -291,6 +291,14 @@ def binary_crossentropy_backward(d_loss, cache: BCECache) -> np.ndarray:
 
 
 # --------------------------------------------------------------------- mean squared error
+def _difference(pred, target, where):
+    """``(pred, pred - target)`` of the regression losses, after the shape check."""
+    pred = _check_pred(pred, where)
+    target = np.asarray(target)
+    _check_same_shape(target, pred, where)
+    return pred, pred - target.astype(pred.dtype, copy=False)
+
+
 class MSECache(NamedTuple):
     diff: np.ndarray
 
@@ -298,10 +306,7 @@ class MSECache(NamedTuple):
 def mean_squared_error_forward(pred, target):
     """``mean((pred - target)^2)`` over the last axis; pred, target of the same shape."""
     where = "mean_squared_error"
-    pred = _check_pred(pred, where)
-    target = np.asarray(target)
-    _check_same_shape(target, pred, where)
-    diff = pred - target.astype(pred.dtype, copy=False)
+    pred, diff = _difference(pred, target, where)
     return np.mean(np.square(diff), axis=-1), MSECache(diff)
 
 
@@ -320,10 +325,7 @@ class MAECache(NamedTuple):
 def mean_absolute_error_forward(pred, target):
     """``mean(|pred - target|)`` over the last axis; pred, target of the same shape."""
     where = "mean_absolute_error"
-    pred = _check_pred(pred, where)
-    target = np.asarray(target)
-    _check_same_shape(target, pred, where)
-    diff = pred - target.astype(pred.dtype, copy=False)
+    pred, diff = _difference(pred, target, where)
     return np.mean(np.abs(diff), axis=-1), MAECache(diff)
 
 
@@ -346,10 +348,7 @@ def huber_forward(pred, target, delta: float = 1.0):
     """Keras's Huber loss, mean over the last axis, with ``e = pred - target``:
     ``0.5 e^2`` where ``|e| <= delta``, else ``delta |e| - 0.5 delta^2``."""
     where = "huber"
-    pred = _check_pred(pred, where)
-    target = np.asarray(target)
-    _check_same_shape(target, pred, where)
-    diff = pred - target.astype(pred.dtype, copy=False)
+    pred, diff = _difference(pred, target, where)
     abs_diff = np.abs(diff)
     d = pred.dtype.type(delta)
     values = np.where(abs_diff <= d, 0.5 * np.square(diff), d * abs_diff - 0.5 * d * d)
