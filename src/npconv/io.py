@@ -61,7 +61,10 @@ def _compile_config(model) -> dict | None:
         "optimizer": {"class_name": type(opt).__name__, "config": opt.get_config()},
         "loss": {"class_name": type(loss).__name__,
                  "config": loss.get_config() if hasattr(loss, "get_config") else {}},
-        "metrics": [_metric_spec(m) for m in model._metric_specs],
+        "metrics": ({name: [_metric_spec(m) for m in specs]
+                     for name, specs in model._metric_specs.items()}
+                    if isinstance(model._metric_specs, dict)  # several outputs
+                    else [_metric_spec(m) for m in model._metric_specs]),
     }
 
 
@@ -249,8 +252,18 @@ def load_model(path, compile=True):  # noqa: A002 - Keras name
             opt_cls = getattr(optimizers, compile_config["optimizer"]["class_name"])
             optimizer = opt_cls.from_config(compile_config["optimizer"]["config"])
             loss_spec = compile_config["loss"]
-            loss = getattr(losses, loss_spec["class_name"])(**loss_spec["config"])
-            metrics = [_metric_from_spec(m) for m in compile_config["metrics"]]
+            if loss_spec["class_name"] == "MultiOutputLoss":
+                from .training.multi_output import MultiOutputLoss
+
+                loss = MultiOutputLoss.from_config(loss_spec["config"])
+            else:
+                loss = getattr(losses, loss_spec["class_name"])(**loss_spec["config"])
+            metrics = compile_config["metrics"]
+            if isinstance(metrics, dict):
+                metrics = {name: [_metric_from_spec(m) for m in specs]
+                           for name, specs in metrics.items()}
+            else:
+                metrics = [_metric_from_spec(m) for m in metrics]
             model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"npconv: {path}: cannot restore the training configuration "

@@ -22,21 +22,31 @@ from ..random import make_generator
 from . import callbacks as callbacks_module
 from . import losses as losses_module
 from . import metrics as metrics_module
+from . import multi_output
 from . import optimizers as optimizers_module
 
 
 # ---------------------------------------------------------------------------- compile
-def compile(model, optimizer="rmsprop", loss=None, metrics=None):  # noqa: A001 - Keras name
-    """Configure ``model`` for training: optimizer, loss and metrics (Keras names or objects)."""
+def compile(model, optimizer="rmsprop", loss=None, metrics=None,  # noqa: A001 - Keras name
+            loss_weights=None):
+    """Configure ``model`` for training: optimizer, loss and metrics (Keras names or objects).
+
+    A model with several outputs takes a loss per output (one for all, a list in output
+    order or a dict by output name), ``loss_weights`` and metrics per output
+    (:mod:`npconv.training.multi_output`)."""
     if loss is None:
         raise ValueError(f"{model.name}.compile: a loss is required, e.g. "
                          "loss='sparse_categorical_crossentropy'")
     outputs = getattr(model, "outputs", None) or []
-    if getattr(model, "_multi_output", False) and len(outputs) > 1:
-        raise ValueError(f"{model.name}.compile: npconv trains models with one output; this "
-                         f"one has {len(outputs)} ({', '.join(t.layer.name for t in outputs)}). "
-                         "predict() runs it; for training, give each output its own model "
-                         "(losses per output and loss_weights are not supported)")
+    if (getattr(model, "_multi_output", False) and len(outputs) > 1) or isinstance(
+            loss, multi_output.MultiOutputLoss):
+        _compile_outputs(model, optimizer, loss, metrics, loss_weights, outputs)
+        return
+    if loss_weights is not None and loss_weights not in (1, [1], (1,)) and not (
+            isinstance(loss_weights, dict) and list(loss_weights.values()) == [1]):
+        raise ValueError(f"{model.name}.compile: loss_weights weigh the losses of several "
+                         f"outputs; this model has one (scale the learning rate instead). "
+                         f"Received: loss_weights={loss_weights!r}")
     if isinstance(loss, (list, tuple)) and len(loss) == 1:
         loss = loss[0]  # Keras's one loss per output, for the one output
     elif isinstance(loss, dict) and len(loss) == 1:
@@ -58,6 +68,21 @@ def compile(model, optimizer="rmsprop", loss=None, metrics=None):  # noqa: A001 
     model._fused = None  # decided at the first step (see _fusion)
 
 
+def _compile_outputs(model, optimizer, loss, metrics, loss_weights, outputs):
+    names = [t.layer.name for t in outputs]
+    where = f"{model.name}.compile"
+    if not isinstance(loss, multi_output.MultiOutputLoss):
+        loss = multi_output.MultiOutputLoss(
+            multi_output._per_output(loss, names, "losses", where), loss_weights, names)
+    model.optimizer = optimizers_module.get(optimizer)
+    model.loss = loss
+    model._metric_specs = multi_output.metric_specs(metrics, names, where)
+    model._metric_objs = None
+    model._loss_tracker = metrics_module.Mean(name="loss")
+    model.compiled = True
+    model._fused = None
+
+
 def _require_compiled(model, what):
     if not getattr(model, "compiled", False):
         raise RuntimeError(f"{model.name}: call model.compile(optimizer, loss, metrics) before "
@@ -67,7 +92,10 @@ def _require_compiled(model, what):
 def _make_metrics(model):
     """Metrics starting from zero: a Metric instance given to compile is the same object each
     time, so its state is reset (as Keras does at every epoch and evaluate)."""
-    metric_objs = [metrics_module.get(m, loss=model.loss) for m in model._metric_specs]
+    if isinstance(model.loss, multi_output.MultiOutputLoss):
+        metric_objs = multi_output.make_metrics(model.loss, model._metric_specs)
+    else:
+        metric_objs = [metrics_module.get(m, loss=model.loss) for m in model._metric_specs]
     for m in metric_objs:
         m.reset_state()
     model._metric_objs = metric_objs
@@ -137,10 +165,14 @@ def _check_xy(model, x, y, where):
                          f"Received a single value: {x!r}")
     n = len(x[0]) if isinstance(x, list) else len(x)
     if y is not None:
-        y = np.asarray(y)
-        if len(y) != n:
-            raise ValueError(f"{model.name}.{where}: x and y must have the same number of samples."
-                             f" Received {n} inputs and {len(y)} targets")
+        several = getattr(model, "_multi_output", False) and len(model.outputs) > 1
+        y = multi_output.targets(model, y, where) if several else np.asarray(y)
+        for targets in (y if several else [y]):
+            if targets.ndim == 0 or len(targets) != n:
+                raise ValueError(f"{model.name}.{where}: x and y must have the same number of "
+                                 f"samples. Received {n} inputs and "
+                                 f"{len(targets) if targets.ndim else 'a single value as'} "
+                                 "targets")
     if n == 0:
         raise ValueError(f"{model.name}.{where}: received an empty dataset")
     return x, y, n
@@ -151,14 +183,22 @@ def _arrays_in(model, data, what, where):
     them by Input name); generators, iterators and strings refused by their type."""
     if isinstance(data, dict) and what == "x":
         return model._inputs_by_name(data, where)
+    if isinstance(data, dict) and getattr(model, "_multi_output", False):
+        return data  # targets by output name (multi_output.targets)
     if isinstance(data, (str, bytes, dict)) or (
             not isinstance(data, (list, tuple)) and not hasattr(data, "__array__")
             and not hasattr(data, "__len__") and hasattr(data, "__iter__")):
+        several = "inputs" if what == "x" else "outputs"
         raise TypeError(f"{model.name}.{where}: expected {what} as NumPy arrays (a list of "
-                        "arrays for several inputs, or a dict by input name); generators, "
+                        f"arrays for several {several}, or a dict by name); generators, "
                         "iterators and datasets are not supported: collect the batches with "
                         f"np.concatenate first. Received {type(data).__name__}")
     return data
+
+
+def _count(y) -> int:
+    """The samples in a batch's targets (a list of arrays for several outputs)."""
+    return len(y[0]) if isinstance(y, list) else len(y)
 
 
 def _take(x, idx):
@@ -297,7 +337,7 @@ def _frozen_step(model, xb, yb, metric_objs, sample_weight, warned):
     loss_value = float(model.loss(yb, y_pred, sample_weight=sample_weight))
     for m in metric_objs:
         m.update_state(yb, y_pred)
-    return loss_value + float(sum(model.losses)), len(yb)
+    return loss_value + float(sum(model.losses)), _count(yb)
 
 
 def _train_step(model, xb, yb, metric_objs, sample_weight=None, warned=None):
@@ -327,7 +367,7 @@ def _train_step(model, xb, yb, metric_objs, sample_weight=None, warned=None):
     model.optimizer.apply_gradients(trainable)
     for m in metric_objs:
         m.update_state(yb, y_pred)
-    return float(loss_value) + penalty, len(yb)
+    return float(loss_value) + penalty, _count(yb)
 
 
 def train_on_batch(model, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
@@ -367,6 +407,9 @@ def _resolve_weights(model, y, n, sample_weight, class_weight, where):
         raise ValueError(f"{model.name}.{where}: give sample_weight or class_weight, not both "
                          "(multiply the class weights into sample_weight instead)")
     if class_weight is not None:
+        if isinstance(y, list):
+            raise ValueError(f"{model.name}.{where}: class_weight is for a model with one "
+                             "output (as in Keras); give sample_weight instead")
         return _class_weight_to_sample_weight(model, y, class_weight, where)
     return _check_sample_weight(model, sample_weight, n, where)
 
@@ -423,9 +466,9 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             raise ValueError(f"{model.name}.fit: validation_split={validation_split} leaves "
                              f"{n - n_val} training and {n_val} validation samples out of {n}")
         split = n - n_val
-        validation_data = (_take(x, slice(split, None)), y[split:],
+        validation_data = (_take(x, slice(split, None)), _take(y, slice(split, None)),
                            None if sample_weight is None else sample_weight[split:])
-        x, y, n = _take(x, slice(0, split)), y[:split], split
+        x, y, n = _take(x, slice(0, split)), _take(y, slice(0, split)), split
         sample_weight = None if sample_weight is None else sample_weight[:split]
     if validation_data is not None:
         if len(validation_data) not in (2, 3):
@@ -457,8 +500,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             idx = order[sl] if order is not None else sl
             cb_list.on_train_batch_begin(step)
             sw = None if sample_weight is None else sample_weight[idx]
-            batch_loss, count = _train_step(model, _take(x, idx), y[idx], metric_objs, sw,
-                                           warned)
+            batch_loss, count = _train_step(model, _take(x, idx), _take(y, idx), metric_objs,
+                                           sw, warned)
             loss_sum += batch_loss * count
             seen += count
             logs = {"loss": loss_sum / seen, **{m.name: float(m.result()) for m in metric_objs}}
@@ -518,9 +561,10 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
         if penalty is None:
             penalty = float(sum(model.losses))
         sw = None if sample_weight is None else sample_weight[sl]
-        loss_sum += float(model.loss(y[sl], y_pred, sample_weight=sw)) * len(y[sl])
+        yb = _take(y, sl)
+        loss_sum += float(model.loss(yb, y_pred, sample_weight=sw)) * (sl.stop - sl.start)
         for m in metric_objs:
-            m.update_state(y[sl], y_pred)
+            m.update_state(yb, y_pred)
         logs = {"loss": loss_sum / sl.stop + penalty,
                 **{m.name: float(m.result()) for m in metric_objs}}
         cb_list.on_test_batch_end(step, logs)
