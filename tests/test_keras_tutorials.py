@@ -395,13 +395,18 @@ def test_evaluate_without_targets_is_a_clear_error(data):
         model.evaluate(data["x_train"], verbose=0)
 
 
-def test_a_functional_model_in_sequential_is_a_clear_error():
+def test_a_functional_model_in_sequential():
     import npconv as keras
 
     inp = keras.Input(shape=(4,))
     inner = keras.Model(inp, keras.layers.Dense(2)(inp))
-    with pytest.raises(TypeError, match="functional Model cannot be nested"):
-        keras.Sequential([inner, keras.layers.Softmax()])
+    outer = keras.Sequential([inner, keras.layers.Softmax()])  # a plain stack: its layers
+    x = np.random.default_rng(0).random((3, 4), dtype=np.float32)
+    np.testing.assert_allclose(outer(x), keras.activations.softmax(inner(x)), rtol=1e-6)
+    a, b = keras.Input(shape=(4,)), keras.Input(shape=(4,))
+    branchy = keras.Model([a, b], keras.layers.Add()([a, b]))
+    with pytest.raises(TypeError, match="with branches cannot be an entry of a Sequential"):
+        keras.Sequential([branchy, keras.layers.Softmax()])
 
 
 # ------------------------------------------------------------------ transfer learning

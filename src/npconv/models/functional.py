@@ -362,9 +362,32 @@ class Model:
     def __call__(self, x, training=False):
         if isinstance(x, SymbolicTensor) or (isinstance(x, (list, tuple)) and x
                                              and isinstance(x[0], SymbolicTensor)):
-            raise TypeError(f"{self.name}: calling a model on symbolic tensors (nesting models) "
-                            "is not supported; add its layers instead")
+            return self._call_symbolic(x)
         return as_tensor(self.forward(x, training=training))
+
+    def _call_symbolic(self, x):
+        """A model used as a layer of another (Keras's nested models, e.g. a pretrained base):
+        its layers are called again on ``x``, so the outer graph holds them (the same
+        objects: the weights are shared, and ``base.trainable = False`` freezes them there)."""
+        tensors = list(x) if isinstance(x, (list, tuple)) else [x]
+        if not all(isinstance(t, SymbolicTensor) for t in tensors):
+            raise TypeError(f"{self.name}: cannot mix symbolic tensors and arrays in one call")
+        if not self._graph_ready:
+            self.build([(None, *t.shape[1:]) for t in tensors] if len(tensors) > 1
+                       else (None, *tensors[0].shape[1:]))
+        if len(tensors) != len(self.inputs):
+            raise ValueError(f"{self.name}: expected {len(self.inputs)} input tensor(s). "
+                             f"Received {len(tensors)}")
+        for t, inp in zip(tensors, self.inputs, strict=True):
+            if tuple(t.shape[1:]) != tuple(inp.shape[1:]):
+                raise ValueError(f"{self.name}: expected an input of shape {inp.shape}. "
+                                 f"Received {t.shape}")
+        values = tensors + [None] * len(self._nodes)
+        for node in self._nodes:
+            args = [values[p] for p in node.parents]
+            values[node.out] = node.layer(args if node.layer.multiple_inputs else args[0])
+        outs = [values[i] for i in self._output_ids]
+        return outs if self._multi_output else outs[0]
 
     def backward(self, d_outputs, *, fused_output_activation=False, need_input_grad=False,
                  release_caches=False):

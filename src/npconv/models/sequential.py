@@ -44,9 +44,16 @@ class Sequential(Model):
             for inner in layer.layers:
                 self.add(inner)
             return
+        if isinstance(layer, Model) and _is_chain(layer):
+            # a functional model that is a plain stack: its layers, as for a Sequential
+            if not self._stack and self._input_layer is None:
+                self._input_layer = InputLayer(shape=layer.inputs[0].shape[1:])
+            for node in layer._nodes:
+                self.add(node.layer)
+            return
         if not isinstance(layer, Layer):
-            hint = (" (a functional Model cannot be nested: call its layers on a tensor, or "
-                    "build a new Model from its inputs and outputs)" if isinstance(layer, Model)
+            hint = (" (a functional Model with branches cannot be an entry of a Sequential: "
+                    "use the functional API, outputs = model(inputs))" if isinstance(layer, Model)
                     else "")
             raise TypeError(f"{self.name}: expected a Layer. Received {type(layer).__name__}"
                             f"{hint}")
@@ -114,3 +121,16 @@ class Sequential(Model):
         for spec in config["layers"]:
             model.add(get_layer_class(spec["class_name"]).from_config(dict(spec["config"])))
         return model
+
+
+def _is_chain(model) -> bool:
+    """A built one-input, one-output functional model whose layers each read the previous
+    one's output."""
+    if not model._graph_ready or model._multi_input or model._multi_output:
+        return False
+    previous = 0
+    for node in model._nodes:
+        if list(node.parents) != [previous]:
+            return False
+        previous = node.out
+    return model._output_ids == [previous]

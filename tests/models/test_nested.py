@@ -1,0 +1,79 @@
+"""A model used as a layer of another (Keras's nested models: a pretrained base, a block
+built once as a Model): its layers join the outer graph, with their weights shared."""
+
+import numpy as np
+import pytest
+
+import npconv
+from npconv import layers
+
+
+def _base(seed=0):
+    npconv.set_random_seed(seed)
+    inp = npconv.Input((8, 8, 1))
+    h = layers.Conv2D(4, 3, activation="relu")(inp)
+    h = layers.BatchNormalization()(h)
+    return npconv.Model(inp, layers.MaxPooling2D()(h), name="base")
+
+
+def _outer(base):
+    inp = npconv.Input((8, 8, 1))
+    features = base(inp, training=False)
+    return npconv.Model(inp, layers.Dense(3, activation="softmax")(layers.Flatten()(features)))
+
+
+def _data(n=24):
+    rng = np.random.default_rng(1)
+    return rng.random((n, 8, 8, 1), dtype=np.float32), rng.integers(0, 3, n)
+
+
+def test_the_outer_model_computes_the_composition_with_the_same_weights():
+    base = _base()
+    outer = _outer(base)
+    x, _ = _data()
+    head = outer.layers[-1]
+    expected = head(base(x).reshape(len(x), -1))
+    np.testing.assert_allclose(outer.predict(x, verbose=0), expected, rtol=1e-6)
+    assert {id(w) for w in base.weights} <= {id(w) for w in outer.weights}
+    assert outer.count_params() == base.count_params() + 36 * 3 + 3
+
+
+def test_a_frozen_base_stays_and_a_trainable_one_learns():
+    x, y = _data()
+    for frozen in (True, False):
+        base = _base()
+        base.trainable = not frozen
+        outer = _outer(base)
+        outer.compile("sgd", "sparse_categorical_crossentropy")
+        before = [w.copy() for w in base.get_weights()]
+        outer.fit(x, y, epochs=1, batch_size=8, verbose=0)
+        same = all(np.array_equal(a, b) for a, b in zip(before, base.get_weights(),
+                                                         strict=True))
+        assert same == frozen
+
+
+def test_save_and_load_the_outer_model(tmp_path):
+    outer = _outer(_base())
+    x, _ = _data()
+    outer.save(tmp_path / "outer.npconv")
+    loaded = npconv.models.load_model(tmp_path / "outer.npconv")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), outer.predict(x, verbose=0))
+
+
+def test_an_unbuilt_sequential_is_built_by_the_call():
+    npconv.set_random_seed(2)
+    block = npconv.Sequential([layers.Dense(5, activation="relu"), layers.Dense(2)])
+    inp = npconv.Input((3,))
+    model = npconv.Model(inp, block(inp))
+    assert block.built and model.output_shape == (None, 2)
+
+
+def test_what_a_nested_call_cannot_do_is_named():
+    base = _base()
+    inp = npconv.Input((8, 8, 1))
+    with pytest.raises(ValueError, match="called more than once"):
+        npconv.Model(inp, [base(inp), base(inp)])  # the same layers twice: sharing
+    with pytest.raises(ValueError, match=r"base: expected an input of shape \(None, 8, 8, 1\)"):
+        base(npconv.Input((9, 9, 1)))
+    with pytest.raises(ValueError, match="expected 1 input tensor"):
+        base([inp, inp])
