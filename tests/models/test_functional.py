@@ -214,12 +214,15 @@ def test_batch_norm_statistics_in_weights_and_config():
     assert [w.shape for w in clone.weights] == [w.shape for w in model.weights]
 
 
-def test_a_layer_used_twice_is_a_clear_error():
+def test_a_layer_used_twice_is_listed_once_and_rebuilt_shared():
     inputs = Input(shape=(4,))
     dense = Dense(4, name="shared")
-    y = dense(dense(inputs))
-    with pytest.raises(ValueError, match="shared is called more than once"):
-        Model(inputs, y)
+    model = Model(inputs, dense(dense(inputs)))
+    assert [layer.name for layer in model.layers] == [inputs.layer.name, "shared"]
+    assert model.count_params() == 20
+    clone = Model.from_config(model.get_config())
+    assert len(clone.weights) == 2 and len(clone._nodes) == 2
+    assert clone._nodes[0].layer is clone._nodes[1].layer
 
 
 def test_bad_graphs_are_clear_errors():

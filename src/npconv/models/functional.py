@@ -27,6 +27,18 @@ class _Node:
         self.layer, self.parents, self.out = layer, parents, out
 
 
+def _add_call_gradients(layer, shared_grads: dict) -> None:
+    """After one call's backward of a shared layer: its weights' ``grad`` becomes the sum
+    over the calls back-propagated so far in this pass."""
+    weights = layer.trainable_weights
+    earlier = shared_grads.get(id(layer))
+    if earlier is not None:
+        for w, g in zip(weights, earlier, strict=True):
+            if g is not None and w.grad is not None:
+                w.grad = w.grad + g
+    shared_grads[id(layer)] = [w.grad for w in weights]
+
+
 class Model:
     """A model built from symbolic tensors: ``Model(inputs=Input(...), outputs=...)``."""
 
@@ -68,7 +80,6 @@ class Model:
 
         index = {id(t): i for i, t in enumerate(self.inputs)}
         nodes: list[_Node] = []
-        seen_layers: set[int] = set()
 
         def visit(t: SymbolicTensor) -> int:
             if id(t) in index:
@@ -77,11 +88,6 @@ class Model:
                 raise ValueError(f"{self.name}: the graph is disconnected: {t.layer.name} "
                                  "is used but is not among the model's inputs")
             parents = [visit(p) for p in t.parents]
-            if id(t.layer) in seen_layers:
-                raise ValueError(f"{self.name}: layer {t.layer.name} is called more than once "
-                                 "in this model; sharing a layer is not supported — create a "
-                                 "second layer instead")
-            seen_layers.add(id(t.layer))
             index[id(t)] = len(index)
             nodes.append(_Node(t.layer, parents, index[id(t)]))
             return index[id(t)]
@@ -89,7 +95,17 @@ class Model:
         self._output_ids = [visit(t) for t in self.outputs]
         self._nodes = nodes
         self._n_tensors = len(index)
-        self._relu_pools = fusion.relu_pool_pairs(nodes, len(self.inputs), self._output_ids)
+        calls: dict[int, int] = {}
+        for node in nodes:
+            calls[id(node.layer)] = calls.get(id(node.layer), 0) + 1
+        #: the nodes of layers called more than once (shared weights): each call keeps its
+        #: own caches (_forward_serial) and the calls' weight gradients add up
+        self._shared_nodes = frozenset(k for k, node in enumerate(nodes)
+                                       if calls[id(node.layer)] > 1)
+        self._relu_pools = {
+            k: v for k, v in fusion.relu_pool_pairs(nodes, len(self.inputs),
+                                                    self._output_ids).items()
+            if k not in self._shared_nodes and v not in self._shared_nodes}
         # per node, the tensors no later node reads: dropped once it ran (a forward pass then
         # holds only the caches, not every layer's output as well)
         last_reader = {}
@@ -104,11 +120,13 @@ class Model:
 
     @property
     def layers(self) -> list[Layer]:
-        """Every layer in call order, the input layers first (as Keras lists them). A
-        subclassed model not yet traced lists the layers among its attributes."""
+        """Every layer in call order, the input layers first (as Keras lists them; a shared
+        layer once). A subclassed model not yet traced lists the layers among its
+        attributes."""
         if not self._graph_ready:
             return [v for v in vars(self).values() if isinstance(v, Layer)]
-        return [t.layer for t in self.inputs] + [n.layer for n in self._nodes]
+        unique = {id(n.layer): n.layer for n in self._nodes}
+        return [t.layer for t in self.inputs] + list(unique.values())
 
     # ------------------------------------------------------------------ subclassed models
     def call(self, inputs, training=False):
@@ -339,6 +357,8 @@ class Model:
         token = self._forward_token = object()
         self._skipped_activation = skipped = set()
         self._moved_activations = moved = {}
+        self._call_states = states = {}  # per call of a shared layer: its caches
+        shared = self._shared_nodes
         for k, node in enumerate(self._nodes):
             layer = node.layer
             arg = ([values[p] for p in node.parents] if layer.multiple_inputs
@@ -353,6 +373,8 @@ class Model:
                     y, cache = moved[k].forward(y)
                     moved[k] = (moved[k], cache)
             layer._forward_owner = token
+            if k in shared:
+                states[k] = dict(vars(layer))
             values[node.out] = y
             for p in self._last_reads[k]:
                 values[p] = None
@@ -419,6 +441,8 @@ class Model:
         token = getattr(self, "_forward_token", None)
         skipped = getattr(self, "_skipped_activation", ())
         moved = getattr(self, "_moved_activations", {})
+        states = getattr(self, "_call_states", {})
+        shared_grads: dict = {}  # a shared layer's weight gradients of its later calls
         for k in range(len(self._nodes) - 1, -1, -1):
             node = self._nodes[k]
             d = grads[node.out]
@@ -431,6 +455,8 @@ class Model:
                     "model's forward pass (called directly or by another model that shares "
                     "it), so its caches are not this pass's; run this model's forward again "
                     "before its backward")
+            if k in self._shared_nodes:
+                vars(node.layer).update(states[k])  # this call's caches
             node.layer._check_caches_kept()
             if k in moved:  # the producer's ReLU, applied after this max pool
                 activation, cache = moved[k]
@@ -440,8 +466,11 @@ class Model:
             through = k not in skipped and not (fused_output_activation
                                                 and node.out in output_ids)
             dx = node.layer.backward(d, through_activation=through)
+            if k in self._shared_nodes:
+                _add_call_gradients(node.layer, shared_grads)
             if release_caches:
                 node.layer.release_caches()
+                states.pop(k, None)
                 if k in moved:
                     moved[k] = (activation, None)
             if not node.layer.need_input_grad:
@@ -464,11 +493,18 @@ class Model:
             index_of[i] = t.layer.name
             layers.append({"class_name": "InputLayer", "config": t.layer.get_config(),
                            "inbound": []})
+        calls: dict[int, int] = {}
         for node in self._nodes:
-            index_of[node.out] = node.layer.name
-            layers.append({"class_name": type(node.layer).__name__,
-                           "config": node.layer.get_config(),
-                           "inbound": [index_of[p] for p in node.parents]})
+            name = node.layer.name
+            k = calls[id(node.layer)] = calls.get(id(node.layer), 0) + 1
+            inbound = [index_of[p] for p in node.parents]
+            if k == 1:
+                index_of[node.out] = name
+                layers.append({"class_name": type(node.layer).__name__,
+                               "config": node.layer.get_config(), "inbound": inbound})
+            else:  # the k-th call of a shared layer: its output is "name@k"
+                index_of[node.out] = f"{name}@{k}"
+                layers.append({"shared": name, "call": k, "inbound": inbound})
         return {"name": self.name, "layers": layers,
                 "inputs": [t.layer.name for t in self.inputs],
                 "outputs": [index_of[i] for i in self._output_ids],
@@ -477,7 +513,14 @@ class Model:
     @classmethod
     def from_config(cls, config: dict):
         tensors: dict[str, SymbolicTensor] = {}
+        by_name: dict[str, Layer] = {}
         for spec in config["layers"]:
+            if "shared" in spec:  # a later call of a layer built above
+                layer = by_name[spec["shared"]]
+                parents = [tensors[name] for name in spec["inbound"]]
+                tensors[f"{layer.name}@{spec['call']}"] = layer(
+                    parents if layer.multiple_inputs else parents[0])
+                continue
             layer_cls = get_layer_class(spec["class_name"])
             layer = layer_cls.from_config(dict(spec["config"]))
             if isinstance(layer, InputLayer):
@@ -485,6 +528,7 @@ class Model:
                 continue
             parents = [tensors[name] for name in spec["inbound"]]
             tensors[layer.name] = layer(parents if layer.multiple_inputs else parents[0])
+            by_name[layer.name] = layer
         inputs = [tensors[n] for n in config["inputs"]]
         outputs = [tensors[n] for n in config["outputs"]]
         return cls(inputs=inputs if config.get("multi_input") else inputs[0],

@@ -84,7 +84,11 @@ def _replica_model(model):
     twin = copy.copy(model)
     twin._is_replica = True
     twin._parallel_run = None
-    twin._nodes = [_Node(_replica_layer(n.layer), n.parents, n.out) for n in model._nodes]
+    replicas = {}  # one replica per layer, also for a layer called at several nodes
+    for n in model._nodes:
+        if id(n.layer) not in replicas:
+            replicas[id(n.layer)] = _replica_layer(n.layer)
+    twin._nodes = [_Node(replicas[id(n.layer)], n.parents, n.out) for n in model._nodes]
     return twin
 
 
@@ -181,7 +185,8 @@ class ParallelRun:
         return _concat(results, self.model._multi_input)
 
     def _sum_gradients(self) -> None:
-        layers = [[n.layer for n in r._nodes] for r in self.replicas]
+        layers = [list({id(n.layer): n.layer for n in r._nodes}.values())
+                  for r in self.replicas]  # each layer once (a shared one has several nodes)
         for per_part in zip(*layers, strict=True):
             for i, w in enumerate(per_part[0]._weights):
                 grads = [layer._weights[i].grad for layer in per_part]
