@@ -3,7 +3,7 @@
 from .activation import LeakyReLU, ReLU, Softmax
 from .base import Layer, SymbolicTensor, Weight
 from .conv import Conv2D
-from .core import Activation, Dense, Dropout, Flatten
+from .core import Activation, Dense, Dropout, Flatten, SpatialDropout2D
 from .input import Input, InputLayer
 from .merge import Add, Concatenate, Multiply, add, concatenate, multiply
 from .normalization import BatchNormalization
@@ -27,6 +27,7 @@ __all__ = [
     "Conv2D", "Convolution2D", "Dense", "Dropout", "Flatten", "GlobalAveragePooling2D",
     "GlobalAvgPool2D", "GlobalMaxPool2D", "GlobalMaxPooling2D", "Input", "InputLayer", "Layer",
     "LeakyReLU", "MaxPool2D", "MaxPooling2D", "Multiply", "Permute", "ReLU", "Rescaling",
-    "Reshape", "Softmax", "SymbolicTensor", "UpSampling2D", "Weight", "ZeroPadding2D", "add",
+    "Reshape", "Softmax", "SpatialDropout2D", "SymbolicTensor", "UpSampling2D", "Weight",
+    "ZeroPadding2D", "add",
     "concatenate", "multiply",
 ]
