@@ -6,7 +6,7 @@ from .conv import Conv2D
 from .core import Activation, Dense, Dropout, Flatten, SpatialDropout2D
 from .input import Input, InputLayer
 from .merge import Add, Concatenate, Multiply, add, concatenate, multiply
-from .normalization import BatchNormalization
+from .normalization import BatchNormalization, LayerNormalization
 from .pooling import (
     AveragePooling2D,
     AvgPool2D,
@@ -26,6 +26,7 @@ __all__ = [
     "Activation", "Add", "AveragePooling2D", "AvgPool2D", "BatchNormalization", "Concatenate",
     "Conv2D", "Convolution2D", "Dense", "Dropout", "Flatten", "GlobalAveragePooling2D",
     "GlobalAvgPool2D", "GlobalMaxPool2D", "GlobalMaxPooling2D", "Input", "InputLayer", "Layer",
+    "LayerNormalization",
     "LeakyReLU", "MaxPool2D", "MaxPooling2D", "Multiply", "Permute", "ReLU", "Rescaling",
     "Reshape", "Softmax", "SpatialDropout2D", "SymbolicTensor", "UpSampling2D", "Weight",
     "ZeroPadding2D", "add",
