@@ -94,6 +94,7 @@ def test_float64_model_round_trip(tmp_path):
     lambda: optimizers.SGD(learning_rate=0.05, momentum=0.9, nesterov=True),
     lambda: optimizers.RMSprop(learning_rate=0.01, momentum=0.5, centered=True),
     lambda: optimizers.Adagrad(learning_rate=0.05, initial_accumulator_value=0.2),
+    lambda: optimizers.Nadam(learning_rate=0.01, beta_1=0.8),
 ])
 def test_training_resumes_exactly(tmp_path, optimizer):
     """2 epochs, save, load, 2 more epochs == 4 epochs in one go.

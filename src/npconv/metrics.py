@@ -11,6 +11,8 @@ from .training.metrics import (
     MeanAbsoluteError,
     MeanMetricWrapper,
     Metric,
+    Precision,
+    Recall,
     SparseCategoricalAccuracy,
     SparseTopKCategoricalAccuracy,
     TopKCategoricalAccuracy,
@@ -27,7 +29,8 @@ from .training.metrics import (
 
 __all__ = ["Accuracy", "BinaryAccuracy", "CategoricalAccuracy", "Mean", "MeanAbsoluteError",
            "MeanMetricWrapper",
-           "Metric", "SparseCategoricalAccuracy", "SparseTopKCategoricalAccuracy",
+           "Metric", "Precision", "Recall",
+           "SparseCategoricalAccuracy", "SparseTopKCategoricalAccuracy",
            "TopKCategoricalAccuracy", "accuracy", "binary_accuracy", "categorical_accuracy",
            "confusion_matrix", "get", "mean_absolute_error", "sparse_categorical_accuracy",
            "sparse_top_k_categorical_accuracy", "top_k_categorical_accuracy"]

@@ -132,3 +132,54 @@ def test_dropout_layer_statistics_like_torch_dropout():
     assert abs((ours != 0).mean() - (theirs != 0).mean()) < 0.01
     np.testing.assert_array_equal(Dropout(0.3)(x, training=False),
                                   torch.nn.Dropout(0.3).eval()(t(x)).numpy())
+
+
+class _FixedDraw:
+    """A stand-in generator whose ``random(shape)`` gives the values that keep exactly the
+    channels torch kept (>= rate) and drop the others."""
+
+    def __init__(self, keep):
+        self.keep = keep
+
+    def random(self, shape):
+        assert shape == self.keep.shape
+        return np.where(self.keep, 0.999, 0.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_spatial_dropout_matches_torch_dropout2d(dtype, monkeypatch):
+    """torch's F.dropout2d draws the channel mask; npconv's SpatialDropout2D is given the same
+    mask (its stream differs) and must give torch's output and autograd gradient."""
+    import npconv.ops.core as ops_core
+    from npconv.layers.core import SpatialDropout2D
+
+    real = ops_core.make_generator
+    monkeypatch.setattr(ops_core, "make_generator",
+                        lambda g: g if isinstance(g, _FixedDraw) else real(g))
+
+    rng = np.random.default_rng(35)
+    tol = TOL[dtype]
+    for i in range(60):
+        n, c, h, w = (int(s) for s in rng.integers(1, 6, size=4))
+        p = float(rng.choice([0.1, 0.25, 0.5, 0.8]))
+        channels_first = bool(rng.random() < 0.5)
+        x = rng.uniform(0.5, 2, (n, c, h, w)).astype(dtype)  # no zeros: the mask is visible
+        d = rng.standard_normal(x.shape).astype(dtype)
+        torch.manual_seed(i)
+        xt = t(x, True)
+        yt = F.dropout2d(xt, p, training=True)
+        yt.backward(t(d))
+        keep = yt.detach().numpy()[:, :, 0, 0] != 0  # (n, c)
+        layer = SpatialDropout2D(p, seed=0, dtype=dtype,
+                                 data_format="channels_first" if channels_first else None)
+        layer._rng = _FixedDraw(keep[:, None, None, :])
+        xin, dd = (x, d) if channels_first else (x.transpose(0, 2, 3, 1), d.transpose(0, 2, 3, 1))
+        out = np.asarray(layer.forward(xin, training=True))
+        dx = layer.backward(dd)
+        if not channels_first:
+            out, dx = out.transpose(0, 3, 1, 2), dx.transpose(0, 3, 1, 2)
+        what = f"config {i}: x {x.shape}, p={p}, channels_first={channels_first}"
+        assert out.dtype == dtype and dx.dtype == dtype
+        np.testing.assert_allclose(out, yt.detach().numpy(), **tol, err_msg=what)
+        np.testing.assert_allclose(dx, xt.grad.numpy(), **tol, err_msg=what)
+        np.testing.assert_array_equal(layer.forward(xin, training=False), xin)

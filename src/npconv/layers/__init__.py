@@ -3,10 +3,10 @@
 from .activation import LeakyReLU, ReLU, Softmax
 from .base import Layer, SymbolicTensor, Weight
 from .conv import Conv2D
-from .core import Activation, Dense, Dropout, Flatten
+from .core import Activation, Dense, Dropout, Flatten, SpatialDropout2D
 from .input import Input, InputLayer
 from .merge import Add, Concatenate, Multiply, add, concatenate, multiply
-from .normalization import BatchNormalization
+from .normalization import BatchNormalization, LayerNormalization
 from .pooling import (
     AveragePooling2D,
     AvgPool2D,
@@ -26,7 +26,9 @@ __all__ = [
     "Activation", "Add", "AveragePooling2D", "AvgPool2D", "BatchNormalization", "Concatenate",
     "Conv2D", "Convolution2D", "Dense", "Dropout", "Flatten", "GlobalAveragePooling2D",
     "GlobalAvgPool2D", "GlobalMaxPool2D", "GlobalMaxPooling2D", "Input", "InputLayer", "Layer",
+    "LayerNormalization",
     "LeakyReLU", "MaxPool2D", "MaxPooling2D", "Multiply", "Permute", "ReLU", "Rescaling",
-    "Reshape", "Softmax", "SymbolicTensor", "UpSampling2D", "Weight", "ZeroPadding2D", "add",
+    "Reshape", "Softmax", "SpatialDropout2D", "SymbolicTensor", "UpSampling2D", "Weight",
+    "ZeroPadding2D", "add",
     "concatenate", "multiply",
 ]

@@ -1,9 +1,10 @@
-"""Core layers with Keras names: Dense, Flatten, Dropout, Activation.
+"""Core layers with Keras names: Dense, Flatten, Dropout, SpatialDropout2D, Activation.
 
     Dense(units, activation=None)   y = activation(x @ kernel + bias)   kernel (n_in, units)
     Flatten()                       (N, d1, d2, ...) -> (N, d1*d2*...)
     Dropout(rate)                   training: zero a fraction ``rate``, scale the rest by 1/(1-rate)
                                     inference: the identity
+    SpatialDropout2D(rate)          Dropout of whole channels (one draw per sample and channel)
     Activation(activation)          y = activation(x)
 
 The maths lives in :mod:`npconv.ops.core` and :mod:`npconv.ops.activations`.
@@ -29,7 +30,7 @@ from ..ops.core import (
 from ..random import make_generator
 from .base import Layer
 
-__all__ = ["Dense", "Flatten", "Dropout", "Activation"]
+__all__ = ["Dense", "Flatten", "Dropout", "SpatialDropout2D", "Activation"]
 
 
 def _positive_int(value, name: str, where: str) -> int:
@@ -164,14 +165,14 @@ class Dropout(Layer):
         super().__init__(**kwargs)
         number = isinstance(rate, (numbers.Real, np.floating)) and not isinstance(rate, bool)
         if not number or not 0 <= rate < 1:
-            raise ValueError(f"{self.name}: Dropout expects rate to be a number in [0, 1). "
-                             f"Received: rate={rate!r}")
+            raise ValueError(f"{self.name}: {type(self).__name__} expects rate to be a number "
+                             f"in [0, 1). Received: rate={rate!r}")
         self.rate = float(rate)
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
         if seed is not None and (not isinstance(seed, (numbers.Integral, np.integer))
                                  or isinstance(seed, bool) or seed < 0):
-            raise ValueError(f"{self.name}: Dropout expects seed to be None or a non-negative "
-                             f"int. Received: seed={seed!r}")
+            raise ValueError(f"{self.name}: {type(self).__name__} expects seed to be None or a "
+                             f"non-negative int. Received: seed={seed!r}")
         self.seed = None if seed is None else int(seed)
         self._rng = None  # a seeded layer's own generator, made at its first draw
         self._cache = None
@@ -201,6 +202,43 @@ class Dropout(Layer):
         return {**super().get_config(), "rate": self.rate,
                 "noise_shape": None if self.noise_shape is None else list(self.noise_shape),
                 "seed": self.seed}
+
+
+class SpatialDropout2D(Dropout):
+    """Dropout of whole feature maps (Keras's ``SpatialDropout2D``, torch's ``Dropout2d``).
+
+    In training, each channel of each sample is zeroed with probability ``rate`` and the kept
+    ones are scaled by ``1 / (1 - rate)``: Dropout with the mask shape (N, 1, 1, C) for NHWC
+    input ((N, C, 1, 1) for ``data_format="channels_first"``). At inference the identity.
+    ``seed`` as Dropout's: an int gives the layer its own generator; None draws each mask
+    from a child of npconv's shared generator. The input must be 4-D.
+    """
+
+    def __init__(self, rate, data_format=None, seed=None, **kwargs):
+        if "noise_shape" in kwargs:
+            raise TypeError("SpatialDropout2D: unexpected keyword argument(s): noise_shape "
+                            "(the mask's shape is (N, 1, 1, C), from the input)")
+        super().__init__(rate, seed=seed, data_format=data_format, **kwargs)
+
+    def _check_input_shape(self, shape):
+        if len(shape) != 4:
+            raise ValueError(f"{self.name}: SpatialDropout2D expects a 4-D input (batch, rows, "
+                             f"cols, channels) or, with data_format='channels_first', (batch, "
+                             f"channels, rows, cols). Received an input of shape {tuple(shape)}")
+
+    def call(self, x, training=False):
+        # The base class hands us NHWC whatever the data format: one draw per (sample, channel)
+        rng = None
+        if training and self.rate > 0:
+            rng = make_generator() if self.seed is None else self.own_generator()
+        y, self._cache = dropout_forward(x, self.rate, bool(training), rng,
+                                         (x.shape[0], 1, 1, x.shape[3]))
+        return y
+
+    def get_config(self):
+        config = super().get_config()
+        del config["noise_shape"]
+        return {**config, "data_format": self.data_format}
 
 
 class Activation(Layer):

@@ -17,10 +17,15 @@ import numbers
 import numpy as np
 
 from .. import initializers
-from ..ops.norm import batch_norm_backward, batch_norm_forward
+from ..ops.norm import (
+    batch_norm_backward,
+    batch_norm_forward,
+    layer_norm_backward,
+    layer_norm_forward,
+)
 from .base import Layer
 
-__all__ = ["BatchNormalization"]
+__all__ = ["BatchNormalization", "LayerNormalization"]
 
 
 class BatchNormalization(Layer):
@@ -142,3 +147,110 @@ class BatchNormalization(Layer):
                 "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
                 "moving_variance_initializer":
                     initializers.serialize(self.moving_variance_initializer)}
+
+
+class LayerNormalization(Layer):
+    """Normalise each sample over ``axis`` (Keras 3's LayerNormalization)::
+
+        y = gamma * (x - mean) / sqrt(var + epsilon) + beta
+
+    mean and (biased) var over ``axis`` of each sample; gamma (if ``scale``) and beta (if
+    ``center``) have the input's sizes on ``axis`` (sorted, e.g. ``axis=[1, 2, 3]`` on
+    (N, 20, 30, 40) gives (20, 30, 40)). Same in training and inference; no moving statistics.
+    ``axis`` is in the caller's layout (with ``data_format="channels_first"`` a 4-D input's
+    axis 1 is its channels). ``axis=-1`` with ``epsilon=eps`` is torch's
+    ``F.layer_norm(x, x.shape[-1:], weight, bias, eps)``. The maths: :mod:`npconv.ops.norm`.
+    """
+
+    batch_independent = True
+
+    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True,
+                 beta_initializer="zeros", gamma_initializer="ones", **kwargs):
+        super().__init__(**kwargs)
+        items = [axis] if isinstance(axis, (numbers.Integral, np.integer)) else (
+            list(axis) if isinstance(axis, (list, tuple)) else [])
+        if not items or not all(isinstance(a, (numbers.Integral, np.integer))
+                                and not isinstance(a, bool) for a in items) \
+                or len(set(items)) != len(items):
+            raise ValueError(f"{self.name}: LayerNormalization expects axis to be an int or a "
+                             f"list of distinct ints. Received: axis={axis!r}")
+        self.axis = int(axis) if isinstance(axis, (numbers.Integral, np.integer)) \
+            else [int(a) for a in items]
+        if not isinstance(epsilon, numbers.Real) or isinstance(epsilon, bool) \
+                or not epsilon > 0:
+            raise ValueError(f"{self.name}: expected epsilon > 0. Received: epsilon={epsilon!r}")
+        self.epsilon = float(epsilon)
+        self.center, self.scale = bool(center), bool(scale)
+        self.beta_initializer = initializers.get(beta_initializer, self.name)
+        self.gamma_initializer = initializers.get(gamma_initializer, self.name)
+        self.gamma = self.beta = None
+        self._cache = None
+        self._axes = None
+
+    def _user_axes(self, rank: int) -> tuple:
+        items = [self.axis] if isinstance(self.axis, int) else self.axis
+        if not all(-rank <= a < rank and a % rank != 0 for a in items) \
+                or len({a % rank for a in items}) != len(items):
+            raise ValueError(f"{self.name}: axis={self.axis} must name distinct non-batch axes "
+                             f"of the {rank}-D input")
+        return tuple(sorted(a % rank for a in items))
+
+    def _transposed(self, rank: int) -> bool:
+        # The base class hands 4-D channels_first input over as NHWC: normalise in NCHW.
+        return self.data_format == "channels_first" and rank == 4
+
+    def _check_input_shape(self, shape):
+        if len(shape) < 2:
+            raise ValueError(f"{self.name}: LayerNormalization expects an input of rank >= 2 "
+                             f"(batch, ...). Received an input of shape {tuple(shape)}")
+        axes = self._user_axes(len(shape))
+        if self.built:
+            expected = self._param_shape
+            got = tuple(shape[a] for a in axes)
+            if got != expected:
+                raise ValueError(f"{self.name}: expected sizes {expected} on axis {self.axis} "
+                                 f"(the weights were built for them). Received an input of "
+                                 f"shape {tuple(shape)}")
+
+    def build(self, input_shape):
+        shape = (tuple(input_shape[i] for i in (0, 3, 1, 2))
+                 if self._transposed(len(input_shape)) else tuple(input_shape))
+        self._axes = self._user_axes(len(shape))
+        param_shape = tuple(shape[a] for a in self._axes)
+        if any(d is None for d in param_shape):
+            raise ValueError(f"{self.name}: the input's sizes on axis {self.axis} must be "
+                             f"known. Received input_shape={shape}")
+        self._param_shape = param_shape
+        if self.scale:
+            self.gamma = self.add_weight("gamma", param_shape, self.gamma_initializer)
+        if self.center:
+            self.beta = self.add_weight("beta", param_shape, self.beta_initializer)
+
+    def call(self, x, training=False):
+        transposed = self._transposed(x.ndim)
+        if transposed:
+            x = x.transpose(0, 3, 1, 2)
+        y, self._cache = layer_norm_forward(
+            x, None if self.gamma is None else self.gamma.value,
+            None if self.beta is None else self.beta.value, self._axes, self.epsilon)
+        return y.transpose(0, 2, 3, 1) if transposed else y
+
+    def call_backward(self, d_out):
+        if self._cache is None:
+            raise RuntimeError(f"{self.name}: backward called before a forward pass")
+        d_out = np.asarray(d_out)
+        transposed = self._transposed(d_out.ndim)
+        if transposed:
+            d_out = d_out.transpose(0, 3, 1, 2)
+        dx, d_gamma, d_beta = layer_norm_backward(d_out, self._cache)
+        if self.gamma is not None:
+            self.gamma.grad = d_gamma
+        if self.beta is not None:
+            self.beta.grad = d_beta
+        return dx.transpose(0, 2, 3, 1) if transposed else dx
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon,
+                "center": self.center, "scale": self.scale,
+                "beta_initializer": initializers.serialize(self.beta_initializer),
+                "gamma_initializer": initializers.serialize(self.gamma_initializer)}

@@ -28,7 +28,8 @@ import numpy as np
 
 from .._checks import float_array
 
-__all__ = ["batch_norm_forward", "batch_norm_backward"]
+__all__ = ["batch_norm_forward", "batch_norm_backward", "layer_norm_forward",
+           "layer_norm_backward"]
 
 
 class BatchNormCache(NamedTuple):
@@ -117,3 +118,94 @@ def batch_norm_backward(d_out, cache: BatchNormCache):
     else:
         dx = d_out * cache.scale
     return (dx, d_gamma if cache.has_gamma else None, d_beta if cache.has_beta else None)
+
+
+# ---------------------------------------------------------------------------- layer norm
+class LayerNormCache(NamedTuple):
+    x_hat: np.ndarray           # normalised input, x's shape
+    inv_std: np.ndarray         # 1 / sqrt(var + eps), x's shape with 1 on ``axes``
+    gamma: np.ndarray | None    # broadcast shape (x's sizes on ``axes``, 1 elsewhere)
+    axes: tuple
+    has_beta: bool
+
+
+def _layer_norm_axes(axes, ndim: int, where: str) -> tuple:
+    """``axes`` (an int or a sequence of ints, negatives allowed) as sorted non-negative ints."""
+    items = (axes,) if isinstance(axes, (int, np.integer)) else (
+        tuple(axes) if isinstance(axes, (list, tuple)) else ())
+    ok = len(items) > 0 and all(isinstance(a, (int, np.integer)) and not isinstance(a, bool)
+                                and -ndim <= a < ndim for a in items)
+    normalised = tuple(sorted({int(a) % ndim for a in items})) if ok else ()
+    if not ok or len(normalised) != len(items):
+        raise ValueError(f"{where}: expected axes to be distinct ints in [-{ndim}, {ndim}) "
+                         f"(axes of the {ndim}-D input). Received: axes={axes!r}")
+    return normalised
+
+
+def layer_norm_forward(x, gamma, beta, axes=-1, epsilon=1e-3):
+    """Normalise ``x`` over ``axes`` (each sample and position separately); ``(out, cache)``.
+
+    ``mean``/``var`` (biased) over ``axes``; ``out = (x - mean) / sqrt(var + epsilon) * gamma
+    + beta``. ``gamma``/``beta`` have the shape of x's sizes on the sorted ``axes``
+    (``x.shape[-1]`` for the default), or None (Keras's ``scale=False``/``center=False``).
+    """
+    x = float_array(x, "layer_norm")
+    axes = _layer_norm_axes(axes, x.ndim, "layer_norm")
+    if not epsilon > 0:
+        raise ValueError(f"layer_norm: expected epsilon > 0. Received: epsilon={epsilon}")
+    if x.size == 0:
+        raise ValueError(f"layer_norm: expected a non-empty input. Received shape {x.shape}")
+    dtype = x.dtype
+    param_shape = tuple(x.shape[a] for a in axes)
+    bshape = tuple(s if i in axes else 1 for i, s in enumerate(x.shape))
+
+    def param(v, name):
+        if v is None:
+            return None
+        v = np.asarray(v)
+        if v.shape != param_shape:
+            raise ValueError(f"layer_norm: expected {name} of shape {param_shape} (the input's "
+                             f"sizes on axes {axes}). Received shape {v.shape}")
+        return v.astype(dtype, copy=False).reshape(bshape)
+
+    g, b = param(gamma, "gamma"), param(beta, "beta")
+    mean = x.mean(axis=axes, keepdims=True)
+    centered = x - mean
+    # One refinement step (as batch_norm): float32's first mean is off by ~1e-7 of |mean|.
+    correction = centered.mean(axis=axes, keepdims=True)
+    centered -= correction
+    var = np.square(centered).mean(axis=axes, keepdims=True)
+    inv_std = 1 / np.sqrt(var + dtype.type(epsilon))
+    x_hat = centered * inv_std
+    out = x_hat * g if g is not None else x_hat.copy()
+    if b is not None:
+        out += b
+    return out, LayerNormCache(x_hat, inv_std, g, axes, b is not None)
+
+
+def layer_norm_backward(d_out, cache: LayerNormCache):
+    """Gradients ``(dx, d_gamma, d_beta)``; ``d_gamma``/``d_beta`` are None where the forward
+    had no gamma/beta. With ``g = d_out * gamma`` and means over ``axes``::
+
+        dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat))
+        d_gamma = sum(d_out * x_hat) and d_beta = sum(d_out) over the other axes
+    """
+    d_out = np.asarray(d_out)
+    x_hat, axes = cache.x_hat, cache.axes
+    if d_out.shape != x_hat.shape:
+        raise ValueError(f"layer_norm_backward: expected d_out of shape {x_hat.shape}. "
+                         f"Received shape {d_out.shape}")
+    others = tuple(i for i in range(d_out.ndim) if i not in axes)
+    param_shape = tuple(x_hat.shape[a] for a in axes)
+    d_gamma = d_beta = None
+    if cache.gamma is not None:
+        d_gamma = (d_out * x_hat).sum(axis=others).reshape(param_shape)
+        g = d_out * cache.gamma
+    else:
+        g = d_out
+    if cache.has_beta:
+        d_beta = d_out.sum(axis=others).reshape(param_shape)
+    dx = g - g.mean(axis=axes, keepdims=True)
+    dx -= x_hat * (g * x_hat).mean(axis=axes, keepdims=True)
+    dx *= cache.inv_std
+    return dx, d_gamma, d_beta

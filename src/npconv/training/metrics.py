@@ -11,6 +11,8 @@ for "accuracy"). The accuracies are means of per-sample 0/1 matches (Keras's
     top_k (sparse_)categorical    score of the true class >= the k-th largest score (ties count)
     accuracy                      y_pred == y_true exactly (``keras.metrics.Accuracy``)
     mean_absolute_error ("mae")   mean over the last axis of |y_pred - y_true| (regression)
+    precision / recall            TP / (TP + FP) and TP / (TP + FN), counted over every entry
+                                  with y_pred > threshold (0.5) as positive (``Precision``)
 
 ``get("accuracy", loss=..., output_shape=...)`` picks one of the first three as Keras does.
 """
@@ -241,6 +243,95 @@ class MeanAbsoluteError(MeanMetricWrapper):
         super().__init__(mean_absolute_error, name)
 
 
+class _ConfusionCounts(Metric):
+    """True/false positives and false negatives of ``y_pred > threshold`` against
+    ``y_true != 0``, summed over batches and over every entry (Keras's binary and multi-label
+    counting); ``class_id`` counts only that column of the last axis. ``thresholds``: None
+    (0.5), a number, or a list of numbers (then ``result()`` is a list, one per threshold)."""
+
+    def __init__(self, thresholds=None, class_id=None, name=None):
+        where = type(self).__name__
+        self.init_thresholds = thresholds
+        items = [0.5] if thresholds is None else (
+            list(thresholds) if isinstance(thresholds, (list, tuple)) else [thresholds])
+        if not items or not all(isinstance(t, (int, float, np.integer, np.floating))
+                                and not isinstance(t, bool) and 0 <= t <= 1 for t in items):
+            raise ValueError(f"{where}: expected thresholds to be None, a number in [0, 1] or "
+                             f"a list of them. Received: thresholds={thresholds!r}")
+        self.thresholds = np.array(items, dtype=np.float64)
+        if class_id is not None and (not isinstance(class_id, (int, np.integer))
+                                     or isinstance(class_id, bool) or class_id < 0):
+            raise ValueError(f"{where}: expected class_id to be None or a non-negative int. "
+                             f"Received: class_id={class_id!r}")
+        self.class_id = None if class_id is None else int(class_id)
+        super().__init__(name or where.lower())  # "precision", "recall"
+
+    def reset_state(self) -> None:
+        n = len(self.thresholds)
+        self.true_positives = np.zeros(n)
+        self.false_positives = np.zeros(n)
+        self.false_negatives = np.zeros(n)
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        where = self.name
+        y_true, y_pred = _same_shape(*_arrays(y_true, y_pred, where), where)
+        if self.class_id is not None:
+            if y_pred.ndim == 0 or self.class_id >= y_pred.shape[-1]:
+                raise ValueError(f"{where}: class_id={self.class_id} needs y_pred with more than "
+                                 f"{self.class_id} entries on its last axis. Received y_pred of "
+                                 f"shape {y_pred.shape}")
+            y_true, y_pred = y_true[..., self.class_id], y_pred[..., self.class_id]
+        if sample_weight is None:
+            weight = np.ones(y_pred.shape)
+        else:
+            weight = np.asarray(sample_weight, dtype=np.float64)
+            if weight.ndim and weight.shape != y_pred.shape:
+                if y_pred.ndim == 0 or weight.shape != y_pred.shape[:1]:
+                    raise ValueError(f"{where}: expected sample_weight of shape "
+                                     f"{y_pred.shape[:1]} or {y_pred.shape}. Received "
+                                     f"{weight.shape}")
+                weight = weight.reshape(weight.shape + (1,) * (y_pred.ndim - 1))
+            weight = np.broadcast_to(weight, y_pred.shape)
+        positive = (y_true != 0).reshape(-1)
+        weight = weight.reshape(-1)
+        predicted = y_pred.reshape(1, -1) > self.thresholds[:, None]  # (thresholds, entries)
+        self.true_positives += (predicted & positive) @ weight
+        self.false_positives += (predicted & ~positive) @ weight
+        self.false_negatives += (~predicted & positive) @ weight
+
+    def _ratio(self, denominator_extra):
+        denominator = self.true_positives + denominator_extra
+        values = np.divide(self.true_positives, denominator, out=np.zeros_like(denominator),
+                           where=denominator != 0)  # 0 without any counts, as Keras
+        if isinstance(self.init_thresholds, (list, tuple)):
+            return [float(v) for v in values]
+        return float(values[0])
+
+    def get_config(self) -> dict:
+        thresholds = self.init_thresholds
+        if isinstance(thresholds, tuple):
+            thresholds = list(thresholds)
+        return {"name": self.name, "thresholds": thresholds, "class_id": self.class_id}
+
+
+class Precision(_ConfusionCounts):
+    """Keras's ``Precision``: ``TP / (TP + FP)`` of ``y_pred > threshold`` (0.5) against
+    ``y_true != 0``, over every entry (binary or multi-label probabilities) or, with
+    ``class_id``, that column only. 0.0 before any predicted positive."""
+
+    def result(self):
+        return self._ratio(self.false_positives)
+
+
+class Recall(_ConfusionCounts):
+    """Keras's ``Recall``: ``TP / (TP + FN)`` of ``y_pred > threshold`` (0.5) against
+    ``y_true != 0``, over every entry or, with ``class_id``, that column only. 0.0 before any
+    positive label."""
+
+    def result(self):
+        return self._ratio(self.false_negatives)
+
+
 def _check_k(k, where):
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
         raise ValueError(f"{where}: expected k to be an int >= 1. Received: k={k!r}")
@@ -288,6 +379,8 @@ _BY_NAME = {
     "mean": Mean,
     "mean_absolute_error": MeanAbsoluteError,
     "mae": MeanAbsoluteError,
+    "precision": Precision,
+    "recall": Recall,
 }
 _BY_CLASS_NAME = {cls.__name__: cls for cls in (*_BY_NAME.values(), Accuracy)}
 

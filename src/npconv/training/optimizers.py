@@ -17,6 +17,9 @@ is not None, in Keras's order:
               w -= lr * sqrt(1 - beta_2^t) / (1 - beta_1^t) * m / (sqrt(v) + epsilon)
               (amsgrad: v_hat = max(v_hat, v) replaces v in the last line)
     AdamW     Adam with weight_decay=0.004 by default
+    Nadam     u_i = beta_1 (1 - 0.5 * 0.96^i),  P_t = u_1 ... u_t (Keras's ``u_product``)
+              m, v as Adam;  m_hat = u_{t+1} m / (1 - P_t u_{t+1}) + (1 - u_t) g / (1 - P_t)
+              w -= lr * m_hat / (sqrt(v / (1 - beta_2^t)) + epsilon)
     Adagrad   a += g^2 (a starts at initial_accumulator_value);  w -= lr * g / sqrt(a + epsilon)
 
 4. ``iterations += 1`` (t above is ``iterations + 1``).
@@ -501,12 +504,83 @@ class Adagrad(Optimizer):
                 "epsilon": self.epsilon}
 
 
-_BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW, "adagrad": Adagrad}
+class Nadam(Optimizer):
+    """Nadam, Keras 3's rule (``keras/src/optimizers/nadam.py``) and defaults: Adam with
+    Nesterov momentum under the momentum schedule ``u_i = beta_1 * (1 - 0.5 * 0.96^i)``.
+
+    At step ``t`` (``iterations + 1``), with ``P_t = u_1 * ... * u_t`` (Keras's ``u_product``)::
+
+        m += (1 - beta_1) (g - m);  v += (1 - beta_2) (g^2 - v)
+        m_hat = u_{t+1} m / (1 - P_t u_{t+1}) + (1 - u_t) g / (1 - P_t)
+        w -= lr * m_hat / (sqrt(v / (1 - beta_2^t)) + epsilon)
+
+    ``P_t`` depends on ``t`` alone, so it is not stored: it is carried from step to step and
+    recomputed from ``iterations`` after ``set_state`` (an exact resume from the slots
+    ``momentum`` and ``velocity``). This is PyTorch's ``NAdam(momentum_decay=1.0)``; torch's
+    default ``momentum_decay=0.004`` is a far slower schedule.
+    """
+
+    _default_name = "nadam"
+    _slot_names = ("momentum", "velocity")
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
+                 name=None):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name)
+        where = type(self).__name__
+        self.beta_1 = _check_nonneg(beta_1, "beta_1", where, upper=1)
+        self.beta_2 = _check_nonneg(beta_2, "beta_2", where, upper=1)
+        self.epsilon = _check_nonneg(epsilon, "epsilon", where)
+        self._u_product = (0, 1.0)  # (t, P_t)
+
+    def _u(self, i: int) -> float:
+        return self.beta_1 * (1 - 0.5 * 0.96**i)
+
+    def _u_product_at(self, t: int) -> float:
+        """``P_t = u_1 * ... * u_t``, by one multiplication from the last step's."""
+        done, product = self._u_product
+        if done > t:
+            done, product = 0, 1.0
+        for i in range(done + 1, t + 1):
+            product *= self._u(i)
+        self._u_product = (t, product)
+        return product
+
+    def _update(self, index, value, grad, lr):
+        t = self.iterations + 1
+        u_t, u_next = self._u(t), self._u(t + 1)
+        product = self._u_product_at(t)
+        m = self._slot(index, "momentum", value)
+        v = self._slot(index, "velocity", value)
+        tmp = self._scratch(index, value)
+        np.subtract(grad, m, out=tmp)
+        tmp *= 1 - self.beta_1
+        m += tmp  # m = beta_1 m + (1 - beta_1) g
+        np.square(grad, out=tmp)
+        tmp -= v
+        tmp *= 1 - self.beta_2
+        v += tmp  # v = beta_2 v + (1 - beta_2) g^2
+        np.divide(v, 1 - self.beta_2**t, out=tmp)
+        np.sqrt(tmp, out=tmp)
+        tmp += self.epsilon  # the denominator
+        numerator = m * (u_next / (1 - product * u_next))
+        numerator += grad * ((1 - u_t) / (1 - product))  # m_hat
+        numerator /= tmp
+        numerator *= lr
+        value -= numerator
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon}
+
+
+_BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW, "adagrad": Adagrad,
+            "nadam": Nadam}
 
 
 def get(identifier) -> Optimizer:
-    """An optimizer from a name ("sgd", "rmsprop", "adam", "adamw", "adagrad"; any case, Keras
-    defaults), an Optimizer instance (returned as is) or class, or a ``{"class_name",
+    """An optimizer from a name ("sgd", "rmsprop", "adam", "adamw", "adagrad", "nadam"; any
+    case, Keras defaults), an Optimizer instance (returned as is) or class, or a ``{"class_name",
     "config"}`` dict."""
     if isinstance(identifier, Optimizer):
         return identifier

@@ -1,0 +1,138 @@
+"""Precision and Recall: Keras's counting (y_pred > threshold against y_true != 0, over every
+entry; class_id picks a column), accumulation over batches, thresholds lists, sample weights,
+0.0 with nothing to count, by name in compile(metrics=[...]), config round trip, errors.
+Every expected value is a hand count."""
+
+import numpy as np
+import pytest
+
+from npconv import metrics as public_metrics
+from npconv.layers import Dense, Input
+from npconv.models.sequential import Sequential
+from npconv.random import set_random_seed
+from npconv.training import metrics
+
+Y_TRUE = np.array([1, 0, 1, 1, 0, 0, 1, 0])
+Y_PRED = np.array([0.9, 0.6, 0.4, 0.7, 0.2, 0.5, 0.51, 0.1])
+# > 0.5: predicted positive at 0, 1, 3, 6 (0.5 itself is not: strict >)
+# TP: 0, 3, 6 -> 3; FP: 1 -> 1; FN: 2 -> 1
+
+
+def test_binary_hand_counts():
+    p, r = metrics.Precision(), metrics.Recall()
+    p.update_state(Y_TRUE, Y_PRED)
+    r.update_state(Y_TRUE, Y_PRED)
+    assert p.result() == 3 / 4 and r.result() == 3 / 4
+    assert (p.true_positives[0], p.false_positives[0], p.false_negatives[0]) == (3, 1, 1)
+    assert p.name == "precision" and r.name == "recall"
+
+
+def test_accumulates_over_batches_and_resets():
+    p, r = metrics.Precision(), metrics.Recall()
+    for sl in (slice(0, 3), slice(3, 8)):
+        p.update_state(Y_TRUE[sl], Y_PRED[sl])
+        r.update_state(Y_TRUE[sl], Y_PRED[sl])
+    assert p.result() == 3 / 4 and r.result() == 3 / 4
+    r.update_state([1, 1], [0.2, 0.3])  # two more false negatives
+    assert r.result() == 3 / 6
+    p.reset_state()
+    assert p.result() == 0.0  # nothing predicted positive: 0, as Keras's divide_no_nan
+    r.reset_state()
+    r.update_state([0, 0], [0.9, 0.1])
+    assert r.result() == 0.0  # no positive labels
+
+
+def test_multi_label_counts_every_entry_and_class_id_one_column():
+    y_true = np.array([[1, 0, 1], [0, 1, 1], [1, 1, 0], [0, 0, 1]])
+    y_pred = np.array([[0.8, 0.3, 0.6], [0.7, 0.9, 0.2], [0.4, 0.6, 0.1], [0.1, 0.2, 0.95]])
+    # all entries: predicted (row, col) (0,0)T (0,2)T (1,0)F (1,1)T (2,1)T (3,2)T -> TP 5, FP 1
+    # positives missed: (1,2), (2,0) -> FN 2
+    p, r = metrics.Precision(), metrics.Recall()
+    p.update_state(y_true, y_pred)
+    r.update_state(y_true, y_pred)
+    assert p.result() == 5 / 6 and r.result() == 5 / 7
+    # class 0: predicted rows 0 (T), 1 (F); positives rows 0, 2 -> P 1/2, R 1/2
+    # class 2: predicted rows 0 (T), 3 (T); positives rows 0, 1, 3 -> P 1, R 2/3
+    for cid, prec, rec in ((0, 1 / 2, 1 / 2), (2, 1.0, 2 / 3)):
+        p, r = metrics.Precision(class_id=cid), metrics.Recall(class_id=cid)
+        p.update_state(y_true, y_pred)
+        r.update_state(y_true, y_pred)
+        assert p.result() == prec and r.result() == rec, cid
+
+
+def test_thresholds_single_and_list():
+    p = metrics.Precision(thresholds=0.55)  # predicted: 0, 1, 3 -> TP 2, FP 1
+    p.update_state(Y_TRUE, Y_PRED)
+    assert p.result() == 2 / 3
+    many = metrics.Recall(thresholds=[0.0, 0.5, 0.8])
+    many.update_state(Y_TRUE, Y_PRED)
+    # > 0.0: every positive found (1); > 0.5: 3/4; > 0.8: only index 0 -> 1/4
+    assert many.result() == [1.0, 3 / 4, 1 / 4]
+
+
+def test_sample_weight_weights_the_counts():
+    w = np.array([2, 1, 1, 3, 1, 1, 0, 1])
+    p, r = metrics.Precision(), metrics.Recall()
+    p.update_state(Y_TRUE, Y_PRED, sample_weight=w)
+    r.update_state(Y_TRUE, Y_PRED, sample_weight=w)
+    # TP weights 2 + 3 + 0 = 5, FP 1, FN (index 2) 1
+    assert p.result() == 5 / 6 and r.result() == 5 / 6
+    with pytest.raises(ValueError, match="sample_weight"):
+        p.update_state(Y_TRUE, Y_PRED, sample_weight=np.ones(3))
+
+
+def test_labels_of_shape_n_1_against_n_and_other_truthy_labels():
+    p = metrics.Precision()
+    p.update_state(Y_TRUE[:, None].astype(np.float32), Y_PRED.astype(np.float32))
+    assert p.result() == 3 / 4
+    q = metrics.Precision()
+    q.update_state(np.where(Y_TRUE == 1, 5, 0), Y_PRED)  # any nonzero label is positive
+    assert q.result() == 3 / 4
+
+
+def test_get_by_name_class_and_config_round_trip():
+    assert type(metrics.get("precision")) is metrics.Precision
+    assert type(metrics.get("recall")) is metrics.Recall
+    assert type(metrics.get("Precision")) is metrics.Precision
+    assert type(metrics.get(metrics.Recall)) is metrics.Recall
+    assert public_metrics.Precision is metrics.Precision
+    m = metrics.Recall(thresholds=[0.2, 0.7], class_id=1, name="rec1")
+    config = m.get_config()
+    assert config == {"name": "rec1", "thresholds": [0.2, 0.7], "class_id": 1}
+    assert metrics.Recall.from_config(config).get_config() == config
+
+
+def test_in_compile_fit_and_evaluate_by_name():
+    set_random_seed(0)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((64, 4)).astype(np.float32)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.float32)[:, None]
+    model = Sequential([Input(shape=(4,)), Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy",
+                  metrics=["precision", "recall", metrics.Precision(thresholds=0.7, name="p70")])
+    history = model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    for key in ("precision", "recall", "p70"):
+        assert len(history.history[key]) == 2
+    results = model.evaluate(x, y, verbose=0, return_dict=True)
+    pred = np.asarray(model.predict(x, verbose=0))[:, 0]
+    tp = np.sum((pred > 0.5) & (y[:, 0] == 1))
+    fp = np.sum((pred > 0.5) & (y[:, 0] == 0))
+    fn = np.sum((pred <= 0.5) & (y[:, 0] == 1))
+    expected = (tp / (tp + fp) if tp + fp else 0.0, tp / (tp + fn) if tp + fn else 0.0)
+    assert 0 < expected[0] < 1 or 0 < expected[1] < 1  # not a trivial count
+    assert results["precision"] == pytest.approx(expected[0], abs=1e-12)
+    assert results["recall"] == pytest.approx(expected[1], abs=1e-12)
+
+
+def test_bad_arguments_and_inputs():
+    for bad in (1.5, -0.1, "0.5", [], [0.2, 2.0], True):
+        with pytest.raises(ValueError, match=r"Precision: expected thresholds.*Received"):
+            metrics.Precision(thresholds=bad)
+    with pytest.raises(ValueError, match=r"Recall: expected class_id.*Received: class_id=-1"):
+        metrics.Recall(class_id=-1)
+    with pytest.raises(ValueError, match=r"class_id=3 needs y_pred with more than 3 entries"):
+        metrics.Recall(class_id=3).update_state(np.ones((2, 3)), np.ones((2, 3)))
+    with pytest.raises(ValueError, match="precision: expected y_true of the same shape"):
+        metrics.Precision().update_state(np.ones((4, 2)), np.ones((4, 3)))
+    with pytest.raises(TypeError, match="numeric"):
+        metrics.Precision().update_state(np.array(["a"]), np.ones(1))
