@@ -32,6 +32,12 @@ from .core import (
     flatten_backward,
     flatten_forward,
 )
+from .depthwise_conv import (
+    depthwise_conv2d_backward,
+    depthwise_conv2d_forward,
+    separable_conv2d_backward,
+    separable_conv2d_forward,
+)
 from .losses import softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from .merge import multiply_backward, multiply_forward
 from .norm import batch_norm_backward, batch_norm_forward
@@ -62,4 +68,6 @@ __all__ = [
     "sigmoid_forward", "softmax", "softmax_backward", "softmax_cross_entropy_backward",
     "softmax_cross_entropy_forward", "softmax_forward", "tanh", "tanh_backward", "tanh_forward",
     "upsampling2d_backward", "upsampling2d_forward", "zero_pad",
+    "depthwise_conv2d_backward", "depthwise_conv2d_forward", "separable_conv2d_backward",
+    "separable_conv2d_forward",
 ]
