@@ -3,6 +3,7 @@
 from .activation import LeakyReLU, ReLU, Softmax
 from .base import Layer, SymbolicTensor, Weight
 from .conv import Conv2D
+from .conv_transpose import Conv2DTranspose
 from .core import Activation, Dense, Dropout, Flatten
 from .depthwise_conv import DepthwiseConv2D, SeparableConv2D
 from .input import Input, InputLayer
@@ -30,5 +31,5 @@ __all__ = [
     "LeakyReLU", "MaxPool2D", "MaxPooling2D", "Multiply", "Permute", "ReLU", "Rescaling",
     "Reshape", "Softmax", "SymbolicTensor", "UpSampling2D", "Weight", "ZeroPadding2D", "add",
     "concatenate", "multiply",
-    "DepthwiseConv2D", "SeparableConv2D",
+    "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose",
 ]

@@ -53,9 +53,10 @@ def _regularizer(identifier, name, where):
 class _WindowConv(Layer):
     """What the windowed convolutions share: geometry arguments, input checks, output size,
     the common part of get_config and repr. Subclasses set ``_kernel_weight`` (the weight
-    whose third axis is the input's channels) and ``_out_channels``."""
+    whose axis ``_kernel_in_axis`` is the input's channels) and ``_out_channels``."""
 
     batch_independent = True
+    _kernel_in_axis = 2
 
     def __init__(self, kernel_size, strides, padding, dilation_rate, activation, use_bias,
                  data_format, **kwargs):
@@ -91,10 +92,14 @@ class _WindowConv(Layer):
             raise ValueError(f"{self.name}: the channel dimension of the input to {kind} must "
                              f"be known. Received an input of shape {shape}")
         kernel = getattr(self, self._kernel_weight, None)
-        if self.built and c != kernel.shape[2]:
-            raise ValueError(f"{self.name}: expected an input with {kernel.shape[2]} channels "
+        if self.built and c != kernel.shape[self._kernel_in_axis]:
+            raise ValueError(f"{self.name}: expected an input with "
+                             f"{kernel.shape[self._kernel_in_axis]} channels "
                              f"(the {self._kernel_weight} {kernel.shape} was built for it). "
                              f"Received an input of shape {shape} with {c} channels")
+        self._check_fits(shape, h, w)
+
+    def _check_fits(self, shape, h, w):
         pads = self._pads(h, w)
         for axis, size, k, d, p in (("height", h, self.kernel_size[0], self.dilation_rate[0],
                                      pads[0]),
