@@ -3,7 +3,9 @@
 from .activation import LeakyReLU, ReLU, Softmax
 from .base import Layer, SymbolicTensor, Weight
 from .conv import Conv2D
+from .conv_transpose import Conv2DTranspose
 from .core import Activation, Dense, Dropout, Flatten, SpatialDropout2D
+from .depthwise_conv import DepthwiseConv2D, SeparableConv2D
 from .input import Input, InputLayer
 from .merge import Add, Concatenate, Multiply, add, concatenate, multiply
 from .normalization import BatchNormalization, LayerNormalization
@@ -31,4 +33,5 @@ __all__ = [
     "Reshape", "Softmax", "SpatialDropout2D", "SymbolicTensor", "UpSampling2D", "Weight",
     "ZeroPadding2D", "add",
     "concatenate", "multiply",
+    "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose",
 ]

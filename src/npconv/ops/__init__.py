@@ -24,6 +24,7 @@ from .activations import (
     tanh_forward,
 )
 from .conv import col2im, conv2d_backward, conv2d_forward, conv_single_step, im2col
+from .conv_transpose import conv2d_transpose_backward, conv2d_transpose_forward
 from .core import (
     dense_backward,
     dense_forward,
@@ -31,6 +32,12 @@ from .core import (
     dropout_forward,
     flatten_backward,
     flatten_forward,
+)
+from .depthwise_conv import (
+    depthwise_conv2d_backward,
+    depthwise_conv2d_forward,
+    separable_conv2d_backward,
+    separable_conv2d_forward,
 )
 from .losses import softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from .merge import multiply_backward, multiply_forward
@@ -62,4 +69,6 @@ __all__ = [
     "sigmoid_forward", "softmax", "softmax_backward", "softmax_cross_entropy_backward",
     "softmax_cross_entropy_forward", "softmax_forward", "tanh", "tanh_backward", "tanh_forward",
     "upsampling2d_backward", "upsampling2d_forward", "zero_pad",
+    "depthwise_conv2d_backward", "depthwise_conv2d_forward", "separable_conv2d_backward",
+    "separable_conv2d_forward", "conv2d_transpose_backward", "conv2d_transpose_forward",
 ]

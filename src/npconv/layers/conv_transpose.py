@@ -1,0 +1,108 @@
+"""Conv2DTranspose: Keras's transposed convolution over :mod:`npconv.ops.conv_transpose`.
+
+    Conv2DTranspose(filters, kernel_size, strides=1, padding="valid", output_padding=None, ...)
+    input (N, H, W, C_in) -> output (N, H_out, W_out, filters)     (NCHW with channels_first)
+    kernel (kh, kw, filters, C_in) (Keras's order), bias (filters,)
+
+Output size (Keras): "valid": ``H * s + max(d * (k - 1) + 1 - s, 0)``, "same": ``H * s``;
+with ``output_padding=p``: ``(H - 1) * s + d * (k - 1) + 1 - 2 * pad + p`` (pad 0 for
+"valid", ``(d * (k - 1) + 1) // 2`` for "same").
+"""
+
+from __future__ import annotations
+
+from .. import initializers
+from .._checks import as_pair
+from ..ops.conv_transpose import (
+    _check_mode,
+    check_output_padding,
+    conv2d_transpose_backward,
+    conv2d_transpose_forward,
+    conv_transpose_output_size,
+)
+from .depthwise_conv import _positive_int, _WindowConv
+
+__all__ = ["Conv2DTranspose"]
+
+
+class Conv2DTranspose(_WindowConv):
+    """Transposed 2-D convolution layer (Keras semantics, NHWC inside).
+
+    Weights in Keras order: ``kernel`` (kh, kw, filters, C_in), then ``bias`` (filters,).
+    ``padding`` is Keras's "valid" or "same"; ``output_padding`` None, an int or a pair,
+    each below its stride.
+    """
+
+    _kernel_weight = "kernel"
+    _kernel_in_axis = 3
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
+                 output_padding=None, data_format=None, dilation_rate=(1, 1), activation=None,
+                 use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 **kwargs):
+        where = f"Conv2DTranspose {kwargs.get('name') or ''}".strip()
+        _check_mode(padding, where)
+        super().__init__(kernel_size, strides, padding, dilation_rate, activation, use_bias,
+                         data_format, **kwargs)
+        where = self._where
+        self.filters = _positive_int(filters, "filters", where)
+        self.output_padding = (None if output_padding is None
+                               else as_pair(output_padding, "output_padding", where, minimum=0))
+        check_output_padding(self.output_padding, self.strides, where)
+        self.kernel_initializer = initializers.get(kernel_initializer, self.name)
+        self.bias_initializer = initializers.get(bias_initializer, self.name)
+        self.kernel = None
+
+    def _out_channels(self, c_in):
+        return self.filters
+
+    def _check_fits(self, shape, h, w):
+        if None not in (h, w):
+            try:
+                self._output_hw(h, w)
+            except ValueError as err:
+                raise ValueError(f"{self.name}: {err}. Received an input of shape "
+                                 f"{shape}") from None
+
+    def _output_hw(self, h, w):
+        return conv_transpose_output_size((h, w), self.kernel_size, self.strides, self.padding,
+                                          self.output_padding, self.dilation_rate, self._where)
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, _ = input_shape
+        return (n, *self._output_hw(h, w), self.filters)
+
+    def build(self, input_shape):
+        c_in = input_shape[-1]
+        self.kernel = self.add_weight("kernel", (*self.kernel_size, self.filters, c_in),
+                                      self.kernel_initializer)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer)
+
+    def call(self, x, training=False):
+        bias = self.bias.value if self.use_bias else None
+        y, self._cache = conv2d_transpose_forward(x, self.kernel.value, bias, self.strides,
+                                                  self.padding, self.output_padding,
+                                                  self.dilation_rate)
+        return y
+
+    def call_backward(self, d_out):
+        dx, d_kernel, d_bias = conv2d_transpose_backward(
+            d_out, self._backward_cache(), need_dx=getattr(self, "need_input_grad", True))
+        self.kernel.grad = d_kernel
+        if self.use_bias:
+            self.bias.grad = d_bias
+        return dx
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters,
+                "output_padding": (None if self.output_padding is None
+                                   else list(self.output_padding)),
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer)}
+
+    def __repr__(self) -> str:
+        args = self._repr_args()
+        if self.output_padding is not None:
+            args.append(f"output_padding={self.output_padding}")
+        return f"Conv2DTranspose({self.filters}, {', '.join(args)}, name={self.name!r})"
