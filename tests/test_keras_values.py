@@ -86,3 +86,34 @@ def test_a_custom_layer_whose_call_takes_no_training_argument():
     np.testing.assert_array_equal(Double().forward(np.ones(3), training=True), [2.0, 2.0, 2.0])
     np.testing.assert_array_equal(Noisy().forward(np.ones(3), training=True), [2.0, 2.0, 2.0])
     np.testing.assert_array_equal(Noisy()(np.ones(3)), [1.0, 1.0, 1.0])
+
+
+def test_in_place_arithmetic_on_a_weight_changes_it_in_place():
+    model = _model()
+    layer = model.layers[0]
+    kernel, storage = layer.kernel, layer.kernel.value
+    before = storage.copy()
+    layer.kernel += 1
+    layer.kernel *= 2
+    assert layer.kernel is kernel and kernel.value is storage
+    np.testing.assert_array_equal(storage, (before + 1) * 2)
+    with pytest.raises(ValueError, match=r"\+=: weight 'kernel' expects shape"):
+        layer.kernel += np.ones(3)
+    assert np.asarray(kernel, dtype=np.float32, copy=False) is storage
+    with pytest.raises(ValueError, match="without a copy"):
+        np.asarray(kernel, dtype=np.float64, copy=False)
+
+
+def test_an_initializer_with_keras_signature_gets_no_generator():
+    def keras_style(shape, dtype=None):
+        return np.full(shape, 0.5, dtype or "float32")
+
+    def npconv_style(shape, dtype=None, rng=None):
+        assert rng is not None
+        return rng.standard_normal(shape).astype(dtype)
+
+    for init, check in ((keras_style, lambda k: np.all(k == 0.5)),
+                        (npconv_style, lambda k: np.std(k) > 0)):
+        dense = layers.Dense(4, kernel_initializer=init)
+        dense(np.ones((1, 3), np.float32))
+        assert check(dense.kernel.value)

@@ -139,7 +139,7 @@ def save_model(model, path, overwrite=True, include_optimizer=True) -> None:
         "npconv.format": _MODEL,
         "npconv.version": FORMAT_VERSION,
         "npconv.kind": _model_kind(model),
-        "npconv.architecture": model.get_config(),
+        "npconv.architecture": model._graph_config(),
         "npconv.compile": _compile_config(model),
     }
     if include_optimizer and getattr(model, "compiled", False):

@@ -75,3 +75,50 @@ def test_what_a_nested_call_cannot_do_is_named():
         base(npconv.Input((9, 9, 1)))
     with pytest.raises(ValueError, match="expected 1 input tensor"):
         base([inp, inp])
+
+
+# ------------------------------------------------------------------ training= at call time
+def test_training_false_at_a_call_keeps_batch_norm_in_inference_while_fitting(tmp_path):
+    base = _base()
+    base.trainable = True  # fine-tuning, as Keras's transfer-learning guide does
+    outer = _outer(base)   # base(inp, training=False)
+    outer.compile("sgd", "sparse_categorical_crossentropy")
+    bn = base.layers[2]
+    moving = [w.copy() for w in bn.get_weights()[2:]]
+    x, y = _data()
+    kernel = base.layers[1].kernel.numpy()
+    outer.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    for before, after in zip(moving, bn.get_weights()[2:], strict=True):
+        np.testing.assert_array_equal(before, after)  # no batch statistics taken
+    assert not np.array_equal(kernel, base.layers[1].kernel.value)  # but the base trained
+    outer.save(tmp_path / "outer.npconv")
+    loaded = npconv.models.load_model(tmp_path / "outer.npconv")
+    assert [n.training for n in loaded._nodes][:3] == [False, False, False]
+
+
+def test_training_true_at_a_call_keeps_dropout_on_in_predict():
+    npconv.set_random_seed(4)
+    inp = npconv.Input((16,))
+    out = layers.Dropout(0.5)(layers.Dense(16)(inp), training=True)  # Monte Carlo dropout
+    model = npconv.Model(inp, out)
+    x = np.ones((4, 16), np.float32)
+    assert not np.array_equal(model.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert model.get_config()["layers"][-1]["training"] is True
+
+
+def test_python_control_flow_on_training_in_call_is_refused():
+    class Branchy(npconv.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = layers.Dense(4)
+            self.drop = layers.Dropout(0.5)
+
+        def call(self, x, training=None):
+            x = self.dense(x)
+            if training:
+                x = self.drop(x)
+            return x
+
+    with pytest.raises(ValueError, match="Python control flow on training.*"
+                                         r"self.dropout\(x, training=training\)"):
+        Branchy().build((None, 3))

@@ -171,3 +171,80 @@ def test_fit_names_the_type_it_cannot_take():
         model.fit("abc", np.zeros(3), verbose=0)
     with pytest.raises(ValueError, match="Received a single value"):
         model.fit(np.float32(3), np.zeros(1), verbose=0)
+
+
+class WithConstructorConfig(npconv.Model):
+    """Keras's guide: get_config gives the constructor's arguments."""
+
+    def __init__(self, filters=4, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.conv = layers.Conv2D(filters, 3, activation="relu")
+        self.flat = layers.Flatten()
+        self.head = layers.Dense(3, activation="softmax")
+
+    def call(self, x):
+        return self.head(self.flat(self.conv(x)))
+
+    def get_config(self):
+        return {"filters": self.filters}
+
+
+def test_a_get_config_of_constructor_arguments_does_not_reach_the_graph(tmp_path):
+    # The helper processes and the model file rebuild from the traced graph's config.
+    from npconv import _threads, _workers
+    from tests.models.test_parallel import _wait_for_helpers
+
+    x, y = _data(64)
+    model = WithConstructorConfig()
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    model.predict(x, verbose=0)
+    before = _threads._requested
+    npconv.set_num_threads(2)
+    if _workers.available():
+        _wait_for_helpers(1)
+    model.fit(x, y, batch_size=64, epochs=2, verbose=0)
+    if _workers.available():
+        assert getattr(model, "_process_state", None) is not None  # it ran in the helpers
+    _threads._requested = before
+    assert model.get_config() == {"filters": 4}
+    model.save(tmp_path / "subclass.npconv")
+    loaded = npconv.models.load_model(tmp_path / "subclass.npconv")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_layers_held_in_a_list_are_listed_and_no_input_layer_after_build():
+    class Blocks(npconv.Model):
+        def __init__(self):
+            super().__init__()
+            self.blocks = [layers.Dense(3, activation="relu"), layers.Dense(3)]
+            self.head = layers.Dense(1)
+
+        def call(self, inputs):
+            x = inputs
+            for block in self.blocks:
+                x = block(x)
+            return self.head(x)
+
+    model = Blocks()
+    before = [layer.name for layer in model.layers]
+    assert len(before) == 3
+    model.build(((None, 5),))  # one input given as a tuple of shapes
+    assert [layer.name for layer in model.layers] == before
+    assert len(model.get_weights()) == 6
+
+
+def test_a_subclassed_model_as_an_entry_of_a_sequential():
+    class Block(npconv.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = layers.Dense(4, activation="relu")
+
+        def call(self, x):
+            return self.dense(x)
+
+    model = npconv.Sequential([npconv.Input((6,)), layers.Dense(3), Block(), layers.Dense(1)])
+    assert model.count_params() == 21 + 16 + 5
+    assert model(np.ones((2, 6), np.float32)).shape == (2, 1)
+    with pytest.raises(TypeError, match="not built yet: build it first"):
+        npconv.Sequential([Block(), layers.Dense(1)])  # nothing says its input shape

@@ -141,7 +141,30 @@ class Weight:
     def __array__(self, dtype=None, copy=None):
         if copy:
             return np.array(self.value, dtype=dtype, copy=True)
-        return self.value if dtype is None else self.value.astype(dtype, copy=False)
+        if dtype is None or np.dtype(dtype) == self.value.dtype:
+            return self.value
+        if copy is False:
+            raise ValueError(f"weight '{self.name}': a {self.value.dtype} array cannot be "
+                             f"read as {np.dtype(dtype)} without a copy (copy=False)")
+        return self.value.astype(dtype)
+
+    # ``kernel += 1`` changes the weight in place (it would otherwise rebind the layer's
+    # attribute to a plain array)
+    def __iadd__(self, other):
+        self.value += self._same_shape(other, "+=")
+        return self
+
+    def __isub__(self, other):
+        self.value -= self._same_shape(other, "-=")
+        return self
+
+    def __imul__(self, other):
+        self.value *= self._same_shape(other, "*=")
+        return self
+
+    def __itruediv__(self, other):
+        self.value /= self._same_shape(other, "/=")
+        return self
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         inputs = tuple(x.value if isinstance(x, Weight) else x for x in inputs)
@@ -194,11 +217,15 @@ class SymbolicTensor:
     (an empty tuple for an ``Input``).
     """
 
-    def __init__(self, shape, layer=None, parents=(), dtype="float32"):
+    def __init__(self, shape, layer=None, parents=(), dtype="float32", training=None):
         self.shape = tuple(shape)
         self.layer = layer
         self.parents = tuple(parents)
         self.dtype = dtype
+        #: ``training=`` given at this call (Keras: it overrides the model's mode for this
+        #: call, e.g. ``base(x, training=False)`` keeps BatchNormalization in inference);
+        #: None follows the model
+        self.training = training
 
     @property
     def ndim(self) -> int:
@@ -207,6 +234,28 @@ class SymbolicTensor:
     def __repr__(self) -> str:
         producer = f", layer={self.layer.name}" if self.layer is not None else ""
         return f"<SymbolicTensor shape={self.shape}{producer}>"
+
+
+def _draw(init, shape, dtype):
+    """``init(shape, dtype, rng)``: npconv's initializers draw from the shared generator; a
+    function with Keras's signature ``(shape, dtype=None)`` is called without it."""
+    if isinstance(init, initializers.Initializer) or _takes_rng(init):
+        return init(shape, dtype, global_generator())
+    return init(shape, dtype)
+
+
+def _takes_rng(function) -> bool:
+    import inspect
+
+    try:
+        params = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):
+        return True
+    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params) or any(
+            p.name == "rng" for p in params):
+        return True
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 3
 
 
 #: Layer class -> whether its ``call`` takes a ``training`` argument (see Layer._call).
@@ -293,8 +342,7 @@ class Layer:
         init = initializers.get(initializer, self.name)
         dtype = self.dtype or np.dtype(np.float32)
         if DRAW_WEIGHTS:
-            value = np.ascontiguousarray(init(tuple(shape), dtype, global_generator()),
-                                         dtype=dtype)
+            value = np.ascontiguousarray(_draw(init, tuple(shape), dtype), dtype=dtype)
         else:
             value = np.zeros(tuple(shape), dtype=dtype)
         if regularizer is None:
@@ -425,12 +473,13 @@ class Layer:
         self.output_shape = self.output_shape_for(batchless)
 
     # ------------------------------------------------------------------ calling
-    def __call__(self, inputs, training=False, **kwargs):
-        """On symbolic tensors: a node of a functional model. On arrays: the output as a
+    def __call__(self, inputs, training=None, **kwargs):
+        """On symbolic tensors: a node of a functional model (``training=True/False`` fixes
+        the mode of this call; None follows the model's). On arrays: the output as a
         :class:`npconv.tensor.Tensor` (an ndarray that also has Keras's ``.numpy()``)."""
         if _is_symbolic(inputs):
-            return self._call_symbolic(inputs)
-        return as_tensor(self.forward(inputs, training=training, **kwargs))
+            return self._call_symbolic(inputs, training)
+        return as_tensor(self.forward(inputs, training=bool(training), **kwargs))
 
     def _call(self, x, training):
         """``call``, with ``training`` only when it takes one (Keras passes it only then)."""
@@ -439,7 +488,7 @@ class Layer:
             takes = _CALL_TAKES_TRAINING[type(self)] = _takes_training(type(self).call)
         return self.call(x, training=training) if takes else self.call(x)
 
-    def _call_symbolic(self, inputs):
+    def _call_symbolic(self, inputs, training=None):
         tensors = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         if not all(isinstance(t, SymbolicTensor) for t in tensors):
             raise TypeError(f"{self.name}: cannot mix symbolic tensors and arrays in one call")
@@ -453,7 +502,8 @@ class Layer:
         self._check_input_shape(shapes)
         self._maybe_build(shapes)
         out_shape = self.output_shape_for(shapes)
-        out = SymbolicTensor(out_shape, layer=self, parents=tensors)
+        out = SymbolicTensor(out_shape, layer=self, parents=tensors,
+                             training=None if training is None else bool(training))
         # Keras's layer.input / layer.output (feature extraction): the latest symbolic call's.
         self.input = tensors if self.multiple_inputs else tensors[0]
         self.output = out

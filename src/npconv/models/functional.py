@@ -19,12 +19,43 @@ from . import fusion, parallel
 
 
 class _Node:
-    """One layer call: ``layer`` reads tensors ``parents`` (indices) and writes tensor ``out``."""
+    """One layer call: ``layer`` reads tensors ``parents`` (indices) and writes tensor ``out``;
+    ``training`` (True/False) fixes this call's mode, None follows the model's."""
 
-    __slots__ = ("layer", "parents", "out")
+    __slots__ = ("layer", "parents", "out", "training")
 
-    def __init__(self, layer, parents, out):
-        self.layer, self.parents, self.out = layer, parents, out
+    def __init__(self, layer, parents, out, training=None):
+        self.layer, self.parents, self.out, self.training = layer, parents, out, training
+
+
+def _attribute_layers(model) -> list:
+    """The layers a subclassed model holds as attributes, also in lists, tuples and dicts
+    (Keras tracks those too), in assignment order, each once."""
+    found: dict[int, Layer] = {}
+    for value in vars(model).values():
+        items = value.values() if isinstance(value, dict) else (
+            value if isinstance(value, (list, tuple)) else [value])
+        for item in items:
+            if isinstance(item, Layer):
+                found.setdefault(id(item), item)
+    return list(found.values())
+
+
+def _layer_calls(outputs) -> list:
+    """The layers (by identity) a traced call ran to reach ``outputs``, in a fixed order."""
+    seen, order = set(), []
+
+    def visit(t):
+        if not isinstance(t, SymbolicTensor) or id(t) in seen:
+            return
+        seen.add(id(t))
+        for p in t.parents:
+            visit(p)
+        order.append(id(t.layer) if not isinstance(t.layer, InputLayer) else None)
+
+    for t in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
+        visit(t)
+    return order
 
 
 def _add_call_gradients(layer, shared_grads: dict) -> None:
@@ -89,7 +120,7 @@ class Model:
                                  "is used but is not among the model's inputs")
             parents = [visit(p) for p in t.parents]
             index[id(t)] = len(index)
-            nodes.append(_Node(t.layer, parents, index[id(t)]))
+            nodes.append(_Node(t.layer, parents, index[id(t)], t.training))
             return index[id(t)]
 
         self._output_ids = [visit(t) for t in self.outputs]
@@ -124,8 +155,10 @@ class Model:
         layer once). A subclassed model not yet traced lists the layers among its
         attributes."""
         if not self._graph_ready:
-            return [v for v in vars(self).values() if isinstance(v, Layer)]
+            return _attribute_layers(self)
         unique = {id(n.layer): n.layer for n in self._nodes}
+        if self._subclassed():  # as Keras: a subclassed model lists no InputLayer
+            return list(unique.values())
         return [t.layer for t in self.inputs] + list(unique.values())
 
     # ------------------------------------------------------------------ subclassed models
@@ -146,8 +179,8 @@ class Model:
             return
         if not self._subclassed():
             self._require_graph("build")
-        several = isinstance(input_shape, list) and input_shape and isinstance(
-            input_shape[0], (list, tuple))
+        several = isinstance(input_shape, (list, tuple)) and len(input_shape) > 0 and (
+            isinstance(input_shape[0], (list, tuple)))
         shapes = [tuple(s)[1:] for s in input_shape] if several else [tuple(input_shape)[1:]]
         self._trace_call(shapes, several)
 
@@ -155,20 +188,35 @@ class Model:
         from ..layers.base import _takes_training
         from ..layers.input import Input
 
-        inputs = [Input(shape=s) for s in shapes]
-        arg = inputs if several else inputs[0]
         where = f"{self.name} ({type(self).__name__}.call)"
-        try:
-            if _takes_training(type(self).call):
-                outputs = self.call(arg, training=False)
-            else:
-                outputs = self.call(arg)
-        except Exception as err:
-            raise TypeError(
-                f"{where}: a subclassed model's call is traced into a graph of npconv layers "
-                f"on its first input, and tracing failed: {type(err).__name__}: {err}. Use "
-                "only npconv layers (Add, Concatenate, Activation, ... for arithmetic) inside "
-                "call: NumPy operations on the traced tensors have no gradient here") from err
+        takes_training = _takes_training(type(self).call)
+
+        def trace(training):
+            inputs = [Input(shape=s) for s in shapes]
+            arg = inputs if several else inputs[0]
+            try:
+                out = self.call(arg, training=training) if takes_training else self.call(arg)
+            except Exception as err:
+                raise TypeError(
+                    f"{where}: a subclassed model's call is traced into a graph of npconv "
+                    f"layers on its first input, and tracing failed: {type(err).__name__}: "
+                    f"{err}. Use only npconv layers (Add, Concatenate, Activation, ... for "
+                    "arithmetic) inside call: NumPy operations on the traced tensors have no "
+                    "gradient here") from err
+            return arg, out
+
+        if takes_training:
+            # One graph serves both modes, so call may not choose its layers by ``training``
+            # in Python (``if training: x = self.dropout(x)``); passing it on to the layers
+            # (``self.dropout(x, training=training)``) is what Keras's guide does, and works.
+            _, for_training = trace(True)
+        arg, outputs = trace(None)  # None: each layer follows the model's mode at run time
+        if takes_training and _layer_calls(for_training) != _layer_calls(outputs):
+            raise ValueError(
+                f"{where}: call runs other layers when training=True than when it is not "
+                "(Python control flow on training); npconv traces call into one graph for "
+                "both modes: pass training to the layers instead, e.g. "
+                "self.dropout(x, training=training)")
         outs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         if not outs or not all(isinstance(t, SymbolicTensor) for t in outs):
             raise TypeError(f"{where}: expected call to return the output of npconv layers "
@@ -363,12 +411,13 @@ class Model:
             layer = node.layer
             arg = ([values[p] for p in node.parents] if layer.multiple_inputs
                    else values[node.parents[0]])
+            mode = training if node.training is None else node.training
             if k in relu_pools and fusion.moves_activation(layer):
                 skipped.add(k)
                 moved[relu_pools[k]] = layer.activation
-                y = layer.forward(arg, training=training, activation=False)
+                y = layer.forward(arg, training=mode, activation=False)
             else:
-                y = layer.forward(arg, training=training)
+                y = layer.forward(arg, training=mode)
                 if k in moved:
                     y, cache = moved[k].forward(y)
                     moved[k] = (moved[k], cache)
@@ -381,13 +430,13 @@ class Model:
         outs = [values[i] for i in self._output_ids]
         return outs if self._multi_output else outs[0]
 
-    def __call__(self, x, training=False):
+    def __call__(self, x, training=None):
         if isinstance(x, SymbolicTensor) or (isinstance(x, (list, tuple)) and x
                                              and isinstance(x[0], SymbolicTensor)):
-            return self._call_symbolic(x)
-        return as_tensor(self.forward(x, training=training))
+            return self._call_symbolic(x, training)
+        return as_tensor(self.forward(x, training=bool(training)))
 
-    def _call_symbolic(self, x):
+    def _call_symbolic(self, x, training=None):
         """A model used as a layer of another (Keras's nested models, e.g. a pretrained base):
         its layers are called again on ``x``, so the outer graph holds them (the same
         objects: the weights are shared, and ``base.trainable = False`` freezes them there)."""
@@ -407,7 +456,9 @@ class Model:
         values = tensors + [None] * len(self._nodes)
         for node in self._nodes:
             args = [values[p] for p in node.parents]
-            values[node.out] = node.layer(args if node.layer.multiple_inputs else args[0])
+            mode = training if node.training is None else node.training
+            values[node.out] = node.layer(args if node.layer.multiple_inputs else args[0],
+                                          training=mode)
         outs = [values[i] for i in self._output_ids]
         return outs if self._multi_output else outs[0]
 
@@ -484,6 +535,20 @@ class Model:
         return None
 
     # ------------------------------------------------------------------ config
+    def _graph_config(self) -> dict:
+        """The architecture as this class's own ``get_config`` gives it, whatever a subclass
+        overrides ``get_config`` with (Keras's subclassed models describe their constructor
+        arguments there): what the model file and the helper processes rebuild from."""
+        return type(self)._config_class().get_config(self)
+
+    @classmethod
+    def _config_class(cls):
+        return Model
+
+    def _graph_kind(self) -> str:
+        """"Sequential" or "Functional": which class rebuilds :meth:`_graph_config`."""
+        return "Sequential" if self._config_class().__name__ == "Sequential" else "Functional"
+
     def get_config(self) -> dict:
         """A JSON-able description of the architecture (no weights)."""
         self._require_graph("get_config")
@@ -500,11 +565,14 @@ class Model:
             inbound = [index_of[p] for p in node.parents]
             if k == 1:
                 index_of[node.out] = name
-                layers.append({"class_name": type(node.layer).__name__,
-                               "config": node.layer.get_config(), "inbound": inbound})
+                entry = {"class_name": type(node.layer).__name__,
+                         "config": node.layer.get_config(), "inbound": inbound}
             else:  # the k-th call of a shared layer: its output is "name@k"
                 index_of[node.out] = f"{name}@{k}"
-                layers.append({"shared": name, "call": k, "inbound": inbound})
+                entry = {"shared": name, "call": k, "inbound": inbound}
+            if node.training is not None:
+                entry["training"] = node.training
+            layers.append(entry)
         return {"name": self.name, "layers": layers,
                 "inputs": [t.layer.name for t in self.inputs],
                 "outputs": [index_of[i] for i in self._output_ids],
@@ -519,7 +587,8 @@ class Model:
                 layer = by_name[spec["shared"]]
                 parents = [tensors[name] for name in spec["inbound"]]
                 tensors[f"{layer.name}@{spec['call']}"] = layer(
-                    parents if layer.multiple_inputs else parents[0])
+                    parents if layer.multiple_inputs else parents[0],
+                    training=spec.get("training"))
                 continue
             layer_cls = get_layer_class(spec["class_name"])
             layer = layer_cls.from_config(dict(spec["config"]))
@@ -527,7 +596,8 @@ class Model:
                 tensors[layer.name] = layer.output
                 continue
             parents = [tensors[name] for name in spec["inbound"]]
-            tensors[layer.name] = layer(parents if layer.multiple_inputs else parents[0])
+            tensors[layer.name] = layer(parents if layer.multiple_inputs else parents[0],
+                                        training=spec.get("training"))
             by_name[layer.name] = layer
         inputs = [tensors[n] for n in config["inputs"]]
         outputs = [tensors[n] for n in config["outputs"]]
@@ -542,8 +612,7 @@ class Model:
 
         from .. import __version__
 
-        kind = "Sequential" if type(self).__name__ == "Sequential" else "Functional"
-        return json.dumps({"class_name": kind, "config": self.get_config(),
+        return json.dumps({"class_name": self._graph_kind(), "config": self._graph_config(),
                            "npconv_version": __version__}, **kwargs)
 
     # ------------------------------------------------------------------ display
@@ -614,8 +683,7 @@ def clone_model(model):
     if not isinstance(model, Model):
         raise TypeError(f"clone_model: expected a Sequential or functional Model. "
                         f"Received {type(model).__name__}")
-    kind = "Sequential" if type(model).__name__ == "Sequential" else "Functional"
-    return _model_class(kind, "clone_model").from_config(model.get_config())
+    return _model_class(model._graph_kind(), "clone_model").from_config(model._graph_config())
 
 
 def _attach_training_methods() -> None:

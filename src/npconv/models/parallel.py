@@ -88,7 +88,8 @@ def _replica_model(model):
     for n in model._nodes:
         if id(n.layer) not in replicas:
             replicas[id(n.layer)] = _replica_layer(n.layer)
-    twin._nodes = [_Node(replicas[id(n.layer)], n.parents, n.out) for n in model._nodes]
+    twin._nodes = [_Node(replicas[id(n.layer)], n.parents, n.out, n.training)
+                   for n in model._nodes]
     return twin
 
 
@@ -247,9 +248,8 @@ class NotForHelpers(Exception):
 def _config_of(model) -> dict | None:
     """What a helper builds the model from, or None when the model has no config (e.g. a
     function as its initializer)."""
-    kind = "Sequential" if type(model).__name__ == "Sequential" else "Functional"
     try:
-        return {"kind": kind, "config": model.get_config()}
+        return {"kind": model._graph_kind(), "config": model._graph_config()}
     except (ValueError, TypeError):
         return None
 
@@ -348,7 +348,9 @@ class ProcessRun:
                 raise NotForHelpers  # another thread is using them: this batch in one piece
             try:
                 self.state = _process_state(model, workers, config)
-            except (ValueError, TypeError):
+            except _workers.WorkerError:
+                raise  # a helper died: the caller stops using them
+            except (ValueError, TypeError, RuntimeError, KeyError):
                 # e.g. a user's regularizer class, which a helper cannot import: this model
                 # runs here only, until its config changes
                 model._helpers_refused = copy.deepcopy(config)

@@ -27,6 +27,10 @@ class Sequential(Model):
     def _default_name() -> str:
         return "sequential"
 
+    @classmethod
+    def _config_class(cls):
+        return Sequential
+
     def add(self, layer) -> None:
         """Append a layer (or set the input with an ``Input`` tensor / ``InputLayer``)."""
         if isinstance(layer, SymbolicTensor) and isinstance(layer.layer, InputLayer):
@@ -44,6 +48,11 @@ class Sequential(Model):
             for inner in layer.layers:
                 self.add(inner)
             return
+        if isinstance(layer, Model) and not layer._graph_ready and self._input_layer is not None:
+            # a subclassed model or an unbuilt Sequential: built for what the stack gives it
+            shape = (self._stack[-1].output_shape if self._stack
+                     else (None, *self._input_layer.shape))
+            layer.build(tuple(shape))
         if isinstance(layer, Model) and _is_chain(layer):
             # a functional model that is a plain stack: its layers, as for a Sequential
             if not self._stack and self._input_layer is None:
@@ -52,9 +61,14 @@ class Sequential(Model):
                 self.add(node.layer)
             return
         if not isinstance(layer, Layer):
-            hint = (" (a functional Model with branches cannot be an entry of a Sequential: "
-                    "use the functional API, outputs = model(inputs))" if isinstance(layer, Model)
-                    else "")
+            hint = ""
+            if isinstance(layer, Model) and not layer._graph_ready:
+                hint = (" (a model that is not built yet: build it first, e.g. "
+                        "model.build((None, 28, 28, 1)), or call it in the functional API, "
+                        "outputs = model(inputs))")
+            elif isinstance(layer, Model):
+                hint = (" (a functional Model with branches cannot be an entry of a "
+                        "Sequential: use the functional API, outputs = model(inputs))")
             raise TypeError(f"{self.name}: expected a Layer. Received {type(layer).__name__}"
                             f"{hint}")
         if any(layer is other for other in self._stack):
