@@ -70,9 +70,9 @@ def test_op_bad_inputs():
     with pytest.raises(ValueError, match=r"multiply_forward: expected a list of at least 2 "
                                          r"arrays. Received 1"):
         multiply_forward([np.ones(2)])
-    with pytest.raises(ValueError, match=r"multiply_forward: expected inputs of identical "
-                                         r"shapes. Received shapes \[\(2, 3\), \(2, 1\)\]"):
-        multiply_forward([np.ones((2, 3)), np.ones((2, 1))])
+    with pytest.raises(ValueError, match=r"multiply_forward: inputs have incompatible shapes: "
+                                         r"on axis 1 .*Received shapes \[\(2, 3\), \(2, 2\)\]"):
+        multiply_forward([np.ones((2, 3)), np.ones((2, 2))])
     _, cache = multiply_forward([np.ones((2, 3)), np.ones((2, 3))])
     with pytest.raises(ValueError, match=r"multiply_backward: expected d_out of shape \(2, 3\)"):
         multiply_backward(np.ones((3, 2)), cache)
@@ -102,12 +102,10 @@ def test_keras_shape_checks():
     with pytest.raises(ValueError, match=r"mul: inputs have incompatible shapes.*Received "
                                          r"shapes \[\(None, 3\), \(None, 4\)\]"):
         Multiply(name="mul")([Input(shape=(3,)), Input(shape=(4,))])
-    with pytest.raises(ValueError, match="incompatible shapes"):   # no broadcasting of 1s
-        Multiply()([np.ones((2, 3)), np.ones((2, 1))])
-    with pytest.raises(ValueError, match="incompatible shapes"):   # nor of ranks
+    with pytest.raises(ValueError, match="expected inputs of one rank"):   # no rank broadcast
         Multiply()([np.ones((2, 3)), np.ones((2, 3, 1))])
     with pytest.raises(ValueError, match=r"cannot merge tensors with different batch sizes. "
-                                         r"Received tensors with shapes \[\(2, 3\), \(4, 3\)\]"):
+                                         r"Received shapes \[\(2, 3\), \(4, 3\)\]"):
         Multiply()([np.ones((2, 3)), np.ones((4, 3))])
     with pytest.raises(TypeError, match="expected a list of input arrays"):
         Multiply()(np.ones((2, 3)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops.merge import multiply_backward, multiply_forward
+from ..ops.merge import broadcast_shape, multiply_backward, multiply_forward, reduce_to_shape
 from .base import Layer
 
 
@@ -21,53 +21,42 @@ class _Merge(Layer):
 
 
 class Add(_Merge):
-    """Element-wise sum of inputs of identical shape: ``y = x_1 + ... + x_k``."""
+    """Element-wise sum of the inputs: ``y = x_1 + ... + x_k``; axes of size 1 broadcast as in
+    Keras (their gradient is the sum over the axis)."""
 
     def _check_input_shape(self, shapes) -> None:
         super()._check_input_shape(shapes)
-        first = tuple(shapes[0][1:])
-        for s in shapes[1:]:
-            if tuple(s[1:]) != first:
-                raise ValueError(f"{self.name}: all inputs must have the same shape. "
-                                 f"Received shapes {[tuple(s) for s in shapes]}")
+        broadcast_shape(shapes, self.name)
 
     def compute_output_shape(self, input_shapes):
-        return tuple(input_shapes[0])
+        return broadcast_shape(input_shapes, self.name)
 
     def call(self, xs, training=False):
-        self._count = len(xs)
-        out = xs[0].copy()
-        for x in xs[1:]:
-            out += x
+        self._shapes = [x.shape for x in xs]
+        out = xs[0] + xs[1]
+        for x in xs[2:]:
+            out = out + x if x.shape != out.shape else np.add(out, x, out=out)
         return out
 
     def call_backward(self, d_out):
-        return [d_out] * self._count
+        return [reduce_to_shape(d_out, shape) for shape in self._shapes]
 
 
 class Multiply(_Merge):
-    """Element-wise product of 2 or more inputs of identical shape: ``y = x_1 * ... * x_k``.
+    """Element-wise product of 2 or more inputs: ``y = x_1 * ... * x_k``.
 
-    Keras's shape checks: the batch sizes must agree ("Cannot merge tensors with different
-    batch sizes") and so must the other axes ("Inputs have incompatible shapes"). Keras would
-    also broadcast axes of size 1; npconv refuses them, as its ``Add`` does (a wrong shape is
-    never broadcast silently). Gradient: ``dx_i = d_y * prod_{j != i} x_j``.
+    Keras's shape rule: the batch sizes must agree ("cannot merge tensors with different
+    batch sizes"), and on the other axes the sizes agree or are 1 (broadcast: a
+    ``(N, H, W, 1)`` gate times ``(N, H, W, C)`` features). Gradient:
+    ``dx_i = d_y * prod_{j != i} x_j``, summed over the axes ``x_i`` broadcast.
     """
 
     def _check_input_shape(self, shapes) -> None:
         super()._check_input_shape(shapes)
-        shapes = [tuple(s) for s in shapes]
-        batches = {s[0] for s in shapes if s} - {None}
-        if len(batches) > 1:
-            raise ValueError(f"{self.name}: cannot merge tensors with different batch sizes. "
-                             f"Received tensors with shapes {shapes}")
-        if any(s[1:] != shapes[0][1:] or len(s) != len(shapes[0]) for s in shapes):
-            raise ValueError(f"{self.name}: inputs have incompatible shapes: expected identical "
-                             f"shapes (besides the batch axis). Received shapes {shapes}")
+        broadcast_shape(shapes, self.name)
 
     def compute_output_shape(self, input_shapes):
-        batches = {s[0] for s in input_shapes} - {None}
-        return (batches.pop() if batches else None,) + tuple(input_shapes[0][1:])
+        return broadcast_shape(input_shapes, self.name)
 
     def call(self, xs, training=False):
         out, self._cache = multiply_forward(xs)
