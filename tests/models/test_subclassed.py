@@ -248,3 +248,38 @@ def test_a_subclassed_model_as_an_entry_of_a_sequential():
     assert model(np.ones((2, 6), np.float32)).shape == (2, 1)
     with pytest.raises(TypeError, match="not built yet: build it first"):
         npconv.Sequential([Block(), layers.Dense(1)])  # nothing says its input shape
+
+
+def test_a_dict_of_inputs_for_a_functional_or_a_subclassed_model(tmp_path):
+    rng = np.random.default_rng(9)
+    data = {"u": rng.random((8, 3), dtype=np.float32), "v": rng.random((8, 2), dtype=np.float32)}
+    y = rng.random((8, 1), dtype=np.float32)
+    npconv.set_random_seed(10)
+    u, v = npconv.Input((3,), name="u_input"), npconv.Input((2,), name="v_input")
+    functional = npconv.Model({"u": u, "v": v},
+                              layers.Dense(1, name="out")(layers.Concatenate()([u, v])))
+
+    class Joined(npconv.Model):
+        def __init__(self):
+            super().__init__()
+            self.join = layers.Concatenate()
+            self.out = layers.Dense(1)
+
+        def call(self, inputs):
+            return self.out(self.join([inputs["u"], inputs["v"]]))
+
+    subclassed = Joined()
+    subclassed.compile("sgd", "mse")
+    subclassed.fit(data, y, epochs=1, verbose=0)  # traced by fit, from the dict
+    for model in (functional, subclassed):
+        assert model._input_keys == ["u", "v"]
+        model.set_weights(functional.get_weights())
+        np.testing.assert_allclose(model(data), np.concatenate([data["u"], data["v"]], 1)
+                                   @ functional.get_weights()[0] + functional.get_weights()[1],
+                                   rtol=1e-6)
+    functional.save(tmp_path / "dict.npconv")
+    loaded = npconv.models.load_model(tmp_path / "dict.npconv")
+    np.testing.assert_array_equal(loaded.predict(data, verbose=0),
+                                  functional.predict(data, verbose=0))
+    with pytest.raises(ValueError, match=r"input names \['u', 'v'\]. Received keys \['u'\]"):
+        functional.predict({"u": data["u"]}, verbose=0)

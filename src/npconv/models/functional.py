@@ -96,6 +96,12 @@ class Model:
 
     # ------------------------------------------------------------------ graph
     def _init_graph(self, inputs, outputs) -> None:
+        #: the keys of a dict of inputs (Keras's ``Model(inputs={"a": ..., "b": ...})``):
+        #: data then comes as a dict with these keys; else None (keyed by Input name)
+        self._input_keys = None
+        if isinstance(inputs, dict):
+            self._input_keys = [str(k) for k in inputs]
+            inputs = list(inputs.values())
         self._multi_input = isinstance(inputs, (list, tuple))
         self._multi_output = isinstance(outputs, (list, tuple))
         self.inputs = list(inputs) if self._multi_input else [inputs]
@@ -184,7 +190,7 @@ class Model:
         shapes = [tuple(s)[1:] for s in input_shape] if several else [tuple(input_shape)[1:]]
         self._trace_call(shapes, several)
 
-    def _trace_call(self, shapes, several: bool) -> None:
+    def _trace_call(self, shapes, several: bool, keys=None) -> None:
         from ..layers.base import _takes_training
         from ..layers.input import Input
 
@@ -193,7 +199,7 @@ class Model:
 
         def trace(training):
             inputs = [Input(shape=s) for s in shapes]
-            arg = inputs if several else inputs[0]
+            arg = dict(zip(keys, inputs, strict=True)) if keys else inputs if several else inputs[0]
             try:
                 out = self.call(arg, training=training) if takes_training else self.call(arg)
             except Exception as err:
@@ -344,10 +350,14 @@ class Model:
         self._require_graph("running the model")
 
     def _inputs_by_name(self, x: dict, where: str) -> list:
-        """A dict of input arrays keyed by Input name, in the model's input order."""
+        """A dict of input arrays keyed by Input name (or by the keys of the dict the model
+        was built from), in the model's input order."""
+        if not self._graph_ready and self._subclassed():  # its call takes a dict: trace one
+            arrays = {str(k): np.asarray(v) for k, v in x.items()}
+            self._trace_call([a.shape[1:] for a in arrays.values()], True, keys=list(arrays))
         if not self._graph_ready:
             raise ValueError(f"{self.name}.{where}: inputs by name need a built model")
-        names = [t.layer.name for t in self.inputs]
+        names = getattr(self, "_input_keys", None) or [t.layer.name for t in self.inputs]
         if set(x) != set(names):
             raise ValueError(f"{self.name}.{where}: expected a dict with the input names "
                              f"{names}. Received keys {sorted(map(str, x))}")
@@ -573,7 +583,8 @@ class Model:
             if node.training is not None:
                 entry["training"] = node.training
             layers.append(entry)
-        return {"name": self.name, "layers": layers,
+        extra = {"input_keys": self._input_keys} if getattr(self, "_input_keys", None) else {}
+        return {"name": self.name, "layers": layers, **extra,
                 "inputs": [t.layer.name for t in self.inputs],
                 "outputs": [index_of[i] for i in self._output_ids],
                 "multi_input": self._multi_input, "multi_output": self._multi_output}
@@ -601,7 +612,10 @@ class Model:
             by_name[layer.name] = layer
         inputs = [tensors[n] for n in config["inputs"]]
         outputs = [tensors[n] for n in config["outputs"]]
-        return cls(inputs=inputs if config.get("multi_input") else inputs[0],
+        if config.get("input_keys"):
+            inputs = dict(zip(config["input_keys"], inputs, strict=True))
+        return cls(inputs=inputs if config.get("multi_input") or isinstance(inputs, dict)
+                   else inputs[0],
                    outputs=outputs if config.get("multi_output") else outputs[0],
                    name=config.get("name"))
 
