@@ -552,3 +552,35 @@ def test_the_checksum_is_in_the_metadata_and_files_without_one_still_load(tmp_pa
     older = {k: v for k, v in meta.items() if k != "npconv.data_sha256"}
     path = _write(tmp_path, "older.npconv", st_save(st_load(raw), metadata=older))
     _assert_same_weights(npio.load_model(path), model)
+
+
+def test_load_model_takes_keras_custom_objects(tmp_path):
+    import npconv
+    from npconv.layers import Dense, Input, Layer
+    from npconv.models import Sequential
+    from npconv.training import losses
+
+    class Scale(Layer):
+        batch_independent = True
+
+        def call(self, x, training=False):
+            return x * 2.0
+
+        def call_backward(self, d):
+            return d * 2.0
+
+    class HalfMSE(losses.MeanSquaredError):
+        def __init__(self, name="half_mse", reduction="sum_over_batch_size"):
+            super().__init__(name=name, reduction=reduction)
+
+    npconv.set_random_seed(0)
+    model = Sequential([Input((3,)), Dense(2), Scale(name="scale")])
+    model.compile("sgd", HalfMSE())
+    model.save(tmp_path / "custom.npconv")
+    loaded = npio.load_model(tmp_path / "custom.npconv",
+                             custom_objects={"Scale": Scale, "HalfMSE": HalfMSE})
+    assert type(loaded.layers[-1]) is Scale and type(loaded.loss) is HalfMSE
+    x = np.ones((2, 3), np.float32)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    with pytest.raises(TypeError, match="custom_objects maps names to Layer or Loss"):
+        npio.load_model(tmp_path / "custom.npconv", custom_objects={"f": print})

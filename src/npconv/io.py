@@ -227,12 +227,27 @@ def load_weights(model, path) -> None:
     _assign_weights(model, tensors, path)
 
 
-def load_model(path, compile=True):  # noqa: A002 - Keras name
-    """Rebuild a model saved by ``model.save(path)``: architecture, weights, optimizer state."""
-    from .layers.base import get_layer_class  # noqa: F401 - registers layer classes
+def load_model(path, custom_objects=None, compile=True, safe_mode=True):  # noqa: A002
+    """Rebuild a model saved by ``model.save(path)``: architecture, weights, optimizer state.
+
+    As Keras 3's ``load_model(filepath, custom_objects=None, compile=True, safe_mode=True)``.
+    ``custom_objects`` maps the names in the file to your own classes: Layer subclasses (a
+    class defined before loading is found by its name anyway) and Loss subclasses. The file
+    never holds code, so ``safe_mode`` has nothing to refuse; it is accepted for Keras's
+    sake."""
+    from .layers.base import LAYER_REGISTRY, Layer
     from .models.functional import Model
     from .models.sequential import Sequential
+    from .training.losses import Loss
 
+    custom = dict(custom_objects or {})
+    for name, obj in custom.items():
+        if not (isinstance(obj, type) and issubclass(obj, (Layer, Loss))):
+            raise TypeError(f"load_model: custom_objects maps names to Layer or Loss "
+                            f"subclasses. Received {name!r}: {obj!r}")
+    for name, obj in custom.items():
+        if issubclass(obj, Layer):
+            LAYER_REGISTRY[name] = obj
     metadata, tensors = _read(path)
     if metadata["npconv.format"] != _MODEL:
         raise ValueError(f"npconv: {path} holds only weights; build the model and call "
@@ -257,7 +272,9 @@ def load_model(path, compile=True):  # noqa: A002 - Keras name
 
                 loss = MultiOutputLoss.from_config(loss_spec["config"])
             else:
-                loss = getattr(losses, loss_spec["class_name"])(**loss_spec["config"])
+                loss_cls = custom.get(loss_spec["class_name"]) or getattr(
+                    losses, loss_spec["class_name"])
+                loss = loss_cls(**loss_spec["config"])
             metrics = compile_config["metrics"]
             if isinstance(metrics, dict):
                 metrics = {name: [_metric_from_spec(m) for m in specs]
