@@ -117,3 +117,31 @@ def test_an_initializer_with_keras_signature_gets_no_generator():
         dense = layers.Dense(4, kernel_initializer=init)
         dense(np.ones((1, 3), np.float32))
         assert check(dense.kernel.value)
+
+
+def test_initializers_with_keras_documented_signatures():
+    class FromKerasDocs(npconv.initializers.Initializer):
+        def __call__(self, shape, dtype=None, **kwargs):
+            return np.full(shape, 0.25, dtype=dtype)
+
+    class Plain:
+        def __call__(self, shape, dtype=None, **kwargs):
+            return np.full(shape, 0.5, dtype=dtype)
+
+    def keyword_rng(shape, dtype=None, *, rng=None):
+        return rng.uniform(1, 2, size=shape).astype(dtype)
+
+    for init, check in ((FromKerasDocs(), lambda k: np.all(k == 0.25)),
+                        (Plain(), lambda k: np.all(k == 0.5)),
+                        (keyword_rng, lambda k: np.all((k >= 1) & (k < 2)))):
+        dense = layers.Dense(3, kernel_initializer=init)
+        dense(np.ones((1, 2), np.float32))
+        assert check(dense.kernel.value)
+
+
+def test_a_layer_built_by_hand_is_not_built_again_by_its_first_call():
+    dense = layers.Dense(2)
+    dense.build((None, 3))
+    kernel = dense.kernel
+    dense(np.ones((4, 3), np.float32))
+    assert [w.name for w in dense.weights] == ["kernel", "bias"] and dense.kernel is kernel

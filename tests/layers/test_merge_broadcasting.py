@@ -70,3 +70,12 @@ def test_a_gate_in_a_functional_model_trains():
     assert np.isfinite(history.history["loss"]).all()
     with pytest.raises(ValueError, match="on axis 3 the sizes must agree or be 1"):
         layers.Add()([features, layers.Conv2D(3, 1)(inp)])
+
+
+def test_mixed_precision_inputs_give_float64_in_any_order():
+    a32, a64 = np.ones((2, 3), np.float32), np.full((2, 3), 1e-9)
+    for order in ([a64, a32, a32], [a32, a32, a64]):
+        for layer in (layers.Add(), layers.Multiply()):
+            out = layer.forward(order)
+            assert out.dtype == np.float64
+    assert layers.Add().forward([a32, a32, a64])[0, 0] - 2 == pytest.approx(1e-9)

@@ -122,3 +122,34 @@ def test_python_control_flow_on_training_in_call_is_refused():
     with pytest.raises(ValueError, match="Python control flow on training.*"
                                          r"self.dropout\(x, training=training\)"):
         Branchy().build((None, 3))
+
+
+def test_a_call_resolving_training_none_to_false_still_follows_fit():
+    # Keras's fit calls call(x, training=True): a call that turns None into False must not
+    # freeze its layers in inference.
+    class Net(npconv.Model):
+        def __init__(self):
+            super().__init__()
+            self.drop = layers.Dropout(0.5)
+            self.bn = layers.BatchNormalization()
+            self.head = layers.Dense(1)
+
+        def call(self, x, training=None):
+            if training is None:
+                training = False
+            return self.head(self.bn(self.drop(x, training=training), training=training))
+
+    model = Net()
+    model.compile("sgd", "mse")
+    x = np.full((32, 4), 5.0, np.float32)
+    model.fit(x, np.zeros((32, 1), np.float32), epochs=1, batch_size=32, verbose=0)
+    assert np.all(model.bn.moving_mean.value > 0)  # batch statistics were taken
+    assert [n.training for n in model._nodes] == [None, None, None]
+
+
+def test_a_dict_model_called_on_a_dict_of_tensors():
+    u, v = npconv.Input((6,)), npconv.Input((3,))
+    inner = npconv.Model({"u": u, "v": v}, layers.Concatenate()([u, v]))
+    a, b = npconv.Input((6,)), npconv.Input((3,))
+    outer = npconv.Model([a, b], layers.Dense(2)(inner({"v": b, "u": a})))
+    assert outer.output_shape == (None, 2)

@@ -238,24 +238,31 @@ class SymbolicTensor:
 
 def _draw(init, shape, dtype):
     """``init(shape, dtype, rng)``: npconv's initializers draw from the shared generator; a
-    function with Keras's signature ``(shape, dtype=None)`` is called without it."""
-    if isinstance(init, initializers.Initializer) or _takes_rng(init):
+    user's initializer gets the generator only as its signature asks (a third positional
+    parameter, or one named ``rng``); Keras's ``(shape, dtype=None, **kwargs)`` gets none."""
+    if type(init).__module__.startswith("npconv."):
         return init(shape, dtype, global_generator())
+    how = _rng_argument(init)
+    if how == "positional":
+        return init(shape, dtype, global_generator())
+    if how == "keyword":
+        return init(shape, dtype, rng=global_generator())
     return init(shape, dtype)
 
 
-def _takes_rng(function) -> bool:
+def _rng_argument(function) -> str | None:
     import inspect
 
     try:
         params = list(inspect.signature(function).parameters.values())
     except (TypeError, ValueError):
-        return True
-    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params) or any(
-            p.name == "rng" for p in params):
-        return True
+        return "positional"
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(positional) >= 3
+    if len(positional) >= 3 or any(p.kind is p.VAR_POSITIONAL for p in params):
+        return "positional"
+    if any(p.name == "rng" for p in params):
+        return "keyword"
+    return None
 
 
 #: Layer class -> whether its ``call`` takes a ``training`` argument (see Layer._call).
@@ -453,7 +460,8 @@ class Layer:
             if self.multiple_inputs
             else self._to_internal_shape(tuple(input_shape))
         )
-        self.build(internal)
+        if not self._weights:  # (a user's own layer.build(shape) call made them already)
+            self.build(internal)
         names = {w.name for w in self._weights}
         for weight_name in self._weight_regularizers:
             # Dense(use_bias=False, bias_regularizer=...) is accepted, as Keras does

@@ -33,7 +33,8 @@ class Add(_Merge):
 
     def call(self, xs, training=False):
         self._shapes = [x.shape for x in xs]
-        out = xs[0] + xs[1]
+        dtype = np.result_type(*xs)  # float32 + float64 is float64 whatever the order
+        out = np.add(xs[0], xs[1], dtype=dtype)
         for x in xs[2:]:
             out = out + x if x.shape != out.shape else np.add(out, x, out=out)
         return out

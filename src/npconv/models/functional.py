@@ -41,8 +41,8 @@ def _attribute_layers(model) -> list:
     return list(found.values())
 
 
-def _layer_calls(outputs) -> list:
-    """The layers (by identity) a traced call ran to reach ``outputs``, in a fixed order."""
+def _traced_tensors(outputs) -> list:
+    """The tensors a traced call made to reach ``outputs``, in a fixed (depth-first) order."""
     seen, order = set(), []
 
     def visit(t):
@@ -51,11 +51,16 @@ def _layer_calls(outputs) -> list:
         seen.add(id(t))
         for p in t.parents:
             visit(p)
-        order.append(id(t.layer) if not isinstance(t.layer, InputLayer) else None)
+        order.append(t)
 
     for t in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
         visit(t)
     return order
+
+
+def _layer_calls(tensors) -> list:
+    """The layers (by identity) behind ``tensors`` (an InputLayer as None)."""
+    return [None if isinstance(t.layer, InputLayer) else id(t.layer) for t in tensors]
 
 
 def _add_call_gradients(layer, shared_grads: dict) -> None:
@@ -212,17 +217,26 @@ class Model:
             return arg, out
 
         if takes_training:
-            # One graph serves both modes, so call may not choose its layers by ``training``
-            # in Python (``if training: x = self.dropout(x)``); passing it on to the layers
-            # (``self.dropout(x, training=training)``) is what Keras's guide does, and works.
+            # One graph serves both modes. Traced once per mode: the same layers must run
+            # (no Python control flow on ``training``, as ``if training: x = self.drop(x)``;
+            # ``self.drop(x, training=training)`` is Keras's way, and works), and a call
+            # whose training follows the model's argument (True, then False) follows the
+            # model's mode at run time; one fixed in call (the same in both) stays fixed.
             _, for_training = trace(True)
-        arg, outputs = trace(None)  # None: each layer follows the model's mode at run time
-        if takes_training and _layer_calls(for_training) != _layer_calls(outputs):
-            raise ValueError(
-                f"{where}: call runs other layers when training=True than when it is not "
-                "(Python control flow on training); npconv traces call into one graph for "
-                "both modes: pass training to the layers instead, e.g. "
-                "self.dropout(x, training=training)")
+            arg, outputs = trace(False)
+            train_tensors = _traced_tensors(for_training)
+            tensors = _traced_tensors(outputs)
+            if _layer_calls(train_tensors) != _layer_calls(tensors):
+                raise ValueError(
+                    f"{where}: call runs other layers when training=True than when it is "
+                    "False (Python control flow on training); npconv traces call into one "
+                    "graph for both modes: pass training to the layers instead, e.g. "
+                    "self.dropout(x, training=training)")
+            for when_training, t in zip(train_tensors, tensors, strict=True):
+                if when_training.training != t.training:
+                    t.training = None
+        else:
+            arg, outputs = trace(None)
         outs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         if not outs or not all(isinstance(t, SymbolicTensor) for t in outs):
             raise TypeError(f"{where}: expected call to return the output of npconv layers "
@@ -441,6 +455,11 @@ class Model:
         return outs if self._multi_output else outs[0]
 
     def __call__(self, x, training=None):
+        if isinstance(x, dict) and x and all(isinstance(t, SymbolicTensor) for t in x.values()):
+            if not self._graph_ready and self._subclassed():
+                self._trace_call([t.shape[1:] for t in x.values()], True,
+                                 keys=[str(k) for k in x])
+            x = self._inputs_by_name(x, "call")
         if isinstance(x, SymbolicTensor) or (isinstance(x, (list, tuple)) and x
                                              and isinstance(x[0], SymbolicTensor)):
             return self._call_symbolic(x, training)
