@@ -161,6 +161,23 @@ def _named(init: Initializer, name: str) -> Initializer:
     return init
 
 
+class NotSaved(Initializer):
+    """What a model file (or a helper process) keeps of a user's own initializer function or
+    class: its name. Loading a model needs no initializer (the file has the weights); drawing
+    new weights from it is a clear error."""
+
+    def __init__(self, name: str = "custom"):
+        self.name = str(name)
+
+    def __call__(self, shape, dtype=None, rng=None):
+        raise ValueError(f"initializer {self.name!r} was a function or class of your own, "
+                         "kept by its name only: give it again (kernel_initializer=...) to "
+                         "draw new weights")
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+
 _BY_NAME = {
     "zeros": Zeros,
     "ones": Ones,
@@ -190,6 +207,8 @@ def get(identifier, where: str = "initializer") -> Initializer:
             )
         return _BY_NAME[key]()
     if isinstance(identifier, dict) and "class_name" in identifier:
+        if identifier["class_name"] == "NotSaved":
+            return NotSaved(**identifier.get("config", {}))
         return _BY_NAME[identifier["class_name"]](**identifier.get("config", {}))
     if callable(identifier):
         return identifier
@@ -204,4 +223,7 @@ def serialize(init) -> str | dict:
         if type(init) is cls:
             config = init.get_config()
             return name if not config else {"class_name": name, "config": config}
-    raise ValueError(f"cannot serialize initializer {init!r}: only built-in initializers can be")
+    if isinstance(init, NotSaved):
+        return {"class_name": "NotSaved", "config": init.get_config()}
+    name = getattr(init, "__qualname__", None) or type(init).__qualname__
+    return {"class_name": "NotSaved", "config": {"name": name}}

@@ -232,32 +232,40 @@ def load_model(path, custom_objects=None, compile=True, safe_mode=True):  # noqa
 
     As Keras 3's ``load_model(filepath, custom_objects=None, compile=True, safe_mode=True)``.
     ``custom_objects`` maps the names in the file to your own classes: Layer subclasses (a
-    class defined before loading is found by its name anyway) and Loss subclasses. The file
-    never holds code, so ``safe_mode`` has nothing to refuse; it is accepted for Keras's
-    sake."""
+    class defined before loading is found by its name anyway) and Loss subclasses; other
+    entries (a Model subclass: its graph loads as a functional Model; functions) are not
+    needed. The file never holds code, so ``safe_mode`` has nothing to refuse; it is
+    accepted for Keras's sake."""
     from .layers.base import LAYER_REGISTRY, Layer
     from .models.functional import Model
     from .models.sequential import Sequential
     from .training.losses import Loss
 
+    if not isinstance(custom_objects, (dict, type(None))):
+        raise TypeError(f"load_model: expected custom_objects to be a dict of names. "
+                        f"Received {type(custom_objects).__name__}")
     custom = dict(custom_objects or {})
     for name, obj in custom.items():
-        if not (isinstance(obj, type) and issubclass(obj, (Layer, Loss))):
-            raise TypeError(f"load_model: custom_objects maps names to Layer or Loss "
-                            f"subclasses. Received {name!r}: {obj!r}")
-    for name, obj in custom.items():
-        if issubclass(obj, Layer):
+        if isinstance(obj, type) and issubclass(obj, Layer):
             LAYER_REGISTRY[name] = obj
+    # (a Model subclass there is not needed: the file holds its graph, which loads as a
+    # functional Model; initializer functions are not needed either: the file has the
+    # weights)
     metadata, tensors = _read(path)
     if metadata["npconv.format"] != _MODEL:
         raise ValueError(f"npconv: {path} holds only weights; build the model and call "
                          "model.load_weights(path)")
     _import_all_layers()
     cls = Sequential if metadata.get("npconv.kind") == "Sequential" else Model
+    from .layers import base
+
+    drawing, base.DRAW_WEIGHTS = base.DRAW_WEIGHTS, False  # the file has the weights
     try:
         model = cls.from_config(metadata["npconv.architecture"])
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"npconv: {path}: cannot rebuild the architecture: {exc}") from None
+    finally:
+        base.DRAW_WEIGHTS = drawing
     _assign_weights(model, tensors, path)
     compile_config = metadata.get("npconv.compile")
     if compile and compile_config:
@@ -272,8 +280,9 @@ def load_model(path, custom_objects=None, compile=True, safe_mode=True):  # noqa
 
                 loss = MultiOutputLoss.from_config(loss_spec["config"])
             else:
-                loss_cls = custom.get(loss_spec["class_name"]) or getattr(
-                    losses, loss_spec["class_name"])
+                loss_cls = custom.get(loss_spec["class_name"])
+                if not (isinstance(loss_cls, type) and issubclass(loss_cls, Loss)):
+                    loss_cls = getattr(losses, loss_spec["class_name"])
                 loss = loss_cls(**loss_spec["config"])
             metrics = compile_config["metrics"]
             if isinstance(metrics, dict):

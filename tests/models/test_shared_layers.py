@@ -115,3 +115,16 @@ def test_parts_in_helpers_or_threads_give_the_one_piece_numbers(backend, monkeyp
     _threads._requested = before
     for a, b in zip(*results, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_summary_lists_every_calls_inputs_and_a_sequential_refuses_the_tie():
+    model = _siamese()
+    lines = []
+    model.summary(print_fn=lines.append)
+    conv_row = next(line for line in lines if line.lstrip().startswith("tower_conv"))
+    assert conv_row.count("input_layer") == 2  # both towers' inputs
+    dense = layers.Dense(4)
+    inp = npconv.Input((4,))
+    tied = npconv.Model(inp, dense(dense(inp)))
+    with pytest.raises(TypeError, match="a layer called twice cannot be an entry"):
+        npconv.Sequential([npconv.Input((4,)), tied, layers.Dense(2)])

@@ -283,3 +283,35 @@ def test_a_dict_of_inputs_for_a_functional_or_a_subclassed_model(tmp_path):
                                   functional.predict(data, verbose=0))
     with pytest.raises(ValueError, match=r"input names \['u', 'v'\]. Received keys \['u'\]"):
         functional.predict({"u": data["u"]}, verbose=0)
+
+
+def test_a_layer_made_inside_call_with_a_training_argument():
+    # Each trace makes a new Add: the same kinds of layer, so no branching on training.
+    class Residual(npconv.Model):
+        def __init__(self):
+            super().__init__()
+            self.inner = layers.Dense(4)
+            self.head = layers.Dense(2)
+
+        def call(self, x, training=False):
+            return self.head(layers.Add()([x, self.inner(x)]))
+
+    model = Residual()
+    model.compile("sgd", "mse")
+    model.fit(np.ones((8, 4), np.float32), np.zeros((8, 2), np.float32), verbose=0)
+    assert [type(layer).__name__ for layer in model.layers] == ["Dense", "Add", "Dense"]
+
+
+def test_build_from_a_dict_of_shapes():
+    class Joined(npconv.Model):
+        def __init__(self):
+            super().__init__()
+            self.join = layers.Concatenate()
+            self.out = layers.Dense(1)
+
+        def call(self, inputs):
+            return self.out(self.join([inputs["u"], inputs["v"]]))
+
+    model = Joined()
+    model.build({"u": (None, 6), "v": (None, 3)})
+    assert model._input_keys == ["u", "v"] and model.count_params() == 10

@@ -59,8 +59,9 @@ def _traced_tensors(outputs) -> list:
 
 
 def _layer_calls(tensors) -> list:
-    """The layers (by identity) behind ``tensors`` (an InputLayer as None)."""
-    return [None if isinstance(t.layer, InputLayer) else id(t.layer) for t in tensors]
+    """The kinds of layer behind ``tensors`` (classes: a layer made inside call is a new
+    object in each trace)."""
+    return [type(t.layer) for t in tensors]
 
 
 def _add_call_gradients(layer, shared_grads: dict) -> None:
@@ -190,6 +191,10 @@ class Model:
             return
         if not self._subclassed():
             self._require_graph("build")
+        if isinstance(input_shape, dict):  # call takes a dict of inputs
+            self._trace_call([tuple(v)[1:] for v in input_shape.values()], True,
+                             keys=[str(k) for k in input_shape])
+            return
         several = isinstance(input_shape, (list, tuple)) and len(input_shape) > 0 and (
             isinstance(input_shape[0], (list, tuple)))
         shapes = [tuple(s)[1:] for s in input_shape] if several else [tuple(input_shape)[1:]]

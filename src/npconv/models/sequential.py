@@ -67,8 +67,9 @@ class Sequential(Model):
                         "model.build((None, 28, 28, 1)), or call it in the functional API, "
                         "outputs = model(inputs))")
             elif isinstance(layer, Model):
-                hint = (" (a functional Model with branches cannot be an entry of a "
-                        "Sequential: use the functional API, outputs = model(inputs))")
+                hint = (" (a functional Model with branches or a layer called twice cannot "
+                        "be an entry of a Sequential: use the functional API, "
+                        "outputs = model(inputs))")
             raise TypeError(f"{self.name}: expected a Layer. Received {type(layer).__name__}"
                             f"{hint}")
         if any(layer is other for other in self._stack):
@@ -142,6 +143,8 @@ def _is_chain(model) -> bool:
     one's output."""
     if not model._graph_ready or model._multi_input or model._multi_output:
         return False
+    if model._shared_nodes:
+        return False  # a layer called twice: the stack would hold it twice
     previous = 0
     for node in model._nodes:
         if list(node.parents) != [previous]:

@@ -58,8 +58,8 @@ def summary_rows(model, show_cost=False, batch_size=1):
     layers = model.layers if not hasattr(model, "_input_layer") else model._stack
     inbound = {}
     if not hasattr(model, "_input_layer"):
-        for node in model._nodes:
-            inbound[node.layer.name] = node.parents
+        for node in model._nodes:  # a shared layer: the inputs of every call
+            inbound.setdefault(node.layer.name, []).extend(node.parents)
         names = {i: t.layer.name for i, t in enumerate(model.inputs)}
         names.update({n.out: n.layer.name for n in model._nodes})
     for layer in layers:
