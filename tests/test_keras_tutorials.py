@@ -405,7 +405,7 @@ def test_a_functional_model_in_sequential():
     np.testing.assert_allclose(outer(x), keras.activations.softmax(inner(x)), rtol=1e-6)
     a, b = keras.Input(shape=(4,)), keras.Input(shape=(4,))
     branchy = keras.Model([a, b], keras.layers.Add()([a, b]))
-    with pytest.raises(TypeError, match="with branches cannot be an entry of a Sequential"):
+    with pytest.raises(TypeError, match="with branches or a layer called twice cannot be an entry"):
         keras.Sequential([branchy, keras.layers.Softmax()])
 
 
