@@ -25,6 +25,22 @@ from .base import Layer
 __all__ = ["Conv2D"]
 
 
+def check_kernel_fits(layer, shape, h, w) -> None:
+    """A ValueError naming ``layer`` when its (dilated) kernel spans more pixels than the
+    padded input of height ``h`` and width ``w`` (None: not known yet)."""
+    pads = layer._pads(h, w)
+    for axis, size, k, d, p in (("height", h, layer.kernel_size[0], layer.dilation_rate[0],
+                                 pads[0]),
+                                ("width", w, layer.kernel_size[1], layer.dilation_rate[1],
+                                 pads[1])):
+        if size is not None and d * (k - 1) + 1 > size + sum(p):
+            raise ValueError(
+                f"{layer.name}: the kernel {layer.kernel_size} (dilation {layer.dilation_rate}) "
+                f"spans {d * (k - 1) + 1} pixels in {axis}, more than the padded input's "
+                f"{size + sum(p)}. Received an input of shape {shape}"
+            )
+
+
 def _check_padding(padding, where: str):
     """Keras's padding strings (lower-cased) or explicit pads as nested tuples."""
     if isinstance(padding, str):
@@ -91,17 +107,7 @@ class Conv2D(Layer):
             raise ValueError(f"{self.name}: expected an input with {self.kernel.shape[2]} channels "
                              f"(the kernel {self.kernel.shape} was built for it). "
                              f"Received an input of shape {shape} with {c} channels")
-        pads = self._pads(h, w)
-        for axis, size, k, d, p in (("height", h, self.kernel_size[0], self.dilation_rate[0],
-                                     pads[0]),
-                                    ("width", w, self.kernel_size[1], self.dilation_rate[1],
-                                     pads[1])):
-            if size is not None and d * (k - 1) + 1 > size + sum(p):
-                raise ValueError(
-                    f"{self.name}: the kernel {self.kernel_size} (dilation {self.dilation_rate}) "
-                    f"spans {d * (k - 1) + 1} pixels in {axis}, more than the padded input's "
-                    f"{size + sum(p)}. Received an input of shape {shape}"
-                )
+        check_kernel_fits(self, shape, h, w)
         if self.built and None not in shape:
             self._shape_ok = shape
 

@@ -30,7 +30,7 @@ from ..ops.depthwise_conv import (
 )
 from ..ops.padding import resolve_padding
 from .base import Layer
-from .conv import _check_padding, _output_size
+from .conv import _check_padding, _output_size, check_kernel_fits
 
 __all__ = ["DepthwiseConv2D", "SeparableConv2D"]
 
@@ -100,17 +100,7 @@ class _WindowConv(Layer):
         self._check_fits(shape, h, w)
 
     def _check_fits(self, shape, h, w):
-        pads = self._pads(h, w)
-        for axis, size, k, d, p in (("height", h, self.kernel_size[0], self.dilation_rate[0],
-                                     pads[0]),
-                                    ("width", w, self.kernel_size[1], self.dilation_rate[1],
-                                     pads[1])):
-            if size is not None and d * (k - 1) + 1 > size + sum(p):
-                raise ValueError(
-                    f"{self.name}: the kernel {self.kernel_size} (dilation {self.dilation_rate}) "
-                    f"spans {d * (k - 1) + 1} pixels in {axis}, more than the padded input's "
-                    f"{size + sum(p)}. Received an input of shape {shape}"
-                )
+        check_kernel_fits(self, shape, h, w)
 
     def compute_output_shape(self, input_shape):
         n, h, w, c = input_shape
