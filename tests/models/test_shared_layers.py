@@ -128,3 +128,13 @@ def test_summary_lists_every_calls_inputs_and_a_sequential_refuses_the_tie():
     tied = npconv.Model(inp, dense(dense(inp)))
     with pytest.raises(TypeError, match="a layer called twice cannot be an entry"):
         npconv.Sequential([npconv.Input((4,)), tied, layers.Dense(2)])
+
+
+def test_a_second_backward_after_released_caches_says_so():
+    dense = layers.Dense(3)
+    inp = npconv.Input((3,))
+    model = npconv.Model(inp, dense(dense(inp)))
+    out = model.forward(np.ones((2, 3), np.float32), training=True)
+    model.backward(np.ones_like(out), release_caches=True)
+    with pytest.raises(RuntimeError, match="caches of the last forward pass were released"):
+        model.backward(np.ones_like(out))

@@ -540,8 +540,8 @@ class Model:
                     "model's forward pass (called directly or by another model that shares "
                     "it), so its caches are not this pass's; run this model's forward again "
                     "before its backward")
-            if k in self._shared_nodes:
-                vars(node.layer).update(states[k])  # this call's caches
+            if k in self._shared_nodes and k in states:
+                vars(node.layer).update(states[k])  # this call's caches (gone once released)
             node.layer._check_caches_kept()
             if k in moved:  # the producer's ReLU, applied after this max pool
                 activation, cache = moved[k]
