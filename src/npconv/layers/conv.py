@@ -55,71 +55,135 @@ def _output_size(size, kernel, stride, dilation, pads):
     return (size + sum(pads) - dilation * (kernel - 1) - 1) // stride + 1
 
 
-class Conv2D(Layer):
-    """2-D convolution layer (Keras semantics, NHWC inside).
-
-    Weights in Keras order: ``kernel`` (kh, kw, C_in, filters), then ``bias`` (filters,).
-    ``activation`` is a name, an ``npconv.ops.activations.Activation`` or None.
-    """
+class _WindowConv(Layer):
+    """What the windowed convolutions share: geometry arguments, input checks, output size,
+    the common part of get_config and repr. Subclasses set ``_kernel_weight`` (the weight
+    whose axis ``_kernel_in_axis`` is the input's channels) and ``_out_channels``."""
 
     batch_independent = True
+    _kernel_in_axis = 2
 
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1,
-                 activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", data_format="channels_last", **kwargs):
+    def __init__(self, kernel_size, strides, padding, dilation_rate, activation, use_bias,
+                 data_format, **kwargs):
         super().__init__(data_format=data_format, **kwargs)
-        where = f"Conv2D {self.name}"
-        if (not isinstance(filters, (numbers.Integral, np.integer)) or isinstance(filters, bool)
-                or filters < 1):
-            raise ValueError(f"{where}: expected filters to be a positive int. "
-                             f"Received: filters={filters!r}")
-        self.filters = int(filters)
+        where = self._where
         self.kernel_size = as_pair(kernel_size, "kernel_size", where)
         self.strides = as_pair(strides, "strides", where)
         self.dilation_rate = as_pair(dilation_rate, "dilation_rate", where)
         self.padding = _check_padding(padding, where)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer, self.name)
-        self.bias_initializer = initializers.get(bias_initializer, self.name)
-        self.kernel = self.bias = None
+        self.bias = None
         self._cache = None
 
-    # ------------------------------------------------------------------ shapes
+    @property
+    def _where(self):
+        return f"{type(self).__name__} {self.name}"
+
     def _pads(self, height, width):
         return resolve_padding(self.padding, (height or 1, width or 1), self.kernel_size,
-                               self.strides, self.dilation_rate, f"Conv2D {self.name}")
+                               self.strides, self.dilation_rate, self._where)
 
     def _check_input_shape(self, shape):
         shape = tuple(shape)
         if shape == getattr(self, "_shape_ok", None) and self.built:
             return  # checked at the previous call (the check costs more than a small conv)
+        kind = type(self).__name__
         if len(shape) != 4:
             layout = ("(batch, channels, height, width)" if self.data_format == "channels_first"
                       else "(batch, height, width, channels)")
-            raise ValueError(f"{self.name}: Conv2D expects a 4-D input {layout}. "
+            raise ValueError(f"{self.name}: {kind} expects a 4-D input {layout}. "
                              f"Received an input of shape {shape}")
         _, h, w, c = self._to_internal_shape(shape)
         if c is None:
-            raise ValueError(f"{self.name}: the channel dimension of the input to Conv2D must be "
-                             f"known. Received an input of shape {shape}")
-        if self.built and c != self.kernel.shape[2]:
-            raise ValueError(f"{self.name}: expected an input with {self.kernel.shape[2]} channels "
-                             f"(the kernel {self.kernel.shape} was built for it). "
+            raise ValueError(f"{self.name}: the channel dimension of the input to {kind} must "
+                             f"be known. Received an input of shape {shape}")
+        kernel = getattr(self, self._kernel_weight, None)
+        if self.built and c != kernel.shape[self._kernel_in_axis]:
+            raise ValueError(f"{self.name}: expected an input with "
+                             f"{kernel.shape[self._kernel_in_axis]} channels "
+                             f"(the {self._kernel_weight} {kernel.shape} was built for it). "
                              f"Received an input of shape {shape} with {c} channels")
-        check_kernel_fits(self, shape, h, w)
+        self._check_fits(shape, h, w)
         if self.built and None not in shape:
             self._shape_ok = shape
 
+    def _check_fits(self, shape, h, w):
+        check_kernel_fits(self, shape, h, w)
+
     def compute_output_shape(self, input_shape):
-        n, h, w, _ = input_shape
+        n, h, w, c = input_shape
         pads = self._pads(h, w)
         return (n,
                 _output_size(h, self.kernel_size[0], self.strides[0], self.dilation_rate[0],
                              pads[0]),
                 _output_size(w, self.kernel_size[1], self.strides[1], self.dilation_rate[1],
                              pads[1]),
-                self.filters)
+                self._out_channels(c))
+
+    def _store_gradients(self, d_kernel, d_bias) -> None:
+        getattr(self, self._kernel_weight).grad = d_kernel
+        if self.use_bias:
+            self.bias.grad = d_bias
+
+    def _backward_cache(self):
+        if self._cache is None:
+            raise RuntimeError(f"{self.name}: backward called before a forward pass")
+        return self._cache
+
+    def get_config(self):
+        padding = (self.padding if isinstance(self.padding, str)
+                   else [list(p) for p in self.padding])
+        return {**super().get_config(), "kernel_size": list(self.kernel_size),
+                "strides": list(self.strides), "padding": padding,
+                "dilation_rate": list(self.dilation_rate),
+                "activation": activations.serialize(self.activation),
+                "use_bias": self.use_bias, "data_format": self.data_format}
+
+    def _repr_args(self):
+        args = [f"kernel_size={self.kernel_size}"]
+        if self.strides != (1, 1):
+            args.append(f"strides={self.strides}")
+        if self.padding != "valid":
+            args.append(f"padding={self.padding!r}")
+        if self.dilation_rate != (1, 1):
+            args.append(f"dilation_rate={self.dilation_rate}")
+        if getattr(self, "depth_multiplier", 1) != 1:
+            args.append(f"depth_multiplier={self.depth_multiplier}")
+        if self.activation is not None:
+            args.append(f"activation={activations.serialize(self.activation)!r}")
+        if not self.use_bias:
+            args.append("use_bias=False")
+        if self.data_format != "channels_last":
+            args.append(f"data_format={self.data_format!r}")
+        return args
+
+
+class Conv2D(_WindowConv):
+    """2-D convolution layer (Keras semantics, NHWC inside).
+
+    Weights in Keras order: ``kernel`` (kh, kw, C_in, filters), then ``bias`` (filters,).
+    ``activation`` is a name, an ``npconv.ops.activations.Activation`` or None.
+    """
+
+    _kernel_weight = "kernel"
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1,
+                 activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", data_format="channels_last", **kwargs):
+        super().__init__(kernel_size, strides, padding, dilation_rate, activation, use_bias,
+                         data_format, **kwargs)
+        filters_ok = isinstance(filters, (numbers.Integral, np.integer))
+        if not filters_ok or isinstance(filters, bool) or filters < 1:
+            raise ValueError(f"{self._where}: expected filters to be a positive int. "
+                             f"Received: filters={filters!r}")
+        self.filters = int(filters)
+        self.kernel_initializer = initializers.get(kernel_initializer, self.name)
+        self.bias_initializer = initializers.get(bias_initializer, self.name)
+        self.kernel = None
+
+    def _out_channels(self, c_in):
+        return self.filters
 
     # ------------------------------------------------------------------ weights and passes
     def build(self, input_shape):
@@ -179,36 +243,14 @@ class Conv2D(Layer):
             raise RuntimeError(f"{self.name}: backward called before a forward pass")
         dx, d_kernel, d_bias = conv2d_backward(
             d_out, self._cache, need_dx=getattr(self, "need_input_grad", True))
-        self.kernel.grad = d_kernel
-        if self.use_bias:
-            self.bias.grad = d_bias
+        self._store_gradients(d_kernel, d_bias)
         return dx
 
     # ------------------------------------------------------------------ config
     def get_config(self):
-        padding = (self.padding if isinstance(self.padding, str)
-                   else [list(p) for p in self.padding])
         return {**super().get_config(), "filters": self.filters,
-                "kernel_size": list(self.kernel_size), "strides": list(self.strides),
-                "padding": padding, "dilation_rate": list(self.dilation_rate),
-                "activation": activations.serialize(self.activation),
-                "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer),
-                "data_format": self.data_format}
+                "bias_initializer": initializers.serialize(self.bias_initializer)}
 
     def __repr__(self) -> str:
-        args = [f"{self.filters}", f"kernel_size={self.kernel_size}"]
-        if self.strides != (1, 1):
-            args.append(f"strides={self.strides}")
-        if self.padding != "valid":
-            args.append(f"padding={self.padding!r}")
-        if self.dilation_rate != (1, 1):
-            args.append(f"dilation_rate={self.dilation_rate}")
-        if self.activation is not None:
-            args.append(f"activation={activations.serialize(self.activation)!r}")
-        if not self.use_bias:
-            args.append("use_bias=False")
-        if self.data_format != "channels_last":
-            args.append(f"data_format={self.data_format!r}")
-        return f"Conv2D({', '.join(args)}, name={self.name!r})"
+        return f"Conv2D({self.filters}, {', '.join(self._repr_args())}, name={self.name!r})"

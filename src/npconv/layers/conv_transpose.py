@@ -20,7 +20,8 @@ from ..ops.conv_transpose import (
     conv2d_transpose_forward,
     conv_transpose_output_size,
 )
-from .depthwise_conv import _positive_int, _WindowConv
+from .conv import _WindowConv
+from .depthwise_conv import _positive_int
 
 __all__ = ["Conv2DTranspose"]
 
@@ -89,9 +90,7 @@ class Conv2DTranspose(_WindowConv):
     def call_backward(self, d_out):
         dx, d_kernel, d_bias = conv2d_transpose_backward(
             d_out, self._backward_cache(), need_dx=getattr(self, "need_input_grad", True))
-        self.kernel.grad = d_kernel
-        if self.use_bias:
-            self.bias.grad = d_bias
+        self._store_gradients(d_kernel, d_bias)
         return dx
 
     def get_config(self):

@@ -20,17 +20,13 @@ import numbers
 import numpy as np
 
 from .. import initializers, regularizers
-from .._checks import as_pair
-from ..ops import activations
 from ..ops.depthwise_conv import (
     depthwise_conv2d_backward,
     depthwise_conv2d_forward,
     separable_conv2d_backward,
     separable_conv2d_forward,
 )
-from ..ops.padding import resolve_padding
-from .base import Layer
-from .conv import _check_padding, _output_size, check_kernel_fits
+from .conv import _WindowConv
 
 __all__ = ["DepthwiseConv2D", "SeparableConv2D"]
 
@@ -48,101 +44,6 @@ def _regularizer(identifier, name, where):
         return regularizers.get(identifier)
     except (TypeError, ValueError) as err:
         raise type(err)(f"{where}: {name}: {err}") from None
-
-
-class _WindowConv(Layer):
-    """What the windowed convolutions share: geometry arguments, input checks, output size,
-    the common part of get_config and repr. Subclasses set ``_kernel_weight`` (the weight
-    whose axis ``_kernel_in_axis`` is the input's channels) and ``_out_channels``."""
-
-    batch_independent = True
-    _kernel_in_axis = 2
-
-    def __init__(self, kernel_size, strides, padding, dilation_rate, activation, use_bias,
-                 data_format, **kwargs):
-        super().__init__(data_format=data_format, **kwargs)
-        where = self._where
-        self.kernel_size = as_pair(kernel_size, "kernel_size", where)
-        self.strides = as_pair(strides, "strides", where)
-        self.dilation_rate = as_pair(dilation_rate, "dilation_rate", where)
-        self.padding = _check_padding(padding, where)
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.bias = None
-        self._cache = None
-
-    @property
-    def _where(self):
-        return f"{type(self).__name__} {self.name}"
-
-    def _pads(self, height, width):
-        return resolve_padding(self.padding, (height or 1, width or 1), self.kernel_size,
-                               self.strides, self.dilation_rate, self._where)
-
-    def _check_input_shape(self, shape):
-        shape = tuple(shape)
-        kind = type(self).__name__
-        if len(shape) != 4:
-            layout = ("(batch, channels, height, width)" if self.data_format == "channels_first"
-                      else "(batch, height, width, channels)")
-            raise ValueError(f"{self.name}: {kind} expects a 4-D input {layout}. "
-                             f"Received an input of shape {shape}")
-        _, h, w, c = self._to_internal_shape(shape)
-        if c is None:
-            raise ValueError(f"{self.name}: the channel dimension of the input to {kind} must "
-                             f"be known. Received an input of shape {shape}")
-        kernel = getattr(self, self._kernel_weight, None)
-        if self.built and c != kernel.shape[self._kernel_in_axis]:
-            raise ValueError(f"{self.name}: expected an input with "
-                             f"{kernel.shape[self._kernel_in_axis]} channels "
-                             f"(the {self._kernel_weight} {kernel.shape} was built for it). "
-                             f"Received an input of shape {shape} with {c} channels")
-        self._check_fits(shape, h, w)
-
-    def _check_fits(self, shape, h, w):
-        check_kernel_fits(self, shape, h, w)
-
-    def compute_output_shape(self, input_shape):
-        n, h, w, c = input_shape
-        pads = self._pads(h, w)
-        return (n,
-                _output_size(h, self.kernel_size[0], self.strides[0], self.dilation_rate[0],
-                             pads[0]),
-                _output_size(w, self.kernel_size[1], self.strides[1], self.dilation_rate[1],
-                             pads[1]),
-                self._out_channels(c))
-
-    def _backward_cache(self):
-        if self._cache is None:
-            raise RuntimeError(f"{self.name}: backward called before a forward pass")
-        return self._cache
-
-    def get_config(self):
-        padding = (self.padding if isinstance(self.padding, str)
-                   else [list(p) for p in self.padding])
-        return {**super().get_config(), "kernel_size": list(self.kernel_size),
-                "strides": list(self.strides), "padding": padding,
-                "dilation_rate": list(self.dilation_rate),
-                "activation": activations.serialize(self.activation),
-                "use_bias": self.use_bias, "data_format": self.data_format}
-
-    def _repr_args(self):
-        args = [f"kernel_size={self.kernel_size}"]
-        if self.strides != (1, 1):
-            args.append(f"strides={self.strides}")
-        if self.padding != "valid":
-            args.append(f"padding={self.padding!r}")
-        if self.dilation_rate != (1, 1):
-            args.append(f"dilation_rate={self.dilation_rate}")
-        if getattr(self, "depth_multiplier", 1) != 1:
-            args.append(f"depth_multiplier={self.depth_multiplier}")
-        if self.activation is not None:
-            args.append(f"activation={activations.serialize(self.activation)!r}")
-        if not self.use_bias:
-            args.append("use_bias=False")
-        if self.data_format != "channels_last":
-            args.append(f"data_format={self.data_format!r}")
-        return args
 
 
 class DepthwiseConv2D(_WindowConv):
@@ -189,9 +90,7 @@ class DepthwiseConv2D(_WindowConv):
     def call_backward(self, d_out):
         dx, d_kernel, d_bias = depthwise_conv2d_backward(
             d_out, self._backward_cache(), need_dx=getattr(self, "need_input_grad", True))
-        self.kernel.grad = d_kernel
-        if self.use_bias:
-            self.bias.grad = d_bias
+        self._store_gradients(d_kernel, d_bias)
         return dx
 
     def get_config(self):
