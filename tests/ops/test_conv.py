@@ -1,5 +1,7 @@
 """conv2d forward/backward: seeds' numbers, finite differences, the naive loop reference, errors."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -262,6 +264,70 @@ def test_row_dx_is_chosen_only_for_few_input_channels():
     assert not _uses_row_dx(1, 5, 32)    # one channel: one multiply already
     assert not _uses_row_dx(32, 3, 13)   # seed 001's second conv: d_cols and col2im
     assert not _uses_row_dx(3, 3, 226)   # a wide image: too many zeros in the band
+
+
+# strides larger than the dilation: dx adds a tile of kernel offsets at a time
+TILED_DX = [
+    (2, 14, 14, 32, 3, 3, 8, 2, 1, 1, True),              # the strided CNN's second conv
+    (2, 7, 7, 40, 3, 3, 8, 3, 1, 1, True),                # its third: one tile, no overlap
+    (2, 13, 11, 24, 5, 4, 4, (3, 2), "same", (2, 1), False),  # tiles of 2 x 2 offsets
+    (1, 12, 12, 20, 3, 3, 3, (4, 1), ((2, 1), (0, 2)), (1, 2), True),  # (4 x 1), gaps
+    (2, 9, 10, 36, 2, 3, 5, (1, 3), "valid", 1, True),     # tiles along the width only
+    (2, 12, 13, 20, 3, 5, 4, (2, 4), 1, (2, 2), True),     # 1 x 2: offsets 2 apart overlap
+    (1, 14, 9, 20, 3, 2, 4, (3, 1), 2, (2, 1), True),      # 3 x 1: 3 * (rows 2 apart)
+]
+
+
+def _spy_tiles(monkeypatch):
+    import npconv.ops.conv as conv_module
+
+    calls = []
+    original = conv_module._col2im_tiles
+
+    def spy(*args):
+        calls.append(args[4])
+        return original(*args)
+
+    monkeypatch.setattr(conv_module, "_col2im_tiles", spy)
+    return calls
+
+
+@pytest.mark.parametrize("tile_bytes", [None, "row", 1])
+@pytest.mark.parametrize("config", TILED_DX)
+def test_tiled_dx_configs_take_the_tile_path_and_equal_naive(config, tile_bytes, monkeypatch):
+    import npconv.ops.conv as conv_module
+
+    rng = np.random.default_rng(TILED_DX.index(config))
+    x, kernel, bias, kw = _make(config, rng)
+    s, pads, d = _pairs(config)
+    out, cache = conv2d_forward(x, kernel, bias, **kw)
+    m, c_in = out.shape[0] * out.shape[1] * out.shape[2], x.shape[3]
+    if tile_bytes == "row":  # room for a row of offsets, not for the whole tile
+        tile_bytes = m * c_in * x.itemsize * (s[1] // math.gcd(s[1], d[1]))
+    if tile_bytes is not None:
+        monkeypatch.setattr(conv_module, "TILE_BYTES", tile_bytes)
+    calls = _spy_tiles(monkeypatch)
+    g = rng.standard_normal(out.shape)
+    dx = conv2d_backward(g, cache)[0]
+    assert calls, "expected the tiled col2im"
+    np.testing.assert_allclose(dx, naive_conv_backward(g, x, kernel, s, pads, d)[0],
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_tiles_are_not_used_without_a_stride_larger_than_the_dilation(monkeypatch):
+    from npconv.ops.conv import _tile_hw
+
+    assert _tile_hw((1, 1), (1, 1)) == (1, 1)      # seed 001's convolutions
+    assert _tile_hw((2, 2), (2, 2)) == (1, 1)      # offsets 2 apart overlap at stride 2
+    assert _tile_hw((2, 3), (1, 2)) == (2, 3)      # 3y + 2i: a pixel once for i < 3
+    assert _tile_hw((4, 6), (2, 4)) == (2, 3)
+    assert _tile_hw((4, 1), (1, 1)) == (4, 1)
+    calls = _spy_tiles(monkeypatch)
+    rng = np.random.default_rng(0)
+    x, kernel, bias, kw = _make((2, 8, 8, 20, 3, 3, 4, 2, 1, 2, True), rng)
+    out, cache = conv2d_forward(x, kernel, bias, **kw)
+    conv2d_backward(np.ones_like(out), cache)
+    assert calls == []
 
 
 # ------------------------------------------------------------------ properties
