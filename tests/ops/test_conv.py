@@ -227,6 +227,46 @@ def test_banded_configs_take_the_banded_path_and_equal_im2col(config, monkeypatc
             np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-4)
 
 
+# one or two channels on the banded path: patches read from strips, against the plain view
+STRIPS = [
+    (2, 28, 28, 1, 5, 5, 6, 1, "same", 1, True),         # LeNet-5's C1
+    (2, 9, 12, 1, 3, 3, 8, (2, 1), 1, (1, 2), False),     # vertical stride, dilated columns
+    (1, 10, 16, 1, 2, 3, 12, (1, 2), "valid", 1, True),   # horizontal stride
+]
+
+
+@pytest.mark.parametrize("config", STRIPS)
+def test_strip_configs_equal_the_plain_patches_and_naive(config, monkeypatch):
+    import npconv.ops.conv as conv_module
+
+    rng = np.random.default_rng(STRIPS.index(config))
+    x, kernel, bias, kw = _make(config, rng)
+    s, pads, d = _pairs(config)
+    results = []
+    for strip_values in (16, 0):  # strips, then the plain strided view
+        monkeypatch.setattr(conv_module, "STRIP_VALUES", strip_values)
+        out, cache = conv2d_forward(x, kernel, bias, **kw)
+        assert cache.band is not None
+        g = np.linspace(-1, 1, out.size).reshape(out.shape)
+        results.append((out, *conv2d_backward(g, cache)))
+    for got, ref in zip(*results, strict=True):
+        if ref is not None:
+            np.testing.assert_array_equal(got, ref)
+    np.testing.assert_allclose(results[0][0], naive_conv_forward(x, kernel, bias, s, pads, d),
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_strips_of_a_non_contiguous_unpadded_input():
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 12, 10, 3))[:, ::-1, :, 1:2]  # one channel, not contiguous
+    kernel = rng.standard_normal((3, 3, 1, 6))
+    out, cache = conv2d_forward(x, kernel, None)
+    assert cache.band is not None and not x.flags.c_contiguous
+    np.testing.assert_allclose(out, naive_conv_forward(x, kernel, None, (1, 1),
+                                                       ((0, 0), (0, 0)), (1, 1)),
+                               rtol=1e-12, atol=1e-12)
+
+
 # few input channels: dx by rows (_row_dx), against d_cols + col2im and the naive loops
 ROW_DX = [
     (2, 14, 14, 6, 5, 5, 16, 1, "valid", 1, True),      # LeNet-5's C3
