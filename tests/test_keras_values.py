@@ -145,3 +145,64 @@ def test_a_layer_built_by_hand_is_not_built_again_by_its_first_call():
     kernel = dense.kernel
     dense(np.ones((4, 3), np.float32))
     assert [w.name for w in dense.weights] == ["kernel", "bias"] and dense.kernel is kernel
+
+
+class _Linear(layers.Layer):
+    """Keras 3's custom-layer example: weights from ``add_weight(shape=..., ...)``."""
+
+    def __init__(self, units=3, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1], self.units),
+                                 initializer="random_normal", trainable=True)
+        self.b = self.add_weight(shape=(self.units,), initializer="zeros", trainable=True,
+                                 name="b")
+
+    def call(self, x):
+        self._x = x
+        return x @ self.w.value + self.b.value
+
+    def call_backward(self, d_out):
+        self.w.grad = self._x.T @ d_out
+        self.b.grad = d_out.sum(axis=0)
+        return d_out @ self.w.value.T
+
+
+def test_add_weight_takes_keras_3_arguments_and_the_layer_trains():
+    from npconv.gradcheck import gradient_check
+
+    npconv.set_random_seed(3)
+    layer = _Linear(dtype="float64")
+    x = np.random.default_rng(0).standard_normal((4, 5))
+    layer(x)
+    assert [(w.name, w.shape, w.dtype, w.trainable) for w in layer.weights] == [
+        ("variable", (5, 3), np.float64, True), ("b", (3,), np.float64, True)]
+    assert 0 < np.std(layer.w.numpy()) < 0.2  # random_normal (stddev 0.05), not zeros
+    assert gradient_check(layer, x, print_fn=None).passed
+    # positional Keras 3 order (shape, initializer, dtype, trainable), the default
+    # initializer (glorot_uniform, as Keras), and npconv's / Keras 2's (name, shape, init)
+    q = layer.add_weight((2, 2), "ones", "float32", False)
+    assert (q.dtype, q.trainable, q.numpy().tolist()) == (np.float32, False, [[1, 1], [1, 1]])
+    assert np.abs(layer.add_weight(shape=(40, 40)).numpy()).max() > 0
+    assert layer.add_weight("kernel", (3,), "ones").name == "kernel"
+    assert layer.add_weight(shape=4, initializer="zeros").shape == (4,)
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda l: l.add_weight(initializer="zeros"), TypeError, "needs a shape"),
+    (lambda l: l.add_weight("w", (2,), shape=(2,)), TypeError, "both by position"),
+    (lambda l: l.add_weight(shape=(2,), constraint="non_neg"), ValueError, "constraints"),
+    (lambda l: l.add_weight(shape=(2,), colour="red"), TypeError, "colour"),
+    (lambda l: l.add_weight(shape=(2, -1)), ValueError, "negative"),
+    (lambda l: l.add_weight(shape=("a",)), TypeError, "tuple of ints"),
+    (lambda l: l.add_weight(shape=(2,), dtype="int32"), ValueError, "float32 or float64"),
+    (lambda l: l.add_weight((2,), "zeros", None, True, "extra"), TypeError, "at most 4"),
+])
+def test_add_weight_errors_name_the_layer(call, error, message):
+    layer = _Linear(name="lin")
+    with pytest.raises(error, match=message) as info:
+        call(layer)
+    assert "lin.add_weight" in str(info.value)
+    assert layer.weights == []

@@ -32,6 +32,7 @@ Such a ``call`` reads the activation from :attr:`Layer.fused_activation`, which 
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections import defaultdict
 
@@ -339,22 +340,75 @@ class Layer:
         self.need_input_grad = True
 
     # ------------------------------------------------------------------ weights
-    def add_weight(self, name: str, shape, initializer="zeros", trainable=True,
-                   regularizer=None) -> Weight:
-        """Create a weight of ``shape`` in this layer's dtype, drawn from the shared generator.
+    def add_weight(self, *args, shape=None, initializer=None, dtype=None, trainable=True,
+                   regularizer=None, name=None, constraint=None, **kwargs) -> Weight:
+        """Create a weight, drawn from the shared generator; Keras 3's call
+        ``add_weight(shape=..., initializer=..., trainable=..., name=...)`` (``shape`` first
+        when positional) and npconv's and Keras 2's ``add_weight(name, shape, initializer)``.
 
+        ``initializer`` defaults to ``"glorot_uniform"`` (as in Keras), ``dtype`` to the
+        layer's (float32 unless the layer is float64), ``name`` to ``"variable"``.
         ``regularizer`` defaults to the layer's ``kernel_regularizer`` / ``bias_regularizer``
-        for the weights named "kernel" / "bias".
+        for the weights named "kernel" / "bias". Keras's ``autocast`` and ``aggregation`` are
+        accepted and have no effect here (no mixed precision, one device).
         """
-        init = initializers.get(initializer, self.name)
-        dtype = self.dtype or np.dtype(np.float32)
+        if args and isinstance(args[0], str):  # (name, shape, initializer, trainable, reg.)
+            order = ("name", "shape", "initializer", "trainable", "regularizer")
+        else:  # Keras 3: (shape, initializer, dtype, trainable)
+            order = ("shape", "initializer", "dtype", "trainable")
+        if len(args) > len(order):
+            raise TypeError(f"{self.name}.add_weight: expected at most {len(order)} "
+                            f"positional arguments {order}. Received {len(args)}")
+        given = dict(zip(order, args, strict=False))  # (fewer arguments than names)
+        explicit = {"shape": shape, "initializer": initializer, "dtype": dtype,
+                    "trainable": trainable, "regularizer": regularizer, "name": name}
+        for key in given:
+            if key != "trainable" and explicit[key] is not None or (
+                    key == "trainable" and trainable is not True):
+                raise TypeError(f"{self.name}.add_weight: got {key} both by position and "
+                                "by keyword")
+        values = {**explicit, **given}
+        unknown = sorted(set(kwargs) - {"autocast", "aggregation", "synchronization"})
+        if unknown:
+            raise TypeError(f"{self.name}.add_weight: unexpected keyword argument(s): "
+                            f"{', '.join(unknown)}")
+        if constraint is not None:
+            raise ValueError(f"{self.name}.add_weight: weight constraints are not supported "
+                             f"in npconv. Received constraint={constraint!r}")
+        return self._new_weight(values["name"], values["shape"], values["initializer"],
+                                values["dtype"], values["trainable"], values["regularizer"])
+
+    def _new_weight(self, name, shape, initializer, dtype, trainable, regularizer) -> Weight:
+        name = "variable" if name is None else name
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"{self.name}.add_weight: expected name to be a non-empty string. "
+                            f"Received: name={name!r}")
+        if shape is None:
+            raise TypeError(f"{self.name}.add_weight: the weight {name!r} needs a shape")
+        shape = (shape,) if isinstance(shape, (numbers.Integral, np.integer)) else shape
+        try:
+            shape = tuple(int(d) for d in shape)
+        except (TypeError, ValueError):
+            raise TypeError(f"{self.name}.add_weight: expected the shape of {name!r} to be a "
+                            f"tuple of ints. Received: shape={shape!r}") from None
+        if any(d < 0 for d in shape):
+            raise ValueError(f"{self.name}.add_weight: expected the shape of {name!r} to have "
+                             f"no negative size. Received: shape={shape}")
+        init = initializers.get("glorot_uniform" if initializer is None else initializer,
+                                self.name)
+        if dtype is None:
+            dtype = self.dtype or np.dtype(np.float32)
+        elif np.dtype(dtype) not in (np.float32, np.float64):
+            raise ValueError(f"{self.name}.add_weight: expected dtype float32 or float64 for "
+                             f"{name!r}. Received: dtype={dtype!r}")
+        dtype = np.dtype(dtype)
         if DRAW_WEIGHTS:
-            value = np.ascontiguousarray(_draw(init, tuple(shape), dtype), dtype=dtype)
+            value = np.ascontiguousarray(_draw(init, shape, dtype), dtype=dtype)
         else:
-            value = np.zeros(tuple(shape), dtype=dtype)
+            value = np.zeros(shape, dtype=dtype)
         if regularizer is None:
             regularizer = self._weight_regularizers.get(name)
-        weight = Weight(name, value, trainable, regularizers.get(regularizer))
+        weight = Weight(name, value, bool(trainable), regularizers.get(regularizer))
         self._weights.append(weight)
         return weight
 
