@@ -19,10 +19,10 @@ import time
 import numpy as np
 
 from ..random import make_generator
+from . import batches, multi_output
 from . import callbacks as callbacks_module
 from . import losses as losses_module
 from . import metrics as metrics_module
-from . import multi_output
 from . import optimizers as optimizers_module
 
 
@@ -180,7 +180,8 @@ def _check_xy(model, x, y, where):
 
 def _arrays_in(model, data, what, where):
     """``data`` (x or y) with a dict of inputs put in the model's input order (Keras keys
-    them by Input name); generators, iterators and strings refused by their type."""
+    them by Input name); generators and iterators here (as y, or as a batch's x) and strings
+    refused by their type."""
     if isinstance(data, dict) and what == "x":
         return model._inputs_by_name(data, where)
     if isinstance(data, dict) and getattr(model, "_multi_output", False):
@@ -190,9 +191,9 @@ def _arrays_in(model, data, what, where):
             and not hasattr(data, "__len__") and hasattr(data, "__iter__")):
         several = "inputs" if what == "x" else "outputs"
         raise TypeError(f"{model.name}.{where}: expected {what} as NumPy arrays (a list of "
-                        f"arrays for several {several}, or a dict by name); generators, "
-                        "iterators and datasets are not supported: collect the batches with "
-                        f"np.concatenate first. Received {type(data).__name__}")
+                        f"arrays for several {several}, or a dict by name); a generator or "
+                        "dataset of batches goes in x alone, its batches holding (x, y). "
+                        f"Received {type(data).__name__}")
     return data
 
 
@@ -438,70 +439,75 @@ def _resolve_verbose(verbose):
 
 def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
         validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
-        sample_weight=None, initial_epoch=0, seed=None):
+        sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+        validation_batch_size=None, validation_freq=1, seed=None):
     """Train ``model`` for ``epochs`` passes over ``(x, y)``; returns a ``History``.
 
     As Keras: ``validation_split`` holds out the *last* fraction of the samples (before
     shuffling), with their sample weights; ``validation_data=(x_val, y_val)`` or
-    ``(x_val, y_val, val_sample_weight)`` takes precedence. ``sample_weight`` (one weight per
-    sample) or ``class_weight`` ({class: weight}) weight the training loss. Shuffling draws
-    from ``seed`` or the run-wide generator (``npconv.utils.set_random_seed``).
+    ``(x_val, y_val, val_sample_weight)`` takes precedence (or batches, as for ``x``), run
+    every ``validation_freq`` epochs in batches of ``validation_batch_size``.
+    ``sample_weight`` (one weight per sample) or ``class_weight`` ({class: weight}) weight the
+    training loss. Shuffling draws from ``seed`` or the run-wide generator
+    (``npconv.utils.set_random_seed``).
+
+    ``x`` may also give the batches itself (a generator, a Keras ``PyDataset``, a torch
+    ``DataLoader``; see :mod:`npconv.training.batches`): then ``y``, ``batch_size`` and
+    ``sample_weight`` come from its batches. ``steps_per_epoch`` caps the batches per epoch
+    (for arrays too); ``validation_steps`` those of a validation pass over batches.
     """
     _require_compiled(model, "fit")
     verbose = _resolve_verbose(verbose)
-    batch_size = _check_batch_size(model, batch_size, "fit")
-    x, y, n = _check_xy(model, x, y, "fit")
-    if y is None:
-        raise ValueError(f"{model.name}.fit: y (the targets) is required")
+    where = f"{model.name}.fit"
+    steps_per_epoch = batches.check_steps(steps_per_epoch, "steps_per_epoch", where)
+    validation_steps = batches.check_steps(validation_steps, "validation_steps", where)
+    freq = batches.check_steps(validation_freq, "validation_freq", where)
     if not 0.0 <= float(validation_split) < 1.0:
-        raise ValueError(f"{model.name}.fit: expected validation_split in [0, 1). "
+        raise ValueError(f"{where}: expected validation_split in [0, 1). "
                          f"Received: validation_split={validation_split!r}")
     if not isinstance(epochs, (int, np.integer)) or epochs < 0:
-        raise ValueError(f"{model.name}.fit: expected epochs to be a non-negative int. "
+        raise ValueError(f"{where}: expected epochs to be a non-negative int. "
                          f"Received: epochs={epochs!r}")
-    sample_weight = _resolve_weights(model, y, n, sample_weight, class_weight, "fit")
-    if validation_data is None and validation_split:
-        n_val = int(math.floor(n * float(validation_split)))
-        if n_val == 0 or n_val == n:
-            raise ValueError(f"{model.name}.fit: validation_split={validation_split} leaves "
-                             f"{n - n_val} training and {n_val} validation samples out of {n}")
-        split = n - n_val
-        validation_data = (_take(x, slice(split, None)), _take(y, slice(split, None)),
-                           None if sample_weight is None else sample_weight[split:])
-        x, y, n = _take(x, slice(0, split)), _take(y, slice(0, split)), split
-        sample_weight = None if sample_weight is None else sample_weight[:split]
-    if validation_data is not None:
-        if len(validation_data) not in (2, 3):
-            raise ValueError(f"{model.name}.fit: expected validation_data=(x_val, y_val) or "
-                             f"(x_val, y_val, val_sample_weight). Received a tuple of "
-                             f"{len(validation_data)}")
-        _, _, n_val = _check_xy(model, validation_data[0], validation_data[1],
-                                "fit(validation_data)")
-        if len(validation_data) == 3:
-            _check_sample_weight(model, validation_data[2], n_val, "fit(validation_data)")
+    if batches.is_source(x):
+        _check_source_arguments(where, y=y, batch_size=batch_size, sample_weight=sample_weight,
+                                validation_split=validation_split)
+        data = batches.BatchSource(x, steps_per_epoch, shuffle, where)
+        steps = data.steps_per_epoch
+    else:
+        batch_size = _check_batch_size(model, batch_size, "fit")
+        x, y, n = _check_xy(model, x, y, "fit")
+        if y is None:
+            raise ValueError(f"{where}: y (the targets) is required")
+        sample_weight = _resolve_weights(model, y, n, sample_weight, class_weight, "fit")
+        if validation_data is None and validation_split:
+            validation_data, (x, y, sample_weight, n) = _split_off(
+                model, x, y, sample_weight, n, validation_split)
+        data = _ArrayBatches(x, y, sample_weight, batch_size, shuffle, steps_per_epoch)
+        steps = data.steps_per_epoch
+        model._ensure_graph_for([x[0] if isinstance(x, list) else x])
+    if validation_data is not None and not batches.is_source(validation_data):
+        _check_validation_data(model, validation_data)
+    validation_batch_size = (batch_size if validation_batch_size is None
+                             else _check_batch_size(model, validation_batch_size, "fit"))
 
     rng = make_generator(seed)
-    model._ensure_graph_for([x[0] if isinstance(x, list) else x])
     history = callbacks_module.History()
     cb_list = callbacks_module.CallbackList(
         list(callbacks or []), model=model, verbose=verbose, epochs=epochs,
-        steps=math.ceil(n / batch_size), history=history)
+        steps=steps, history=history)
     model.stop_training = False
     cb_list.on_train_begin()
-    slices = _batch_slices(n, batch_size)
     warned = []  # the no-trainable-weights warning, once per fit
     training_logs = None  # the last epoch's logs, for on_train_end (as Keras)
     for epoch in range(initial_epoch, epochs):
         cb_list.on_epoch_begin(epoch)
-        order = rng.permutation(n) if shuffle else None
         metric_objs = _make_metrics(model)
-        loss_sum, seen = 0.0, 0
-        for step, sl in enumerate(slices):
-            idx = order[sl] if order is not None else sl
+        loss_sum, seen, logs = 0.0, 0, None
+        for step, (xb, yb, sw) in enumerate(data.epoch(rng)):
+            if isinstance(data, batches.BatchSource):
+                xb, yb, sw = _source_batch(model, xb, yb, sw, class_weight)
             cb_list.on_train_batch_begin(step)
-            sw = None if sample_weight is None else sample_weight[idx]
-            batch_loss, count = _train_step(model, _take(x, idx), _take(y, idx), metric_objs,
-                                           sw, warned)
+            batch_loss, count = _train_step(model, xb, yb, metric_objs, sw, warned)
             loss_sum += batch_loss * count
             seen += count
             logs = {"loss": loss_sum / seen, **{m.name: float(m.result()) for m in metric_objs}}
@@ -509,14 +515,14 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             cb_list.on_train_batch_end(step, logs)
             if model.stop_training:
                 break
+        if logs is None:  # the generator gave no batch: as Keras, warn and stop
+            data.warn_ran_out()
+            break
         epoch_logs = dict(logs)
-        if validation_data is not None:
-            val_sw = validation_data[2] if len(validation_data) == 3 else None
-            # as Keras: the validation pass calls the callbacks' on_test_* hooks
-            val = evaluate(model, validation_data[0], validation_data[1],
-                           batch_size=batch_size, verbose=0, sample_weight=val_sw,
-                           return_dict=True, callbacks=cb_list)
-            epoch_logs.update({f"val_{k}": v for k, v in val.items()})
+        if validation_data is not None and (epoch + 1) % freq == 0:
+            epoch_logs.update(_validate(model, validation_data, validation_batch_size,
+                                        validation_steps, cb_list))
+        data.end_epoch()
         cb_list.on_epoch_end(epoch, epoch_logs)
         training_logs = epoch_logs
         if model.stop_training:
@@ -526,46 +532,158 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     return history
 
 
+class _ArrayBatches:
+    """The batches of ``(x, y, sample_weight)`` arrays, one epoch at a time, with
+    :class:`npconv.training.batches.BatchSource`'s interface."""
+
+    def __init__(self, x, y, sample_weight, batch_size, shuffle, steps):
+        self.x, self.y, self.sample_weight, self.shuffle = x, y, sample_weight, shuffle
+        self.n = _count(x)
+        self.slices = _batch_slices(self.n, batch_size)[:steps]
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.slices)
+
+    def epoch(self, rng):
+        order = rng.permutation(self.n) if self.shuffle else None
+        for sl in self.slices:
+            idx = order[sl] if order is not None else sl
+            sw = None if self.sample_weight is None else self.sample_weight[idx]
+            yield _take(self.x, idx), _take(self.y, idx), sw
+
+    def end_epoch(self) -> None:
+        pass
+
+    def warn_ran_out(self) -> None:
+        pass
+
+
+def _split_off(model, x, y, sample_weight, n, validation_split):
+    """Keras's ``validation_split``: the last fraction of the samples, before shuffling.
+    Returns ``(validation_data, (x, y, sample_weight, n))`` of what is left to train on."""
+    n_val = int(math.floor(n * float(validation_split)))
+    if n_val == 0 or n_val == n:
+        raise ValueError(f"{model.name}.fit: validation_split={validation_split} leaves "
+                         f"{n - n_val} training and {n_val} validation samples out of {n}")
+    split = n - n_val
+    validation = (_take(x, slice(split, None)), _take(y, slice(split, None)),
+                  None if sample_weight is None else sample_weight[split:])
+    train_sw = None if sample_weight is None else sample_weight[:split]
+    return validation, (_take(x, slice(0, split)), _take(y, slice(0, split)), train_sw, split)
+
+
+def _check_validation_data(model, validation_data):
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+        received = (f"a tuple of {len(validation_data)}"
+                    if isinstance(validation_data, (tuple, list))
+                    else type(validation_data).__name__)
+        raise ValueError(f"{model.name}.fit: expected validation_data=(x_val, y_val) or "
+                         f"(x_val, y_val, val_sample_weight), or batches (a generator or "
+                         f"dataset). Received {received}")
+    _, _, n_val = _check_xy(model, validation_data[0], validation_data[1],
+                            "fit(validation_data)")
+    if len(validation_data) == 3:
+        _check_sample_weight(model, validation_data[2], n_val, "fit(validation_data)")
+
+
+def _validate(model, validation_data, batch_size, steps, cb_list) -> dict:
+    """One validation pass of fit: ``{"val_loss": ..., "val_<metric>": ...}``. As Keras,
+    it calls the callbacks' on_test_* hooks."""
+    if batches.is_source(validation_data):
+        val = evaluate(model, validation_data, verbose=0, steps=steps, return_dict=True,
+                       callbacks=cb_list)
+    else:
+        val_sw = validation_data[2] if len(validation_data) == 3 else None
+        val = evaluate(model, validation_data[0], validation_data[1], batch_size=batch_size,
+                       verbose=0, sample_weight=val_sw, return_dict=True, callbacks=cb_list)
+    return {f"val_{k}": v for k, v in val.items()}
+
+
+def _check_source_arguments(where, *, y=None, batch_size=None, sample_weight=None,
+                            validation_split=0.0):
+    """Keras's errors for arguments that the batches of a generator or dataset give."""
+    given = {"y": y, "batch_size": batch_size, "sample_weight": sample_weight}
+    for name, value in given.items():
+        if value is not None:
+            raise ValueError(f"{where}: the {name} argument is not supported when x gives "
+                             f"the batches (a generator or dataset): its batches hold "
+                             f"(x, y, sample_weight). Received: {name}={_short(value)}")
+    if validation_split:
+        raise ValueError(f"{where}: validation_split is only supported for arrays; with a "
+                         "generator or dataset, give validation_data instead")
+
+
+def _short(value) -> str:
+    return (f"an array of shape {np.shape(value)}" if hasattr(value, "__len__")
+            and not isinstance(value, str) else repr(value))
+
+
+def _source_batch(model, x, y, sample_weight, class_weight, where="fit"):
+    """One batch of a generator or dataset, checked as fit checks arrays:
+    ``(x, y, per-sample weights or None)``."""
+    if y is None:
+        raise ValueError(f"{model.name}.{where}: a batch without targets: expected each "
+                         "batch as (x, y) or (x, y, sample_weight)")
+    x, y, n = _check_xy(model, x, y, where)
+    model._ensure_graph_for(x if isinstance(x, list) else [x])
+    return x, y, _resolve_weights(model, y, n, sample_weight, class_weight, where)
+
+
 # ---------------------------------------------------------------------------- evaluate / predict
 def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
-             return_dict=False, callbacks=None):
+             steps=None, callbacks=None, return_dict=False):
     """Loss and metrics over ``(x, y)`` in inference mode, as Keras returns them.
 
     The loss is ``sum(sample_weight * per_sample_loss) / N`` (the plain mean without
     ``sample_weight``) plus the regularization penalties. ``verbose=1`` shows a progress bar,
     ``verbose=2`` prints one line at the end (``313/313 - 1s - 3ms/step - loss: ...``).
     ``callbacks`` get ``on_test_begin/end`` and ``on_test_batch_begin/end`` with the running
-    loss and metrics, as in Keras.
+    loss and metrics, as in Keras. ``x`` may give the batches itself (see :func:`fit`);
+    ``steps`` caps the batches.
     """
     _require_compiled(model, "evaluate")
     verbose = _resolve_verbose(verbose)
-    batch_size = _check_batch_size(model, batch_size, "evaluate")
-    x, y, n = _check_xy(model, x, y, "evaluate")
-    if y is None:
-        raise ValueError(f"{model.name}.evaluate: y (the targets) is required")
-    sample_weight = _check_sample_weight(model, sample_weight, n, "evaluate")
+    where = f"{model.name}.evaluate"
+    steps = batches.check_steps(steps, "steps", where)
+    from_source = batches.is_source(x)
+    if from_source:
+        _check_source_arguments(where, y=y, batch_size=batch_size, sample_weight=sample_weight)
+        source = batches.BatchSource(x, steps, where=where)
+        data, total = source.epoch(), source.steps_per_epoch
+    else:
+        batch_size = _check_batch_size(model, batch_size, "evaluate")
+        x, y, n = _check_xy(model, x, y, "evaluate")
+        if y is None:
+            raise ValueError(f"{where}: y (the targets) is required")
+        sample_weight = _check_sample_weight(model, sample_weight, n, "evaluate")
+        data = _ArrayBatches(x, y, sample_weight, batch_size, False, steps)
+        total = data.steps_per_epoch
+        data = data.epoch(None)
     penalty = None  # the weights do not change here: read the penalties once, once built
     metric_objs = _make_metrics(model)
-    loss_sum = 0.0
-    slices = _batch_slices(n, batch_size)
-    cb_list = _callback_list(model, callbacks, verbose, len(slices), "evaluate")
-    bar = _progress(verbose, len(slices), "evaluate")
+    loss_sum, seen, logs = 0.0, 0, None
+    cb_list = _callback_list(model, callbacks, verbose, total, "evaluate")
+    bar = _progress(verbose, total, "evaluate")
     start = time.perf_counter()
     cb_list.on_test_begin()
-    for step, sl in enumerate(slices):
+    for step, (xb, yb, sw) in enumerate(data):
+        if from_source:  # a generator's batch: checked here
+            xb, yb, _ = _source_batch(model, xb, yb, None, None, "evaluate")
+            sw = None if sw is None else _check_sample_weight(model, sw, _count(yb),
+                                                              "evaluate")
         cb_list.on_test_batch_begin(step)
-        xb = _take(x, sl)
         if step == 0:
             per_pass = _images_per_inference_pass(model, xb)
         y_pred = _inference_forward(model, xb, per_pass)
         if penalty is None:
             penalty = float(sum(model.losses))
-        sw = None if sample_weight is None else sample_weight[sl]
-        yb = _take(y, sl)
-        loss_sum += float(model.loss(yb, y_pred, sample_weight=sw)) * (sl.stop - sl.start)
+        count = _count(yb)
+        loss_sum += float(model.loss(yb, y_pred, sample_weight=sw)) * count
+        seen += count
         for m in metric_objs:
             m.update_state(yb, y_pred)
-        logs = {"loss": loss_sum / sl.stop + penalty,
+        logs = {"loss": loss_sum / seen + penalty,
                 **{m.name: float(m.result()) for m in metric_objs}}
         cb_list.on_test_batch_end(step, logs)
         if bar is not None:
@@ -573,10 +691,12 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
             bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()})
     if bar is not None:
         bar.close()
-    loss_value = loss_sum / n + penalty
+    if logs is None:
+        raise ValueError(f"{where}: the generator or dataset gave no batch")
+    loss_value = loss_sum / seen + penalty
     logs = {"loss": loss_value, **{m.name: float(m.result()) for m in metric_objs}}
     if verbose == 2:
-        _print_summary_line(len(slices), time.perf_counter() - start, logs)
+        _print_summary_line(step + 1, time.perf_counter() - start, logs)
     _report_loss(model, loss_value)
     cb_list.on_test_end(dict(logs))
     return _format_results(loss_value, metric_objs, return_dict)
@@ -591,25 +711,37 @@ def _callback_list(model, callbacks, verbose, steps, where):
                                          steps=steps, progbar=False, where=where)
 
 
-def predict(model, x, batch_size=None, verbose=0, callbacks=None):
+def predict(model, x, batch_size=None, verbose=0, steps=None, callbacks=None):
     """The model's outputs for ``x``, computed in batches in inference mode.
 
     ``verbose=1`` shows a progress bar, ``verbose=2`` prints ``313/313 - 0s - 1ms/step``.
     ``callbacks`` get ``on_predict_begin/end`` and ``on_predict_batch_begin/end`` (with
-    ``{"outputs": the batch's outputs}``), as in Keras.
+    ``{"outputs": the batch's outputs}``), as in Keras. ``x`` may give the batches itself
+    (see :func:`fit`; a batch's targets, if any, are not used); ``steps`` caps the batches.
     """
     verbose = _resolve_verbose(verbose)
-    batch_size = _check_batch_size(model, batch_size, "predict")
-    x, _, n = _check_xy(model, x, None, "predict")
+    where = f"{model.name}.predict"
+    steps = batches.check_steps(steps, "steps", where)
+    from_source = batches.is_source(x)
+    if from_source:
+        _check_source_arguments(where, batch_size=batch_size)
+        source = batches.BatchSource(x, steps, where=where)
+        inputs, total = (xb for xb, _, _ in source.epoch()), source.steps_per_epoch
+    else:
+        batch_size = _check_batch_size(model, batch_size, "predict")
+        x, _, n = _check_xy(model, x, None, "predict")
+        slices = _batch_slices(n, batch_size)[:steps]
+        inputs, total = (_take(x, sl) for sl in slices), len(slices)
     outs = []
-    slices = _batch_slices(n, batch_size)
-    cb_list = _callback_list(model, callbacks, verbose, len(slices), "predict")
-    bar = _progress(verbose, len(slices), "predict")
+    cb_list = _callback_list(model, callbacks, verbose, total, "predict")
+    bar = _progress(verbose, total, "predict")
     start = time.perf_counter()
     cb_list.on_predict_begin()
-    for step, sl in enumerate(slices):
+    for step, xb in enumerate(inputs):
+        if from_source:
+            xb = _check_xy(model, xb, None, "predict")[0]
+            model._ensure_graph_for(xb if isinstance(xb, list) else [xb])
         cb_list.on_predict_batch_begin(step)
-        xb = _take(x, sl)
         if step == 0:
             per_pass = _images_per_inference_pass(model, xb)
         outs.append(_inference_forward(model, xb, per_pass))
@@ -618,8 +750,10 @@ def predict(model, x, batch_size=None, verbose=0, callbacks=None):
             bar.update(1)
     if bar is not None:
         bar.close()
+    if not outs:
+        raise ValueError(f"{where}: the generator or dataset gave no batch")
     if verbose == 2:
-        _print_summary_line(len(slices), time.perf_counter() - start, {})
+        _print_summary_line(len(outs), time.perf_counter() - start, {})
     cb_list.on_predict_end()
     if isinstance(outs[0], list):
         return [np.concatenate([o[i] for o in outs]) for i in range(len(outs[0]))]

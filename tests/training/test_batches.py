@@ -1,0 +1,279 @@
+"""fit / evaluate / predict on batches that come ready-made (npconv.training.batches):
+generators, Keras-style PyDatasets, iterables that start again (a torch DataLoader), with
+``steps_per_epoch``, ``validation_steps``, ``validation_freq``; against the same batches as
+arrays, and Keras's errors and warnings."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import npconv
+from npconv import layers
+from npconv.training import batches as batches_module
+
+
+def _model(seed=0):
+    npconv.set_random_seed(seed)
+    model = npconv.Sequential([npconv.Input((5,)), layers.Dense(4, activation="relu"),
+                               layers.Dense(3, activation="softmax")])
+    model.compile("rmsprop", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _data(n=40, seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, 5)).astype(np.float32), rng.integers(0, 3, n)
+
+
+class Batches:
+    """A Keras ``PyDataset``: ``len`` batches, ``[i]`` the i-th, ``on_epoch_end``."""
+
+    def __init__(self, x, y, batch_size, sample_weight=None):
+        self.x, self.y, self.batch_size, self.sample_weight = x, y, batch_size, sample_weight
+        self.epochs_ended = 0
+
+    def __len__(self):
+        return -(-len(self.x) // self.batch_size)
+
+    def __getitem__(self, i):
+        sl = slice(i * self.batch_size, (i + 1) * self.batch_size)
+        if self.sample_weight is None:
+            return self.x[sl], self.y[sl]
+        return self.x[sl], self.y[sl], self.sample_weight[sl]
+
+    def on_epoch_end(self):
+        self.epochs_ended += 1
+
+
+class Loader:
+    """An iterable that starts a new pass at each ``iter()`` (as a torch DataLoader), with
+    batches as lists ``[x, y]``."""
+
+    def __init__(self, x, y, batch_size):
+        self.x, self.y, self.batch_size = x, y, batch_size
+
+    def __len__(self):
+        return -(-len(self.x) // self.batch_size)
+
+    def __iter__(self):
+        for i in range(len(self)):
+            sl = slice(i * self.batch_size, (i + 1) * self.batch_size)
+            yield [self.x[sl], self.y[sl]]
+
+
+def _generator(x, y, batch_size, passes=1):
+    for _ in range(passes):
+        for i in range(0, len(x), batch_size):
+            yield x[i:i + batch_size], y[i:i + batch_size]
+
+
+def _weights(model):
+    return [w.copy() for w in model.get_weights()]
+
+
+@pytest.mark.parametrize("make, steps", [
+    (lambda x, y: _generator(x, y, 8, passes=2), 5),  # a one-shot generator needs the steps
+    (lambda x, y: Batches(x, y, 8), None),
+    (lambda x, y: Loader(x, y, 8), None),
+])
+def test_fit_on_batches_equals_fit_on_the_same_arrays(make, steps):
+    x, y = _data()
+    reference = _model()
+    ref_history = reference.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    model = _model()
+    history = model.fit(make(x, y), epochs=2, shuffle=False, verbose=0,
+                        steps_per_epoch=steps)
+    for a, b in zip(_weights(model), _weights(reference), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert history.history.keys() == ref_history.history.keys()
+    np.testing.assert_allclose(history.history["loss"], ref_history.history["loss"],
+                               rtol=1e-12)
+
+
+def test_a_pydataset_is_shuffled_by_batches_and_told_each_epoch_end():
+    x, y = _data(48)
+    data = Batches(x, y, 16)
+    seen = []
+
+    class Record(npconv.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(batch)
+
+    model = _model()
+    model.fit(data, epochs=3, shuffle=True, seed=5, verbose=0, callbacks=[Record()])
+    assert data.epochs_ended == 3 and seen == [0, 1, 2] * 3
+    # the batch order is a permutation per epoch: the same weights as the arrays in that order
+    reference = _model()
+    rng = np.random.default_rng(5)  # fit's shuffling generator for seed=5
+    for _ in range(3):
+        for i in rng.permutation(3):
+            reference.train_on_batch(*data[int(i)])
+    for a, b in zip(_weights(model), _weights(reference), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_steps_per_epoch_takes_batches_from_one_generator_across_epochs():
+    x, y = _data(32)
+    model = _model()
+    history = model.fit(_generator(x, y, 8), steps_per_epoch=2, epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2
+    reference = _model()
+    reference.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)  # the 4 batches
+    for a, b in zip(_weights(model), _weights(reference), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_generator_that_runs_dry_stops_training_with_keras_warning():
+    x, y = _data(16)
+    model = _model()
+    with pytest.warns(UserWarning, match="ran out of data"):
+        history = model.fit(_generator(x, y, 8), epochs=3, verbose=0)
+    assert len(history.history["loss"]) == 1  # the second epoch found no batch
+    with pytest.warns(UserWarning, match="steps_per_epoch \\* epochs"):
+        history = _model().fit(_generator(x, y, 8), steps_per_epoch=3, epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 1  # 2 of 3 batches, then nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one pass for one epoch: no warning
+        _model().fit(_generator(x, y, 8), epochs=1, verbose=0)
+
+
+def test_steps_per_epoch_with_a_loader_starts_a_new_pass():
+    x, y = _data(24)
+    counted = []
+
+    class Count(npconv.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            counted.append(self.params["steps"])
+
+    model = _model()
+    model.fit(Loader(x, y, 8), steps_per_epoch=5, epochs=1, verbose=0, callbacks=[Count()])
+    reference = _model()
+    for i in (0, 8, 16, 0, 8):
+        reference.train_on_batch(x[i:i + 8], y[i:i + 8])
+    for a, b in zip(_weights(model), _weights(reference), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert counted == [3]  # the progress bar's total: the loader's length, capped
+
+
+def test_steps_per_epoch_caps_the_batches_of_arrays():
+    x, y = _data(40)
+    seen = []
+
+    class Record(npconv.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(batch)
+
+    _model().fit(x, y, batch_size=8, steps_per_epoch=3, epochs=2, verbose=0,
+                 callbacks=[Record()])
+    assert seen == [0, 1, 2, 0, 1, 2]
+
+
+def test_evaluate_and_predict_on_batches_equal_the_arrays():
+    x, y = _data(30)
+    sw = np.linspace(0.5, 2.0, 30)
+    model = _model()
+    expected = model.evaluate(x, y, batch_size=8, sample_weight=sw, verbose=0)
+    got = model.evaluate(Batches(x, y, 8, sw), verbose=0)
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    plain = model.evaluate(x, y, batch_size=8, verbose=0)
+    np.testing.assert_allclose(model.evaluate(_generator(x, y, 8), verbose=0), plain,
+                               rtol=1e-6)
+    np.testing.assert_allclose(model.evaluate(Batches(x, y, 8), steps=2, verbose=0),
+                               model.evaluate(x[:16], y[:16], batch_size=8, verbose=0),
+                               rtol=1e-6)
+    probs = model.predict(x, batch_size=8)
+    np.testing.assert_array_equal(model.predict(_generator(x, y, 8)), probs)  # y not used
+    np.testing.assert_array_equal(model.predict(x[i:i + 8] for i in range(0, 30, 8)), probs)
+    np.testing.assert_array_equal(model.predict(Loader(x, y, 8), steps=2), probs[:16])
+
+
+def test_validation_data_as_batches_with_steps_and_freq():
+    x, y = _data(32)
+    model = _model()
+    history = model.fit(x, y, batch_size=8, epochs=4, verbose=0, shuffle=False,
+                        validation_data=Batches(x, y, 8), validation_steps=2,
+                        validation_freq=2)
+    val = history.history["val_loss"]
+    assert len(val) == 2 and len(history.history["loss"]) == 4  # after epochs 2 and 4
+    assert val[-1] == pytest.approx(model.evaluate(x[:16], y[:16], batch_size=8, verbose=0)[0],
+                                    rel=1e-6)
+    reference = _model()
+    ref = reference.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False,
+                        validation_data=(x, y), validation_batch_size=32)
+    assert ref.history["val_loss"][-1] == pytest.approx(
+        reference.evaluate(x, y, batch_size=32, verbose=0)[0], rel=1e-6)
+
+
+def test_class_weight_applies_to_each_generated_batch():
+    x, y = _data(32)
+    weights = {0: 2.0, 1: 0.5}
+    reference = _model()
+    reference.fit(x, y, batch_size=8, shuffle=False, class_weight=weights, verbose=0)
+    model = _model()
+    model.fit(_generator(x, y, 8), class_weight=weights, verbose=0)
+    for a, b in zip(_weights(model), _weights(reference), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_torch_dataloader_batches_train_the_model():
+    torch = pytest.importorskip("torch")
+    x, y = _data(32)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y)),
+        batch_size=8, shuffle=False)
+    model = _model()
+    model.fit(loader, epochs=2, shuffle=False, verbose=0)
+    reference = _model()
+    reference.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    for a, b in zip(_weights(model), _weights(reference), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(model.predict(loader), model.predict(x, batch_size=8))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(y=np.zeros(8)), "the y argument is not supported"),
+    (dict(batch_size=8), "the batch_size argument is not supported"),
+    (dict(sample_weight=np.ones(8)), "the sample_weight argument is not supported"),
+    (dict(validation_split=0.2), "validation_split is only supported for arrays"),
+    (dict(steps_per_epoch=0), "expected steps_per_epoch to be a positive int"),
+    (dict(steps_per_epoch=True), "expected steps_per_epoch to be a positive int"),
+    (dict(validation_freq=0), "expected validation_freq to be a positive int"),
+    (dict(validation_data=5), "expected validation_data=.*Received int"),
+])
+def test_fit_on_a_generator_refuses_what_its_batches_give(kwargs, message):
+    x, y = _data(8)
+    model = _model()
+    with pytest.raises(ValueError, match=message) as info:
+        model.fit(_generator(x, y, 4), verbose=0, **kwargs)
+    assert model.name in str(info.value)
+
+
+@pytest.mark.parametrize("batch, error, message", [
+    ((np.zeros((4, 5)),), ValueError, "a batch without targets"),
+    ((np.zeros((4, 5)), np.zeros(4), None, 1), ValueError, "a tuple of 4"),
+    ((np.zeros((4, 5)), np.zeros(3)), ValueError, "Received 4 inputs and 3"),
+    ((np.zeros((4, 6)), np.zeros(4)), ValueError, "6"),
+    ((iter([1]), np.zeros(4)), TypeError, "Received list_iterator"),
+])
+def test_a_bad_batch_is_a_clear_error(batch, error, message):
+    model = _model()
+    with pytest.raises(error, match=message):
+        model.fit(iter([batch]), verbose=0)
+
+
+def test_evaluate_or_predict_of_an_empty_generator_says_so():
+    model = _model()
+    with pytest.raises(ValueError, match="gave no batch"):
+        model.evaluate(iter([]), verbose=0)
+    with pytest.raises(ValueError, match="gave no batch"):
+        model.predict(iter([]))
+
+
+def test_what_counts_as_a_source_of_batches():
+    x, y = _data(4)
+    assert batches_module.is_source(_generator(x, y, 2))
+    assert batches_module.is_source(Batches(x, y, 2)) and batches_module.is_source(iter([]))
+    for data in (x, [x], (x,), {"a": x}, "abc", b"ab", np.float32(1)):
+        assert not batches_module.is_source(data)
+    assert batches_module.unpack([x, y])[1] is y and batches_module.unpack(x) == (x, None, None)
