@@ -259,6 +259,46 @@ def test_writing_onto_a_folder_or_under_a_file_is_a_clear_error_before_anything(
     assert _listing(tmp_path) == before  # no temporary file, no folder made
 
 
+@pytest.mark.parametrize("write", ["save", "save_weights"])
+def test_writing_through_a_symbolic_link_keeps_the_link(tmp_path, write):
+    """Before, the new file was renamed over the link itself, and the file it pointed to
+    kept its old contents."""
+    set_random_seed(0)
+    model = _sequential()
+    (tmp_path / "store").mkdir()
+    target = tmp_path / "store" / "model.npconv"
+    target.write_bytes(b"old")
+    link = tmp_path / "current.npconv"
+    link.symlink_to(target)
+    getattr(model, write)(link)
+    assert link.is_symlink() and target.read_bytes() != b"old"
+    fresh = _sequential()
+    fresh.load_weights(link)
+    for a, b in zip(fresh.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert sorted(os.listdir(tmp_path / "store")) == ["model.npconv"]  # no temporary left
+
+
+def test_a_pipe_or_device_is_refused_not_replaced(tmp_path):
+    model = _sequential()
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    with pytest.raises(ValueError, match=r"pipe: it is a named pipe, not a regular file"):
+        model.save(pipe)
+    assert not pipe.is_file() and pipe.exists()
+    with pytest.raises(ValueError, match=r"/dev/null: it is a character device"):
+        model.save_weights("/dev/null")
+    assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
+
+
+def test_a_folder_that_refuses_new_files_names_the_target_not_a_temporary(tmp_path):
+    model = _sequential()
+    with pytest.raises(FileNotFoundError) as info:
+        model.save("/proc/model.npconv")  # /proc takes no new files
+    assert "cannot write /proc/model.npconv" in str(info.value)
+    assert ".model.npconv." not in str(info.value)
+
+
 def test_load_model_on_a_folder_says_it_is_a_folder(tmp_path):
     (tmp_path / "m.npconv").mkdir()
     with pytest.raises(IsADirectoryError, match=r"m\.npconv is a folder, not a model file"):

@@ -19,10 +19,18 @@ def _umask() -> int:
 
 
 def check_file_target(path, where: str = "npconv") -> str:
-    """``path`` as a str, or a clear error before anything is written when it cannot become a
-    file: ``IsADirectoryError`` when it is a folder, ``NotADirectoryError`` when one of its
-    parents is a file (the OS's own errors name a temporary file or only the parent)."""
+    """The file that writing ``path`` replaces (``path`` as a str, or the file a symbolic link
+    points to: the link stays, as when writing through it), or a clear error before anything
+    is written when it cannot become a file: ``IsADirectoryError`` when it is a folder,
+    ``NotADirectoryError`` when one of its parents is a file (the OS's own errors name a
+    temporary file or only the parent), ``ValueError`` for a device, pipe or socket (which a
+    rename would replace)."""
     path = os.fspath(path)
+    if os.path.islink(path):
+        path = os.path.realpath(path)
+    if os.path.exists(path) and not os.path.isdir(path) and not os.path.isfile(path):
+        raise ValueError(f"{where}: cannot write {path}: it is {_kind(path)}, not a regular "
+                         "file (give the path of a file)")
     if os.path.isdir(path):
         raise IsADirectoryError(f"{where}: cannot write {path}: it is a folder, not a file "
                                 f"(give a file name inside it, or remove it)")
@@ -33,6 +41,17 @@ def check_file_target(path, where: str = "npconv") -> str:
         raise NotADirectoryError(f"{where}: cannot write {path}: {parent} is a file, so it "
                                  "cannot hold a folder")
     return path
+
+
+def _kind(path) -> str:
+    import stat
+
+    mode = os.stat(path).st_mode
+    for test, kind in ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return kind
+    return "not a regular file"
 
 
 @contextmanager
@@ -51,7 +70,11 @@ def atomic_path(path, suffix: str | None = None, where: str = "npconv"):
         suffix = os.path.splitext(path)[1]
     import tempfile  # (imports random and hashlib: not at npconv's import)
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix, dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix,
+                                   dir=folder)
+    except OSError as err:  # its message names the temporary file, not the target
+        raise type(err)(err.errno, f"{where}: cannot write {path}: {err.strerror}") from None
     os.close(fd)
     try:
         yield tmp
