@@ -177,16 +177,30 @@ def test_global_pooling_matches_torch(dtype, keepdims):
                                        xt.grad.numpy().transpose(0, 2, 3, 1), **TOL[dtype])
 
 
-def test_global_max_ties_first_maximum_not_amax_split():
-    # Our documented choice: like max_pool2d over the whole map (first maximum), not like
-    # torch.amax, which splits the gradient evenly among tied maxima.
-    x = np.array([[2.0, 5.0], [5.0, 1.0]]).reshape(1, 2, 2, 1)
-    _, cache = global_max_pool2d_forward(x)
-    dx = global_max_pool2d_backward(np.ones((1, 1)), cache)
-    xt = to_torch(x)
-    F.max_pool2d(xt, (2, 2)).sum().backward()
-    np.testing.assert_array_equal(dx, xt.grad.numpy().transpose(0, 2, 3, 1))
-    xa = to_torch(x)
-    torch.amax(xa, dim=(2, 3)).sum().backward()
-    np.testing.assert_array_equal(xa.grad.numpy()[0, 0], [[0, 0.5], [0.5, 0]])
-    np.testing.assert_array_equal(dx[0, :, :, 0], [[0, 1], [0, 0]])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_global_max_splits_the_gradient_among_ties_as_amax(dtype):
+    # Keras's GlobalMaxPooling2D is ops.max: torch.amax on the torch backend, which splits
+    # the gradient evenly among tied maxima (TensorFlow's reduce_max and JAX's max too)
+    rng = np.random.default_rng(4)
+    x = rng.integers(-2, 3, size=(3, 4, 5, 6)).astype(dtype)  # many ties
+    x[0, :, :, 0] = 7.0                                       # a channel of one value
+    for keepdims in (False, True):
+        out, cache = global_max_pool2d_forward(x, keepdims=keepdims)
+        d_out = rng.standard_normal(out.shape).astype(dtype)
+        xt = to_torch(x)
+        yt = torch.amax(xt, dim=(2, 3), keepdim=keepdims)
+        d_t = d_out.transpose(0, 3, 1, 2) if keepdims else d_out
+        yt.backward(torch.from_numpy(np.ascontiguousarray(d_t)))
+        dx = global_max_pool2d_backward(d_out, cache)
+        assert dx.dtype == dtype
+        np.testing.assert_allclose(dx, xt.grad.numpy().transpose(0, 2, 3, 1), **TOL[dtype])
+    np.testing.assert_allclose(dx[0, :, :, 0], np.full((4, 5), d_out[0, 0, 0, 0] / 20),
+                               rtol=1e-6)
+
+
+def test_global_max_with_nan_sends_the_gradient_to_the_first_nan():
+    x = np.array([[1.0, np.nan], [np.nan, 3.0]]).reshape(1, 2, 2, 1)
+    out, cache = global_max_pool2d_forward(x)
+    assert np.isnan(out).all()
+    dx = global_max_pool2d_backward(np.full((1, 1), 2.0), cache)
+    np.testing.assert_array_equal(dx[0, :, :, 0], [[0, 2], [0, 0]])

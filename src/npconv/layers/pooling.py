@@ -177,7 +177,7 @@ class GlobalAveragePooling2D(_GlobalPooling2D):
 class GlobalMaxPooling2D(_GlobalPooling2D):
     """The maximum of each channel over height and width (seed 000: ``[[30, 31]]``).
 
-    Gradient: to each channel's first maximum in row-major order.
+    Gradient: split evenly among each channel's tied maxima (as Keras's ``ops.max``).
     """
 
     _forward = staticmethod(pool_ops.global_max_pool2d_forward)

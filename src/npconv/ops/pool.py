@@ -72,7 +72,8 @@ class GlobalPoolCache:
     x_shape: tuple[int, int, int, int]
     dtype: np.dtype
     keepdims: bool
-    argmax: np.ndarray | None = None   # global max: flat pixel index h * W + w, (batch, channels)
+    ties: np.ndarray | None = None     # global max: (batch, height * width, channels), bool
+    counts: np.ndarray | None = None   # global max: tied maxima per (batch, channel)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -405,25 +406,32 @@ def global_avg_pool2d_backward(d_out, cache: GlobalPoolCache):
 def global_max_pool2d_forward(x, keepdims=False):
     """The maximum of each channel over height and width (seed 000's GlobalMaxPooling2D).
 
-    Shapes as :func:`global_avg_pool2d_forward`. The backward sends each channel's gradient
-    to its FIRST maximum in row-major order (``torch.amax`` would split it evenly among ties).
+    Shapes as :func:`global_avg_pool2d_forward`. The backward splits each channel's gradient
+    evenly among its tied maxima, as Keras's ``ops.max`` does on every backend (``torch.amax``,
+    TensorFlow's ``reduce_max``, JAX's ``max``); a channel holding NaN sends it to its first
+    NaN.
     """
     x = _global_setup("global_max_pool2d_forward", x)
     n, h, w, c = x.shape
     flat = x.reshape(n, h * w, c)
-    argmax = flat.argmax(axis=1)                       # first maximum, (batch, channels)
-    out = np.take_along_axis(flat, argmax[:, None, :], axis=1)[:, 0, :]
+    out = flat.max(axis=1)                              # (batch, channels)
+    ties = flat == out[:, None, :]
+    counts = ties.sum(axis=1)
+    if not counts.all():  # NaN != NaN: its first occurrence takes the gradient
+        lost = np.nonzero(counts == 0)
+        ties[lost[0], flat.argmax(axis=1)[lost], lost[1]] = True
+        counts[lost] = 1
     if keepdims:
         out = out.reshape(n, 1, 1, c)
     cache = GlobalPoolCache("global_max_pool2d_backward", x.shape, x.dtype, bool(keepdims),
-                            argmax=argmax)
+                            ties=ties, counts=counts)
     return out, cache
 
 
 def global_max_pool2d_backward(d_out, cache: GlobalPoolCache):
-    """Gradient of :func:`global_max_pool2d_forward`: ``d_out`` at each channel's first max."""
+    """Gradient of :func:`global_max_pool2d_forward`: ``d_out / ties`` at each channel's
+    maxima, 0 elsewhere."""
     d_out = _global_d_out(d_out, cache)
-    n, h, w, c = cache.x_shape
-    dx = np.zeros((n, h * w, c), dtype=cache.dtype)
-    np.put_along_axis(dx, cache.argmax[:, None, :], d_out[:, None, :], axis=1)
+    share = (d_out / cache.counts).astype(cache.dtype, copy=False)
+    dx = np.where(cache.ties, share[:, None, :], np.zeros((), cache.dtype))
     return dx.reshape(cache.x_shape)
