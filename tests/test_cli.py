@@ -140,6 +140,14 @@ def test_predict_images_agrees_with_predict_on_the_dataset(run_dir, tmp_path):
         assert dataset_line.split(": ", 1)[1].startswith(predicted)
         assert dataset_line.endswith(top)  # the same probabilities, to the printed digits
 
+    # image files after options too (argparse alone stopped at the first option)
+    code, mixed, stderr = call(["predict", out / "best.npconv", files[0], "--top", "2",
+                                *files[1:]])
+    assert code == 0, stderr
+    assert mixed == stdout
+    code, _, stderr = call(["predict", out / "best.npconv", files[0], "--topp", "2"])
+    assert code == 2 and "unrecognized arguments: --topp" in stderr
+
     rgb = tmp_path / "big.jpg"
     Image.fromarray(np.full((60, 40, 3), 200, np.uint8)).save(rgb)  # resized, made grey
     code, stdout, _ = call(["predict", out / "best.npconv", rgb, "--invert",
@@ -479,7 +487,8 @@ def _truncated(tmp_path, run_dir):
     (["evaluate", "{truncated}"], 1, "not a valid npconv file"),
     (["evaluate", "{run}/history.csv"], 1, "not a valid npconv file"),
     (["evaluate", "{run}/best.npconv", "--split", "all"], 2, "invalid choice: 'all'"),
-    (["predict", "{run}/best.npconv"], 2, "give image files, or --index"),
+    (["predict", "{run}/best.npconv"], 2, "nothing to predict: give image files, or --index"),
+    (["predict", "{run}/best.npconv", "{tmp}/a.png", "--index", "1"], 2, "not both"),
     (["predict", "{run}/best.npconv", "--index", "3:1"], 2, "expected 0 <= A < B"),
     (["predict", "{run}/best.npconv", "--index", "0:10001"], 2, "out of range"),
     (["predict", "{run}/best.npconv", "{tmp}/missing.png"], 1, "no such image file"),

@@ -268,11 +268,23 @@ def _one_line(exc: BaseException) -> str:
     return text.removeprefix("npconv: ")
 
 
+def _parse(parser, argv):
+    """``parser.parse_args(argv)``, except that ``npconv predict`` takes its image files
+    after options too (``predict CKPT --top 5 a.png``: argparse stops filling a ``*``
+    positional at the first option, and parse_intermixed_args does not support commands)."""
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "predict" and not any(e.startswith("-") for e in extra):
+        args.images = [*args.images, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv=None) -> int:
     """Run the ``npconv`` command with ``argv`` (default ``sys.argv[1:]``); return its exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser(argv).parse_args(argv)
+        args = _parse(build_parser(argv), argv)
     except SystemExit as exc:  # --help, --version and usage errors
         return exc.code if isinstance(exc.code, int) else 1
     args.argv = ["npconv", *argv]

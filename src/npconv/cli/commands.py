@@ -146,8 +146,11 @@ def predict_command(args) -> int:
 
     from ..training import run
 
-    if bool(args.images) == (args.index is not None):
+    if args.images and args.index is not None:
         raise UsageError("give image files, or --index A:B (with --dataset), not both")
+    if not args.images and args.index is None:
+        raise UsageError("nothing to predict: give image files, or --index A:B (with "
+                         "--dataset) for test-set samples")
     run_info = _run_info(args.checkpoint)
     # image files need no dataset (nor its folder): only --index reads the test set
     config = None if args.images else _run_config(args.checkpoint, args)
