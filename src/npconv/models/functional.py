@@ -12,7 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers.base import Layer, SymbolicTensor, _snake_case, get_layer_class, unique_name
+from ..layers.base import (
+    LAYER_HOLDERS,
+    Layer,
+    SymbolicTensor,
+    _snake_case,
+    get_layer_class,
+    unique_name,
+)
 from ..layers.input import InputLayer
 from ..tensor import as_tensor
 from . import fusion, parallel, tracing
@@ -371,7 +378,7 @@ class Model:
                     moved[k] = (moved[k], cache)
             layer._forward_owner = token
             if k in shared:
-                states[k] = dict(vars(layer))
+                states[k] = layer._call_state()
             values[node.out] = y
             for p in self._last_reads[k]:
                 values[p] = None
@@ -460,7 +467,8 @@ class Model:
                     "it), so its caches are not this pass's; run this model's forward again "
                     "before its backward")
             if k in self._shared_nodes and k in states:
-                vars(node.layer).update(states[k])  # this call's caches (gone once released)
+                node.layer._restore_call_state(states[k])  # this call's caches (gone once
+                # released)
             node.layer._check_caches_kept()
             if k in moved:  # the producer's ReLU, applied after this max pool
                 activation, cache = moved[k]
@@ -600,6 +608,9 @@ class Model:
         values, so that ``dict(zip(model.metrics_names, model.evaluate(x, y)))`` names each
         (with no compiled metric, evaluate returns the loss alone, as Keras)."""
         return [m.name for m in self.metrics]
+
+
+LAYER_HOLDERS.append(Model)  # a layer may hold a model (and call it in its call)
 
 
 def _model_class(kind: str, where: str):

@@ -8,21 +8,14 @@ functional :class:`~npconv.models.functional.Model` then runs forward and backwa
 
 from __future__ import annotations
 
-from ..layers.base import Layer, SymbolicTensor, _takes_training
+from ..layers.base import Layer, SymbolicTensor, _takes_training, held_layers
 from ..layers.input import Input, InputLayer
 
 
 def attribute_layers(owner) -> list:
-    """The layers ``owner`` holds as attributes, also in lists, tuples and dicts (Keras
-    tracks those too), in assignment order, each once."""
-    found: dict[int, Layer] = {}
-    for value in vars(owner).values():
-        items = value.values() if isinstance(value, dict) else (
-            value if isinstance(value, (list, tuple)) else [value])
-        for item in items:
-            if isinstance(item, Layer):
-                found.setdefault(id(item), item)
-    return list(found.values())
+    """The layers ``owner`` holds as attributes (in lists, tuples and dicts too), in
+    assignment order, each once."""
+    return held_layers(owner, (Layer,))
 
 
 def traced_tensors(outputs) -> list:
