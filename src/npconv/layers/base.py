@@ -28,6 +28,12 @@ in the CPU cache (Conv2D in inference on large batches): it then sets
 (``Activation.output_cache(y)``); only activations with ``Activation.inplace`` qualify.
 Such a ``call`` reads the activation from :attr:`Layer.fused_activation`, which is None while
 ``forward(..., activation=False)`` runs.
+
+A layer that holds layers as attributes and defines ``call`` but not ``call_backward`` is
+built from them (Keras's composable layers): on build its ``call`` is traced into a graph of
+its sublayers (``self._graph``, :mod:`npconv.models.composite`), which then runs its
+forward and backward passes and holds its weights. A layer with its own ``call_backward``
+keeps this contract as written.
 """
 
 from __future__ import annotations
