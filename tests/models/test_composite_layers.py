@@ -448,3 +448,27 @@ def test_a_second_backward_after_released_caches_says_so():
     with pytest.raises(RuntimeError, match="cb: the caches of the last forward pass were "
                                            "released"):
         block.backward(np.ones_like(out))
+
+
+# ---------------------------------------------------------------------------- symbolic tensors
+def test_arithmetic_and_activation_functions_on_layer_outputs_are_layers_a_file_keeps(tmp_path):
+    inp = npconv.Input((4,))
+    d = layers.Dense(3, dtype="float64")(inp)
+    h = keras.activations.relu(d, negative_slope=0.1) + d  # ReLU(negative_slope=0.1), Add
+    out = keras.activations.get("tanh")(h) * d             # Activation("tanh"), Multiply
+    model = npconv.Model(inp, out)
+    assert [type(layer).__name__ for layer in model.layers[1:]] == [
+        "Dense", "ReLU", "Add", "Activation", "Multiply"]
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    kernel, bias = model.layers[1].get_weights()
+    z = x @ kernel + bias
+    np.testing.assert_allclose(model.predict(x, verbose=0),
+                               np.tanh(np.where(z > 0, z, 0.1 * z) + z) * z, rtol=1e-12)
+    assert npconv.gradient_check(model, x, print_fn=None).passed
+    model.save(tmp_path / "arith.npconv")
+    loaded = npconv.load_model(tmp_path / "arith.npconv")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    with pytest.raises(TypeError, match=r"activations.elu\(alpha=2.0\) on a layer output"):
+        keras.activations.elu(d, alpha=2.0)
+    with pytest.raises(TypeError, match="unsupported operand"):
+        d * 2
