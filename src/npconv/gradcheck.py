@@ -105,7 +105,14 @@ def _is_model(obj) -> bool:
 
 
 def _layers_of(obj):
-    return list(obj.layers) if _is_model(obj) else [obj]
+    """The layers of a model or layer, and the sublayers of composite layers among them."""
+    layers = list(obj.layers) if _is_model(obj) else [obj]
+    return [inner for layer in layers for inner in [layer, *_sublayers_of(layer)]]
+
+
+def _sublayers_of(layer):
+    subs = getattr(layer, "_sublayer_list", ())
+    return [inner for sub in subs for inner in [sub, *_sublayers_of(sub)]]
 
 
 def _float64_clone(obj):
@@ -220,8 +227,13 @@ def gradient_check(layer_or_model, x, y=None, loss=None, eps=1e-6, rtol=1e-5, ma
                         "from npconv's generators?): finite differences cannot be trusted")
 
     # ---- analytic gradients (twice: backward must be repeatable and leave d_out alone)
-    weights = [(f"{layer.name}/{w.name}" if is_model else w.name, w)
-               for layer in _layers_of(clone) for w in layer.trainable_weights]
+    # named "layer/weight" in a model or a composite layer (the sublayer that holds it)
+    holder = {id(w): layer.name for layer in _layers_of(clone) for w in layer._weights
+              if getattr(layer, "_graph", None) is None}
+    top = clone.layers if is_model else [clone]
+    nested = is_model or bool(getattr(clone, "_sublayer_list", ()))
+    weights = [(f"{holder.get(id(w), layer.name)}/{w.name}" if nested else w.name, w)
+               for layer in top for w in layer.trainable_weights]
 
     def backward(d_out):
         d_arg = d_out if isinstance(out, (list, tuple)) else d_out[0]

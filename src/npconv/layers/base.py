@@ -28,6 +28,12 @@ in the CPU cache (Conv2D in inference on large batches): it then sets
 (``Activation.output_cache(y)``); only activations with ``Activation.inplace`` qualify.
 Such a ``call`` reads the activation from :attr:`Layer.fused_activation`, which is None while
 ``forward(..., activation=False)`` runs.
+
+A layer that holds layers as attributes and defines ``call`` but not ``call_backward`` is
+built from them (Keras's composable layers): on build its ``call`` is traced into a graph of
+its sublayers (``self._graph``, :mod:`npconv.models.composite`), which then runs its
+forward and backward passes and holds its weights. A layer with its own ``call_backward``
+keeps this contract as written.
 """
 
 from __future__ import annotations
@@ -232,6 +238,39 @@ class SymbolicTensor:
     def ndim(self) -> int:
         return len(self.shape)
 
+    # Keras's arithmetic on symbolic tensors: ``a + b`` is ``Add()([a, b])`` and ``a * b``
+    # ``Multiply()([a, b])`` (a layer each, so they have a backward); with anything but
+    # another symbolic tensor they are refused (NotImplemented: Python's TypeError).
+    def __add__(self, other):
+        from .merge import Add
+
+        return Add()([self, other]) if isinstance(other, SymbolicTensor) else NotImplemented
+
+    def __mul__(self, other):
+        from .merge import Multiply
+
+        return (Multiply()([self, other]) if isinstance(other, SymbolicTensor)
+                else NotImplemented)
+
+    def _apply_activation(self, activation):
+        """``npconv.activations.relu(t)`` on a symbolic tensor: an ``Activation`` layer, or
+        the layer that saves its options (``ReLU``, ``LeakyReLU``, ``Softmax``)."""
+        from . import activation as layers_of
+        from .core import Activation
+
+        options = dict(activation.kwargs)
+        if not options:
+            return Activation(activation)(self)
+        kinds = {"relu": layers_of.ReLU, "softmax": layers_of.Softmax,
+                 "leaky_relu": lambda negative_slope=0.2: layers_of.LeakyReLU(negative_slope)}
+        if activation.name not in kinds:
+            given = ", ".join(f"{k}={v!r}" for k, v in options.items())
+            raise TypeError(f"activations.{activation.name}({given}) on a layer output: a "
+                            "model file keeps only an activation's name, so these options "
+                            "are not supported here; use the defaults, or a layer of your "
+                            "own")
+        return kinds[activation.name](**options)(self)
+
     def __repr__(self) -> str:
         producer = f", layer={self.layer.name}" if self.layer is not None else ""
         return f"<SymbolicTensor shape={self.shape}{producer}>"
@@ -281,10 +320,34 @@ def _takes_training(call) -> bool:
         p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
+def _holds_layers(layer) -> bool:
+    """Whether ``layer``'s own ``call`` (not npconv's) may call layers it holds."""
+    return type(layer).call is not Layer.call and bool(held_layers(layer))
+
+
 def _is_symbolic(inputs) -> bool:
     if isinstance(inputs, SymbolicTensor):
         return True
     return isinstance(inputs, (list, tuple)) and any(isinstance(t, SymbolicTensor) for t in inputs)
+
+
+#: The kinds of object a layer may hold as sublayers: Layer, and Model once models are
+#: imported (npconv.models.functional adds it; layers never import models).
+LAYER_HOLDERS: list[type] = []
+
+
+def held_layers(owner, kinds=None) -> list:
+    """The layers (and models) ``owner`` holds as attributes, also in lists, tuples and
+    dicts (Keras tracks those too), in assignment order, each once."""
+    kinds = tuple(kinds or LAYER_HOLDERS)
+    found: dict[int, object] = {}
+    for value in vars(owner).values():
+        items = value.values() if isinstance(value, dict) else (
+            value if isinstance(value, (list, tuple)) else [value])
+        for item in items:
+            if isinstance(item, kinds) and item is not owner:
+                found.setdefault(id(item), item)
+    return list(found.values())
 
 
 class Layer:
@@ -292,6 +355,13 @@ class Layer:
 
     #: Layers whose inputs are a list of tensors (Add, Concatenate) set this to True.
     multiple_inputs = False
+    #: A composite layer's traced graph (npconv.models.composite.LayerGraph), else None,
+    #: and its sublayers in Keras order.
+    _graph = None
+    _sublayer_list: tuple = ()
+    #: True while a layer with its own call_backward holds sublayers not yet built: their
+    #: weights join its own after a forward pass (see _adopt_sublayer_weights).
+    _adopting = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -434,6 +504,18 @@ class Layer:
                 w.grad = g if w.grad is None else w.grad + g
 
     @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value) -> None:
+        """As in Keras, ``layer.trainable = False`` freezes the layers it holds too (and a
+        frozen BatchNormalization among them runs in inference mode)."""
+        self._trainable = bool(value)
+        for sub in held_layers(self) + list(self._sublayer_list):
+            sub.trainable = self._trainable
+
+    @property
     def weights(self) -> list[Weight]:
         """All weights in Keras order (trainable ones first, as Keras lists them)."""
         return self.trainable_weights + self.non_trainable_weights
@@ -442,12 +524,16 @@ class Layer:
     def trainable_weights(self) -> list[Weight]:
         if not self.trainable:
             return []
+        if self._graph is not None:  # each sublayer says which of its own are trainable
+            return [w for sub in self._sublayer_list for w in sub.trainable_weights]
         return [w for w in self._weights if w.trainable]
 
     @property
     def non_trainable_weights(self) -> list[Weight]:
         if not self.trainable:
             return list(self._weights)
+        if self._graph is not None:
+            return [w for sub in self._sublayer_list for w in sub.non_trainable_weights]
         return [w for w in self._weights if not w.trainable]
 
     def get_weights(self) -> list[np.ndarray]:
@@ -496,6 +582,8 @@ class Layer:
 
     def output_shape_for(self, input_shape):
         """Public output shape in this layer's ``data_format``."""
+        if self._graph is not None:  # what the traced call gives
+            return (tuple(input_shape)[0],) + tuple(self._graph.outputs[0].shape[1:])
         if self.multiple_inputs:
             return self.compute_output_shape([tuple(s) for s in input_shape])
         inner = self.compute_output_shape(self._to_internal_shape(tuple(input_shape)))
@@ -514,7 +602,9 @@ class Layer:
             if self.multiple_inputs
             else self._to_internal_shape(tuple(input_shape))
         )
-        if not self._weights:  # (a user's own layer.build(shape) call made them already)
+        if self._graph is None and _holds_layers(self):
+            self._build_from_sublayers(internal)
+        elif not self._weights:  # (a user's own layer.build(shape) call made them already)
             self.build(internal)
         names = {w.name for w in self._weights}
         for weight_name in self._weight_regularizers:
@@ -533,6 +623,39 @@ class Layer:
             else (None,) + tuple(input_shape[1:])
         )
         self.output_shape = self.output_shape_for(batchless)
+
+    def _build_from_sublayers(self, input_shape) -> None:
+        """A layer holding layers: traced into a graph of them unless it defines its own
+        ``call_backward`` (then its sublayers' weights join its own once they are built)."""
+        if type(self).call_backward is not Layer.call_backward:
+            if not self._weights:
+                self.build(input_shape)
+            self._adopting = True
+            return
+        from ..models.composite import build_graph
+
+        build_graph(self, input_shape)
+
+    def _adopt_sublayer_weights(self) -> None:
+        """After a forward pass of a layer with its own ``call_backward``: the weights of the
+        sublayers its ``call`` built are listed after its own (trained, saved, counted)."""
+        subs = [sub for sub in held_layers(self, (Layer,))]
+        ours = {id(w) for w in self._weights}
+        for sub in subs:
+            self._weights.extend(w for w in sub._weights if id(w) not in ours)
+        self._adopting = not all(sub.built for sub in subs)
+
+    def _call_state(self):
+        """What this layer's last call left for its backward (a shared layer's call
+        keeps it between its forward and backward)."""
+        graph = self._graph
+        return dict(vars(self)), None if graph is None else graph.pass_state()
+
+    def _restore_call_state(self, state) -> None:
+        own, inner = state
+        vars(self).update(own)
+        if inner is not None:
+            self._graph.restore_pass_state(inner)
 
     # ------------------------------------------------------------------ calling
     def __call__(self, inputs, training=None, **kwargs):
@@ -600,6 +723,9 @@ class Layer:
         ``backward`` then starts from that output (a model uses it to apply a ReLU after the
         max pool that follows, on 4x fewer values: the two commute).
         """
+        if self._graph is not None or (not self.built and _holds_layers(self)
+                                       and type(self).call_backward is Layer.call_backward):
+            return self._forward_graph(inputs, training)
         self._activation_skipped = self.activation is not None and not activation
         self._forward_owner = None  # a model running this layer records itself (after)
         self._caches_released = False
@@ -637,6 +763,21 @@ class Layer:
             else:
                 y, self._activation_cache = self.activation.forward(y)
         self._output_seen = np.shape(y)
+        if self._adopting:
+            self._adopt_sublayer_weights()
+        return y
+
+    def _forward_graph(self, inputs, training):
+        """A composite layer's forward pass: its traced graph (built on the first input)."""
+        from ..models.composite import check_input
+
+        self._forward_owner = None
+        self._caches_released = False
+        x = check_input(self, inputs)
+        self._maybe_build(x.shape, x.dtype if x.dtype.kind == "f" else None)
+        x = check_input(self, x)
+        y = self._graph._forward_serial([x], bool(training))
+        self._output_seen = np.shape(y)
         return y
 
     def backward(self, d_out, *, through_activation=True):
@@ -655,6 +796,11 @@ class Layer:
         if seen is not None and d.shape != seen:
             raise ValueError(f"{self.name}: expected a gradient of the output's shape {seen} "
                              f"(the last forward pass's). Received shape {d.shape}")
+        if self._graph is not None:  # the sublayers' backward; the fused output activation
+            # is the graph's output layer's (see LayerGraph.output_activation)
+            return self._graph._backward_serial(
+                d, fused_output_activation=not through_activation,
+                need_input_grad=self.need_input_grad)
         if (self.activation is not None and through_activation
                 and not getattr(self, "_activation_skipped", False)):
             d = self.activation.backward(d, self._activation_cache)
@@ -681,6 +827,8 @@ class Layer:
         if hasattr(self, "_inference_input"):
             self._inference_input = None
         self._caches_released = True
+        if self._graph is not None:
+            self._graph.release_caches()
 
     #: True for layers whose output for a sample depends on that sample alone, in both modes:
     #: a model may then run parts of a batch through shallow copies of the layer (same
@@ -691,6 +839,8 @@ class Layer:
         """Whether a model may run this layer on parts of a batch at once, in mode
         ``training``: :attr:`batch_independent`, and no fused activation along the batch
         axis (a softmax over axis 0)."""
+        if self._graph is not None:
+            return self._graph.splits_batch(training)
         if not self.batch_independent:
             return False
         axis = getattr(self.activation, "kwargs", {}).get("axis")
@@ -725,6 +875,9 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+LAYER_HOLDERS.append(Layer)
 
 
 def get_layer_class(class_name: str) -> type:

@@ -12,10 +12,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers.base import Layer, SymbolicTensor, _snake_case, get_layer_class, unique_name
+from ..layers.base import (
+    LAYER_HOLDERS,
+    Layer,
+    SymbolicTensor,
+    _snake_case,
+    get_layer_class,
+    unique_name,
+)
 from ..layers.input import InputLayer
 from ..tensor import as_tensor
-from . import fusion, parallel
+from . import fusion, parallel, tracing
 
 
 class _Node:
@@ -26,42 +33,6 @@ class _Node:
 
     def __init__(self, layer, parents, out, training=None):
         self.layer, self.parents, self.out, self.training = layer, parents, out, training
-
-
-def _attribute_layers(model) -> list:
-    """The layers a subclassed model holds as attributes, also in lists, tuples and dicts
-    (Keras tracks those too), in assignment order, each once."""
-    found: dict[int, Layer] = {}
-    for value in vars(model).values():
-        items = value.values() if isinstance(value, dict) else (
-            value if isinstance(value, (list, tuple)) else [value])
-        for item in items:
-            if isinstance(item, Layer):
-                found.setdefault(id(item), item)
-    return list(found.values())
-
-
-def _traced_tensors(outputs) -> list:
-    """The tensors a traced call made to reach ``outputs``, in a fixed (depth-first) order."""
-    seen, order = set(), []
-
-    def visit(t):
-        if not isinstance(t, SymbolicTensor) or id(t) in seen:
-            return
-        seen.add(id(t))
-        for p in t.parents:
-            visit(p)
-        order.append(t)
-
-    for t in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
-        visit(t)
-    return order
-
-
-def _layer_calls(tensors) -> list:
-    """The kinds of layer behind ``tensors`` (classes: a layer made inside call is a new
-    object in each trace)."""
-    return [type(t.layer) for t in tensors]
 
 
 def _add_call_gradients(layer, shared_grads: dict) -> None:
@@ -167,7 +138,7 @@ class Model:
         layer once). A subclassed model not yet traced lists the layers among its
         attributes."""
         if not self._graph_ready:
-            return _attribute_layers(self)
+            return tracing.attribute_layers(self)
         unique = {id(n.layer): n.layer for n in self._nodes}
         if self._subclassed():  # as Keras: a subclassed model lists no InputLayer
             return list(unique.values())
@@ -201,54 +172,9 @@ class Model:
         self._trace_call(shapes, several)
 
     def _trace_call(self, shapes, several: bool, keys=None) -> None:
-        from ..layers.base import _takes_training
-        from ..layers.input import Input
-
-        where = f"{self.name} ({type(self).__name__}.call)"
-        takes_training = _takes_training(type(self).call)
-
-        def trace(training):
-            inputs = [Input(shape=s) for s in shapes]
-            arg = dict(zip(keys, inputs, strict=True)) if keys else inputs if several else inputs[0]
-            try:
-                out = self.call(arg, training=training) if takes_training else self.call(arg)
-            except Exception as err:
-                raise TypeError(
-                    f"{where}: a subclassed model's call is traced into a graph of npconv "
-                    f"layers on its first input, and tracing failed: {type(err).__name__}: "
-                    f"{err}. Use only npconv layers (Add, Concatenate, Activation, ... for "
-                    "arithmetic) inside call: NumPy operations on the traced tensors have no "
-                    "gradient here") from err
-            return arg, out
-
-        if takes_training:
-            # One graph serves both modes. Traced once per mode: the same layers must run
-            # (no Python control flow on ``training``, as ``if training: x = self.drop(x)``;
-            # ``self.drop(x, training=training)`` is Keras's way, and works), and a call
-            # whose training follows the model's argument (True, then False) follows the
-            # model's mode at run time; one fixed in call (the same in both) stays fixed.
-            _, for_training = trace(True)
-            arg, outputs = trace(False)
-            train_tensors = _traced_tensors(for_training)
-            tensors = _traced_tensors(outputs)
-            if _layer_calls(train_tensors) != _layer_calls(tensors):
-                raise ValueError(
-                    f"{where}: call runs other layers when training=True than when it is "
-                    "False (Python control flow on training); npconv traces call into one "
-                    "graph for both modes: pass training to the layers instead, e.g. "
-                    "self.dropout(x, training=training)")
-            for when_training, t in zip(train_tensors, tensors, strict=True):
-                if when_training.training != t.training:
-                    t.training = None
-        else:
-            arg, outputs = trace(None)
-        outs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-        if not outs or not all(isinstance(t, SymbolicTensor) for t in outs):
-            raise TypeError(f"{where}: expected call to return the output of npconv layers "
-                            f"(or a list of them). Received {type(outputs).__name__}")
-        if any(t.layer is not None and isinstance(t.layer, InputLayer) for t in outs):
-            raise ValueError(f"{where}: call returned its input unchanged; a model needs at "
-                             "least one layer")
+        arg, outputs = tracing.trace_call(self.call, shapes, several,
+                                          f"{self.name} ({type(self).__name__}.call)",
+                                          "a subclassed model's call", keys=keys)
         self._init_graph(arg, outputs)
 
     def get_layer(self, name=None, index=None) -> Layer:
@@ -452,7 +378,7 @@ class Model:
                     moved[k] = (moved[k], cache)
             layer._forward_owner = token
             if k in shared:
-                states[k] = dict(vars(layer))
+                states[k] = layer._call_state()
             values[node.out] = y
             for p in self._last_reads[k]:
                 values[p] = None
@@ -541,7 +467,8 @@ class Model:
                     "it), so its caches are not this pass's; run this model's forward again "
                     "before its backward")
             if k in self._shared_nodes and k in states:
-                vars(node.layer).update(states[k])  # this call's caches (gone once released)
+                node.layer._restore_call_state(states[k])  # this call's caches (gone once
+                # released)
             node.layer._check_caches_kept()
             if k in moved:  # the producer's ReLU, applied after this max pool
                 activation, cache = moved[k]
@@ -681,6 +608,9 @@ class Model:
         values, so that ``dict(zip(model.metrics_names, model.evaluate(x, y)))`` names each
         (with no compiled metric, evaluate returns the loss alone, as Keras)."""
         return [m.name for m in self.metrics]
+
+
+LAYER_HOLDERS.append(Model)  # a layer may hold a model (and call it in its call)
 
 
 def _model_class(kind: str, where: str):

@@ -40,8 +40,9 @@ MIN_PART = 8
 
 
 def _splits(layer, training) -> bool:
-    # Only npconv's own layers: a subclass defined elsewhere may keep state per batch.
-    return (type(layer).__module__.startswith("npconv.")
+    # Only npconv's own layers: a subclass defined elsewhere may keep state per batch. A
+    # composite layer runs its traced graph, never its own call: its sublayers decide.
+    return ((type(layer).__module__.startswith("npconv.") or layer._graph is not None)
             and layer.splits_batch(training))
 
 
@@ -68,6 +69,11 @@ def _replica_layer(layer):
     """A shallow copy of ``layer`` whose weights are new ``Weight`` objects around the same
     arrays (so its ``grad`` is its own)."""
     twin = copy.copy(layer)
+    if layer._graph is not None:  # a composite layer: replicas of its sublayers
+        twin._graph, replicas = _replica_model(layer._graph, with_layers=True)
+        twin._sublayer_list = tuple(replicas[id(sub)] for sub in layer._sublayer_list)
+        twin._weights = [w for sub in twin._sublayer_list for w in sub._weights]
+        return twin
     mapping = {}
     for w in layer._weights:
         mapping[id(w)] = Weight(w.name, w.value, w.trainable, w.regularizer)
@@ -78,7 +84,9 @@ def _replica_layer(layer):
     return twin
 
 
-def _replica_model(model):
+def _replica_model(model, with_layers=False):
+    """A shallow copy of ``model`` running on replicas of its layers (and, if
+    ``with_layers``, the ``{id(layer): replica}`` mapping too)."""
     from .functional import _Node
 
     twin = copy.copy(model)
@@ -90,7 +98,7 @@ def _replica_model(model):
             replicas[id(n.layer)] = _replica_layer(n.layer)
     twin._nodes = [_Node(replicas[id(n.layer)], n.parents, n.out, n.training)
                    for n in model._nodes]
-    return twin
+    return (twin, replicas) if with_layers else twin
 
 
 def _concat(outs_per_part, multi: bool):
@@ -247,7 +255,10 @@ class NotForHelpers(Exception):
 
 def _config_of(model) -> dict | None:
     """What a helper builds the model from, or None when the model has no config (e.g. a
-    function as its initializer)."""
+    function as its initializer) or holds a composite layer (a user's class, which the
+    helper cannot import)."""
+    if any(node.layer._graph is not None for node in model._nodes):
+        return None
     try:
         return {"kind": model._graph_kind(), "config": model._graph_config()}
     except (ValueError, TypeError):

@@ -319,6 +319,8 @@ class Activation:
         return _INPLACE[self._forward][2](y)
 
     def __call__(self, x):
+        if not isinstance(x, np.ndarray) and hasattr(x, "_apply_activation"):
+            return x._apply_activation(self)  # a symbolic tensor: an Activation layer
         return self._forward(x, **self.kwargs)[0]
 
     def __repr__(self) -> str:
@@ -812,3 +814,33 @@ _ACTIVATIONS["swish"] = _ACTIVATIONS["silu"]
 _ACTIVATIONS["hard_swish"] = _ACTIVATIONS["hard_silu"]
 __all__ += ["swish", "hard_swish"]
 del _name, _plain, _fwd, _bwd
+
+
+# ---------------------------------------------------------------------------- symbolic tensors
+def _traceable(plain, name):
+    """``plain`` that, given a symbolic tensor (a layer output in a functional model or a
+    traced call), returns an ``Activation`` layer's output instead, with the same keyword
+    arguments, as Keras's ``keras.activations.relu(t)``."""
+    import functools
+    import inspect
+
+    base = _ACTIVATIONS[name]
+    signature = inspect.signature(plain)
+
+    @functools.wraps(plain)
+    def function(x, *args, **kwargs):
+        if isinstance(x, np.ndarray) or not hasattr(x, "_apply_activation"):
+            return plain(x, *args, **kwargs)
+        bound = signature.bind(x, *args, **kwargs).arguments
+        options = {k: v for k, v in bound.items() if k != "x"}
+        return x._apply_activation(Activation(name, base._forward, base._backward, **options))
+
+    return function
+
+
+for _plain, _name in list(_PLAIN_FUNCTIONS.items()):
+    _wrapped = _traceable(_plain, _name)
+    globals()[_plain.__name__] = _wrapped
+    _PLAIN_FUNCTIONS[_wrapped] = _name
+swish, hard_swish = silu, hard_silu  # the aliases of the wrapped functions
+del _plain, _name, _wrapped

@@ -128,7 +128,8 @@ def _fusion(model):
     gradient through some other output layer.
     """
     last = model._nodes[-1].layer if model._nodes and not model._multi_output else None
-    act = getattr(last, "activation", None)
+    graph = getattr(last, "_graph", None)  # a composite layer: its graph's output layer's
+    act = graph.output_activation() if graph is not None else getattr(last, "activation", None)
     key = (last, act, model.loss)
     cached = getattr(model, "_fused", None)
     if cached is not None and all(a is b for a, b in zip(cached[0], key, strict=True)):
