@@ -496,6 +496,8 @@ def _truncated(tmp_path, run_dir):
     (["predict", "{run}/best.npconv", "--index", "0", "--class-names", "a,b"], 2,
      "--class-names gives 2 names"),
     (["summary", "resnet"], 2, "unknown model 'resnet'"),
+    (["summary", "lenet5", "--input-shape", "100000,100000,3"], 1,
+     "out of memory: Unable to allocate"),
     (["summary", "{run}/best.npconv", "--num-classes", "3"], 2, "apply to zoo models"),
     (["summary", "{tmp}/missing.npconv"], 1, "no such checkpoint"),
 ])

@@ -151,3 +151,16 @@ def test_errors():
         LayerNormalization(axis=1)(Input(shape=(None, 3)))
     with pytest.raises(RuntimeError, match="before"):
         LayerNormalization().backward(np.ones((2, 3)))
+
+
+def test_an_empty_batch_gives_an_empty_output_as_the_other_layers():
+    from npconv.layers import LayerNormalization
+
+    layer = LayerNormalization()
+    out = layer.forward(np.zeros((0, 4, 4, 3), np.float32), training=True)
+    assert out.shape == (0, 4, 4, 3)
+    dx = layer.backward(np.zeros((0, 4, 4, 3), np.float32))
+    assert dx.shape == (0, 4, 4, 3)
+    np.testing.assert_array_equal(layer.gamma.grad, np.zeros(3))
+    with pytest.raises(ValueError, match=r"normalized axes \(3,\) to be non-empty"):
+        LayerNormalization()(np.zeros((2, 4, 4, 0), np.float32))

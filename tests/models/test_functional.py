@@ -239,3 +239,15 @@ def test_bad_graphs_are_clear_errors():
         model.predict([np.zeros((2, 3)), np.zeros((2, 4))])
     with pytest.raises(ValueError, match="incompatible shapes: on axis 1"):
         Add()([Input(shape=(3,)), Input(shape=(4,))])
+
+
+def test_too_few_input_arrays_say_how_many_came():
+    from npconv.layers import Add
+
+    a, b = Input((3,)), Input((3,))
+    model = Model([a, b], Dense(1)(Add()([a, b])))
+    with pytest.raises(ValueError, match=r"expected a list of 2 input arrays\. "
+                                         r"Received a list of 1"):
+        model.predict([np.zeros((4, 3))])
+    with pytest.raises(ValueError, match=r"Received ndarray"):
+        model.predict(np.zeros((4, 3)))

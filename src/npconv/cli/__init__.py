@@ -301,6 +301,8 @@ def main(argv=None) -> int:
     except BrokenPipeError:  # `npconv datasets | head`: the reader left; stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except MemoryError as exc:  # e.g. a Dense layer's weights for a huge --input-shape
+        return _fail(f"out of memory: {_one_line(exc)}", 1)
     except (ValueError, OSError, ImportError, RuntimeError) as exc:
         run = sys.modules.get("npconv.training.run")
         usage = run is not None and isinstance(exc, run.RunConfigError)

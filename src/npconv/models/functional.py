@@ -318,8 +318,10 @@ class Model:
             if len(self.inputs) == 1 and not isinstance(x, (list, tuple)):
                 x = [x]  # inputs=[inp] (e.g. model.inputs) takes a plain array too, as Keras
             if not isinstance(x, (list, tuple)) or len(x) != len(self.inputs):
+                received = (f"a {type(x).__name__} of {len(x)}"
+                            if isinstance(x, (list, tuple)) else type(x).__name__)
                 raise ValueError(f"{self.name}: expected a list of {len(self.inputs)} input "
-                                 f"arrays. Received {type(x).__name__}")
+                                 f"arrays. Received {received}")
             return [np.asarray(a) for a in x]
         if isinstance(x, (list, tuple)) and len(x) == 1 and np.ndim(x[0]) > 1:
             x = x[0]

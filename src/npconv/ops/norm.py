@@ -153,8 +153,9 @@ def layer_norm_forward(x, gamma, beta, axes=-1, epsilon=1e-3):
     axes = _layer_norm_axes(axes, x.ndim, "layer_norm")
     if not epsilon > 0:
         raise ValueError(f"layer_norm: expected epsilon > 0. Received: epsilon={epsilon}")
-    if x.size == 0:
-        raise ValueError(f"layer_norm: expected a non-empty input. Received shape {x.shape}")
+    if any(x.shape[a] == 0 for a in axes):  # (an empty batch is fine: an empty output)
+        raise ValueError(f"layer_norm: expected the normalized axes {axes} to be non-empty. "
+                         f"Received shape {x.shape}")
     dtype = x.dtype
     param_shape = tuple(x.shape[a] for a in axes)
     bshape = tuple(s if i in axes else 1 for i, s in enumerate(x.shape))
