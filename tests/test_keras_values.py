@@ -142,9 +142,39 @@ def test_initializers_with_keras_documented_signatures():
 def test_a_layer_built_by_hand_is_not_built_again_by_its_first_call():
     dense = layers.Dense(2)
     dense.build((None, 3))
+    assert dense.built and dense.output_shape == (None, 2)  # as Keras's build
     kernel = dense.kernel
     dense(np.ones((4, 3), np.float32))
     assert [w.name for w in dense.weights] == ["kernel", "bias"] and dense.kernel is kernel
+    dense.build((None, 3))  # a second build keeps the weights
+    assert dense.kernel is kernel
+
+
+def test_build_by_hand_takes_the_public_shape_of_channels_first():
+    conv = layers.Conv2D(4, 3, data_format="channels_first")
+    conv.build((None, 3, 10, 10))  # (batch, channels, height, width): 3 input channels
+    assert conv.built and conv.kernel.shape == (3, 3, 3, 4)
+    assert conv.output_shape == (None, 4, 8, 8)
+    assert conv(np.ones((2, 3, 10, 10), np.float32)).shape == (2, 4, 8, 8)
+
+
+def test_a_keras_2_build_that_ends_with_super_build():
+    class Scale(layers.Layer):
+        def build(self, input_shape):
+            self.w = self.add_weight("w", (input_shape[-1],), "ones")
+            super().build(input_shape)
+
+        def call(self, x):
+            return x * self.w.value
+
+        def call_backward(self, d_out):
+            return d_out * self.w.value
+
+    layer = Scale()
+    layer.build((None, 5))
+    assert layer.built and [w.shape for w in layer.weights] == [(5,)]
+    np.testing.assert_array_equal(layer(np.full((2, 5), 2.0)), np.full((2, 5), 2.0))
+    assert len(layer.weights) == 1
 
 
 class _Linear(layers.Layer):

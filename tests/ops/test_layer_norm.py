@@ -79,8 +79,9 @@ def test_bad_inputs():
             layer_norm_forward(x, None, None, bad)
     with pytest.raises(ValueError, match="epsilon > 0"):
         layer_norm_forward(x, None, None, -1, 0.0)
-    with pytest.raises(ValueError, match="non-empty"):
-        layer_norm_forward(np.ones((0, 3)), None, None)
+    with pytest.raises(ValueError, match=r"normalized axes \(1,\) to be non-empty"):
+        layer_norm_forward(np.ones((3, 0)), None, None)
+    assert layer_norm_forward(np.ones((0, 3)), None, None)[0].shape == (0, 3)  # empty batch
     _, cache = layer_norm_forward(x, None, None)
     with pytest.raises(ValueError, match=r"layer_norm_backward: expected d_out of shape"):
         layer_norm_backward(np.ones((2, 3)), cache)

@@ -38,6 +38,7 @@ keeps this contract as written.
 
 from __future__ import annotations
 
+import functools
 import numbers
 import re
 from collections import defaultdict
@@ -350,6 +351,22 @@ def held_layers(owner, kinds=None) -> list:
     return list(found.values())
 
 
+def _public_build(hook):
+    """A subclass's ``build`` as Keras users call it: ``layer.build((None, 28, 28, 1))`` by
+    hand takes the public shape (NCHW for ``channels_first``) and leaves the layer built, its
+    weights made once, as Keras's does. Inside npconv's own build (and a subclass's
+    ``super().build(shape)`` there) it is the hook itself, on the NHWC shape."""
+
+    @functools.wraps(hook)
+    def build(self, input_shape):
+        if getattr(self, "_in_build", False):
+            return hook(self, input_shape)
+        self._maybe_build(input_shape)
+        return None
+
+    return build
+
+
 class Layer:
     """Base class of all layers. See the module docstring for the contract."""
 
@@ -366,6 +383,8 @@ class Layer:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         LAYER_REGISTRY[cls.__name__] = cls
+        if "build" in cls.__dict__:
+            cls.build = _public_build(cls.__dict__["build"])
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None,
                  data_format="channels_last", **kwargs):
@@ -602,10 +621,14 @@ class Layer:
             if self.multiple_inputs
             else self._to_internal_shape(tuple(input_shape))
         )
-        if self._graph is None and _holds_layers(self):
-            self._build_from_sublayers(internal)
-        elif not self._weights:  # (a user's own layer.build(shape) call made them already)
-            self.build(internal)
+        self._in_build = True  # build() runs the subclass's hook (see _public_build)
+        try:
+            if self._graph is None and _holds_layers(self):
+                self._build_from_sublayers(internal)
+            elif not self._weights:  # (weights made by hand with add_weight stay)
+                self.build(internal)
+        finally:
+            self._in_build = False
         names = {w.name for w in self._weights}
         for weight_name in self._weight_regularizers:
             # Dense(use_bias=False, bias_regularizer=...) is accepted, as Keras does
