@@ -147,3 +147,51 @@ def test_confusion_matrix_matches_a_loop():
         metrics.confusion_matrix([0, 1, 2], [0, 1, 1], num_classes=2)
     with pytest.raises(ValueError, match="same length"):
         metrics.confusion_matrix([0, 1, 2], [0, 1])
+
+
+def test_mean_squared_error_and_its_root_as_keras():
+    from npconv import metrics as M
+
+    rng = np.random.default_rng(0)
+    batches = [(rng.standard_normal((4, 3)), rng.standard_normal((4, 3))) for _ in range(3)]
+    weights = [rng.random(4) for _ in range(3)]
+    mse, rmse, weighted = M.get("mse"), M.RootMeanSquaredError(), M.RootMeanSquaredError()
+    for (t, p), w in zip(batches, weights, strict=True):
+        mse.update_state(t, p)
+        rmse.update_state(t, p)
+        weighted.update_state(t, p, sample_weight=w)
+    t_all = np.concatenate([b[0] for b in batches])
+    p_all = np.concatenate([b[1] for b in batches])
+    w_all = np.concatenate(weights)
+    se = (p_all - t_all) ** 2
+    assert mse.name == "mse" and mse.result() == pytest.approx(se.mean(), rel=1e-12)
+    # the root of the running mean over every entry, not a mean of per-batch roots
+    assert rmse.result() == pytest.approx(np.sqrt(se.mean()), rel=1e-12)
+    expected = np.sqrt(np.sum(se * w_all[:, None]) / (3 * np.sum(w_all)))
+    assert weighted.result() == pytest.approx(expected, rel=1e-12)
+    np.testing.assert_allclose(M.mean_squared_error(t_all, p_all), se.mean(axis=-1))
+    assert type(M.get("mean_squared_error")) is M.MeanSquaredError
+    assert type(M.get("root_mean_squared_error")) is M.RootMeanSquaredError
+    rmse.reset_state()
+    assert rmse.result() == 0.0
+    with pytest.raises(ValueError, match="root_mean_squared_error"):
+        rmse.update_state(np.zeros((2, 3)), np.zeros((2, 4)))
+
+
+def test_regression_model_reports_mse_and_rmse_and_saves_them(tmp_path):
+    import npconv
+    from npconv import layers
+    from npconv import metrics as M
+
+    npconv.set_random_seed(0)
+    model = npconv.Sequential([npconv.Input((3,)), layers.Dense(2)])
+    model.compile("sgd", "mse", metrics=["mse", M.RootMeanSquaredError()])
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((20, 3)), rng.standard_normal((20, 2))
+    history = model.fit(x, y, batch_size=5, epochs=2, verbose=0)
+    assert {"loss", "mse", "root_mean_squared_error"} <= set(history.history)
+    loss, mse, rmse = model.evaluate(x, y, verbose=0)
+    assert mse == pytest.approx(loss, rel=1e-6) and rmse == pytest.approx(np.sqrt(mse))
+    model.save(tmp_path / "m.npconv")
+    again = npconv.load_model(tmp_path / "m.npconv")
+    assert again.evaluate(x, y, verbose=0) == pytest.approx([loss, mse, rmse], rel=1e-6)

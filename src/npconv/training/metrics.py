@@ -97,6 +97,14 @@ def mean_absolute_error(y_true, y_pred) -> np.ndarray:
     return diff if diff.ndim <= 1 else np.mean(diff, axis=-1)
 
 
+def mean_squared_error(y_true, y_pred) -> np.ndarray:
+    """Per sample: ``mean((y_pred - y_true)^2)`` over the last axis (regression targets)."""
+    where = "mean_squared_error"
+    y_true, y_pred = _same_shape(*_arrays(y_true, y_pred, where), where)
+    diff = np.square(y_pred.astype(np.float64) - y_true)
+    return diff if diff.ndim <= 1 else np.mean(diff, axis=-1)
+
+
 def _in_top_k(labels, y_pred, k):
     n_classes = y_pred.shape[-1]
     if k >= n_classes:
@@ -243,6 +251,27 @@ class MeanAbsoluteError(MeanMetricWrapper):
         super().__init__(mean_absolute_error, name)
 
 
+class MeanSquaredError(MeanMetricWrapper):
+    def __init__(self, name="mean_squared_error"):
+        super().__init__(mean_squared_error, name)
+
+
+class RootMeanSquaredError(Metric):
+    """``sqrt`` of the (weighted) mean of the squared errors of every entry seen, as Keras's
+    (the root of the running mean, not a mean of per-batch roots)."""
+
+    def __init__(self, name="root_mean_squared_error"):
+        super().__init__(name)
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        where = self.name
+        y_true, y_pred = _same_shape(*_arrays(y_true, y_pred, where), where)
+        self._accumulate(np.square(y_pred.astype(np.float64) - y_true), sample_weight)
+
+    def result(self) -> float:
+        return float(np.sqrt(super().result()))
+
+
 class _ConfusionCounts(Metric):
     """True/false positives and false negatives of ``y_pred > threshold`` against
     ``y_true != 0``, summed over batches and over every entry (Keras's binary and multi-label
@@ -379,6 +408,9 @@ _BY_NAME = {
     "mean": Mean,
     "mean_absolute_error": MeanAbsoluteError,
     "mae": MeanAbsoluteError,
+    "mean_squared_error": MeanSquaredError,
+    "mse": MeanSquaredError,
+    "root_mean_squared_error": RootMeanSquaredError,
     "precision": Precision,
     "recall": Recall,
 }
