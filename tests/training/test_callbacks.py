@@ -188,8 +188,32 @@ def test_model_checkpoint_every_epoch_weights_only(tmp_path):
     other.load_weights(tmp_path / names[-1])
     for a, b in zip(other.get_weights(), model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
-    with pytest.raises(ValueError, match="only save_freq='epoch'"):
-        ModelCheckpoint(path, save_freq=10)
+    for bad in (0, -1, True, 2.5, "batch"):
+        with pytest.raises(ValueError, match="expected save_freq='epoch' or a positive int"):
+            ModelCheckpoint(path, save_freq=bad)
+
+
+def test_model_checkpoint_every_n_batches_counts_across_epochs(tmp_path):
+    """Keras's save_freq=N: a save every N batches, the count running on across epochs."""
+    model, x, y = _setup(n=30)
+
+    class Weights(Callback):
+        def __init__(self):
+            super().__init__()
+            self.after = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.after.append([w.copy() for w in self.model.get_weights()])
+
+    seen = Weights()
+    pattern = os.fspath(tmp_path / "e{epoch}-b{batch}.npconv")
+    model.fit(x, y, epochs=2, batch_size=10, verbose=0, shuffle=False,  # 3 batches an epoch
+              callbacks=[seen, ModelCheckpoint(pattern, save_freq=2)])
+    assert sorted(os.listdir(tmp_path)) == ["e1-b2.npconv", "e2-b1.npconv", "e2-b3.npconv"]
+    for name, step in (("e1-b2.npconv", 1), ("e2-b1.npconv", 3), ("e2-b3.npconv", 5)):
+        for a, b in zip(load_model(tmp_path / name).get_weights(), seen.after[step],
+                        strict=True):
+            np.testing.assert_array_equal(a, b)
 
 
 def test_reduce_lr_on_plateau_lowers_the_learning_rate():

@@ -232,38 +232,67 @@ class EarlyStopping(_Monitor):
 
 
 class ModelCheckpoint(_Monitor):
-    """Save the model (or its weights) after each epoch, or only when ``monitor`` improves.
+    """Save the model (or its weights) after each epoch, or only when ``monitor`` improves;
+    with ``save_freq=N`` (an int) every N batches instead, as Keras (counted across epochs,
+    judged on the batch's logs).
 
-    ``filepath`` may hold format fields: ``"ckpt-{epoch:02d}-{val_loss:.3f}.npconv"``.
+    ``filepath`` may hold format fields: ``"ckpt-{epoch:02d}-{val_loss:.3f}.npconv"``, and
+    ``{batch}`` with an int ``save_freq``.
     """
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
                  save_weights_only=False, mode="auto", save_freq="epoch",
                  include_optimizer=True):
         super().__init__(monitor, mode, 0.0, "ModelCheckpoint")
-        if save_freq != "epoch":
-            raise ValueError("ModelCheckpoint: only save_freq='epoch' is supported. "
-                             f"Received: save_freq={save_freq!r}")
+        if save_freq != "epoch" and (isinstance(save_freq, bool)
+                                     or not isinstance(save_freq, (int, np.integer))
+                                     or save_freq < 1):
+            raise ValueError("ModelCheckpoint: expected save_freq='epoch' or a positive int "
+                             f"(batches). Received: save_freq={save_freq!r}")
+        self.save_freq = save_freq if save_freq == "epoch" else int(save_freq)
         self.filepath = os.fspath(filepath)
         self.verbose, self.save_best_only = verbose, save_best_only
         self.save_weights_only = save_weights_only
         self.include_optimizer = include_optimizer
+        self._epoch, self._batches_seen = 0, 0
+
+    def on_train_begin(self, logs=None):
+        self._batches_seen = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq == "epoch":
+            return
+        self._batches_seen += 1
+        if self._batches_seen >= self.save_freq:
+            self._batches_seen = 0
+            self._save(self._epoch, batch, logs)
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._save(epoch, None, logs)
+
+    def _save(self, epoch, batch, logs):
         logs = logs or {}
         if self.save_best_only:
             value = self._current(logs)
             if value is None or not self._improved(value):
                 return
             self.best = value
-        path = self.filepath.format(epoch=epoch + 1, **logs)
+        fields = {"epoch": epoch + 1, **logs}
+        if batch is not None:
+            fields.setdefault("batch", batch + 1)
+        path = self.filepath.format(**fields)
         # (the save makes missing folders, and names a folder or a file in the way clearly)
         if self.save_weights_only:
             self.model.save_weights(path)
         else:
             self.model.save(path, include_optimizer=self.include_optimizer)
         if self.verbose:
-            print(f"Epoch {epoch + 1}: saved model to {path}")
+            at = "" if batch is None else f" (batch {batch + 1})"
+            print(f"Epoch {epoch + 1}{at}: saved model to {path}")
 
 
 class ReduceLROnPlateau(_Monitor):
