@@ -188,3 +188,19 @@ def test_a_model_built_without_drawing_weights_has_zeros(monkeypatch):
     layer = npconv.layers.Dense(3, kernel_initializer="glorot_uniform")
     layer.forward(np.ones((2, 4), np.float32))
     assert not np.any(layer.kernel.value) and layer.kernel.value.dtype == np.float32
+
+
+def test_utils_normalize_as_keras():
+    import numpy as np
+
+    from npconv import utils
+
+    x = np.array([[3.0, 4.0], [0.0, 0.0], [1.0, -1.0]], np.float32)
+    out = utils.normalize(x)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, [[0.6, 0.8], [0, 0], [2 ** -0.5, -(2 ** -0.5)]], rtol=1e-6)
+    np.testing.assert_allclose(utils.normalize(x, axis=0, order=1),
+                               x / np.abs(x).sum(axis=0), rtol=1e-6)
+    assert utils.normalize(np.array([[1, 1]])).dtype == np.float64
+    with pytest.raises(ValueError, match="axis 2 is out of range"):
+        utils.normalize(x, axis=2)

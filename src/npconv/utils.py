@@ -1,4 +1,4 @@
-"""Keras's ``utils``: seeding, one-hot labels, clearing layer names."""
+"""Keras's ``utils``: seeding, one-hot labels, normalizing, clearing layer names."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 from .layers.base import reset_name_counters
 from .random import set_random_seed
 
-__all__ = ["set_random_seed", "to_categorical", "clear_session"]
+__all__ = ["set_random_seed", "to_categorical", "normalize", "clear_session"]
 
 
 def to_categorical(y, num_classes=None, dtype="float32") -> np.ndarray:
@@ -35,6 +35,25 @@ def to_categorical(y, num_classes=None, dtype="float32") -> np.ndarray:
     out = np.zeros((flat.shape[0], num_classes), dtype=dtype)
     out[np.arange(flat.shape[0]), flat] = 1
     return out.reshape(shape + (num_classes,))
+
+
+def normalize(x, axis=-1, order=2) -> np.ndarray:
+    """``x`` divided by its ``order``-norm along ``axis`` (Keras's ``utils.normalize``); slices
+    whose norm is 0 stay as they are. Floating-point input keeps its dtype."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"normalize: expected numbers. Received dtype {x.dtype}")
+    if x.ndim == 0:
+        raise ValueError("normalize: expected an array with at least one axis. Received a "
+                         "single value")
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"normalize: axis {axis} is out of range for an input of shape "
+                         f"{x.shape}")
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    norm = np.linalg.norm(x, ord=order, axis=axis, keepdims=True)
+    norm[norm == 0] = 1
+    return (x / norm).astype(x.dtype, copy=False)
 
 
 def clear_session() -> None:
