@@ -279,6 +279,15 @@ def test_writing_through_a_symbolic_link_keeps_the_link(tmp_path, write):
     assert sorted(os.listdir(tmp_path / "store")) == ["model.npconv"]  # no temporary left
 
 
+def test_a_loop_of_links_is_refused_and_left_as_it_is(tmp_path):
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    with pytest.raises(OSError, match="cannot write .*a: Too many levels of symbolic links"):
+        _sequential().save(tmp_path / "a")
+    assert (tmp_path / "a").is_symlink() and (tmp_path / "b").is_symlink()
+    assert sorted(os.listdir(tmp_path)) == ["a", "b"]
+
+
 def test_a_pipe_or_device_is_refused_not_replaced(tmp_path):
     model = _sequential()
     pipe = tmp_path / "pipe"

@@ -236,3 +236,29 @@ def test_add_weight_errors_name_the_layer(call, error, message):
         call(layer)
     assert "lin.add_weight" in str(info.value)
     assert layer.weights == []
+
+
+def test_a_scalar_weight_keeps_its_shape_trains_saves_and_loads(tmp_path):
+    class Scale(layers.Layer):
+        def build(self, input_shape):
+            self.s = self.add_weight(shape=(), initializer="ones", name="s")
+
+        def call(self, x):
+            self._x = x
+            return x * self.s.value
+
+        def call_backward(self, d_out):
+            self.s.grad = np.sum(d_out * self._x).astype(self.s.dtype)
+            return d_out * self.s.value
+
+    npconv.set_random_seed(0)
+    scale = Scale()
+    model = npconv.Sequential([npconv.Input((5,)), scale, layers.Dense(2)])
+    assert scale.s.shape == ()  # (1,) before: np.ascontiguousarray makes 0-d arrays 1-d
+    model.compile("rmsprop", "mse")
+    model.fit(np.ones((4, 5), np.float32), np.zeros((4, 2), np.float32), verbose=0)
+    model.save(tmp_path / "m.npconv")
+    again = npconv.load_model(tmp_path / "m.npconv", custom_objects={"Scale": Scale})
+    assert again.layers[0].s.shape == () and again.layers[0].s.numpy() == scale.s.numpy()
+    model.save_weights(tmp_path / "w.safetensors")
+    again.load_weights(tmp_path / "w.safetensors")

@@ -27,7 +27,12 @@ def check_file_target(path, where: str = "npconv") -> str:
     rename would replace)."""
     path = os.fspath(path)
     if os.path.islink(path):
-        path = os.path.realpath(path)
+        try:
+            path = os.path.realpath(path, strict=True)
+        except FileNotFoundError:  # a link to a file that does not exist yet: made there
+            path = os.path.realpath(path)
+        except OSError as err:  # a loop of links (open() fails the same way)
+            raise OSError(err.errno, f"{where}: cannot write {path}: {err.strerror}") from None
     if os.path.exists(path) and not os.path.isdir(path) and not os.path.isfile(path):
         raise ValueError(f"{where}: cannot write {path}: it is {_kind(path)}, not a regular "
                          "file (give the path of a file)")

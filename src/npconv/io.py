@@ -43,7 +43,7 @@ def _weight_keys(model) -> dict:
 
 
 def _weight_tensors(model) -> dict[str, np.ndarray]:
-    return {k: np.ascontiguousarray(w.value) for k, w in _weight_keys(model).items()}
+    return {k: np.asarray(w.value, order="C") for k, w in _weight_keys(model).items()}
 
 
 def _model_kind(model) -> str:

@@ -334,6 +334,49 @@ def test_parts_of_a_batch_run_on_threads_with_the_one_piece_numbers(monkeypatch)
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("shape", ["one", "shared", "nested"])
+def test_fit_with_parts_on_threads_trains_as_one_piece(shape):
+    """Each thread's replica of a block releases and restores its own sublayers' caches (the
+    replicas' graph listed the original sublayers: fit crashed, a shared block's backward
+    read the other part's caches)."""
+    from npconv import _threads
+
+    if not _threads._blas_controller():
+        pytest.skip("threadpoolctl cannot limit this BLAS: batches never split here")
+    x = np.random.default_rng(0).random((64, 8, 8, 3)).astype(np.float32)
+    y = np.random.default_rng(1).random((64, 2)).astype(np.float32)
+    before = _threads._requested
+    try:
+        weights = []
+        for threads in (1, 2):
+            npconv.set_num_threads(threads)
+            npconv.set_random_seed(0)
+            inp = npconv.Input((8, 8, 3))
+            if shape == "one":
+                out = Residual(3)(inp)
+            elif shape == "shared":
+                block = Residual(3)
+                out = block(layers.Conv2D(3, 1)(block(inp)))
+            else:
+                out = Stage(3)(inp)
+            model = npconv.Model(inp, layers.Dense(2)(layers.Flatten()(out)))
+            model.compile("sgd", "mse")
+            model.fit(x, y, batch_size=32, epochs=2, verbose=0, shuffle=False)
+            weights.append(model.get_weights())
+    finally:
+        _threads._requested = before
+    for a, b in zip(*weights, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_a_blocks_weights_and_get_weights_line_up():
+    block = Stage(4)
+    block(np.zeros((1, 8, 8, 3), np.float32))
+    assert [w.shape for w in block.weights] == [a.shape for a in block.get_weights()]
+    for w, a in zip(block.weights, block.get_weights(), strict=True):
+        np.testing.assert_array_equal(w.numpy(), a)
+
+
 def test_a_block_with_batch_norm_keeps_the_batch_whole_while_training():
     from npconv.models import parallel
 

@@ -138,7 +138,9 @@ def test_a_generator_that_runs_dry_stops_training_with_keras_warning():
         _model().fit(_generator(x, y, 8), epochs=1, verbose=0)
 
 
-def test_steps_per_epoch_with_a_loader_starts_a_new_pass():
+def test_a_loader_shorter_than_steps_per_epoch_stops_the_epoch_as_keras():
+    """Keras's EpochIterator: the pass ends, the epoch stops there with a warning, and the
+    next epoch starts a new pass (it does not wrap around within an epoch)."""
     x, y = _data(24)
     counted = []
 
@@ -147,13 +149,72 @@ def test_steps_per_epoch_with_a_loader_starts_a_new_pass():
             counted.append(self.params["steps"])
 
     model = _model()
-    model.fit(Loader(x, y, 8), steps_per_epoch=5, epochs=1, verbose=0, callbacks=[Count()])
+    with pytest.warns(UserWarning, match="ran out of data"):
+        history = model.fit(Loader(x, y, 8), steps_per_epoch=5, epochs=2, verbose=0,
+                            callbacks=[Count()])
     reference = _model()
-    for i in (0, 8, 16, 0, 8):
-        reference.train_on_batch(x[i:i + 8], y[i:i + 8])
+    for _ in range(2):
+        for i in (0, 8, 16):
+            reference.train_on_batch(x[i:i + 8], y[i:i + 8])
     for a, b in zip(_weights(model), _weights(reference), strict=True):
         np.testing.assert_array_equal(a, b)
-    assert counted == [3]  # the progress bar's total: the loader's length, capped
+    assert counted == [3, 3] and len(history.history["loss"]) == 2
+
+
+class Indexed(Batches):
+    """A PyDataset that records which batches were asked for."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.asked = []
+
+    def __getitem__(self, i):
+        self.asked.append(i)
+        return super().__getitem__(i)
+
+
+def test_steps_carry_on_across_epochs_as_keras():
+    x, y = _data(40)
+    data = Indexed(x, y, 10)  # 4 batches
+    _model().fit(data, epochs=3, steps_per_epoch=2, shuffle=False, verbose=0)
+    assert data.asked == [0, 1, 2, 3, 0, 1]  # the pass carries on, then starts again
+    val = Indexed(x, y, 10)
+    with pytest.warns(UserWarning, match="ran out of data"):
+        _model().fit(x, y, epochs=3, batch_size=10, validation_data=val, validation_steps=3,
+                     verbose=0)
+    assert val.asked == [0, 1, 2, 3, 0, 1, 2]  # 3, then 1 (the pass ended), then 3
+    seen = []
+
+    class Record(npconv.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(batch)
+
+    model = _model()
+    with pytest.warns(UserWarning, match="ran out of data"):
+        model.fit(x, y, batch_size=10, epochs=2, steps_per_epoch=3, shuffle=False, verbose=0,
+                  callbacks=[Record()])
+    reference = _model()
+    for i in (0, 10, 20, 30):  # arrays too: batches 0-2, then batch 3 and the warning
+        reference.train_on_batch(x[i:i + 10], y[i:i + 10])
+    for a, b in zip(_weights(model), _weights(reference), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert seen == [0, 1, 2, 0]
+
+
+def test_a_used_up_validation_generator_skips_validation_with_a_warning():
+    x, y = _data(40)
+    model = _model()
+    with pytest.warns(UserWarning, match="ran out of data"):
+        history = model.fit(x, y, epochs=2, batch_size=10, verbose=0,
+                            validation_data=_generator(x, y, 10))
+    assert len(history.history["loss"]) == 2 and len(history.history["val_loss"]) == 1
+
+
+def test_evaluate_tells_a_pydataset_its_epoch_ended():
+    x, y = _data(20)
+    data = Batches(x, y, 10)
+    _model().evaluate(data, verbose=0)
+    assert data.epochs_ended == 1
 
 
 def test_steps_per_epoch_caps_the_batches_of_arrays():
@@ -164,9 +225,11 @@ def test_steps_per_epoch_caps_the_batches_of_arrays():
         def on_train_batch_end(self, batch, logs=None):
             seen.append(batch)
 
-    _model().fit(x, y, batch_size=8, steps_per_epoch=3, epochs=2, verbose=0,
-                 callbacks=[Record()])
-    assert seen == [0, 1, 2, 0, 1, 2]
+    with pytest.warns(UserWarning, match="ran out of data") as caught:
+        _model().fit(x, y, batch_size=8, steps_per_epoch=3, epochs=2, verbose=0,
+                     callbacks=[Record()])
+    assert caught[0].filename == __file__  # shown at the user's fit
+    assert seen == [0, 1, 2, 0, 1]  # 5 batches: 3, then the 2 left of the pass
 
 
 def test_evaluate_and_predict_on_batches_equal_the_arrays():
@@ -196,7 +259,8 @@ def test_validation_data_as_batches_with_steps_and_freq():
                         validation_freq=2)
     val = history.history["val_loss"]
     assert len(val) == 2 and len(history.history["loss"]) == 4  # after epochs 2 and 4
-    assert val[-1] == pytest.approx(model.evaluate(x[:16], y[:16], batch_size=8, verbose=0)[0],
+    # the second pass takes the next 2 batches (Keras keeps one validation iterator)
+    assert val[-1] == pytest.approx(model.evaluate(x[16:], y[16:], batch_size=8, verbose=0)[0],
                                     rel=1e-6)
     reference = _model()
     ref = reference.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False,

@@ -492,7 +492,7 @@ class Layer:
                              f"{name!r}. Received: dtype={dtype!r}")
         dtype = np.dtype(dtype)
         if DRAW_WEIGHTS:
-            value = np.ascontiguousarray(_draw(init, shape, dtype), dtype=dtype)
+            value = np.array(_draw(init, shape, dtype), dtype=dtype, order="C")  # (0-d stays)
         else:
             value = np.zeros(shape, dtype=dtype)
         if regularizer is None:
@@ -536,7 +536,11 @@ class Layer:
 
     @property
     def weights(self) -> list[Weight]:
-        """All weights in Keras order (trainable ones first, as Keras lists them)."""
+        """All weights in Keras order (trainable ones first, as Keras lists them; a layer
+        built from other layers lists them sublayer by sublayer, as Keras, which is also
+        the order of its ``get_weights``)."""
+        if self._graph is not None:
+            return [w for sub in self._sublayer_list for w in sub.weights]
         return self.trainable_weights + self.non_trainable_weights
 
     @property

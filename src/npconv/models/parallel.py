@@ -72,6 +72,9 @@ def _replica_layer(layer):
     if layer._graph is not None:  # a composite layer: replicas of its sublayers
         twin._graph, replicas = _replica_model(layer._graph, with_layers=True)
         twin._sublayer_list = tuple(replicas[id(sub)] for sub in layer._sublayer_list)
+        # the twin graph's caches and pass states are its replicas' (not the originals',
+        # which run part 0 meanwhile)
+        twin._graph.sublayers = twin._sublayer_list
         twin._weights = [w for sub in twin._sublayer_list for w in sub._weights]
         return twin
     mapping = {}

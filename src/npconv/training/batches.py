@@ -1,22 +1,28 @@
-"""Batches that come ready-made: Python generators and iterators, Keras's ``PyDataset`` /
+"""The batches of an epoch, as Keras's ``EpochIterator`` gives them, from arrays or from
+batches that come ready-made: Python generators and iterators, Keras's ``PyDataset`` /
 ``Sequence`` (``len`` and ``[i]``), and other iterables of batches such as a torch
-``DataLoader`` -- what Keras's ``fit``, ``evaluate`` and ``predict`` take besides arrays.
+``DataLoader`` -- what Keras's ``fit``, ``evaluate`` and ``predict`` take.
 
-Each batch is ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)`` (a list counts as a
-tuple, as in Keras's ``unpack_x_y_sample_weight``), with arrays or anything NumPy converts
-(torch CPU tensors).
+A ready-made batch is ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)`` (a list counts
+as a tuple, as in Keras's ``unpack_x_y_sample_weight``), with arrays or anything NumPy
+converts (torch CPU tensors).
 
-Steps per epoch:
-- a dataset with ``len`` and ``[i]``: ``len(data)`` batches, in shuffled order when
-  ``shuffle=True``; its ``on_epoch_end()`` is called after each epoch, as Keras does;
-- an iterable that starts again (a ``DataLoader``): one full pass per epoch;
-- a one-shot iterator (a generator): until it is exhausted, or ``steps`` batches per epoch
-  from the same iterator; when it runs dry, training stops with a warning, as in Keras.
-``steps`` (Keras's ``steps_per_epoch`` / ``steps``) caps the batches per epoch in every case.
+Steps (Keras's rules):
+- without ``steps``: each epoch is one full pass (arrays and ``[i]`` datasets in a new
+  shuffled order when ``shuffle``; an iterable gives a new iterator; a one-shot generator
+  runs until it is exhausted, and the epochs after that find no batch);
+- with ``steps`` (``steps_per_epoch``, ``validation_steps``, ``steps``): each epoch takes the
+  next ``steps`` batches of the same pass, which carries on across epochs; when the pass
+  ends early the epoch stops there with Keras's "ran out of data" warning, and the next
+  epoch starts a new pass.
+A dataset's ``on_epoch_end()`` is called after each epoch, as Keras does.
 """
 
 from __future__ import annotations
 
+import math
+import os
+import sys
 import warnings
 
 import numpy as np
@@ -56,59 +62,126 @@ def check_steps(steps, name: str, where: str):
     return int(steps)
 
 
-class BatchSource:
-    """The batches of ``data`` epoch after epoch (see the module docstring).
+# ---------------------------------------------------------------------------- adapters
+class ArrayBatches:
+    """Batches of ``(x, y, sample_weight)`` arrays (x and y: an array or a list of arrays),
+    ``batch_size`` samples each, a new order per pass when ``shuffle`` (drawn from ``rng``)."""
 
-    ``steps``: batches per epoch at most (None: all). ``where`` names the caller in errors.
-    """
+    def __init__(self, x, y, sample_weight, batch_size, shuffle=False, rng=None):
+        self.x, self.y, self.sample_weight = x, y, sample_weight
+        self.shuffle, self.rng = shuffle, rng
+        self.n = len(x[0]) if isinstance(x, list) else len(x)
+        self.batch_size = batch_size
+        self.num_batches = math.ceil(self.n / batch_size)
 
-    def __init__(self, data, steps=None, shuffle=False, where="fit"):
-        self.data, self.steps, self.shuffle, self.where = data, steps, bool(shuffle), where
-        self.indexed = (hasattr(data, "__getitem__") and hasattr(data, "__len__")
-                        and not hasattr(data, "__next__"))
-        self.restarts = self.indexed or iter(data) is not data
-        self._iterator = None
+    def passes(self):
+        """A new pass over the batches."""
+        order = self.rng.permutation(self.n) if self.shuffle else None
+        for start in range(0, self.n, self.batch_size):
+            sl = slice(start, min(start + self.batch_size, self.n))
+            idx = order[sl] if order is not None else sl
+            sw = None if self.sample_weight is None else self.sample_weight[idx]
+            yield take(self.x, idx), take(self.y, idx), sw
+
+    def on_epoch_end(self) -> None:
+        pass
+
+
+class DatasetBatches:
+    """A Keras ``PyDataset``: ``len(data)`` batches, ``data[i]`` the i-th; a new (shuffled
+    when ``shuffle``) order of the batches per pass."""
+
+    def __init__(self, data, shuffle=False, rng=None):
+        self.data, self.shuffle, self.rng = data, shuffle, rng
+        self.num_batches = len(data)
+
+    def passes(self):
+        count = len(self.data)
+        order = self.rng.permutation(count) if self.shuffle and self.rng is not None else None
+        for i in range(count):
+            yield self.data[int(order[i]) if order is not None else i]
+
+    def on_epoch_end(self) -> None:
+        hook = getattr(self.data, "on_epoch_end", None)
+        if callable(hook):
+            hook()
+
+
+class IterableBatches:
+    """An iterable of batches: one that starts again at each ``iter()`` (a DataLoader, whose
+    ``len`` is its batches) or a one-shot iterator (a generator: length unknown)."""
+
+    def __init__(self, data):
+        self.data = data
+        restarts = iter(data) is not data
+        self.num_batches = len(data) if restarts and hasattr(data, "__len__") else None
+
+    def passes(self):
+        return iter(self.data)
+
+    def on_epoch_end(self) -> None:
+        pass
+
+
+def adapter_for(data, shuffle=False, rng=None):
+    """The adapter of ready-made batches ``data`` (see :func:`is_source`)."""
+    if (hasattr(data, "__getitem__") and hasattr(data, "__len__")
+            and not hasattr(data, "__next__")):
+        return DatasetBatches(data, shuffle, rng)
+    return IterableBatches(data)
+
+
+def take(x, idx):
+    """Samples ``idx`` of ``x``, an array or a list of arrays (several inputs or outputs)."""
+    return [a[idx] for a in x] if isinstance(x, list) else x[idx]
+
+
+# ---------------------------------------------------------------------------- epochs
+class EpochIterator:
+    """The batches of each epoch from an adapter, with ``steps`` per epoch or full passes
+    (the module docstring gives the rules). ``unpacked``: ready-made batches are unpacked
+    into ``(x, y, sample_weight)`` (arrays' batches already are)."""
+
+    def __init__(self, adapter, steps=None, where="fit", unpacked=False):
+        self.adapter, self.steps, self.where = adapter, steps, where
+        self.num_batches = adapter.num_batches  # None until a one-shot pass has ended
+        self._unpack_batches = unpacked
+        self._pass = None
+        self._seen = 0
         self._warned = False
 
     @property
     def steps_per_epoch(self) -> int | None:
-        """Batches in one epoch, when known in advance (for the progress bar)."""
-        length = len(self.data) if hasattr(self.data, "__len__") else None
-        if length is not None and self.restarts:
-            return length if self.steps is None else min(self.steps, length)
-        return self.steps
+        """Batches in one epoch when known in advance (the progress bar's total)."""
+        if self.steps is not None and self.num_batches is not None:
+            return min(self.steps, self.num_batches)
+        return self.steps if self.steps is not None else self.num_batches
 
-    def epoch(self, rng=None):
-        """The next epoch's batches, unpacked: ``(x, y, sample_weight)``."""
-        if self.indexed:
-            count = len(self.data)
-            order = rng.permutation(count) if self.shuffle and rng is not None else range(count)
-            for step, index in enumerate(order):
-                if self.steps is not None and step >= self.steps:
-                    break
-                yield self._unpack(self.data[int(index)])
-            return
-        if self._iterator is None or (self.restarts and self.steps is None):
-            self._iterator = iter(self.data)
-        step, fresh = 0, False
-        while self.steps is None or step < self.steps:
+    def epoch(self):
+        """The next epoch's batches, ``(x, y, sample_weight)`` each."""
+        if self.steps is None or self._pass is None:
+            self._pass, self._seen = iter(self.adapter.passes()), 0
+        taken = 0
+        while self.steps is None or taken < self.steps:
+            if self.num_batches is not None and self._seen >= self.num_batches:
+                if self.steps is not None:
+                    self.warn_ran_out()
+                break
             try:
-                batch = next(self._iterator)
+                batch = next(self._pass)
             except StopIteration:
-                if self.restarts and self.steps is not None and step and not fresh:
-                    self._iterator, fresh = iter(self.data), True  # a DataLoader's next pass
-                    continue
-                if self.steps is not None and step:
-                    self.warn_ran_out()  # a generator that ran dry before `steps` batches
-                return
-            step, fresh = step + 1, False
-            yield self._unpack(batch)
-
-    def end_epoch(self) -> None:
-        """Keras's ``PyDataset.on_epoch_end()``, when the dataset has one."""
-        hook = getattr(self.data, "on_epoch_end", None)
-        if callable(hook):
-            hook()
+                if self.num_batches is None:
+                    self.num_batches = self._seen  # a one-shot pass: now its length is known
+                if self.steps is not None:
+                    self.warn_ran_out()
+                self._pass = None
+                break
+            self._seen += 1
+            taken += 1
+            yield self._unpack(batch) if self._unpack_batches else batch
+        if self.num_batches is not None and self._seen >= self.num_batches:
+            self._pass = None  # the pass is done: the next epoch starts a new one
+        self.adapter.on_epoch_end()
 
     def _unpack(self, batch):
         try:
@@ -117,7 +190,15 @@ class BatchSource:
             raise ValueError(f"{self.where}: {err}") from None
 
     def warn_ran_out(self) -> None:
-        """Keras's warning when the data end before the epochs do (once per run)."""
-        if not self._warned:
-            self._warned = True
-            warnings.warn(RAN_OUT, UserWarning, stacklevel=5)
+        """Keras's warning when the data end before the steps do (once per run), shown at
+        the user's line that called fit/evaluate/predict."""
+        if self._warned:
+            return
+        self._warned = True
+        frame, level = sys._getframe(0), 1
+        while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+            frame, level = frame.f_back, level + 1
+        warnings.warn(RAN_OUT, UserWarning, stacklevel=level)
+
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -203,12 +203,7 @@ def _count(y) -> int:
     return len(y[0]) if isinstance(y, list) else len(y)
 
 
-def _take(x, idx):
-    return [a[idx] for a in x] if isinstance(x, list) else x[idx]
-
-
-def _batch_slices(n, batch_size):
-    return [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
+_take = batches.take
 
 
 #: Bytes of the largest layer output per core in one forward pass of evaluate/predict: a
@@ -469,11 +464,13 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     if not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"{where}: expected epochs to be a non-negative int. "
                          f"Received: epochs={epochs!r}")
-    if batches.is_source(x):
+    rng = make_generator(seed)
+    from_source = batches.is_source(x)
+    if from_source:
         _check_source_arguments(where, y=y, batch_size=batch_size, sample_weight=sample_weight,
                                 validation_split=validation_split)
-        data = batches.BatchSource(x, steps_per_epoch, shuffle, where)
-        steps = data.steps_per_epoch
+        data = batches.EpochIterator(batches.adapter_for(x, shuffle, rng), steps_per_epoch,
+                                     where, unpacked=True)
     else:
         batch_size = _check_batch_size(model, batch_size, "fit")
         x, y, n = _check_xy(model, x, y, "fit")
@@ -483,19 +480,22 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         if validation_data is None and validation_split:
             validation_data, (x, y, sample_weight, n) = _split_off(
                 model, x, y, sample_weight, n, validation_split)
-        data = _ArrayBatches(x, y, sample_weight, batch_size, shuffle, steps_per_epoch)
-        steps = data.steps_per_epoch
+        data = batches.EpochIterator(
+            batches.ArrayBatches(x, y, sample_weight, batch_size, shuffle, rng),
+            steps_per_epoch, where)
         model._ensure_graph_for([x[0] if isinstance(x, list) else x])
-    if validation_data is not None and not batches.is_source(validation_data):
-        _check_validation_data(model, validation_data)
-    validation_batch_size = (batch_size if validation_batch_size is None
-                             else _check_batch_size(model, validation_batch_size, "fit"))
+    validation = None
+    if validation_data is not None:
+        validation_batch_size = (batch_size if validation_batch_size is None
+                                 else _check_batch_size(model, validation_batch_size, "fit"))
+        # one iterator for the whole run, as Keras: validation_steps carry on across epochs
+        validation = _validation_batches(model, validation_data, validation_batch_size,
+                                         validation_steps)
 
-    rng = make_generator(seed)
     history = callbacks_module.History()
     cb_list = callbacks_module.CallbackList(
         list(callbacks or []), model=model, verbose=verbose, epochs=epochs,
-        steps=steps, history=history)
+        steps=data.steps_per_epoch, history=history)
     model.stop_training = False
     cb_list.on_train_begin()
     warned = []  # the no-trainable-weights warning, once per fit
@@ -504,8 +504,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         cb_list.on_epoch_begin(epoch)
         metric_objs = _make_metrics(model)
         loss_sum, seen, logs = 0.0, 0, None
-        for step, (xb, yb, sw) in enumerate(data.epoch(rng)):
-            if isinstance(data, batches.BatchSource):
+        for step, (xb, yb, sw) in enumerate(data.epoch()):
+            if from_source:
                 xb, yb, sw = _source_batch(model, xb, yb, sw, class_weight)
             cb_list.on_train_batch_begin(step)
             batch_loss, count = _train_step(model, xb, yb, metric_objs, sw, warned)
@@ -520,10 +520,15 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             data.warn_ran_out()
             break
         epoch_logs = dict(logs)
-        if validation_data is not None and (epoch + 1) % freq == 0:
-            epoch_logs.update(_validate(model, validation_data, validation_batch_size,
-                                        validation_steps, cb_list))
-        data.end_epoch()
+        if validation is not None and (epoch + 1) % freq == 0:
+            # as Keras: the validation pass calls the callbacks' on_test_* hooks
+            val = _evaluate_batches(model, validation, cb_list, verbose=0, return_dict=True,
+                                    from_source=batches.is_source(validation_data),
+                                    where=f"{model.name}.fit(validation_data)")
+            if val is None:  # a validation generator that is used up
+                validation.warn_ran_out()
+            else:
+                epoch_logs.update({f"val_{k}": v for k, v in val.items()})
         cb_list.on_epoch_end(epoch, epoch_logs)
         training_logs = epoch_logs
         if model.stop_training:
@@ -531,33 +536,6 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     cb_list.on_train_end(training_logs)
     model.history = history
     return history
-
-
-class _ArrayBatches:
-    """The batches of ``(x, y, sample_weight)`` arrays, one epoch at a time, with
-    :class:`npconv.training.batches.BatchSource`'s interface."""
-
-    def __init__(self, x, y, sample_weight, batch_size, shuffle, steps):
-        self.x, self.y, self.sample_weight, self.shuffle = x, y, sample_weight, shuffle
-        self.n = _count(x)
-        self.slices = _batch_slices(self.n, batch_size)[:steps]
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return len(self.slices)
-
-    def epoch(self, rng):
-        order = rng.permutation(self.n) if self.shuffle else None
-        for sl in self.slices:
-            idx = order[sl] if order is not None else sl
-            sw = None if self.sample_weight is None else self.sample_weight[idx]
-            yield _take(self.x, idx), _take(self.y, idx), sw
-
-    def end_epoch(self) -> None:
-        pass
-
-    def warn_ran_out(self) -> None:
-        pass
 
 
 def _split_off(model, x, y, sample_weight, n, validation_split):
@@ -588,17 +566,20 @@ def _check_validation_data(model, validation_data):
         _check_sample_weight(model, validation_data[2], n_val, "fit(validation_data)")
 
 
-def _validate(model, validation_data, batch_size, steps, cb_list) -> dict:
-    """One validation pass of fit: ``{"val_loss": ..., "val_<metric>": ...}``. As Keras,
-    it calls the callbacks' on_test_* hooks."""
+def _validation_batches(model, validation_data, batch_size, steps):
+    """The batches of fit's validation passes: ready-made ones, or ``(x_val, y_val[,
+    val_sample_weight])`` checked here (before training starts)."""
+    where = f"{model.name}.fit(validation_data)"
     if batches.is_source(validation_data):
-        val = evaluate(model, validation_data, verbose=0, steps=steps, return_dict=True,
-                       callbacks=cb_list)
-    else:
-        val_sw = validation_data[2] if len(validation_data) == 3 else None
-        val = evaluate(model, validation_data[0], validation_data[1], batch_size=batch_size,
-                       verbose=0, sample_weight=val_sw, return_dict=True, callbacks=cb_list)
-    return {f"val_{k}": v for k, v in val.items()}
+        return batches.EpochIterator(batches.adapter_for(validation_data), steps, where,
+                                     unpacked=True)
+    _check_validation_data(model, validation_data)
+    x, y, n = _check_xy(model, validation_data[0], validation_data[1],
+                        "fit(validation_data)")
+    sw = None
+    if len(validation_data) == 3:
+        sw = _check_sample_weight(model, validation_data[2], n, "fit(validation_data)")
+    return batches.EpochIterator(batches.ArrayBatches(x, y, sw, batch_size), steps, where)
 
 
 def _check_source_arguments(where, *, y=None, batch_size=None, sample_weight=None,
@@ -650,29 +631,38 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
     from_source = batches.is_source(x)
     if from_source:
         _check_source_arguments(where, y=y, batch_size=batch_size, sample_weight=sample_weight)
-        source = batches.BatchSource(x, steps, where=where)
-        data, total = source.epoch(), source.steps_per_epoch
+        data = batches.EpochIterator(batches.adapter_for(x), steps, where, unpacked=True)
     else:
         batch_size = _check_batch_size(model, batch_size, "evaluate")
         x, y, n = _check_xy(model, x, y, "evaluate")
         if y is None:
             raise ValueError(f"{where}: y (the targets) is required")
         sample_weight = _check_sample_weight(model, sample_weight, n, "evaluate")
-        data = _ArrayBatches(x, y, sample_weight, batch_size, False, steps)
-        total = data.steps_per_epoch
-        data = data.epoch(None)
+        data = batches.EpochIterator(batches.ArrayBatches(x, y, sample_weight, batch_size),
+                                     steps, where)
+    result = _evaluate_batches(model, data, callbacks, verbose, return_dict, from_source,
+                               where)
+    if result is None:
+        raise ValueError(f"{where}: the generator or dataset gave no batch")
+    return result
+
+
+def _evaluate_batches(model, data, callbacks, verbose, return_dict, from_source, where):
+    """One evaluation pass over the next epoch of ``data`` (an EpochIterator), as
+    :func:`evaluate` returns it; None when the pass gives no batch."""
     penalty = None  # the weights do not change here: read the penalties once, once built
     metric_objs = _make_metrics(model)
     loss_sum, seen, logs = 0.0, 0, None
+    total = data.steps_per_epoch
     cb_list = _callback_list(model, callbacks, verbose, total, "evaluate")
     bar = _progress(verbose, total, "evaluate")
     start = time.perf_counter()
     cb_list.on_test_begin()
-    for step, (xb, yb, sw) in enumerate(data):
+    step = -1
+    for step, (xb, yb, sw) in enumerate(data.epoch()):
         if from_source:  # a generator's batch: checked here
             xb, yb, _ = _source_batch(model, xb, yb, None, None, "evaluate")
-            sw = None if sw is None else _check_sample_weight(model, sw, _count(yb),
-                                                              "evaluate")
+            sw = None if sw is None else _check_sample_weight(model, sw, _count(yb), "evaluate")
         cb_list.on_test_batch_begin(step)
         if step == 0:
             per_pass = _images_per_inference_pass(model, xb)
@@ -693,7 +683,7 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
     if bar is not None:
         bar.close()
     if logs is None:
-        raise ValueError(f"{where}: the generator or dataset gave no batch")
+        return None
     loss_value = loss_sum / seen + penalty
     logs = {"loss": loss_value, **{m.name: float(m.result()) for m in metric_objs}}
     if verbose == 2:
@@ -726,13 +716,13 @@ def predict(model, x, batch_size=None, verbose=0, steps=None, callbacks=None):
     from_source = batches.is_source(x)
     if from_source:
         _check_source_arguments(where, batch_size=batch_size)
-        source = batches.BatchSource(x, steps, where=where)
-        inputs, total = (xb for xb, _, _ in source.epoch()), source.steps_per_epoch
+        data = batches.EpochIterator(batches.adapter_for(x), steps, where, unpacked=True)
     else:
         batch_size = _check_batch_size(model, batch_size, "predict")
         x, _, n = _check_xy(model, x, None, "predict")
-        slices = _batch_slices(n, batch_size)[:steps]
-        inputs, total = (_take(x, sl) for sl in slices), len(slices)
+        data = batches.EpochIterator(batches.ArrayBatches(x, x, None, batch_size), steps,
+                                     where)
+    inputs, total = (xb for xb, _, _ in data.epoch()), data.steps_per_epoch
     outs = []
     cb_list = _callback_list(model, callbacks, verbose, total, "predict")
     bar = _progress(verbose, total, "predict")
