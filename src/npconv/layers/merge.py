@@ -117,8 +117,8 @@ class Subtract(_ElementwiseMerge):
 
     def _check_input_shape(self, shapes) -> None:
         if len(shapes) != 2:
-            raise ValueError(f"{self.name}: a Subtract layer expects a list of exactly 2 "
-                             f"inputs. Received {len(shapes)}")
+            raise ValueError(f"{self.name}: expected a list of exactly 2 inputs (Subtract "
+                             f"computes x1 - x2). Received {len(shapes)}")
         super()._check_input_shape(shapes)
 
 
