@@ -31,7 +31,8 @@ def test_top_level_names():
                                   "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Dense",
                                   "Flatten", "Dropout", "Activation", "BatchNormalization",
                                   "ZeroPadding2D", "Input", "InputLayer", "Add", "Concatenate",
-                                  "Multiply", "UpSampling2D"])
+                                  "Multiply", "UpSampling2D", "Subtract", "Average", "Maximum",
+                                  "Minimum", "Cropping2D"])
 def test_layers_path(name):
     from npconv.layers.base import Layer
 

@@ -7,7 +7,22 @@ from .conv_transpose import Conv2DTranspose
 from .core import Activation, Dense, Dropout, Flatten, SpatialDropout2D
 from .depthwise_conv import DepthwiseConv2D, SeparableConv2D
 from .input import Input, InputLayer
-from .merge import Add, Concatenate, Multiply, add, concatenate, multiply
+from .merge import (
+    Add,
+    Average,
+    Concatenate,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
 from .normalization import BatchNormalization, LayerNormalization
 from .pooling import (
     AveragePooling2D,
@@ -19,7 +34,7 @@ from .pooling import (
     MaxPool2D,
     MaxPooling2D,
 )
-from .reshaping import UpSampling2D, ZeroPadding2D
+from .reshaping import Cropping2D, UpSampling2D, ZeroPadding2D
 from .shape import Permute, Rescaling, Reshape
 
 Convolution2D = Conv2D
@@ -34,4 +49,6 @@ __all__ = [
     "ZeroPadding2D", "add",
     "concatenate", "multiply",
     "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose",
+    "Average", "Cropping2D", "Maximum", "Minimum", "Subtract", "average", "maximum", "minimum",
+    "subtract",
 ]

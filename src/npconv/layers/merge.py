@@ -1,11 +1,27 @@
-"""Layers that merge several tensors: ``Add`` (residual connections), ``Multiply`` (gates) and
-``Concatenate``, with their functional forms ``add``, ``multiply`` and ``concatenate``."""
+"""Layers that merge several tensors: ``Add`` (residual connections), ``Multiply`` (gates),
+``Subtract``, ``Average``, ``Maximum``, ``Minimum`` and ``Concatenate``, with their functional
+forms ``add``, ``multiply``, ``subtract``, ``average``, ``maximum``, ``minimum`` and
+``concatenate``. The element-wise ones broadcast axes of size 1 as Keras does (see
+:mod:`npconv.ops.merge`, which holds their math)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..ops.merge import broadcast_shape, multiply_backward, multiply_forward, reduce_to_shape
+from ..ops.merge import (
+    average_backward,
+    average_forward,
+    broadcast_shape,
+    maximum_backward,
+    maximum_forward,
+    minimum_backward,
+    minimum_forward,
+    multiply_backward,
+    multiply_forward,
+    reduce_to_shape,
+    subtract_backward,
+    subtract_forward,
+)
 from .base import Layer
 
 
@@ -69,6 +85,78 @@ class Multiply(_Merge):
         return multiply_backward(d_out, self._cache)
 
 
+class _ElementwiseMerge(_Merge):
+    """A merge over a pair of pure ops ``_forward(xs) -> (out, cache)`` and
+    ``_backward(d_out, cache) -> grads`` (:mod:`npconv.ops.merge`), with Keras's shape rule."""
+
+    _forward = _backward = None
+
+    def _check_input_shape(self, shapes) -> None:
+        super()._check_input_shape(shapes)
+        broadcast_shape(shapes, self.name)
+
+    def compute_output_shape(self, input_shapes):
+        return broadcast_shape(input_shapes, self.name)
+
+    def call(self, xs, training=False):
+        out, self._cache = type(self)._forward(xs)
+        return out
+
+    def call_backward(self, d_out):
+        if getattr(self, "_cache", None) is None:
+            raise RuntimeError(f"{self.name}: backward called before a forward pass")
+        return type(self)._backward(d_out, self._cache)
+
+
+class Subtract(_ElementwiseMerge):
+    """Element-wise difference of exactly 2 inputs: ``y = x_1 - x_2`` (Keras's ``Subtract``);
+    axes of size 1 broadcast. Gradients ``d_y`` and ``-d_y``, summed over broadcast axes."""
+
+    _forward = staticmethod(subtract_forward)
+    _backward = staticmethod(subtract_backward)
+
+    def _check_input_shape(self, shapes) -> None:
+        if len(shapes) != 2:
+            raise ValueError(f"{self.name}: expected a list of exactly 2 inputs (Subtract "
+                             f"computes x1 - x2). Received {len(shapes)}")
+        super()._check_input_shape(shapes)
+
+
+class Average(_ElementwiseMerge):
+    """Element-wise mean of 2 or more inputs: ``y = (x_1 + ... + x_k) / k`` (Keras's
+    ``Average``); axes of size 1 broadcast. Each input's gradient is ``d_y / k``."""
+
+    _forward = staticmethod(average_forward)
+    _backward = staticmethod(average_backward)
+
+
+class Maximum(_ElementwiseMerge):
+    """Element-wise maximum of 2 or more inputs (Keras's ``Maximum``); axes of size 1 broadcast.
+
+    Reduced pairwise left to right as Keras does, ``max(max(x_1, x_2), x_3) ...``. Gradient
+    (where the maximum is not differentiable, on ties): PyTorch's ``torch.maximum`` rule at
+    each pair, the larger operand takes ``d_y`` and tied operands ``d_y / 2`` each, passed on
+    through the running maximum. So a tie of ``x_1``, ``x_2``, ``x_3`` gives them ``d_y / 4``,
+    ``d_y / 4`` and ``d_y / 2``: a torch model that writes the same chain of
+    ``torch.maximum`` calls gets the same gradients.
+    """
+
+    _forward = staticmethod(maximum_forward)
+    _backward = staticmethod(maximum_backward)
+
+
+class Minimum(_ElementwiseMerge):
+    """Element-wise minimum of 2 or more inputs (Keras's ``Minimum``); axes of size 1 broadcast.
+
+    Pairwise left to right, ``min(min(x_1, x_2), x_3) ...``; on ties, PyTorch's
+    ``torch.minimum`` rule at each pair (tied operands take half the gradient each), as
+    :class:`Maximum`.
+    """
+
+    _forward = staticmethod(minimum_forward)
+    _backward = staticmethod(minimum_backward)
+
+
 class Concatenate(_Merge):
     """Joins inputs along ``axis`` (default: the channel axis, -1)."""
 
@@ -123,3 +211,23 @@ def multiply(inputs, **kwargs):
 def concatenate(inputs, axis=-1, **kwargs):
     """Keras's functional form ``concatenate([a, b], axis)``: ``Concatenate(axis)(inputs)``."""
     return Concatenate(axis=axis, **kwargs)(inputs)
+
+
+def subtract(inputs, **kwargs):
+    """Keras's functional form ``subtract([a, b])``: ``Subtract(**kwargs)(inputs)``."""
+    return Subtract(**kwargs)(inputs)
+
+
+def average(inputs, **kwargs):
+    """Keras's functional form ``average([a, b, ...])``: ``Average(**kwargs)(inputs)``."""
+    return Average(**kwargs)(inputs)
+
+
+def maximum(inputs, **kwargs):
+    """Keras's functional form ``maximum([a, b, ...])``: ``Maximum(**kwargs)(inputs)``."""
+    return Maximum(**kwargs)(inputs)
+
+
+def minimum(inputs, **kwargs):
+    """Keras's functional form ``minimum([a, b, ...])``: ``Minimum(**kwargs)(inputs)``."""
+    return Minimum(**kwargs)(inputs)

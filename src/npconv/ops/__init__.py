@@ -40,9 +40,26 @@ from .depthwise_conv import (
     separable_conv2d_forward,
 )
 from .losses import softmax_cross_entropy_backward, softmax_cross_entropy_forward
-from .merge import multiply_backward, multiply_forward
+from .merge import (
+    average_backward,
+    average_forward,
+    maximum_backward,
+    maximum_forward,
+    minimum_backward,
+    minimum_forward,
+    multiply_backward,
+    multiply_forward,
+    subtract_backward,
+    subtract_forward,
+)
 from .norm import batch_norm_backward, batch_norm_forward
-from .padding import conv_output_size, resolve_padding, zero_pad
+from .padding import (
+    conv_output_size,
+    crop2d_backward,
+    crop2d_forward,
+    resolve_padding,
+    zero_pad,
+)
 from .pool import (
     avg_pool2d_backward,
     avg_pool2d_forward,
@@ -71,4 +88,7 @@ __all__ = [
     "upsampling2d_backward", "upsampling2d_forward", "zero_pad",
     "depthwise_conv2d_backward", "depthwise_conv2d_forward", "separable_conv2d_backward",
     "separable_conv2d_forward", "conv2d_transpose_backward", "conv2d_transpose_forward",
+    "average_backward", "average_forward", "maximum_backward", "maximum_forward",
+    "minimum_backward", "minimum_forward", "subtract_backward", "subtract_forward",
+    "crop2d_backward", "crop2d_forward",
 ]

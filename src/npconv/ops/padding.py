@@ -1,7 +1,9 @@
-"""Zero padding and the output-size arithmetic of convolution and pooling (seeds 000, 002).
+"""Zero padding, its inverse cropping, and the output-size arithmetic of convolution and
+pooling (seeds 000, 002).
 
 Layout is NHWC: ``x`` has shape ``(batch, height, width, channels)``; padding adds zeros to
-height and width only.
+height and width only, and cropping (Keras's ``Cropping2D``) removes rows and columns there; the
+backward of each is the other (the centre of the gradient, or the gradient padded with zeros).
 
 The output size of a window of ``k`` pixels, dilated by ``d``, moved by a stride ``s`` over an
 input of ``n`` pixels with ``p_total`` pixels of padding (seed 000's formula)::
@@ -144,3 +146,39 @@ def zero_pad_backward(d_out, cache) -> np.ndarray:
             f"zero_pad_backward: expected d_out of shape {expected}. Received {d_out.shape}"
         )
     return d_out[:, top:top + x_shape[1], left:left + x_shape[2], :].copy()
+
+
+def crop2d_forward(x, cropping):
+    """Remove ``cropping`` rows and columns from each NHWC image (Keras's ``Cropping2D``).
+
+    x: ``(m, n_H, n_W, n_C)`` of any numeric dtype (kept). cropping: int, ``(vertical,
+    horizontal)`` or ``((top, bottom), (left, right))``, ints >= 0 that leave at least one row
+    and one column. Returns ``(y, cache)``, ``y`` a new contiguous array
+    ``(m, n_H - top - bottom, n_W - left - right, n_C)``.
+    """
+    x = np.asarray(x)
+    check_rank(x, 4, "crop2d_forward", "(batch, height, width, channels)")
+    crops = normalize_pads(cropping, "crop2d_forward", "cropping")
+    (top, bottom), (left, right) = crops
+    _, h, w, _ = x.shape
+    if top + bottom >= h or left + right >= w:
+        raise ValueError(f"crop2d_forward: expected a cropping smaller than the input's height "
+                         f"and width (at least one row and column kept). Received: "
+                         f"cropping={crops} for an input of shape {x.shape}")
+    y = x[:, top:h - bottom, left:w - right, :].copy()
+    return y, (x.shape, crops)
+
+
+def crop2d_backward(d_out, cache) -> np.ndarray:
+    """Gradient of :func:`crop2d_forward`: ``d_out`` padded back with zeros to the input's
+    shape (a new array)."""
+    x_shape, ((top, bottom), (left, right)) = cache
+    d_out = np.asarray(d_out)
+    expected = (x_shape[0], x_shape[1] - top - bottom, x_shape[2] - left - right, x_shape[3])
+    if d_out.shape != expected:
+        raise ValueError(
+            f"crop2d_backward: expected d_out of shape {expected}. Received {d_out.shape}"
+        )
+    dx = np.zeros(x_shape, dtype=d_out.dtype)
+    dx[:, top:top + expected[1], left:left + expected[2], :] = d_out
+    return dx
