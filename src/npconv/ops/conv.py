@@ -563,7 +563,7 @@ def conv2d_forward(x, kernel, bias=None, strides=1, padding="valid", dilation=1,
         if x.shape[3] != c_in * groups:
             raise ValueError(f"{where}: the input has {x.shape[3]} channels (shape {x.shape}) "
                              f"but the kernel {kernel.shape} with groups={groups} expects "
-                             f"{c_in} * {groups} = {c_in * groups} input channels")
+                             f"{c_in * groups} ({groups} groups of {c_in})")
     elif x.shape[3] != c_in:
         raise ValueError(f"{where}: the input has {x.shape[3]} channels (shape {x.shape}) but the "
                          f"kernel {kernel.shape} expects {c_in} input channels")
