@@ -211,3 +211,21 @@ def test_grouped_errors():
     with pytest.raises(ValueError, match=r"conv2d_backward: expected d_out of shape "
                                          r"\(2, 3, 3, 4\)"):
         conv2d_backward(np.zeros((2, 3, 3, 2)), cache)
+
+
+@pytest.mark.parametrize("group_bytes", [1, 3 << 19])
+def test_grouped_dx_one_offset_at_a_time_or_all_at_once(group_bytes, monkeypatch):
+    """Several channels per group: d_cols blocks of a group of offsets at a time
+    (DX_GROUP_BYTES), one offset at a time when it is tiny; both equal the naive loops."""
+    import npconv.ops.conv as conv_module
+
+    monkeypatch.setattr(conv_module, "DX_GROUP_BYTES", group_bytes)
+    config = (2, 7, 8, 6, 3, 3, 4, (2, 1), "same", (1, 2), True, 2)
+    rng = np.random.default_rng(44)
+    x, kernel, bias, kw = _make(config, rng)
+    out, cache = conv2d_forward(x, kernel, bias, **kw)
+    g = rng.standard_normal(out.shape)
+    s, pads, d = _geometry(config)
+    np.testing.assert_allclose(conv2d_backward(g, cache)[0],
+                               naive_conv_backward(g, x, kernel, s, pads, d, 2)[0],
+                               rtol=1e-12, atol=1e-12)
