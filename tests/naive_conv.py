@@ -15,8 +15,17 @@ def _pad(x, pads):
     return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
 
 
-def naive_conv_forward(x, kernel, bias, strides, pads, dilation):
-    """out[i, h, w, c] = sum(window * kernel[..., c]) + bias[c]; seed 002's conv_forward."""
+def _group_channels(c, kernel, groups):
+    """The input channels output channel ``c`` sees: its group's block of ``C_in / groups``."""
+    c_in_g, c_out = kernel.shape[2], kernel.shape[3]
+    g = c // (c_out // groups)
+    return slice(g * c_in_g, (g + 1) * c_in_g)
+
+
+def naive_conv_forward(x, kernel, bias, strides, pads, dilation, groups=1):
+    """out[i, h, w, c] = sum(window * kernel[..., c]) + bias[c]; seed 002's conv_forward.
+
+    With ``groups``, the window holds only output channel c's group of input channels."""
     (sh, sw), (dh, dw) = strides, dilation
     kh, kw, _, c_out = kernel.shape
     xp = _pad(x, pads)
@@ -31,13 +40,14 @@ def naive_conv_forward(x, kernel, bias, strides, pads, dilation):
                 horiz = slice(w * sw, w * sw + dw * (kw - 1) + 1, dw)
                 a_slice = xp[i, vert, horiz, :]
                 for c in range(c_out):
-                    out[i, h, w, c] = np.sum(a_slice * kernel[..., c]) + (
+                    window = a_slice[..., _group_channels(c, kernel, groups)]
+                    out[i, h, w, c] = np.sum(window * kernel[..., c]) + (
                         0.0 if bias is None else bias[c]
                     )
     return out
 
 
-def naive_conv_backward(d_out, x, kernel, strides, pads, dilation):
+def naive_conv_backward(d_out, x, kernel, strides, pads, dilation, groups=1):
     """Seed 002's conv_backward: (dx, d_kernel, d_bias) by adding each window's share."""
     (sh, sw), (dh, dw) = strides, dilation
     kh, kw, _, c_out = kernel.shape
@@ -53,8 +63,9 @@ def naive_conv_backward(d_out, x, kernel, strides, pads, dilation):
                 horiz = slice(w * sw, w * sw + dw * (kw - 1) + 1, dw)
                 for c in range(c_out):
                     g = d_out[i, h, w, c]
-                    dxp[i, vert, horiz, :] += kernel[..., c] * g
-                    d_kernel[..., c] += xp[i, vert, horiz, :] * g
+                    group = _group_channels(c, kernel, groups)
+                    dxp[i, vert, horiz, group] += kernel[..., c] * g
+                    d_kernel[..., c] += xp[i, vert, horiz, group] * g
                     d_bias[c] += g
     (top, _), (left, _) = pads
     dx = dxp[:, top:top + x.shape[1], left:left + x.shape[2], :]

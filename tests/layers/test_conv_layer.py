@@ -209,8 +209,9 @@ def test_constructor_errors():
         Conv2D(2, 3, data_format="NHWC")
     with pytest.raises(ValueError, match="unknown activation"):
         Conv2D(2, 3, activation="swishy")
-    with pytest.raises(TypeError, match="unexpected keyword argument"):
-        Conv2D(2, 3, groups=2)
+    with pytest.raises(ValueError, match=r"Conv2D .*: expected groups to be a positive int. "
+                                         r"Received: groups=0"):
+        Conv2D(2, 3, groups=0)  # (grouped convolution: tests/layers/test_conv_groups_layer.py)
 
 
 def test_call_errors():

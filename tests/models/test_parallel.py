@@ -661,3 +661,67 @@ def test_a_helper_whose_parent_left_before_it_was_ready_exits_quietly():
     ours.close()
     _, err = helper.communicate(timeout=60)
     assert helper.returncode == 0 and err == b"", err.decode()
+
+
+# ------------------------------------------------------------------ grouped convolutions
+def _grouped_cnn(dtype="float32"):
+    """Conv2D(groups=) layers the helpers rebuild from the config: 4 -> 8 (2 groups),
+    8 -> 8 (4 groups, strided), 8 -> 8 (groups == channels: depthwise)."""
+    return npconv.Sequential([
+        npconv.Input((12, 12, 4)),
+        layers.Conv2D(8, 3, padding="same", groups=2, activation="relu", dtype=dtype),
+        layers.Conv2D(8, 3, strides=2, groups=4, activation="relu", dtype=dtype),
+        layers.Conv2D(8, 3, groups=8, dtype=dtype),
+        layers.Flatten(),
+        layers.Dense(5, activation="softmax", dtype=dtype),
+    ])
+
+
+def test_grouped_conv_model_split_equals_one_piece(backend):
+    npconv.utils.set_random_seed(30)
+    model = _grouped_cnn()
+    x = np.random.default_rng(31).random((33, 12, 12, 4), dtype=np.float32)
+    _compare(model, x, backend=backend)
+    npconv.utils.set_random_seed(30)
+    model = _grouped_cnn("float64")
+    _compare(model, x.astype(np.float64), dtype=np.float64, backend=backend)
+
+
+@needs_helpers
+def test_grouped_conv_model_trains_identically_with_helpers(monkeypatch):
+    """A step in one exchange with the helpers gives the step's numbers bit for bit, and
+    fit with helpers the weights of fit in one piece."""
+    npconv.utils.set_random_seed(32)
+    rng = np.random.default_rng(33)
+    x, y = rng.random((40, 12, 12, 4), dtype=np.float32), rng.integers(0, 5, 40)
+    model = _grouped_cnn()
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    (value, outputs), (ref_value, ref_out, ref_grads), grads = _two_ways(model, x, y, None)
+    assert value == ref_value
+    np.testing.assert_array_equal(outputs, ref_out)
+    for g, r in zip(grads, ref_grads, strict=True):
+        np.testing.assert_array_equal(g, r)
+    exchanges = []
+    original = parallel.train_in_parts
+
+    def spy(*args):
+        done = original(*args)
+        exchanges.append(done is not None)
+        return done
+
+    monkeypatch.setattr(parallel, "train_in_parts", spy)
+    weights = {}
+    for threads in (1, 2):
+        npconv.set_num_threads(threads)
+        if threads == 2:
+            _wait_for_helpers(1)
+            exchanges.clear()
+        npconv.utils.set_random_seed(34)
+        model = _grouped_cnn()
+        model.compile(optimizer=npconv.optimizers.SGD(0.05, momentum=0.9),
+                      loss="sparse_categorical_crossentropy")
+        model.fit(x, y, batch_size=20, epochs=2, verbose=0, shuffle=False)
+        weights[threads] = model.get_weights()
+    assert exchanges == [True] * 4, "expected every step of the second fit in the helpers"
+    for a, b in zip(weights[1], weights[2], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

@@ -1,8 +1,12 @@
 """Conv2D: the Keras convolution layer over :mod:`npconv.ops.conv`.
 
-    Conv2D(filters, kernel_size, strides=1, padding="valid", dilation_rate=1, activation=None)
+    Conv2D(filters, kernel_size, strides=1, padding="valid", dilation_rate=1, activation=None,
+           groups=1)
     input (N, H, W, C_in) -> output (N, H_out, W_out, filters)       (NCHW with channels_first)
     y = activation(conv2d(x, kernel) + bias)      kernel (kh, kw, C_in, filters), bias (filters,)
+
+``groups=G`` (Keras 3, torch's ``groups``): output channel block g (``filters / G`` channels)
+sees only input channel block g, and the kernel is ``(kh, kw, C_in / G, filters)``.
 
 Output size (seed 000): ``H_out = floor((H + pad_total - d * (kh - 1) - 1) / s) + 1``;
 ``"same"`` gives ``ceil(H / s)`` as in Keras. Besides Keras's "valid"/"same", ``padding`` may be
@@ -39,6 +43,14 @@ def check_kernel_fits(layer, shape, h, w) -> None:
                 f"spans {d * (k - 1) + 1} pixels in {axis}, more than the padded input's "
                 f"{size + sum(p)}. Received an input of shape {shape}"
             )
+
+
+def _check_group_channels(layer, c_in, shape) -> None:
+    """A ValueError naming ``layer`` when its ``groups`` do not divide ``c_in`` input channels."""
+    if c_in % layer.groups:
+        raise ValueError(f"{layer.name}: {type(layer).__name__} with groups={layer.groups} "
+                         f"expects a number of input channels divisible by {layer.groups}. "
+                         f"Received an input of shape {shape} with {c_in} channels")
 
 
 def _check_padding(padding, where: str):
@@ -98,12 +110,17 @@ class _WindowConv(Layer):
         if c is None:
             raise ValueError(f"{self.name}: the channel dimension of the input to {kind} must "
                              f"be known. Received an input of shape {shape}")
+        groups = getattr(self, "groups", 1)
         kernel = getattr(self, self._kernel_weight, None)
-        if self.built and c != kernel.shape[self._kernel_in_axis]:
+        if self.built and c != kernel.shape[self._kernel_in_axis] * groups:
+            per_group = f", {groups} groups of {kernel.shape[self._kernel_in_axis]}"
             raise ValueError(f"{self.name}: expected an input with "
-                             f"{kernel.shape[self._kernel_in_axis]} channels "
-                             f"(the {self._kernel_weight} {kernel.shape} was built for it). "
+                             f"{kernel.shape[self._kernel_in_axis] * groups} channels "
+                             f"(the {self._kernel_weight} {kernel.shape} was built for it"
+                             f"{per_group if groups != 1 else ''}). "
                              f"Received an input of shape {shape} with {c} channels")
+        if groups != 1:
+            _check_group_channels(self, c, shape)
         self._check_fits(shape, h, w)
         if self.built and None not in shape:
             self._shape_ok = shape
@@ -148,6 +165,8 @@ class _WindowConv(Layer):
             args.append(f"padding={self.padding!r}")
         if self.dilation_rate != (1, 1):
             args.append(f"dilation_rate={self.dilation_rate}")
+        if getattr(self, "groups", 1) != 1:
+            args.append(f"groups={self.groups}")
         if getattr(self, "depth_multiplier", 1) != 1:
             args.append(f"depth_multiplier={self.depth_multiplier}")
         if self.activation is not None:
@@ -162,15 +181,16 @@ class _WindowConv(Layer):
 class Conv2D(_WindowConv):
     """2-D convolution layer (Keras semantics, NHWC inside).
 
-    Weights in Keras order: ``kernel`` (kh, kw, C_in, filters), then ``bias`` (filters,).
-    ``activation`` is a name, an ``npconv.ops.activations.Activation`` or None.
+    Weights in Keras order: ``kernel`` (kh, kw, C_in / groups, filters), then ``bias``
+    (filters,). ``activation`` is a name, an ``npconv.ops.activations.Activation`` or None.
+    ``groups`` must divide both ``filters`` (checked here) and the input channels (at build).
     """
 
     _kernel_weight = "kernel"
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1,
                  activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", data_format="channels_last", **kwargs):
+                 bias_initializer="zeros", data_format="channels_last", groups=1, **kwargs):
         super().__init__(kernel_size, strides, padding, dilation_rate, activation, use_bias,
                          data_format, **kwargs)
         filters_ok = isinstance(filters, (numbers.Integral, np.integer))
@@ -178,6 +198,15 @@ class Conv2D(_WindowConv):
             raise ValueError(f"{self._where}: expected filters to be a positive int. "
                              f"Received: filters={filters!r}")
         self.filters = int(filters)
+        groups_ok = isinstance(groups, (numbers.Integral, np.integer))
+        if not groups_ok or isinstance(groups, bool) or groups < 1:
+            raise ValueError(f"{self._where}: expected groups to be a positive int. "
+                             f"Received: groups={groups!r}")
+        self.groups = int(groups)
+        if self.filters % self.groups:
+            raise ValueError(f"{self._where}: expected filters to be divisible by groups "
+                             f"(each group has filters / groups output channels). "
+                             f"Received: filters={self.filters}, groups={self.groups}")
         self.kernel_initializer = initializers.get(kernel_initializer, self.name)
         self.bias_initializer = initializers.get(bias_initializer, self.name)
         self.kernel = None
@@ -188,7 +217,10 @@ class Conv2D(_WindowConv):
     # ------------------------------------------------------------------ weights and passes
     def build(self, input_shape):
         c_in = input_shape[-1]
-        self.kernel = self.add_weight("kernel", (*self.kernel_size, c_in, self.filters),
+        if self.groups != 1:
+            _check_group_channels(self, c_in, tuple(input_shape))
+        self.kernel = self.add_weight("kernel",
+                                      (*self.kernel_size, c_in // self.groups, self.filters),
                                       self.kernel_initializer)
         if self.use_bias:
             self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer)
@@ -196,10 +228,11 @@ class Conv2D(_WindowConv):
     def call(self, x, training=False):
         bias = self.bias.value if self.use_bias else None
         args = (self.kernel.value, bias, self.strides, self.padding, self.dilation_rate)
+        groups = self.groups
         self._inference_input = None
         step = x.shape[0] if training else self._block_images(x.shape)
         if step >= x.shape[0]:
-            y, self._cache = conv2d_forward(x, *args)
+            y, self._cache = conv2d_forward(x, *args, groups=groups)
             return y
         # Inference on a large batch: convolve blocks of images, so that each block's patch
         # matrix and output are still in the CPU cache for the matrix multiply and the fused
@@ -210,7 +243,7 @@ class Conv2D(_WindowConv):
         activation = self.fused_activation
         for start in range(0, x.shape[0], step):
             block = y[start:start + step]
-            conv2d_forward(x[start:start + step], *args, out=block)
+            conv2d_forward(x[start:start + step], *args, groups=groups, out=block)
             if activation is not None:
                 activation.apply_inplace(block)
         self._activation_applied = activation is not None
@@ -237,7 +270,8 @@ class Conv2D(_WindowConv):
         if self._cache is None and getattr(self, "_inference_input", None) is not None:
             bias = self.bias.value if self.use_bias else None
             _, self._cache = conv2d_forward(self._inference_input, self.kernel.value, bias,
-                                            self.strides, self.padding, self.dilation_rate)
+                                            self.strides, self.padding, self.dilation_rate,
+                                            groups=self.groups)
             self._inference_input = None
         if self._cache is None:
             raise RuntimeError(f"{self.name}: backward called before a forward pass")
@@ -248,7 +282,7 @@ class Conv2D(_WindowConv):
 
     # ------------------------------------------------------------------ config
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters,
+        return {**super().get_config(), "filters": self.filters, "groups": self.groups,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer)}
 

@@ -30,6 +30,8 @@ def layer_cost(layer, batch_size: int = 1) -> dict:
         per_output = math.prod(kernel.shape[:-1])
         macs = out_elems * per_output
         if kernel.value.ndim == 4:
-            im2col = out_elems // kernel.shape[-1] * per_output * itemsize
+            # (a grouped kernel holds C_in / groups per filter; the patches hold every channel)
+            im2col = (out_elems // kernel.shape[-1] * per_output * getattr(layer, "groups", 1)
+                      * itemsize)
     return {"macs": int(macs), "activation_bytes": int(out_elems * itemsize),
             "im2col_bytes": int(im2col)}
