@@ -175,3 +175,13 @@ def test_grouped_errors():
     with pytest.raises(ValueError, match=r"c: weight 'kernel' expects shape \(3, 3, 2, 6\). "
                                          r"Received shape \(3, 3, 6, 6\)"):
         layer.set_weights([np.zeros((3, 3, 6, 6)), np.zeros(6)])  # an ungrouped kernel
+
+
+def test_a_channels_first_group_error_shows_the_shape_as_given():
+    import pytest
+
+    from npconv.layers import Conv2D
+
+    with pytest.raises(ValueError, match=r"Received an input of shape \(None, 5, 10, 10\) with "
+                                         r"5 channels"):
+        Conv2D(4, 3, groups=2, data_format="channels_first").build((None, 5, 10, 10))

@@ -217,8 +217,8 @@ class Conv2D(_WindowConv):
     # ------------------------------------------------------------------ weights and passes
     def build(self, input_shape):
         c_in = input_shape[-1]
-        if self.groups != 1:
-            _check_group_channels(self, c_in, tuple(input_shape))
+        if self.groups != 1:  # (the shape in the user's layout, as they gave it)
+            _check_group_channels(self, c_in, self._from_internal_shape(tuple(input_shape)))
         self.kernel = self.add_weight("kernel",
                                       (*self.kernel_size, c_in // self.groups, self.filters),
                                       self.kernel_initializer)
