@@ -515,3 +515,9 @@ def test_arithmetic_and_activation_functions_on_layer_outputs_are_layers_a_file_
         keras.activations.elu(d, alpha=2.0)
     with pytest.raises(TypeError, match="unsupported operand"):
         d * 2
+    diff = npconv.Model(inp, layers.Dense(2)(inp) - layers.Dense(2)(inp))  # a Subtract
+    assert type(diff.layers[-1]).__name__ == "Subtract"
+    first, second = diff.layers[1].get_weights(), diff.layers[2].get_weights()
+    np.testing.assert_allclose(diff.predict(x, verbose=0),
+                               (x @ first[0] + first[1]) - (x @ second[0] + second[1]),
+                               rtol=1e-6, atol=1e-6)

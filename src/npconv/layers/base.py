@@ -239,13 +239,20 @@ class SymbolicTensor:
     def ndim(self) -> int:
         return len(self.shape)
 
-    # Keras's arithmetic on symbolic tensors: ``a + b`` is ``Add()([a, b])`` and ``a * b``
-    # ``Multiply()([a, b])`` (a layer each, so they have a backward); with anything but
-    # another symbolic tensor they are refused (NotImplemented: Python's TypeError).
+    # Keras's arithmetic on symbolic tensors: ``a + b`` is ``Add()([a, b])``, ``a - b``
+    # ``Subtract()([a, b])`` and ``a * b`` ``Multiply()([a, b])`` (a layer each, so they
+    # have a backward); with anything but another symbolic tensor they are refused
+    # (NotImplemented: Python's TypeError).
     def __add__(self, other):
         from .merge import Add
 
         return Add()([self, other]) if isinstance(other, SymbolicTensor) else NotImplemented
+
+    def __sub__(self, other):
+        from .merge import Subtract
+
+        return (Subtract()([self, other]) if isinstance(other, SymbolicTensor)
+                else NotImplemented)
 
     def __mul__(self, other):
         from .merge import Multiply
