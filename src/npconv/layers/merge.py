@@ -36,9 +36,8 @@ class _Merge(Layer):
                              f"Received {len(shapes)}")
 
 
-class Add(_Merge):
-    """Element-wise sum of the inputs: ``y = x_1 + ... + x_k``; axes of size 1 broadcast as in
-    Keras (their gradient is the sum over the axis)."""
+class _BroadcastMerge(_Merge):
+    """A merge with Keras's shape rule: batch sizes agree, other axes agree or are 1."""
 
     def _check_input_shape(self, shapes) -> None:
         super()._check_input_shape(shapes)
@@ -46,6 +45,27 @@ class Add(_Merge):
 
     def compute_output_shape(self, input_shapes):
         return broadcast_shape(input_shapes, self.name)
+
+
+class _ElementwiseMerge(_BroadcastMerge):
+    """A merge over a pair of pure ops ``_forward(xs) -> (out, cache)`` and
+    ``_backward(d_out, cache) -> grads`` (:mod:`npconv.ops.merge`)."""
+
+    _forward = _backward = None
+
+    def call(self, xs, training=False):
+        out, self._cache = type(self)._forward(xs)
+        return out
+
+    def call_backward(self, d_out):
+        if getattr(self, "_cache", None) is None:
+            raise RuntimeError(f"{self.name}: backward called before a forward pass")
+        return type(self)._backward(d_out, self._cache)
+
+
+class Add(_BroadcastMerge):
+    """Element-wise sum of the inputs: ``y = x_1 + ... + x_k``; axes of size 1 broadcast as in
+    Keras (their gradient is the sum over the axis)."""
 
     def call(self, xs, training=False):
         self._shapes = [x.shape for x in xs]
@@ -59,7 +79,7 @@ class Add(_Merge):
         return [reduce_to_shape(d_out, shape) for shape in self._shapes]
 
 
-class Multiply(_Merge):
+class Multiply(_ElementwiseMerge):
     """Element-wise product of 2 or more inputs: ``y = x_1 * ... * x_k``.
 
     Keras's shape rule: the batch sizes must agree ("cannot merge tensors with different
@@ -68,44 +88,8 @@ class Multiply(_Merge):
     ``dx_i = d_y * prod_{j != i} x_j``, summed over the axes ``x_i`` broadcast.
     """
 
-    def _check_input_shape(self, shapes) -> None:
-        super()._check_input_shape(shapes)
-        broadcast_shape(shapes, self.name)
-
-    def compute_output_shape(self, input_shapes):
-        return broadcast_shape(input_shapes, self.name)
-
-    def call(self, xs, training=False):
-        out, self._cache = multiply_forward(xs)
-        return out
-
-    def call_backward(self, d_out):
-        if getattr(self, "_cache", None) is None:
-            raise RuntimeError(f"{self.name}: backward called before a forward pass")
-        return multiply_backward(d_out, self._cache)
-
-
-class _ElementwiseMerge(_Merge):
-    """A merge over a pair of pure ops ``_forward(xs) -> (out, cache)`` and
-    ``_backward(d_out, cache) -> grads`` (:mod:`npconv.ops.merge`), with Keras's shape rule."""
-
-    _forward = _backward = None
-
-    def _check_input_shape(self, shapes) -> None:
-        super()._check_input_shape(shapes)
-        broadcast_shape(shapes, self.name)
-
-    def compute_output_shape(self, input_shapes):
-        return broadcast_shape(input_shapes, self.name)
-
-    def call(self, xs, training=False):
-        out, self._cache = type(self)._forward(xs)
-        return out
-
-    def call_backward(self, d_out):
-        if getattr(self, "_cache", None) is None:
-            raise RuntimeError(f"{self.name}: backward called before a forward pass")
-        return type(self)._backward(d_out, self._cache)
+    _forward = staticmethod(multiply_forward)
+    _backward = staticmethod(multiply_backward)
 
 
 class Subtract(_ElementwiseMerge):
