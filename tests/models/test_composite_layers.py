@@ -521,3 +521,34 @@ def test_arithmetic_and_activation_functions_on_layer_outputs_are_layers_a_file_
     np.testing.assert_allclose(diff.predict(x, verbose=0),
                                (x @ first[0] + first[1]) - (x @ second[0] + second[1]),
                                rtol=1e-6, atol=1e-6)
+
+
+class Holds(keras.layers.Layer):
+    """A block around a layer it is given (which may run elsewhere too)."""
+
+    def __init__(self, inner, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = inner
+        self.conv = layers.Conv2D(3, 1)
+
+    def call(self, x):
+        return self.conv(self.inner(x))
+
+
+def test_a_layer_inside_a_block_and_elsewhere_too_is_refused_with_the_fix():
+    """Its calls overwrote each other's caches: fit crashed on the backward."""
+    shared = layers.Conv2D(3, 3, padding="same", name="shared_conv")
+    inp = npconv.Input((8, 8, 3))
+    with pytest.raises(ValueError, match=r"'shared_conv' runs inside the custom layer 'h1' "
+                                         r"and also at a node of this model.*sub-model"):
+        npconv.Model(inp, Holds(shared, name="h1")(shared(inp)))
+    inp = npconv.Input((8, 8, 3))
+    with pytest.raises(ValueError, match=r"'shared_conv' runs inside .* and also inside"):
+        npconv.Model(inp, Holds(shared, name="h3")(Holds(shared, name="h2")(inp)))
+    with pytest.raises(ValueError, match=r"'shared_conv' runs inside"):
+        npconv.Sequential([npconv.Input((8, 8, 3)), shared, Holds(shared, name="h4")])
+    block = Holds(layers.Conv2D(3, 3, padding="same"))  # a whole block twice is fine
+    inp = npconv.Input((8, 8, 3))
+    model = npconv.Model(inp, layers.Dense(2)(layers.Flatten()(block(block(inp)))))
+    model.compile("sgd", "mse")
+    model.fit(np.ones((16, 8, 8, 3), np.float32), np.zeros((16, 2), np.float32), verbose=0)

@@ -158,7 +158,7 @@ def test_a_loader_shorter_than_steps_per_epoch_stops_the_epoch_as_keras():
             reference.train_on_batch(x[i:i + 8], y[i:i + 8])
     for a, b in zip(_weights(model), _weights(reference), strict=True):
         np.testing.assert_array_equal(a, b)
-    assert counted == [3, 3] and len(history.history["loss"]) == 2
+    assert counted == [5, 5] and len(history.history["loss"]) == 2  # Keras's params["steps"]
 
 
 class Indexed(Batches):
@@ -341,3 +341,63 @@ def test_what_counts_as_a_source_of_batches():
     for data in (x, [x], (x,), {"a": x}, "abc", b"ab", np.float32(1)):
         assert not batches_module.is_source(data)
     assert batches_module.unpack([x, y])[1] is y and batches_module.unpack(x) == (x, None, None)
+
+
+def test_a_model_built_by_fit_draws_the_same_weights_and_order_as_its_input_twin():
+    """fit's shuffling generator is made after the weights a model builds from its first
+    batch (the order fit has always used), so a seed gives one run whichever way it is built."""
+    x, y = _data(16)
+    histories = []
+    for with_input in (True, False):
+        npconv.set_random_seed(0)
+        stack = [layers.Dense(3, activation="softmax")]
+        model = npconv.Sequential(([npconv.Input((5,))] if with_input else []) + stack)
+        model.compile("sgd", "sparse_categorical_crossentropy")
+        histories.append(model.fit(x, y, batch_size=4, epochs=2, verbose=0).history["loss"])
+    assert histories[0] == histories[1]
+
+
+def test_every_begin_hook_gets_its_end_when_the_data_run_out():
+    x, y = _data(40)
+    events = []
+
+    class Hooks(npconv.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            events.append(f"epoch_begin{epoch}")
+
+        def on_epoch_end(self, epoch, logs=None):
+            events.append(f"epoch_end{epoch}")
+
+        def on_test_begin(self, logs=None):
+            events.append("test_begin")
+
+        def on_test_end(self, logs=None):
+            events.append("test_end")
+
+    with pytest.warns(UserWarning, match="ran out of data"):
+        _model().fit(x, y, epochs=2, batch_size=10, verbose=0, callbacks=[Hooks()],
+                     validation_data=_generator(x, y, 20))
+    assert events == ["epoch_begin0", "test_begin", "test_end", "epoch_end0",
+                      "epoch_begin1", "test_begin", "test_end", "epoch_end1"]
+    events.clear()
+    with pytest.warns(UserWarning, match="ran out of data"):
+        _model().fit(_generator(x, y, 10), epochs=3, verbose=0, callbacks=[Hooks()])
+    assert events == ["epoch_begin0", "epoch_end0"]  # no epoch begins without a batch
+
+
+def test_a_dataloader_over_an_iterable_dataset_without_length():
+    torch = pytest.importorskip("torch")
+    x, y = _data(24)
+
+    class Stream(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            return iter(zip(torch.from_numpy(x), torch.from_numpy(y), strict=True))
+
+    loader = torch.utils.data.DataLoader(Stream(), batch_size=8)
+    model = _model()
+    model.fit(loader, epochs=2, verbose=0)
+    reference = _model()
+    reference.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    for a, b in zip(_weights(model), _weights(reference), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    np.testing.assert_allclose(model.predict(loader), model.predict(x), rtol=1e-6)

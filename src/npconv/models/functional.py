@@ -107,6 +107,7 @@ class Model:
             return index[id(t)]
 
         self._output_ids = [visit(t) for t in self.outputs]
+        self._check_block_sharing(nodes)
         self._nodes = nodes
         self._n_tensors = len(index)
         calls: dict[int, int] = {}
@@ -131,6 +132,27 @@ class Model:
                              if last_reader[p] == k and p not in keep]
                             for k, node in enumerate(nodes)]
         self._graph_ready = True
+
+    def _check_block_sharing(self, nodes) -> None:
+        """Refuse a layer that a layer built from other layers (a composite block) holds and
+        that runs elsewhere in this graph too, at a node of its own or in another block: the
+        block's inner calls would overwrite the other call's caches (and its gradients).
+        A layer called at several nodes of one graph, or a whole block at several, is fine."""
+        owner = {id(node.layer): None for node in nodes}  # None: a node of this graph
+        for block in {id(n.layer): n.layer for n in nodes}.values():
+            for inner in _inner_layers(block):
+                if id(inner) in owner and owner[id(inner)] is not block:
+                    other = owner[id(inner)]
+                    elsewhere = ("at a node of this model of its own" if other is None
+                                 else f"inside '{other.name}'")
+                    raise ValueError(
+                        f"{self.name}: the layer '{inner.name}' runs inside the custom layer "
+                        f"'{block.name}' and also {elsewhere}; npconv cannot share a layer "
+                        "between a layer built from other layers and the rest of a model "
+                        "(one call would overwrite the other's caches). Give each place a "
+                        "layer of its own, or build the block as a functional sub-model "
+                        "(npconv.Model), whose layers can be shared")
+                owner[id(inner)] = block
 
     @property
     def layers(self) -> list[Layer]:
@@ -613,6 +635,14 @@ class Model:
 
 
 LAYER_HOLDERS.append(Model)  # a layer may hold a model (and call it in its call)
+
+
+def _inner_layers(layer) -> list:
+    """The layers a composite block runs, its blocks' too (none for other layers)."""
+    graph = layer._graph
+    if graph is None:
+        return []
+    return [w for sub in graph.sublayers for w in (sub, *_inner_layers(sub))]
 
 
 def _model_class(kind: str, where: str):

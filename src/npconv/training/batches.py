@@ -62,6 +62,23 @@ def check_steps(steps, name: str, where: str):
     return int(steps)
 
 
+class LazyGenerator:
+    """``npconv.random.make_generator(seed)``, made at the first draw: a run-wide seed
+    (``seed=None``) is then drawn after the weights a model builds from its first batch, in
+    the order fit has always used (so a seed reproduces the same run)."""
+
+    def __init__(self, seed=None):
+        from ..random import make_generator
+
+        self._make, self._seed = make_generator, seed
+        self._rng = None if seed is None else make_generator(seed)  # (checks the seed)
+
+    def permutation(self, n):
+        if self._rng is None:
+            self._rng = self._make(self._seed)
+        return self._rng.permutation(n)
+
+
 # ---------------------------------------------------------------------------- adapters
 class ArrayBatches:
     """Batches of ``(x, y, sample_weight)`` arrays (x and y: an array or a list of arrays),
@@ -113,8 +130,12 @@ class IterableBatches:
 
     def __init__(self, data):
         self.data = data
-        restarts = iter(data) is not data
-        self.num_batches = len(data) if restarts and hasattr(data, "__len__") else None
+        self.num_batches = None
+        if iter(data) is not data and hasattr(data, "__len__"):
+            try:  # (a DataLoader over an IterableDataset has __len__ but raises TypeError)
+                self.num_batches = len(data)
+            except TypeError:
+                pass
 
     def passes(self):
         return iter(self.data)
@@ -152,9 +173,8 @@ class EpochIterator:
 
     @property
     def steps_per_epoch(self) -> int | None:
-        """Batches in one epoch when known in advance (the progress bar's total)."""
-        if self.steps is not None and self.num_batches is not None:
-            return min(self.steps, self.num_batches)
+        """Batches in one epoch when known in advance (callbacks' ``params["steps"]``, the
+        progress bar's total): ``steps`` when given, as Keras, else one pass's."""
         return self.steps if self.steps is not None else self.num_batches
 
     def epoch(self):

@@ -12,13 +12,13 @@ weights (the sample's class weight; 1 for a class not in the dict).
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 import time
 
 import numpy as np
 
-from ..random import make_generator
 from . import batches, multi_output
 from . import callbacks as callbacks_module
 from . import losses as losses_module
@@ -464,7 +464,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     if not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"{where}: expected epochs to be a non-negative int. "
                          f"Received: epochs={epochs!r}")
-    rng = make_generator(seed)
+    rng = batches.LazyGenerator(seed)
     from_source = batches.is_source(x)
     if from_source:
         _check_source_arguments(where, y=y, batch_size=batch_size, sample_weight=sample_weight,
@@ -501,10 +501,15 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     warned = []  # the no-trainable-weights warning, once per fit
     training_logs = None  # the last epoch's logs, for on_train_end (as Keras)
     for epoch in range(initial_epoch, epochs):
+        epoch_batches = data.epoch()
+        first = next(epoch_batches, None)
+        if first is None:  # the generator gave no batch: as Keras, warn; and stop here
+            data.warn_ran_out()
+            break
         cb_list.on_epoch_begin(epoch)
         metric_objs = _make_metrics(model)
         loss_sum, seen, logs = 0.0, 0, None
-        for step, (xb, yb, sw) in enumerate(data.epoch()):
+        for step, (xb, yb, sw) in enumerate(itertools.chain([first], epoch_batches)):
             if from_source:
                 xb, yb, sw = _source_batch(model, xb, yb, sw, class_weight)
             cb_list.on_train_batch_begin(step)
@@ -516,9 +521,6 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             cb_list.on_train_batch_end(step, logs)
             if model.stop_training:
                 break
-        if logs is None:  # the generator gave no batch: as Keras, warn and stop
-            data.warn_ran_out()
-            break
         epoch_logs = dict(logs)
         if validation is not None and (epoch + 1) % freq == 0:
             # as Keras: the validation pass calls the callbacks' on_test_* hooks
@@ -683,6 +685,7 @@ def _evaluate_batches(model, data, callbacks, verbose, return_dict, from_source,
     if bar is not None:
         bar.close()
     if logs is None:
+        cb_list.on_test_end({})  # (every on_test_begin gets its on_test_end)
         return None
     loss_value = loss_sum / seen + penalty
     logs = {"loss": loss_value, **{m.name: float(m.result()) for m in metric_objs}}
