@@ -1,4 +1,5 @@
-"""Keras's ``utils``: seeding, one-hot labels, normalizing, clearing layer names."""
+"""Keras's ``utils``: seeding, one-hot labels, normalizing, clearing layer names, and the
+``PyDataset`` base class of datasets that give their batches by index."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import numpy as np
 from .layers.base import reset_name_counters
 from .random import set_random_seed
 
-__all__ = ["set_random_seed", "to_categorical", "normalize", "clear_session"]
+__all__ = ["set_random_seed", "to_categorical", "normalize", "clear_session", "PyDataset",
+           "Sequence"]
 
 
 def to_categorical(y, num_classes=None, dtype="float32") -> np.ndarray:
@@ -59,3 +61,42 @@ def normalize(x, axis=-1, order=2) -> np.ndarray:
 def clear_session() -> None:
     """Restart automatic layer names (``conv2d``, ``conv2d_1`` ...) as Keras's clear_session."""
     reset_name_counters()
+
+
+class PyDataset:
+    """Base class of a dataset that gives its batches by index, as Keras's
+    ``keras.utils.PyDataset``: define ``__len__`` (batches per epoch) and ``__getitem__(i)``
+    (batch i: ``x``, ``(x, y)`` or ``(x, y, sample_weight)``), optionally ``on_epoch_begin``
+    and ``on_epoch_end``; pass it to ``fit``/``evaluate``/``predict`` as ``x``.
+
+    ``workers``, ``use_multiprocessing`` and ``max_queue_size`` are Keras's loading options,
+    kept as attributes: npconv reads the batches one after another in the training process.
+    """
+
+    def __init__(self, workers=1, use_multiprocessing=False, max_queue_size=10):
+        self.workers = workers
+        self.use_multiprocessing = use_multiprocessing
+        self.max_queue_size = max_queue_size
+
+    def __getitem__(self, index):
+        raise NotImplementedError(f"{type(self).__name__}: a PyDataset defines "
+                                  "__getitem__(index), which returns batch `index`")
+
+    def __len__(self):
+        raise NotImplementedError(f"{type(self).__name__}: a PyDataset defines __len__, "
+                                  "the number of batches")
+
+    @property
+    def num_batches(self) -> int:
+        """Batches per epoch (Keras's ``num_batches``): ``len(self)``."""
+        return len(self)
+
+    def on_epoch_begin(self) -> None:
+        """Called before each epoch (Keras's hook); nothing by default."""
+
+    def on_epoch_end(self) -> None:
+        """Called after each epoch (Keras's hook, e.g. to reshuffle); nothing by default."""
+
+
+#: Keras 2's name of :class:`PyDataset`.
+Sequence = PyDataset

@@ -401,3 +401,47 @@ def test_a_dataloader_over_an_iterable_dataset_without_length():
     for a, b in zip(_weights(model), _weights(reference), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6)
     np.testing.assert_allclose(model.predict(loader), model.predict(x), rtol=1e-6)
+
+
+def test_on_epoch_begin_runs_before_the_epoch_draws_its_first_batch():
+    """A curriculum dataset set up by an epoch-begin callback (or a torch sampler's
+    set_epoch) sees the epoch before its first batch is drawn, as in Keras."""
+    x, y = _data(16)
+
+    class Curriculum(npconv.utils.PyDataset):
+        def __init__(self):
+            super().__init__(workers=2)
+            self.epoch, self.seen, self.begun = None, [], 0
+
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, i):
+            self.seen.append((self.epoch, i))
+            return x[i * 8:(i + 1) * 8], y[i * 8:(i + 1) * 8]
+
+        def on_epoch_begin(self):
+            self.begun += 1
+
+    data = Curriculum()
+    set_epoch = npconv.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: setattr(data, "epoch", epoch))
+    _model().fit(data, epochs=3, shuffle=False, verbose=0, callbacks=[set_epoch])
+    assert data.seen == [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]
+    assert data.begun == 3 and data.workers == 2 and data.num_batches == 2
+    with pytest.raises(NotImplementedError, match="defines __len__"):
+        len(npconv.utils.Sequence())
+
+
+def test_a_shuffled_dataset_builds_a_deferred_model_before_drawing_its_order():
+    x, y = _data(24)
+    results = []
+    for with_input in (True, False):
+        npconv.set_random_seed(0)
+        stack = [layers.Dense(3, activation="softmax")]
+        model = npconv.Sequential(([npconv.Input((5,))] if with_input else []) + stack)
+        model.compile("sgd", "sparse_categorical_crossentropy")
+        model.fit(Batches(x, y, 8), epochs=2, shuffle=True, verbose=0)
+        results.append(model.get_weights())
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_array_equal(a, b)

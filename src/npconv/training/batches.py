@@ -15,7 +15,8 @@ Steps (Keras's rules):
   next ``steps`` batches of the same pass, which carries on across epochs; when the pass
   ends early the epoch stops there with Keras's "ran out of data" warning, and the next
   epoch starts a new pass.
-A dataset's ``on_epoch_end()`` is called after each epoch, as Keras does.
+A dataset's ``on_epoch_begin()`` and ``on_epoch_end()`` are called around each epoch, as
+Keras does.
 """
 
 from __future__ import annotations
@@ -100,6 +101,9 @@ class ArrayBatches:
             sw = None if self.sample_weight is None else self.sample_weight[idx]
             yield take(self.x, idx), take(self.y, idx), sw
 
+    def on_epoch_begin(self) -> None:
+        pass
+
     def on_epoch_end(self) -> None:
         pass
 
@@ -118,6 +122,11 @@ class DatasetBatches:
         for i in range(count):
             yield self.data[int(order[i]) if order is not None else i]
 
+    def on_epoch_begin(self) -> None:
+        hook = getattr(self.data, "on_epoch_begin", None)
+        if callable(hook):
+            hook()
+
     def on_epoch_end(self) -> None:
         hook = getattr(self.data, "on_epoch_end", None)
         if callable(hook):
@@ -131,7 +140,8 @@ class IterableBatches:
     def __init__(self, data):
         self.data = data
         self.num_batches = None
-        if iter(data) is not data and hasattr(data, "__len__"):
+        self.one_shot = iter(data) is data
+        if not self.one_shot and hasattr(data, "__len__"):
             try:  # (a DataLoader over an IterableDataset has __len__ but raises TypeError)
                 self.num_batches = len(data)
             except TypeError:
@@ -139,6 +149,9 @@ class IterableBatches:
 
     def passes(self):
         return iter(self.data)
+
+    def on_epoch_begin(self) -> None:
+        pass
 
     def on_epoch_end(self) -> None:
         pass
@@ -170,6 +183,8 @@ class EpochIterator:
         self._pass = None
         self._seen = 0
         self._warned = False
+        #: a one-shot iterator (a generator) has ended: every later epoch would be empty
+        self.used_up = False
 
     @property
     def steps_per_epoch(self) -> int | None:
@@ -179,6 +194,7 @@ class EpochIterator:
 
     def epoch(self):
         """The next epoch's batches, ``(x, y, sample_weight)`` each."""
+        self.adapter.on_epoch_begin()
         if self.steps is None or self._pass is None:
             self._pass, self._seen = iter(self.adapter.passes()), 0
         taken = 0
@@ -192,6 +208,7 @@ class EpochIterator:
             except StopIteration:
                 if self.num_batches is None:
                     self.num_batches = self._seen  # a one-shot pass: now its length is known
+                self.used_up = getattr(self.adapter, "one_shot", False)
                 if self.steps is not None:
                     self.warn_ran_out()
                 self._pass = None

@@ -12,7 +12,6 @@ weights (the sample's class weight; 1 for a class not in the dict).
 
 from __future__ import annotations
 
-import itertools
 import math
 import sys
 import time
@@ -469,8 +468,11 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     if from_source:
         _check_source_arguments(where, y=y, batch_size=batch_size, sample_weight=sample_weight,
                                 validation_split=validation_split)
-        data = batches.EpochIterator(batches.adapter_for(x, shuffle, rng), steps_per_epoch,
-                                     where, unpacked=True)
+        adapter = batches.adapter_for(x, shuffle, rng)
+        if isinstance(adapter, batches.DatasetBatches) and not model._graph_ready and len(x):
+            # built from the first batch before its order is drawn (as arrays are)
+            _source_batch(model, *batches.unpack(x[0]), class_weight)
+        data = batches.EpochIterator(adapter, steps_per_epoch, where, unpacked=True)
     else:
         batch_size = _check_batch_size(model, batch_size, "fit")
         x, y, n = _check_xy(model, x, y, "fit")
@@ -501,15 +503,13 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     warned = []  # the no-trainable-weights warning, once per fit
     training_logs = None  # the last epoch's logs, for on_train_end (as Keras)
     for epoch in range(initial_epoch, epochs):
-        epoch_batches = data.epoch()
-        first = next(epoch_batches, None)
-        if first is None:  # the generator gave no batch: as Keras, warn; and stop here
+        if data.used_up:  # a generator that has ended: as Keras, warn; and stop here
             data.warn_ran_out()
             break
-        cb_list.on_epoch_begin(epoch)
+        cb_list.on_epoch_begin(epoch)  # (before the epoch's first batch is drawn, as Keras)
         metric_objs = _make_metrics(model)
         loss_sum, seen, logs = 0.0, 0, None
-        for step, (xb, yb, sw) in enumerate(itertools.chain([first], epoch_batches)):
+        for step, (xb, yb, sw) in enumerate(data.epoch()):
             if from_source:
                 xb, yb, sw = _source_batch(model, xb, yb, sw, class_weight)
             cb_list.on_train_batch_begin(step)
@@ -521,6 +521,11 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             cb_list.on_train_batch_end(step, logs)
             if model.stop_training:
                 break
+        if logs is None:  # (a generator that ended right at the previous epoch's end)
+            if epoch == initial_epoch:
+                raise ValueError(f"{where}: the generator or dataset gave no batch")
+            data.warn_ran_out()
+            break
         epoch_logs = dict(logs)
         if validation is not None and (epoch + 1) % freq == 0:
             # as Keras: the validation pass calls the callbacks' on_test_* hooks
