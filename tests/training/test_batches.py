@@ -343,17 +343,22 @@ def test_what_counts_as_a_source_of_batches():
     assert batches_module.unpack([x, y])[1] is y and batches_module.unpack(x) == (x, None, None)
 
 
-def test_a_model_built_by_fit_draws_the_same_weights_and_order_as_its_input_twin():
-    """fit's shuffling generator is made after the weights a model builds from its first
-    batch (the order fit has always used), so a seed gives one run whichever way it is built."""
-    x, y = _data(16)
-    histories = []
+def _input_and_deferred_twins():
+    """The same seeded model twice: with an Input, and built by fit from its first batch."""
     for with_input in (True, False):
         npconv.set_random_seed(0)
         stack = [layers.Dense(3, activation="softmax")]
         model = npconv.Sequential(([npconv.Input((5,))] if with_input else []) + stack)
         model.compile("sgd", "sparse_categorical_crossentropy")
-        histories.append(model.fit(x, y, batch_size=4, epochs=2, verbose=0).history["loss"])
+        yield model
+
+
+def test_a_model_built_by_fit_draws_the_same_weights_and_order_as_its_input_twin():
+    """fit's shuffling generator is made after the weights a model builds from its first
+    batch (the order fit has always used), so a seed gives one run whichever way it is built."""
+    x, y = _data(16)
+    histories = [model.fit(x, y, batch_size=4, epochs=2, verbose=0).history["loss"]
+                 for model in _input_and_deferred_twins()]
     assert histories[0] == histories[1]
 
 
@@ -436,11 +441,7 @@ def test_on_epoch_begin_runs_before_the_epoch_draws_its_first_batch():
 def test_a_shuffled_dataset_builds_a_deferred_model_before_drawing_its_order():
     x, y = _data(24)
     results = []
-    for with_input in (True, False):
-        npconv.set_random_seed(0)
-        stack = [layers.Dense(3, activation="softmax")]
-        model = npconv.Sequential(([npconv.Input((5,))] if with_input else []) + stack)
-        model.compile("sgd", "sparse_categorical_crossentropy")
+    for model in _input_and_deferred_twins():
         model.fit(Batches(x, y, 8), epochs=2, shuffle=True, verbose=0)
         results.append(model.get_weights())
     for a, b in zip(*results, strict=True):
