@@ -251,3 +251,50 @@ def test_too_few_input_arrays_say_how_many_came():
         model.predict([np.zeros((4, 3))])
     with pytest.raises(ValueError, match=r"Received ndarray"):
         model.predict(np.zeros((4, 3)))
+
+
+def test_outputs_as_a_dict_as_keras():
+    """Keras 3's Model(x, {"cls": ..., "reg": ...}): predictions come as a dict, and losses,
+    metrics, targets and logs are keyed by its keys; a file keeps them."""
+    import npconv
+
+    rng = np.random.default_rng(0)
+    x = rng.random((16, 6)).astype(np.float32)
+    y_cls, y_reg = rng.integers(0, 3, 16), rng.random((16, 1)).astype(np.float32)
+    set_random_seed(0)
+    inp = Input((6,))
+    hidden = Dense(8, activation="relu")(inp)
+    model = Model(inp, {"cls": Dense(3, activation="softmax", name="c")(hidden),
+                        "reg": Dense(1, name="r")(hidden)})
+    assert model.output_names == ["c", "r"]  # the layers' names, as Keras
+    model.compile("sgd", {"cls": "sparse_categorical_crossentropy", "reg": "mse"},
+                  metrics={"cls": ["accuracy"]})
+    history = model.fit(x, {"cls": y_cls, "reg": y_reg}, epochs=1, verbose=0)
+    assert sorted(history.history) == ["cls_accuracy", "cls_loss", "loss", "reg_loss"]
+    predicted = model.predict(x, verbose=0)
+    assert list(predicted) == ["cls", "reg"] and predicted["cls"].shape == (16, 3)
+    assert list(model(x)) == ["cls", "reg"] and list(model.predict_on_batch(x)) == ["cls", "reg"]
+    again = npconv.models.model_from_json(model.to_json())
+    again.set_weights(model.get_weights())
+    np.testing.assert_array_equal(again.predict(x, verbose=0)["reg"], predicted["reg"])
+    outer = Input((6,))
+    assert list(model(outer)) == ["cls", "reg"]  # nested: a dict of tensors
+
+
+def test_one_output_in_a_list_or_a_dict():
+    import npconv
+
+    x = np.random.default_rng(1).random((8, 4)).astype(np.float32)
+    y = np.arange(8) % 3
+    inp = Input((4,))
+    listed = Model(inp, [Dense(3, activation="softmax")(inp)])  # Keras unpacks it
+    listed.compile("sgd", "sparse_categorical_crossentropy")
+    listed.fit(x, y, verbose=0)
+    assert isinstance(listed.predict(x, verbose=0), np.ndarray)
+    inp = Input((4,))
+    keyed = Model(inp, {"only": Dense(3, activation="softmax")(inp)})
+    keyed.compile("sgd", {"only": "sparse_categorical_crossentropy"})
+    keyed.fit(x, {"only": y}, verbose=0)
+    keyed.fit(x, y, verbose=0)
+    assert list(keyed.predict(x, verbose=0)) == ["only"]
+    assert list(npconv.models.model_from_json(keyed.to_json())(x)) == ["only"]

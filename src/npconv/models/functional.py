@@ -79,6 +79,14 @@ class Model:
         if isinstance(inputs, dict):
             self._input_keys = [str(k) for k in inputs]
             inputs = list(inputs.values())
+        #: the keys of a dict of outputs (Keras's ``Model(x, {"cls": ..., "box": ...})``):
+        #: predictions then come as a dict, and losses and targets are keyed by them
+        self._output_keys = None
+        if isinstance(outputs, dict):
+            self._output_keys = [str(k) for k in outputs]
+            outputs = list(outputs.values())
+        if isinstance(outputs, (list, tuple)) and len(outputs) == 1:
+            outputs = outputs[0]  # one output: as Keras (its unpack_singleton), no list
         self._multi_input = isinstance(inputs, (list, tuple))
         self._multi_output = isinstance(outputs, (list, tuple))
         self.inputs = list(inputs) if self._multi_input else [inputs]
@@ -418,7 +426,24 @@ class Model:
         if isinstance(x, SymbolicTensor) or (isinstance(x, (list, tuple)) and x
                                              and isinstance(x[0], SymbolicTensor)):
             return self._call_symbolic(x, training)
-        return as_tensor(self.forward(x, training=bool(training)))
+        return self._keyed(as_tensor(self.forward(x, training=bool(training))))
+
+    @property
+    def output_names(self) -> list[str]:
+        """The names of the layers that give the outputs (Keras's ``model.output_names``)."""
+        return [t.layer.name for t in getattr(self, "outputs", None) or []]
+
+    def _output_keys_or_names(self) -> list[str]:
+        """What losses, metrics, targets and logs are keyed by: the keys of a dict of
+        outputs, else the output layers' names."""
+        return list(getattr(self, "_output_keys", None) or self.output_names)
+
+    def _keyed(self, outputs):
+        """The outputs as the user gave them to ``Model``: a dict by key, or as they are."""
+        keys = getattr(self, "_output_keys", None)
+        if not keys:
+            return outputs
+        return dict(zip(keys, outputs if self._multi_output else [outputs], strict=True))
 
     def _call_symbolic(self, x, training=None):
         """A model used as a layer of another (Keras's nested models, e.g. a pretrained base):
@@ -444,7 +469,7 @@ class Model:
             values[node.out] = node.layer(args if node.layer.multiple_inputs else args[0],
                                           training=mode)
         outs = [values[i] for i in self._output_ids]
-        return outs if self._multi_output else outs[0]
+        return self._keyed(outs if self._multi_output else outs[0])
 
     def backward(self, d_outputs, *, fused_output_activation=False, need_input_grad=False,
                  release_caches=False):
@@ -559,6 +584,8 @@ class Model:
                 entry["training"] = node.training
             layers.append(entry)
         extra = {"input_keys": self._input_keys} if getattr(self, "_input_keys", None) else {}
+        if getattr(self, "_output_keys", None):
+            extra["output_keys"] = self._output_keys
         return {"name": self.name, "layers": layers, **extra,
                 "inputs": [t.layer.name for t in self.inputs],
                 "outputs": [index_of[i] for i in self._output_ids],
@@ -589,9 +616,12 @@ class Model:
         outputs = [tensors[n] for n in config["outputs"]]
         if config.get("input_keys"):
             inputs = dict(zip(config["input_keys"], inputs, strict=True))
+        if config.get("output_keys"):
+            outputs = dict(zip(config["output_keys"], outputs, strict=True))
         return cls(inputs=inputs if config.get("multi_input") or isinstance(inputs, dict)
                    else inputs[0],
-                   outputs=outputs if config.get("multi_output") else outputs[0],
+                   outputs=outputs if config.get("multi_output") or isinstance(outputs, dict)
+                   else outputs[0],
                    name=config.get("name"))
 
     def to_json(self, **kwargs) -> str:

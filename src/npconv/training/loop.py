@@ -49,7 +49,7 @@ def compile(model, optimizer="rmsprop", loss=None, metrics=None,  # noqa: A001 -
     if isinstance(loss, (list, tuple)) and len(loss) == 1:
         loss = loss[0]  # Keras's one loss per output, for the one output
     elif isinstance(loss, dict) and len(loss) == 1:
-        names = {t.layer.name for t in outputs}
+        names = set(model._output_keys_or_names()) if outputs else set()
         key = next(iter(loss))
         if names and key not in names:
             raise ValueError(f"{model.name}.compile: loss is keyed by output name; this model's "
@@ -68,7 +68,7 @@ def compile(model, optimizer="rmsprop", loss=None, metrics=None,  # noqa: A001 -
 
 
 def _compile_outputs(model, optimizer, loss, metrics, loss_weights, outputs):
-    names = [t.layer.name for t in outputs]
+    names = model._output_keys_or_names()
     where = f"{model.name}.compile"
     if not isinstance(loss, multi_output.MultiOutputLoss):
         loss = multi_output.MultiOutputLoss(
@@ -186,6 +186,9 @@ def _arrays_in(model, data, what, where):
         return model._inputs_by_name(data, where)
     if isinstance(data, dict) and getattr(model, "_multi_output", False):
         return data  # targets by output name (multi_output.targets)
+    keys = getattr(model, "_output_keys", None)
+    if isinstance(data, dict) and what == "y" and keys and list(data) == keys:
+        return data[keys[0]]  # the one output given as a dict: its targets by its key
     if isinstance(data, (str, bytes, dict)) or (
             not isinstance(data, (list, tuple)) and not hasattr(data, "__array__")
             and not hasattr(data, "__len__") and hasattr(data, "__iter__")):
@@ -411,8 +414,9 @@ def _resolve_weights(model, y, n, sample_weight, class_weight, where):
 
 
 def predict_on_batch(model, x):
-    """The model's output on one batch, in inference mode."""
-    return model.forward(x, training=False)
+    """The model's output on one batch, in inference mode (a dict for outputs given as a
+    dict, as Keras)."""
+    return model._keyed(model.forward(x, training=False))
 
 
 def _format_results(loss_value, metric_objs, return_dict):
@@ -755,8 +759,8 @@ def predict(model, x, batch_size=None, verbose=0, steps=None, callbacks=None):
         _print_summary_line(len(outs), time.perf_counter() - start, {})
     cb_list.on_predict_end()
     if isinstance(outs[0], list):
-        return [np.concatenate([o[i] for o in outs]) for i in range(len(outs[0]))]
-    return np.concatenate(outs) if len(outs) > 1 else outs[0]
+        return model._keyed([np.concatenate([o[i] for o in outs]) for i in range(len(outs[0]))])
+    return model._keyed(np.concatenate(outs) if len(outs) > 1 else outs[0])
 
 
 def _format_step_time(seconds: float) -> str:

@@ -174,7 +174,7 @@ def make_metrics(loss: MultiOutputLoss, specs: dict) -> list:
 
 def targets(model, y, where):
     """``y`` for a model with several outputs as a list of arrays in output order."""
-    names = [t.layer.name for t in model.outputs]
+    names = model._output_keys_or_names()
     if isinstance(y, dict):
         missing = sorted(set(names) - set(y))
         unknown = sorted(set(y) - set(names))
