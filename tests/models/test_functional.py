@@ -298,3 +298,43 @@ def test_one_output_in_a_list_or_a_dict():
     keyed.fit(x, y, verbose=0)
     assert list(keyed.predict(x, verbose=0)) == ["only"]
     assert list(npconv.models.model_from_json(keyed.to_json())(x)) == ["only"]
+
+
+def test_one_output_takes_keras_per_output_metrics_and_targets():
+    """A one-output model (one key, or [out]) accepts metrics and targets in the per-output
+    forms its loss already took; a wrong key names the expected one at compile time."""
+    x = np.random.default_rng(2).random((8, 4)).astype(np.float32)
+    y = np.arange(8) % 3
+    inp = Input((4,))
+    keyed = Model(inp, {"cls": Dense(3, activation="softmax", name="c")(inp)})
+    keyed.compile("sgd", {"cls": "sparse_categorical_crossentropy"},
+                  metrics={"cls": ["accuracy"]})
+    history = keyed.fit(x, {"cls": y}, verbose=0, validation_data=(x, {"cls": y}))
+    assert sorted(history.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    inp = Input((4,))
+    listed = Model(inp, [Dense(3, activation="softmax", name="c2")(inp)])
+    listed.compile("sgd", ["sparse_categorical_crossentropy"], metrics=[["accuracy"]])
+    loss, accuracy = listed.evaluate(x, [y], verbose=0)
+    assert loss == listed.evaluate(x, y, verbose=0)[0]
+    listed.compile("sgd", "sparse_categorical_crossentropy", metrics={"c2": "accuracy"})
+    listed.fit(x, {"c2": y}, verbose=0)
+    with pytest.raises(ValueError, match=r"this model's output is \['cls'\]. Received keys "
+                                         r"\['cl'\]"):
+        keyed.compile("sgd", "sparse_categorical_crossentropy", metrics={"cl": ["accuracy"]})
+    with pytest.raises(ValueError, match=r"unknown metric"):
+        keyed.compile("sgd", "sparse_categorical_crossentropy", metrics=["acuracy"])
+    keyed.compile("sgd", "sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match=r"output is \['cls'\]. Received keys \['cl'\]"):
+        keyed.fit(x, {"cl": y}, verbose=0)
+
+
+def test_test_on_batch_reports_this_batchs_output_losses():
+    rng = np.random.default_rng(3)
+    x = rng.random((8, 4)).astype(np.float32)
+    y_cls, y_reg = rng.integers(0, 3, 8), rng.random((8, 1)).astype(np.float32)
+    inp = Input((4,))
+    model = Model(inp, {"cls": Dense(3, activation="softmax")(inp), "reg": Dense(1)(inp)})
+    model.compile("sgd", {"cls": "sparse_categorical_crossentropy", "reg": "mse"})
+    got = model.test_on_batch(x, {"cls": y_cls, "reg": y_reg}, return_dict=True)
+    assert got == pytest.approx(model.evaluate(x, {"cls": y_cls, "reg": y_reg}, verbose=0,
+                                               return_dict=True), rel=1e-6)

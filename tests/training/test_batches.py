@@ -446,3 +446,25 @@ def test_a_shuffled_dataset_builds_a_deferred_model_before_drawing_its_order():
         results.append(model.get_weights())
     for a, b in zip(*results, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_generator_ending_at_an_epoch_boundary_begins_no_further_epoch():
+    x, y = _data(32)
+    events = []
+
+    class Hooks(npconv.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            events.append(f"begin{epoch}")
+
+        def on_epoch_end(self, epoch, logs=None):
+            events.append(f"end{epoch}")
+
+    with pytest.warns(UserWarning, match="ran out of data"):
+        history = _model().fit(_generator(x, y, 8), steps_per_epoch=2, epochs=5, verbose=0,
+                               callbacks=[Hooks()])
+    assert events == ["begin0", "end0", "begin1", "end1"] and history.epoch == [0, 1]
+
+
+def test_an_empty_dataset_is_a_clear_error():
+    with pytest.raises(ValueError, match="gave no batch"):
+        _model().fit(Batches(np.zeros((0, 5), np.float32), np.zeros(0), 4), verbose=0)

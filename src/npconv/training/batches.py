@@ -183,8 +183,11 @@ class EpochIterator:
         self._pass = None
         self._seen = 0
         self._warned = False
-        #: a one-shot iterator (a generator) has ended: every later epoch would be empty
-        self.used_up = False
+
+    @property
+    def one_shot(self) -> bool:
+        """Whether the batches come from a one-shot iterator (a generator)."""
+        return getattr(self.adapter, "one_shot", False)
 
     @property
     def steps_per_epoch(self) -> int | None:
@@ -208,7 +211,6 @@ class EpochIterator:
             except StopIteration:
                 if self.num_batches is None:
                     self.num_batches = self._seen  # a one-shot pass: now its length is known
-                self.used_up = getattr(self.adapter, "one_shot", False)
                 if self.steps is not None:
                     self.warn_ran_out()
                 self._pass = None

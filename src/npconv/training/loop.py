@@ -12,6 +12,7 @@ weights (the sample's class weight; 1 for a class not in the dict).
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 import time
@@ -60,11 +61,32 @@ def compile(model, optimizer="rmsprop", loss=None, metrics=None,  # noqa: A001 -
                          f"Received {len(loss)} in a {type(loss).__name__}")
     model.optimizer = optimizers_module.get(optimizer)
     model.loss = losses_module.get(loss)
-    model._metric_specs = list(metrics or [])
+    model._metric_specs = _one_output_metrics(model, metrics, outputs)
     model._metric_objs = None  # the metrics of the last fit/evaluate: see model_metrics
     model._loss_tracker = metrics_module.Mean(name="loss")
     model.compiled = True
     model._fused = None  # decided at the first step (see _fusion)
+
+
+def _one_output_metrics(model, metrics, outputs) -> list:
+    """``compile``'s metrics for a model with one output: a list, or Keras's per-output forms
+    for that one output (``{name: [...]}``, ``[[...]]``), each checked here."""
+    if isinstance(metrics, dict):
+        names = set(model._output_keys_or_names()) if outputs else set()
+        if len(metrics) != 1 or (names and next(iter(metrics)) not in names):
+            raise ValueError(f"{model.name}.compile: metrics is keyed by output name; this "
+                             f"model's output is {sorted(names)}. Received keys "
+                             f"{sorted(map(str, metrics))}")
+        metrics = next(iter(metrics.values()))
+    elif (isinstance(metrics, (list, tuple)) and len(metrics) == 1
+          and isinstance(metrics[0], (list, tuple))):
+        metrics = metrics[0]  # one list per output, for the one output
+    if isinstance(metrics, (str, metrics_module.Metric)) or callable(metrics):
+        metrics = [metrics]
+    specs = list(metrics or [])
+    for spec in specs:  # an unknown name is an error now, not at the first fit
+        metrics_module.get(spec, loss=model.loss)
+    return specs
 
 
 def _compile_outputs(model, optimizer, loss, metrics, loss_weights, outputs):
@@ -186,9 +208,8 @@ def _arrays_in(model, data, what, where):
         return model._inputs_by_name(data, where)
     if isinstance(data, dict) and getattr(model, "_multi_output", False):
         return data  # targets by output name (multi_output.targets)
-    keys = getattr(model, "_output_keys", None)
-    if isinstance(data, dict) and what == "y" and keys and list(data) == keys:
-        return data[keys[0]]  # the one output given as a dict: its targets by its key
+    if what == "y" and not getattr(model, "_multi_output", False):
+        data = _one_output_targets(model, data, where)
     if isinstance(data, (str, bytes, dict)) or (
             not isinstance(data, (list, tuple)) and not hasattr(data, "__array__")
             and not hasattr(data, "__len__") and hasattr(data, "__iter__")):
@@ -198,6 +219,20 @@ def _arrays_in(model, data, what, where):
                         "dataset of batches goes in x alone, its batches holding (x, y). "
                         f"Received {type(data).__name__}")
     return data
+
+
+def _one_output_targets(model, y, where):
+    """Keras's per-output forms of a one-output model's targets: ``[y]`` and ``{name: y}``."""
+    if isinstance(y, dict):
+        names = model._output_keys_or_names() if getattr(model, "outputs", None) else []
+        if len(y) != 1 or (names and next(iter(y)) not in names):
+            raise ValueError(f"{model.name}.{where}: targets keyed by output name; this "
+                             f"model's output is {names}. Received keys "
+                             f"{sorted(map(str, y))}")
+        return next(iter(y.values()))
+    if isinstance(y, (list, tuple)) and len(y) == 1 and np.ndim(y[0]) >= 1:
+        return y[0]  # one array per output, for the one output
+    return y
 
 
 def _count(y) -> int:
@@ -392,9 +427,10 @@ def test_on_batch(model, x, y=None, sample_weight=None, return_dict=False):
     sample_weight = _check_sample_weight(model, sample_weight, n, "test_on_batch")
     metric_objs = _make_metrics(model)
     y_pred = model.forward(x, training=False)
+    # the loss first: a per-output loss metric reads the values it has just computed
+    loss_value = float(model.loss(y, y_pred, sample_weight=sample_weight))
     for m in metric_objs:
         m.update_state(y, y_pred)
-    loss_value = float(model.loss(y, y_pred, sample_weight=sample_weight))
     loss_value += float(sum(model.losses))
     _report_loss(model, loss_value)
     return _format_results(loss_value, metric_objs, return_dict)
@@ -507,13 +543,20 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     warned = []  # the no-trainable-weights warning, once per fit
     training_logs = None  # the last epoch's logs, for on_train_end (as Keras)
     for epoch in range(initial_epoch, epochs):
-        if data.used_up:  # a generator that has ended: as Keras, warn; and stop here
-            data.warn_ran_out()
-            break
-        cb_list.on_epoch_begin(epoch)  # (before the epoch's first batch is drawn, as Keras)
+        epoch_batches = data.epoch()
+        if data.one_shot:
+            # a generator (which no epoch callback can steer): is there a batch left? If not,
+            # as Keras, warn; and stop before an epoch begins that has nothing to train on
+            first = next(epoch_batches, None)
+            if first is None:
+                data.warn_ran_out()
+                break
+            epoch_batches = itertools.chain([first], epoch_batches)
+        # other data: the epoch's callbacks before its first batch is drawn, as Keras
+        cb_list.on_epoch_begin(epoch)
         metric_objs = _make_metrics(model)
         loss_sum, seen, logs = 0.0, 0, None
-        for step, (xb, yb, sw) in enumerate(data.epoch()):
+        for step, (xb, yb, sw) in enumerate(epoch_batches):
             if from_source:
                 xb, yb, sw = _source_batch(model, xb, yb, sw, class_weight)
             cb_list.on_train_batch_begin(step)
@@ -525,11 +568,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             cb_list.on_train_batch_end(step, logs)
             if model.stop_training:
                 break
-        if logs is None:  # (a generator that ended right at the previous epoch's end)
-            if epoch == initial_epoch:
-                raise ValueError(f"{where}: the generator or dataset gave no batch")
-            data.warn_ran_out()
-            break
+        if logs is None:  # a dataset or loader of no batches
+            raise ValueError(f"{where}: the dataset gave no batch for epoch {epoch + 1}")
         epoch_logs = dict(logs)
         if validation is not None and (epoch + 1) % freq == 0:
             # as Keras: the validation pass calls the callbacks' on_test_* hooks
@@ -748,7 +788,7 @@ def predict(model, x, batch_size=None, verbose=0, steps=None, callbacks=None):
         if step == 0:
             per_pass = _images_per_inference_pass(model, xb)
         outs.append(_inference_forward(model, xb, per_pass))
-        cb_list.on_predict_batch_end(step, {"outputs": outs[-1]})
+        cb_list.on_predict_batch_end(step, {"outputs": model._keyed(outs[-1])})
         if bar is not None:
             bar.update(1)
     if bar is not None:
