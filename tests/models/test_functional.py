@@ -318,6 +318,11 @@ def test_one_output_takes_keras_per_output_metrics_and_targets():
     assert loss == listed.evaluate(x, y, verbose=0)[0]
     listed.compile("sgd", "sparse_categorical_crossentropy", metrics={"c2": "accuracy"})
     listed.fit(x, {"c2": y}, verbose=0)
+    inp = Input((4,))  # a one-sample target as a nested Python list stays one sample
+    one_hot = Model(inp, Dense(3, activation="softmax")(inp))
+    one_hot.compile("sgd", "categorical_crossentropy")
+    one_hot.train_on_batch(x[:1], [[0, 0, 1]])
+    one_hot.fit(x[:1], [[0.0, 1.0, 0.0]], verbose=0)
     with pytest.raises(ValueError, match=r"this model's output is \['cls'\]. Received keys "
                                          r"\['cl'\]"):
         keyed.compile("sgd", "sparse_categorical_crossentropy", metrics={"cl": ["accuracy"]})

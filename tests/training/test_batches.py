@@ -465,6 +465,9 @@ def test_a_generator_ending_at_an_epoch_boundary_begins_no_further_epoch():
     assert events == ["begin0", "end0", "begin1", "end1"] and history.epoch == [0, 1]
 
 
-def test_an_empty_dataset_is_a_clear_error():
+def test_an_empty_dataset_or_generator_is_a_clear_error():
     with pytest.raises(ValueError, match="gave no batch"):
         _model().fit(Batches(np.zeros((0, 5), np.float32), np.zeros(0), 4), verbose=0)
+    for steps in (None, 2):
+        with pytest.raises(ValueError, match="gave no batch"):
+            _model().fit(iter([]), epochs=3, steps_per_epoch=steps, verbose=0)

@@ -211,7 +211,7 @@ class EpochIterator:
             except StopIteration:
                 if self.num_batches is None:
                     self.num_batches = self._seen  # a one-shot pass: now its length is known
-                if self.steps is not None:
+                if self.steps is not None and taken:  # (with none, the caller says what)
                     self.warn_ran_out()
                 self._pass = None
                 break

@@ -230,8 +230,8 @@ def _one_output_targets(model, y, where):
                              f"model's output is {names}. Received keys "
                              f"{sorted(map(str, y))}")
         return next(iter(y.values()))
-    if isinstance(y, (list, tuple)) and len(y) == 1 and np.ndim(y[0]) >= 1:
-        return y[0]  # one array per output, for the one output
+    if isinstance(y, (list, tuple)) and len(y) == 1 and hasattr(y[0], "__array__"):
+        return y[0]  # one array per output, for the one output ([[0, 0, 1]] is one sample)
     return y
 
 
@@ -549,6 +549,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             # as Keras, warn; and stop before an epoch begins that has nothing to train on
             first = next(epoch_batches, None)
             if first is None:
+                if epoch == initial_epoch:
+                    raise ValueError(f"{where}: the generator or dataset gave no batch")
                 data.warn_ran_out()
                 break
             epoch_batches = itertools.chain([first], epoch_batches)
