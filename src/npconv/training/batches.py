@@ -10,7 +10,8 @@ converts (torch CPU tensors).
 Steps (Keras's rules):
 - without ``steps``: each epoch is one full pass (arrays and ``[i]`` datasets in a new
   shuffled order when ``shuffle``; an iterable gives a new iterator; a one-shot generator
-  runs until it is exhausted, and the epochs after that find no batch);
+  runs until it is exhausted, and the epochs after that find no batch: ``fit`` then stops
+  with Keras's "ran out of data" warning);
 - with ``steps`` (``steps_per_epoch``, ``validation_steps``, ``steps``): each epoch takes the
   next ``steps`` batches of the same pass, which carries on across epochs; when the pass
   ends early the epoch stops there with Keras's "ran out of data" warning, and the next
