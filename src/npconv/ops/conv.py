@@ -548,6 +548,16 @@ def _col2im_grouped(d_cols, padded_shape, kernel_hw, strides, dilation, out_hw):
     return dxp
 
 
+def check_bias(bias, size, where):
+    """``bias`` as a float array of shape ``(size,)`` (a clear error otherwise), or None."""
+    if bias is None:
+        return None
+    bias = float_array(bias, where)
+    if bias.shape != (size,):
+        raise ValueError(f"{where}: expected bias of shape ({size},). Received shape {bias.shape}")
+    return bias
+
+
 def conv2d_forward(x, kernel, bias=None, strides=1, padding="valid", dilation=1, *, groups=1,
                    out=None):
     """2-D convolution of an NHWC batch. Returns ``(out, cache)``.
@@ -583,11 +593,7 @@ def conv2d_forward(x, kernel, bias=None, strides=1, padding="valid", dilation=1,
         raise ValueError(f"{where}: the input has {x.shape[3]} channels (shape {x.shape}) but the "
                          f"kernel {kernel.shape} expects {c_in} input channels")
     dtype = np.result_type(x.dtype, kernel.dtype)
-    if bias is not None:
-        bias = float_array(bias, where)
-        if bias.shape != (c_out,):
-            raise ValueError(f"{where}: expected bias of shape ({c_out},). "
-                             f"Received shape {bias.shape}")
+    bias = check_bias(bias, c_out, where)
     s, d, pads, out_hw = _geometry(x.shape, (kh, kw), strides, padding, dilation, where)
 
     xp = _pad(x.astype(dtype, copy=False), pads)

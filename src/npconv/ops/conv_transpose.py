@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._checks import as_pair, check_rank, float_array
-from .conv import _col2im_blocks, _im2col_padded
+from .conv import _col2im_blocks, _im2col_padded, check_bias
 
 __all__ = ["conv2d_transpose_backward", "conv2d_transpose_forward",
            "conv_transpose_output_size"]
@@ -117,11 +117,7 @@ def conv2d_transpose_forward(x, kernel, bias=None, strides=1, padding="valid",
     if x.shape[3] != c_in:
         raise ValueError(f"{where}: the input has {x.shape[3]} channels (shape {x.shape}) but the "
                          f"kernel {kernel.shape} expects {c_in} input channels (its last axis)")
-    if bias is not None:
-        bias = float_array(bias, where)
-        if bias.shape != (filters,):
-            raise ValueError(f"{where}: expected bias of shape ({filters},). "
-                             f"Received shape {bias.shape}")
+    bias = check_bias(bias, filters, where)
     s = as_pair(strides, "strides", where)
     d = as_pair(dilation, "dilation", where)
     n, h, w, _ = x.shape

@@ -33,6 +33,7 @@ from .conv import (
     _pad,
     _padded_shape,
     _window_starts,
+    check_bias,
     conv2d_backward,
     conv2d_forward,
 )
@@ -53,15 +54,6 @@ class DepthwiseConv2DCache:
     out_hw: tuple
 
 
-def _check_bias(bias, size, where):
-    if bias is None:
-        return None
-    bias = float_array(bias, where)
-    if bias.shape != (size,):
-        raise ValueError(f"{where}: expected bias of shape ({size},). Received shape {bias.shape}")
-    return bias
-
-
 def depthwise_conv2d_forward(x, kernel, bias=None, strides=1, padding="valid", dilation=1):
     """Depthwise 2-D convolution of an NHWC batch. Returns ``(out, cache)``.
 
@@ -79,7 +71,7 @@ def depthwise_conv2d_forward(x, kernel, bias=None, strides=1, padding="valid", d
     if x.shape[3] != c:
         raise ValueError(f"{where}: the input has {x.shape[3]} channels (shape {x.shape}) but the "
                          f"kernel {kernel.shape} expects {c} input channels")
-    bias = _check_bias(bias, c * m, where)
+    bias = check_bias(bias, c * m, where)
     dtype = np.result_type(x.dtype, kernel.dtype)
     s, d, pads, (ho, wo) = _geometry(x.shape, (kh, kw), strides, padding, dilation, where)
     xp = _pad(x.astype(dtype, copy=False), pads)
@@ -158,7 +150,7 @@ def separable_conv2d_forward(x, depthwise_kernel, pointwise_kernel, bias=None, s
         raise ValueError(f"{where}: expected a pointwise kernel of shape (1, 1, {c * m}, filters) "
                          f"for the depthwise kernel {depthwise_kernel.shape}. "
                          f"Received shape {pointwise_kernel.shape}")
-    bias = _check_bias(bias, pointwise_kernel.shape[3], where)
+    bias = check_bias(bias, pointwise_kernel.shape[3], where)
     z, d_cache = depthwise_conv2d_forward(x, depthwise_kernel, None, strides, padding, dilation)
     out, p_cache = conv2d_forward(z, pointwise_kernel, bias)
     return out, SeparableConv2DCache(d_cache, p_cache)
