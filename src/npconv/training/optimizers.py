@@ -410,6 +410,18 @@ class RMSprop(Optimizer):
                 "epsilon": self.epsilon, "centered": self.centered}
 
 
+def _update_moments(m, v, grad, tmp, beta_1, beta_2) -> None:
+    """Adam's and Nadam's moving moments, in place, ``tmp`` a work buffer of their shape:
+    ``m = beta_1 m + (1 - beta_1) g`` and ``v = beta_2 v + (1 - beta_2) g^2``."""
+    np.subtract(grad, m, out=tmp)
+    tmp *= 1 - beta_1
+    m += tmp
+    np.square(grad, out=tmp)
+    tmp -= v
+    tmp *= 1 - beta_2
+    v += tmp
+
+
 class Adam(Optimizer):
     """Adam with Keras's bias correction folded into the step size; Keras defaults."""
 
@@ -431,13 +443,8 @@ class Adam(Optimizer):
         alpha = lr * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
         m = self._slot(index, "momentum", value)
         v = self._slot(index, "velocity", value)
-        tmp = grad - m
-        tmp *= 1 - self.beta_1
-        m += tmp  # m = beta_1 m + (1 - beta_1) g
-        np.square(grad, out=tmp)
-        tmp -= v
-        tmp *= 1 - self.beta_2
-        v += tmp  # v = beta_2 v + (1 - beta_2) g^2
+        tmp = self._scratch(index, value)
+        _update_moments(m, v, grad, tmp, self.beta_1, self.beta_2)
         if self.amsgrad:
             v_hat = self._slot(index, "velocity_hat", value)
             np.maximum(v_hat, v, out=v_hat)
@@ -553,13 +560,7 @@ class Nadam(Optimizer):
         m = self._slot(index, "momentum", value)
         v = self._slot(index, "velocity", value)
         tmp = self._scratch(index, value)
-        np.subtract(grad, m, out=tmp)
-        tmp *= 1 - self.beta_1
-        m += tmp  # m = beta_1 m + (1 - beta_1) g
-        np.square(grad, out=tmp)
-        tmp -= v
-        tmp *= 1 - self.beta_2
-        v += tmp  # v = beta_2 v + (1 - beta_2) g^2
+        _update_moments(m, v, grad, tmp, self.beta_1, self.beta_2)
         np.divide(v, 1 - self.beta_2**t, out=tmp)
         np.sqrt(tmp, out=tmp)
         tmp += self.epsilon  # the denominator
