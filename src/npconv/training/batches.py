@@ -83,7 +83,8 @@ class LazyGenerator:
 
 # ---------------------------------------------------------------------------- adapters
 class ArrayBatches:
-    """Batches of ``(x, y, sample_weight)`` arrays (x and y: an array or a list of arrays),
+    """Batches of ``(x, y, sample_weight)`` arrays (x and y: an array or a list of arrays;
+    y None for predict),
     ``batch_size`` samples each, a new order per pass when ``shuffle`` (drawn from ``rng``)."""
 
     def __init__(self, x, y, sample_weight, batch_size, shuffle=False, rng=None):
@@ -100,7 +101,7 @@ class ArrayBatches:
             sl = slice(start, min(start + self.batch_size, self.n))
             idx = order[sl] if order is not None else sl
             sw = None if self.sample_weight is None else self.sample_weight[idx]
-            yield take(self.x, idx), take(self.y, idx), sw
+            yield take(self.x, idx), None if self.y is None else take(self.y, idx), sw
 
     def on_epoch_begin(self) -> None:
         pass

@@ -72,12 +72,7 @@ def _one_output_metrics(model, metrics, outputs) -> list:
     """``compile``'s metrics for a model with one output: a list, or Keras's per-output forms
     for that one output (``{name: [...]}``, ``[[...]]``), each checked here."""
     if isinstance(metrics, dict):
-        names = set(model._output_keys_or_names()) if outputs else set()
-        if len(metrics) != 1 or (names and next(iter(metrics)) not in names):
-            raise ValueError(f"{model.name}.compile: metrics is keyed by output name; this "
-                             f"model's output is {sorted(names)}. Received keys "
-                             f"{sorted(map(str, metrics))}")
-        metrics = next(iter(metrics.values()))
+        metrics = _by_the_output_name(model, metrics, "metrics is", "compile")
     elif (isinstance(metrics, (list, tuple)) and len(metrics) == 1
           and isinstance(metrics[0], (list, tuple))):
         metrics = metrics[0]  # one list per output, for the one output
@@ -221,15 +216,20 @@ def _arrays_in(model, data, what, where):
     return data
 
 
+def _by_the_output_name(model, mapping, what, where):
+    """The value of a one-output model's ``{output name: value}`` (Keras's per-output form),
+    or a clear error when the key is not its output's name."""
+    names = model._output_keys_or_names() if getattr(model, "outputs", None) else []
+    if len(mapping) != 1 or (names and next(iter(mapping)) not in names):
+        raise ValueError(f"{model.name}.{where}: {what} keyed by output name; this model's "
+                         f"output is {names}. Received keys {sorted(map(str, mapping))}")
+    return next(iter(mapping.values()))
+
+
 def _one_output_targets(model, y, where):
     """Keras's per-output forms of a one-output model's targets: ``[y]`` and ``{name: y}``."""
     if isinstance(y, dict):
-        names = model._output_keys_or_names() if getattr(model, "outputs", None) else []
-        if len(y) != 1 or (names and next(iter(y)) not in names):
-            raise ValueError(f"{model.name}.{where}: targets keyed by output name; this "
-                             f"model's output is {names}. Received keys "
-                             f"{sorted(map(str, y))}")
-        return next(iter(y.values()))
+        return _by_the_output_name(model, y, "targets", where)
     if isinstance(y, (list, tuple)) and len(y) == 1 and hasattr(y[0], "__array__"):
         return y[0]  # one array per output, for the one output ([[0, 0, 1]] is one sample)
     return y
@@ -774,7 +774,7 @@ def predict(model, x, batch_size=None, verbose=0, steps=None, callbacks=None):
     else:
         batch_size = _check_batch_size(model, batch_size, "predict")
         x, _, n = _check_xy(model, x, None, "predict")
-        data = batches.EpochIterator(batches.ArrayBatches(x, x, None, batch_size), steps,
+        data = batches.EpochIterator(batches.ArrayBatches(x, None, None, batch_size), steps,
                                      where)
     inputs, total = (xb for xb, _, _ in data.epoch()), data.steps_per_epoch
     outs = []
