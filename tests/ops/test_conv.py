@@ -1,5 +1,6 @@
 """conv2d forward/backward: seeds' numbers, finite differences, the naive loop reference, errors."""
 
+import itertools
 import math
 
 import numpy as np
@@ -368,6 +369,82 @@ def test_tiles_are_not_used_without_a_stride_larger_than_the_dilation(monkeypatc
     out, cache = conv2d_forward(x, kernel, bias, **kw)
     conv2d_backward(np.ones_like(out), cache)
     assert calls == []
+
+
+def _random_geometry(rng):
+    """A random (x, kernel_hw, strides, dilation, pads, out_hw) whose kernel fits, with
+    paddings up to 4 (windows wholly in the padding too) and strides larger than the kernel."""
+    while True:
+        kh, kw = (int(v) for v in rng.integers(1, 5, size=2))
+        s = tuple(int(v) for v in rng.integers(1, 4, size=2))
+        d = tuple(int(v) for v in rng.integers(1, 3, size=2))
+        pads = tuple((int(rng.integers(0, 5)), int(rng.integers(0, 5))) for _ in range(2))
+        n, h, w, c = (int(rng.integers(1, 3)), int(rng.integers(1, 9)),
+                      int(rng.integers(1, 9)), int(rng.integers(2, 5)))
+        padded = (h + sum(pads[0]), w + sum(pads[1]))
+        reach = (d[0] * (kh - 1) + 1, d[1] * (kw - 1) + 1)
+        if reach[0] <= padded[0] and reach[1] <= padded[1]:
+            out_hw = ((padded[0] - reach[0]) // s[0] + 1, (padded[1] - reach[1]) // s[1] + 1)
+            x = rng.standard_normal((n, h, w, c)).astype(np.float32)
+            return x, (kh, kw), s, d, pads, out_hw
+
+
+def test_unpadded_patches_equal_the_padded_ones_exactly(monkeypatch):
+    import npconv.ops.conv as conv_module
+
+    monkeypatch.setattr(conv_module, "IMPLICIT_PAD_BYTES_PER_BLOCK", 0)  # always unpadded
+    rng = np.random.default_rng(21)
+    for _ in range(400):
+        x, kernel_hw, s, d, pads, out_hw = _random_geometry(rng)
+        if rng.random() < 0.3:  # a non-contiguous input (every other column of a wider one)
+            x = np.repeat(x, 2, axis=2)[:, :, ::2]
+        for ones_column in (False, True):
+            expected = conv_module._im2col_padded(conv_module._pad(x, pads), kernel_hw, s, d,
+                                                  out_hw, ones_column)
+            got = conv_module._im2col(x, kernel_hw, s, d, pads, out_hw, ones_column)
+            np.testing.assert_array_equal(got, expected, err_msg=str((x.shape, kernel_hw, s,
+                                                                        d, pads)))
+
+
+def test_valid_segments_cover_the_outputs_with_the_offsets_inside_the_input():
+    from npconv.ops.conv import _valid_segments
+
+    rng = np.random.default_rng(4)
+    for _ in range(300):
+        n_in, k, s, d, pad = (int(v) for v in (rng.integers(1, 12), rng.integers(1, 6),
+                                                rng.integers(1, 4), rng.integers(1, 3),
+                                                rng.integers(0, 6)))
+        n_out = (n_in + 2 * pad - d * (k - 1) - 1) // s + 1
+        if n_out < 1:
+            continue
+        runs = _valid_segments(n_in, n_out, k, s, d, pad)
+        assert [r[0] for r in runs][0] == 0 and runs[-1][1] == n_out
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(runs))
+        for y0, y1, i0, i1 in runs:
+            for y in range(y0, y1):
+                inside = [i for i in range(k) if 0 <= y * s + i * d - pad < n_in]
+                assert inside == list(range(i0, i1)), (n_in, k, s, d, pad, y)
+
+
+def test_the_strided_cnn_convs_read_unpadded_inputs_and_match_naive(monkeypatch):
+    import npconv.ops.conv as conv_module
+
+    calls = []
+    original = conv_module._pad
+    monkeypatch.setattr(conv_module, "_pad", lambda *a: calls.append(a[0].shape) or original(*a))
+    rng = np.random.default_rng(8)
+    for config in [(16, 14, 14, 32, 3, 3, 64, 2, 1, 1, True),   # seed 003's second conv
+                   (36, 7, 7, 64, 3, 3, 32, 3, 1, 1, False)]:    # its third, fewer outputs
+        x, kernel, bias, kw = _make(config, rng)
+        s, pads, d = _pairs(config)
+        out, cache = conv2d_forward(x, kernel, bias, **kw)
+        assert calls == [], "expected the patches from the unpadded input"
+        np.testing.assert_allclose(out, naive_conv_forward(x, kernel, bias, s, pads, d),
+                                   rtol=1e-12, atol=1e-12)
+        g = rng.standard_normal(out.shape)
+        for got, ref in zip(conv2d_backward(g, cache)[:2],
+                            naive_conv_backward(g, x, kernel, s, pads, d)[:2], strict=True):
+            np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
 
 
 # ------------------------------------------------------------------ properties

@@ -55,6 +55,8 @@ above, unchanged.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -134,6 +136,68 @@ def _im2col_padded(xp, kernel_hw, strides, dilation, out_hw, ones_column=False) 
     cols[..., k] = 1
     cols[..., :k].reshape(n, ho, wo, kh, kw, c)[...] = windows  # (splitting the last axis
     return cols.reshape(n * ho * wo, k + 1)                        #  of a view: still a view)
+
+
+#: Input bytes per block of windows from which :func:`_im2col` reads an unpadded input in
+#: place (measured here: each block costs ~10 us of set-up; the pad it saves ~160 us per MB).
+IMPLICIT_PAD_BYTES_PER_BLOCK = 96 << 10
+
+
+@functools.lru_cache(maxsize=512)
+def _valid_segments(n_in, n_out, k, s, d, pad) -> tuple[tuple[int, int, int, int], ...]:
+    """Runs ``(y0, y1, i0, i1)`` of output pixels ``y0 .. y1 - 1`` along one axis whose
+    windows hold real pixels exactly at kernel offsets ``i0 .. i1 - 1`` (``i0 == i1``: none),
+    for an input of ``n_in`` pixels padded by ``pad`` before it.
+
+    Offset i of output y reads pixel ``y * s + i * d - pad``; both ends of the outputs for
+    which that is inside the input only fall as i grows, so each run's offsets are
+    consecutive."""
+    lo = [min(max(-((i * d - pad) // s), 0), n_out) for i in range(k)]  # first y, ceil
+    hi = [min(max((n_in - 1 + pad - i * d) // s + 1, 0), n_out) for i in range(k)]  # past last
+    bounds = sorted({0, n_out, *lo, *hi})
+    runs = []
+    for y0, y1 in itertools.pairwise(bounds):
+        valid = [i for i in range(k) if lo[i] <= y0 and y1 <= hi[i]]
+        runs.append((y0, y1, valid[0], valid[-1] + 1) if valid else (y0, y1, 0, 0))
+    return tuple(runs)
+
+
+def _im2col(x, kernel_hw, strides, dilation, pads, out_hw, ones_column=False) -> np.ndarray:
+    """:func:`_im2col_padded` of ``x`` zero-padded by ``pads``, the same matrix.
+
+    A large input with several channels is not padded: its windows are copied from ``x``
+    itself, one block of output pixels at a time whose windows hold real pixels at the same
+    kernel offsets (the interior, then the border rows and columns, where the offsets that
+    fall into the padding are zeros). That saves writing the padded copy and reading it
+    again (the strided CNN's second conv at 45 images: 0.255 -> 0.20 ms)."""
+    n, h, w, c = x.shape
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel_hw, strides, dilation, out_hw
+    (top, bottom), (left, right) = pads
+    if c == 1 or top == bottom == left == right == 0:
+        return _im2col_padded(_pad(x, pads), kernel_hw, strides, dilation, out_hw, ones_column)
+    rows = _valid_segments(h, ho, kh, sh, dh, top)
+    columns = _valid_segments(w, wo, kw, sw, dw, left)
+    if x.nbytes < len(rows) * len(columns) * IMPLICIT_PAD_BYTES_PER_BLOCK:
+        return _im2col_padded(_pad(x, pads), kernel_hw, strides, dilation, out_hw, ones_column)
+    k = kh * kw * c
+    extra = 1 if ones_column else 0
+    cols = np.empty((n, ho, wo, k + extra), dtype=x.dtype)
+    if extra:
+        cols[..., k] = 1
+    windows = cols[..., :k].reshape(n, ho, wo, kh, kw, c)
+    s_n, s_h, s_w, s_c = x.strides
+    for y0, y1, i0, i1 in rows:
+        for x0, x1, j0, j1 in columns:
+            block = windows[:, y0:y1, x0:x1]
+            if (i0, i1, j0, j1) != (0, kh, 0, kw):
+                block[...] = 0  # (a border block: its offsets in the padding stay 0)
+            if i0 < i1 and j0 < j1:
+                first = x[:, y0 * sh + i0 * dh - top:, x0 * sw + j0 * dw - left:]
+                block[:, :, :, i0:i1, j0:j1] = as_strided(
+                    first, shape=(n, y1 - y0, x1 - x0, i1 - i0, j1 - j0, c),
+                    strides=(s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c),
+                    writeable=False)
+    return cols.reshape(n * ho * wo, k + extra)
 
 
 def _col2im_padded(cols, padded_shape, kernel_hw, strides, dilation, out_hw) -> np.ndarray:
@@ -301,7 +365,7 @@ def im2col(x, kernel_size, strides=1, padding=0, dilation=1) -> np.ndarray:
     check_rank(x, 4, "im2col", "(batch, height, width, channels)")
     kernel_hw = as_pair(kernel_size, "kernel_size", "im2col")
     s, d, pads, out_hw = _geometry(x.shape, kernel_hw, strides, padding, dilation, "im2col")
-    return _im2col_padded(_pad(x, pads), kernel_hw, s, d, out_hw)
+    return _im2col(x, kernel_hw, s, d, pads, out_hw)
 
 
 def col2im(cols, x_shape, kernel_size, strides=1, padding=0, dilation=1) -> np.ndarray:
@@ -596,19 +660,19 @@ def conv2d_forward(x, kernel, bias=None, strides=1, padding="valid", dilation=1,
     bias = check_bias(bias, c_out, where)
     s, d, pads, out_hw = _geometry(x.shape, (kh, kw), strides, padding, dilation, where)
 
-    xp = _pad(x.astype(dtype, copy=False), pads)
+    x = x.astype(dtype, copy=False)
     has_bias = bias is not None
     if groups != 1:
-        return _grouped_forward(xp, kernel, bias, dtype, x.shape, s, d, pads, out_hw, groups,
-                                out, where)
+        return _grouped_forward(_pad(x, pads), kernel, bias, dtype, x.shape, s, d, pads, out_hw,
+                                groups, out, where)
     k_mat = kernel.reshape(kh * kw * c_in, c_out).astype(dtype, copy=False)
     band = _band_width(c_out, out_hw[1])
     if band is not None:
-        cols = _band_rows(xp, (kh, kw), s, d, out_hw, band, ones_column=has_bias)
+        cols = _band_rows(_pad(x, pads), (kh, kw), s, d, out_hw, band, ones_column=has_bias)
         k_mat = _band_kernel(k_mat, kernel.shape, s, d, band,
                              bias.astype(dtype, copy=False) if has_bias else None)
     else:
-        cols = _im2col_padded(xp, (kh, kw), s, d, out_hw, ones_column=has_bias)
+        cols = _im2col(x, (kh, kw), s, d, pads, out_hw, ones_column=has_bias)
         if has_bias:  # [cols, 1] @ [[kernel], [bias]] = cols @ kernel + bias, in one multiply
             k_mat = np.concatenate([k_mat, bias.astype(dtype, copy=False)[None, :]])
     out_shape = (x.shape[0], out_hw[0], out_hw[1], c_out)
