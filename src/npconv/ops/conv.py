@@ -35,6 +35,12 @@ row's gradient ``d_out[n, y]`` (``W_out * C_out`` values) times one matrix that 
 kernel row as a band, ``(W_out * C_out, kh * W_pad * C_in)``, gives that row's contribution to
 ``kh`` whole rows of the padded dx, which are added back at ``y * s + i * d``.
 
+A large padded input with several channels is not padded at all: the patch matrix is
+copied from the input itself, one block of output pixels at a time whose windows reach
+the same kernel offsets inside it (the interior, then border rows and columns, whose
+offsets in the padding are zeros). The matrix is the same; the padded copy is never
+written and read again.
+
 With a stride larger than the dilation, neighbouring kernel offsets of different windows
 never touch the same pixel, so col2im adds a *tile* of ``s / gcd(s, d)`` offsets per axis in
 one pass (the strided CNN's stride-2 3x3 convolution: 4 passes instead of 9).
