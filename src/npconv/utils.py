@@ -69,8 +69,12 @@ class PyDataset:
     (batch i: ``x``, ``(x, y)`` or ``(x, y, sample_weight)``), optionally ``on_epoch_begin``
     and ``on_epoch_end``; pass it to ``fit``/``evaluate``/``predict`` as ``x``.
 
-    ``workers``, ``use_multiprocessing`` and ``max_queue_size`` are Keras's loading options,
-    kept as attributes: npconv reads the batches one after another in the training process.
+    ``workers``, ``use_multiprocessing`` and ``max_queue_size`` are Keras's loading options:
+    with ``workers > 1``, ``fit``, ``evaluate`` and ``predict`` read the batches in that many
+    threads, up to ``max(workers, max_queue_size)`` batches ahead, and still take them in
+    order (for loading that waits on files or decoding; ``__getitem__`` must then be safe to
+    call from several threads at once). ``use_multiprocessing=True`` reads with threads
+    too: npconv starts no loader processes.
     """
 
     def __init__(self, workers=1, use_multiprocessing=False, max_queue_size=10):

@@ -432,7 +432,8 @@ def test_on_epoch_begin_runs_before_the_epoch_draws_its_first_batch():
     set_epoch = npconv.callbacks.LambdaCallback(
         on_epoch_begin=lambda epoch, logs: setattr(data, "epoch", epoch))
     _model().fit(data, epochs=3, shuffle=False, verbose=0, callbacks=[set_epoch])
-    assert data.seen == [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]
+    # (two workers read an epoch's two batches at once, in either order)
+    assert sorted(data.seen) == [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]
     assert data.begun == 3 and data.workers == 2 and data.num_batches == 2
     with pytest.raises(NotImplementedError, match="defines __len__"):
         len(npconv.utils.Sequence())
@@ -471,3 +472,90 @@ def test_an_empty_dataset_or_generator_is_a_clear_error():
     for steps in (None, 2):
         with pytest.raises(ValueError, match="gave no batch"):
             _model().fit(iter([]), epochs=3, steps_per_epoch=steps, verbose=0)
+
+
+class SlowBatches(npconv.utils.PyDataset):
+    """Batches that take a while to load and record how many loads overlapped."""
+
+    def __init__(self, x, y, batch_size, fail_at=None, **kwargs):
+        super().__init__(**kwargs)
+        import threading
+
+        self.x, self.y, self.batch_size, self.fail_at = x, y, batch_size, fail_at
+        self.lock, self.active, self.most, self.threads = threading.Lock(), 0, 0, set()
+
+    def __len__(self):
+        return -(-len(self.x) // self.batch_size)
+
+    def __getitem__(self, i):
+        import threading
+        import time
+
+        with self.lock:
+            self.active += 1
+            self.most = max(self.most, self.active)
+            self.threads.add(threading.current_thread().name)
+        time.sleep(0.02)
+        with self.lock:
+            self.active -= 1
+        if i == self.fail_at:
+            raise OSError(f"batch {i}: unreadable file")
+        sl = slice(i * self.batch_size, (i + 1) * self.batch_size)
+        return self.x[sl], self.y[sl]
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_workers_read_batches_in_threads_and_train_as_one_reader(shuffle):
+    import threading
+
+    x, y = _data(48)
+    before = threading.active_count()
+    serial = _model()
+    serial.fit(SlowBatches(x, y, 8), epochs=2, shuffle=shuffle, verbose=0)
+    data = SlowBatches(x, y, 8, workers=3, max_queue_size=2)
+    model = _model()
+    history = model.fit(data, epochs=2, shuffle=shuffle, verbose=0, validation_data=data)
+    assert data.most >= 2, "expected batches read at the same time"
+    assert all(name.startswith("npconv-batches") for name in data.threads)
+    for a, b in zip(_weights(model), _weights(serial), strict=True):
+        np.testing.assert_array_equal(a, b)  # the same batches in the same order
+    assert len(history.history["val_loss"]) == 2
+    np.testing.assert_array_equal(model.predict(data, verbose=0), model.predict(x, verbose=0))
+    assert model.evaluate(data, verbose=0) == model.evaluate(x, y, batch_size=8, verbose=0)
+    assert threading.active_count() == before, "a loading thread outlived its pass"
+
+
+def test_a_worker_s_error_comes_at_its_batch_and_stops_the_threads():
+    import threading
+
+    x, y = _data(48)
+    before = threading.active_count()
+    data = SlowBatches(x, y, 8, fail_at=3, workers=2)
+    seen = []
+    record = npconv.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(b))
+    with pytest.raises(OSError, match="batch 3: unreadable file"):
+        _model().fit(data, epochs=1, shuffle=False, verbose=0, callbacks=[record])
+    assert seen == [0, 1, 2]
+    assert threading.active_count() == before
+
+
+def test_steps_per_epoch_with_workers_carry_the_pass_on():
+    x, y = _data(48)
+    serial, threaded = _model(), _model()
+    serial.fit(SlowBatches(x, y, 8), epochs=4, steps_per_epoch=3, shuffle=False, verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 6 batches in epochs of 3: no pass runs out
+        threaded.fit(SlowBatches(x, y, 8, workers=2), epochs=4, steps_per_epoch=3,
+                     shuffle=False, verbose=0)
+    for a, b in zip(_weights(threaded), _weights(serial), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("option, value", [("workers", -1), ("workers", 2.5),
+                                           ("max_queue_size", 0), ("workers", True)])
+def test_bad_loading_options_are_named(option, value):
+    x, y = _data(16)
+    data = SlowBatches(x, y, 8)
+    setattr(data, option, value)
+    with pytest.raises(ValueError, match=f"SlowBatches: expected {option} to be an int"):
+        _model().fit(data, epochs=1, verbose=0)

@@ -22,7 +22,10 @@ Keras does.
 
 from __future__ import annotations
 
+import collections
+import itertools
 import math
+import operator
 import os
 import sys
 import warnings
@@ -112,17 +115,27 @@ class ArrayBatches:
 
 class DatasetBatches:
     """A Keras ``PyDataset``: ``len(data)`` batches, ``data[i]`` the i-th; a new (shuffled
-    when ``shuffle``) order of the batches per pass."""
+    when ``shuffle``) order of the batches per pass.
+
+    With ``data.workers > 1`` (Keras's loading option) the batches are read by that many
+    threads, up to ``max(workers, data.max_queue_size)`` batches ahead of training, and
+    still given in order; ``use_multiprocessing`` reads with threads as well."""
 
     def __init__(self, data, shuffle=False, rng=None):
         self.data, self.shuffle, self.rng = data, shuffle, rng
         self.num_batches = len(data)
+        self.workers = _loading_option(data, "workers", 1, minimum=0)
+        self.ahead = max(self.workers, _loading_option(data, "max_queue_size", 10, minimum=1))
 
     def passes(self):
         count = len(self.data)
         order = self.rng.permutation(count) if self.shuffle and self.rng is not None else None
-        for i in range(count):
-            yield self.data[int(order[i]) if order is not None else i]
+        indices = (int(order[i]) if order is not None else i for i in range(count))
+        if self.workers <= 1:
+            for i in indices:
+                yield self.data[i]
+        else:
+            yield from _read_ahead(self.data, indices, self.workers, self.ahead)
 
     def on_epoch_begin(self) -> None:
         hook = getattr(self.data, "on_epoch_begin", None)
@@ -133,6 +146,40 @@ class DatasetBatches:
         hook = getattr(self.data, "on_epoch_end", None)
         if callable(hook):
             hook()
+
+
+def _loading_option(data, name, default, minimum):
+    """``data.<name>`` (a PyDataset's ``workers`` or ``max_queue_size``) as an int, checked."""
+    value = getattr(data, name, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{type(data).__name__}: expected {name} to be an int >= {minimum}. "
+                         f"Received: {name}={value!r}")
+    return int(value)
+
+
+def _read_ahead(data, indices, workers, ahead):
+    """``data[i]`` for each of ``indices``, in order, read by ``workers`` threads at most
+    ``ahead`` batches ahead. A batch's error is raised where that batch is due; when the
+    pass is closed early, the batches not yet started are cancelled and the running ones
+    awaited, so no thread outlives the pass."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="npconv-batches")
+    pending = collections.deque()
+    try:
+        for i in itertools.islice(indices, ahead):
+            pending.append(pool.submit(operator.getitem, data, i))
+        while pending:
+            batch = pending.popleft().result()
+            for i in itertools.islice(indices, 1):
+                pending.append(pool.submit(operator.getitem, data, i))
+            yield batch
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True)
 
 
 class IterableBatches:
