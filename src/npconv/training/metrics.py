@@ -616,6 +616,57 @@ def _check_k(k, where):
         raise ValueError(f"{where}: expected k to be an int >= 1. Received: k={k!r}")
 
 
+class CompiledMetric(Metric):
+    """A metric that ``compile`` set up, under the name the logs give it: fed the batch's
+    sample weights when it came from ``weighted_metrics`` (``weighted=True``; also the weights
+    that ``class_weight`` makes), without them when it came from ``metrics`` (as Keras 3)."""
+
+    def __init__(self, metric: Metric, name: str, weighted: bool = False):
+        self.metric, self.weighted = metric, bool(weighted)
+        super().__init__(name)
+
+    def reset_state(self) -> None:
+        if hasattr(self, "metric"):
+            self.metric.reset_state()
+
+    def _targets(self, y_true, y_pred):
+        return y_true, y_pred
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        y_true, y_pred = self._targets(y_true, y_pred)
+        if self.weighted and sample_weight is not None:
+            self.metric.update_state(y_true, y_pred, sample_weight=sample_weight)
+        else:
+            self.metric.update_state(y_true, y_pred)
+
+    def result(self):
+        return self.metric.result()
+
+
+def log_names(entries) -> list[str]:
+    """Keras 3's log names of compiled metrics. ``entries``: ``(prefix, name, weighted)`` in
+    Keras's order (every output's ``metrics``, then every output's ``weighted_metrics``;
+    ``prefix`` is ``"<output>_"`` or ""). A name taken before gets ``_1``, ``_2``, ... if
+    unweighted; a weighted one becomes ``<prefix>weighted_<name>`` (then ``_1``, ...)."""
+    counters: dict = {}
+    names = []
+    for prefix, name, weighted in entries:
+        full = prefix + name
+        if full not in counters:
+            counters[full] = 1
+        else:
+            if weighted:
+                full = f"{prefix}weighted_{name}"
+            if weighted and full not in counters:
+                counters[full] = 1
+            else:
+                index = counters[full]
+                counters[full] += 1
+                full = f"{full}_{index}"
+        names.append(full)
+    return names
+
+
 class _AutoAccuracy(MeanMetricWrapper):
     """"accuracy" whose kind is chosen on the first batch from the shapes, as Keras 3 does:
     binary if y_pred's last axis is 1, sparse if y_true has fewer axes (or a last axis of 1),
