@@ -538,8 +538,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     ``(x_val, y_val, val_sample_weight)`` takes precedence (or batches, as for ``x``), run
     every ``validation_freq`` epochs in batches of ``validation_batch_size``.
     ``sample_weight`` (one weight per sample) or ``class_weight`` ({class: weight}) weight the
-    training loss. Shuffling draws from ``seed`` or the run-wide generator
-    (``npconv.utils.set_random_seed``).
+    training loss and the ``weighted_metrics`` (not the ``metrics``, as Keras 3). Shuffling
+    draws from ``seed`` or the run-wide generator (``npconv.utils.set_random_seed``).
 
     ``x`` may also give the batches itself (a generator, a Keras ``PyDataset``, a torch
     ``DataLoader``; see :mod:`npconv.training.batches`): then ``y``, ``batch_size`` and

@@ -13,6 +13,8 @@ for "accuracy"). The accuracies are means of per-sample 0/1 matches (Keras's
     mean_absolute_error ("mae")   mean over the last axis of |y_pred - y_true| (regression)
     precision / recall            TP / (TP + FP) and TP / (TP + FN), counted over every entry
                                   with y_pred > threshold (0.5) as positive (``Precision``)
+    auc                           area under the ROC or PR curve from counts at fixed thresholds,
+                                  summed over batches (``AUC``, Keras's bucket counting)
 
 ``get("accuracy", loss=..., output_shape=...)`` picks one of the first three as Keras does.
 """
