@@ -61,11 +61,23 @@ def _compile_config(model) -> dict | None:
         "optimizer": {"class_name": type(opt).__name__, "config": opt.get_config()},
         "loss": {"class_name": type(loss).__name__,
                  "config": loss.get_config() if hasattr(loss, "get_config") else {}},
-        "metrics": ({name: [_metric_spec(m) for m in specs]
-                     for name, specs in model._metric_specs.items()}
-                    if isinstance(model._metric_specs, dict)  # several outputs
-                    else [_metric_spec(m) for m in model._metric_specs]),
+        "metrics": _metric_specs(model._metric_specs),
+        "weighted_metrics": _metric_specs(getattr(model, "_weighted_metric_specs", None) or []),
     }
+
+
+def _metric_specs(specs):
+    """A list of specs, or ``{output name: [specs]}`` for several outputs."""
+    if isinstance(specs, dict):
+        return {name: [_metric_spec(m) for m in per_output] for name, per_output in specs.items()}
+    return [_metric_spec(m) for m in specs]
+
+
+def _metrics_from_specs(specs):
+    if isinstance(specs, dict):
+        return {name: [_metric_from_spec(m) for m in per_output]
+                for name, per_output in specs.items()}
+    return [_metric_from_spec(m) for m in specs]
 
 
 def _metric_spec(metric):
@@ -284,13 +296,11 @@ def load_model(path, custom_objects=None, compile=True, safe_mode=True):  # noqa
                 if not (isinstance(loss_cls, type) and issubclass(loss_cls, Loss)):
                     loss_cls = getattr(losses, loss_spec["class_name"])
                 loss = loss_cls(**loss_spec["config"])
-            metrics = compile_config["metrics"]
-            if isinstance(metrics, dict):
-                metrics = {name: [_metric_from_spec(m) for m in specs]
-                           for name, specs in metrics.items()}
-            else:
-                metrics = [_metric_from_spec(m) for m in metrics]
-            model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+            metrics = _metrics_from_specs(compile_config["metrics"])
+            # (files written before weighted_metrics existed have none)
+            weighted = _metrics_from_specs(compile_config.get("weighted_metrics") or [])
+            model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
+                          weighted_metrics=weighted or None)
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"npconv: {path}: cannot restore the training configuration "
                              f"({exc}); load_model(path, compile=False) loads the model "

@@ -4,6 +4,7 @@ The classes and functions live in :mod:`npconv.training.metrics`.
 """
 
 from .training.metrics import (
+    AUC,
     Accuracy,
     BinaryAccuracy,
     CategoricalAccuracy,
@@ -30,7 +31,7 @@ from .training.metrics import (
     top_k_categorical_accuracy,
 )
 
-__all__ = ["Accuracy", "BinaryAccuracy", "CategoricalAccuracy", "Mean", "MeanAbsoluteError",
+__all__ = ["AUC", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy", "Mean", "MeanAbsoluteError",
            "MeanMetricWrapper", "MeanSquaredError",
            "Metric", "Precision", "Recall", "RootMeanSquaredError",
            "SparseCategoricalAccuracy", "SparseTopKCategoricalAccuracy",

@@ -28,8 +28,14 @@ from . import optimizers as optimizers_module
 
 # ---------------------------------------------------------------------------- compile
 def compile(model, optimizer="rmsprop", loss=None, metrics=None,  # noqa: A001 - Keras name
-            loss_weights=None):
+            loss_weights=None, weighted_metrics=None):
     """Configure ``model`` for training: optimizer, loss and metrics (Keras names or objects).
+
+    As Keras 3, ``metrics`` ignore the sample weights; ``weighted_metrics`` (the same forms)
+    are weighted by ``sample_weight`` (or the weights ``class_weight`` gives) in fit, evaluate,
+    the validation passes (``validation_data=(x, y, sample_weight)``) and the ``*_on_batch``
+    methods. They log after ``metrics``, under the same names, or ``"weighted_<name>"`` when
+    a metric of ``metrics`` has the name (see :func:`metrics.log_names`).
 
     A model with several outputs takes a loss per output (one for all, a list in output
     order or a dict by output name), ``loss_weights`` and metrics per output
@@ -40,7 +46,8 @@ def compile(model, optimizer="rmsprop", loss=None, metrics=None,  # noqa: A001 -
     outputs = getattr(model, "outputs", None) or []
     if (getattr(model, "_multi_output", False) and len(outputs) > 1) or isinstance(
             loss, multi_output.MultiOutputLoss):
-        _compile_outputs(model, optimizer, loss, metrics, loss_weights, outputs)
+        _compile_outputs(model, optimizer, loss, metrics, loss_weights, outputs,
+                         weighted_metrics)
         return
     if loss_weights is not None and loss_weights not in (1, [1], (1,)) and not (
             isinstance(loss_weights, dict) and list(loss_weights.values()) == [1]):
@@ -62,29 +69,55 @@ def compile(model, optimizer="rmsprop", loss=None, metrics=None,  # noqa: A001 -
     model.optimizer = optimizers_module.get(optimizer)
     model.loss = losses_module.get(loss)
     model._metric_specs = _one_output_metrics(model, metrics, outputs)
+    model._weighted_metric_specs = _one_output_metrics(model, weighted_metrics, outputs,
+                                                       "weighted_metrics")
+    _check_distinct_instances(model, [*model._metric_specs, *model._weighted_metric_specs])
     model._metric_objs = None  # the metrics of the last fit/evaluate: see model_metrics
     model._loss_tracker = metrics_module.Mean(name="loss")
     model.compiled = True
     model._fused = None  # decided at the first step (see _fusion)
 
 
-def _one_output_metrics(model, metrics, outputs) -> list:
-    """``compile``'s metrics for a model with one output: a list, or Keras's per-output forms
-    for that one output (``{name: [...]}``, ``[[...]]``), each checked here."""
+def _one_output_metrics(model, metrics, outputs, what="metrics") -> list:
+    """``compile``'s metrics (or weighted_metrics) for a model with one output: a list, or
+    Keras's per-output forms for that one output (``{name: [...]}``, ``[[...]]``), each
+    checked here."""
     if isinstance(metrics, dict):
-        metrics = _by_the_output_name(model, metrics, "metrics is", "compile")
+        metrics = _by_the_output_name(model, metrics, f"{what} is", "compile")
     elif (isinstance(metrics, (list, tuple)) and len(metrics) == 1
           and isinstance(metrics[0], (list, tuple))):
         metrics = metrics[0]  # one list per output, for the one output
     if isinstance(metrics, (str, metrics_module.Metric)) or callable(metrics):
         metrics = [metrics]
     specs = list(metrics or [])
-    for spec in specs:  # an unknown name is an error now, not at the first fit
-        metrics_module.get(spec, loss=model.loss)
+    _check_specs(model, specs, model.loss, what)
     return specs
 
 
-def _compile_outputs(model, optimizer, loss, metrics, loss_weights, outputs):
+def _check_specs(model, specs, loss, what):
+    """An unknown name is an error at compile, not at the first fit."""
+    for spec in specs:
+        try:
+            metrics_module.get(spec, loss=loss)
+        except ValueError as exc:
+            raise ValueError(f"{model.name}.compile: {what}: {exc}") from None
+
+
+def _check_distinct_instances(model, specs):
+    """One Metric instance counts for one entry: given twice (say in metrics and in
+    weighted_metrics), its counts would mix both."""
+    seen = set()
+    for spec in specs:
+        if isinstance(spec, metrics_module.Metric):
+            if id(spec) in seen:
+                raise ValueError(f"{model.name}.compile: the same {type(spec).__name__} "
+                                 f"instance (name {spec.name!r}) is given twice in metrics / "
+                                 "weighted_metrics; give each entry its own instance")
+            seen.add(id(spec))
+
+
+def _compile_outputs(model, optimizer, loss, metrics, loss_weights, outputs,
+                     weighted_metrics=None):
     names = model._output_keys_or_names()
     where = f"{model.name}.compile"
     if not isinstance(loss, multi_output.MultiOutputLoss):
@@ -93,6 +126,15 @@ def _compile_outputs(model, optimizer, loss, metrics, loss_weights, outputs):
     model.optimizer = optimizers_module.get(optimizer)
     model.loss = loss
     model._metric_specs = multi_output.metric_specs(metrics, names, where)
+    model._weighted_metric_specs = multi_output.metric_specs(weighted_metrics, names, where,
+                                                             "weighted_metrics")
+    for specs, what in ((model._metric_specs, "metrics"),
+                        (model._weighted_metric_specs, "weighted_metrics")):
+        for i, name in enumerate(names):
+            _check_specs(model, specs[name], loss.losses[i], what)
+    _check_distinct_instances(model, [spec for specs in (model._metric_specs,
+                                                         model._weighted_metric_specs)
+                                      for per_output in specs.values() for spec in per_output])
     model._metric_objs = None
     model._loss_tracker = metrics_module.Mean(name="loss")
     model.compiled = True
@@ -108,14 +150,30 @@ def _require_compiled(model, what):
 def _make_metrics(model):
     """Metrics starting from zero: a Metric instance given to compile is the same object each
     time, so its state is reset (as Keras does at every epoch and evaluate)."""
+    weighted_specs = getattr(model, "_weighted_metric_specs", None)
     if isinstance(model.loss, multi_output.MultiOutputLoss):
-        metric_objs = multi_output.make_metrics(model.loss, model._metric_specs)
+        metric_objs = multi_output.make_metrics(model.loss, model._metric_specs, weighted_specs)
     else:
-        metric_objs = [metrics_module.get(m, loss=model.loss) for m in model._metric_specs]
+        built = [(metrics_module.get(m, loss=model.loss), False) for m in model._metric_specs]
+        built += [(metrics_module.get(m, loss=model.loss), True) for m in weighted_specs or []]
+        names = metrics_module.log_names([("", m.name, weighted) for m, weighted in built])
+        # a metric of ``metrics`` under its own name is itself (model.metrics holds it)
+        metric_objs = [m if not weighted and name == m.name
+                       else metrics_module.CompiledMetric(m, name, weighted)
+                       for (m, weighted), name in zip(built, names, strict=True)]
     for m in metric_objs:
         m.reset_state()
     model._metric_objs = metric_objs
     return metric_objs
+
+
+def _update_metrics(metric_objs, y, y_pred, sample_weight) -> None:
+    """One batch into the compiled metrics: the sample weights go to the weighted ones only."""
+    for m in metric_objs:
+        if isinstance(m, metrics_module.CompiledMetric):
+            m.update_state(y, y_pred, sample_weight=sample_weight)
+        else:
+            m.update_state(y, y_pred)
 
 
 def _report_loss(model, value) -> None:
@@ -369,8 +427,7 @@ def _frozen_step(model, xb, yb, metric_objs, sample_weight, warned):
         warned.append(True)
     y_pred = model.forward(xb, training=True)
     loss_value = float(model.loss(yb, y_pred, sample_weight=sample_weight))
-    for m in metric_objs:
-        m.update_state(yb, y_pred)
+    _update_metrics(metric_objs, yb, y_pred, sample_weight)
     return loss_value + float(sum(model.losses)), _count(yb)
 
 
@@ -399,8 +456,7 @@ def _train_step(model, xb, yb, metric_objs, sample_weight=None, warned=None):
         model.backward(d_out, fused_output_activation=bool(fused), release_caches=True)
     penalty = _regularization(model)
     model.optimizer.apply_gradients(trainable)
-    for m in metric_objs:
-        m.update_state(yb, y_pred)
+    _update_metrics(metric_objs, yb, y_pred, sw)
     return float(loss_value) + penalty, _count(yb)
 
 
@@ -429,8 +485,7 @@ def test_on_batch(model, x, y=None, sample_weight=None, return_dict=False):
     y_pred = model.forward(x, training=False)
     # the loss first: a per-output loss metric reads the values it has just computed
     loss_value = float(model.loss(y, y_pred, sample_weight=sample_weight))
-    for m in metric_objs:
-        m.update_state(y, y_pred)
+    _update_metrics(metric_objs, y, y_pred, sample_weight)
     loss_value += float(sum(model.losses))
     _report_loss(model, loss_value)
     return _format_results(loss_value, metric_objs, return_dict)
@@ -483,8 +538,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     ``(x_val, y_val, val_sample_weight)`` takes precedence (or batches, as for ``x``), run
     every ``validation_freq`` epochs in batches of ``validation_batch_size``.
     ``sample_weight`` (one weight per sample) or ``class_weight`` ({class: weight}) weight the
-    training loss. Shuffling draws from ``seed`` or the run-wide generator
-    (``npconv.utils.set_random_seed``).
+    training loss and the ``weighted_metrics`` (not the ``metrics``, as Keras 3). Shuffling
+    draws from ``seed`` or the run-wide generator (``npconv.utils.set_random_seed``).
 
     ``x`` may also give the batches itself (a generator, a Keras ``PyDataset``, a torch
     ``DataLoader``; see :mod:`npconv.training.batches`): then ``y``, ``batch_size`` and
@@ -725,8 +780,7 @@ def _evaluate_batches(model, data, callbacks, verbose, return_dict, from_source,
         count = _count(yb)
         loss_sum += float(model.loss(yb, y_pred, sample_weight=sw)) * count
         seen += count
-        for m in metric_objs:
-            m.update_state(yb, y_pred)
+        _update_metrics(metric_objs, yb, y_pred, sw)
         logs = {"loss": loss_sum / seen + penalty,
                 **{m.name: float(m.result()) for m in metric_objs}}
         cb_list.on_test_batch_end(step, logs)

@@ -13,6 +13,8 @@ for "accuracy"). The accuracies are means of per-sample 0/1 matches (Keras's
     mean_absolute_error ("mae")   mean over the last axis of |y_pred - y_true| (regression)
     precision / recall            TP / (TP + FP) and TP / (TP + FN), counted over every entry
                                   with y_pred > threshold (0.5) as positive (``Precision``)
+    auc                           area under the ROC or PR curve from counts at fixed thresholds,
+                                  summed over batches (``AUC``, Keras's bucket counting)
 
 ``get("accuracy", loss=..., output_shape=...)`` picks one of the first three as Keras does.
 """
@@ -361,9 +363,310 @@ class Recall(_ConfusionCounts):
         return self._ratio(self.false_negatives)
 
 
+_EPSILON = 1e-7  # Keras's backend.epsilon(): the end thresholds -1e-7 and 1 + 1e-7
+_AUC_CURVES = ("ROC", "PR")
+_AUC_SUMMATIONS = ("interpolation", "minoring", "majoring")
+
+
+class AUC(Metric):
+    """Keras's ``AUC``: the area under the ROC or precision-recall curve, from confusion
+    counts at ``num_thresholds`` thresholds summed over batches.
+
+    The thresholds are ``-1e-7, 1/(T-1), ..., (T-2)/(T-1), 1 + 1e-7`` (or
+    ``[-1e-7, *sorted(thresholds), 1 + 1e-7]``); an entry counts as predicted positive at a
+    threshold when ``y_pred > threshold`` (``sigmoid(y_pred)`` with ``from_logits``), and as
+    positive when ``y_true != 0``. As Keras: with evenly spaced thresholds the entry falls in
+    bucket ``ceil(p * (T - 1)) - 1`` of ``p`` clipped to [0, 1] (one ``bincount``, then a
+    reverse cumulative sum gives every threshold's counts); other thresholds are compared
+    directly (``searchsorted``). ``multi_label=False`` counts every entry (a one-hot
+    ``(N, C)`` target is flattened, each entry a binary decision); ``True`` keeps a curve per
+    column of the last axis and returns the mean of their areas (``label_weights``: a
+    weighted mean). ``label_weights`` without ``multi_label`` weigh each entry by its column.
+
+    Summation: "interpolation" is the trapezoid rule on ROC and, for PR, Davis & Goadrich's
+    interpolation of precision between thresholds (Keras's ``interpolate_pr_auc``);
+    "minoring" / "majoring" take the lower / upper of the two heights (a Riemann sum).
+    Keras's curve "PRGAIN" is not implemented.
+    """
+
+    def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation",
+                 name=None, thresholds=None, multi_label=False, num_labels=None,
+                 label_weights=None, from_logits=False):
+        where = "AUC"
+        curve_key = curve.upper() if isinstance(curve, str) else curve
+        if curve_key not in _AUC_CURVES:
+            raise ValueError(f"{where}: expected curve to be one of {list(_AUC_CURVES)}. "
+                             f"Received: curve={curve!r}")
+        method = summation_method.lower() if isinstance(summation_method, str) else None
+        if method not in _AUC_SUMMATIONS:
+            raise ValueError(f"{where}: expected summation_method to be one of "
+                             f"{list(_AUC_SUMMATIONS)}. Received: "
+                             f"summation_method={summation_method!r}")
+        if thresholds is not None:
+            items = list(thresholds) if isinstance(thresholds, (list, tuple, np.ndarray)) \
+                else None
+            if not items or not all(
+                    isinstance(t, (int, float, np.integer, np.floating))
+                    and not isinstance(t, bool) and 0 <= t <= 1 for t in items):
+                raise ValueError(f"{where}: expected thresholds to be None or a non-empty "
+                                 f"list of numbers in [0, 1]. Received: thresholds="
+                                 f"{thresholds!r}")
+            inner = sorted(float(t) for t in items)
+            self.num_thresholds = len(inner) + 2
+            ends = np.array([0.0, *inner, 1.0])
+            self._evenly = bool(np.allclose(
+                ends, np.arange(len(ends), dtype=np.float32) / (len(ends) - 1),
+                atol=_EPSILON))  # Keras's is_evenly_distributed_thresholds
+        else:
+            if (not isinstance(num_thresholds, (int, np.integer))
+                    or isinstance(num_thresholds, bool) or num_thresholds <= 1):
+                raise ValueError(f"{where}: expected num_thresholds to be an int > 1. "
+                                 f"Received: num_thresholds={num_thresholds!r}")
+            self.num_thresholds = int(num_thresholds)
+            inner = [(i + 1) * 1.0 / (self.num_thresholds - 1)
+                     for i in range(self.num_thresholds - 2)]
+            self._evenly = True
+        self._init_thresholds = None if thresholds is None else inner
+        self._thresholds = np.array([0.0 - _EPSILON, *inner, 1.0 + _EPSILON])
+        self.curve = curve_key
+        self.summation_method = method
+        if num_labels is not None and (not isinstance(num_labels, (int, np.integer))
+                                       or isinstance(num_labels, bool) or num_labels < 1):
+            raise ValueError(f"{where}: expected num_labels to be None or an int >= 1. "
+                             f"Received: num_labels={num_labels!r}")
+        if num_labels is not None and not multi_label:
+            raise ValueError(f"{where}: num_labels is needed only when multi_label is True. "
+                             f"Received: num_labels={num_labels!r}, multi_label={multi_label!r}")
+        self.multi_label = bool(multi_label)
+        self.num_labels = None if num_labels is None else int(num_labels)
+        if label_weights is not None:
+            label_weights = np.asarray(label_weights, dtype=np.float64)
+            if label_weights.ndim != 1 or label_weights.size == 0 or np.any(label_weights < 0):
+                raise ValueError(f"{where}: expected label_weights to be a 1-D list of "
+                                 f"non-negative numbers, one per label. Received shape "
+                                 f"{label_weights.shape}")
+            if self.num_labels is not None and label_weights.size != self.num_labels:
+                raise ValueError(f"{where}: expected {self.num_labels} label_weights (one per "
+                                 f"label). Received {label_weights.size}")
+        self.label_weights = label_weights
+        self.from_logits = bool(from_logits)
+        super().__init__(name or "auc")
+
+    @property
+    def thresholds(self) -> list:
+        """Every threshold, the two end ones (``-1e-7`` and ``1 + 1e-7``) included."""
+        return [float(t) for t in self._thresholds]
+
+    def reset_state(self) -> None:
+        if self.multi_label and self.num_labels is None and not hasattr(self, "_labels"):
+            shape = None  # built on the first batch, from y_pred's last axis
+        else:
+            labels = getattr(self, "_labels", self.num_labels)
+            shape = (self.num_thresholds,) if not self.multi_label else (
+                self.num_thresholds, labels)
+        self._zero(shape)
+
+    def _zero(self, shape):
+        for attr in ("true_positives", "false_positives", "true_negatives",
+                     "false_negatives"):
+            setattr(self, attr, None if shape is None else np.zeros(shape))
+
+    def _weights(self, sample_weight, shape):
+        """Each entry's weight: the sample's (broadcast over its row) times its label's."""
+        where = self.name
+        weight = np.ones(shape)
+        if sample_weight is not None:
+            sw = np.asarray(sample_weight, dtype=np.float64)
+            if sw.ndim and sw.shape != shape:
+                if len(shape) == 0 or sw.shape not in (shape[:1], shape[:1] + (1,) * (
+                        len(shape) - 1)):
+                    raise ValueError(f"{where}: expected sample_weight of shape {shape[:1]} "
+                                     f"or {shape}. Received {sw.shape}")
+                sw = sw.reshape(sw.shape[:1] + (1,) * (len(shape) - 1))
+            weight = weight * sw
+        if self.label_weights is not None and not self.multi_label:
+            if len(shape) == 0 or shape[-1] != self.label_weights.size:
+                raise ValueError(f"{where}: expected y_pred with {self.label_weights.size} "
+                                 f"labels on its last axis (one per label_weight). Received "
+                                 f"shape {shape}")
+            weight = weight * self.label_weights
+        return weight
+
+    def _buckets(self, p):
+        """For each entry, the index of the last threshold it exceeds (-1 for none)."""
+        if self._evenly:  # Keras's optimized path, in y_pred's float type
+            p = np.clip(p, 0.0, 1.0)
+            scale = p.dtype.type(self.num_thresholds - 1)
+            return np.maximum(np.ceil(p * scale) - 1, 0).astype(np.int64)
+        return np.searchsorted(self._thresholds, p, side="left") - 1
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        where = self.name
+        y_true, y_pred = _same_shape(*_arrays(y_true, y_pred, where), where)
+        if y_pred.dtype.kind != "f":
+            y_pred = y_pred.astype(np.float32)
+        if self.from_logits:
+            from ..ops.activations import sigmoid_forward
+
+            y_pred = sigmoid_forward(y_pred)[0]
+        weight = self._weights(sample_weight, y_pred.shape)
+        positive = y_true != 0
+        n_t = self.num_thresholds
+        if self.multi_label:
+            if y_pred.ndim < 2:
+                raise ValueError(f"{where}: multi_label=True expects y_pred of shape "
+                                 f"(N, labels). Received shape {y_pred.shape}")
+            labels = y_pred.shape[-1]
+            expected = self.num_labels if self.true_positives is None else \
+                self.true_positives.shape[1]
+            if expected is not None and labels != expected:
+                raise ValueError(f"{where}: expected y_pred with {expected} labels on its last "
+                                 f"axis. Received shape {y_pred.shape}")
+            if self.label_weights is not None and labels != self.label_weights.size:
+                raise ValueError(f"{where}: expected y_pred with {self.label_weights.size} "
+                                 f"labels (one per label_weight). Received shape "
+                                 f"{y_pred.shape}")
+            if self.true_positives is None:
+                self._labels = labels
+                self._zero((n_t, labels))
+            rows = (y_pred.reshape(-1, labels), positive.reshape(-1, labels),
+                    weight.reshape(-1, labels))
+            # label j's buckets are j*(T+1) ... j*(T+1) + T: one bincount for all labels
+            index = (self._buckets(rows[0]) + 1) + np.arange(labels) * (n_t + 1)
+            size = labels * (n_t + 1)
+            pos_w, neg_w = rows[2] * rows[1], rows[2] * ~rows[1]
+            tp_b = np.bincount(index.reshape(-1), pos_w.reshape(-1), size).reshape(labels, -1)
+            fp_b = np.bincount(index.reshape(-1), neg_w.reshape(-1), size).reshape(labels, -1)
+            # counts at threshold i: entries in buckets >= i (bucket -1 sits at column 0)
+            tp = np.cumsum(tp_b[:, ::-1], axis=1)[:, ::-1][:, 1:].T
+            fp = np.cumsum(fp_b[:, ::-1], axis=1)[:, ::-1][:, 1:].T
+            total_pos, total_neg = pos_w.sum(axis=0), neg_w.sum(axis=0)
+        else:
+            p, pos, w = y_pred.reshape(-1), positive.reshape(-1), weight.reshape(-1)
+            index = self._buckets(p) + 1
+            pos_w, neg_w = w * pos, w * ~pos
+            tp = np.cumsum(np.bincount(index, pos_w, n_t + 1)[::-1])[::-1][1:]
+            fp = np.cumsum(np.bincount(index, neg_w, n_t + 1)[::-1])[::-1][1:]
+            total_pos, total_neg = pos_w.sum(), neg_w.sum()
+        self.true_positives += tp
+        self.false_positives += fp
+        self.false_negatives += total_pos - tp
+        self.true_negatives += total_neg - fp
+
+    def _mean_over_labels(self, per_threshold):
+        if not self.multi_label:
+            return float(np.sum(per_threshold))
+        by_label = np.sum(per_threshold, axis=0)
+        if self.label_weights is None:
+            return float(np.mean(by_label))
+        total = float(np.sum(self.label_weights))
+        return float(np.sum(by_label * self.label_weights) / total) if total else 0.0
+
+    def interpolate_pr_auc(self) -> float:
+        """Keras's PR area with Davis & Goadrich's interpolation: between two thresholds,
+        precision is taken as ``TP / (TP + FP)`` with TP linear in TP + FP, integrated over
+        recall in closed form (section 4 of the 2006 paper)."""
+        tp, fp, fn = self.true_positives, self.false_positives, self.false_negatives
+        dtp = tp[:-1] - tp[1:]
+        p = tp + fp
+        dp = p[:-1] - p[1:]
+        prec_slope = _divide_no_nan(dtp, np.maximum(dp, 0))
+        intercept = tp[1:] - prec_slope * p[1:]
+        both = (p[:-1] > 0) & (p[1:] > 0)
+        safe_p_ratio = np.where(both, _divide_no_nan(p[:-1], np.maximum(p[1:], 0)), 1.0)
+        increment = _divide_no_nan(prec_slope * (dtp + intercept * np.log(safe_p_ratio)),
+                                   np.maximum(tp[1:] + fn[1:], 0))
+        return self._mean_over_labels(increment)
+
+    def result(self) -> float:
+        if self.true_positives is None:
+            return 0.0  # multi_label, before any batch
+        if self.curve == "PR" and self.summation_method == "interpolation":
+            return self.interpolate_pr_auc()
+        tp, fp = self.true_positives, self.false_positives
+        recall = _divide_no_nan(tp, tp + self.false_negatives)
+        if self.curve == "ROC":
+            x, y = _divide_no_nan(fp, fp + self.true_negatives), recall
+        else:
+            x, y = recall, _divide_no_nan(tp, tp + fp)
+        if self.summation_method == "interpolation":
+            heights = (y[:-1] + y[1:]) / 2.0
+        elif self.summation_method == "minoring":
+            heights = np.minimum(y[:-1], y[1:])
+        else:
+            heights = np.maximum(y[:-1], y[1:])
+        return self._mean_over_labels((x[:-1] - x[1:]) * heights)
+
+    def get_config(self) -> dict:
+        return {"num_thresholds": self.num_thresholds, "curve": self.curve,
+                "summation_method": self.summation_method, "name": self.name,
+                "thresholds": self._init_thresholds, "multi_label": self.multi_label,
+                "num_labels": self.num_labels,
+                "label_weights": None if self.label_weights is None
+                else [float(w) for w in self.label_weights],
+                "from_logits": self.from_logits}
+
+
+def _divide_no_nan(a, b):
+    """``a / b``, 0 where ``b == 0`` (Keras's ``divide_no_nan``)."""
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+    return np.divide(a, b, out=np.zeros(a.shape), where=b != 0)
+
+
 def _check_k(k, where):
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
         raise ValueError(f"{where}: expected k to be an int >= 1. Received: k={k!r}")
+
+
+class CompiledMetric(Metric):
+    """A metric that ``compile`` set up, under the name the logs give it: fed the batch's
+    sample weights when it came from ``weighted_metrics`` (``weighted=True``; also the weights
+    that ``class_weight`` makes), without them when it came from ``metrics`` (as Keras 3)."""
+
+    def __init__(self, metric: Metric, name: str, weighted: bool = False):
+        self.metric, self.weighted = metric, bool(weighted)
+        super().__init__(name)
+
+    def reset_state(self) -> None:
+        if hasattr(self, "metric"):
+            self.metric.reset_state()
+
+    def _targets(self, y_true, y_pred):
+        return y_true, y_pred
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        y_true, y_pred = self._targets(y_true, y_pred)
+        if self.weighted and sample_weight is not None:
+            self.metric.update_state(y_true, y_pred, sample_weight=sample_weight)
+        else:
+            self.metric.update_state(y_true, y_pred)
+
+    def result(self):
+        return self.metric.result()
+
+
+def log_names(entries) -> list[str]:
+    """Keras 3's log names of compiled metrics. ``entries``: ``(prefix, name, weighted)`` in
+    Keras's order (every output's ``metrics``, then every output's ``weighted_metrics``;
+    ``prefix`` is ``"<output>_"`` or ""). A name taken before gets ``_1``, ``_2``, ... if
+    unweighted; a weighted one becomes ``<prefix>weighted_<name>`` (then ``_1``, ...)."""
+    counters: dict = {}
+    names = []
+    for prefix, name, weighted in entries:
+        full = prefix + name
+        if full not in counters:
+            counters[full] = 1
+        else:
+            if weighted:
+                full = f"{prefix}weighted_{name}"
+            if weighted and full not in counters:
+                counters[full] = 1
+            else:
+                index = counters[full]
+                counters[full] += 1
+                full = f"{full}_{index}"
+        names.append(full)
+    return names
 
 
 class _AutoAccuracy(MeanMetricWrapper):
@@ -413,6 +716,7 @@ _BY_NAME = {
     "root_mean_squared_error": RootMeanSquaredError,
     "precision": Precision,
     "recall": Recall,
+    "auc": AUC,
 }
 _BY_CLASS_NAME = {cls.__name__: cls for cls in (*_BY_NAME.values(), Accuracy)}
 

@@ -5,8 +5,10 @@ output name (an output without a loss is not trained); ``loss_weights`` (a list 
 scale them. The training loss is ``sum_i w_i * loss_i(y_i, pred_i)`` and each output's
 gradient is ``w_i`` times its own loss's gradient. ``metrics`` are given per output (a list
 of lists or a dict by output name; a flat list with one entry per output), and logs name
-them ``"<output>_<metric>"`` beside ``"<output>_loss"``. Targets come as a list in output
-order or a dict by output name.
+them ``"<output>_<metric>"`` beside ``"<output>_loss"``; ``weighted_metrics`` take the same
+forms, are weighted by the sample weights (one per sample, for every output) and come after
+them in the logs (``"<output>_weighted_<metric>"`` where the name is already taken, as
+Keras). Targets come as a list in output order or a dict by output name.
 """
 
 from __future__ import annotations
@@ -125,48 +127,50 @@ class OutputLoss(metrics_module.Metric):
         self.count += n
 
 
-class OutputMetric(metrics_module.Metric):
-    """A metric of one output, named ``"<output>_<metric>"``."""
+class OutputMetric(metrics_module.CompiledMetric):
+    """A metric of one output, named ``"<output>_<metric>"`` (or as :func:`metrics.log_names`
+    renames it); weighted by the batch's sample weights if it came from ``weighted_metrics``."""
 
-    def __init__(self, metric: metrics_module.Metric, index: int, output_name: str):
-        self.metric, self.index = metric, index
-        super().__init__(f"{output_name}_{metric.name}")
+    def __init__(self, metric: metrics_module.Metric, index: int, output_name: str,
+                 weighted: bool = False, name: str | None = None):
+        self.index = index
+        super().__init__(metric, name or f"{output_name}_{metric.name}", weighted)
 
-    def reset_state(self) -> None:
-        if hasattr(self, "metric"):
-            self.metric.reset_state()
-
-    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
-        self.metric.update_state(y_true[self.index], y_pred[self.index])
-
-    def result(self) -> float:
-        return self.metric.result()
+    def _targets(self, y_true, y_pred):
+        return y_true[self.index], y_pred[self.index]
 
 
-def metric_specs(metrics, names, where) -> dict:
-    """``compile``'s ``metrics`` for several outputs as ``{output name: [specs]}``."""
+def metric_specs(metrics, names, where, what="metrics") -> dict:
+    """``compile``'s ``metrics`` (or ``weighted_metrics``) for several outputs as
+    ``{output name: [specs]}``."""
     if metrics is None:
         return {name: [] for name in names}
     if isinstance(metrics, dict):
-        per = _per_output(metrics, names, "metrics", where)
+        per = _per_output(metrics, names, what, where)
     elif isinstance(metrics, (list, tuple)) and len(metrics) == len(names):
         per = list(metrics)
     else:
-        raise ValueError(f"{where}: for a model with the outputs {names}, expected metrics "
+        raise ValueError(f"{where}: for a model with the outputs {names}, expected {what} "
                          "as a list with one entry per output (a metric or a list of them) "
                          f"or a dict by output name. Received {metrics!r}")
     return {name: [] if m is None else list(m) if isinstance(m, (list, tuple)) else [m]
             for name, m in zip(names, per, strict=True)}
 
 
-def make_metrics(loss: MultiOutputLoss, specs: dict) -> list:
-    """The per-output losses then each output's metrics, reset (Keras's order of logs)."""
+def make_metrics(loss: MultiOutputLoss, specs: dict, weighted_specs: dict | None = None) -> list:
+    """The per-output losses, then each output's metrics, then each output's weighted
+    metrics, reset (Keras's order of logs, and its names: :func:`metrics.log_names`)."""
     objs: list = [OutputLoss(loss, i) for i, inner in enumerate(loss.losses)
                   if inner is not None]
-    for i, name in enumerate(loss.output_names):
-        for spec in specs.get(name, []):
-            inner = metrics_module.get(spec, loss=loss.losses[i])
-            objs.append(OutputMetric(inner, i, name))
+    built = []  # (inner metric, output index, weighted)
+    for weighted, per_output in ((False, specs), (True, weighted_specs or {})):
+        for i, name in enumerate(loss.output_names):
+            for spec in per_output.get(name, []):
+                built.append((metrics_module.get(spec, loss=loss.losses[i]), i, weighted))
+    names = metrics_module.log_names(
+        [(f"{loss.output_names[i]}_", inner.name, weighted) for inner, i, weighted in built])
+    for (inner, i, weighted), log_name in zip(built, names, strict=True):
+        objs.append(OutputMetric(inner, i, loss.output_names[i], weighted, log_name))
     for m in objs:
         m.reset_state()
     return objs
