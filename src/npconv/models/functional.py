@@ -503,11 +503,14 @@ class Model:
         moved = getattr(self, "_moved_activations", {})
         states = getattr(self, "_call_states", {})
         shared_grads: dict = {}  # a shared layer's weight gradients of its later calls
+        learns = self._trainable_upstream()
         for k in range(len(self._nodes) - 1, -1, -1):
             node = self._nodes[k]
             d = grads[node.out]
             grads[node.out] = None
-            if d is None:
+            if d is None:  # nothing after it needed its gradient
+                if release_caches and k not in self._shared_nodes:
+                    node.layer.release_caches()
                 continue
             if getattr(node.layer, "_forward_owner", None) is not token:
                 raise RuntimeError(
@@ -522,8 +525,9 @@ class Model:
             if k in moved:  # the producer's ReLU, applied after this max pool
                 activation, cache = moved[k]
                 d = activation.backward(d, cache)
-            feeds_only_inputs = all(p < n_inputs for p in node.parents)
-            node.layer.need_input_grad = need_input_grad or not feeds_only_inputs
+            # d_input is needed when a trainable weight lies before this layer (not only
+            # when it reads a model input: a Rescaling or a Lambda first, then a Conv2D)
+            node.layer.need_input_grad = need_input_grad or any(learns[p] for p in node.parents)
             through = k not in skipped and not (fused_output_activation
                                                 and node.out in output_ids)
             dx = node.layer.backward(d, through_activation=through)
@@ -543,6 +547,15 @@ class Model:
             ins = grads[:n_inputs]
             return ins if self._multi_input else ins[0]
         return None
+
+    def _trainable_upstream(self) -> list[bool]:
+        """Per tensor of the graph: whether a trainable weight lies on a path to it (its
+        gradient is then needed to train that weight)."""
+        learns = [False] * self._n_tensors
+        for node in self._nodes:
+            learns[node.out] = (any(learns[p] for p in node.parents)
+                                or bool(node.layer.trainable_weights))
+        return learns
 
     # ------------------------------------------------------------------ config
     def _graph_config(self) -> dict:
