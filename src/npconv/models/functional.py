@@ -722,11 +722,16 @@ def model_from_json(json_string, custom_objects=None):
 def clone_model(model):
     """The same architecture with new layers and freshly initialised weights (Keras's
     ``keras.models.clone_model``): layer names and configs are kept, weights are drawn again
-    from the initializers, and the clone is not compiled."""
+    from the initializers, and the clone is not compiled. A ``Lambda``'s clone calls the
+    same function objects (lambdas too)."""
+    from ..layers.lambda_layer import live_functions
+
     if not isinstance(model, Model):
         raise TypeError(f"clone_model: expected a Sequential or functional Model. "
                         f"Received {type(model).__name__}")
-    return _model_class(model._graph_kind(), "clone_model").from_config(model._graph_config())
+    with live_functions(model.layers):  # a Lambda's clone runs the same function
+        return _model_class(model._graph_kind(), "clone_model").from_config(
+            model._graph_config())
 
 
 def _attach_training_methods() -> None:
