@@ -557,6 +557,23 @@ class Model:
                                 or bool(node.layer.trainable_weights))
         return learns
 
+    def _check_gradient_paths(self) -> None:
+        """Refuse to train when a layer without a gradient (a ``Lambda`` without
+        ``backward=``) has trainable weights before it: called by ``compile`` and at each
+        ``fit``/``train_on_batch``, before any step."""
+        if not self._graph_ready:
+            return
+        before: list[list[str]] = [[] for _ in range(self._n_tensors)]
+        for node in self._nodes:
+            names = list(dict.fromkeys(n for p in node.parents for n in before[p]))
+            if (getattr(node.layer, "differentiable", True) is False and names):
+                from ..layers.lambda_layer import no_gradient_message
+
+                raise ValueError(no_gradient_message(node.layer, names[-3:]))
+            if node.layer.trainable_weights:
+                names.append(node.layer.name)
+            before[node.out] = names
+
     # ------------------------------------------------------------------ config
     def _graph_config(self) -> dict:
         """The architecture as this class's own ``get_config`` gives it, whatever a subclass
