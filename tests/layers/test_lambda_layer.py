@@ -323,3 +323,15 @@ def test_summary_layers_and_clone_keep_the_function():
     x, _ = _images(2)
     twin.set_weights(model.get_weights())
     np.testing.assert_array_equal(twin.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_to_json_and_model_from_json_take_the_function_by_name():
+    from npconv.models import model_from_json
+
+    model = _lambda_first(crop)
+    text = model.to_json()
+    with pytest.raises(ValueError, match="cannot find the function 'crop'"):
+        model_from_json(text)
+    again = model_from_json(text, custom_objects={"crop": crop})
+    assert again.layers[0].function is crop
+    assert again.layers[1].output_shape == (None, 4, 4, 4)

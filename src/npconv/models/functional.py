@@ -718,12 +718,16 @@ def _model_class(kind: str, where: str):
 
 def model_from_json(json_string, custom_objects=None):
     """A new model (fresh weights, not compiled) from :meth:`Model.to_json`'s text (Keras's
-    ``keras.models.model_from_json``). ``custom_objects`` is not supported (None only)."""
+    ``keras.models.model_from_json``). ``custom_objects`` gives the functions of ``Lambda``
+    layers by name (``{"scale": scale}``), as for ``load_model``; custom layer classes are
+    found by class name once their module is imported."""
     import json
 
-    if custom_objects:
-        raise ValueError("model_from_json: custom_objects is not supported; custom layers are "
-                         "found by class name once their module is imported")
+    from ..layers.lambda_layer import custom_object_scope
+
+    if not isinstance(custom_objects, (dict, type(None))):
+        raise TypeError(f"model_from_json: expected custom_objects to be a dict of names. "
+                        f"Received {type(custom_objects).__name__}")
     try:
         spec = json.loads(json_string)
     except (TypeError, ValueError) as err:
@@ -733,7 +737,8 @@ def model_from_json(json_string, custom_objects=None):
         raise ValueError("model_from_json: expected an object with 'class_name' and 'config' "
                          "(the text of model.to_json())")
     cls = _model_class(spec["class_name"], "model_from_json")
-    return cls.from_config(spec["config"])
+    with custom_object_scope(custom_objects or {}):
+        return cls.from_config(spec["config"])
 
 
 def clone_model(model):
