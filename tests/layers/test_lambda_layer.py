@@ -335,3 +335,39 @@ def test_to_json_and_model_from_json_take_the_function_by_name():
     again = model_from_json(text, custom_objects={"crop": crop})
     assert again.layers[0].function is crop
     assert again.layers[1].output_shape == (None, 4, 4, 4)
+
+
+def test_a_lambda_that_mixes_samples_is_never_run_on_parts_of_a_batch(monkeypatch):
+    from npconv import _threads
+    from npconv.models import parallel
+
+    monkeypatch.setattr(_threads, "parallel_available", lambda: True)
+    monkeypatch.setattr(_threads, "get_num_threads", lambda: 2)
+    plain = keras.Sequential([keras.Input(shape=(8, 8, 1)), layers.Rescaling(0.5),
+                              layers.Conv2D(4, 3), layers.Flatten(), layers.Dense(3)])
+    assert parallel.plan_parts(plain, 64, training=False) is not None  # (the control)
+    model = _lambda_first(lambda x: x - x.mean(axis=0))
+    assert parallel.plan_parts(model, 64, training=False) is None
+    assert parallel.plan_parts(model, 64, training=True) is None
+
+
+def test_a_lambda_of_several_inputs_saves_and_loads(tmp_path):
+    a, b = keras.Input(shape=(4,)), keras.Input(shape=(4,))
+
+    def difference(xs):
+        return xs[0] - xs[1]
+
+    model = keras.Model([a, b], layers.Dense(2)(layers.Lambda(difference)([a, b])))
+    model.save(tmp_path / "two.npconv")
+    loaded = load_model(tmp_path / "two.npconv", custom_objects={"difference": difference})
+    xa, xb = np.ones((3, 4), np.float32), np.arange(12, dtype=np.float32).reshape(3, 4)
+    np.testing.assert_array_equal(loaded.predict([xa, xb], verbose=0),
+                                  model.predict([xa, xb], verbose=0))
+
+
+def test_a_keras_snippet_runs_with_model_add():
+    model = keras.Sequential()
+    model.add(keras.Input(shape=(3,)))
+    model.add(layers.Lambda(lambda x: x ** 2))
+    np.testing.assert_array_equal(model.predict(np.full((2, 3), 3.0), verbose=0),
+                                  np.full((2, 3), 9.0))
