@@ -309,6 +309,10 @@ def test_nothing_in_a_file_is_imported_or_run():
         layers.Lambda.from_config(config)
     with custom_object_scope({"system": square}):  # only what the user hands over
         assert layers.Lambda.from_config(config).function is square
+    # Keras 3 keeps a lambda's bytecode in its config: refused, never run
+    config["function"] = {"class_name": "__lambda__", "config": {"code": "4wEAAAAA"}}
+    with pytest.raises(ValueError, match="bytecode is never loaded"):
+        layers.Lambda.from_config(config)
 
 
 def test_summary_layers_and_clone_keep_the_function():

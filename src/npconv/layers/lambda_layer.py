@@ -101,7 +101,13 @@ def _function_name(function) -> str:
 def _lookup(spec, custom_objects, where: str, what: str):
     """The function named by a config entry ``spec`` (``{"name": ..., "module": ...}``), from
     ``custom_objects``, the scopes, then the registry. Never imports or evaluates anything."""
-    name, module = spec.get("name"), spec.get("module")
+    if isinstance(spec, str):
+        spec = {"name": spec}
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        raise ValueError(f"{where}: expected the {what} in the config as "
+                         f"{{'name': ..., 'module': ...}} (npconv saves functions by name; a "
+                         f"Keras file's bytecode is never loaded). Received {spec!r}")
+    name, module = spec["name"], spec.get("module")
     tables = [custom_objects or {}, *reversed(_scopes()), FUNCTION_REGISTRY]
     for table in tables:
         if name in table and callable(table[name]):
