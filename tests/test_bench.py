@@ -122,3 +122,16 @@ def test_command_line_parser_and_command(capsys):
     args = parser.parse_args(["bench", "no_such_model"])
     with pytest.raises(ValueError, match="unknown model 'no_such_model'"):
         bench_command(args)
+
+
+def test_a_lambda_without_a_gradient_is_noted_not_timed_backward():
+    from npconv.layers import Lambda
+
+    model = Sequential([Input(shape=(6, 6, 1)), Lambda(lambda x: x / 2, name="first"),
+                        Conv2D(2, 3), Lambda(lambda x: x * 2, name="after"),
+                        Flatten(), Dense(2)])
+    report = bench_model(model, batch_size=2, repeats=1, warmup=0)
+    assert [n for n in report.notes if "no gradient" in n] == [
+        "after has no gradient (a Lambda without backward=), so its backward is not timed; "
+        "the model cannot train through it"]
+    assert {r["name"]: r["backward_ms"] for r in report.rows}["after"] == 0.0

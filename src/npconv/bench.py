@@ -111,6 +111,7 @@ def bench_model(model, batch_size: int = 64, repeats: int = 10, warmup: int = 2,
     last = model._nodes[-1].layer if model._nodes else None
     report = BenchReport(model.name, batch_size, np.dtype(dtype).name)
     pairs = getattr(model, "_relu_pools", {})
+    learns = model._trainable_upstream()
     moved = {}  # max-pool position -> the producer's ReLU, applied after the pool
     for k, node in enumerate(model._nodes):
         layer = node.layer
@@ -135,9 +136,15 @@ def bench_model(model, batch_size: int = 64, repeats: int = 10, warmup: int = 2,
         d_out = (rng.standard_normal(y.shape).astype(y.dtype) if y.dtype.kind == "f"
                  else None)
         backward_ms = 0.0
-        if d_out is not None and (layer._weights or any(p >= n_inputs
-                                                        for p in node.parents)):
-            layer.need_input_grad = not all(p < n_inputs for p in node.parents)
+        # as in training: d_input only when a trainable weight lies before the layer
+        needs_dx = any(learns[p] for p in node.parents)
+        if needs_dx and getattr(layer, "differentiable", True) is False:
+            report.notes.append(f"{layer.name} has no gradient (a Lambda without backward=), "
+                                "so its backward is not timed; the model cannot train "
+                                "through it")
+        elif d_out is not None and (layer._weights or any(p >= n_inputs
+                                                          for p in node.parents)):
+            layer.need_input_grad = needs_dx
             through = not (layer is last and getattr(layer.activation, "name", "") == "softmax")
 
             def back(layer=layer, d=d_out, through=through, after=after, cache=after_cache):

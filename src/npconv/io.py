@@ -244,8 +244,9 @@ def load_model(path, custom_objects=None, compile=True, safe_mode=True):  # noqa
 
     As Keras 3's ``load_model(filepath, custom_objects=None, compile=True, safe_mode=True)``.
     ``custom_objects`` maps the names in the file to your own classes: Layer subclasses (a
-    class defined before loading is found by its name anyway) and Loss subclasses; other
-    entries (a Model subclass: its graph loads as a functional Model; functions) are not
+    class defined before loading is found by its name anyway) and Loss subclasses, and to
+    the functions of ``Lambda`` layers (``{"scale": scale}``: the file holds only their
+    names); other entries (a Model subclass: its graph loads as a functional Model) are not
     needed. The file never holds code, so ``safe_mode`` has nothing to refuse; it is
     accepted for Keras's sake."""
     from .layers.base import LAYER_REGISTRY, Layer
@@ -270,10 +271,12 @@ def load_model(path, custom_objects=None, compile=True, safe_mode=True):  # noqa
     _import_all_layers()
     cls = Sequential if metadata.get("npconv.kind") == "Sequential" else Model
     from .layers import base
+    from .layers.lambda_layer import custom_object_scope
 
     drawing, base.DRAW_WEIGHTS = base.DRAW_WEIGHTS, False  # the file has the weights
     try:
-        model = cls.from_config(metadata["npconv.architecture"])
+        with custom_object_scope(custom):  # a Lambda's function, by its name
+            model = cls.from_config(metadata["npconv.architecture"])
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"npconv: {path}: cannot rebuild the architecture: {exc}") from None
     finally:

@@ -343,3 +343,28 @@ def test_test_on_batch_reports_this_batchs_output_losses():
     got = model.test_on_batch(x, {"cls": y_cls, "reg": y_reg}, return_dict=True)
     assert got == pytest.approx(model.evaluate(x, {"cls": y_cls, "reg": y_reg}, verbose=0,
                                                return_dict=True), rel=1e-6)
+
+
+def test_d_input_only_where_a_trainable_weight_lies_before_the_layer():
+    """A weightless first layer (Rescaling) or a frozen one: the layer after it computes no
+    d_input (as if it read the model input); the weights' gradients are unchanged."""
+    from npconv.layers.shape import Rescaling
+
+    rng = np.random.default_rng(0)
+    inputs = Input(shape=(6, 6, 1))
+    h = Rescaling(0.5, dtype=F64)(inputs)
+    h = Conv2D(2, 3, dtype=F64, name="c1")(h)
+    h = Conv2D(2, 3, dtype=F64, name="c2")(h)
+    model = Model(inputs, Dense(1, dtype=F64, name="out")(Flatten()(h)))
+    x = rng.standard_normal((2, 6, 6, 1))
+    model.forward(x, training=True)
+    model.backward(np.ones((2, 1)))
+    grads = {n: model.get_layer(n).kernel.grad.copy() for n in ("c1", "c2", "out")}
+    assert not model.get_layer("c1").need_input_grad
+    assert model.get_layer("c2").need_input_grad
+    model.get_layer("c1").trainable = False
+    model.forward(x, training=True)
+    model.backward(np.ones((2, 1)))
+    assert not model.get_layer("c2").need_input_grad  # nothing before it learns now
+    for n in ("c2", "out"):
+        np.testing.assert_array_equal(model.get_layer(n).kernel.grad, grads[n])

@@ -7,6 +7,7 @@ from .conv_transpose import Conv2DTranspose
 from .core import Activation, Dense, Dropout, Flatten, SpatialDropout2D
 from .depthwise_conv import DepthwiseConv2D, SeparableConv2D
 from .input import Input, InputLayer
+from .lambda_layer import Lambda
 from .merge import (
     Add,
     Average,
@@ -50,5 +51,5 @@ __all__ = [
     "concatenate", "multiply",
     "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose",
     "Average", "Cropping2D", "Maximum", "Minimum", "Subtract", "average", "maximum", "minimum",
-    "subtract",
+    "subtract", "Lambda",
 ]

@@ -503,11 +503,14 @@ class Model:
         moved = getattr(self, "_moved_activations", {})
         states = getattr(self, "_call_states", {})
         shared_grads: dict = {}  # a shared layer's weight gradients of its later calls
+        learns = self._trainable_upstream()
         for k in range(len(self._nodes) - 1, -1, -1):
             node = self._nodes[k]
             d = grads[node.out]
             grads[node.out] = None
-            if d is None:
+            if d is None:  # nothing after it needed its gradient
+                if release_caches and k not in self._shared_nodes:
+                    node.layer.release_caches()
                 continue
             if getattr(node.layer, "_forward_owner", None) is not token:
                 raise RuntimeError(
@@ -522,8 +525,9 @@ class Model:
             if k in moved:  # the producer's ReLU, applied after this max pool
                 activation, cache = moved[k]
                 d = activation.backward(d, cache)
-            feeds_only_inputs = all(p < n_inputs for p in node.parents)
-            node.layer.need_input_grad = need_input_grad or not feeds_only_inputs
+            # d_input is needed when a trainable weight lies before this layer (not only
+            # when it reads a model input: a Rescaling or a Lambda first, then a Conv2D)
+            node.layer.need_input_grad = need_input_grad or any(learns[p] for p in node.parents)
             through = k not in skipped and not (fused_output_activation
                                                 and node.out in output_ids)
             dx = node.layer.backward(d, through_activation=through)
@@ -543,6 +547,32 @@ class Model:
             ins = grads[:n_inputs]
             return ins if self._multi_input else ins[0]
         return None
+
+    def _trainable_upstream(self) -> list[bool]:
+        """Per tensor of the graph: whether a trainable weight lies on a path to it (its
+        gradient is then needed to train that weight)."""
+        learns = [False] * self._n_tensors
+        for node in self._nodes:
+            learns[node.out] = (any(learns[p] for p in node.parents)
+                                or bool(node.layer.trainable_weights))
+        return learns
+
+    def _check_gradient_paths(self) -> None:
+        """Refuse to train when a layer without a gradient (a ``Lambda`` without
+        ``backward=``) has trainable weights before it: called by ``compile`` and at each
+        ``fit``/``train_on_batch``, before any step."""
+        if not self._graph_ready:
+            return
+        before: list[list[str]] = [[] for _ in range(self._n_tensors)]
+        for node in self._nodes:
+            names = list(dict.fromkeys(n for p in node.parents for n in before[p]))
+            if (getattr(node.layer, "differentiable", True) is False and names):
+                from ..layers.lambda_layer import no_gradient_message
+
+                raise ValueError(no_gradient_message(node.layer, names[-3:]))
+            if node.layer.trainable_weights:
+                names.append(node.layer.name)
+            before[node.out] = names
 
     # ------------------------------------------------------------------ config
     def _graph_config(self) -> dict:
@@ -688,12 +718,16 @@ def _model_class(kind: str, where: str):
 
 def model_from_json(json_string, custom_objects=None):
     """A new model (fresh weights, not compiled) from :meth:`Model.to_json`'s text (Keras's
-    ``keras.models.model_from_json``). ``custom_objects`` is not supported (None only)."""
+    ``keras.models.model_from_json``). ``custom_objects`` gives the functions of ``Lambda``
+    layers by name (``{"scale": scale}``), as for ``load_model``; custom layer classes are
+    found by class name once their module is imported."""
     import json
 
-    if custom_objects:
-        raise ValueError("model_from_json: custom_objects is not supported; custom layers are "
-                         "found by class name once their module is imported")
+    from ..layers.lambda_layer import custom_object_scope
+
+    if not isinstance(custom_objects, (dict, type(None))):
+        raise TypeError(f"model_from_json: expected custom_objects to be a dict of names. "
+                        f"Received {type(custom_objects).__name__}")
     try:
         spec = json.loads(json_string)
     except (TypeError, ValueError) as err:
@@ -703,17 +737,23 @@ def model_from_json(json_string, custom_objects=None):
         raise ValueError("model_from_json: expected an object with 'class_name' and 'config' "
                          "(the text of model.to_json())")
     cls = _model_class(spec["class_name"], "model_from_json")
-    return cls.from_config(spec["config"])
+    with custom_object_scope(custom_objects or {}):
+        return cls.from_config(spec["config"])
 
 
 def clone_model(model):
     """The same architecture with new layers and freshly initialised weights (Keras's
     ``keras.models.clone_model``): layer names and configs are kept, weights are drawn again
-    from the initializers, and the clone is not compiled."""
+    from the initializers, and the clone is not compiled. A ``Lambda``'s clone calls the
+    same function objects (lambdas too)."""
+    from ..layers.lambda_layer import live_functions
+
     if not isinstance(model, Model):
         raise TypeError(f"clone_model: expected a Sequential or functional Model. "
                         f"Received {type(model).__name__}")
-    return _model_class(model._graph_kind(), "clone_model").from_config(model._graph_config())
+    with live_functions(model.layers):  # a Lambda's clone runs the same function
+        return _model_class(model._graph_kind(), "clone_model").from_config(
+            model._graph_config())
 
 
 def _attach_training_methods() -> None:

@@ -43,6 +43,8 @@ def compile(model, optimizer="rmsprop", loss=None, metrics=None,  # noqa: A001 -
     if loss is None:
         raise ValueError(f"{model.name}.compile: a loss is required, e.g. "
                          "loss='sparse_categorical_crossentropy'")
+    if model.trainable_weights:  # a Lambda without a gradient after a trainable layer
+        model._check_gradient_paths()
     outputs = getattr(model, "outputs", None) or []
     if (getattr(model, "_multi_output", False) and len(outputs) > 1) or isinstance(
             loss, multi_output.MultiOutputLoss):
@@ -440,6 +442,7 @@ def _train_step(model, xb, yb, metric_objs, sample_weight=None, warned=None):
     if not trainable:
         return _frozen_step(model, xb, yb, metric_objs, sample_weight,
                             [] if warned is None else warned)
+    model._check_gradient_paths()  # before any weight changes (trainable may have changed)
     fused = _fusion(model)
     sw = sample_weight
     done = parallel.train_in_parts(model, xb, yb, sw, fused)
