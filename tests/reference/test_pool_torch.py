@@ -112,6 +112,35 @@ def test_max_pool_ties_go_where_torch_sends_them(dtype):
         compare("max", dtype, x, pool, strides, padding, rng)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_max_pool_windows_of_minus_inf_send_their_gradient_to_a_real_pixel(dtype):
+    # A window whose real pixels are all -inf (a mask) ties with its padding; torch's own
+    # padding gives it to the window's first real pixel, never to a padded cell (where it
+    # was lost: all -inf, pool 3, stride 1, "same" on 2x2 gave dx.sum() == 1, not 4).
+    # Configurations whose "same" pads are symmetric, so torch's padding= is the reference.
+    rng = np.random.default_rng(33)
+    done = 0
+    while done < 60:
+        shape, pool, strides, _ = random_config(rng)
+        pads = resolve_padding("same", shape[1:3], pool, strides)
+        if any(a != b for a, b in pads):
+            continue
+        done += 1
+        x = rng.standard_normal(shape)
+        x[rng.random(shape) < (1.0 if done % 3 == 0 else 0.7)] = -np.inf
+        x = x.astype(dtype)
+        out, cache = max_pool2d_forward(x, pool, strides, "same")
+        xt = to_torch(x)
+        yt = F.max_pool2d(xt, pool, strides, padding=(pads[0][0], pads[1][0]))
+        d_out = rng.standard_normal(out.shape).astype(dtype)
+        yt.backward(torch.from_numpy(np.ascontiguousarray(d_out.transpose(0, 3, 1, 2))))
+        msg = f"shape={shape} pool={pool} strides={strides} pads={pads}"
+        np.testing.assert_array_equal(out, to_nhwc(yt), err_msg="forward " + msg)
+        np.testing.assert_allclose(max_pool2d_backward(d_out, cache),
+                                   xt.grad.numpy().transpose(0, 2, 3, 1),
+                                   err_msg="backward " + msg, **TOL[dtype])
+
+
 @pytest.mark.parametrize("memory_format", ["contiguous", "channels_last"])
 def test_seed001_cnn_pools_match_torch_both_memory_formats(memory_format):
     rng = np.random.default_rng(31)

@@ -201,9 +201,27 @@ def max_pool2d_forward(x, pool_size, strides=None, padding="valid", *, record_ar
         np.not_equal(new_out, out, out=wins)
         out, new_out = new_out, out
         np.maximum(argmax, np.multiply(wins, argmax.dtype.type(k)), out=argmax)
+    _first_real_pixel_wins(argmax, out, pool, strides, pads)
     cache = PoolCache("max_pool2d_backward", x.shape, x.dtype, pool, strides, pads, out.shape,
                       argmax=argmax)
     return out, cache
+
+
+def _first_real_pixel_wins(argmax, out, pool, strides, pads) -> None:
+    """A window whose real pixels are all ``-inf`` ties with its padding: give it to its
+    first real pixel (as torch's ``max_pool2d``), not to a padded cell, whose gradient would be
+    lost. Only windows of the first rows and columns can start in the padding (offset 0 is
+    real elsewhere), so only those are looked at."""
+    (_, kw), (sh, sw), ((top, _), (left, _)) = pool, strides, pads
+    oh, ow = out.shape[1:3]
+    rows, cols = min(-(-top // sh), oh), min(-(-left // sw), ow)  # windows that start padded
+    if not ((rows and np.isneginf(out[:, :rows]).any())
+            or (cols and np.isneginf(out[:, :, :cols]).any())):
+        return
+    first = (np.maximum(top - np.arange(oh) * sh, 0)[:, None] * kw
+             + np.maximum(left - np.arange(ow) * sw, 0)[None, :])  # di * kw + dj, real
+    lost = np.isneginf(out)
+    argmax[lost] = np.broadcast_to(first[None, :, :, None], out.shape)[lost]
 
 
 def max_pool2d_backward(d_out, cache: PoolCache):
