@@ -658,3 +658,22 @@ def test_a_model_with_an_initializer_function_saves_and_loads(tmp_path):
     with pytest.raises(ValueError, match="kept by its name only: give it again"):
         clone_model(loaded)
     assert npconv.layers.base.DRAW_WEIGHTS  # loading left drawing on
+
+
+# ------------------------------------------------------------------------------ hostile files
+
+def test_json_nested_too_deeply_is_a_clear_error(tmp_path, saved):
+    # json.loads raised RecursionError (not a ValueError) from deep inside the decoder
+    path, good = saved
+    n = int.from_bytes(good[:8], "little")
+    header = json.loads(good[8:8 + n])
+    header["__metadata__"]["npconv.architecture"] = "[" * 100_000 + "]" * 100_000
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    bad = _write(tmp_path, "deep.npconv", len(text).to_bytes(8, "little") + text + good[8 + n:])
+    model, weights = _target()
+    for load in (npio.load_model, model.load_weights):
+        with pytest.raises(ValueError, match="nested too deeply") as info:
+            load(bad)
+        assert str(bad) in str(info.value)
+    _assert_unchanged(model, weights)

@@ -185,6 +185,9 @@ def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
     except (SafetensorError, ValueError, UnicodeDecodeError, OverflowError) as exc:
         raise ValueError(f"npconv: {path} is not a valid npconv file (truncated or corrupt: "
                          f"{exc})") from None
+    except RecursionError:  # json's C decoder gives up on arrays nested ~1000 deep
+        raise ValueError(f"npconv: {path} is not a valid npconv file (corrupt: its metadata "
+                         "holds JSON nested too deeply to read)") from None
     fmt = metadata.get("npconv.format")
     if fmt not in (_MODEL, _WEIGHTS):
         raise ValueError(f"npconv: {path} is a safetensors file but not one npconv wrote "
