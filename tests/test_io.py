@@ -661,6 +661,36 @@ def test_a_model_with_an_initializer_function_saves_and_loads(tmp_path):
 
 
 # ------------------------------------------------------------------------------ hostile files
+def _resaved(tmp_path, good, name, tensors=None, **metadata):
+    """``good`` written again (with a valid checksum) with some metadata or tensors changed."""
+    header = json.loads(good[8:8 + int.from_bytes(good[:8], "little")])
+    meta = {k: json.loads(v) for k, v in header["__metadata__"].items()
+            if k != "npconv.data_sha256"}
+    meta.update(metadata)
+    pieces = npio._serialize(st_load(good) if tensors is None else tensors, meta)
+    return _write(tmp_path, name, b"".join(bytes(p) for p in pieces))
+
+
+@pytest.mark.parametrize("layer, change", [("Dense", {"units": 10**12}),
+                                           ("Conv2D", {"filters": 10**9})])
+def test_a_config_with_absurd_sizes_fails_before_allocating_them(tmp_path, saved, layer, change):
+    # Dense(10**12) after Flatten would be a 131 TiB kernel: np.zeros raised MemoryError
+    # (or, with overcommit, "succeeded" and the machine swapped) before any check ran
+    path, good = saved
+    arch = json.loads(json.loads(good[8:8 + int.from_bytes(good[:8], "little")])
+                      ["__metadata__"]["npconv.architecture"])
+    for spec in arch["layers"]:
+        if spec["class_name"] == layer:
+            spec["config"].update(change)
+    bad = _resaved(tmp_path, good, "huge.npconv", **{"npconv.architecture": arch})
+    with pytest.raises(ValueError, match=r"cannot rebuild the architecture: .*add_weight: the "
+                                         r"weight 'kernel' of shape .* more than the file") as info:
+        npio.load_model(bad)
+    assert str(bad) in str(info.value)
+    from npconv.layers import base
+    assert base.WEIGHT_BUDGET is None  # reset for models built afterwards
+    Sequential([Input(shape=(4,)), Dense(10**4)])  # (unlimited outside load_model)
+
 
 def test_json_nested_too_deeply_is_a_clear_error(tmp_path, saved):
     # json.loads raised RecursionError (not a ValueError) from deep inside the decoder

@@ -263,12 +263,16 @@ def load_model(path, custom_objects=None, compile=True, safe_mode=True):  # noqa
     from .layers import base
 
     drawing, base.DRAW_WEIGHTS = base.DRAW_WEIGHTS, False  # the file has the weights
+    # no weight may be larger than what the file holds: a config asking for Dense(10**12)
+    # fails there rather than allocating it (shapes are compared one by one afterwards)
+    budget, base.WEIGHT_BUDGET = base.WEIGHT_BUDGET, sum(
+        v.size for k, v in tensors.items() if k.startswith("w/"))
     try:
         model = cls.from_config(metadata["npconv.architecture"])
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError, RecursionError) as exc:
         raise ValueError(f"npconv: {path}: cannot rebuild the architecture: {exc}") from None
     finally:
-        base.DRAW_WEIGHTS = drawing
+        base.DRAW_WEIGHTS, base.WEIGHT_BUDGET = drawing, budget
     _assign_weights(model, tensors, path)
     compile_config = metadata.get("npconv.compile")
     if compile and compile_config:
