@@ -79,3 +79,36 @@ def test_without_pillow(tree, monkeypatch):
     monkeypatch.setitem(sys.modules, "PIL", None)
     with pytest.raises(ImportError, match=r"pip install npconv\[images\]"):
         image_folder(tree)
+
+
+def _unblock_readers(fifo, done):
+    """Open ``fifo`` for writing whenever someone reads it (so that a reader stuck in open()
+    gets an empty file instead of waiting forever), until ``done`` is set."""
+    import os
+
+    while not done.wait(0.05):
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:  # no reader yet
+            pass
+
+
+def test_a_pipe_named_like_an_image_is_refused_not_waited_on(tree):
+    # Pillow's open() of a named pipe waited for a writer forever: `npconv train --dataset DIR`
+    # hung on a folder holding one
+    import os
+    import threading
+
+    fifo = tree / "dog" / "c.png"
+    os.mkfifo(fifo)
+    done = threading.Event()
+    helper = threading.Thread(target=_unblock_readers, args=(fifo, done), daemon=True)
+    helper.start()
+    try:
+        with pytest.raises(ValueError, match=r"cannot read image .*c\.png: it is a named pipe, "
+                                             "not a regular file"):
+            image_folder(tree)
+    finally:
+        done.set()
+        helper.join()
+
