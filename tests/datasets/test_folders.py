@@ -112,3 +112,21 @@ def test_a_pipe_named_like_an_image_is_refused_not_waited_on(tree):
         done.set()
         helper.join()
 
+
+def test_a_decompression_bomb_is_a_clear_error_naming_the_file(tree):
+    # a 60000 x 60000 PNG header (a few bytes): Pillow's DecompressionBombError is neither an
+    # OSError nor an UnidentifiedImageError, and came out of image_folder as it was
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    bomb = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 0,
+                                                               0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
+    (tree / "dog" / "bomb.png").write_bytes(bomb)
+    with pytest.raises(ValueError, match=r"cannot read image .*bomb\.png: Image size "
+                                         r"\(3600000000 pixels\) exceeds limit"):
+        image_folder(tree)

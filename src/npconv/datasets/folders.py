@@ -93,7 +93,7 @@ def image_folder(path, image_size=(28, 28), color_mode: str = "grayscale", class
                     if image_size is not None and im.size != (width, height):
                         im = im.resize((width, height), Image.Resampling.BILINEAR)
                     pixels = np.asarray(im, dtype=np.uint8)
-            except (UnidentifiedImageError, OSError) as err:
+            except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
                 raise ValueError(f"image_folder: cannot read image {file}: {err}") from None
             if images and pixels.shape[:2] != images[0].shape[:2]:
                 raise ValueError(
