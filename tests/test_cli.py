@@ -515,6 +515,52 @@ def test_errors_are_one_line_with_an_exit_code(argv, code, needle, run_dir, tmp_
     assert "Traceback" not in stderr + stdout
 
 
+
+def _png_claiming(width, height):
+    """A few bytes of PNG whose header claims ``width`` x ``height`` pixels."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    return (PNG + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
+
+
+def test_predict_on_a_pipe_or_a_decompression_bomb_is_a_one_line_error(run_dir, tmp_path):
+    # a named pipe: Pillow's open() waited for a writer forever (the helper thread below
+    # stands in for one, so that without the check the test fails instead of hanging);
+    # a 60000 x 60000 PNG header: PIL's DecompressionBombError escaped as a traceback
+    import os
+    import threading
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    done = threading.Event()
+
+    def writer():
+        while not done.wait(0.05):
+            with contextlib.suppress(OSError):  # (no reader yet)
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+    helper = threading.Thread(target=writer, daemon=True)
+    helper.start()
+    try:
+        code, _, stderr = call(["predict", run_dir[0] / "best.npconv", fifo])
+    finally:
+        done.set()
+        helper.join()
+    assert code == 1 and stderr.count("\n") == 1, stderr
+    assert f"cannot read image {fifo}: it is a named pipe, not a regular file" in stderr
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_claiming(60000, 60000))
+    code, stdout, stderr = call(["predict", run_dir[0] / "best.npconv", bomb])
+    assert code == 1 and stderr.count("\n") == 1, stderr
+    assert f"cannot read image {bomb}: Image size (3600000000 pixels) exceeds limit" in stderr
+    assert "Traceback" not in stderr + stdout
+
 def test_resume_of_a_damaged_state_is_a_one_line_error(run_dir, tmp_path):
     import shutil
 

@@ -94,6 +94,11 @@ def _read_images(files, input_shape, invert):
                          "be read as 1 (grayscale), 3 (RGB) or 4 (RGBA) channels")
     images = []
     for file in files:
+        if os.path.exists(file) and not os.path.isfile(file) and not os.path.isdir(file):
+            from .._atomic import _kind  # a pipe: Pillow's open() would wait on it forever
+
+            raise ValueError(f"cannot read image {file}: it is {_kind(file)}, not a regular "
+                             "file")
         try:
             with Image.open(file) as im:
                 im = im.convert(modes[channels])
@@ -102,7 +107,7 @@ def _read_images(files, input_shape, invert):
                 pixels = np.asarray(im, dtype=np.float32) / np.float32(255)
         except FileNotFoundError:
             raise FileNotFoundError(f"no such image file: {file}") from None
-        except (UnidentifiedImageError, OSError) as err:
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
             raise ValueError(f"cannot read image {file}: {err}") from None
         images.append(pixels.reshape(height, width, channels))
     x = np.stack(images)
