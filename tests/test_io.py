@@ -23,6 +23,9 @@ from npconv.models.sequential import Sequential
 from npconv.random import set_random_seed
 from npconv.training import optimizers
 
+# edited files below are written as npconv did before it recorded checksums: without them
+_CHECKSUMS = ("npconv.data_sha256", "npconv.header_sha256")
+
 
 def _sequential(dropout=True):
     layers = [Input(shape=(8, 8, 1)), Conv2D(4, 3, activation="relu"), BatchNormalization(),
@@ -509,7 +512,7 @@ def test_a_bad_optimizer_state_names_the_file(tmp_path):
     tensors = st_load((tmp_path / "f.npconv").read_bytes())
     raw = (tmp_path / "f.npconv").read_bytes()
     meta = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])["__metadata__"]
-    meta = {k: v for k, v in meta.items() if k != "npconv.data_sha256"}
+    meta = {k: v for k, v in meta.items() if k not in _CHECKSUMS}
     key = next(k for k in tensors if k.startswith("opt/momentum/"))
     tensors[key] = np.zeros((7,), np.float32)
     bad = _write(tmp_path, "bad.npconv", st_save(tensors, metadata=meta))
@@ -530,7 +533,7 @@ def test_files_with_optimizer_slots_keyed_by_trainable_position_still_load(tmp_p
     tensors = st_load((tmp_path / "new.npconv").read_bytes())
     raw = (tmp_path / "new.npconv").read_bytes()
     meta = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])["__metadata__"]
-    meta = {k: v for k, v in meta.items() if k != "npconv.data_sha256"}
+    meta = {k: v for k, v in meta.items() if k not in _CHECKSUMS}
     weights = sorted(k for k in tensors if k.startswith("w/"))
     old = {k: v for k, v in tensors.items() if not k.startswith("opt/") or "/w/" not in k}
     for slot in ("momentum", "velocity"):
@@ -598,7 +601,7 @@ def test_the_checksum_is_in_the_metadata_and_files_without_one_still_load(tmp_pa
     meta = json.loads(raw[8:8 + n])["__metadata__"]
     assert json.loads(meta["npconv.data_sha256"]) == hashlib.sha256(raw[8 + n:]).hexdigest()
     assert n % 8 == 0  # the header stays 8-byte aligned, as safetensors writes it
-    older = {k: v for k, v in meta.items() if k != "npconv.data_sha256"}
+    older = {k: v for k, v in meta.items() if k not in _CHECKSUMS}
     path = _write(tmp_path, "older.npconv", st_save(st_load(raw), metadata=older))
     _assert_same_weights(npio.load_model(path), model)
 
@@ -665,7 +668,7 @@ def _resaved(tmp_path, good, name, tensors=None, **metadata):
     """``good`` written again (with a valid checksum) with some metadata or tensors changed."""
     header = json.loads(good[8:8 + int.from_bytes(good[:8], "little")])
     meta = {k: json.loads(v) for k, v in header["__metadata__"].items()
-            if k != "npconv.data_sha256"}
+            if k not in _CHECKSUMS}
     meta.update(metadata)
     pieces = npio._serialize(st_load(good) if tensors is None else tensors, meta)
     return _write(tmp_path, name, b"".join(bytes(p) for p in pieces))
@@ -704,6 +707,33 @@ def test_json_nested_too_deeply_is_a_clear_error(tmp_path, saved):
     model, weights = _target()
     for load in (npio.load_model, model.load_weights):
         with pytest.raises(ValueError, match="nested too deeply") as info:
+            load(bad)
+        assert str(bad) in str(info.value)
+    _assert_unchanged(model, weights)
+
+
+@pytest.mark.parametrize("old, new", [(b'"epsilon": 0.001', b'"epsilon": 0.009'),
+                                      (b'/moving_mean"', b'/moving_meen"')])
+def test_a_changed_byte_in_the_header_is_a_clear_error(tmp_path, saved, old, new):
+    # the data checksum covers only the tensors: a flipped digit of BatchNormalization's
+    # epsilon (in the JSON architecture) loaded silently and changed every prediction
+    path, good = saved
+    n = int.from_bytes(good[:8], "little")
+    text = good[8:8 + n].decode()
+    header = json.loads(text)
+    meta = header["__metadata__"]
+    if old.startswith(b'"epsilon"'):  # inside the architecture, itself a JSON string
+        meta["npconv.architecture"] = meta["npconv.architecture"].replace(old.decode(),
+                                                                          new.decode())
+        changed = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+        changed += b" " * (n - len(changed))
+    else:
+        changed = text.replace(old.decode(), new.decode()).encode()
+    assert len(changed) == n and changed != good[8:8 + n]
+    bad = _write(tmp_path, "flipped.npconv", good[:8] + changed + good[8 + n:])
+    model, weights = _target()
+    for load in (npio.load_model, model.load_weights):
+        with pytest.raises(ValueError, match="its header .* does not match the SHA-256") as info:
             load(bad)
         assert str(bad) in str(info.value)
     _assert_unchanged(model, weights)

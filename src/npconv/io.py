@@ -9,7 +9,9 @@ and each slot under its weight's key: ``opt/momentum/w/0007/conv2d_1/kernel``).
 
 ``npconv.data_sha256`` is the SHA-256 of the tensor data section (safetensors has no checksum
 of its own): a changed byte in a weight is a clear error on load rather than a silently
-different model. Files written before it was recorded load without the check.
+different model. ``npconv.header_sha256`` does the same for the header (the tensor index and
+the metadata, this entry left out, as canonical JSON): a changed byte in a layer's
+configuration is an error too. Files written before they were recorded load without the checks.
 
 Writes are atomic: the bytes go to a temporary file in the same folder, which is then renamed
 over the target, so a crash mid-save leaves the previous file intact. Reads validate everything
@@ -30,6 +32,7 @@ FORMAT_VERSION = 1
 _MODEL = "npconv-model"
 _WEIGHTS = "npconv-weights"
 _CHECKSUM = "npconv.data_sha256"
+_HEADER_CHECKSUM = "npconv.header_sha256"
 
 
 def _weight_keys(model) -> dict:
@@ -103,9 +106,22 @@ def _serialize(tensors: dict, metadata: dict) -> list:
     header = json.loads(blob[8:8 + n])
     data = memoryview(blob)[8 + n:]
     header["__metadata__"][_CHECKSUM] = json.dumps(hashlib.sha256(data).hexdigest())
+    header["__metadata__"][_HEADER_CHECKSUM] = json.dumps(_header_digest(header))
     text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
     text += b" " * (-len(text) % 8)  # safetensors pads its header to 8 bytes with spaces
     return [len(text).to_bytes(8, "little"), text, data]
+
+
+def _header_digest(header: dict) -> str:
+    """SHA-256 of the header (the tensor index and the metadata: architecture, training
+    configuration, the data's checksum) without its own entry, in a canonical JSON form: a
+    changed byte there (a layer's epsilon, a weight's name or dtype) is then caught too."""
+    import hashlib
+
+    meta = {k: v for k, v in header.get("__metadata__", {}).items() if k != _HEADER_CHECKSUM}
+    canonical = json.dumps({**header, "__metadata__": meta}, sort_keys=True,
+                           separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _check_target(path, overwrite, where) -> str:
@@ -196,6 +212,12 @@ def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
     if version != FORMAT_VERSION:
         raise ValueError(f"npconv: {path} has format version {version!r}; this npconv reads "
                          f"version {FORMAT_VERSION}")
+    expected = metadata.get(_HEADER_CHECKSUM)  # (files written before it have none)
+    if expected is not None and expected != _header_digest(header):
+        raise ValueError(f"npconv: {path} is corrupt: its header (architecture, training "
+                         "configuration or tensor index) does not match the SHA-256 checksum "
+                         "recorded when it was saved (some bytes changed on disk or in "
+                         "transfer); nothing was loaded")
     expected = metadata.get(_CHECKSUM)  # files written before it was recorded have none
     if expected is not None:
         import hashlib
