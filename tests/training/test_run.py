@@ -128,6 +128,21 @@ def test_ctrl_c_waits_while_a_checkpoint_is_written():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_an_ignored_ctrl_c_stays_ignored_while_a_checkpoint_is_written():
+    # a run started with SIGINT ignored (`npconv train ... &` from a script) ran on through
+    # every Ctrl-C except one arriving while a checkpoint was written, which stopped it
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        try:
+            with _sigint_deferred():
+                signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:  # (caught: it would stop the whole test session)
+            pytest.fail("an ignored SIGINT stopped the checkpoint")
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 # ---------------------------------------------------------------------------- runs
 class InterruptAt(Callback):
     """Raise KeyboardInterrupt after ``batches`` training batches, or at the end of ``epoch``."""

@@ -373,7 +373,10 @@ def versions() -> dict[str, str | None]:
 @contextlib.contextmanager
 def _sigint_deferred():
     """Hold back Ctrl-C while a checkpoint is written, so model and state stay consistent."""
-    if threading.current_thread() is not threading.main_thread():
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
+        # (ignored, as for `npconv train ... &` in a script: a Ctrl-C then stops nothing,
+        # and must not stop the run only when it comes while a checkpoint is written)
         yield
         return
     caught = []
