@@ -737,3 +737,22 @@ def test_a_changed_byte_in_the_header_is_a_clear_error(tmp_path, saved, old, new
             load(bad)
         assert str(bad) in str(info.value)
     _assert_unchanged(model, weights)
+
+
+def test_an_optimizer_state_lacking_one_weights_slot_is_refused(tmp_path, saved):
+    # a file whose Adam state had no 'velocity' for one weight loaded, and training went on
+    # with that velocity restarted from zeros: a resume silently different from the run
+    path, good = saved
+    x, y = _data()
+    model = npio.load_model(path)
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    model.save(path)
+    tensors = st_load(path.read_bytes())
+    key = next(k for k in sorted(tensors) if k.startswith("opt/velocity/"))
+    del tensors[key]
+    bad = _resaved(tmp_path, path.read_bytes(), "partial.npconv", tensors=tensors)
+    with pytest.raises(ValueError, match=r"cannot restore the optimizer state .*lacks its "
+                                         r"\['velocity'\] slot") as info:
+        npio.load_model(bad)
+    assert str(bad) in str(info.value)
+    npio.load_model(bad, compile=False)  # the model itself loads
