@@ -404,6 +404,28 @@ def test_load_checkpoint_reads_files_with_one_element_optimizer_scalars(uninterr
     assert load_checkpoint(tmp_path / "old.npconv", optimizer_state=False).optimizer.iterations == 0
 
 
+
+@pytest.mark.parametrize("compiled", ["adam", [1], {"optimizer": {"class_name": "Adam",
+                                                                 "config": [1]}}])
+def test_load_checkpoint_of_a_bad_training_configuration_names_the_file(uninterrupted,
+                                                                          tmp_path, compiled):
+    # an edited npconv.compile (checksums recomputed) gave a bare TypeError "string indices
+    # must be integers": a traceback from npconv evaluate / predict / --resume
+    from safetensors.numpy import load_file
+
+    from npconv.io import _serialize
+
+    path = uninterrupted.output / "last.npconv"
+    raw = path.read_bytes()
+    meta = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])["__metadata__"]
+    meta = {k: json.loads(v) for k, v in meta.items() if not k.endswith("_sha256")}
+    meta["npconv.compile"] = compiled
+    bad = tmp_path / "edited.npconv"
+    bad.write_bytes(b"".join(bytes(p) for p in _serialize(load_file(str(path)), meta)))
+    with pytest.raises(ValueError, match="cannot restore the optimizer recorded in it") as info:
+        load_checkpoint(bad)
+    assert str(bad) in str(info.value)
+
 def test_without_matplotlib_the_plots_are_a_one_line_note(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     notes = []

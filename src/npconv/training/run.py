@@ -565,7 +565,11 @@ def load_checkpoint(path, *, optimizer_state: bool = True):
     model = load_model(path, compile=False)  # validates the file first
     with safe_open(os.fspath(path), framework="np") as f:
         compiled = json.loads((f.metadata() or {}).get("npconv.compile") or "null")
-    optimizer = optimizers.get(compiled["optimizer"] if compiled else "rmsprop")
+    try:
+        optimizer = optimizers.get(compiled["optimizer"] if compiled else "rmsprop")
+    except (KeyError, TypeError, ValueError) as exc:  # (an edited file: its checksums match)
+        raise ValueError(f"npconv: {path}: cannot restore the optimizer recorded in it "
+                         f"({exc})") from None
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     if optimizer_state:  # slots matched to the weights by their file keys, as load_model does
