@@ -756,3 +756,18 @@ def test_an_optimizer_state_lacking_one_weights_slot_is_refused(tmp_path, saved)
         npio.load_model(bad)
     assert str(bad) in str(info.value)
     npio.load_model(bad, compile=False)  # the model itself loads
+
+
+@pytest.mark.parametrize("entry, value, message", [
+    ("npconv.version", True, "format version True; this npconv reads version 1"),
+    ("npconv.version", 1.0, "format version 1.0; this npconv reads version 1"),
+    ("npconv.kind", "Subclass", "unknown model kind 'Subclass'; expected 'Sequential' or"),
+])
+def test_metadata_of_the_wrong_type_or_kind_is_refused(tmp_path, saved, entry, value, message):
+    # a version true or 1.0 passed as version 1 (True == 1.0 == 1); an unknown kind was
+    # read as a functional model's config, failing with a bare KeyError: 'inbound'
+    path, good = saved
+    bad = _resaved(tmp_path, good, "meta.npconv", **{entry: value})
+    with pytest.raises(ValueError, match=message) as info:
+        npio.load_model(bad)
+    assert str(bad) in str(info.value)

@@ -209,7 +209,7 @@ def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
         raise ValueError(f"npconv: {path} is a safetensors file but not one npconv wrote "
                          "(no npconv.format in its metadata)")
     version = metadata.get("npconv.version")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:  # (True == 1.0 == 1)
         raise ValueError(f"npconv: {path} has format version {version!r}; this npconv reads "
                          f"version {FORMAT_VERSION}")
     expected = metadata.get(_HEADER_CHECKSUM)  # (files written before it have none)
@@ -281,7 +281,11 @@ def load_model(path, custom_objects=None, compile=True, safe_mode=True):  # noqa
         raise ValueError(f"npconv: {path} holds only weights; build the model and call "
                          "model.load_weights(path)")
     _import_all_layers()
-    cls = Sequential if metadata.get("npconv.kind") == "Sequential" else Model
+    kind = metadata.get("npconv.kind")
+    if kind not in (None, "Sequential", "Model"):
+        raise ValueError(f"npconv: {path}: unknown model kind {kind!r}; expected 'Sequential' "
+                         "or 'Model'")
+    cls = Sequential if kind == "Sequential" else Model
     from .layers import base
 
     drawing, base.DRAW_WEIGHTS = base.DRAW_WEIGHTS, False  # the file has the weights
