@@ -516,6 +516,23 @@ def test_errors_are_one_line_with_an_exit_code(argv, code, needle, run_dir, tmp_
 
 
 
+def test_an_output_folder_under_a_file_is_refused_before_the_data_are_loaded(run_dir,
+                                                                             monkeypatch):
+    # was "npconv: error: [Errno 20] Not a directory: '.../sub'", raised by mkdir once the
+    # data were loaded and the model built
+    from npconv.training import run
+
+    def no_data(config):
+        raise AssertionError("the data were loaded")
+
+    monkeypatch.setattr(run, "load_splits", no_data)
+    out = run_dir[0] / "run.json" / "sub"
+    code, stdout, stderr = call([*TRAIN, "--output", out])
+    assert code == 2 and stderr.count("\n") == 1, stderr
+    assert (f"npconv: error: the output folder {out} cannot be created: "
+            f"{run_dir[0] / 'run.json'} is a file, not a folder") in stderr
+
+
 def _png_claiming(width, height):
     """A few bytes of PNG whose header claims ``width`` x ``height`` pixels."""
     import struct

@@ -593,6 +593,12 @@ def train(config: RunConfig | None = None, output=None, *, callbacks=(), verbose
     output = Path(output) if output is not None else default_output(config)
     if output.exists() and not output.is_dir():
         raise RunConfigError(f"{output} is a file, not a folder; choose an output folder")
+    existing = output  # the part of it that exists: checked now, before the data are loaded
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise RunConfigError(f"the output folder {output} cannot be created: {existing} is a "
+                             "file, not a folder; choose an output folder")
     if (output / RUN_FILE).exists() or (output / STATE_FILE).exists():
         raise RunConfigError(f"{output} already holds a run; continue it with --resume {output} "
                              "or choose another output folder")
