@@ -326,6 +326,7 @@ def _set(key, value):
     ("state.json", _set("epochs_done", 2), "] holds 3 epochs, but epochs_done is 2"),
     ("state.json", _set("best", {"epoch": 7, "val_accuracy": 0.5}), "'best' to be null or"),
     ("state.json", _set("best", [0, 0.5]), "'best' to be null or"),
+    ("state.json", _set("optimizer_iterations", "12"), "'optimizer_iterations' to be an int"),
     ("state.json", lambda d: d.clear() or d.update({"a": 1}) or None, "'epochs_done' is missing"),
     ("state.json", "[]", "state.json: expected a JSON object. Received list"),
     ("state.json", "{oops", "state.json: is not valid JSON"),
@@ -357,6 +358,26 @@ def test_a_damaged_run_is_not_resumable_and_is_left_as_it_was(uninterrupted, tmp
     assert str(out) in str(info.value)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing written
 
+
+
+def test_a_model_and_a_state_from_different_epochs_are_not_resumed(uninterrupted, tmp_path):
+    # last.npconv is written before state.json: a run killed between the two left a model one
+    # epoch ahead of its state, and the resume trained that epoch again, silently
+    out = tmp_path / "torn"
+    shutil.copytree(uninterrupted.output, out)
+    state = json.loads((out / "state.json").read_text())
+    assert state["optimizer_iterations"] == 3 * STEPS
+    state["optimizer_iterations"] = 2 * STEPS  # as state.json after epoch 2
+    (out / "state.json").write_text(json.dumps(state))
+    info = json.loads((out / "run.json").read_text())
+    info["status"] = "running"  # (a resume then only finishes the run, if it may resume)
+    (out / "run.json").write_text(json.dumps(info))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(NotResumableError, match=r"last\.npconv holds the model after 12 "
+                                                r"training steps, but .*state\.json was written "
+                                                r"after 8: the two are from different epochs"):
+        resume(out, verbose=0, print_fn=quiet)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing written
 
 @pytest.mark.parametrize("where", ["file", "under a file", "train is a file"])
 def test_a_bad_tensorboard_folder_fails_before_the_run_folder_is_written(tmp_path, where):

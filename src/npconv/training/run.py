@@ -406,6 +406,9 @@ class RunCheckpoint(Callback):
         from ..random import global_generator
 
         return {"epochs_done": self.epochs_done,
+                # (checked on resume against last.npconv's: a run killed between writing the
+                # two files would otherwise resume an epoch ahead of its state)
+                "optimizer_iterations": int(self.model.optimizer.iterations),
                 "shuffle_rng": self.shuffle_rng.bit_generator.state,
                 "global_rng": global_generator().bit_generator.state,
                 "best": self.best, "history": self.history}
@@ -654,6 +657,13 @@ def resume(output, *, epochs=None, callbacks=(), verbose=1, command=None,
     set_random_seed(config.seed)
     splits = load_splits(config)
     model = load_checkpoint(output / "last.npconv")
+    steps = state.get("optimizer_iterations")
+    if steps is not None and steps != model.optimizer.iterations:
+        raise NotResumableError(
+            f"not a resumable run: {output / 'last.npconv'} holds the model after "
+            f"{model.optimizer.iterations} training steps, but {output / STATE_FILE} was "
+            f"written after {steps}: the two are from different epochs (was the run killed "
+            "while saving them?)")
     shuffle_rng = np.random.default_rng()
     shuffle_rng.bit_generator.state = state["shuffle_rng"]
     global_generator().bit_generator.state = state["global_rng"]
@@ -717,6 +727,9 @@ def _read_resumable(output: Path) -> tuple[dict, RunConfig, dict]:
     done = state["epochs_done"]
     if not isinstance(done, int) or isinstance(done, bool) or done < 0:
         bad(where, f"expected 'epochs_done' to be an int >= 0. Received {done!r}")
+    steps = state.get("optimizer_iterations", 0)  # (states written before it have none)
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
+        bad(where, f"expected 'optimizer_iterations' to be an int >= 0. Received {steps!r}")
     for key in ("shuffle_rng", "global_rng"):
         try:  # on a scratch generator of the kind it will be restored into (PCG64)
             np.random.default_rng().bit_generator.state = state[key]
