@@ -483,6 +483,10 @@ def _truncated(tmp_path, run_dir):
     (["train", "--tensorboard", "{run}/history.csv", "--output", "{tmp}/new"], 2,
      "history.csv is a file, not a folder"),
     (["evaluate", "{tmp}/missing.npconv"], 1, "no such checkpoint"),
+    # a run's folder (was "no such checkpoint: DIR", though it exists)
+    (["evaluate", "{run}"], 1, "is a folder, not a checkpoint file; give a model file, e.g. "),
+    (["predict", "{run}", "--index", "0"], 1, "is a folder, not a checkpoint file"),
+    (["summary", "{run}"], 1, "is a folder, not a checkpoint file; give a model file"),
     (["evaluate", "{corrupt}"], 1, "not a valid npconv file"),
     (["evaluate", "{truncated}"], 1, "not a valid npconv file"),
     (["evaluate", "{run}/history.csv"], 1, "not a valid npconv file"),

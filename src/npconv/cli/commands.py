@@ -45,11 +45,21 @@ def _run_config(checkpoint, args):
     return config.validate()
 
 
+def _check_checkpoint(checkpoint) -> None:
+    """A clear error unless ``checkpoint`` is a file: a run's folder names its model files."""
+    if os.path.isdir(checkpoint):
+        inside = [os.path.join(checkpoint, n) for n in ("best.npconv", "last.npconv")
+                  if os.path.isfile(os.path.join(checkpoint, n))]
+        hint = f"; give a model file, e.g. {inside[0]}" if inside else ""
+        raise IsADirectoryError(f"{checkpoint} is a folder, not a checkpoint file{hint}")
+    if not os.path.isfile(checkpoint):
+        raise FileNotFoundError(f"no such checkpoint: {checkpoint}")
+
+
 def _load(checkpoint):
     from ..training import run
 
-    if not os.path.isfile(checkpoint):
-        raise FileNotFoundError(f"no such checkpoint: {checkpoint}")
+    _check_checkpoint(checkpoint)
     return run.load_checkpoint(checkpoint, optimizer_state=False)
 
 
@@ -207,8 +217,7 @@ def summary_command(args) -> int:
         if args.input_shape is not None or args.num_classes is not None:
             raise UsageError("--input-shape and --num-classes apply to zoo models, not to a "
                              "checkpoint")
-        if not os.path.isfile(args.model):
-            raise FileNotFoundError(f"no such checkpoint: {args.model}")
+        _check_checkpoint(args.model)
         from ..io import load_model
 
         model = load_model(args.model, compile=False)
