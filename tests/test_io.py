@@ -424,6 +424,18 @@ def test_shape_mismatch_names_the_file_and_changes_nothing(tmp_path, saved):
     _assert_unchanged(fewer, kept)
 
 
+def test_a_pipe_or_device_is_not_a_model_file(tmp_path):
+    # was "no such model file: /dev/null", for a path that exists
+    os.mkfifo(tmp_path / "pipe.npconv")
+    model, weights = _target()
+    for path, kind in ((tmp_path / "pipe.npconv", "a named pipe"),
+                       ("/dev/null", "a character device")):
+        for load in (npio.load_model, model.load_weights):
+            with pytest.raises(ValueError, match=f"npconv: {path} is {kind}, not a model file"):
+                load(path)
+    _assert_unchanged(model, weights)
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such model file"):
         npio.load_model(tmp_path / "nope.npconv")

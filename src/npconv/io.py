@@ -187,6 +187,10 @@ def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
     if os.path.isdir(path):
         raise IsADirectoryError(f"npconv: {path} is a folder, not a model file (npconv models "
                                 "are single files, e.g. model.npconv)")
+    if os.path.exists(path) and not os.path.isfile(path):  # (a pipe would be read forever)
+        from ._atomic import _kind
+
+        raise ValueError(f"npconv: {path} is {_kind(path)}, not a model file")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"npconv: no such model file: {path}")
     with open(path, "rb") as f:
