@@ -783,3 +783,22 @@ def test_metadata_of_the_wrong_type_or_kind_is_refused(tmp_path, saved, entry, v
     with pytest.raises(ValueError, match=message) as info:
         npio.load_model(bad)
     assert str(bad) in str(info.value)
+
+
+def test_a_large_file_that_is_not_a_model_is_refused_before_it_is_read(tmp_path, saved):
+    # the whole file was read into memory first (a 10 GB file named .npconv: 10 GB), and only
+    # then found not to be a model; its header alone shows its size is wrong
+    path, good = saved
+    big = _write(tmp_path, "appended.npconv", good)
+    with open(big, "r+b") as f:
+        f.truncate(256 * 2**20)  # (sparse: no disk space used)
+    noise = _write(tmp_path, "noise.npconv", b"\xff" * 64)
+    with open(noise, "r+b") as f:
+        f.truncate(256 * 2**20)
+    for bad, message in ((big, f"its header describes {len(good)} bytes; the file has "
+                               f"{256 * 2**20}"),
+                         (noise, "its first 8 bytes announce a header of 18446744073709551615 "
+                                 f"bytes; the file has {256 * 2**20}")):
+        with pytest.raises(ValueError, match=message) as info:
+            npio.load_model(bad)
+        assert str(bad) in str(info.value) and "truncated or corrupt" in str(info.value)

@@ -178,6 +178,31 @@ def save_weights(model, path, overwrite=True) -> None:
     _write_file(path, _serialize(_weight_tensors(model), metadata), where)
 
 
+_MAX_HEADER = 100_000_000  # safetensors' own limit on the header's length
+
+
+def _check_size(f, size: int, path) -> None:
+    """Refuse, from its header alone, a file whose size is not what the header describes (a
+    large file that is not a model, or one truncated or with bytes appended) before all of
+    it is read into memory; ``f`` is left at its start."""
+    def bad(reason):
+        raise ValueError(f"npconv: {path} is not a valid npconv file (truncated or corrupt: "
+                         f"{reason})")
+
+    n = int.from_bytes(f.read(8), "little")
+    if size < 8 or n > _MAX_HEADER or 8 + n > size:
+        bad(f"its first 8 bytes announce a header of {n} bytes; the file has {size}")
+    try:
+        header = json.loads(f.read(n))
+        end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"),
+                  default=0)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError):
+        bad("its header is not the JSON index of a safetensors file")
+    if 8 + n + end != size:
+        bad(f"its header describes {8 + n + end} bytes; the file has {size}")
+    f.seek(0)
+
+
 def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
     """Read and validate a file: (metadata as parsed JSON, tensors)."""
     from safetensors import SafetensorError
@@ -194,6 +219,7 @@ def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"npconv: no such model file: {path}")
     with open(path, "rb") as f:
+        _check_size(f, os.fstat(f.fileno()).st_size, path)
         data = f.read()
     try:
         tensors = load(data)
