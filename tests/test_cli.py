@@ -483,6 +483,10 @@ def _truncated(tmp_path, run_dir):
     (["train", "--tensorboard", "{run}/history.csv", "--output", "{tmp}/new"], 2,
      "history.csv is a file, not a folder"),
     (["evaluate", "{tmp}/missing.npconv"], 1, "no such checkpoint"),
+    # a run's folder (was "no such checkpoint: DIR", though it exists)
+    (["evaluate", "{run}"], 1, "is a folder, not a checkpoint file; give a model file, e.g. "),
+    (["predict", "{run}", "--index", "0"], 1, "is a folder, not a checkpoint file"),
+    (["summary", "{run}"], 1, "is a folder, not a checkpoint file; give a model file"),
     (["evaluate", "{corrupt}"], 1, "not a valid npconv file"),
     (["evaluate", "{truncated}"], 1, "not a valid npconv file"),
     (["evaluate", "{run}/history.csv"], 1, "not a valid npconv file"),
@@ -514,6 +518,69 @@ def test_errors_are_one_line_with_an_exit_code(argv, code, needle, run_dir, tmp_
     assert needle in stderr
     assert "Traceback" not in stderr + stdout
 
+
+
+def test_an_output_folder_under_a_file_is_refused_before_the_data_are_loaded(run_dir,
+                                                                             monkeypatch):
+    # was "npconv: error: [Errno 20] Not a directory: '.../sub'", raised by mkdir once the
+    # data were loaded and the model built
+    from npconv.training import run
+
+    def no_data(config):
+        raise AssertionError("the data were loaded")
+
+    monkeypatch.setattr(run, "load_splits", no_data)
+    out = run_dir[0] / "run.json" / "sub"
+    code, stdout, stderr = call([*TRAIN, "--output", out])
+    assert code == 2 and stderr.count("\n") == 1, stderr
+    assert (f"npconv: error: the output folder {out} cannot be created: "
+            f"{run_dir[0] / 'run.json'} is a file, not a folder") in stderr
+
+
+def _png_claiming(width, height):
+    """A few bytes of PNG whose header claims ``width`` x ``height`` pixels."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    return (PNG + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
+
+
+def test_predict_on_a_pipe_or_a_decompression_bomb_is_a_one_line_error(run_dir, tmp_path):
+    # a named pipe: Pillow's open() waited for a writer forever (the helper thread below
+    # stands in for one, so that without the check the test fails instead of hanging);
+    # a 60000 x 60000 PNG header: PIL's DecompressionBombError escaped as a traceback
+    import os
+    import threading
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    done = threading.Event()
+
+    def writer():
+        while not done.wait(0.05):
+            with contextlib.suppress(OSError):  # (no reader yet)
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+    helper = threading.Thread(target=writer, daemon=True)
+    helper.start()
+    try:
+        code, _, stderr = call(["predict", run_dir[0] / "best.npconv", fifo])
+    finally:
+        done.set()
+        helper.join()
+    assert code == 1 and stderr.count("\n") == 1, stderr
+    assert f"cannot read image {fifo}: it is a named pipe, not a regular file" in stderr
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_claiming(60000, 60000))
+    code, stdout, stderr = call(["predict", run_dir[0] / "best.npconv", bomb])
+    assert code == 1 and stderr.count("\n") == 1, stderr
+    assert f"cannot read image {bomb}: Image size (3600000000 pixels) exceeds limit" in stderr
+    assert "Traceback" not in stderr + stdout
 
 def test_resume_of_a_damaged_state_is_a_one_line_error(run_dir, tmp_path):
     import shutil

@@ -23,6 +23,9 @@ from npconv.models.sequential import Sequential
 from npconv.random import set_random_seed
 from npconv.training import optimizers
 
+# edited files below are written as npconv did before it recorded checksums: without them
+_CHECKSUMS = ("npconv.data_sha256", "npconv.header_sha256")
+
 
 def _sequential(dropout=True):
     layers = [Input(shape=(8, 8, 1)), Conv2D(4, 3, activation="relu"), BatchNormalization(),
@@ -421,6 +424,18 @@ def test_shape_mismatch_names_the_file_and_changes_nothing(tmp_path, saved):
     _assert_unchanged(fewer, kept)
 
 
+def test_a_pipe_or_device_is_not_a_model_file(tmp_path):
+    # was "no such model file: /dev/null", for a path that exists
+    os.mkfifo(tmp_path / "pipe.npconv")
+    model, weights = _target()
+    for path, kind in ((tmp_path / "pipe.npconv", "a named pipe"),
+                       ("/dev/null", "a character device")):
+        for load in (npio.load_model, model.load_weights):
+            with pytest.raises(ValueError, match=f"npconv: {path} is {kind}, not a model file"):
+                load(path)
+    _assert_unchanged(model, weights)
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such model file"):
         npio.load_model(tmp_path / "nope.npconv")
@@ -509,7 +524,7 @@ def test_a_bad_optimizer_state_names_the_file(tmp_path):
     tensors = st_load((tmp_path / "f.npconv").read_bytes())
     raw = (tmp_path / "f.npconv").read_bytes()
     meta = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])["__metadata__"]
-    meta = {k: v for k, v in meta.items() if k != "npconv.data_sha256"}
+    meta = {k: v for k, v in meta.items() if k not in _CHECKSUMS}
     key = next(k for k in tensors if k.startswith("opt/momentum/"))
     tensors[key] = np.zeros((7,), np.float32)
     bad = _write(tmp_path, "bad.npconv", st_save(tensors, metadata=meta))
@@ -530,7 +545,7 @@ def test_files_with_optimizer_slots_keyed_by_trainable_position_still_load(tmp_p
     tensors = st_load((tmp_path / "new.npconv").read_bytes())
     raw = (tmp_path / "new.npconv").read_bytes()
     meta = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])["__metadata__"]
-    meta = {k: v for k, v in meta.items() if k != "npconv.data_sha256"}
+    meta = {k: v for k, v in meta.items() if k not in _CHECKSUMS}
     weights = sorted(k for k in tensors if k.startswith("w/"))
     old = {k: v for k, v in tensors.items() if not k.startswith("opt/") or "/w/" not in k}
     for slot in ("momentum", "velocity"):
@@ -598,7 +613,7 @@ def test_the_checksum_is_in_the_metadata_and_files_without_one_still_load(tmp_pa
     meta = json.loads(raw[8:8 + n])["__metadata__"]
     assert json.loads(meta["npconv.data_sha256"]) == hashlib.sha256(raw[8 + n:]).hexdigest()
     assert n % 8 == 0  # the header stays 8-byte aligned, as safetensors writes it
-    older = {k: v for k, v in meta.items() if k != "npconv.data_sha256"}
+    older = {k: v for k, v in meta.items() if k not in _CHECKSUMS}
     path = _write(tmp_path, "older.npconv", st_save(st_load(raw), metadata=older))
     _assert_same_weights(npio.load_model(path), model)
 
@@ -658,3 +673,132 @@ def test_a_model_with_an_initializer_function_saves_and_loads(tmp_path):
     with pytest.raises(ValueError, match="kept by its name only: give it again"):
         clone_model(loaded)
     assert npconv.layers.base.DRAW_WEIGHTS  # loading left drawing on
+
+
+# ------------------------------------------------------------------------------ hostile files
+def _resaved(tmp_path, good, name, tensors=None, **metadata):
+    """``good`` written again (with a valid checksum) with some metadata or tensors changed."""
+    header = json.loads(good[8:8 + int.from_bytes(good[:8], "little")])
+    meta = {k: json.loads(v) for k, v in header["__metadata__"].items()
+            if k not in _CHECKSUMS}
+    meta.update(metadata)
+    pieces = npio._serialize(st_load(good) if tensors is None else tensors, meta)
+    return _write(tmp_path, name, b"".join(bytes(p) for p in pieces))
+
+
+@pytest.mark.parametrize("layer, change", [("Dense", {"units": 10**12}),
+                                           ("Conv2D", {"filters": 10**9})])
+def test_a_config_with_absurd_sizes_fails_before_allocating_them(tmp_path, saved, layer, change):
+    # Dense(10**12) after Flatten would be a 131 TiB kernel: np.zeros raised MemoryError
+    # (or, with overcommit, "succeeded" and the machine swapped) before any check ran
+    path, good = saved
+    arch = json.loads(json.loads(good[8:8 + int.from_bytes(good[:8], "little")])
+                      ["__metadata__"]["npconv.architecture"])
+    for spec in arch["layers"]:
+        if spec["class_name"] == layer:
+            spec["config"].update(change)
+    bad = _resaved(tmp_path, good, "huge.npconv", **{"npconv.architecture": arch})
+    with pytest.raises(ValueError, match=r"cannot rebuild the architecture: .*add_weight: the "
+                                         r"weight 'kernel' of shape .* more than the file") as info:
+        npio.load_model(bad)
+    assert str(bad) in str(info.value)
+    from npconv.layers import base
+    assert base.WEIGHT_BUDGET is None  # reset for models built afterwards
+    Sequential([Input(shape=(4,)), Dense(10**4)])  # (unlimited outside load_model)
+
+
+def test_json_nested_too_deeply_is_a_clear_error(tmp_path, saved):
+    # json.loads raised RecursionError (not a ValueError) from deep inside the decoder
+    path, good = saved
+    n = int.from_bytes(good[:8], "little")
+    header = json.loads(good[8:8 + n])
+    header["__metadata__"]["npconv.architecture"] = "[" * 100_000 + "]" * 100_000
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    bad = _write(tmp_path, "deep.npconv", len(text).to_bytes(8, "little") + text + good[8 + n:])
+    model, weights = _target()
+    for load in (npio.load_model, model.load_weights):
+        with pytest.raises(ValueError, match="nested too deeply") as info:
+            load(bad)
+        assert str(bad) in str(info.value)
+    _assert_unchanged(model, weights)
+
+
+@pytest.mark.parametrize("old, new", [(b'"epsilon": 0.001', b'"epsilon": 0.009'),
+                                      (b'/moving_mean"', b'/moving_meen"')])
+def test_a_changed_byte_in_the_header_is_a_clear_error(tmp_path, saved, old, new):
+    # the data checksum covers only the tensors: a flipped digit of BatchNormalization's
+    # epsilon (in the JSON architecture) loaded silently and changed every prediction
+    path, good = saved
+    n = int.from_bytes(good[:8], "little")
+    text = good[8:8 + n].decode()
+    header = json.loads(text)
+    meta = header["__metadata__"]
+    if old.startswith(b'"epsilon"'):  # inside the architecture, itself a JSON string
+        meta["npconv.architecture"] = meta["npconv.architecture"].replace(old.decode(),
+                                                                          new.decode())
+        changed = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+        changed += b" " * (n - len(changed))
+    else:
+        changed = text.replace(old.decode(), new.decode()).encode()
+    assert len(changed) == n and changed != good[8:8 + n]
+    bad = _write(tmp_path, "flipped.npconv", good[:8] + changed + good[8 + n:])
+    model, weights = _target()
+    for load in (npio.load_model, model.load_weights):
+        with pytest.raises(ValueError, match="its header .* does not match the SHA-256") as info:
+            load(bad)
+        assert str(bad) in str(info.value)
+    _assert_unchanged(model, weights)
+
+
+def test_an_optimizer_state_lacking_one_weights_slot_is_refused(tmp_path, saved):
+    # a file whose Adam state had no 'velocity' for one weight loaded, and training went on
+    # with that velocity restarted from zeros: a resume silently different from the run
+    path, good = saved
+    x, y = _data()
+    model = npio.load_model(path)
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    model.save(path)
+    tensors = st_load(path.read_bytes())
+    key = next(k for k in sorted(tensors) if k.startswith("opt/velocity/"))
+    del tensors[key]
+    bad = _resaved(tmp_path, path.read_bytes(), "partial.npconv", tensors=tensors)
+    with pytest.raises(ValueError, match=r"cannot restore the optimizer state .*lacks its "
+                                         r"\['velocity'\] slot") as info:
+        npio.load_model(bad)
+    assert str(bad) in str(info.value)
+    npio.load_model(bad, compile=False)  # the model itself loads
+
+
+@pytest.mark.parametrize("entry, value, message", [
+    ("npconv.version", True, "format version True; this npconv reads version 1"),
+    ("npconv.version", 1.0, "format version 1.0; this npconv reads version 1"),
+    ("npconv.kind", "Subclass", "unknown model kind 'Subclass'; expected 'Sequential' or"),
+])
+def test_metadata_of_the_wrong_type_or_kind_is_refused(tmp_path, saved, entry, value, message):
+    # a version true or 1.0 passed as version 1 (True == 1.0 == 1); an unknown kind was
+    # read as a functional model's config, failing with a bare KeyError: 'inbound'
+    path, good = saved
+    bad = _resaved(tmp_path, good, "meta.npconv", **{entry: value})
+    with pytest.raises(ValueError, match=message) as info:
+        npio.load_model(bad)
+    assert str(bad) in str(info.value)
+
+
+def test_a_large_file_that_is_not_a_model_is_refused_before_it_is_read(tmp_path, saved):
+    # the whole file was read into memory first (a 10 GB file named .npconv: 10 GB), and only
+    # then found not to be a model; its header alone shows its size is wrong
+    path, good = saved
+    big = _write(tmp_path, "appended.npconv", good)
+    with open(big, "r+b") as f:
+        f.truncate(256 * 2**20)  # (sparse: no disk space used)
+    noise = _write(tmp_path, "noise.npconv", b"\xff" * 64)
+    with open(noise, "r+b") as f:
+        f.truncate(256 * 2**20)
+    for bad, message in ((big, f"its header describes {len(good)} bytes; the file has "
+                               f"{256 * 2**20}"),
+                         (noise, "its first 8 bytes announce a header of 18446744073709551615 "
+                                 f"bytes; the file has {256 * 2**20}")):
+        with pytest.raises(ValueError, match=message) as info:
+            npio.load_model(bad)
+        assert str(bad) in str(info.value) and "truncated or corrupt" in str(info.value)

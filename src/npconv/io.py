@@ -9,7 +9,9 @@ and each slot under its weight's key: ``opt/momentum/w/0007/conv2d_1/kernel``).
 
 ``npconv.data_sha256`` is the SHA-256 of the tensor data section (safetensors has no checksum
 of its own): a changed byte in a weight is a clear error on load rather than a silently
-different model. Files written before it was recorded load without the check.
+different model. ``npconv.header_sha256`` does the same for the header (the tensor index and
+the metadata, this entry left out, as canonical JSON): a changed byte in a layer's
+configuration is an error too. Files written before they were recorded load without the checks.
 
 Writes are atomic: the bytes go to a temporary file in the same folder, which is then renamed
 over the target, so a crash mid-save leaves the previous file intact. Reads validate everything
@@ -30,6 +32,7 @@ FORMAT_VERSION = 1
 _MODEL = "npconv-model"
 _WEIGHTS = "npconv-weights"
 _CHECKSUM = "npconv.data_sha256"
+_HEADER_CHECKSUM = "npconv.header_sha256"
 
 
 def _weight_keys(model) -> dict:
@@ -115,9 +118,22 @@ def _serialize(tensors: dict, metadata: dict) -> list:
     header = json.loads(blob[8:8 + n])
     data = memoryview(blob)[8 + n:]
     header["__metadata__"][_CHECKSUM] = json.dumps(hashlib.sha256(data).hexdigest())
+    header["__metadata__"][_HEADER_CHECKSUM] = json.dumps(_header_digest(header))
     text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
     text += b" " * (-len(text) % 8)  # safetensors pads its header to 8 bytes with spaces
     return [len(text).to_bytes(8, "little"), text, data]
+
+
+def _header_digest(header: dict) -> str:
+    """SHA-256 of the header (the tensor index and the metadata: architecture, training
+    configuration, the data's checksum) without its own entry, in a canonical JSON form: a
+    changed byte there (a layer's epsilon, a weight's name or dtype) is then caught too."""
+    import hashlib
+
+    meta = {k: v for k, v in header.get("__metadata__", {}).items() if k != _HEADER_CHECKSUM}
+    canonical = json.dumps({**header, "__metadata__": meta}, sort_keys=True,
+                           separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _check_target(path, overwrite, where) -> str:
@@ -174,6 +190,31 @@ def save_weights(model, path, overwrite=True) -> None:
     _write_file(path, _serialize(_weight_tensors(model), metadata), where)
 
 
+_MAX_HEADER = 100_000_000  # safetensors' own limit on the header's length
+
+
+def _check_size(f, size: int, path) -> None:
+    """Refuse, from its header alone, a file whose size is not what the header describes (a
+    large file that is not a model, or one truncated or with bytes appended) before all of
+    it is read into memory; ``f`` is left at its start."""
+    def bad(reason):
+        raise ValueError(f"npconv: {path} is not a valid npconv file (truncated or corrupt: "
+                         f"{reason})")
+
+    n = int.from_bytes(f.read(8), "little")
+    if size < 8 or n > _MAX_HEADER or 8 + n > size:
+        bad(f"its first 8 bytes announce a header of {n} bytes; the file has {size}")
+    try:
+        header = json.loads(f.read(n))
+        end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"),
+                  default=0)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError):
+        bad("its header is not the JSON index of a safetensors file")
+    if 8 + n + end != size:
+        bad(f"its header describes {8 + n + end} bytes; the file has {size}")
+    f.seek(0)
+
+
 def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
     """Read and validate a file: (metadata as parsed JSON, tensors)."""
     from safetensors import SafetensorError
@@ -183,9 +224,14 @@ def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
     if os.path.isdir(path):
         raise IsADirectoryError(f"npconv: {path} is a folder, not a model file (npconv models "
                                 "are single files, e.g. model.npconv)")
+    if os.path.exists(path) and not os.path.isfile(path):  # (a pipe would be read forever)
+        from ._atomic import _kind
+
+        raise ValueError(f"npconv: {path} is {_kind(path)}, not a model file")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"npconv: no such model file: {path}")
     with open(path, "rb") as f:
+        _check_size(f, os.fstat(f.fileno()).st_size, path)
         data = f.read()
     try:
         tensors = load(data)
@@ -197,14 +243,23 @@ def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
     except (SafetensorError, ValueError, UnicodeDecodeError, OverflowError) as exc:
         raise ValueError(f"npconv: {path} is not a valid npconv file (truncated or corrupt: "
                          f"{exc})") from None
+    except RecursionError:  # json's C decoder gives up on arrays nested ~1000 deep
+        raise ValueError(f"npconv: {path} is not a valid npconv file (corrupt: its metadata "
+                         "holds JSON nested too deeply to read)") from None
     fmt = metadata.get("npconv.format")
     if fmt not in (_MODEL, _WEIGHTS):
         raise ValueError(f"npconv: {path} is a safetensors file but not one npconv wrote "
                          "(no npconv.format in its metadata)")
     version = metadata.get("npconv.version")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:  # (True == 1.0 == 1)
         raise ValueError(f"npconv: {path} has format version {version!r}; this npconv reads "
                          f"version {FORMAT_VERSION}")
+    expected = metadata.get(_HEADER_CHECKSUM)  # (files written before it have none)
+    if expected is not None and expected != _header_digest(header):
+        raise ValueError(f"npconv: {path} is corrupt: its header (architecture, training "
+                         "configuration or tensor index) does not match the SHA-256 checksum "
+                         "recorded when it was saved (some bytes changed on disk or in "
+                         "transfer); nothing was loaded")
     expected = metadata.get(_CHECKSUM)  # files written before it was recorded have none
     if expected is not None:
         import hashlib
@@ -269,18 +324,26 @@ def load_model(path, custom_objects=None, compile=True, safe_mode=True):  # noqa
         raise ValueError(f"npconv: {path} holds only weights; build the model and call "
                          "model.load_weights(path)")
     _import_all_layers()
-    cls = Sequential if metadata.get("npconv.kind") == "Sequential" else Model
+    kind = metadata.get("npconv.kind")
+    if kind not in (None, "Sequential", "Model"):
+        raise ValueError(f"npconv: {path}: unknown model kind {kind!r}; expected 'Sequential' "
+                         "or 'Model'")
+    cls = Sequential if kind == "Sequential" else Model
     from .layers import base
     from .layers.lambda_layer import custom_object_scope
 
     drawing, base.DRAW_WEIGHTS = base.DRAW_WEIGHTS, False  # the file has the weights
+    # no weight may be larger than what the file holds: a config asking for Dense(10**12)
+    # fails there rather than allocating it (shapes are compared one by one afterwards)
+    budget, base.WEIGHT_BUDGET = base.WEIGHT_BUDGET, sum(
+        v.size for k, v in tensors.items() if k.startswith("w/"))
     try:
         with custom_object_scope(custom):  # a Lambda's function, by its name
             model = cls.from_config(metadata["npconv.architecture"])
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError, RecursionError) as exc:
         raise ValueError(f"npconv: {path}: cannot rebuild the architecture: {exc}") from None
     finally:
-        base.DRAW_WEIGHTS = drawing
+        base.DRAW_WEIGHTS, base.WEIGHT_BUDGET = drawing, budget
     _assign_weights(model, tensors, path)
     compile_config = metadata.get("npconv.compile")
     if compile and compile_config:

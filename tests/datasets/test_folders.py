@@ -79,3 +79,54 @@ def test_without_pillow(tree, monkeypatch):
     monkeypatch.setitem(sys.modules, "PIL", None)
     with pytest.raises(ImportError, match=r"pip install npconv\[images\]"):
         image_folder(tree)
+
+
+def _unblock_readers(fifo, done):
+    """Open ``fifo`` for writing whenever someone reads it (so that a reader stuck in open()
+    gets an empty file instead of waiting forever), until ``done`` is set."""
+    import os
+
+    while not done.wait(0.05):
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:  # no reader yet
+            pass
+
+
+def test_a_pipe_named_like_an_image_is_refused_not_waited_on(tree):
+    # Pillow's open() of a named pipe waited for a writer forever: `npconv train --dataset DIR`
+    # hung on a folder holding one
+    import os
+    import threading
+
+    fifo = tree / "dog" / "c.png"
+    os.mkfifo(fifo)
+    done = threading.Event()
+    helper = threading.Thread(target=_unblock_readers, args=(fifo, done), daemon=True)
+    helper.start()
+    try:
+        with pytest.raises(ValueError, match=r"cannot read image .*c\.png: it is a named pipe, "
+                                             "not a regular file"):
+            image_folder(tree)
+    finally:
+        done.set()
+        helper.join()
+
+
+def test_a_decompression_bomb_is_a_clear_error_naming_the_file(tree):
+    # a 60000 x 60000 PNG header (a few bytes): Pillow's DecompressionBombError is neither an
+    # OSError nor an UnidentifiedImageError, and came out of image_folder as it was
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    bomb = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 0,
+                                                               0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
+    (tree / "dog" / "bomb.png").write_bytes(bomb)
+    with pytest.raises(ValueError, match=r"cannot read image .*bomb\.png: Image size "
+                                         r"\(3600000000 pixels\) exceeds limit"):
+        image_folder(tree)

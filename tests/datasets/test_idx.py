@@ -114,6 +114,16 @@ def test_missing_file_and_folder(tmp_path):
         read_idx(tmp_path)
 
 
+def test_a_pipe_is_refused_not_waited_on(tmp_path):
+    # read_bytes() of a named pipe waited for a writer forever; /dev/null read as 0 bytes
+    # (checked first: without the check, the test fails there instead of hanging)
+    fifo = tmp_path / "train-images-idx3-ubyte"
+    os.mkfifo(fifo)
+    for path, kind in (("/dev/null", "a character device"), (fifo, "a named pipe")):
+        with pytest.raises(ValueError, match=f"read_idx: {path} is {kind}, not an IDX file"):
+            read_idx(path)
+
+
 @pytest.mark.parametrize("arr", [np.zeros(3, np.int64), np.zeros(3, bool), np.zeros(3, np.uint16),
                                  np.zeros(3, np.float16), np.array(["a"])])
 def test_write_rejects_types_the_format_lacks(tmp_path, arr):

@@ -128,6 +128,21 @@ def test_ctrl_c_waits_while_a_checkpoint_is_written():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_an_ignored_ctrl_c_stays_ignored_while_a_checkpoint_is_written():
+    # a run started with SIGINT ignored (`npconv train ... &` from a script) ran on through
+    # every Ctrl-C except one arriving while a checkpoint was written, which stopped it
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        try:
+            with _sigint_deferred():
+                signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:  # (caught: it would stop the whole test session)
+            pytest.fail("an ignored SIGINT stopped the checkpoint")
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 # ---------------------------------------------------------------------------- runs
 class InterruptAt(Callback):
     """Raise KeyboardInterrupt after ``batches`` training batches, or at the end of ``epoch``."""
@@ -311,6 +326,7 @@ def _set(key, value):
     ("state.json", _set("epochs_done", 2), "] holds 3 epochs, but epochs_done is 2"),
     ("state.json", _set("best", {"epoch": 7, "val_accuracy": 0.5}), "'best' to be null or"),
     ("state.json", _set("best", [0, 0.5]), "'best' to be null or"),
+    ("state.json", _set("optimizer_iterations", "12"), "'optimizer_iterations' to be an int"),
     ("state.json", lambda d: d.clear() or d.update({"a": 1}) or None, "'epochs_done' is missing"),
     ("state.json", "[]", "state.json: expected a JSON object. Received list"),
     ("state.json", "{oops", "state.json: is not valid JSON"),
@@ -342,6 +358,26 @@ def test_a_damaged_run_is_not_resumable_and_is_left_as_it_was(uninterrupted, tmp
     assert str(out) in str(info.value)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing written
 
+
+
+def test_a_model_and_a_state_from_different_epochs_are_not_resumed(uninterrupted, tmp_path):
+    # last.npconv is written before state.json: a run killed between the two left a model one
+    # epoch ahead of its state, and the resume trained that epoch again, silently
+    out = tmp_path / "torn"
+    shutil.copytree(uninterrupted.output, out)
+    state = json.loads((out / "state.json").read_text())
+    assert state["optimizer_iterations"] == 3 * STEPS
+    state["optimizer_iterations"] = 2 * STEPS  # as state.json after epoch 2
+    (out / "state.json").write_text(json.dumps(state))
+    info = json.loads((out / "run.json").read_text())
+    info["status"] = "running"  # (a resume then only finishes the run, if it may resume)
+    (out / "run.json").write_text(json.dumps(info))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(NotResumableError, match=r"last\.npconv holds the model after 12 "
+                                                r"training steps, but .*state\.json was written "
+                                                r"after 8: the two are from different epochs"):
+        resume(out, verbose=0, print_fn=quiet)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing written
 
 @pytest.mark.parametrize("where", ["file", "under a file", "train is a file"])
 def test_a_bad_tensorboard_folder_fails_before_the_run_folder_is_written(tmp_path, where):
@@ -379,6 +415,7 @@ def test_load_checkpoint_reads_files_with_one_element_optimizer_scalars(uninterr
     path = uninterrupted.output / "last.npconv"
     with safe_open(str(path), framework="np") as f:
         metadata = f.metadata()
+    del metadata["npconv.header_sha256"]  # (as old files: written before it was recorded)
     tensors = load_file(str(path))
     tensors["opt/iterations"] = tensors["opt/iterations"].reshape(1)
     tensors["opt/learning_rate"] = tensors["opt/learning_rate"].reshape(1)
@@ -387,6 +424,28 @@ def test_load_checkpoint_reads_files_with_one_element_optimizer_scalars(uninterr
     assert model.optimizer.iterations == 3 * STEPS
     assert load_checkpoint(tmp_path / "old.npconv", optimizer_state=False).optimizer.iterations == 0
 
+
+
+@pytest.mark.parametrize("compiled", ["adam", [1], {"optimizer": {"class_name": "Adam",
+                                                                 "config": [1]}}])
+def test_load_checkpoint_of_a_bad_training_configuration_names_the_file(uninterrupted,
+                                                                          tmp_path, compiled):
+    # an edited npconv.compile (checksums recomputed) gave a bare TypeError "string indices
+    # must be integers": a traceback from npconv evaluate / predict / --resume
+    from safetensors.numpy import load_file
+
+    from npconv.io import _serialize
+
+    path = uninterrupted.output / "last.npconv"
+    raw = path.read_bytes()
+    meta = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])["__metadata__"]
+    meta = {k: json.loads(v) for k, v in meta.items() if not k.endswith("_sha256")}
+    meta["npconv.compile"] = compiled
+    bad = tmp_path / "edited.npconv"
+    bad.write_bytes(b"".join(bytes(p) for p in _serialize(load_file(str(path)), meta)))
+    with pytest.raises(ValueError, match="cannot restore the optimizer recorded in it") as info:
+        load_checkpoint(bad)
+    assert str(bad) in str(info.value)
 
 def test_without_matplotlib_the_plots_are_a_one_line_note(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError

@@ -167,3 +167,35 @@ def test_bad_arguments_are_usage_errors():
         _parser().parse_args(["viz", "conv-animation", "--padding", "-1"])
     with pytest.raises(SystemExit):
         _parser().parse_args(["check-gradients", "lenet5", "--input-shape", "4,4"])
+
+
+def test_read_image_of_a_bad_file_is_a_clear_error_naming_it(tmp_path):
+    # a decompression bomb came out as PIL's DecompressionBombError (a traceback from
+    # `npconv viz feature-maps`), a pickled .npy as numpy's message without the file, and a
+    # named pipe was waited on forever
+    import os
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n"
+                     + chunk(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
+    pickled = tmp_path / "objects.npy"
+    np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    pipe = tmp_path / "pipe.png"
+    os.mkfifo(pipe)
+    for path, message in ((bomb, r"cannot read image .*bomb\.png: Image size"),
+                          (pickled, r"cannot read .*objects\.npy as a NumPy array"),
+                          (text, r"cannot read image .*notes\.png"),
+                          (pipe, r"cannot read .*pipe\.png: it is a named pipe")):
+        with pytest.raises(ValueError, match=message):
+            read_image(path, (10, 10, 1))
+    with pytest.raises(FileNotFoundError, match=r"no such image file: .*nope\.png"):
+        read_image(tmp_path / "nope.png", (10, 10, 1))

@@ -45,11 +45,21 @@ def _run_config(checkpoint, args):
     return config.validate()
 
 
+def _check_checkpoint(checkpoint) -> None:
+    """A clear error unless ``checkpoint`` is a file: a run's folder names its model files."""
+    if os.path.isdir(checkpoint):
+        inside = [os.path.join(checkpoint, n) for n in ("best.npconv", "last.npconv")
+                  if os.path.isfile(os.path.join(checkpoint, n))]
+        hint = f"; give a model file, e.g. {inside[0]}" if inside else ""
+        raise IsADirectoryError(f"{checkpoint} is a folder, not a checkpoint file{hint}")
+    if not os.path.isfile(checkpoint):
+        raise FileNotFoundError(f"no such checkpoint: {checkpoint}")
+
+
 def _load(checkpoint):
     from ..training import run
 
-    if not os.path.isfile(checkpoint):
-        raise FileNotFoundError(f"no such checkpoint: {checkpoint}")
+    _check_checkpoint(checkpoint)
     return run.load_checkpoint(checkpoint, optimizer_state=False)
 
 
@@ -94,6 +104,11 @@ def _read_images(files, input_shape, invert):
                          "be read as 1 (grayscale), 3 (RGB) or 4 (RGBA) channels")
     images = []
     for file in files:
+        if os.path.exists(file) and not os.path.isfile(file) and not os.path.isdir(file):
+            from .._atomic import _kind  # a pipe: Pillow's open() would wait on it forever
+
+            raise ValueError(f"cannot read image {file}: it is {_kind(file)}, not a regular "
+                             "file")
         try:
             with Image.open(file) as im:
                 im = im.convert(modes[channels])
@@ -102,7 +117,7 @@ def _read_images(files, input_shape, invert):
                 pixels = np.asarray(im, dtype=np.float32) / np.float32(255)
         except FileNotFoundError:
             raise FileNotFoundError(f"no such image file: {file}") from None
-        except (UnidentifiedImageError, OSError) as err:
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
             raise ValueError(f"cannot read image {file}: {err}") from None
         images.append(pixels.reshape(height, width, channels))
     x = np.stack(images)
@@ -202,8 +217,7 @@ def summary_command(args) -> int:
         if args.input_shape is not None or args.num_classes is not None:
             raise UsageError("--input-shape and --num-classes apply to zoo models, not to a "
                              "checkpoint")
-        if not os.path.isfile(args.model):
-            raise FileNotFoundError(f"no such checkpoint: {args.model}")
+        _check_checkpoint(args.model)
         from ..io import load_model
 
         model = load_model(args.model, compile=False)

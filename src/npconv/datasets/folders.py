@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._atomic import _kind
 from .._checks import as_pair, check_choice
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")  # the ones Keras accepts
@@ -83,13 +84,16 @@ def image_folder(path, image_size=(28, 28), color_mode: str = "grayscale", class
     images, labels = [], []
     for label, name in enumerate(names):
         for file in _image_files(root / name):
+            if file.exists() and not file.is_file():  # Pillow would wait forever on a pipe
+                raise ValueError(f"image_folder: cannot read image {file}: it is "
+                                 f"{_kind(file)}, not a regular file")
             try:
                 with Image.open(file) as im:
                     im = im.convert(mode)
                     if image_size is not None and im.size != (width, height):
                         im = im.resize((width, height), Image.Resampling.BILINEAR)
                     pixels = np.asarray(im, dtype=np.uint8)
-            except (UnidentifiedImageError, OSError) as err:
+            except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
                 raise ValueError(f"image_folder: cannot read image {file}: {err}") from None
             if images and pixels.shape[:2] != images[0].shape[:2]:
                 raise ValueError(

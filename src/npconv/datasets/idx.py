@@ -39,6 +39,10 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 def _raw_bytes(path: Path) -> bytes:
     """The file's IDX bytes: decompressed if the file is gzip, else as stored."""
+    if path.exists() and not path.is_file() and not path.is_dir():
+        from .._atomic import _kind  # a pipe: reading it would wait for a writer forever
+
+        raise ValueError(f"read_idx: {path} is {_kind(path)}, not an IDX file")
     try:
         data = path.read_bytes()
     except FileNotFoundError:

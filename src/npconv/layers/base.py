@@ -39,6 +39,7 @@ keeps this contract as written.
 from __future__ import annotations
 
 import functools
+import math
 import numbers
 import re
 from collections import defaultdict
@@ -57,6 +58,10 @@ LAYER_REGISTRY: dict[str, type] = {}
 #: False in npconv's helper processes: the weights of the models they build are replaced at
 #: once by views of their parent's (zeros meanwhile; no generator, no numpy.random import).
 DRAW_WEIGHTS = True
+#: While ``npconv.io.load_model`` rebuilds a file's architecture: how many weight values the
+#: file holds and no weight has claimed yet (None otherwise). A config naming an absurd size
+#: (Dense(10**12), edited or corrupt) then fails at that weight, before allocating terabytes.
+WEIGHT_BUDGET: int | None = None
 
 
 def unique_name(prefix: str) -> str:
@@ -498,6 +503,14 @@ class Layer:
             raise ValueError(f"{self.name}.add_weight: expected dtype float32 or float64 for "
                              f"{name!r}. Received: dtype={dtype!r}")
         dtype = np.dtype(dtype)
+        global WEIGHT_BUDGET
+        if WEIGHT_BUDGET is not None:
+            size = math.prod(shape)
+            if size > WEIGHT_BUDGET:
+                raise ValueError(f"{self.name}.add_weight: the weight {name!r} of shape {shape} "
+                                 f"needs {size} values, more than the file's weights still "
+                                 f"hold ({WEIGHT_BUDGET}): the architecture does not match them")
+            WEIGHT_BUDGET -= size
         if DRAW_WEIGHTS:
             value = np.array(_draw(init, shape, dtype), dtype=dtype, order="C")  # (0-d stays)
         else:

@@ -286,6 +286,15 @@ class Optimizer:
                                  f"weight #{index} ('{weights[index].name}') has shape "
                                  f"{target.shape}")
             slots.setdefault(index, {})[name] = np.array(arr, dtype=target.dtype)
+        # every weight that has state went through the same updates, so has the same slots:
+        # one lacking a slot the others have lost it (and would restart it from zeros)
+        every = set().union(*slots.values()) if slots else set()
+        for index, held in slots.items():
+            if held.keys() != every:
+                missing = sorted(every - held.keys())
+                raise ValueError(f"{self.name}: the state of weight #{index} "
+                                 f"('{weights[index].name}') lacks its {missing} slot(s), "
+                                 "which the other weights' state has")
         if "iterations" not in state:
             raise ValueError(f"{self.name}: the state has no 'iterations' entry")
         self.iterations = int(np.asarray(state["iterations"]))

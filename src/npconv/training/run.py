@@ -373,7 +373,10 @@ def versions() -> dict[str, str | None]:
 @contextlib.contextmanager
 def _sigint_deferred():
     """Hold back Ctrl-C while a checkpoint is written, so model and state stay consistent."""
-    if threading.current_thread() is not threading.main_thread():
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
+        # (ignored, as for `npconv train ... &` in a script: a Ctrl-C then stops nothing,
+        # and must not stop the run only when it comes while a checkpoint is written)
         yield
         return
     caught = []
@@ -403,6 +406,9 @@ class RunCheckpoint(Callback):
         from ..random import global_generator
 
         return {"epochs_done": self.epochs_done,
+                # (checked on resume against last.npconv's: a run killed between writing the
+                # two files would otherwise resume an epoch ahead of its state)
+                "optimizer_iterations": int(self.model.optimizer.iterations),
                 "shuffle_rng": self.shuffle_rng.bit_generator.state,
                 "global_rng": global_generator().bit_generator.state,
                 "best": self.best, "history": self.history}
@@ -562,7 +568,11 @@ def load_checkpoint(path, *, optimizer_state: bool = True):
     model = load_model(path, compile=False)  # validates the file first
     with safe_open(os.fspath(path), framework="np") as f:
         compiled = json.loads((f.metadata() or {}).get("npconv.compile") or "null")
-    optimizer = optimizers.get(compiled["optimizer"] if compiled else "rmsprop")
+    try:
+        optimizer = optimizers.get(compiled["optimizer"] if compiled else "rmsprop")
+    except (KeyError, TypeError, ValueError) as exc:  # (an edited file: its checksums match)
+        raise ValueError(f"npconv: {path}: cannot restore the optimizer recorded in it "
+                         f"({exc})") from None
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     if optimizer_state:  # slots matched to the weights by their file keys, as load_model does
@@ -586,6 +596,12 @@ def train(config: RunConfig | None = None, output=None, *, callbacks=(), verbose
     output = Path(output) if output is not None else default_output(config)
     if output.exists() and not output.is_dir():
         raise RunConfigError(f"{output} is a file, not a folder; choose an output folder")
+    existing = output  # the part of it that exists: checked now, before the data are loaded
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise RunConfigError(f"the output folder {output} cannot be created: {existing} is a "
+                             "file, not a folder; choose an output folder")
     if (output / RUN_FILE).exists() or (output / STATE_FILE).exists():
         raise RunConfigError(f"{output} already holds a run; continue it with --resume {output} "
                              "or choose another output folder")
@@ -641,6 +657,13 @@ def resume(output, *, epochs=None, callbacks=(), verbose=1, command=None,
     set_random_seed(config.seed)
     splits = load_splits(config)
     model = load_checkpoint(output / "last.npconv")
+    steps = state.get("optimizer_iterations")
+    if steps is not None and steps != model.optimizer.iterations:
+        raise NotResumableError(
+            f"not a resumable run: {output / 'last.npconv'} holds the model after "
+            f"{model.optimizer.iterations} training steps, but {output / STATE_FILE} was "
+            f"written after {steps}: the two are from different epochs (was the run killed "
+            "while saving them?)")
     shuffle_rng = np.random.default_rng()
     shuffle_rng.bit_generator.state = state["shuffle_rng"]
     global_generator().bit_generator.state = state["global_rng"]
@@ -704,6 +727,9 @@ def _read_resumable(output: Path) -> tuple[dict, RunConfig, dict]:
     done = state["epochs_done"]
     if not isinstance(done, int) or isinstance(done, bool) or done < 0:
         bad(where, f"expected 'epochs_done' to be an int >= 0. Received {done!r}")
+    steps = state.get("optimizer_iterations", 0)  # (states written before it have none)
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
+        bad(where, f"expected 'optimizer_iterations' to be an int >= 0. Received {steps!r}")
     for key in ("shuffle_rng", "global_rng"):
         try:  # on a scratch generator of the kind it will be restored into (PCG64)
             np.random.default_rng().bit_generator.state = state[key]

@@ -73,8 +73,17 @@ def read_image(path, input_shape, invert=False) -> np.ndarray:
     converted to grey or RGB, resized to ``(H, W)`` and scaled to [0, 1].
     """
     h, w, c = input_shape
+    if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
+        from .._atomic import _kind  # a pipe: reading it would wait forever
+
+        raise ValueError(f"read_image: cannot read {path}: it is {_kind(path)}, not a file")
     if os.fspath(path).endswith(".npy"):
-        x = np.load(path, allow_pickle=False).astype(np.float32)
+        try:
+            x = np.load(path, allow_pickle=False).astype(np.float32)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"read_image: no such file: {path}") from None
+        except (OSError, ValueError, TypeError, EOFError) as err:  # not .npy, object array
+            raise ValueError(f"read_image: cannot read {path} as a NumPy array: {err}") from None
         if x.ndim == 2:
             x = x[:, :, None]
         if x.shape != (h, w, c):
@@ -84,11 +93,16 @@ def read_image(path, input_shape, invert=False) -> np.ndarray:
     from ._util import require_pillow
 
     Image, _, _ = require_pillow("read_image")
-    with Image.open(path) as im:
-        im = im.convert("L" if c == 1 else "RGB")
-        if im.size != (w, h):
-            im = im.resize((w, h), Image.Resampling.BILINEAR)
-        x = np.asarray(im, dtype=np.float32) / 255.0
+    try:
+        with Image.open(path) as im:
+            im = im.convert("L" if c == 1 else "RGB")
+            if im.size != (w, h):
+                im = im.resize((w, h), Image.Resampling.BILINEAR)
+            x = np.asarray(im, dtype=np.float32) / 255.0
+    except FileNotFoundError:
+        raise FileNotFoundError(f"read_image: no such image file: {path}") from None
+    except (OSError, Image.DecompressionBombError) as err:  # (UnidentifiedImageError is one)
+        raise ValueError(f"read_image: cannot read image {path}: {err}") from None
     if invert:
         x = 1.0 - x
     return x.reshape(h, w, c)
