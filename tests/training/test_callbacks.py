@@ -471,7 +471,7 @@ def test_lambda_callback_calls_its_functions_with_keras_arguments():
     model.fit(x, y, epochs=1, batch_size=10, validation_split=0.5, verbose=0, callbacks=[cb])
     keys = ["accuracy", "loss"]
     val_keys = keys + ["val_accuracy", "val_loss"]
-    assert calls == [("train_begin", None), ("epoch_begin", 0), ("old_batch_begin", 0),
+    assert calls == [("train_begin", {}), ("epoch_begin", 0), ("old_batch_begin", 0),
                      ("batch_end", 0, keys), ("test_end", keys), ("epoch_end", 0, val_keys),
                      ("train_end", val_keys)]
     predicted = []
@@ -482,3 +482,51 @@ def test_lambda_callback_calls_its_functions_with_keras_arguments():
         LambdaCallback(on_epochs_end=print)
     with pytest.raises(TypeError, match="LambdaCallback: expected on_epoch_end to be callable"):
         LambdaCallback(on_epoch_end=1)
+
+
+def test_every_hook_gets_a_logs_dict_by_position_as_keras():
+    """The Keras guide's callbacks read ``logs.keys()`` in every hook and often declare
+    ``def on_train_begin(self, logs)`` without a default: fit, evaluate and predict called
+    on_train_begin() with no argument and passed logs=None to the begin hooks."""
+
+    class Guide(Callback):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def on_train_begin(self, logs):
+            self.seen.append(("train_begin", sorted(logs.keys())))
+
+        def on_epoch_begin(self, epoch, logs):
+            self.seen.append(("epoch_begin", sorted(logs.keys())))
+
+        def on_train_batch_begin(self, batch, logs):
+            self.seen.append(("train_batch_begin", sorted(logs.keys())))
+
+        def on_test_begin(self, logs):
+            self.seen.append(("test_begin", sorted(logs.keys())))
+
+        def on_test_batch_begin(self, batch, logs):
+            self.seen.append(("test_batch_begin", sorted(logs.keys())))
+
+        def on_predict_begin(self, logs):
+            self.seen.append(("predict_begin", sorted(logs.keys())))
+
+        def on_predict_batch_begin(self, batch, logs):
+            self.seen.append(("predict_batch_begin", sorted(logs.keys())))
+
+        def on_predict_end(self, logs):
+            self.seen.append(("predict_end", sorted(logs.keys())))
+
+        def on_train_end(self, logs):
+            self.seen.append(("train_end", sorted(logs.keys())))
+
+    model, x, y = _setup()
+    cb = Guide()
+    model.fit(x, y, epochs=1, batch_size=20, verbose=0, callbacks=[cb])
+    model.evaluate(x, y, batch_size=20, verbose=0, callbacks=[cb])
+    model.predict(x, batch_size=20, verbose=0, callbacks=[cb])
+    assert cb.seen == [("train_begin", []), ("epoch_begin", []), ("train_batch_begin", []),
+                       ("train_end", ["accuracy", "loss"]), ("test_begin", []),
+                       ("test_batch_begin", []), ("predict_begin", []),
+                       ("predict_batch_begin", []), ("predict_end", [])]

@@ -136,9 +136,20 @@ class CallbackList:
             cb.set_params({"epochs": epochs, "steps": steps, "verbose": verbose})
 
     def __getattr__(self, hook):
-        def call_all(*args, **kwargs):
+        """``on_*`` calls every callback's hook as Keras's CallbackList does: ``logs`` always
+        a dict (``{}`` when the loop has none, one dict shared by the callbacks) and passed
+        by position, so ``def on_train_begin(self, logs)`` and ``logs.keys()`` work."""
+        if not hook.startswith("on_"):
+            raise AttributeError(hook)
+        indexed = "epoch" in hook or "batch" in hook
+
+        def call_all(*args, logs=None):
+            index, rest = (args[:1], args[1:]) if indexed else ((), args)
+            if rest:
+                logs = rest[0]
+            logs = {} if logs is None else logs
             for cb in self.callbacks:
-                getattr(cb, hook)(*args, **kwargs)
+                getattr(cb, hook)(*index, logs)
 
         return call_all
 
