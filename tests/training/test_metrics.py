@@ -195,3 +195,76 @@ def test_regression_model_reports_mse_and_rmse_and_saves_them(tmp_path):
     model.save(tmp_path / "m.npconv")
     again = npconv.load_model(tmp_path / "m.npconv")
     assert again.evaluate(x, y, verbose=0) == pytest.approx([loss, mse, rmse], rel=1e-6)
+
+
+class _TruePositives(metrics.Metric):
+    """The Keras training guide's CategoricalTruePositives, its keras.ops written in NumPy."""
+
+    def __init__(self, name="categorical_true_positives", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.true_positives = self.add_variable(shape=(), name="ctp", initializer="zeros")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred = np.reshape(np.argmax(y_pred, axis=1), (-1, 1))
+        values = (np.asarray(y_true).reshape(-1, 1).astype("int32") == y_pred).astype("float32")
+        if sample_weight is not None:
+            values = values * np.reshape(sample_weight, (-1, 1))
+        self.true_positives.assign_add(np.sum(values))
+
+    def result(self):
+        return self.true_positives.value
+
+    def reset_state(self):
+        self.true_positives.assign(0.0)
+
+
+def test_a_keras_style_metric_subclass_with_add_variable_runs_in_fit_and_evaluate():
+    """Metric.__init__ called the subclass's reset_state before its __init__ had made the
+    variable (AttributeError: no attribute 'true_positives'), and add_variable did not exist."""
+    from npconv.layers.core import Dense
+    from npconv.layers.input import Input
+    from npconv.models.sequential import Sequential
+
+    m = _TruePositives()
+    assert m.name == "categorical_true_positives" and len(m.variables) == 1
+    m.update_state([0, 1, 2], np.eye(3)[[0, 2, 2]])
+    assert float(m.result()) == 2.0
+    m.reset_state()
+    assert float(m.result()) == 0.0
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((30, 4)).astype("float32"), rng.integers(0, 3, 30)
+    model = Sequential([Input((4,)), Dense(3, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=[_TruePositives()])
+    model.fit(x, y, epochs=1, batch_size=10, verbose=0)
+    result = model.evaluate(x, y, batch_size=7, verbose=0, return_dict=True)
+    expected = np.sum(np.argmax(model.predict(x, verbose=0), axis=1) == y)
+    assert result["categorical_true_positives"] == expected  # summed, not a per-batch mean
+
+
+def test_metric_add_variable_defaults_and_errors():
+    class Counts(metrics.Metric):
+        def __init__(self):
+            super().__init__()
+            self.ones = self.add_variable((2,), initializer="ones", name="ones")
+            self.counts = self.add_weight(name="counts", shape=(3,), dtype="int64")
+
+        def update_state(self, values):
+            self.counts.assign_add(np.bincount(values, minlength=3))
+            self.ones.assign_add(1.0)
+
+        def result(self):
+            return self.counts.numpy()
+
+    m = Counts()
+    assert m.name == "counts" and m.counts.dtype == np.int64 and m.ones.dtype == np.float32
+    m.update_state([0, 2, 2])
+    np.testing.assert_array_equal(m.result(), [1, 0, 2])
+    np.testing.assert_array_equal(m.ones.value, [2.0, 2.0])
+    m.reset_state()  # the default: every variable back to its initializer's value
+    np.testing.assert_array_equal(m.result(), [0, 0, 0])
+    np.testing.assert_array_equal(m.ones.value, [1.0, 1.0])
+    with pytest.raises(TypeError, match="counts.add_variable: expected shape to be a tuple"):
+        m.add_variable(shape="3")
+    with pytest.raises(ValueError, match="counts.add_variable"):
+        m.add_variable(initializer="nope")

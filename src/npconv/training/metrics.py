@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..layers.base import _snake_case
 from . import losses as _losses
 
 
@@ -147,15 +148,73 @@ def top_k_categorical_accuracy(y_true, y_pred, k=5) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- metrics
 class Metric:
-    """Base class: a running weighted mean of per-sample values."""
+    """Base class: a running weighted mean of per-sample values.
 
-    def __init__(self, name: str):
-        self.name = name
-        self.reset_state()
+    A Keras-style subclass makes its state in ``__init__`` with :meth:`add_variable` (or
+    :meth:`add_weight`) after ``super().__init__(name=name, **kwargs)``, and defines
+    ``update_state``, ``result`` and, if it likes, ``reset_state`` (by default every variable
+    goes back to its initial value). The variables are NumPy-backed (``assign``,
+    ``assign_add``, ``value``, ``numpy()``; they read as arrays), so ``update_state`` is
+    written with NumPy.
+    """
+
+    def __init__(self, name: str | None = None, dtype=None):
+        self.name = name or _snake_case(type(self).__name__)
+        self.dtype = np.dtype(dtype or "float32")
+        self._variables: list = []
+        self._initial_values: list = []
+        # Not the subclass's reset_state: as in Keras, a subclass's may read variables that
+        # its __init__ makes after this call.
+        Metric.reset_state(self)
 
     def reset_state(self) -> None:
         self.total = 0.0
         self.count = 0.0
+        for variable, initial in zip(self._variables, self._initial_values, strict=True):
+            variable.assign(initial)
+
+    @property
+    def variables(self) -> list:
+        """The variables made by :meth:`add_variable`, in order."""
+        return list(self._variables)
+
+    def add_variable(self, shape=(), initializer="zeros", dtype=None, aggregation="sum",
+                     name=None):
+        """A state variable (Keras's ``Metric.add_variable``): a non-trainable weight of
+        ``shape`` filled by ``initializer`` (a name such as ``"zeros"``, an initializer, or a
+        callable ``f(shape, dtype)``), reset to that value by the default ``reset_state``."""
+        from ..initializers import Initializer
+        from ..initializers import get as get_initializer
+        from ..layers.base import Weight
+
+        where = f"{self.name}.add_variable"
+        if isinstance(shape, (int, np.integer)):
+            shape = (int(shape),)
+        if not (isinstance(shape, (tuple, list)) and all(
+                isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0
+                for d in shape)):
+            raise TypeError(f"{where}: expected shape to be a tuple of ints >= 0. Received: "
+                            f"shape={shape!r}")
+        shape = tuple(int(d) for d in shape)
+        dtype = np.dtype(dtype or self.dtype)
+        if initializer is None:
+            initializer = "zeros"
+        if isinstance(initializer, (str, dict)):
+            initializer = get_initializer(initializer, where)
+        if not callable(initializer):
+            raise TypeError(f"{where}: expected initializer to be a name, an initializer or a "
+                            f"callable f(shape, dtype). Received: initializer={initializer!r}")
+        value = (initializer(shape, dtype) if isinstance(initializer, Initializer)
+                 else np.asarray(initializer(shape, dtype), dtype=dtype))
+        value = np.array(np.broadcast_to(value, shape), dtype=dtype)
+        variable = Weight(name or f"variable_{len(self._variables)}", value, trainable=False)
+        self._variables.append(variable)
+        self._initial_values.append(value.copy())
+        return variable
+
+    def add_weight(self, name=None, shape=(), initializer="zeros", dtype=None):
+        """Keras's older name for :meth:`add_variable` (``name`` first)."""
+        return self.add_variable(shape=shape, initializer=initializer, dtype=dtype, name=name)
 
     def _accumulate(self, values: np.ndarray, sample_weight=None) -> None:
         values = np.asarray(values, dtype=np.float64)
@@ -296,6 +355,7 @@ class _ConfusionCounts(Metric):
                              f"Received: class_id={class_id!r}")
         self.class_id = None if class_id is None else int(class_id)
         super().__init__(name or where.lower())  # "precision", "recall"
+        self.reset_state()  # the counts (Metric.__init__ resets only its own state)
 
     def reset_state(self) -> None:
         n = len(self.thresholds)
