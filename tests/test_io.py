@@ -802,3 +802,30 @@ def test_a_large_file_that_is_not_a_model_is_refused_before_it_is_read(tmp_path,
         with pytest.raises(ValueError, match=message) as info:
             npio.load_model(bad)
         assert str(bad) in str(info.value) and "truncated or corrupt" in str(info.value)
+
+
+def test_a_model_compiled_with_a_custom_metric_subclass_loads_compiled(tmp_path):
+    """The metric is found by class name once its class is defined, as custom layers are
+    (load_model refused it: "unknown metric class", loading only with compile=False)."""
+    from npconv.training import metrics
+
+    class MaxScore(metrics.Metric):
+        def __init__(self, name="max_score", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.best = self.add_variable(shape=(), initializer="zeros", name="best")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            self.best.assign(max(float(self.best), float(np.max(y_pred))))
+
+        def result(self):
+            return self.best.value
+
+    model = Sequential([Input((3,)), Dense(2, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=[MaxScore()])
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = npio.load_model(path)
+    x, y = np.ones((4, 3), np.float32), np.array([0, 1, 0, 1])
+    result = loaded.evaluate(x, y, verbose=0, return_dict=True)
+    assert set(result) == {"loss", "max_score"}
+    assert result["max_score"] == pytest.approx(float(np.max(loaded.predict(x, verbose=0))))

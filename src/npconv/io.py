@@ -100,6 +100,15 @@ def _metric_from_spec(spec):
         return spec
     cls = getattr(metrics, spec["class_name"], None)
     if not (isinstance(cls, type) and issubclass(cls, metrics.Metric)):
+        # a custom Metric subclass, found by class name once its module is imported (as
+        # custom layers are)
+        found, todo = {}, [metrics.Metric]
+        while todo:
+            for sub in todo.pop().__subclasses__():
+                found.setdefault(sub.__name__, sub)
+                todo.append(sub)
+        cls = found.get(spec["class_name"])
+    if cls is None:
         raise ValueError(f"unknown metric class {spec['class_name']!r}")
     return cls.from_config(dict(spec["config"]))
 
