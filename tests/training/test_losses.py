@@ -386,3 +386,28 @@ def test_a_regression_model_trains_with_huber_and_mae_and_saves_the_delta(tmp_pa
     model.compile(optimizer="sgd", loss=losses.Huber(delta=0.5))
     model.save(tmp_path / "h.npconv")
     assert load_model(tmp_path / "h.npconv").loss.delta == 0.5
+
+
+def test_a_keras_style_loss_subclass_with_only_call_is_refused_clearly_at_compile():
+    """The Keras training guide's CustomMSE(keras.losses.Loss) defines call() only: compile
+    accepted it and fit failed deep inside with "'CustomMSE' object has no attribute
+    '_forward'"."""
+    from npconv.layers.core import Dense
+    from npconv.layers.input import Input
+    from npconv.models.sequential import Sequential
+
+    class CustomMSE(losses.Loss):
+        def call(self, y_true, y_pred):
+            return np.mean(np.square(y_true - y_pred), axis=-1)
+
+    model = Sequential([Input((3,)), Dense(2)])
+    message = ("CustomMSE: a Loss subclass must define _forward.* and _backward.*npconv has no "
+               "automatic differentiation")
+    with pytest.raises(TypeError, match=message):
+        model.compile("sgd", loss=CustomMSE())
+    with pytest.raises(TypeError, match=message):
+        model.compile("sgd", loss=CustomMSE)
+    with pytest.raises(TypeError, match=message):
+        model.compile("sgd", loss={"dense": CustomMSE()})
+    with pytest.raises(TypeError, match="a Loss subclass must define _forward"):
+        CustomMSE().forward_backward(np.ones((2, 2)), np.ones((2, 2)))

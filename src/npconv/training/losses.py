@@ -58,6 +58,14 @@ class Loss:
         self.name = name or self._default_name
         self.reduction = reduction
 
+    # -- what a subclass defines (npconv has no automatic differentiation: a Keras-style
+    # subclass with only ``call`` has no gradient, and says so)
+    def _forward(self, y_true, y_pred):
+        raise TypeError(_no_gradient_message(type(self)))
+
+    def _backward(self, d_per_sample, cache):
+        raise TypeError(_no_gradient_message(type(self)))
+
     # -- alignment and reduction shared by all losses
     def _align(self, y_true, y_pred):
         y_pred = np.asarray(y_pred)
@@ -176,6 +184,22 @@ class Loss:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+def _no_gradient_message(cls) -> str:
+    return (f"{cls.__name__}: a Loss subclass must define _forward(y_true, y_pred) -> "
+            "(per_sample_losses, cache) and _backward(d_per_sample, cache) -> d_y_pred with "
+            "NumPy; npconv has no automatic differentiation, so a Keras-style call() alone "
+            "gives no gradient to train with")
+
+
+def _check_defines_gradient(loss):
+    """``loss`` (a Loss instance) after checking that its class defines its forward and
+    backward: refused at compile, not at the first training step."""
+    cls = type(loss)
+    if cls._forward is Loss._forward or cls._backward is Loss._backward:
+        raise TypeError(f"losses.get: {_no_gradient_message(cls)}")
+    return loss
 
 
 def _check_from_logits(value, where):
@@ -453,8 +477,10 @@ _BY_FUNCTION = {
 def get(identifier):
     """A Loss from a Keras name, a Loss instance or class, one of this module's functions, or a
     ``{"class_name": ..., "config": ...}`` dict. ``get(None)`` is None."""
-    if identifier is None or isinstance(identifier, Loss):
+    if identifier is None:
         return identifier
+    if isinstance(identifier, Loss):
+        return _check_defines_gradient(identifier)
     if isinstance(identifier, str):
         cls = _BY_NAME.get(identifier.lower()) or _BY_CLASS_NAME.get(identifier)
         if cls is None:
@@ -468,7 +494,7 @@ def get(identifier):
                              f"Known: {sorted(_BY_CLASS_NAME)}")
         return cls.from_config(dict(identifier.get("config", {})))
     if isinstance(identifier, type) and issubclass(identifier, Loss):
-        return identifier()
+        return _check_defines_gradient(identifier())
     if callable(identifier) and identifier in _BY_FUNCTION:
         return _BY_FUNCTION[identifier]()
     raise ValueError(f"losses.get: could not interpret loss identifier {identifier!r}: expected "
