@@ -95,3 +95,23 @@ def test_epoch_only_and_errors(tmp_path):
         TensorBoard(tmp_path, update_freq="batch")
     with pytest.raises(ValueError, match="histogram_freq"):
         TensorBoard(tmp_path, histogram_freq=-1)
+
+
+def test_the_keras_guides_arguments_are_accepted_and_the_unsupported_refused(tmp_path):
+    """The training guide's TensorBoard(log_dir=..., histogram_freq=0, embeddings_freq=0,
+    update_freq="epoch") was a TypeError (unexpected keyword 'embeddings_freq'), as was
+    write_graph=True from the TensorBoard tutorials."""
+    x, y = _data()
+    model = _model()
+    tb = TensorBoard(log_dir=tmp_path, histogram_freq=0, write_graph=True, write_images=False,
+                     write_steps_per_second=False, update_freq="epoch", profile_batch=0,
+                     embeddings_freq=0, embeddings_metadata=None)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[tb])
+    assert "epoch_loss" in _read(tmp_path / "train").Tags()["scalars"]
+    for name, value in (("embeddings_freq", 1), ("profile_batch", 2),
+                        ("profile_batch", "500,520"), ("write_steps_per_second", True),
+                        ("embeddings_metadata", "meta.tsv")):
+        with pytest.raises(ValueError, match=f"TensorBoard: {name} is not supported by npconv"):
+            TensorBoard(tmp_path, **{name: value})
+    with pytest.raises(TypeError, match="TensorBoard: expected write_graph to be a bool"):
+        TensorBoard(tmp_path, write_graph="yes")

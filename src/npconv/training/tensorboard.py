@@ -66,12 +66,30 @@ class TensorBoard(Callback):
     update_freq: ``"epoch"``, or an int N to also write ``batch_*`` scalars every N batches.
     sample_images: a batch ``(N, H, W, C)`` whose first-Conv2D feature maps are written as
     images every ``image_freq`` epochs.
+
+    Keras's other arguments are accepted at the values that ask for nothing npconv lacks, so
+    the guides' calls run: ``write_graph`` (no graph is written: there is no TensorFlow
+    graph), ``write_steps_per_second=False``, ``profile_batch=0``, ``embeddings_freq=0`` and
+    ``embeddings_metadata=None``; any other value is a ValueError naming it.
     """
 
     def __init__(self, log_dir="logs", histogram_freq=1, write_images=False, update_freq="epoch",
-                 sample_images=None, image_freq=1):
+                 sample_images=None, image_freq=1, *, write_graph=True,
+                 write_steps_per_second=False, profile_batch=0, embeddings_freq=0,
+                 embeddings_metadata=None):
         super().__init__()
         where = "TensorBoard"
+        for name, value, off in (("write_steps_per_second", write_steps_per_second, False),
+                                 ("profile_batch", profile_batch, 0),
+                                 ("embeddings_freq", embeddings_freq, 0),
+                                 ("embeddings_metadata", embeddings_metadata, None)):
+            if not (value is None if off is None else type(value) is type(off) and value == off):
+                raise ValueError(f"{where}: {name} is not supported by npconv (no profiler "
+                                 "or embedding projector); expected the default "
+                                 f"{name}={off!r}. Received: {name}={value!r}")
+        if not isinstance(write_graph, (bool, np.bool_)):
+            raise TypeError(f"{where}: expected write_graph to be a bool. Received: "
+                            f"write_graph={write_graph!r}")
         self.log_dir = os.fspath(log_dir)
         for name, value in (("histogram_freq", histogram_freq), ("image_freq", image_freq)):
             if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
