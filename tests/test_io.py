@@ -829,3 +829,18 @@ def test_a_model_compiled_with_a_custom_metric_subclass_loads_compiled(tmp_path)
     result = loaded.evaluate(x, y, verbose=0, return_dict=True)
     assert set(result) == {"loss", "max_score"}
     assert result["max_score"] == pytest.approx(float(np.max(loaded.predict(x, verbose=0))))
+
+
+@pytest.mark.parametrize("name, opening, kind", [
+    ("model.keras", b"PK\x03\x04\x14\x00\x00\x00config.json", "a zip archive"),
+    ("model.weights.h5", b"\x89HDF\r\n\x1a\n\x00\x00\x00\x00", "an HDF5 file"),
+])
+def test_a_keras_made_file_is_refused_as_such_not_as_corrupt(tmp_path, name, opening, kind):
+    """A Keras 3 .keras (zip) or .h5 (HDF5) file was "not a valid npconv file (truncated or
+    corrupt: Error while deserializing header: header too large)": blamed on the file."""
+    path = tmp_path / name
+    path.write_bytes(opening + bytes(64))
+    model = _sequential()
+    for load in (npio.load_model, model.load_weights):
+        with pytest.raises(ValueError, match=f"{kind} .*not an npconv file.*set_weights"):
+            load(str(path))

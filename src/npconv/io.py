@@ -224,6 +224,25 @@ def _check_size(f, size: int, path) -> None:
     f.seek(0)
 
 
+#: the opening bytes of the files Keras and PyTorch write, for a clear refusal (neither can
+#: open a safetensors file: read as its header length they would be over 67 MB)
+_FOREIGN_FORMATS = (
+    (b"PK\x03\x04", "a zip archive (a Keras 3 .keras file, or a PyTorch .pt/.pth checkpoint)"),
+    (b"\x89HDF\r\n\x1a\n", "an HDF5 file (a Keras .h5 / .weights.h5 file)"),
+)
+
+
+def _check_foreign(opening: bytes, path) -> None:
+    """Refuse a Keras or PyTorch file by what it is, from its first bytes."""
+    for magic, kind in _FOREIGN_FORMATS:
+        if opening.startswith(magic):
+            raise ValueError(
+                f"npconv: {path} is {kind}, not an npconv file: npconv reads only its own "
+                "files (safetensors + JSON, written by model.save / model.save_weights, "
+                "whatever their extension) and never unpickles. Build the model with npconv "
+                "layers and copy the weights in with model.set_weights(arrays)")
+
+
 def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
     """Read and validate a file: (metadata as parsed JSON, tensors)."""
     from safetensors import SafetensorError
@@ -240,6 +259,8 @@ def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"npconv: no such model file: {path}")
     with open(path, "rb") as f:
+        _check_foreign(f.read(8), path)
+        f.seek(0)
         _check_size(f, os.fstat(f.fileno()).st_size, path)
         data = f.read()
     try:
