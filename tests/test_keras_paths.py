@@ -205,3 +205,26 @@ def test_utils_normalize_as_keras():
     assert utils.normalize(np.array([[1, 1]])).dtype == np.float64
     with pytest.raises(ValueError, match="axis 2 is out of range"):
         utils.normalize(x, axis=2)
+
+
+def test_keras3_top_level_base_classes_version_and_saving_helpers(tmp_path):
+    """``keras.Layer``, ``keras.Loss``, ``keras.Metric``, ``keras.Optimizer``,
+    ``keras.version()`` and ``keras.models.save_model`` were AttributeErrors."""
+    from npconv.layers.base import Layer
+    from npconv.training.losses import Loss
+    from npconv.training.metrics import Metric
+    from npconv.training.optimizers import Optimizer
+
+    assert npconv.Layer is Layer and npconv.Loss is Loss and npconv.Metric is Metric
+    assert npconv.Optimizer is Optimizer
+    assert npconv.version() == npconv.__version__
+    assert npconv.models.save_model is npconv.saving.save_model
+
+    @npconv.saving.register_keras_serializable(package="MyLayers")
+    class Doubling(npconv.Layer):
+        """A custom layer as the guides decorate it."""
+
+    assert issubclass(Doubling, Layer)  # returned unchanged
+    model = npconv.Sequential([npconv.Input((3,)), npconv.layers.Dense(2)])
+    npconv.models.save_model(model, str(tmp_path / "m.keras"))
+    assert npconv.saving.load_model(str(tmp_path / "m.keras")).count_params() == 8

@@ -24,6 +24,11 @@ _ATTRIBUTES = {
     "gradient_check": ("npconv.gradcheck", "gradient_check"),
     "set_num_threads": ("npconv._threads", "set_num_threads"),
     "get_num_threads": ("npconv._threads", "get_num_threads"),
+    # Keras 3's top-level base classes (``class MyLayer(keras.Layer)``)
+    "Layer": ("npconv.layers.base", "Layer"),
+    "Loss": ("npconv.training.losses", "Loss"),
+    "Metric": ("npconv.training.metrics", "Metric"),
+    "Optimizer": ("npconv.training.optimizers", "Optimizer"),
 }
 _SUBMODULES = {
     "activations", "backend", "bench", "callbacks", "data", "datasets", "initializers", "io",
@@ -31,7 +36,12 @@ _SUBMODULES = {
     "saving", "training", "utils", "viz",
 }
 
-__all__ = sorted(set(_ATTRIBUTES) | _SUBMODULES | {"__version__"})
+__all__ = sorted(set(_ATTRIBUTES) | _SUBMODULES | {"__version__", "version"})
+
+
+def version() -> str:
+    """npconv's version (Keras 3's ``keras.version()``)."""
+    return __version__
 
 
 def __getattr__(name):
