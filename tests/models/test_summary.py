@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from npconv.layers.conv import Conv2D
 from npconv.layers.core import Dense, Flatten
 from npconv.layers.input import Input
@@ -99,3 +101,26 @@ def test_summary_of_an_unbuilt_sequential_lists_its_layers_as_keras_3():
     lines = []
     model.summary(print_fn=lines.append)
     assert "Total params: 86 (344.00 B)" in lines and not any("unbuilt" in t for t in lines)
+
+
+def test_show_trainable_adds_keras_trainable_column_and_expand_nested_is_accepted():
+    """The transfer-learning guide calls model.summary(show_trainable=True) after freezing a
+    base; summary had no show_trainable or expand_nested (TypeError)."""
+    base = Sequential([Input((6, 6, 1)), Conv2D(2, 3, name="frozen_conv"), Flatten(name="flat")],
+                      name="base")
+    base.trainable = False
+    inputs = Input((6, 6, 1), name="img")
+    outputs = Dense(3, name="head")(base(inputs))
+    model = Model(inputs, outputs)
+    lines = _lines(model, show_trainable=True, expand_nested=True)
+    header = next(line for line in lines if line.startswith(" Layer (type)"))
+    assert header.split()[-1] == "Trainable"
+    cells = {line.split()[0]: line.split()[-1] for line in lines
+             if line.split() and line.split()[0] in ("img", "frozen_conv", "flat", "head")}
+    assert cells == {"img": "-", "frozen_conv": "N", "flat": "-", "head": "Y"}
+    assert _lines(model, expand_nested=True) == _lines(model)  # nested layers always shown
+    unbuilt = Sequential([Dense(2, name="later")])
+    assert any(line.split()[:1] == ["later"] and line.split()[-1] == "Y"
+               for line in _lines(unbuilt, show_trainable=True))
+    with pytest.raises(TypeError, match="summary: expected show_trainable to be a bool"):
+        model.summary(show_trainable="yes")

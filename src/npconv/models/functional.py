@@ -665,12 +665,20 @@ class Model:
                            "npconv_version": __version__}, **kwargs)
 
     # ------------------------------------------------------------------ display
-    def summary(self, print_fn=None, line_length=None, show_cost=False, batch_size=1):
-        """Print the Keras summary table (``print_fn`` receives each line)."""
+    def summary(self, print_fn=None, line_length=None, show_cost=False, batch_size=1, *,
+                expand_nested=False, show_trainable=False):
+        """Print the Keras summary table (``print_fn`` receives each line).
+
+        ``show_trainable=True`` adds Keras's "Trainable" column (Y, N, or - for a layer
+        without weights). ``expand_nested`` is accepted for Keras's calls: a model used as
+        a layer is always shown expanded, as its layers are this model's (see
+        :meth:`_call_symbolic`).
+        """
         from .summary import print_summary
 
         print_summary(self, print_fn=print_fn, line_length=line_length, show_cost=show_cost,
-                      batch_size=batch_size)
+                      batch_size=batch_size, expand_nested=expand_nested,
+                      show_trainable=show_trainable)
 
     def __repr__(self) -> str:
         built = "" if self._graph_ready else ", not built"

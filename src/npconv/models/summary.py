@@ -37,7 +37,8 @@ def _unbuilt_rows(model, show_cost):
         row = {"name": layer.name, "type": type(layer).__name__, "output_shape": "?",
                "params": layer.count_params() if layer.built else 0,
                "params_text": None if layer.built or not has_weights else "0 (unbuilt)",
-               "connected_to": []}
+               "connected_to": [], "trainable": bool(layer.trainable),
+               "has_weights": bool(has_weights)}
         if show_cost:
             row.update({"macs": "?", "activation_bytes": None})
         rows.append(row)
@@ -69,6 +70,8 @@ def summary_rows(model, show_cost=False, batch_size=1):
             "output_shape": layer.output_shape,
             "params": 0 if isinstance(layer, InputLayer) else layer.count_params(),
             "connected_to": [names[p] for p in inbound.get(layer.name, [])] if inbound else [],
+            "trainable": bool(layer.trainable),
+            "has_weights": bool(layer.weights),
         }
         if show_cost:
             row.update(layer_cost(layer, batch_size))
@@ -76,8 +79,13 @@ def summary_rows(model, show_cost=False, batch_size=1):
     return rows
 
 
-def print_summary(model, print_fn=None, line_length=None, show_cost=False, batch_size=1):
+def print_summary(model, print_fn=None, line_length=None, show_cost=False, batch_size=1,
+                  expand_nested=False, show_trainable=False):
     """Print ``model``'s summary through ``print_fn`` (default ``print``), one line per call."""
+    for name, value in (("expand_nested", expand_nested), ("show_trainable", show_trainable)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{model.name}.summary: expected {name} to be a bool. Received: "
+                            f"{name}={value!r}")
     print_fn = print_fn or print
     if not _unbuilt(model):
         model._require_graph("summary")
@@ -93,6 +101,9 @@ def print_summary(model, print_fn=None, line_length=None, show_cost=False, batch
     if show_cost:
         headers += [f"MACs (batch {batch_size})", "Activations"]
         widths += [20, 14]
+    if show_trainable:
+        headers.append("Trainable")
+        widths.append(11)
     total = line_length or sum(widths)
     scale = total / sum(widths)
     widths = [max(8, int(w * scale)) for w in widths]
@@ -118,6 +129,8 @@ def print_summary(model, print_fn=None, line_length=None, show_cost=False, batch
             cells += ["?", "?"]
         elif show_cost:
             cells += [f"{r['macs']:,}", _human_bytes(r["activation_bytes"])]
+        if show_trainable:  # as Keras 3: "-" for a layer without weights
+            cells.append(("Y" if r["trainable"] else "N") if r["has_weights"] else "-")
         for text in line(cells).split("\n"):
             print_fn(text)
         if i < len(rows) - 1:
