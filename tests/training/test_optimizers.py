@@ -384,3 +384,43 @@ def test_optimizer_evaluates_the_schedule_at_iterations_before_the_update():
         opt.apply_gradients([w])
         deltas.append(float(before[0] - w.value[0]))
     np.testing.assert_allclose(deltas, [1.0, 1.0, 0.1, 0.1])  # steps 0, 1 <= boundary 1
+
+
+def test_inverse_time_and_polynomial_decay_match_keras_closed_forms():
+    """keras.optimizers.schedules.InverseTimeDecay and PolynomialDecay (in the Keras and TF
+    tutorials) were AttributeErrors. Keras 3's formulas, written out."""
+    it = schedules.InverseTimeDecay(0.1, decay_steps=5, decay_rate=0.5)
+    its = schedules.InverseTimeDecay(0.1, decay_steps=5, decay_rate=0.5, staircase=True)
+    pd = schedules.PolynomialDecay(0.1, decay_steps=10, end_learning_rate=0.01, power=0.5)
+    pl = schedules.PolynomialDecay(0.2, decay_steps=8)  # linear to 1e-4
+    pc = schedules.PolynomialDecay(0.1, decay_steps=10, end_learning_rate=0.0, power=2.0,
+                                   cycle=True)
+    for step in range(35):
+        assert it(step) == pytest.approx(0.1 / (1 + 0.5 * step / 5), rel=1e-14)
+        assert its(step) == pytest.approx(0.1 / (1 + 0.5 * (step // 5)), rel=1e-14)
+        s = min(step, 10)
+        assert pd(step) == pytest.approx(0.09 * (1 - s / 10) ** 0.5 + 0.01, rel=1e-14)
+        s = min(step, 8)
+        assert pl(step) == pytest.approx((0.2 - 1e-4) * (1 - s / 8) + 1e-4, rel=1e-14)
+        span = 10 * max(1, math.ceil(step / 10))
+        assert pc(step) == pytest.approx(0.1 * (1 - step / span) ** 2, abs=1e-16)
+    assert pc(10) == 0.0 and pc(11) == pytest.approx(0.1 * (1 - 11 / 20) ** 2)
+    for sched in (it, its, pd, pl, pc):
+        clone = schedules.deserialize(schedules.serialize(sched))
+        assert [clone(s) for s in range(30)] == [sched(s) for s in range(30)]
+    from npconv.optimizers import schedules as keras_path
+
+    assert keras_path.InverseTimeDecay is schedules.InverseTimeDecay
+    assert keras_path.PolynomialDecay is schedules.PolynomialDecay
+    with pytest.raises(ValueError, match="InverseTimeDecay: expected decay_steps > 0"):
+        schedules.InverseTimeDecay(0.1, 0, 0.5)
+    with pytest.raises(TypeError, match="PolynomialDecay: expected power to be a number"):
+        schedules.PolynomialDecay(0.1, 10, power="2")
+    with pytest.raises(ValueError, match="expected a step >= 0"):
+        pd(-1)
+    opt = optimizers.SGD(learning_rate=it)
+    w = Weight("w", np.zeros(1))
+    for _ in range(3):
+        w.grad = np.ones(1)
+        opt.apply_gradients([w])
+    np.testing.assert_allclose(-w.value, [it(0) + it(1) + it(2)], rtol=1e-7)

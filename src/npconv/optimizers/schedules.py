@@ -6,11 +6,13 @@ The classes live in :mod:`npconv.training.schedules`; these are the same objects
 from ..training.schedules import (
     CosineDecay,
     ExponentialDecay,
+    InverseTimeDecay,
     LearningRateSchedule,
     PiecewiseConstantDecay,
+    PolynomialDecay,
     deserialize,
     serialize,
 )
 
-__all__ = ["CosineDecay", "ExponentialDecay", "LearningRateSchedule", "PiecewiseConstantDecay",
-           "deserialize", "serialize"]
+__all__ = ["CosineDecay", "ExponentialDecay", "InverseTimeDecay", "LearningRateSchedule",
+           "PiecewiseConstantDecay", "PolynomialDecay", "deserialize", "serialize"]

@@ -7,6 +7,10 @@ the first update uses ``schedule(0)``) returning a Python float.
     PiecewiseConstantDecay  values[0] while step <= boundaries[0], ..., values[-1] after the last
     CosineDecay             lr0 * ((1 - alpha) * 0.5 * (1 + cos(pi * min(step, T) / T)) + alpha),
                             optionally after a linear warmup from lr0 to warmup_target
+    InverseTimeDecay        lr0 / (1 + rate * step / decay_steps)  (step / decay_steps floored
+                            if staircase)
+    PolynomialDecay         (lr0 - end) * (1 - min(step, T) / T) ** power + end; with cycle, T
+                            is decay_steps times ceil(step / decay_steps) (1 at step 0)
 """
 
 from __future__ import annotations
@@ -153,7 +157,65 @@ class CosineDecay(LearningRateSchedule):
                 "warmup_target": self.warmup_target, "warmup_steps": self.warmup_steps}
 
 
-SCHEDULES = {cls.__name__: cls for cls in (ExponentialDecay, PiecewiseConstantDecay, CosineDecay)}
+class InverseTimeDecay(LearningRateSchedule):
+    """``initial_learning_rate / (1 + decay_rate * step / decay_steps)``; with ``staircase``
+    ``step / decay_steps`` is floored, so the rate drops every ``decay_steps`` steps."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
+                 name="InverseTimeDecay"):
+        where = "InverseTimeDecay"
+        self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate", where)
+        self.decay_steps = _positive(decay_steps, "decay_steps", where)
+        self.decay_rate = _number(decay_rate, "decay_rate", where)
+        self.staircase = bool(staircase)
+        self.name = name
+
+    def __call__(self, step) -> float:
+        p = _check_step(step, self.name) / self.decay_steps
+        if self.staircase:
+            p = math.floor(p)
+        return self.initial_learning_rate / (1 + self.decay_rate * p)
+
+    def get_config(self) -> dict:
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
+                "staircase": self.staircase, "name": self.name}
+
+
+class PolynomialDecay(LearningRateSchedule):
+    """From ``initial_learning_rate`` to ``end_learning_rate`` over ``decay_steps`` along
+    ``(1 - step / decay_steps) ** power``, then constant; with ``cycle`` the decay starts
+    again from a longer span, the first multiple of ``decay_steps`` not below the step."""
+
+    def __init__(self, initial_learning_rate, decay_steps, end_learning_rate=0.0001, power=1.0,
+                 cycle=False, name="PolynomialDecay"):
+        where = "PolynomialDecay"
+        self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate", where)
+        self.decay_steps = _positive(decay_steps, "decay_steps", where)
+        self.end_learning_rate = _number(end_learning_rate, "end_learning_rate", where)
+        self.power = _number(power, "power", where)
+        self.cycle = bool(cycle)
+        self.name = name
+
+    def __call__(self, step) -> float:
+        step = _check_step(step, self.name)
+        span = self.decay_steps
+        if self.cycle:
+            span = span * (1.0 if step == 0 else math.ceil(step / self.decay_steps))
+        else:
+            step = min(step, span)
+        fraction = 1 - step / span
+        return ((self.initial_learning_rate - self.end_learning_rate) * fraction ** self.power
+                + self.end_learning_rate)
+
+    def get_config(self) -> dict:
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "decay_steps": self.decay_steps, "end_learning_rate": self.end_learning_rate,
+                "power": self.power, "cycle": self.cycle, "name": self.name}
+
+
+SCHEDULES = {cls.__name__: cls for cls in (ExponentialDecay, PiecewiseConstantDecay, CosineDecay,
+                                           InverseTimeDecay, PolynomialDecay)}
 
 
 def serialize(schedule: LearningRateSchedule) -> dict:
