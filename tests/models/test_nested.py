@@ -153,3 +153,25 @@ def test_a_dict_model_called_on_a_dict_of_tensors():
     a, b = npconv.Input((6,)), npconv.Input((3,))
     outer = npconv.Model([a, b], layers.Dense(2)(inner({"v": b, "u": a})))
     assert outer.output_shape == (None, 2)
+
+
+def test_get_layer_finds_a_nested_model_by_name_as_keras():
+    """model.get_layer("encoder") (the functional API guide's nested models) was "no layer
+    named 'encoder'": the nested model's layers are inlined, and the model was not found."""
+    base = _base()
+    outer = _outer(base)
+    assert outer.get_layer("base") is base
+    assert outer.get_layer(base.layers[1].name) is base.layers[1]  # its layers as before
+    inp = npconv.Input((8, 8, 1))
+    twice = npconv.Model(inp, layers.Flatten()(outer(inp)), name="twice")
+    assert twice.get_layer("base") is base and twice.get_layer(outer.name) is outer
+    stack = npconv.Sequential([npconv.Sequential([npconv.Input((4,)), layers.Dense(3)],
+                                                 name="inner"), layers.Dense(2)])
+    inner = stack.get_layer("inner")
+    assert isinstance(inner, npconv.Sequential) and inner.layers[0] is stack.layers[0]
+    stack.pop()
+    stack.pop()  # the inner model's layer is gone: so is the model
+    with pytest.raises(ValueError, match="no layer named 'inner'"):
+        stack.get_layer("inner")
+    with pytest.raises(ValueError, match="no layer named 'nope'"):
+        outer.get_layer("nope")

@@ -59,6 +59,9 @@ class Model:
         self.history = None
         self._nodes: list[_Node] = []
         self._graph_ready = False
+        #: the models used as layers of this one, by name: their layers are this model's
+        #: (inlined), and get_layer(name) still finds the model, as in Keras
+        self._submodels: dict = {}
         # A Sequential without an input shape is built by its first call, which reads these.
         self._multi_input = self._multi_output = False
         if inputs is not None or outputs is not None:
@@ -106,6 +109,10 @@ class Model:
         def visit(t: SymbolicTensor) -> int:
             if id(t) in index:
                 return index[id(t)]
+            sub = getattr(t, "_from_model", None)
+            if sub is not None:
+                self._submodels.update(sub._submodels)
+                self._submodels.setdefault(sub.name, sub)
             if isinstance(t.layer, InputLayer):
                 raise ValueError(f"{self.name}: the graph is disconnected: {t.layer.name} "
                                  "is used but is not among the model's inputs")
@@ -214,6 +221,10 @@ class Model:
         for layer in self.layers:
             if layer.name == name:
                 return layer
+        sub = self._submodels.get(name)
+        ours = {id(layer) for layer in self.layers}
+        if sub is not None and all(id(layer) in ours for layer in sub._unique_layers()):
+            return sub  # a model used as a layer (its layers are listed in its place)
         raise ValueError(f"{self.name}: no layer named {name!r}. "
                          f"Layers: {[layer.name for layer in self.layers]}")
 
@@ -469,6 +480,8 @@ class Model:
             values[node.out] = node.layer(args if node.layer.multiple_inputs else args[0],
                                           training=mode)
         outs = [values[i] for i in self._output_ids]
+        for t in outs:
+            t._from_model = self  # for the outer model's get_layer(self.name)
         return self._keyed(outs if self._multi_output else outs[0])
 
     def backward(self, d_outputs, *, fused_output_activation=False, need_input_grad=False,

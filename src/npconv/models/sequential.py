@@ -47,6 +47,7 @@ class Sequential(Model):
                 self._input_layer = InputLayer(shape=layer._input_layer.shape)
             for inner in layer.layers:
                 self.add(inner)
+            self._record_submodel(layer)
             return
         if isinstance(layer, Model) and not layer._graph_ready and self._input_layer is not None:
             # a subclassed model or an unbuilt Sequential: built for what the stack gives it
@@ -59,6 +60,7 @@ class Sequential(Model):
                 self._input_layer = InputLayer(shape=layer.inputs[0].shape[1:])
             for node in layer._nodes:
                 self.add(node.layer)
+            self._record_submodel(layer)
             return
         if not isinstance(layer, Layer):
             hint = ""
@@ -79,6 +81,11 @@ class Sequential(Model):
         self._stack.append(layer)
         if self._input_layer is not None:
             self._connect()
+
+    def _record_submodel(self, model) -> None:
+        """``get_layer(model.name)`` finds a model whose layers were stacked in its place."""
+        self._submodels.update(model._submodels)
+        self._submodels.setdefault(model.name, model)
 
     def pop(self) -> Layer:
         """Remove and return the last layer."""
