@@ -1,6 +1,7 @@
 """Keras-named layers over :mod:`npconv.ops` (``from npconv.layers import Conv2D``)."""
 
 from .activation import LeakyReLU, ReLU, Softmax
+from .augmentation import RandomFlip
 from .base import Layer, SymbolicTensor, Weight
 from .conv import Conv2D
 from .conv_transpose import Conv2DTranspose
@@ -45,7 +46,8 @@ __all__ = [
     "Conv2D", "Convolution2D", "Dense", "Dropout", "Flatten", "GlobalAveragePooling2D",
     "GlobalAvgPool2D", "GlobalMaxPool2D", "GlobalMaxPooling2D", "Input", "InputLayer", "Layer",
     "LayerNormalization",
-    "LeakyReLU", "MaxPool2D", "MaxPooling2D", "Multiply", "Permute", "ReLU", "Rescaling",
+    "LeakyReLU", "MaxPool2D", "MaxPooling2D", "Multiply", "Permute", "RandomFlip", "ReLU",
+    "Rescaling",
     "Reshape", "Softmax", "SpatialDropout2D", "SymbolicTensor", "UpSampling2D", "Weight",
     "ZeroPadding2D", "add",
     "concatenate", "multiply",

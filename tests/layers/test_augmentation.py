@@ -1,0 +1,102 @@
+"""RandomFlip: the identity at inference; in training each image flipped or not (a naive
+per-image loop is the reference), the backward the same flip of the gradient."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import npconv
+from npconv import layers
+
+
+def _which(x, y, axis):
+    """Per image: True where y is x flipped along ``axis`` (and not x itself)."""
+    flipped = np.array([np.flip(img, axis=axis - 1) for img in x])
+    same = np.array([np.array_equal(a, b) for a, b in zip(y, x, strict=True)])
+    mirrored = np.array([np.array_equal(a, b) for a, b in zip(y, flipped, strict=True)])
+    assert np.all(same | mirrored), "every image is itself or its mirror image"
+    return mirrored & ~same
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_horizontal_flips_some_images_and_its_backward_flips_their_gradients(dtype):
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 5, 7, 3)).astype(dtype)
+    layer = layers.RandomFlip("horizontal", seed=3)
+    np.testing.assert_array_equal(layer(x), x)  # inference: unchanged
+    y = layer.forward(x, training=True)
+    assert y.dtype == dtype and y.shape == x.shape
+    which = _which(x, y, axis=2)
+    assert 16 < which.sum() < 48  # about half of 64
+    d = rng.random(x.shape).astype(dtype)
+    dx = layer.backward(d)
+    expected = np.array([np.flip(g, axis=1) if w else g for g, w in zip(d, which, strict=True)])
+    np.testing.assert_array_equal(dx, expected)
+    np.testing.assert_allclose(np.sum(d * y), np.sum(dx * x), rtol=1e-6)  # the adjoint
+    assert not np.shares_memory(dx, d)
+
+
+def test_horizontal_and_vertical_draw_the_two_flips_independently():
+    x = np.random.default_rng(1).random((400, 3, 4, 1))
+    y = layers.RandomFlip(seed=0).forward(x, training=True)  # Keras's default mode
+    combos = set()
+    for img, out in zip(x, y, strict=True):
+        for h in (False, True):
+            for v in (False, True):
+                ref = img[:, ::-1] if h else img
+                ref = ref[::-1] if v else ref
+                if np.array_equal(out, ref):
+                    combos.add((h, v))
+    assert combos == {(False, False), (False, True), (True, False), (True, True)}
+    y = layers.RandomFlip("vertical", seed=0).forward(x, training=True)
+    assert 0 < _which(x, y, axis=1).sum() < 400
+
+
+def test_channels_first_flips_along_width_and_seeds_repeat():
+    x = np.random.default_rng(2).random((32, 2, 4, 5)).astype(np.float32)  # NCHW
+    y = layers.RandomFlip("horizontal", seed=7, data_format="channels_first").forward(
+        x, training=True)
+    nhwc = _which(x.transpose(0, 2, 3, 1), y.transpose(0, 2, 3, 1), axis=2)
+    assert 0 < nhwc.sum() < 32
+    again = layers.RandomFlip("horizontal", seed=7, data_format="channels_first")
+    np.testing.assert_array_equal(again.forward(x, training=True), y)
+    npconv.set_random_seed(5)
+    a = layers.RandomFlip().forward(x.transpose(0, 2, 3, 1), training=True)
+    npconv.set_random_seed(5)
+    np.testing.assert_array_equal(layers.RandomFlip().forward(x.transpose(0, 2, 3, 1),
+                                                              training=True), a)
+
+
+def test_in_a_model_as_the_keras_guides_use_it(tmp_path):
+    npconv.set_random_seed(0)
+    inputs = npconv.Input((6, 6, 1))
+    h = layers.RandomFlip("horizontal")(inputs)
+    h = layers.Conv2D(2, 3, activation="relu")(h)
+    outputs = layers.Dense(2, activation="softmax")(layers.Flatten()(h))
+    model = npconv.Model(inputs, outputs)
+    model.summary(print_fn=lambda line: None)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((16, 6, 6, 1)).astype(np.float32), rng.integers(0, 2, 16)
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    before = model.get_weights()
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    assert not all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(),
+                                                        strict=True))
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = npconv.models.load_model(path)
+    assert loaded.layers[1].get_config()["mode"] == "horizontal"
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_errors_name_the_layer_and_what_was_expected():
+    with pytest.raises(ValueError, match="RandomFlip expects mode to be one of"):
+        layers.RandomFlip("diagonal")
+    with pytest.raises(ValueError, match="RandomFlip expects seed"):
+        layers.RandomFlip(seed=-1)
+    with pytest.raises(ValueError, match=r"rank 4 \(N, H, W, C\). Received input of shape "
+                                         r"\((None|2), 3\)"):
+        layers.RandomFlip(name="flip")(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="flip2: RandomFlip expects a batch of images"):
+        layers.RandomFlip(name="flip2")(npconv.Input((3,)))
