@@ -511,6 +511,7 @@ class AUC(Metric):
         self.label_weights = label_weights
         self.from_logits = bool(from_logits)
         super().__init__(name or "auc")
+        self.reset_state()  # the counts (Metric.__init__ resets only its own state)
 
     @property
     def thresholds(self) -> list:
