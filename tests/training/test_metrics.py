@@ -268,3 +268,13 @@ def test_metric_add_variable_defaults_and_errors():
         m.add_variable(shape="3")
     with pytest.raises(ValueError, match="counts.add_variable"):
         m.add_variable(initializer="nope")
+
+
+def test_a_metric_is_callable_as_in_keras_standalone_examples():
+    """``m(y_true, y_pred)`` (Keras's standalone usage) was "object is not callable"."""
+    m = metrics.SparseCategoricalAccuracy()
+    assert m([[1], [2]], [[0.1, 0.6, 0.3], [0.05, 0.95, 0]]) == 0.5
+    assert m([[1]], [[0.1, 0.6, 0.3]]) == pytest.approx(2 / 3)  # accumulates, as Keras
+    mean = metrics.Mean()
+    assert mean([1, 3, 5, 7]) == 4.0
+    assert mean([2], sample_weight=[4]) == pytest.approx((16 + 8) / 8)

@@ -236,6 +236,12 @@ class Metric:
         """The mean so far (0.0 before any update, as Keras)."""
         return self.total / self.count if self.count else 0.0
 
+    def __call__(self, *args, **kwargs):
+        """Keras's ``metric(y_true, y_pred)``: :meth:`update_state` with these arguments,
+        then the :meth:`result` so far (the state keeps accumulating)."""
+        self.update_state(*args, **kwargs)
+        return self.result()
+
     def get_config(self) -> dict:
         return {"name": self.name}
 
