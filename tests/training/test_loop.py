@@ -372,3 +372,25 @@ def test_fit_on_a_fully_frozen_model_warns_once_and_updates_nothing_as_keras():
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     model.fit(x, y, epochs=1, batch_size=32, verbose=0)
     assert model.optimizer.iterations == 3
+
+
+def test_compile_accepts_keras3_execution_options_that_change_nothing_here():
+    """compile(..., jit_compile=False) / run_eagerly=True (in the Keras guides) were
+    TypeErrors; they change nothing in NumPy, and the training is the same."""
+    x, y = _data()
+    runs = []
+    for options in ({}, {"run_eagerly": True, "jit_compile": False, "steps_per_execution": 1,
+                         "auto_scale_loss": False}, {"jit_compile": "auto"}):
+        model = _mlp()
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", **options)
+        runs.append(model.fit(x, y, epochs=1, batch_size=10, verbose=0).history["loss"])
+    assert runs[0] == runs[1] == runs[2]
+    model = _mlp()
+    with pytest.raises(ValueError, match="compile: steps_per_execution other than 1 is not "
+                                         "supported.*Received: steps_per_execution=32"):
+        model.compile("sgd", "mse", steps_per_execution=32)
+    with pytest.raises(ValueError, match="compile: expected jit_compile to be True, False or "
+                                         "'auto'"):
+        model.compile("sgd", "mse", jit_compile="xla")
+    with pytest.raises(TypeError, match="compile: expected run_eagerly to be a bool"):
+        model.compile("sgd", "mse", run_eagerly="yes")

@@ -27,8 +27,26 @@ from . import optimizers as optimizers_module
 
 
 # ---------------------------------------------------------------------------- compile
+def _check_execution_options(name, run_eagerly, steps_per_execution, jit_compile,
+                             auto_scale_loss) -> None:
+    where = f"{name}.compile"
+    for option, value in (("run_eagerly", run_eagerly), ("auto_scale_loss", auto_scale_loss)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{where}: expected {option} to be a bool. Received: "
+                            f"{option}={value!r}")
+    if not (isinstance(jit_compile, (bool, np.bool_)) or jit_compile == "auto"):
+        raise ValueError(f"{where}: expected jit_compile to be True, False or 'auto'. "
+                         f"Received: jit_compile={jit_compile!r}")
+    if not isinstance(steps_per_execution, (int, np.integer)) or isinstance(
+            steps_per_execution, bool) or steps_per_execution != 1:
+        raise ValueError(f"{where}: steps_per_execution other than 1 is not supported (npconv "
+                         "runs every step, and its batch callbacks, on its own). Received: "
+                         f"steps_per_execution={steps_per_execution!r}")
+
+
 def compile(model, optimizer="rmsprop", loss=None, metrics=None,  # noqa: A001 - Keras name
-            loss_weights=None, weighted_metrics=None):
+            loss_weights=None, weighted_metrics=None, *, run_eagerly=False,
+            steps_per_execution=1, jit_compile="auto", auto_scale_loss=True):
     """Configure ``model`` for training: optimizer, loss and metrics (Keras names or objects).
 
     As Keras 3, ``metrics`` ignore the sample weights; ``weighted_metrics`` (the same forms)
@@ -39,7 +57,15 @@ def compile(model, optimizer="rmsprop", loss=None, metrics=None,  # noqa: A001 -
 
     A model with several outputs takes a loss per output (one for all, a list in output
     order or a dict by output name), ``loss_weights`` and metrics per output
-    (:mod:`npconv.training.multi_output`)."""
+    (:mod:`npconv.training.multi_output`).
+
+    Keras 3's execution options are accepted so that the guides' calls run; none changes
+    anything here: NumPy always runs eagerly (``run_eagerly``), there is no compiler
+    (``jit_compile`` True, False or "auto") and no float16 loss scaling
+    (``auto_scale_loss``). ``steps_per_execution`` must be 1: every step runs, and calls the
+    batch callbacks, on its own."""
+    _check_execution_options(model.name, run_eagerly, steps_per_execution, jit_compile,
+                             auto_scale_loss)
     if loss is None:
         raise ValueError(f"{model.name}.compile: a loss is required, e.g. "
                          "loss='sparse_categorical_crossentropy'")
