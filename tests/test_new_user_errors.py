@@ -237,3 +237,18 @@ def test_relu_passes_the_gradient_of_a_nan_of_either_sign_as_torch():
     assert np.signbit(x[0]) and np.isnan(x[0])  # inf - inf: a NaN with the sign bit set
     y, cache = relu_forward(x)
     np.testing.assert_array_equal(relu_backward(np.full(6, 3.0), cache), [3, 3, 0, 0, 0, 3])
+
+
+def test_keras_ops_names_say_what_npconv_ops_is():
+    """``keras.ops.mean`` (the Keras guides' custom losses and metrics) found npconv.ops, the
+    blocks' forward/backward functions, and failed with a bare "has no attribute 'mean'"."""
+    with pytest.raises(AttributeError, match=r"'mean': npconv.ops holds the CNN blocks' "
+                                             r"forward/backward functions.*not Keras 3's "
+                                             r"keras.ops.*use numpy.mean"):
+        keras.ops.mean  # noqa: B018
+    with pytest.raises(AttributeError, match="'convert_to_numpy': npconv.ops holds"):
+        keras.ops.convert_to_numpy  # noqa: B018
+    assert not hasattr(keras.ops, "__wrapped__")
+    from npconv.ops import norm  # submodules still import
+
+    assert norm.__name__ == "npconv.ops.norm"

@@ -92,3 +92,18 @@ __all__ = [
     "minimum_backward", "minimum_forward", "subtract_backward", "subtract_forward",
     "crop2d_backward", "crop2d_forward",
 ]
+
+
+def __getattr__(name):
+    """An unknown name: the error says what this module is. A Keras user's ``keras.ops.mean``
+    (``import npconv as keras``) finds npconv's forward/backward functions here, not Keras 3's
+    NumPy-like ``keras.ops``; its tensor functions are NumPy's."""
+    if name.startswith("__"):
+        raise AttributeError(f"module 'npconv.ops' has no attribute {name!r}")
+    import numpy
+
+    hint = f"; use numpy.{name}" if hasattr(numpy, name) else ""
+    raise AttributeError(
+        f"module 'npconv.ops' has no attribute {name!r}: npconv.ops holds the CNN blocks' "
+        "forward/backward functions (conv2d_forward, max_pool2d_backward, ...), not Keras 3's "
+        f"keras.ops; npconv's arrays are NumPy arrays{hint}")
