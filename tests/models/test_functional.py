@@ -368,3 +368,19 @@ def test_d_input_only_where_a_trainable_weight_lies_before_the_layer():
     assert not model.get_layer("c2").need_input_grad  # nothing before it learns now
     for n in ("c2", "out"):
         np.testing.assert_array_equal(model.get_layer(n).kernel.grad, grads[n])
+
+
+def test_input_takes_keras3_batch_shape():
+    """keras.Input(batch_shape=(None, 28, 28, 1)) (Keras 3's form, also in its saved
+    configs) was a TypeError."""
+    import npconv
+
+    t = npconv.Input(batch_shape=(None, 6, 6, 2), name="img")
+    assert t.shape == (None, 6, 6, 2) and t.layer.shape == (6, 6, 2)
+    assert npconv.Input(batch_shape=(8, 3)).shape == (8, 3)
+    model = npconv.Model(t, npconv.layers.GlobalAveragePooling2D()(t))
+    assert model.predict(np.ones((4, 6, 6, 2)), verbose=0).shape == (4, 2)
+    with pytest.raises(ValueError, match="InputLayer: give either shape= .* or batch_shape="):
+        npconv.Input(shape=(3,), batch_shape=(None, 3))
+    with pytest.raises(ValueError, match="InputLayer: expected batch_shape=.*at least one axis"):
+        npconv.Input(batch_shape=(None,))

@@ -15,8 +15,19 @@ class InputLayer(Layer):
 
     batch_independent = True
 
-    def __init__(self, shape=None, batch_size=None, name=None, input_shape=None, **kwargs):
-        shape = shape if shape is not None else input_shape
+    def __init__(self, shape=None, batch_size=None, name=None, input_shape=None,
+                 batch_shape=None, **kwargs):
+        if batch_shape is not None:  # Keras 3's batch_shape=(batch_size, *shape)
+            if shape is not None or input_shape is not None or batch_size is not None:
+                raise ValueError("InputLayer: give either shape= (and batch_size=) or "
+                                 f"batch_shape=, not both. Received: shape={shape!r}, "
+                                 f"batch_size={batch_size!r}, batch_shape={batch_shape!r}")
+            if isinstance(batch_shape, (str, bytes)) or not hasattr(batch_shape, "__len__") \
+                    or len(batch_shape) < 2:
+                raise ValueError("InputLayer: expected batch_shape=(batch_size or None, ...) "
+                                 f"with at least one axis after the batch. Received: "
+                                 f"batch_shape={batch_shape!r}")
+            batch_size, shape = batch_shape[0], tuple(batch_shape[1:])
         if shape is None:
             raise ValueError("InputLayer: expected shape=(…) without the batch dimension. "
                              "Received: shape=None")
@@ -53,6 +64,8 @@ class InputLayer(Layer):
         return config
 
 
-def Input(shape=None, batch_size=None, name=None, dtype=None):  # noqa: N802 - Keras name
-    """A symbolic input tensor of ``shape`` (no batch dimension), as ``keras.Input``."""
-    return InputLayer(shape=shape, batch_size=batch_size, name=name, dtype=dtype).output
+def Input(shape=None, batch_size=None, name=None, dtype=None, batch_shape=None):  # noqa: N802
+    """A symbolic input tensor of ``shape`` (no batch dimension), as ``keras.Input``; or of
+    Keras 3's ``batch_shape=(batch_size, *shape)``."""
+    return InputLayer(shape=shape, batch_size=batch_size, name=name, dtype=dtype,
+                      batch_shape=batch_shape).output
