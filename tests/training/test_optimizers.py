@@ -424,3 +424,32 @@ def test_inverse_time_and_polynomial_decay_match_keras_closed_forms():
         w.grad = np.ones(1)
         opt.apply_gradients([w])
     np.testing.assert_allclose(-w.value, [it(0) + it(1) + it(2)], rtol=1e-7)
+
+
+def _sgdr_reference(step, lr0, first, t_mul, m_mul, alpha):
+    """SGDR by walking the periods one by one (the schedule computes the period directly)."""
+    cycle_step, cycle_len, restarts = float(step), float(first), 0
+    while cycle_step >= cycle_len:
+        cycle_step -= cycle_len
+        cycle_len *= t_mul
+        restarts += 1
+    cosine = 0.5 * m_mul ** restarts * (1 + math.cos(math.pi * cycle_step / cycle_len))
+    return lr0 * ((1 - alpha) * cosine + alpha)
+
+
+@pytest.mark.parametrize("t_mul, m_mul, alpha", [(2.0, 1.0, 0.0), (1.0, 0.5, 0.1),
+                                                 (1.5, 0.8, 0.05), (3.0, 1.0, 0.2)])
+def test_cosine_decay_restarts_matches_walking_the_periods(t_mul, m_mul, alpha):
+    """keras.optimizers.schedules.CosineDecayRestarts was an AttributeError."""
+    sched = schedules.CosineDecayRestarts(0.1, 10, t_mul=t_mul, m_mul=m_mul, alpha=alpha)
+    for step in [*range(0, 200, 3), 9.5, 10, 30, 70]:
+        assert sched(step) == pytest.approx(_sgdr_reference(step, 0.1, 10, t_mul, m_mul, alpha),
+                                            rel=1e-9, abs=1e-15), step
+    assert sched(0) == pytest.approx(0.1)
+    clone = schedules.deserialize(schedules.serialize(sched))
+    assert [clone(s) for s in range(50)] == [sched(s) for s in range(50)]
+    from npconv.optimizers import schedules as keras_path
+
+    assert keras_path.CosineDecayRestarts is schedules.CosineDecayRestarts
+    with pytest.raises(ValueError, match="CosineDecayRestarts: expected first_decay_steps > 0"):
+        schedules.CosineDecayRestarts(0.1, 0)

@@ -5,6 +5,7 @@ The classes live in :mod:`npconv.training.schedules`; these are the same objects
 
 from ..training.schedules import (
     CosineDecay,
+    CosineDecayRestarts,
     ExponentialDecay,
     InverseTimeDecay,
     LearningRateSchedule,
@@ -14,5 +15,6 @@ from ..training.schedules import (
     serialize,
 )
 
-__all__ = ["CosineDecay", "ExponentialDecay", "InverseTimeDecay", "LearningRateSchedule",
-           "PiecewiseConstantDecay", "PolynomialDecay", "deserialize", "serialize"]
+__all__ = ["CosineDecay", "CosineDecayRestarts", "ExponentialDecay", "InverseTimeDecay",
+           "LearningRateSchedule", "PiecewiseConstantDecay", "PolynomialDecay", "deserialize",
+           "serialize"]

@@ -11,6 +11,8 @@ the first update uses ``schedule(0)``) returning a Python float.
                             if staircase)
     PolynomialDecay         (lr0 - end) * (1 - min(step, T) / T) ** power + end; with cycle, T
                             is decay_steps times ceil(step / decay_steps) (1 at step 0)
+    CosineDecayRestarts     SGDR: cosine decay over first_decay_steps, then restarts, each
+                            period t_mul times longer and m_mul times lower
 """
 
 from __future__ import annotations
@@ -214,8 +216,44 @@ class PolynomialDecay(LearningRateSchedule):
                 "power": self.power, "cycle": self.cycle, "name": self.name}
 
 
+class CosineDecayRestarts(LearningRateSchedule):
+    """Cosine decay with warm restarts (SGDR, Loshchilov & Hutter), Keras's formula: the
+    multiplier decays from 1 to ``alpha`` over ``first_decay_steps``; then it restarts, each
+    period ``t_mul`` times longer than the last and starting ``m_mul`` times lower
+    (``alpha`` stays a fraction of ``initial_learning_rate``)."""
+
+    def __init__(self, initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0,
+                 alpha=0.0, name="SGDRDecay"):
+        where = "CosineDecayRestarts"
+        self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate", where)
+        self.first_decay_steps = _positive(first_decay_steps, "first_decay_steps", where)
+        self.t_mul = _positive(t_mul, "t_mul", where)
+        self.m_mul = _number(m_mul, "m_mul", where)
+        self.alpha = _number(alpha, "alpha", where)
+        self.name = name
+
+    def __call__(self, step) -> float:
+        fraction = _check_step(step, self.name) / self.first_decay_steps
+        if self.t_mul == 1.0:
+            i_restart = math.floor(fraction)
+            fraction -= i_restart
+        else:  # periods t_mul ** i: restart i starts at (1 - t_mul ** i) / (1 - t_mul)
+            t_mul = self.t_mul
+            i_restart = math.floor(math.log(1.0 - fraction * (1.0 - t_mul)) / math.log(t_mul))
+            start = (1.0 - t_mul ** i_restart) / (1.0 - t_mul)
+            fraction = (fraction - start) / t_mul ** i_restart
+        cosine = 0.5 * self.m_mul ** i_restart * (1.0 + math.cos(math.pi * fraction))
+        return self.initial_learning_rate * ((1 - self.alpha) * cosine + self.alpha)
+
+    def get_config(self) -> dict:
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "first_decay_steps": self.first_decay_steps, "t_mul": self.t_mul,
+                "m_mul": self.m_mul, "alpha": self.alpha, "name": self.name}
+
+
 SCHEDULES = {cls.__name__: cls for cls in (ExponentialDecay, PiecewiseConstantDecay, CosineDecay,
-                                           InverseTimeDecay, PolynomialDecay)}
+                                           InverseTimeDecay, PolynomialDecay,
+                                           CosineDecayRestarts)}
 
 
 def serialize(schedule: LearningRateSchedule) -> dict:
