@@ -530,3 +530,20 @@ def test_every_hook_gets_a_logs_dict_by_position_as_keras():
                        ("train_end", ["accuracy", "loss"]), ("test_begin", []),
                        ("test_batch_begin", []), ("predict_begin", []),
                        ("predict_batch_begin", []), ("predict_end", [])]
+
+
+def test_a_checkpoint_filepath_field_missing_from_the_logs_is_named(tmp_path):
+    """"model_{epoch:02d}-{val_loss:.2f}.keras" in a fit without validation was a bare
+    KeyError: 'val_loss'."""
+    model, x, y = _setup()
+    path = str(tmp_path / "model_{epoch:02d}-{val_loss:.2f}.keras")
+    with pytest.raises(KeyError, match=r"ModelCheckpoint: the filepath .* names \{val_loss\}, "
+                                       r"which is not in the logs of this epoch \(available: "
+                                       r"\['accuracy', 'epoch', 'loss'\]\).*validation_split"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[ModelCheckpoint(path)])
+    with pytest.raises(KeyError, match=r"names \{acc\}, which is not in the logs of this batch"):
+        model.fit(x, y, epochs=1, batch_size=10, verbose=0,
+                  callbacks=[ModelCheckpoint(str(tmp_path / "m-{acc}.keras"), save_freq=2)])
+    model.fit(x, y, epochs=1, verbose=0, validation_split=0.5,
+              callbacks=[ModelCheckpoint(path)])
+    assert len(list(tmp_path.glob("model_01-*.keras"))) == 1

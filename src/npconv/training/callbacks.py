@@ -295,7 +295,15 @@ class ModelCheckpoint(_Monitor):
         fields = {"epoch": epoch + 1, **logs}
         if batch is not None:
             fields.setdefault("batch", batch + 1)
-        path = self.filepath.format(**fields)
+        try:
+            path = self.filepath.format(**fields)
+        except KeyError as err:  # KeyError, as Keras's, with what the logs hold
+            hint = (" (val_* values need validation_data= or validation_split= in fit)"
+                    if str(err.args[0]).startswith("val_") else "")
+            raise KeyError(f"ModelCheckpoint: the filepath {self.filepath!r} names "
+                           f"{{{err.args[0]}}}, which is not in the logs of this "
+                           f"{'epoch' if batch is None else 'batch'} (available: "
+                           f"{sorted(fields)}){hint}") from None
         # (the save makes missing folders, and names a folder or a file in the way clearly)
         if self.save_weights_only:
             self.model.save_weights(path)
