@@ -394,3 +394,17 @@ def test_compile_accepts_keras3_execution_options_that_change_nothing_here():
         model.compile("sgd", "mse", jit_compile="xla")
     with pytest.raises(TypeError, match="compile: expected run_eagerly to be a bool"):
         model.compile("sgd", "mse", run_eagerly="yes")
+
+
+def test_get_metrics_result_and_reset_metrics_as_keras():
+    """model.get_metrics_result() and model.reset_metrics() (Keras 3) were AttributeErrors."""
+    x, y = _data(n=30, seed=3)
+    model = _mlp()
+    assert model.get_metrics_result() == {}
+    model.compile(optimizer="sgd", loss="categorical_crossentropy",
+                  metrics=["accuracy", metrics.Precision()])
+    result = model.evaluate(x, np.eye(3)[y], verbose=0, return_dict=True)
+    got = model.get_metrics_result()
+    assert got == result and set(got) == {"loss", "accuracy", "precision"}
+    model.reset_metrics()
+    assert model.get_metrics_result() == {"loss": 0.0, "accuracy": 0.0, "precision": 0.0}

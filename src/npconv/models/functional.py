@@ -707,6 +707,21 @@ class Model:
 
         return loop.model_metrics(self)
 
+    def reset_metrics(self) -> None:
+        """Reset every metric of :attr:`metrics` (the loss tracker too), as Keras's."""
+        for metric in self.metrics:
+            metric.reset_state()
+
+    def get_metrics_result(self) -> dict:
+        """``{name: value}`` of :attr:`metrics` as they stand (Keras's), as Python floats
+        (a list of floats for a metric with several thresholds)."""
+        results = {}
+        for metric in self.metrics:
+            value = metric.result()
+            results[metric.name] = ([float(v) for v in value]
+                                    if isinstance(value, (list, tuple)) else float(value))
+        return results
+
     @property
     def metrics_names(self) -> list[str]:
         """``["loss", "accuracy", ...]`` after compile: the names of :meth:`evaluate`'s
