@@ -167,6 +167,10 @@ def save_model(model, path, overwrite=True, include_optimizer=True) -> None:
 
     ``overwrite=False`` refuses an existing ``path`` (``FileExistsError``); a folder, or a path
     under a file, is refused whatever ``overwrite`` says. Nothing is written then.
+
+    The file is npconv's (safetensors + JSON) whatever its name: Keras code's
+    ``"model.keras"`` or ``"ckpt.weights.h5"`` runs unchanged, but writes no zip or HDF5
+    file that Keras or h5py could open (and npconv refuses to read theirs, saying so).
     """
     where = f"{model.name}.save"
     path = _check_target(path, overwrite, where)
@@ -191,7 +195,8 @@ def save_model(model, path, overwrite=True, include_optimizer=True) -> None:
 
 
 def save_weights(model, path, overwrite=True) -> None:
-    """Save only the weights of ``model`` to ``path`` (``overwrite`` as :func:`save_model`)."""
+    """Save only the weights of ``model`` to ``path`` (``overwrite`` as :func:`save_model`);
+    safetensors whatever the name, ``"x.weights.h5"`` included (see :func:`save_model`)."""
     where = f"{model.name}.save_weights"
     path = _check_target(path, overwrite, where)
     model._require_graph("save_weights")
