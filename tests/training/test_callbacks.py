@@ -482,3 +482,15 @@ def test_lambda_callback_calls_its_functions_with_keras_arguments():
         LambdaCallback(on_epochs_end=print)
     with pytest.raises(TypeError, match="LambdaCallback: expected on_epoch_end to be callable"):
         LambdaCallback(on_epoch_end=1)
+
+
+@pytest.mark.parametrize("monitor", ["val_auc", "auc_1", "val_weighted_auc", "val_out_auc",
+                                     "val_roc_auc", "val_weighted_accuracy",
+                                     "weighted_precision"])
+def test_mode_auto_maximises_the_areas_and_accuracies_under_any_log_name(monitor):
+    # weighted_metrics=["auc"] logs "weighted_auc", a second output "<out>_auc": both were
+    # minimised by mode="auto" (only a name starting with "auc" was maximised)
+    assert EarlyStopping(monitor=monitor).mode == "max"
+    assert ModelCheckpoint("m.npconv", monitor=monitor).mode == "max"
+    assert ReduceLROnPlateau(monitor=monitor).mode == "max"
+    assert EarlyStopping(monitor="val_loss").mode == "min"
