@@ -580,6 +580,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         if validation_data is None and validation_split:
             validation_data, (x, y, sample_weight, n) = _split_off(
                 model, x, y, sample_weight, n, validation_split)
+            if class_weight is not None:  # as Keras: class weights weigh the training only
+                validation_data = validation_data[:2]
         data = batches.EpochIterator(
             batches.ArrayBatches(x, y, sample_weight, batch_size, shuffle, rng),
             steps_per_epoch, where)
