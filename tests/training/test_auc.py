@@ -326,3 +326,28 @@ def test_bad_arguments_and_inputs():
         metrics.AUC(label_weights=[1, 2]).update_state(np.ones((4, 3)), np.ones((4, 3)))
     with pytest.raises(TypeError, match="auc: expected a numeric y_true"):
         metrics.AUC().update_state(np.array(["a"]), np.ones(1))
+
+
+
+@pytest.mark.parametrize("thresholds", [None, [0.3, 0.5, 0.8]])
+def test_nan_predictions_count_as_negative_at_every_threshold(thresholds):
+    # NaN > threshold is False (Keras's comparisons): a NaN entry is a FN or a TN at every
+    # threshold, as if it had weight 0 for TP/FP. The bucket path crashed in bincount
+    # ("'list' argument must have no negative elements"), the explicit one counted it positive
+    y, p = data(60, seed=3)
+    nan = np.zeros(p.shape, bool)
+    nan[[1, 4, 7, 30]] = True
+    with_nan = metrics.AUC(thresholds=thresholds)
+    with_nan.update_state(y, np.where(nan, np.float32(np.nan), p))
+    masked = metrics.AUC(thresholds=thresholds)
+    masked.update_state(y, p, sample_weight=(~nan).astype(np.float64))
+    assert np.array_equal(with_nan.true_positives, masked.true_positives)
+    assert np.array_equal(with_nan.false_positives, masked.false_positives)
+    assert np.array_equal(with_nan.true_positives + with_nan.false_negatives,
+                          np.full(with_nan.num_thresholds, float((y != 0).sum())))
+    assert np.array_equal(with_nan.false_positives + with_nan.true_negatives,
+                          np.full(with_nan.num_thresholds, float((y == 0).sum())))
+    assert math.isfinite(with_nan.result())
+    multi = metrics.AUC(multi_label=True)
+    multi.update_state(y.reshape(20, 3), np.where(nan, np.nan, p).reshape(20, 3))
+    assert math.isfinite(multi.result())

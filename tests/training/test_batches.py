@@ -559,3 +559,46 @@ def test_bad_loading_options_are_named(option, value):
     setattr(data, option, value)
     with pytest.raises(ValueError, match=f"SlowBatches: expected {option} to be an int"):
         _model().fit(data, epochs=1, verbose=0)
+
+
+def _loading_threads():
+    import threading
+
+    return [t for t in threading.enumerate() if t.name.startswith("npconv-batches")]
+
+
+@pytest.mark.parametrize("where", ["fit", "validation", "evaluate", "predict"])
+def test_loading_threads_end_when_fit_evaluate_or_predict_raise(where):
+    # an error raised outside the pass (a callback's, the model's, Ctrl-C) kept the pass
+    # alive through the exception's traceback, and with it the read-ahead threads (in a
+    # notebook, sys.last_traceback keeps them until the next error)
+    x, y = _data(48)
+    data = SlowBatches(x, y, 8, workers=3)
+
+    def stop(batch, logs=None):
+        if batch == 1:
+            raise KeyboardInterrupt
+
+    cb = npconv.callbacks.LambdaCallback(
+        on_train_batch_end=stop if where == "fit" else None,
+        on_test_batch_end=stop if where in ("validation", "evaluate") else None,
+        on_predict_batch_end=stop if where == "predict" else None)
+    model = _model()
+    with pytest.raises(KeyboardInterrupt) as caught:
+        if where in ("fit", "validation"):
+            model.fit(data, epochs=1, verbose=0, callbacks=[cb], validation_data=data)
+        elif where == "evaluate":
+            model.evaluate(data, verbose=0, callbacks=[cb])
+        else:
+            model.predict(data, verbose=0, callbacks=[cb])
+    assert caught.value.__traceback__ is not None  # the traceback is still alive here
+    assert _loading_threads() == []
+
+
+def test_loading_threads_end_when_fit_stops_mid_pass():
+    x, y = _data(48)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _model().fit(SlowBatches(x, y, 8, workers=2), epochs=3, steps_per_epoch=2,
+                     verbose=0)
+    assert _loading_threads() == []

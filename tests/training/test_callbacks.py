@@ -547,3 +547,15 @@ def test_a_checkpoint_filepath_field_missing_from_the_logs_is_named(tmp_path):
     model.fit(x, y, epochs=1, verbose=0, validation_split=0.5,
               callbacks=[ModelCheckpoint(path)])
     assert len(list(tmp_path.glob("model_01-*.keras"))) == 1
+
+
+@pytest.mark.parametrize("monitor", ["val_auc", "auc_1", "val_weighted_auc", "val_out_auc",
+                                     "val_roc_auc", "val_weighted_accuracy",
+                                     "weighted_precision"])
+def test_mode_auto_maximises_the_areas_and_accuracies_under_any_log_name(monitor):
+    # weighted_metrics=["auc"] logs "weighted_auc", a second output "<out>_auc": both were
+    # minimised by mode="auto" (only a name starting with "auc" was maximised)
+    assert EarlyStopping(monitor=monitor).mode == "max"
+    assert ModelCheckpoint("m.npconv", monitor=monitor).mode == "max"
+    assert ReduceLROnPlateau(monitor=monitor).mode == "max"
+    assert EarlyStopping(monitor="val_loss").mode == "min"

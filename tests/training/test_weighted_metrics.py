@@ -245,3 +245,23 @@ def test_errors_name_the_argument():
     one = _model()
     with pytest.raises(ValueError, match=r"weighted_metrics is keyed by output name"):
         one.compile("sgd", loss="mse", weighted_metrics={"nope": ["mae"]})
+
+
+def test_class_weight_does_not_weigh_the_validation_split():
+    # Keras 3 splits (x, y, sample_weight) off first and applies class_weight to the
+    # training batches only: val_loss and val_weighted_* were weighted by the class weights
+    x, y, w = _data(40)
+    class_weight = {0: 1.0, 1: 5.0, 2: 0.5}
+    model = _model(metrics=["accuracy"], weighted_metrics=["accuracy"])
+    history = model.fit(x, y, batch_size=10, epochs=1, verbose=0, validation_split=0.25,
+                        class_weight=class_weight)
+    plain = model.evaluate(x[30:], y[30:], batch_size=10, verbose=0, return_dict=True)
+    assert history.history["val_loss"] == [plain["loss"]]
+    assert history.history["val_weighted_accuracy"] == [plain["weighted_accuracy"]]
+    assert history.history["val_accuracy"] == [plain["accuracy"]]
+    # an explicit sample_weight is split with the samples, as Keras
+    history = model.fit(x, y, batch_size=10, epochs=1, verbose=0, validation_split=0.25,
+                        sample_weight=w)
+    weighted = model.evaluate(x[30:], y[30:], sample_weight=w[30:], batch_size=10, verbose=0,
+                              return_dict=True)
+    assert history.history["val_weighted_accuracy"] == [weighted["weighted_accuracy"]]

@@ -271,6 +271,15 @@ class EpochIterator:
             self._pass = None  # the pass is done: the next epoch starts a new one
         self.adapter.on_epoch_end()
 
+    def close(self) -> None:
+        """End the pass under way (fit, evaluate and predict call it when they return or
+        raise): a PyDataset's read-ahead threads stop now, not when the garbage collector
+        finds the pass (an exception's traceback keeps it alive, in a notebook until the
+        next error). A user's iterator (a generator, a DataLoader's) is left as it is."""
+        current, self._pass = self._pass, None
+        if current is not None and not isinstance(self.adapter, IterableBatches):
+            current.close()
+
     def _unpack(self, batch):
         try:
             return unpack(batch)

@@ -158,8 +158,10 @@ def _monitor_mode(monitor, mode, where):
     if mode not in ("auto", "min", "max"):
         raise ValueError(f"{where}: expected mode 'auto', 'min' or 'max'. Received: mode={mode!r}")
     if mode == "auto":
+        # the names of metrics that grow as they improve, wherever they sit in the log name
+        # ("weighted_auc", "out_auc", "roc_auc"; Keras 3 asks the metric: AUC goes up)
         name = monitor.removeprefix("val_")
-        mode = "max" if ("acc" in name or name.startswith("auc") or "precision" in name
+        mode = "max" if ("acc" in name or "auc" in name or "precision" in name
                          or "recall" in name) else "min"
     return mode
 

@@ -606,6 +606,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         if validation_data is None and validation_split:
             validation_data, (x, y, sample_weight, n) = _split_off(
                 model, x, y, sample_weight, n, validation_split)
+            if class_weight is not None:  # as Keras: class weights weigh the training only
+                validation_data = validation_data[:2]
         data = batches.EpochIterator(
             batches.ArrayBatches(x, y, sample_weight, batch_size, shuffle, rng),
             steps_per_epoch, where)
@@ -618,61 +620,66 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         validation = _validation_batches(model, validation_data, validation_batch_size,
                                          validation_steps)
 
-    history = callbacks_module.History()
-    cb_list = callbacks_module.CallbackList(
-        list(callbacks or []), model=model, verbose=verbose, epochs=epochs,
-        steps=data.steps_per_epoch, history=history)
-    model.stop_training = False
-    cb_list.on_train_begin()
-    warned = []  # the no-trainable-weights warning, once per fit
-    training_logs = None  # the last epoch's logs, for on_train_end (as Keras)
-    for epoch in range(initial_epoch, epochs):
-        epoch_batches = data.epoch()
-        if data.one_shot:
-            # a generator (which no epoch callback can steer): is there a batch left? If not,
-            # as Keras, warn; and stop before an epoch begins that has nothing to train on
-            first = next(epoch_batches, None)
-            if first is None:
-                if epoch == initial_epoch:
-                    raise ValueError(f"{where}: the generator or dataset gave no batch")
-                data.warn_ran_out()
-                break
-            epoch_batches = itertools.chain([first], epoch_batches)
-        # other data: the epoch's callbacks before its first batch is drawn, as Keras
-        cb_list.on_epoch_begin(epoch)
-        metric_objs = _make_metrics(model)
-        loss_sum, seen, logs = 0.0, 0, None
-        for step, (xb, yb, sw) in enumerate(epoch_batches):
-            if from_source:
-                xb, yb, sw = _source_batch(model, xb, yb, sw, class_weight)
-            cb_list.on_train_batch_begin(step)
-            batch_loss, count = _train_step(model, xb, yb, metric_objs, sw, warned)
-            loss_sum += batch_loss * count
-            seen += count
-            logs = {"loss": loss_sum / seen, **{m.name: float(m.result()) for m in metric_objs}}
-            _report_loss(model, logs["loss"])
-            cb_list.on_train_batch_end(step, logs)
+    try:
+        history = callbacks_module.History()
+        cb_list = callbacks_module.CallbackList(
+            list(callbacks or []), model=model, verbose=verbose, epochs=epochs,
+            steps=data.steps_per_epoch, history=history)
+        model.stop_training = False
+        cb_list.on_train_begin()
+        warned = []  # the no-trainable-weights warning, once per fit
+        training_logs = None  # the last epoch's logs, for on_train_end (as Keras)
+        for epoch in range(initial_epoch, epochs):
+            epoch_batches = data.epoch()
+            if data.one_shot:
+                # a generator (which no epoch callback can steer): is there a batch left? If not,
+                # as Keras, warn; and stop before an epoch begins that has nothing to train on
+                first = next(epoch_batches, None)
+                if first is None:
+                    if epoch == initial_epoch:
+                        raise ValueError(f"{where}: the generator or dataset gave no batch")
+                    data.warn_ran_out()
+                    break
+                epoch_batches = itertools.chain([first], epoch_batches)
+            # other data: the epoch's callbacks before its first batch is drawn, as Keras
+            cb_list.on_epoch_begin(epoch)
+            metric_objs = _make_metrics(model)
+            loss_sum, seen, logs = 0.0, 0, None
+            for step, (xb, yb, sw) in enumerate(epoch_batches):
+                if from_source:
+                    xb, yb, sw = _source_batch(model, xb, yb, sw, class_weight)
+                cb_list.on_train_batch_begin(step)
+                batch_loss, count = _train_step(model, xb, yb, metric_objs, sw, warned)
+                loss_sum += batch_loss * count
+                seen += count
+                logs = {"loss": loss_sum / seen, **{m.name: float(m.result()) for m in metric_objs}}
+                _report_loss(model, logs["loss"])
+                cb_list.on_train_batch_end(step, logs)
+                if model.stop_training:
+                    break
+            if logs is None:  # a dataset or loader of no batches
+                raise ValueError(f"{where}: the dataset gave no batch for epoch {epoch + 1}")
+            epoch_logs = dict(logs)
+            if validation is not None and (epoch + 1) % freq == 0:
+                # as Keras: the validation pass calls the callbacks' on_test_* hooks
+                val = _evaluate_batches(model, validation, cb_list, verbose=0, return_dict=True,
+                                        from_source=batches.is_source(validation_data),
+                                        where=f"{model.name}.fit(validation_data)")
+                if val is None:  # a validation generator that is used up
+                    validation.warn_ran_out()
+                else:
+                    epoch_logs.update({f"val_{k}": v for k, v in val.items()})
+            cb_list.on_epoch_end(epoch, epoch_logs)
+            training_logs = epoch_logs
             if model.stop_training:
                 break
-        if logs is None:  # a dataset or loader of no batches
-            raise ValueError(f"{where}: the dataset gave no batch for epoch {epoch + 1}")
-        epoch_logs = dict(logs)
-        if validation is not None and (epoch + 1) % freq == 0:
-            # as Keras: the validation pass calls the callbacks' on_test_* hooks
-            val = _evaluate_batches(model, validation, cb_list, verbose=0, return_dict=True,
-                                    from_source=batches.is_source(validation_data),
-                                    where=f"{model.name}.fit(validation_data)")
-            if val is None:  # a validation generator that is used up
-                validation.warn_ran_out()
-            else:
-                epoch_logs.update({f"val_{k}": v for k, v in val.items()})
-        cb_list.on_epoch_end(epoch, epoch_logs)
-        training_logs = epoch_logs
-        if model.stop_training:
-            break
-    cb_list.on_train_end(training_logs)
-    model.history = history
-    return history
+        cb_list.on_train_end(training_logs)
+        model.history = history
+        return history
+    finally:  # a PyDataset's read-ahead threads end with fit, also when it raises
+        data.close()
+        if validation is not None:
+            validation.close()
 
 
 def _split_off(model, x, y, sample_weight, n, validation_split):
@@ -777,8 +784,11 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
         sample_weight = _check_sample_weight(model, sample_weight, n, "evaluate")
         data = batches.EpochIterator(batches.ArrayBatches(x, y, sample_weight, batch_size),
                                      steps, where)
-    result = _evaluate_batches(model, data, callbacks, verbose, return_dict, from_source,
-                               where)
+    try:
+        result = _evaluate_batches(model, data, callbacks, verbose, return_dict,
+                                   from_source, where)
+    finally:
+        data.close()
     if result is None:
         raise ValueError(f"{where}: the generator or dataset gave no batch")
     return result
@@ -860,28 +870,31 @@ def predict(model, x, batch_size=None, verbose=0, steps=None, callbacks=None):
         data = batches.EpochIterator(batches.ArrayBatches(x, None, None, batch_size), steps,
                                      where)
     inputs, total = (xb for xb, _, _ in data.epoch()), data.steps_per_epoch
-    outs = []
-    cb_list = _callback_list(model, callbacks, verbose, total, "predict")
-    bar = _progress(verbose, total, "predict")
-    start = time.perf_counter()
-    cb_list.on_predict_begin()
-    for step, xb in enumerate(inputs):
-        if from_source:
-            xb = _check_xy(model, xb, None, "predict")[0]
-            model._ensure_graph_for(xb if isinstance(xb, list) else [xb])
-        cb_list.on_predict_batch_begin(step)
-        if step == 0:
-            per_pass = _images_per_inference_pass(model, xb)
-        outs.append(_inference_forward(model, xb, per_pass))
-        cb_list.on_predict_batch_end(step, {"outputs": model._keyed(outs[-1])})
+    try:
+        outs = []
+        cb_list = _callback_list(model, callbacks, verbose, total, "predict")
+        bar = _progress(verbose, total, "predict")
+        start = time.perf_counter()
+        cb_list.on_predict_begin()
+        for step, xb in enumerate(inputs):
+            if from_source:
+                xb = _check_xy(model, xb, None, "predict")[0]
+                model._ensure_graph_for(xb if isinstance(xb, list) else [xb])
+            cb_list.on_predict_batch_begin(step)
+            if step == 0:
+                per_pass = _images_per_inference_pass(model, xb)
+            outs.append(_inference_forward(model, xb, per_pass))
+            cb_list.on_predict_batch_end(step, {"outputs": model._keyed(outs[-1])})
+            if bar is not None:
+                bar.update(1)
         if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    if not outs:
-        raise ValueError(f"{where}: the generator or dataset gave no batch")
-    if verbose == 2:
-        _print_summary_line(len(outs), time.perf_counter() - start, {})
+            bar.close()
+        if not outs:
+            raise ValueError(f"{where}: the generator or dataset gave no batch")
+        if verbose == 2:
+            _print_summary_line(len(outs), time.perf_counter() - start, {})
+    finally:
+        data.close()
     cb_list.on_predict_end()
     if isinstance(outs[0], list):
         return model._keyed([np.concatenate([o[i] for o in outs]) for i in range(len(outs[0]))])

@@ -560,12 +560,19 @@ class AUC(Metric):
         return weight
 
     def _buckets(self, p):
-        """For each entry, the index of the last threshold it exceeds (-1 for none)."""
+        """For each entry, the index of the last threshold it exceeds (-1 for none). A NaN
+        exceeds none (``NaN > threshold`` is False, as Keras's comparisons give): it counts
+        as predicted negative at every threshold."""
+        nan = np.isnan(p)
         if self._evenly:  # Keras's optimized path, in y_pred's float type
             p = np.clip(p, 0.0, 1.0)
             scale = p.dtype.type(self.num_thresholds - 1)
-            return np.maximum(np.ceil(p * scale) - 1, 0).astype(np.int64)
-        return np.searchsorted(self._thresholds, p, side="left") - 1
+            buckets = np.maximum(np.ceil(np.where(nan, 0, p) * scale) - 1, 0).astype(np.int64)
+        else:
+            buckets = np.searchsorted(self._thresholds, p, side="left") - 1
+        if nan.any():
+            buckets[nan] = -1
+        return buckets
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         where = self.name
