@@ -602,3 +602,31 @@ def test_loading_threads_end_when_fit_stops_mid_pass():
         _model().fit(SlowBatches(x, y, 8, workers=2), epochs=3, steps_per_epoch=2,
                      verbose=0)
     assert _loading_threads() == []
+
+
+def test_read_ahead_stops_at_the_end_of_the_epoch():
+    """With steps_per_epoch carrying the pass over, the threads read no batch of the next
+    epoch before on_epoch_end / on_epoch_begin ran: a dataset that changes there gives
+    the same batches as with one reader (the read-ahead crossed the epoch before)."""
+    x, y = _data(48)
+
+    class Reversing(SlowBatches):
+        def __init__(self, **kwargs):
+            super().__init__(x, y, 8, **kwargs)
+            self.flipped, self.read = False, []
+
+        def __getitem__(self, i):
+            i = len(self) - 1 - i if self.flipped else i
+            self.read.append(i)
+            return super().__getitem__(i)
+
+        def on_epoch_end(self):
+            self.flipped = not self.flipped
+
+    reads = []
+    for workers in (1, 3):
+        data = Reversing(workers=workers, max_queue_size=6)
+        _model().fit(data, epochs=2, steps_per_epoch=3, shuffle=False, verbose=0)
+        reads.append(sorted(data.read[:3]) + sorted(data.read[3:]))
+    assert reads[0] == [0, 1, 2, 0, 1, 2]
+    assert reads[1] == reads[0]

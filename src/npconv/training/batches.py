@@ -23,7 +23,6 @@ Keras does.
 from __future__ import annotations
 
 import collections
-import itertools
 import math
 import operator
 import os
@@ -119,13 +118,19 @@ class DatasetBatches:
 
     With ``data.workers > 1`` (Keras's loading option) the batches are read by that many
     threads, up to ``max(workers, data.max_queue_size)`` batches ahead of training, and
-    still given in order; ``use_multiprocessing`` reads with threads as well."""
+    still given in order; ``use_multiprocessing`` reads with threads as well. The threads
+    never read past the end of the epoch under way (:attr:`read_limit`): a dataset that
+    changes in ``on_epoch_end`` / ``on_epoch_begin`` gives the same batches as with one
+    reader."""
 
     def __init__(self, data, shuffle=False, rng=None):
         self.data, self.shuffle, self.rng = data, shuffle, rng
         self.num_batches = len(data)
         self.workers = _loading_option(data, "workers", 1, minimum=0)
         self.ahead = max(self.workers, _loading_option(data, "max_queue_size", 10, minimum=1))
+        #: batches of the current pass that may be read by the end of this epoch (None: all);
+        #: set by :class:`EpochIterator` at each epoch
+        self.read_limit = None
 
     def passes(self):
         count = len(self.data)
@@ -135,7 +140,8 @@ class DatasetBatches:
             for i in indices:
                 yield self.data[i]
         else:
-            yield from _read_ahead(self.data, indices, self.workers, self.ahead)
+            yield from _read_ahead(self.data, indices, self.workers, self.ahead,
+                                   lambda: self.read_limit)
 
     def on_epoch_begin(self) -> None:
         hook = getattr(self.data, "on_epoch_begin", None)
@@ -159,22 +165,35 @@ def _loading_option(data, name, default, minimum):
     return int(value)
 
 
-def _read_ahead(data, indices, workers, ahead):
+def _read_ahead(data, indices, workers, ahead, limit):
     """``data[i]`` for each of ``indices``, in order, read by ``workers`` threads at most
-    ``ahead`` batches ahead. A batch's error is raised where that batch is due; when the
-    pass is closed early, the batches not yet started are cancelled and the running ones
-    awaited, so no thread outlives the pass."""
+    ``ahead`` batches ahead and never beyond the first ``limit()`` batches of the pass (None:
+    no end; asked again at each batch, as an epoch raises it). A batch's error is raised
+    where that batch is due; when the pass is closed early, the batches not yet started are
+    cancelled and the running ones awaited, so no thread outlives the pass."""
     from concurrent.futures import ThreadPoolExecutor
 
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="npconv-batches")
     pending = collections.deque()
-    try:
-        for i in itertools.islice(indices, ahead):
+    started = 0
+
+    def start_more():
+        nonlocal started
+        end = limit()
+        while len(pending) < ahead and (end is None or started < end):
+            i = next(indices, None)
+            if i is None:
+                return
             pending.append(pool.submit(operator.getitem, data, i))
-        while pending:
+            started += 1
+
+    try:
+        while True:
+            start_more()
+            if not pending:
+                return
             batch = pending.popleft().result()
-            for i in itertools.islice(indices, 1):
-                pending.append(pool.submit(operator.getitem, data, i))
+            start_more()
             yield batch
     finally:
         for future in pending:
@@ -249,6 +268,8 @@ class EpochIterator:
         self.adapter.on_epoch_begin()
         if self.steps is None or self._pass is None:
             self._pass, self._seen = iter(self.adapter.passes()), 0
+        if hasattr(self.adapter, "read_limit"):  # read ahead no further than this epoch
+            self.adapter.read_limit = None if self.steps is None else self._seen + self.steps
         taken = 0
         while self.steps is None or taken < self.steps:
             if self.num_batches is not None and self._seen >= self.num_batches:
