@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+import npconv
 from npconv import metrics as public_metrics
 from npconv.layers import Dense, Input
 from npconv.models.sequential import Sequential
@@ -351,3 +352,12 @@ def test_nan_predictions_count_as_negative_at_every_threshold(thresholds):
     multi = metrics.AUC(multi_label=True)
     multi.update_state(y.reshape(20, 3), np.where(nan, np.nan, p).reshape(20, 3))
     assert math.isfinite(multi.result())
+
+
+def test_a_wrong_sample_weight_shape_is_named_once():
+    metric = npconv.metrics.AUC()
+    with pytest.raises(ValueError, match=r"auc: expected sample_weight of shape \(100,\)\. "
+                                         r"Received \(7,\)"):
+        metric.update_state(np.ones(100), np.full(100, 0.5), sample_weight=np.ones(7))
+    with pytest.raises(ValueError, match=r"of shape \(4,\) or \(4, 3\)\. Received \(2,\)"):
+        metric.update_state(np.ones((4, 3)), np.full((4, 3), 0.5), sample_weight=np.ones(2))

@@ -6,6 +6,7 @@ Every expected value is a hand count."""
 import numpy as np
 import pytest
 
+import npconv
 from npconv import metrics as public_metrics
 from npconv.layers import Dense, Input
 from npconv.models.sequential import Sequential
@@ -136,3 +137,18 @@ def test_bad_arguments_and_inputs():
         metrics.Precision().update_state(np.ones((4, 2)), np.ones((4, 3)))
     with pytest.raises(TypeError, match="numeric"):
         metrics.Precision().update_state(np.array(["a"]), np.ones(1))
+
+
+@pytest.mark.parametrize("cls", [npconv.metrics.Precision, npconv.metrics.Recall])
+def test_compile_refuses_a_list_of_thresholds_by_name(cls):
+    """Its result is a list, and evaluate failed with "float() argument must be ... not
+    'list'" deep in the loop; standalone it still works."""
+    model = npconv.Sequential([npconv.Input((3,)), npconv.layers.Dense(1, activation="sigmoid")])
+    with pytest.raises(ValueError, match=rf"compile: metrics: {cls.__name__} '\w+' has 2 "
+                                         r"thresholds.*compile one per threshold"):
+        model.compile("adam", "binary_crossentropy", metrics=[cls(thresholds=[0.3, 0.6])])
+    model.compile("adam", "binary_crossentropy", metrics=[cls(thresholds=[0.3])])
+    assert len(model.evaluate(np.ones((4, 3)), np.ones(4), verbose=0)) == 2
+    metric = cls(thresholds=[0.3, 0.6])
+    metric.update_state(np.array([1, 0, 1]), np.array([0.4, 0.5, 0.7]))
+    assert len(metric.result()) == 2

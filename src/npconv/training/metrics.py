@@ -225,8 +225,10 @@ class Metric:
         sw = np.asarray(sample_weight, dtype=np.float64)
         if sw.ndim and values.ndim and sw.shape != values.shape:
             if sw.shape != values.shape[:1]:
-                raise ValueError(f"{self.name}: expected sample_weight of shape "
-                                 f"{values.shape[:1]} or {values.shape}. Received {sw.shape}")
+                forms = (str(values.shape) if values.ndim == 1
+                         else f"{values.shape[:1]} or {values.shape}")
+                raise ValueError(f"{self.name}: expected sample_weight of shape {forms}. "
+                                 f"Received {sw.shape}")
             sw = sw.reshape(sw.shape + (1,) * (values.ndim - 1))
         sw = np.broadcast_to(sw, values.shape)
         self.total += float(np.sum(values * sw))
@@ -343,7 +345,8 @@ class _ConfusionCounts(Metric):
     """True/false positives and false negatives of ``y_pred > threshold`` against
     ``y_true != 0``, summed over batches and over every entry (Keras's binary and multi-label
     counting); ``class_id`` counts only that column of the last axis. ``thresholds``: None
-    (0.5), a number, or a list of numbers (then ``result()`` is a list, one per threshold)."""
+    (0.5), a number, or a list of numbers (then ``result()`` is a list, one per threshold,
+    when there are several)."""
 
     def __init__(self, thresholds=None, class_id=None, name=None):
         where = type(self).__name__
@@ -400,9 +403,9 @@ class _ConfusionCounts(Metric):
         denominator = self.true_positives + denominator_extra
         values = np.divide(self.true_positives, denominator, out=np.zeros_like(denominator),
                            where=denominator != 0)  # 0 without any counts, as Keras
-        if isinstance(self.init_thresholds, (list, tuple)):
+        if len(values) > 1:
             return [float(v) for v in values]
-        return float(values[0])
+        return float(values[0])  # one threshold, even in a list: a number, as Keras
 
     def get_config(self) -> dict:
         thresholds = self.init_thresholds
@@ -547,8 +550,9 @@ class AUC(Metric):
             if sw.ndim and sw.shape != shape:
                 if len(shape) == 0 or sw.shape not in (shape[:1], shape[:1] + (1,) * (
                         len(shape) - 1)):
-                    raise ValueError(f"{where}: expected sample_weight of shape {shape[:1]} "
-                                     f"or {shape}. Received {sw.shape}")
+                    forms = str(shape) if len(shape) <= 1 else f"{shape[:1]} or {shape}"
+                    raise ValueError(f"{where}: expected sample_weight of shape {forms}. "
+                                     f"Received {sw.shape}")
                 sw = sw.reshape(sw.shape[:1] + (1,) * (len(shape) - 1))
             weight = weight * sw
         if self.label_weights is not None and not self.multi_label:
