@@ -1,7 +1,7 @@
 """Keras-named layers over :mod:`npconv.ops` (``from npconv.layers import Conv2D``)."""
 
 from .activation import LeakyReLU, ReLU, Softmax
-from .augmentation import RandomFlip
+from .augmentation import RandomFlip, RandomRotation, RandomTranslation, RandomZoom
 from .base import Layer, SymbolicTensor, Weight
 from .conv import Conv2D
 from .conv_transpose import Conv2DTranspose
@@ -53,5 +53,5 @@ __all__ = [
     "concatenate", "multiply",
     "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose",
     "Average", "Cropping2D", "Maximum", "Minimum", "Subtract", "average", "maximum", "minimum",
-    "subtract", "Lambda",
+    "subtract", "Lambda", "RandomRotation", "RandomTranslation", "RandomZoom",
 ]
