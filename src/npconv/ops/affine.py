@@ -112,38 +112,59 @@ def _round_half_away(v: np.ndarray) -> np.ndarray:
     return np.where(v >= 0, np.floor(v + 0.5), np.ceil(v - 0.5))
 
 
+def _prepare(v: np.ndarray, finite: np.ndarray | None) -> np.ndarray:
+    """Flat coordinates, non-finite ones replaced by 0 (they read fill_value) and all
+    clipped to +-_COORD_LIMIT (no integer overflow)."""
+    v = v.reshape(-1)
+    if finite is not None:
+        v = np.where(finite, v, 0.0)
+    if v.size and (v.min() < -_COORD_LIMIT or v.max() > _COORD_LIMIT):
+        v = np.clip(v, -_COORD_LIMIT, _COORD_LIMIT)
+    return v
+
+
 def _stencil(x_in, y_in, shape, interpolation, fill_mode):
     """Flat input indices and float64 weights of each output pixel's stencil corners:
     ``(index, weight, outside)``, the first two ``(corners, n * h * w)``, ``outside`` the
     total weight that reads fill_value (``(n * h * w,)``, None when there is none)."""
     n, h, w, _ = shape
     finite = np.isfinite(x_in) & np.isfinite(y_in)
-    x_in = np.clip(np.where(finite, x_in, 0.0), -_COORD_LIMIT, _COORD_LIMIT).reshape(-1)
-    y_in = np.clip(np.where(finite, y_in, 0.0), -_COORD_LIMIT, _COORD_LIMIT).reshape(-1)
-    finite = finite.reshape(-1)
+    finite = None if finite.all() else finite.reshape(-1)
+    x_in, y_in = _prepare(x_in, finite), _prepare(y_in, finite)
     base = np.repeat(np.arange(n, dtype=np.intp) * (h * w), h * w)
     if interpolation == "nearest":
-        corners = [(_round_half_away(y_in).astype(np.intp),
-                    _round_half_away(x_in).astype(np.intp), np.ones_like(y_in))]
+        rows = [(_round_half_away(y_in).astype(np.intp), None)]
+        cols = [(_round_half_away(x_in).astype(np.intp), None)]
     else:
-        y0 = np.floor(y_in)
-        x0 = np.floor(x_in)
+        y0, x0 = np.floor(y_in), np.floor(x_in)
         fy, fx = y_in - y0, x_in - x0
         y0, x0 = y0.astype(np.intp), x0.astype(np.intp)
-        corners = [(y0, x0, (1 - fy) * (1 - fx)), (y0, x0 + 1, (1 - fy) * fx),
-                   (y0 + 1, x0, fy * (1 - fx)), (y0 + 1, x0 + 1, fy * fx)]
-    index = np.empty((len(corners), y_in.size), dtype=np.intp)
-    weight = np.empty((len(corners), y_in.size), dtype=np.float64)
+        rows = [(y0, 1.0 - fy), (y0 + 1, fy)]
+        cols = [(x0, 1.0 - fx), (x0 + 1, fx)]
+    # each row and column index brought into the image once, shared by two corners
+    rows = [fill_indices(i, h, fill_mode) + (wk,) for i, wk in rows]
+    cols = [fill_indices(j, w, fill_mode) + (wk,) for j, wk in cols]
+    corners = len(rows) * len(cols)
+    index = np.empty((corners, y_in.size), dtype=np.intp)
+    weight = np.empty((corners, y_in.size), dtype=np.float64)
     outside = None
-    for k, (iy, ix, wk) in enumerate(corners):   # a handful of stencil corners
-        iy, in_y = fill_indices(iy, h, fill_mode)
-        ix, in_x = fill_indices(ix, w, fill_mode)
-        reads = finite & ((in_y & in_x) if fill_mode == "constant" else True)
-        index[k] = base + iy * w + ix
-        weight[k] = np.where(reads, wk, 0.0)
-        if not reads.all():
-            missed = np.where(reads, 0.0, wk if fill_mode == "constant" else 1.0 / len(corners))
-            outside = missed if outside is None else outside + missed
+    k = 0
+    for iy, in_y, wy in rows:   # a handful of stencil corners
+        row_start = base + iy * w
+        for ix, in_x, wx in cols:
+            np.add(row_start, ix, out=index[k])
+            if wy is None:
+                weight[k] = 1.0
+            else:
+                np.multiply(wy, wx, out=weight[k])
+            reads = (in_y & in_x) if fill_mode == "constant" else None
+            if finite is not None:
+                reads = finite if reads is None else reads & finite
+            if reads is not None and not reads.all():
+                missed = np.where(reads, 0.0, weight[k])
+                weight[k][~reads] = 0.0
+                outside = missed if outside is None else outside + missed
+            k += 1
     return index, weight, outside
 
 
