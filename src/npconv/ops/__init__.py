@@ -23,6 +23,7 @@ from .activations import (
     tanh_backward,
     tanh_forward,
 )
+from .affine import affine_transform_backward, affine_transform_forward
 from .conv import col2im, conv2d_backward, conv2d_forward, conv_single_step, im2col
 from .conv_transpose import conv2d_transpose_backward, conv2d_transpose_forward
 from .core import (
@@ -74,6 +75,7 @@ from .resize import upsampling2d_backward, upsampling2d_forward
 from .signal import convolve, convolve2d, correlate2d
 
 __all__ = [
+    "affine_transform_backward", "affine_transform_forward",
     "Activation", "avg_pool2d_backward", "avg_pool2d_forward", "batch_norm_backward",
     "batch_norm_forward", "col2im", "conv2d_backward", "conv2d_forward", "conv_output_size",
     "conv_single_step", "convolve", "convolve2d", "correlate2d", "dense_backward",
