@@ -100,3 +100,14 @@ def test_errors_name_the_layer_and_what_was_expected():
         layers.RandomFlip(name="flip")(np.ones((2, 3)))
     with pytest.raises(ValueError, match="flip2: RandomFlip expects a batch of images"):
         layers.RandomFlip(name="flip2")(npconv.Input((3,)))
+
+
+def test_channels_first_survives_get_config():
+    # a saved RandomFlip(data_format="channels_first") loaded as channels_last would flip
+    # NCHW batches along H instead of W
+    layer = layers.RandomFlip("horizontal", seed=1, data_format="channels_first")
+    config = layer.get_config()
+    assert config["data_format"] == "channels_first"
+    x = np.random.default_rng(3).random((16, 2, 3, 4))
+    np.testing.assert_array_equal(layers.RandomFlip.from_config(config).forward(x, training=True),
+                                  layer.forward(x, training=True))

@@ -97,7 +97,8 @@ class RandomFlip(Layer):
         return _flip(d_out, self._cache)  # flips along different axes commute
 
     def get_config(self):
-        return {**super().get_config(), "mode": self.mode, "seed": self.seed}
+        return {**super().get_config(), "mode": self.mode, "seed": self.seed,
+                "data_format": self.data_format}
 
 
 def _flip(x, masks):
