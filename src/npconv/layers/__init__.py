@@ -7,6 +7,7 @@ from .conv import Conv2D
 from .conv_transpose import Conv2DTranspose
 from .core import Activation, Dense, Dropout, Flatten, SpatialDropout2D
 from .depthwise_conv import DepthwiseConv2D, SeparableConv2D
+from .image_preprocessing import CenterCrop, RandomBrightness, RandomContrast, RandomCrop, Resizing
 from .input import Input, InputLayer
 from .lambda_layer import Lambda
 from .merge import (
@@ -25,6 +26,7 @@ from .merge import (
     multiply,
     subtract,
 )
+from .noise import GaussianDropout, GaussianNoise
 from .normalization import BatchNormalization, LayerNormalization
 from .pooling import (
     AveragePooling2D,
@@ -36,6 +38,7 @@ from .pooling import (
     MaxPool2D,
     MaxPooling2D,
 )
+from .preprocessing import Normalization
 from .reshaping import Cropping2D, UpSampling2D, ZeroPadding2D
 from .shape import Permute, Rescaling, Reshape
 
@@ -54,4 +57,6 @@ __all__ = [
     "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose",
     "Average", "Cropping2D", "Maximum", "Minimum", "Subtract", "average", "maximum", "minimum",
     "subtract", "Lambda", "RandomRotation", "RandomTranslation", "RandomZoom",
+    "CenterCrop", "GaussianDropout", "GaussianNoise", "Normalization", "RandomBrightness",
+    "RandomContrast", "RandomCrop", "Resizing",
 ]

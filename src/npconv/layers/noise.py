@@ -1,0 +1,98 @@
+"""Keras's noise layers: random in training, the identity at inference.
+
+    GaussianNoise(0.1)     y = x + n,  n ~ N(0, stddev^2) per value;  backward: the identity
+    GaussianDropout(0.2)   y = x * m,  m ~ N(1, rate / (1 - rate)) per value;  backward: d * m
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from ..random import make_generator
+from .base import Layer
+
+__all__ = ["GaussianDropout", "GaussianNoise"]
+
+
+class _Noise(Layer):
+    batch_independent = True
+
+    def splits_batch(self, training) -> bool:
+        return not training and super().splits_batch(training)  # one draw per batch
+
+    def _init_noise(self, name, value, seed, kwargs, upper_open=False):
+        where = type(self).__name__
+        number = (isinstance(value, (numbers.Real, np.floating, np.integer))
+                  and not isinstance(value, bool))
+        ok = number and (0 <= value < 1 if upper_open else 0 <= value <= 1)
+        if not ok:
+            interval = "[0, 1)" if upper_open else "[0, 1]"
+            raise ValueError(f"{where}: expected {name} to be a number in {interval}. "
+                             f"Received: {name}={value!r}")
+        if seed is not None and (not isinstance(seed, (numbers.Integral, np.integer))
+                                 or isinstance(seed, bool) or seed < 0):
+            raise ValueError(f"{where}: expected seed to be None or a non-negative int. "
+                             f"Received: seed={seed!r}")
+        super().__init__(**kwargs)
+        self.seed = None if seed is None else int(seed)
+        self._rng = None
+        self._cache = None
+        return float(value)
+
+    def own_generator(self):
+        if self.seed is not None and self._rng is None:
+            self._rng = make_generator(self.seed)
+        return self._rng
+
+    def _generator(self):
+        return make_generator() if self.seed is None else self.own_generator()
+
+
+class GaussianNoise(_Noise):
+    """Keras's ``GaussianNoise(stddev, seed=None)``: in training, zero-centred Gaussian noise of
+    standard deviation ``stddev`` (in [0, 1], as Keras checks) added to every value (a
+    regularizer against overfitting); at inference the identity. The backward pass is the
+    identity (the noise does not depend on the input)."""
+
+    def __init__(self, stddev, seed=None, **kwargs):
+        self.stddev = self._init_noise("stddev", stddev, seed, kwargs)
+
+    def call(self, x, training=False):
+        if not (training and self.stddev > 0):
+            return x
+        noise = self._generator().standard_normal(x.shape)
+        return x + (noise * self.stddev).astype(x.dtype)
+
+    def call_backward(self, d_out):
+        return d_out
+
+    def get_config(self):
+        return {**super().get_config(), "stddev": self.stddev, "seed": self.seed}
+
+
+class GaussianDropout(_Noise):
+    """Keras's ``GaussianDropout(rate, seed=None)``: in training each value is multiplied by
+    Gaussian noise of mean 1 and standard deviation ``sqrt(rate / (1 - rate))`` (rate in
+    [0, 1): Keras's 1 divides by zero); at inference the identity. The backward multiplies the
+    gradient by the same noise."""
+
+    def __init__(self, rate, seed=None, **kwargs):
+        self.rate = self._init_noise("rate", rate, seed, kwargs, upper_open=True)
+
+    def call(self, x, training=False):
+        self._cache = None
+        if not (training and self.rate > 0):
+            return x
+        stddev = math.sqrt(self.rate / (1.0 - self.rate))
+        mask = (1.0 + stddev * self._generator().standard_normal(x.shape)).astype(x.dtype)
+        self._cache = mask
+        return x * mask
+
+    def call_backward(self, d_out):
+        return d_out if self._cache is None else d_out * self._cache
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
