@@ -555,3 +555,27 @@ def test_keras_paths():
     assert {"image_dataset_from_directory", "save_img"} <= set(dir(utils))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         utils.nope  # noqa: B018
+
+
+def test_map_runs_one_batch_at_a_time_under_reading_threads(tree):
+    import threading
+    import time
+
+    running, most, lock = [0], [0], threading.Lock()
+
+    def slow(x, y):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.01)
+        with lock:
+            running[0] -= 1
+        return x / 255.0, y
+
+    ds = load(tree, batch_size=2, seed=0, image_size=(4, 4)).map(slow).prefetch(4)
+    ds.workers = 3
+    model = npconv.Sequential([layers.Input((4, 4, 3)), layers.Flatten(), layers.Dense(4)])
+    model.compile(optimizer="sgd", loss=npconv.losses.SparseCategoricalCrossentropy(
+        from_logits=True))
+    model.fit(ds, epochs=2, verbose=0)
+    assert most[0] == 1

@@ -25,6 +25,7 @@ import io
 import math
 import os
 import pathlib
+import threading
 import warnings
 
 import numpy as np
@@ -228,8 +229,10 @@ class ImageDataset(PyDataset):
     - ``take(n)`` / ``skip(n)``: the first n batches / all but them (a view: same files);
       ``n=-1`` in ``take`` means all;
     - ``map(fn)``: ``fn(images, labels)`` (``fn(images)`` without labels) on each batch,
-      run eagerly, in Python, each time the batch is read; ``num_parallel_calls`` and
-      ``deterministic`` are accepted and ignored;
+      run eagerly, in Python, each time the batch is read (with ``workers > 1`` or after
+      ``prefetch``: in the reading threads, one call at a time, so random augmentations may
+      be drawn in another order from run to run, as in tf.data's parallel ``map``);
+      ``num_parallel_calls`` and ``deterministic`` are accepted and ignored;
     - ``cache()``: keeps each decoded, resized image in memory (uint8) after its first read,
       so later epochs skip the files; ``map`` functions still run each time; a ``filename``
       is ignored (no cache on disk);
@@ -249,6 +252,7 @@ class ImageDataset(PyDataset):
         self._batch_size = batch_size
         self._start, self._stop = 0, None
         self._fns = ()
+        self._fns_lock = threading.Lock()  # (shared by the views: copy.copy keeps it)
         self._cache = None
         self.class_names = class_names
         self.label_mode = label_mode
@@ -294,15 +298,15 @@ class ImageDataset(PyDataset):
         images = images.view(Tensor)
         if src.labels is None:
             element = images
-            for fn in self._fns:
-                element = fn(element)
-            return element
-        labels = src.labels[indices]
-        if self._batch_size is None:
-            labels = labels[0]
-        element = (images, np.asarray(labels).view(Tensor))
-        for fn in self._fns:
-            element = fn(*element) if isinstance(element, tuple) else fn(element)
+        else:
+            labels = src.labels[indices]
+            if self._batch_size is None:
+                labels = labels[0]
+            element = (images, np.asarray(labels).view(Tensor))
+        if self._fns:
+            with self._fns_lock:  # reading threads decode together, map one at a time
+                for fn in self._fns:
+                    element = fn(*element) if isinstance(element, tuple) else fn(element)
         return element
 
     def __iter__(self):
