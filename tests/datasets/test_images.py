@@ -579,3 +579,11 @@ def test_map_runs_one_batch_at_a_time_under_reading_threads(tree):
         from_logits=True))
     model.fit(ds, epochs=2, verbose=0)
     assert most[0] == 1
+
+
+def test_16_bit_grayscale_keeps_its_high_byte(tmp_path):
+    (tmp_path / "c").mkdir()
+    values = np.array([[0, 1000, 40000, 65535]], dtype=np.uint16)
+    Image.fromarray(values).save(tmp_path / "c" / "deep.png")  # Pillow's convert would clip
+    x, _ = load(tmp_path, image_size=(1, 4), color_mode="grayscale", shuffle=False)[0]
+    assert x[0, 0, :, 0].tolist() == [0, 3, 156, 255]

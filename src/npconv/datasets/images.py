@@ -96,6 +96,8 @@ def _read_image(path, channels, size, resample, crop, pad, where=WHERE) -> np.nd
     height, width = size
     try:
         with Image.open(path) as im:
+            if im.mode.startswith("I;16"):  # 16-bit gray: its high byte, as TensorFlow's
+                im = Image.fromarray((np.asarray(im) >> 8).astype(np.uint8), "L")  # decoder
             im = im.convert(_PIL_MODES[channels])  # (a GIF: its first frame, as Keras)
             if crop:
                 box = _crop_box(im.size[0], im.size[1], height, width)
