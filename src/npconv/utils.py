@@ -1,5 +1,7 @@
-"""Keras's ``utils``: seeding, one-hot labels, normalizing, clearing layer names, and the
-``PyDataset`` base class of datasets that give their batches by index."""
+"""Keras's ``utils``: seeding, one-hot labels, normalizing, clearing layer names, the
+``PyDataset`` base class of datasets that give their batches by index, and the image
+utilities (``image_dataset_from_directory``, ``load_img``, ``img_to_array``,
+``array_to_img``, ``save_img``: :mod:`npconv.datasets.images`, imported on first use)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,25 @@ import numpy as np
 from .layers.base import reset_name_counters
 from .random import set_random_seed
 
+_IMAGE_UTILS = ("image_dataset_from_directory", "load_img", "img_to_array", "array_to_img",
+                "save_img")
+
 __all__ = ["set_random_seed", "to_categorical", "normalize", "clear_session", "PyDataset",
-           "Sequence"]
+           "Sequence", *_IMAGE_UTILS]
+
+
+def __getattr__(name):
+    if name in _IMAGE_UTILS:  # (not at import: they are not needed to train on arrays)
+        from .datasets import images
+
+        value = getattr(images, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'npconv.utils' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
 
 
 def to_categorical(y, num_classes=None, dtype="float32") -> np.ndarray:

@@ -25,12 +25,12 @@ IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")  # the ones Keras a
 _MODES = {"grayscale": "L", "rgb": "RGB", "rgba": "RGBA"}
 
 
-def _pillow():
+def _pillow(where: str = "image_folder"):
     try:
         from PIL import Image, UnidentifiedImageError
     except ImportError:
         raise ImportError(
-            "image_folder needs Pillow to read images: pip install npconv[images] "
+            f"{where} needs Pillow to read images: pip install npconv[images] "
             "(or pip install Pillow)"
         ) from None
     return Image, UnidentifiedImageError
