@@ -474,7 +474,7 @@ def _truncated(tmp_path, run_dir):
     (["train", "--lr", "0"], 2, "argument --lr"),
     (["train", "--validation-split", "1.5"], 2, "fraction in (0, 1)"),
     (["train", "--dataset", "imagenet"], 2, "unknown dataset 'imagenet'"),
-    (["train", "--optimizer", "adadelta"], 2, "unknown optimizer 'adadelta'"),
+    (["train", "--optimizer", "lamb"], 2, "unknown optimizer 'lamb'"),
     (["train", "--image-size", "28"], 2, "HEIGHTxWIDTH"),
     (["train", "--resume", "{run}", "--model", "lenet5"], 2, "only --epochs"),
     (["train", "--resume", "{run}"], 2, "already done 3 of 3 epochs"),

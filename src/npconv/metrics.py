@@ -8,6 +8,7 @@ from .training.metrics import (
     Accuracy,
     BinaryAccuracy,
     CategoricalAccuracy,
+    CosineSimilarity,
     Mean,
     MeanAbsoluteError,
     MeanMetricWrapper,
@@ -23,6 +24,7 @@ from .training.metrics import (
     binary_accuracy,
     categorical_accuracy,
     confusion_matrix,
+    cosine_similarity,
     get,
     mean_absolute_error,
     mean_squared_error,
@@ -31,11 +33,13 @@ from .training.metrics import (
     top_k_categorical_accuracy,
 )
 
-__all__ = ["AUC", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy", "Mean", "MeanAbsoluteError",
+__all__ = ["AUC", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy", "CosineSimilarity",
+           "Mean", "MeanAbsoluteError",
            "MeanMetricWrapper", "MeanSquaredError",
            "Metric", "Precision", "Recall", "RootMeanSquaredError",
            "SparseCategoricalAccuracy", "SparseTopKCategoricalAccuracy",
            "TopKCategoricalAccuracy", "accuracy", "binary_accuracy", "categorical_accuracy",
-           "confusion_matrix", "get", "mean_absolute_error", "mean_squared_error",
+           "confusion_matrix", "cosine_similarity", "get", "mean_absolute_error",
+           "mean_squared_error",
            "sparse_categorical_accuracy",
            "sparse_top_k_categorical_accuracy", "top_k_categorical_accuracy"]

@@ -42,7 +42,7 @@ def quiet(*args, **kwargs):
 @pytest.mark.parametrize("change, needle", [
     (dict(model="resnet"), "unknown model 'resnet'"),
     (dict(dataset="imagenet"), "unknown dataset 'imagenet'"),
-    (dict(optimizer="adadelta"), "unknown optimizer 'adadelta'"),
+    (dict(optimizer="lamb"), "unknown optimizer 'lamb'"),
     (dict(epochs=0), "epochs"),
     (dict(epochs=2.5), "epochs"),
     (dict(batch_size=0), "batch_size"),

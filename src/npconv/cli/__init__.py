@@ -177,7 +177,8 @@ def _add_train(sub):
     p.add_argument("--batch-size", type=_int_at_least(1), metavar="N",
                    help=f"default {d['batch_size']}")
     p.add_argument("--optimizer", metavar="NAME",
-                   help=f"sgd, rmsprop, adam, adamw, adagrad (default {d['optimizer']})")
+                   help=("sgd, rmsprop, adam, adamw, adagrad, nadam, adamax, adadelta, lion, "
+                         f"ftrl (default {d['optimizer']})"))
     p.add_argument("--lr", dest="learning_rate", type=_positive_float, metavar="RATE",
                    help=f"learning rate (default {d['learning_rate']:g})")
     p.add_argument("--validation-split", type=_fraction, metavar="FRACTION",

@@ -361,3 +361,259 @@ def huber_backward(d_loss, cache: HuberCache) -> np.ndarray:
     d = diff.dtype.type(cache.delta)
     grad = np.clip(diff, -d, d) / diff.shape[-1]
     return _scale_rows(grad.astype(diff.dtype, copy=False), d_loss, diff, "huber_backward")
+
+
+# ========================================================== Keras 3's other losses
+# Each is per sample (a reduction over the last axis) with Keras's formula and epsilon; the
+# backward is what automatic differentiation of that formula gives: a clip passes the gradient
+# where the value lies inside its bounds, bounds included (TensorFlow's and PyTorch's rule),
+# and ``maximum(x, c)`` passes it to ``x`` where ``x >= c`` (TensorFlow's).
+#
+#   kl_divergence             sum_k t_k log(t_k / p_k), t and p clipped to [eps, 1]
+#   poisson                   mean_k p_k - t_k log(p_k + eps)
+#   hinge / squared_hinge     mean_k max(1 - t_k p_k, 0) (squared); {0, 1} targets -> {-1, 1}
+#   categorical_hinge         max(max_k (1 - t_k) p_k - sum_k t_k p_k + 1, 0)
+#   log_cosh                  mean_k x + softplus(-2x) - log 2,  x = p - t      d/dx = tanh(x)
+#   mean_squared_log_error    mean_k (log(max(p, eps) + 1) - log(max(t, eps) + 1))^2
+#   mean_abs_percentage_error 100 mean_k |(t - p) / max(|t|, eps)|
+#   cosine_similarity         -sum_k t_k p_k / (max(|t|, eps) max(|p|, eps))
+#   binary_focal              mean_k w (1 - p_t)^gamma bce(t, p),  p_t = t p + (1 - t)(1 - p)
+#   categorical_focal         sum_k alpha_k (1 - q_k)^gamma (-t_k log q_k),  q = clip(p / sum p)
+
+
+def _pair(pred, target, where):
+    """``(pred, target)`` of the same shape, the target numeric and cast to pred's dtype."""
+    pred = _check_pred(pred, where)
+    target = np.asarray(target)
+    _check_same_shape(target, pred, where)
+    if target.dtype.kind not in "fiub":
+        raise TypeError(f"{where}: expected numeric targets. Received dtype {target.dtype}")
+    return pred, target.astype(pred.dtype, copy=False)
+
+
+def _rows(grad, d_loss, pred, where):
+    return _scale_rows(grad.astype(pred.dtype, copy=False), d_loss, pred, where)
+
+
+class ElementwiseCache(NamedTuple):
+    """The gradient of the per-sample loss w.r.t. each prediction entry, kept from the
+    forward (these losses' gradients cost no more than their values)."""
+
+    grad: np.ndarray
+
+
+def _elementwise_backward(d_loss, cache: ElementwiseCache, where) -> np.ndarray:
+    return _rows(cache.grad.copy(), d_loss, cache.grad, where)
+
+
+def kl_divergence_forward(pred, target, epsilon: float = EPSILON):
+    """Keras's ``kl_divergence``: ``sum(t log(t / p))`` over the last axis, both clipped to
+    ``[eps, 1]``; ``dL/dp = -t / p`` where ``eps <= p <= 1``, else 0."""
+    where = "kl_divergence"
+    pred, target = _pair(pred, target, where)
+    t = np.clip(target, epsilon, 1)
+    p = np.clip(pred, epsilon, 1)
+    values = np.sum(t * np.log(t / p), axis=-1)
+    inside = (pred >= epsilon) & (pred <= 1)
+    return values, ElementwiseCache(np.where(inside, -t / p, 0).astype(pred.dtype, copy=False))
+
+
+def kl_divergence_backward(d_loss, cache):
+    return _elementwise_backward(d_loss, cache, "kl_divergence_backward")
+
+
+def poisson_forward(pred, target, epsilon: float = EPSILON):
+    """Keras's ``poisson``: ``mean(p - t log(p + eps))``; ``dL/dp = (1 - t / (p + eps)) / K``."""
+    pred, target = _pair(pred, target, "poisson")
+    values = np.mean(pred - target * np.log(pred + epsilon), axis=-1)
+    grad = (1 - target / (pred + epsilon)) / pred.shape[-1]
+    return values, ElementwiseCache(grad.astype(pred.dtype, copy=False))
+
+
+def poisson_backward(d_loss, cache):
+    return _elementwise_backward(d_loss, cache, "poisson_backward")
+
+
+def hinge_targets(target: np.ndarray) -> np.ndarray:
+    """Keras's ``convert_binary_labels_to_hinge``: targets that are all 0 or 1 become -1 or 1;
+    any others are left as they are (decided over the whole array given, as Keras does per
+    batch)."""
+    if target.size and np.all((target == 0) | (target == 1)):
+        return 2 * target - 1
+    return target
+
+
+def hinge_forward(pred, target, squared: bool = False):
+    """Keras's ``hinge`` (``squared_hinge``): ``mean(max(1 - t p, 0))`` (its square) over the
+    last axis, {0, 1} targets read as {-1, 1}."""
+    where = "squared_hinge" if squared else "hinge"
+    pred, target = _pair(pred, target, where)
+    t = hinge_targets(target)
+    margin = 1 - t * pred
+    active = margin >= 0
+    kept = np.maximum(margin, 0)
+    k = pred.shape[-1]
+    if squared:
+        values = np.mean(np.square(kept), axis=-1)
+        grad = -2 * t * kept / k
+    else:
+        values = np.mean(kept, axis=-1)
+        grad = np.where(active, -t, 0) / k
+    return values, ElementwiseCache(grad.astype(pred.dtype, copy=False))
+
+
+def hinge_backward(d_loss, cache):
+    return _elementwise_backward(d_loss, cache, "hinge_backward")
+
+
+def categorical_hinge_forward(pred, target):
+    """Keras's ``categorical_hinge``: ``max(neg - pos + 1, 0)`` with ``pos = sum(t p)`` and
+    ``neg = max((1 - t) p)`` over the last axis. The max's gradient is shared equally by tied
+    entries (TensorFlow's ``reduce_max`` and torch's ``amax``)."""
+    pred, target = _pair(pred, target, "categorical_hinge")
+    pos = np.sum(target * pred, axis=-1)
+    scaled = (1 - target) * pred
+    neg = np.max(scaled, axis=-1)
+    margin = neg - pos + 1
+    values = np.maximum(margin, 0)
+    ties = scaled == neg[..., None]
+    share = ties / np.sum(ties, axis=-1, keepdims=True)
+    grad = (share * (1 - target) - target) * (margin >= 0)[..., None]
+    return values, ElementwiseCache(grad.astype(pred.dtype, copy=False))
+
+
+def categorical_hinge_backward(d_loss, cache):
+    return _elementwise_backward(d_loss, cache, "categorical_hinge_backward")
+
+
+def log_cosh_forward(pred, target):
+    """Keras's ``log_cosh``: ``mean(x + softplus(-2x) - log 2)``, ``x = p - t`` (stable for
+    any ``x``); ``dL/dp = tanh(x) / K``."""
+    pred, target = _pair(pred, target, "log_cosh")
+    x = pred - target
+    log2 = pred.dtype.type(np.log(2.0))
+    values = np.mean(x + np.logaddexp(pred.dtype.type(0), -2 * x) - log2, axis=-1)
+    return values, ElementwiseCache((np.tanh(x) / pred.shape[-1]).astype(pred.dtype, copy=False))
+
+
+def log_cosh_backward(d_loss, cache):
+    return _elementwise_backward(d_loss, cache, "log_cosh_backward")
+
+
+def mean_squared_logarithmic_error_forward(pred, target, epsilon: float = EPSILON):
+    """Keras's ``mean_squared_logarithmic_error``: ``mean((log(max(p, eps) + 1) -
+    log(max(t, eps) + 1))^2)``; ``dL/dp = 2 d / (max(p, eps) + 1) / K`` where ``p >= eps``."""
+    pred, target = _pair(pred, target, "mean_squared_logarithmic_error")
+    shifted = np.maximum(pred, epsilon) + 1
+    diff = np.log(shifted) - np.log(np.maximum(target, epsilon) + 1)
+    values = np.mean(np.square(diff), axis=-1)
+    grad = np.where(pred >= epsilon, 2 * diff / shifted, 0) / pred.shape[-1]
+    return values, ElementwiseCache(grad.astype(pred.dtype, copy=False))
+
+
+def mean_squared_logarithmic_error_backward(d_loss, cache):
+    return _elementwise_backward(d_loss, cache, "mean_squared_logarithmic_error_backward")
+
+
+def mean_absolute_percentage_error_forward(pred, target, epsilon: float = EPSILON):
+    """Keras's ``mean_absolute_percentage_error``: ``100 mean(|(t - p) / max(|t|, eps)|)``;
+    ``dL/dp = 100 sign(p - t) / max(|t|, eps) / K`` (0 where ``p == t``)."""
+    pred, target = _pair(pred, target, "mean_absolute_percentage_error")
+    scale = np.maximum(np.abs(target), epsilon)
+    values = 100 * np.mean(np.abs((target - pred) / scale), axis=-1)
+    grad = 100 * np.sign(pred - target) / scale / pred.shape[-1]
+    return values, ElementwiseCache(grad.astype(pred.dtype, copy=False))
+
+
+def mean_absolute_percentage_error_backward(d_loss, cache):
+    return _elementwise_backward(d_loss, cache, "mean_absolute_percentage_error_backward")
+
+
+def cosine_similarity_forward(pred, target, epsilon: float = EPSILON):
+    """Keras's ``cosine_similarity`` over the last axis: ``-sum(t_n p_n)``, each vector
+    divided by ``max(|v|, eps)`` (``ops.normalize``). The gradient w.r.t. ``p`` is
+    ``-(t_n - (t_n . p_n) p_n) / |p|``, and ``-t_n / eps`` where ``|p| < eps``."""
+    pred, target = _pair(pred, target, "cosine_similarity")
+    t_norm = np.maximum(np.sqrt(np.sum(np.square(target), axis=-1, keepdims=True)), epsilon)
+    p_len = np.sqrt(np.sum(np.square(pred), axis=-1, keepdims=True))
+    p_norm = np.maximum(p_len, epsilon)
+    t_n, p_n = target / t_norm, pred / p_norm
+    cos = np.sum(t_n * p_n, axis=-1, keepdims=True)
+    grad = -np.where(p_len >= epsilon, t_n - cos * p_n, t_n) / p_norm
+    return -cos[..., 0], ElementwiseCache(grad.astype(pred.dtype, copy=False))
+
+
+def cosine_similarity_backward(d_loss, cache):
+    return _elementwise_backward(d_loss, cache, "cosine_similarity_backward")
+
+
+def _focal_power(base, gamma):
+    """``(base^gamma, d base^gamma / d base)`` for ``base`` in [0, 1] (0 derivative for
+    ``gamma == 0``; at ``base == 0`` the derivative is 0 for ``gamma > 1``, ``1`` for
+    ``gamma == 1``, and infinite below, as autodiff gives)."""
+    if gamma == 0:
+        return np.ones_like(base), np.zeros_like(base)
+    with np.errstate(divide="ignore"):
+        return np.power(base, gamma), gamma * np.power(base, gamma - 1)
+
+
+def binary_focal_crossentropy_forward(pred, target, gamma=2.0, alpha=0.25,
+                                      apply_class_balancing=False, from_logits=False,
+                                      epsilon: float = EPSILON):
+    """Keras's ``binary_focal_crossentropy`` (targets already smoothed): with ``p`` the
+    probabilities (``sigmoid(pred)`` when ``from_logits``), ``bce`` Keras's clipped binary
+    cross-entropy and ``p_t = t p + (1 - t)(1 - p)`` (unclipped), the mean over the last
+    axis of ``w (1 - p_t)^gamma bce``, ``w = t alpha + (1 - t)(1 - alpha)`` when balancing
+    classes, else 1."""
+    pred, t = _pair(pred, target, "binary_focal_crossentropy")
+    p = _sigmoid(pred) if from_logits else pred
+    clipped = np.clip(p, epsilon, 1 - epsilon)
+    bce = -(t * np.log(clipped) + (1 - t) * np.log(1 - clipped))
+    p_t = t * p + (1 - t) * (1 - p)
+    factor, d_factor = _focal_power(1 - p_t, gamma)
+    elem = factor * bce
+    d_bce = np.where((p >= epsilon) & (p <= 1 - epsilon),
+                     -t / clipped + (1 - t) / (1 - clipped), 0)
+    grad = factor * d_bce - d_factor * (2 * t - 1) * bce  # d elem / d p
+    if apply_class_balancing:
+        weight = t * alpha + (1 - t) * (1 - alpha)
+        elem = weight * elem
+        grad = weight * grad
+    if from_logits:
+        grad = grad * p * (1 - p)
+    k = pred.shape[-1]
+    return (np.mean(elem, axis=-1).astype(pred.dtype, copy=False),
+            ElementwiseCache((grad / k).astype(pred.dtype, copy=False)))
+
+
+def binary_focal_crossentropy_backward(d_loss, cache):
+    return _elementwise_backward(d_loss, cache, "binary_focal_crossentropy_backward")
+
+
+def categorical_focal_crossentropy_forward(pred, target, gamma=2.0, alpha=0.25,
+                                           from_logits=False, epsilon: float = EPSILON):
+    """Keras's ``categorical_focal_crossentropy`` (targets already smoothed): ``y`` the
+    probabilities (``softmax(pred)`` when ``from_logits``), ``q = clip(y / sum(y), eps,
+    1 - eps)``, the sum over the last axis of ``alpha (1 - q)^gamma (-t log q)``; ``alpha`` a
+    number or one per class."""
+    pred, t = _pair(pred, target, "categorical_focal_crossentropy")
+    alpha = np.asarray(alpha, dtype=pred.dtype)
+    y = _softmax(pred) if from_logits else pred
+    total = np.sum(y, axis=-1, keepdims=True)
+    q = y / total
+    clipped = np.clip(q, epsilon, 1 - epsilon)
+    log_q = np.log(clipped)
+    factor, d_factor = _focal_power(1 - clipped, gamma)
+    values = np.sum(alpha * factor * (-t * log_q), axis=-1)
+    # d elem_k / d q_k where the clip passes, then through q = y / sum(y)
+    g_q = np.where((q >= epsilon) & (q <= 1 - epsilon),
+                   -alpha * t * (factor / clipped - d_factor * log_q), 0)
+    g_y = (g_q - np.sum(g_q * q, axis=-1, keepdims=True)) / total
+    if from_logits:
+        g_y = y * (g_y - np.sum(g_y * y, axis=-1, keepdims=True))
+    return (values.astype(pred.dtype, copy=False),
+            ElementwiseCache(g_y.astype(pred.dtype, copy=False)))
+
+
+def categorical_focal_crossentropy_backward(d_loss, cache):
+    return _elementwise_backward(d_loss, cache, "categorical_focal_crossentropy_backward")

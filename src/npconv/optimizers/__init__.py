@@ -5,8 +5,21 @@ The classes live in :mod:`npconv.training.optimizers`; learning-rate schedules a
 ExponentialDecay``), the classes of :mod:`npconv.training.schedules`.
 """
 
-from ..training.optimizers import SGD, Adagrad, Adam, AdamW, Nadam, Optimizer, RMSprop, get
+from ..training.optimizers import (
+    SGD,
+    Adadelta,
+    Adagrad,
+    Adam,
+    Adamax,
+    AdamW,
+    Ftrl,
+    Lion,
+    Nadam,
+    Optimizer,
+    RMSprop,
+    get,
+)
 from . import schedules
 
-__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Nadam", "Optimizer", "RMSprop", "get",
-           "schedules"]
+__all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "Ftrl", "Lion", "Nadam",
+           "Optimizer", "RMSprop", "get", "schedules"]

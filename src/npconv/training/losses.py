@@ -416,6 +416,227 @@ class Huber(Loss):
         return {**super().get_config(), "delta": self.delta}
 
 
+# ---------------------------------------------------------------- Keras 3's other losses
+def _check_real(value, name, where, low=None, high=None):
+    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
+            or not np.isfinite(value) or (low is not None and value < low)
+            or (high is not None and value > high)):
+        bounds = ("a number" if low is None and high is None else
+                  f"a number in [{low}, {high}]" if high is not None else f"a number >= {low}")
+        raise ValueError(f"{where}: expected {name} to be {bounds}. Received: "
+                         f"{name}={value!r}")
+    return float(value)
+
+
+def _check_axis_last(axis, where):
+    if axis != -1 or isinstance(axis, bool):
+        raise ValueError(f"{where}: only axis=-1 (the last axis) is supported. Received: "
+                         f"axis={axis!r}")
+    return -1
+
+
+class _Elementwise(Loss):
+    """A loss of ``npconv.ops.losses`` whose forward keeps its gradient (ElementwiseCache)."""
+
+    _op = None  # (forward, backward) names in npconv.ops.losses
+
+    def _op_kwargs(self) -> dict:
+        return {}
+
+    def _forward(self, t, p):
+        return getattr(L, f"{self._op}_forward")(p, t, **self._op_kwargs())
+
+    def _backward(self, d, cache):
+        return getattr(L, f"{self._op}_backward")(d, cache)
+
+
+class KLDivergence(_Elementwise):
+    """Keras's ``KLDivergence``: ``sum(t log(t / p))`` over the last axis with ``t`` and
+    ``p`` clipped to ``[1e-7, 1]`` (torch's ``kl_div(log(p), t)`` where nothing is clipped,
+    summed over the last axis)."""
+
+    _default_name = "kl_divergence"
+    _op = "kl_divergence"
+
+
+class Poisson(_Elementwise):
+    """Keras's ``Poisson``: ``mean(p - t log(p + 1e-7))`` over the last axis (torch's
+    ``poisson_nll_loss(p, t, log_input=False, eps=1e-7)``)."""
+
+    _default_name = "poisson"
+    _op = "poisson"
+
+
+class Hinge(_Elementwise):
+    """Keras's ``Hinge``: ``mean(max(1 - t p, 0))`` over the last axis; targets that are all
+    0 or 1 (in the batch) are read as -1 or 1."""
+
+    _default_name = "hinge"
+    _op = "hinge"
+
+
+class SquaredHinge(_Elementwise):
+    """Keras's ``SquaredHinge``: ``mean(max(1 - t p, 0)^2)``; {0, 1} targets as {-1, 1}."""
+
+    _default_name = "squared_hinge"
+    _op = "hinge"
+
+    def _op_kwargs(self):
+        return {"squared": True}
+
+
+class CategoricalHinge(_Elementwise):
+    """Keras's ``CategoricalHinge``: ``max(max((1 - t) p) - sum(t p) + 1, 0)`` per sample,
+    one-hot targets."""
+
+    _default_name = "categorical_hinge"
+    _op = "categorical_hinge"
+
+
+class LogCosh(_Elementwise):
+    """Keras's ``LogCosh``: ``mean(log(cosh(p - t)))`` over the last axis, computed as
+    ``x + softplus(-2x) - log 2`` (no overflow)."""
+
+    _default_name = "log_cosh"
+    _op = "log_cosh"
+
+
+class MeanSquaredLogarithmicError(_Elementwise):
+    """Keras's ``MeanSquaredLogarithmicError``: ``mean((log(max(p, eps) + 1) -
+    log(max(t, eps) + 1))^2)`` over the last axis."""
+
+    _default_name = "mean_squared_logarithmic_error"
+    _op = "mean_squared_logarithmic_error"
+
+
+class MeanAbsolutePercentageError(_Elementwise):
+    """Keras's ``MeanAbsolutePercentageError``: ``100 mean(|(t - p) / max(|t|, eps)|)``."""
+
+    _default_name = "mean_absolute_percentage_error"
+    _op = "mean_absolute_percentage_error"
+
+
+class CosineSimilarity(_Elementwise):
+    """Keras's ``CosineSimilarity``: ``-sum(l2_normalize(t) * l2_normalize(p))`` along
+    ``axis`` (a norm below 1e-7 counts as 1e-7): -1 for the same direction, so minimising it
+    aligns the predictions with the targets. torch: ``-cosine_similarity(p, t, dim=axis)``."""
+
+    _default_name = "cosine_similarity"
+    _op = "cosine_similarity"
+
+    def __init__(self, axis=-1, name=None, reduction="sum_over_batch_size"):
+        super().__init__(name=name, reduction=reduction)
+        if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, numbers.Integral):
+            raise TypeError(f"CosineSimilarity: expected axis to be an int. Received: "
+                            f"axis={axis!r}")
+        self.axis = int(axis)
+
+    def _forward(self, t, p):
+        axis = self.axis
+        if not -p.ndim <= axis < p.ndim:
+            raise ValueError(f"expected axis in [-{p.ndim}, {p.ndim}) for y_pred of shape "
+                             f"{p.shape}. Received: axis={axis}")
+        values, cache = L.cosine_similarity_forward(np.moveaxis(p, axis, -1),
+                                                    np.moveaxis(t, axis, -1))
+        return values, (axis, cache)
+
+    def _backward(self, d, cache):
+        axis, inner = cache
+        return np.moveaxis(L.cosine_similarity_backward(d, inner), -1, axis)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
+
+
+class BinaryFocalCrossentropy(Loss):
+    """Keras's ``BinaryFocalCrossentropy`` (Lin et al., 2018): the binary cross-entropy of
+    each entry times ``(1 - p_t)^gamma``, ``p_t = t p + (1 - t)(1 - p)``, and, with
+    ``apply_class_balancing``, by ``alpha`` for class 1 and ``1 - alpha`` for class 0; the
+    mean over the last axis. Label smoothing ``t (1 - s) + s / 2``. ``from_logits``: the
+    sigmoid is taken first and Keras's clipped cross-entropy of its probabilities is used.
+    No fused gradient with a sigmoid output: the gradient goes through the activation."""
+
+    _default_name = "binary_focal_crossentropy"
+
+    def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
+                 label_smoothing=0.0, axis=-1, name=None, reduction="sum_over_batch_size"):
+        super().__init__(name=name, reduction=reduction)
+        where = type(self).__name__
+        if not isinstance(apply_class_balancing, (bool, np.bool_)):
+            raise TypeError(f"{where}: expected apply_class_balancing to be a bool. "
+                            f"Received: apply_class_balancing={apply_class_balancing!r}")
+        self.apply_class_balancing = bool(apply_class_balancing)
+        self.alpha = _check_real(alpha, "alpha", where)
+        self.gamma = _check_real(gamma, "gamma", where, low=0)
+        self.from_logits = _check_from_logits(from_logits, where)
+        self.label_smoothing = _check_smoothing(label_smoothing, where)
+        self.axis = _check_axis_last(axis, where)
+
+    def _forward(self, t, p):
+        if t.dtype.kind not in "fiub":
+            raise TypeError(f"expected numeric targets. Received dtype {t.dtype}")
+        t = t.astype(p.dtype, copy=False)
+        if self.label_smoothing:
+            t = t * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
+        return L.binary_focal_crossentropy_forward(
+            p, t, gamma=self.gamma, alpha=self.alpha,
+            apply_class_balancing=self.apply_class_balancing, from_logits=self.from_logits)
+
+    def _backward(self, d, cache):
+        return L.binary_focal_crossentropy_backward(d, cache)
+
+    def get_config(self):
+        return {**super().get_config(), "apply_class_balancing": self.apply_class_balancing,
+                "alpha": self.alpha, "gamma": self.gamma, "from_logits": self.from_logits,
+                "label_smoothing": self.label_smoothing, "axis": self.axis}
+
+
+class CategoricalFocalCrossentropy(Loss):
+    """Keras's ``CategoricalFocalCrossentropy``: with ``q`` the predictions renormalised to
+    sum 1 and clipped to ``[1e-7, 1 - 1e-7]`` (after a softmax when ``from_logits``), the sum
+    over classes of ``alpha (1 - q)^gamma (-t log q)``; ``alpha`` a number or a list of one
+    per class. One-hot targets; label smoothing ``t (1 - s) + s / C``."""
+
+    _default_name = "categorical_focal_crossentropy"
+
+    def __init__(self, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1,
+                 name=None, reduction="sum_over_batch_size"):
+        super().__init__(name=name, reduction=reduction)
+        where = type(self).__name__
+        if isinstance(alpha, (list, tuple, np.ndarray)):
+            alpha = [_check_real(a, "alpha", where) for a in np.asarray(alpha).ravel().tolist()]
+            if not alpha:
+                raise ValueError(f"{where}: expected alpha to be a number or one number per "
+                                 "class. Received: alpha=[]")
+        else:
+            alpha = _check_real(alpha, "alpha", where)
+        self.alpha = alpha
+        self.gamma = _check_real(gamma, "gamma", where, low=0)
+        self.from_logits = _check_from_logits(from_logits, where)
+        self.label_smoothing = _check_smoothing(label_smoothing, where)
+        self.axis = _check_axis_last(axis, where)
+
+    def _forward(self, t, p):
+        if t.dtype.kind not in "fiub":
+            raise TypeError(f"expected numeric targets. Received dtype {t.dtype}")
+        if isinstance(self.alpha, list) and len(self.alpha) != p.shape[-1]:
+            raise ValueError(f"expected one alpha per class ({p.shape[-1]} classes in "
+                             f"y_pred). Received {len(self.alpha)} alphas")
+        t = t.astype(p.dtype, copy=False)
+        if self.label_smoothing:
+            t = t * (1 - self.label_smoothing) + self.label_smoothing / p.shape[-1]
+        return L.categorical_focal_crossentropy_forward(
+            p, t, gamma=self.gamma, alpha=self.alpha, from_logits=self.from_logits)
+
+    def _backward(self, d, cache):
+        return L.categorical_focal_crossentropy_backward(d, cache)
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha, "gamma": self.gamma,
+                "from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
+                "axis": self.axis}
+
+
 # ---------------------------------------------------------------- per-sample functions
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False) -> np.ndarray:
     """Per-sample cross-entropy for integer labels, shape ``y_pred.shape[:-1]``."""
@@ -449,8 +670,71 @@ def huber(y_true, y_pred, delta=1.0) -> np.ndarray:
     return Huber(delta=delta).call(y_true, y_pred)
 
 
+def kl_divergence(y_true, y_pred) -> np.ndarray:
+    """Per-sample Kullback-Leibler divergence (Keras's ``keras.losses.kl_divergence``)."""
+    return KLDivergence().call(y_true, y_pred)
+
+
+def poisson(y_true, y_pred) -> np.ndarray:
+    """Per-sample Poisson loss (mean over the last axis)."""
+    return Poisson().call(y_true, y_pred)
+
+
+def hinge(y_true, y_pred) -> np.ndarray:
+    """Per-sample hinge loss (mean over the last axis)."""
+    return Hinge().call(y_true, y_pred)
+
+
+def squared_hinge(y_true, y_pred) -> np.ndarray:
+    """Per-sample squared hinge loss (mean over the last axis)."""
+    return SquaredHinge().call(y_true, y_pred)
+
+
+def categorical_hinge(y_true, y_pred) -> np.ndarray:
+    """Per-sample categorical hinge loss."""
+    return CategoricalHinge().call(y_true, y_pred)
+
+
+def log_cosh(y_true, y_pred) -> np.ndarray:
+    """Per-sample log-cosh error (mean over the last axis)."""
+    return LogCosh().call(y_true, y_pred)
+
+
+def mean_squared_logarithmic_error(y_true, y_pred) -> np.ndarray:
+    """Per-sample mean squared logarithmic error (mean over the last axis)."""
+    return MeanSquaredLogarithmicError().call(y_true, y_pred)
+
+
+def mean_absolute_percentage_error(y_true, y_pred) -> np.ndarray:
+    """Per-sample mean absolute percentage error (mean over the last axis)."""
+    return MeanAbsolutePercentageError().call(y_true, y_pred)
+
+
+def cosine_similarity(y_true, y_pred, axis=-1) -> np.ndarray:
+    """Per-sample negative cosine similarity along ``axis`` (Keras's loss function)."""
+    return CosineSimilarity(axis=axis).call(y_true, y_pred)
+
+
+def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25,
+                              gamma=2.0, from_logits=False, label_smoothing=0.0,
+                              axis=-1) -> np.ndarray:
+    """Per-sample binary focal cross-entropy (mean over the last axis)."""
+    return BinaryFocalCrossentropy(apply_class_balancing, alpha, gamma, from_logits,
+                                   label_smoothing, axis).call(y_true, y_pred)
+
+
+def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False,
+                                   label_smoothing=0.0, axis=-1) -> np.ndarray:
+    """Per-sample categorical focal cross-entropy."""
+    return CategoricalFocalCrossentropy(alpha, gamma, from_logits, label_smoothing,
+                                        axis).call(y_true, y_pred)
+
+
 mse = mean_squared_error
 mae = mean_absolute_error
+kld = kl_divergence
+msle = mean_squared_logarithmic_error
+mape = mean_absolute_percentage_error
 
 _BY_NAME = {
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
@@ -462,6 +746,20 @@ _BY_NAME = {
     "mae": MeanAbsoluteError,
     "huber": Huber,
     "huber_loss": Huber,
+    "kl_divergence": KLDivergence,
+    "kld": KLDivergence,
+    "poisson": Poisson,
+    "hinge": Hinge,
+    "squared_hinge": SquaredHinge,
+    "categorical_hinge": CategoricalHinge,
+    "log_cosh": LogCosh,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
+    "msle": MeanSquaredLogarithmicError,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "mape": MeanAbsolutePercentageError,
+    "cosine_similarity": CosineSimilarity,
+    "binary_focal_crossentropy": BinaryFocalCrossentropy,
+    "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
 }
 _BY_CLASS_NAME = {cls.__name__: cls for cls in set(_BY_NAME.values())}
 _BY_FUNCTION = {
@@ -471,6 +769,17 @@ _BY_FUNCTION = {
     mean_squared_error: MeanSquaredError,
     mean_absolute_error: MeanAbsoluteError,
     huber: Huber,
+    kl_divergence: KLDivergence,
+    poisson: Poisson,
+    hinge: Hinge,
+    squared_hinge: SquaredHinge,
+    categorical_hinge: CategoricalHinge,
+    log_cosh: LogCosh,
+    mean_squared_logarithmic_error: MeanSquaredLogarithmicError,
+    mean_absolute_percentage_error: MeanAbsolutePercentageError,
+    cosine_similarity: CosineSimilarity,
+    binary_focal_crossentropy: BinaryFocalCrossentropy,
+    categorical_focal_crossentropy: CategoricalFocalCrossentropy,
 }
 
 

@@ -11,6 +11,7 @@ for "accuracy"). The accuracies are means of per-sample 0/1 matches (Keras's
     top_k (sparse_)categorical    score of the true class >= the k-th largest score (ties count)
     accuracy                      y_pred == y_true exactly (``keras.metrics.Accuracy``)
     mean_absolute_error ("mae")   mean over the last axis of |y_pred - y_true| (regression)
+    cosine_similarity             cos(y_true, y_pred) along an axis (the loss of that name is -cos)
     precision / recall            TP / (TP + FP) and TP / (TP + FN), counted over every entry
                                   with y_pred > threshold (0.5) as positive (``Precision``)
     auc                           area under the ROC or PR curve from counts at fixed thresholds,
@@ -106,6 +107,12 @@ def mean_squared_error(y_true, y_pred) -> np.ndarray:
     y_true, y_pred = _same_shape(*_arrays(y_true, y_pred, where), where)
     diff = np.square(y_pred.astype(np.float64) - y_true)
     return diff if diff.ndim <= 1 else np.mean(diff, axis=-1)
+
+
+def cosine_similarity(y_true, y_pred, axis=-1) -> np.ndarray:
+    """Per sample: the cosine of the angle between ``y_true`` and ``y_pred`` along ``axis``
+    (Keras's metric; the loss ``cosine_similarity`` is its negative)."""
+    return -_losses.cosine_similarity(y_true, y_pred, axis=axis)
 
 
 def _in_top_k(labels, y_pred, k):
@@ -323,6 +330,13 @@ class MeanAbsoluteError(MeanMetricWrapper):
 class MeanSquaredError(MeanMetricWrapper):
     def __init__(self, name="mean_squared_error"):
         super().__init__(mean_squared_error, name)
+
+
+class CosineSimilarity(MeanMetricWrapper):
+    """Keras's ``CosineSimilarity`` metric: the mean cosine (+1 for the same direction)."""
+
+    def __init__(self, name="cosine_similarity", axis=-1):
+        super().__init__(cosine_similarity, name, axis=axis)
 
 
 class RootMeanSquaredError(Metric):
@@ -792,6 +806,7 @@ _BY_NAME = {
     "mean_squared_error": MeanSquaredError,
     "mse": MeanSquaredError,
     "root_mean_squared_error": RootMeanSquaredError,
+    "cosine_similarity": CosineSimilarity,
     "precision": Precision,
     "recall": Recall,
     "auc": AUC,

@@ -21,6 +21,11 @@ is not None, in Keras's order:
               m, v as Adam;  m_hat = u_{t+1} m / (1 - P_t u_{t+1}) + (1 - u_t) g / (1 - P_t)
               w -= lr * m_hat / (sqrt(v / (1 - beta_2^t)) + epsilon)
     Adagrad   a += g^2 (a starts at initial_accumulator_value);  w -= lr * g / sqrt(a + epsilon)
+    Adamax    m as Adam;  u = max(beta_2 * u, |g|);  w -= lr / (1 - beta_1^t) * m / (u + epsilon)
+    Adadelta  a = rho a + (1 - rho) g^2;  delta = sqrt(d + epsilon) / sqrt(a + epsilon) * g
+              d = rho d + (1 - rho) delta^2;  w -= lr * delta
+    Lion      w -= lr * sign(beta_1 m + (1 - beta_1) g);  m = beta_2 m + (1 - beta_2) g
+    Ftrl      FTRL-proximal (see the class)
 
 4. ``iterations += 1`` (t above is ``iterations + 1``).
 
@@ -584,14 +589,219 @@ class Nadam(Optimizer):
                 "epsilon": self.epsilon}
 
 
+class Adamax(Optimizer):
+    """Adamax, Keras 3's rule (``keras/src/optimizers/adamax.py``) and defaults: Adam with the
+    infinity norm. At step ``t`` (``iterations + 1``)::
+
+        m += (1 - beta_1) (g - m);  u = max(beta_2 u, |g|)
+        w -= lr * m / ((1 - beta_1^t) (u + epsilon))
+
+    PyTorch's ``Adamax`` keeps ``u = max(beta_2 u, |g| + eps)`` and divides by ``u``: the
+    rules coincide at epsilon = 0 (tests/reference/test_adamax_adadelta_torch.py).
+    """
+
+    _default_name = "adamax"
+    _slot_names = ("momentum", "norm")
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
+                 name=None):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name)
+        where = type(self).__name__
+        self.beta_1 = _check_nonneg(beta_1, "beta_1", where, upper=1)
+        self.beta_2 = _check_nonneg(beta_2, "beta_2", where, upper=1)
+        self.epsilon = _check_nonneg(epsilon, "epsilon", where)
+
+    def _update(self, index, value, grad, lr):
+        t = self.iterations + 1
+        m = self._slot(index, "momentum", value)
+        u = self._slot(index, "norm", value)
+        tmp = self._scratch(index, value)
+        np.subtract(grad, m, out=tmp)
+        tmp *= 1 - self.beta_1
+        m += tmp  # m = beta_1 m + (1 - beta_1) g
+        u *= self.beta_2
+        np.abs(grad, out=tmp)
+        np.maximum(u, tmp, out=u)  # u = max(beta_2 u, |g|)
+        np.add(u, self.epsilon, out=tmp)
+        np.divide(m, tmp, out=tmp)
+        tmp *= lr / (1 - self.beta_1**t)
+        value -= tmp
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon}
+
+
+class Adadelta(Optimizer):
+    """Adadelta, Keras 3's rule (``keras/src/optimizers/adadelta.py``) and defaults (note
+    ``learning_rate=0.001``; the paper's rule is ``learning_rate=1.0``)::
+
+        a = rho a + (1 - rho) g^2
+        delta = -sqrt(d + epsilon) / sqrt(a + epsilon) * g
+        d = rho d + (1 - rho) delta^2;  w += lr * delta
+
+    This is PyTorch's ``Adadelta`` exactly (epsilon inside both roots there too; torch's
+    defaults are ``lr=1.0, eps=1e-6``).
+    """
+
+    _default_name = "adadelta"
+    _slot_names = ("accumulated_grad", "accumulated_delta_var")
+
+    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, weight_decay=None,
+                 clipnorm=None, clipvalue=None, global_clipnorm=None, name=None):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name)
+        where = type(self).__name__
+        self.rho = _check_nonneg(rho, "rho", where, upper=1)
+        self.epsilon = _check_nonneg(epsilon, "epsilon", where)
+
+    def _update(self, index, value, grad, lr):
+        rho, eps = self.rho, self.epsilon
+        a = self._slot(index, "accumulated_grad", value)
+        d = self._slot(index, "accumulated_delta_var", value)
+        tmp = self._scratch(index, value)
+        a *= rho
+        np.multiply(grad, grad, out=tmp)
+        tmp *= 1 - rho
+        a += tmp  # a = rho a + (1 - rho) g^2
+        delta = np.add(a, eps)
+        np.sqrt(delta, out=delta)
+        np.add(d, eps, out=tmp)
+        np.sqrt(tmp, out=tmp)
+        np.divide(tmp, delta, out=delta)
+        delta *= grad  # -delta of Keras: sqrt(d + eps) / sqrt(a + eps) * g
+        d *= rho
+        np.multiply(delta, delta, out=tmp)
+        tmp *= 1 - rho
+        d += tmp  # d = rho d + (1 - rho) delta^2
+        delta *= lr
+        value -= delta
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
+
+
+class Lion(Optimizer):
+    """Lion (Chen et al., 2023), Keras 3's rule (``keras/src/optimizers/lion.py``) and
+    defaults::
+
+        w -= lr * sign(beta_1 m + (1 - beta_1) g)
+        m = beta_2 m + (1 - beta_2) g
+
+    ``sign(0) = 0``. PyTorch has no Lion; its tests follow the paper's formula.
+    """
+
+    _default_name = "lion"
+    _slot_names = ("momentum",)
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.99, weight_decay=None,
+                 clipnorm=None, clipvalue=None, global_clipnorm=None, name=None):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name)
+        where = type(self).__name__
+        self.beta_1 = _check_nonneg(beta_1, "beta_1", where, upper=1)
+        if self.beta_1 == 0:
+            raise ValueError(f"{where}: expected beta_1 in (0, 1] (at 0 Lion is SignSGD). "
+                             f"Received: beta_1={beta_1!r}")
+        self.beta_2 = _check_nonneg(beta_2, "beta_2", where, upper=1)
+
+    def _update(self, index, value, grad, lr):
+        m = self._slot(index, "momentum", value)
+        tmp = self._scratch(index, value)
+        np.multiply(m, self.beta_1, out=tmp)
+        tmp += grad * (1 - self.beta_1)
+        np.sign(tmp, out=tmp)
+        tmp *= lr
+        value -= tmp
+        m *= self.beta_2
+        m += grad * (1 - self.beta_2)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2}
+
+
+class Ftrl(Optimizer):
+    """FTRL-proximal, Keras 3's rule (``keras/src/optimizers/ftrl.py``) and defaults. With
+    ``p = -learning_rate_power``, ``l1``, ``l2 = l2_regularization_strength + beta / (2 lr)``
+    and ``l2_shrinkage``; the accumulator ``n`` starts at ``initial_accumulator_value``::
+
+        n_new = n + g^2
+        z += g + 2 l2_shrinkage w - (n_new^p - n^p) / lr * w
+        w = (clip(z, -l1, l1) - z) / (n_new^p / lr + 2 l2);  n = n_new
+
+    PyTorch has no Ftrl; its tests follow this formula.
+    """
+
+    _default_name = "ftrl"
+    _slot_names = ("accumulator", "linear")
+
+    def __init__(self, learning_rate=0.001, learning_rate_power=-0.5,
+                 initial_accumulator_value=0.1, l1_regularization_strength=0.0,
+                 l2_regularization_strength=0.0, l2_shrinkage_regularization_strength=0.0,
+                 beta=0.0, weight_decay=None, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None, name=None):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name)
+        where = type(self).__name__
+        power = learning_rate_power
+        if (isinstance(power, bool) or not isinstance(power, numbers.Real)
+                or not math.isfinite(power) or power > 0):
+            raise ValueError(f"{where}: expected learning_rate_power <= 0. Received: "
+                             f"learning_rate_power={power!r}")
+        self.learning_rate_power = float(power)
+        self.initial_accumulator_value = _check_nonneg(
+            initial_accumulator_value, "initial_accumulator_value", where)
+        self.l1_regularization_strength = _check_nonneg(
+            l1_regularization_strength, "l1_regularization_strength", where)
+        self.l2_regularization_strength = _check_nonneg(
+            l2_regularization_strength, "l2_regularization_strength", where)
+        self.l2_shrinkage_regularization_strength = _check_nonneg(
+            l2_shrinkage_regularization_strength, "l2_shrinkage_regularization_strength", where)
+        self.beta = _check_nonneg(beta, "beta", where)
+
+    def _update(self, index, value, grad, lr):
+        if lr == 0:
+            raise ValueError(f"{self.name}: Ftrl divides by the learning rate, which is 0")
+        slots = self._slots.setdefault(index, {})
+        n = slots.get("accumulator")
+        if n is None:
+            n = slots["accumulator"] = np.full_like(value, self.initial_accumulator_value)
+        z = self._slot(index, "linear", value)
+        power = -self.learning_rate_power
+        l1 = self.l1_regularization_strength
+        l2 = self.l2_regularization_strength + self.beta / (2 * lr)
+        old_power = np.power(n, power)
+        n += grad * grad  # n_new
+        new_power = np.power(n, power)
+        z += grad
+        if self.l2_shrinkage_regularization_strength:
+            z += value * (2 * self.l2_shrinkage_regularization_strength)
+        old_power -= new_power
+        old_power *= value
+        old_power /= lr
+        z += old_power  # z -= (n_new^p - n^p) / lr * w
+        new_power /= lr
+        new_power += 2 * l2  # the quadratic term
+        np.clip(z, -l1, l1, out=value)
+        value -= z
+        value /= new_power
+
+    def get_config(self):
+        return {**super().get_config(), "learning_rate_power": self.learning_rate_power,
+                "initial_accumulator_value": self.initial_accumulator_value,
+                "l1_regularization_strength": self.l1_regularization_strength,
+                "l2_regularization_strength": self.l2_regularization_strength,
+                "l2_shrinkage_regularization_strength":
+                    self.l2_shrinkage_regularization_strength,
+                "beta": self.beta}
+
+
 _BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW, "adagrad": Adagrad,
-            "nadam": Nadam}
+            "nadam": Nadam, "adamax": Adamax, "adadelta": Adadelta, "lion": Lion, "ftrl": Ftrl}
 
 
 def get(identifier) -> Optimizer:
-    """An optimizer from a name ("sgd", "rmsprop", "adam", "adamw", "adagrad", "nadam"; any
-    case, Keras defaults), an Optimizer instance (returned as is) or class, or a ``{"class_name",
-    "config"}`` dict."""
+    """An optimizer from a name ("sgd", "rmsprop", "adam", "adamw", "adagrad", "nadam",
+    "adamax", "adadelta", "lion", "ftrl"; any case, Keras defaults), an Optimizer instance
+    (returned as is) or class, or a ``{"class_name", "config"}`` dict."""
     if isinstance(identifier, Optimizer):
         return identifier
     if isinstance(identifier, str):
