@@ -37,6 +37,7 @@ from .pooling import (
     MaxPooling2D,
 )
 from .reshaping import Cropping2D, UpSampling2D, ZeroPadding2D
+from .scalar_ops import Power, TrueDivide  # (symbolic x / c, x ** c)
 from .shape import Permute, Rescaling, Reshape
 
 Convolution2D = Conv2D
@@ -53,5 +54,5 @@ __all__ = [
     "concatenate", "multiply",
     "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose",
     "Average", "Cropping2D", "Maximum", "Minimum", "Subtract", "average", "maximum", "minimum",
-    "subtract", "Lambda",
+    "subtract", "Lambda", "Power", "TrueDivide",
 ]

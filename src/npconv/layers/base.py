@@ -246,24 +246,65 @@ class SymbolicTensor:
 
     # Keras's arithmetic on symbolic tensors: ``a + b`` is ``Add()([a, b])``, ``a - b``
     # ``Subtract()([a, b])`` and ``a * b`` ``Multiply()([a, b])`` (a layer each, so they
-    # have a backward); with anything but another symbolic tensor they are refused
-    # (NotImplemented: Python's TypeError).
-    def __add__(self, other):
-        from .merge import Add
+    # have a backward). With a number, ``x * c``, ``x + c``, ``c - x``, ``-x`` ... are a
+    # ``Rescaling(scale, offset)``, ``x / c`` and ``c / x`` a ``TrueDivide``, ``x ** c`` a
+    # ``Power`` (npconv.layers.scalar_ops), each exactly NumPy's result for the expression.
+    # Anything else is refused (NotImplemented: Python's TypeError).
+    __array_ufunc__ = None  # np.float32(2) * x comes here too (not an object array)
 
-        return Add()([self, other]) if isinstance(other, SymbolicTensor) else NotImplemented
+    def _merge(self, other, kind, reflected=False):
+        from . import merge
+
+        pair = [other, self] if reflected else [self, other]
+        return getattr(merge, kind)()(pair)
+
+    def _scalar(self, other, make):
+        from .scalar_ops import _number
+
+        if isinstance(other, SymbolicTensor) or not isinstance(other, numbers.Real) \
+                or isinstance(other, (bool, np.bool_)):
+            return NotImplemented
+        return make(_number(other, "the number", "symbolic tensor arithmetic"))(self)
+
+    def __add__(self, other):
+        if isinstance(other, SymbolicTensor):
+            return self._merge(other, "Add")
+        return self._scalar(other, lambda c: _rescaling(1, c))
+
+    __radd__ = __add__
 
     def __sub__(self, other):
-        from .merge import Subtract
+        if isinstance(other, SymbolicTensor):
+            return self._merge(other, "Subtract")
+        return self._scalar(other, lambda c: _rescaling(1, -c))
 
-        return (Subtract()([self, other]) if isinstance(other, SymbolicTensor)
-                else NotImplemented)
+    def __rsub__(self, other):
+        return self._scalar(other, lambda c: _rescaling(-1, c))
 
     def __mul__(self, other):
-        from .merge import Multiply
+        if isinstance(other, SymbolicTensor):
+            return self._merge(other, "Multiply")
+        return self._scalar(other, lambda c: _rescaling(c, 0))
 
-        return (Multiply()([self, other]) if isinstance(other, SymbolicTensor)
-                else NotImplemented)
+    __rmul__ = __mul__
+
+    def __truediv__(self, other):
+        from .scalar_ops import TrueDivide
+
+        return self._scalar(other, TrueDivide)
+
+    def __rtruediv__(self, other):
+        from .scalar_ops import TrueDivide
+
+        return self._scalar(other, lambda c: TrueDivide(c, reflected=True))
+
+    def __pow__(self, other):
+        from .scalar_ops import Power
+
+        return self._scalar(other, Power)
+
+    def __neg__(self):
+        return _rescaling(-1, 0)(self)
 
     def _apply_activation(self, activation):
         """``npconv.activations.relu(t)`` on a symbolic tensor: an ``Activation`` layer, or
@@ -287,6 +328,12 @@ class SymbolicTensor:
     def __repr__(self) -> str:
         producer = f", layer={self.layer.name}" if self.layer is not None else ""
         return f"<SymbolicTensor shape={self.shape}{producer}>"
+
+
+def _rescaling(scale, offset):
+    from .shape import Rescaling
+
+    return Rescaling(scale, offset)
 
 
 def _draw(init, shape, dtype):
