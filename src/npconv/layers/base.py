@@ -857,6 +857,7 @@ class Layer:
             else:
                 y, self._activation_cache = self.activation.forward(y)
         self._output_seen = np.shape(y)
+        self._output_dtype = getattr(y, "dtype", None)
         if self._adopting:
             self._adopt_sublayer_weights()
         return y
@@ -895,16 +896,38 @@ class Layer:
             return self._graph._backward_serial(
                 d, fused_output_activation=not through_activation,
                 need_input_grad=self.need_input_grad)
+        # The gradients have the dtype the forward pass computed in (a float64 d_out to a
+        # float32 layer gives float32 dx and weight grads, in every layer), cast once here
+        # (no copy when it is that dtype already)
+        compute = getattr(self, "_output_dtype", None)
+        if compute is not None and compute.kind == "f" and d.dtype != compute:
+            d = d.astype(compute)
         if (self.activation is not None and through_activation
                 and not getattr(self, "_activation_skipped", False)):
             d = self.activation.backward(d, self._activation_cache)
         if self.multiple_inputs:
-            return self.call_backward(d)
+            return self._cast_grads(self.call_backward(d), compute)
         if getattr(self, "_output_transposed", False):
             d = d.transpose(0, 2, 3, 1)
-        dx = self.call_backward(d)
+        dx = self._cast_grads(self.call_backward(d), compute)
         if getattr(self, "_input_transposed", False) and dx is not None:
             dx = dx.transpose(0, 3, 1, 2)
+        return dx
+
+    def _cast_grads(self, dx, compute):
+        """A subclass's ``call_backward`` given a ``d_out`` of the compute dtype may still
+        promote (a float64 constant, a user's layer): ``dx`` (each of a list) and the
+        weights' ``grad`` are brought to the compute dtype, the weights' to their own."""
+        for w in self._weights:
+            if w.grad is not None and w.grad.dtype != w.value.dtype:
+                w.grad = w.grad.astype(w.value.dtype)
+        if compute is None or compute.kind != "f":
+            return dx
+        if isinstance(dx, list):
+            return [g if g is None or g.dtype == compute else np.asarray(g).astype(compute)
+                    for g in dx]
+        if dx is not None and dx.dtype != compute:
+            dx = np.asarray(dx).astype(compute)
         return dx
 
     def _check_caches_kept(self) -> None:
