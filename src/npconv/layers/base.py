@@ -438,6 +438,8 @@ class Layer:
     #: True while a layer with its own call_backward holds sublayers not yet built: their
     #: weights join its own after a forward pass (see _adopt_sublayer_weights).
     _adopting = False
+    activity_regularizer = None
+    _activity_loss = _activity_output = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -461,6 +463,14 @@ class Layer:
                 raise type(err)(f"{where}: {weight_name}_regularizer: {err}") from None
             if regularizer is not None:
                 self._weight_regularizers[weight_name] = regularizer
+        try:
+            #: Keras's ``activity_regularizer``: its penalty of the layer's output (after the
+            #: activation) joins ``losses`` at each call, its gradient the backward's d_out
+            self.activity_regularizer = regularizers.get(kwargs.pop("activity_regularizer",
+                                                                    None))
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{where}: activity_regularizer: {err}") from None
+        self._activity_loss = self._activity_output = None
         if kwargs:
             unexpected = ", ".join(sorted(kwargs))
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s): {unexpected}")
@@ -578,9 +588,13 @@ class Layer:
 
     @property
     def losses(self) -> list[float]:
-        """The regularization penalties of the trainable weights, as Keras's ``layer.losses``."""
-        return [w.regularizer(w.value) for w in self.trainable_weights
-                if w.regularizer is not None]
+        """The regularization penalties of the trainable weights, and the activity
+        regularizer's of the last call's output, as Keras's ``layer.losses``."""
+        found = [w.regularizer(w.value) for w in self.trainable_weights
+                 if w.regularizer is not None]
+        if getattr(self, "_activity_loss", None) is not None:
+            found.append(self._activity_loss)
+        return found
 
     def add_regularization_gradients(self) -> None:
         """Add each trainable weight's penalty gradient to its ``grad`` (after ``backward``)."""
@@ -858,6 +872,12 @@ class Layer:
                 y, self._activation_cache = self.activation.forward(y)
         self._output_seen = np.shape(y)
         self._output_dtype = getattr(y, "dtype", None)
+        if self.activity_regularizer is not None:
+            if self._activation_skipped:  # (a model never asks: fusion.moves_activation)
+                raise RuntimeError(f"{self.name}: forward(activation=False) with an "
+                                   "activity_regularizer, which reads the activation's output")
+            self._activity_output = y
+            self._activity_loss = float(self.activity_regularizer(y))
         if self._adopting:
             self._adopt_sublayer_weights()
         return y
@@ -866,6 +886,10 @@ class Layer:
         """A composite layer's forward pass: its traced graph (built on the first input)."""
         from ..models.composite import check_input
 
+        if self.activity_regularizer is not None:
+            raise ValueError(f"{self.name}: an activity_regularizer on a layer built from "
+                             "other layers is not supported in npconv; give it to the "
+                             "sublayer whose output it should penalise")
         self._forward_owner = None
         self._caches_released = False
         x = check_input(self, inputs)
@@ -902,6 +926,13 @@ class Layer:
         compute = getattr(self, "_output_dtype", None)
         if compute is not None and compute.kind == "f" and d.dtype != compute:
             d = d.astype(compute)
+        activity = getattr(self, "_activity_output", None)
+        if activity is not None:  # d penalty / d output, after the activation
+            g = self.activity_regularizer.gradient(activity).astype(d.dtype, copy=False)
+            if through_activation or self.activation is None:
+                d = d + g
+            else:  # d is w.r.t. the pre-activation already (fused softmax + cross-entropy)
+                d = d + self.activation.backward(g, self._activation_cache)
         if (self.activation is not None and through_activation
                 and not getattr(self, "_activation_skipped", False)):
             d = self.activation.backward(d, self._activation_cache)
@@ -941,6 +972,7 @@ class Layer:
         a training step does after each layer's backward, so that its peak memory holds only
         the layers not yet back-propagated. A later backward raises until the next forward."""
         self._cache = self._activation_cache = None
+        self._activity_output = None  # (its penalty stays in losses)
         if hasattr(self, "_inference_input"):
             self._inference_input = None
         self._caches_released = True
@@ -958,8 +990,8 @@ class Layer:
         axis (a softmax over axis 0)."""
         if self._graph is not None:
             return self._graph.splits_batch(training)
-        if not self.batch_independent:
-            return False
+        if not self.batch_independent or self.activity_regularizer is not None:
+            return False  # (a penalty of the whole batch's output: one piece)
         axis = getattr(self.activation, "kwargs", {}).get("axis")
         return axis is None or not self._is_batch_axis(axis)
 
@@ -984,6 +1016,8 @@ class Layer:
             config["input_shape"] = list(self.input_shape_arg)
         for weight_name, regularizer in self._weight_regularizers.items():
             config[f"{weight_name}_regularizer"] = regularizers.serialize(regularizer)
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         return config
 
     @classmethod

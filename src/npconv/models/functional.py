@@ -147,6 +147,12 @@ class Model:
         #: own caches (_forward_serial) and the calls' weight gradients add up
         self._shared_nodes = frozenset(k for k, node in enumerate(nodes)
                                        if calls[id(node.layer)] > 1)
+        for k in self._shared_nodes:
+            if nodes[k].layer.activity_regularizer is not None:
+                raise ValueError(f"{self.name}: the layer '{nodes[k].layer.name}' has an "
+                                 "activity_regularizer and is called at several places; "
+                                 "npconv keeps one penalty per layer: give each call a "
+                                 "layer of its own")
         self._relu_pools = {
             k: v for k, v in fusion.relu_pool_pairs(nodes, len(self.inputs),
                                                     self._output_ids).items()
