@@ -140,3 +140,14 @@ def test_errors_name_the_layer():
     with pytest.raises(ValueError, match="'twice' has an activity_regularizer and is called "
                                          "at several places"):
         npconv.Model(inputs, shared(shared(inputs)))
+
+
+@pytest.mark.parametrize("make, shape", [(_dense_model, (3,)), (_conv_model, (6, 6, 2))])
+def test_gradient_check_counts_the_penalty(make, shape):
+    x, y = _data(shape)
+    model = make()
+    assert npconv.gradient_check(model, x, print_fn=None).passed
+    assert npconv.gradient_check(model, x, y, loss="categorical_crossentropy",
+                                 print_fn=None).passed
+    layer = layers.Dense(3, activation="tanh", activity_regularizer="l1_l2")
+    assert npconv.gradient_check(layer, x.reshape(len(x), -1), print_fn=None).passed
