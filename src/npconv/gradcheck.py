@@ -217,8 +217,10 @@ def gradient_check(layer_or_model, x, y=None, loss=None, eps=1e-6, rtol=1e-5, ma
             value, grad = loss_obj.forward_backward(y, o)
             return float(value), [np.asarray(grad, dtype=np.float64)]
 
-    def loss_value():
-        return loss_and_grad(forward())[0]
+    def loss_value():  # (an activity regularizer's penalty is part of it: its backward
+        value = loss_and_grad(forward())[0]  # adds the penalty's gradient)
+        return value + sum(layer._activity_loss for layer in _layers_of(clone)
+                           if getattr(layer, "activity_regularizer", None) is not None)
 
     problems = []
     out_again = _outputs_list(forward())

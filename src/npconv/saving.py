@@ -16,8 +16,10 @@ __all__ = ["custom_object_scope", "get_registered_object", "load_model",
 def register_keras_serializable(package="Custom", name=None):
     """Decorator (Keras's): ``@register_keras_serializable()`` over ``def scale(x): ...``
     registers the function as ``"Custom>scale"``, the name a ``Lambda``'s config then records
-    and ``load_model`` finds without ``custom_objects``. On a Layer subclass it changes
-    nothing: layer classes are found by their class name once defined."""
+    and ``load_model`` finds without ``custom_objects``. A name registered again is
+    replaced, as in Keras 3 (Keras 2 raised "already registered"): a notebook cell run twice
+    works. On a Layer subclass it changes nothing: layer classes are found by their class
+    name once defined."""
     if not isinstance(package, str) or not package:
         raise ValueError(f"register_keras_serializable: expected package to be a non-empty "
                          f"string. Received: package={package!r}")

@@ -293,6 +293,27 @@ def test_registered_functions_load_without_custom_objects(tmp_path):
                                   model.predict(x, verbose=0))
 
 
+def test_registering_a_name_again_replaces_it_as_keras_3(tmp_path):
+    # Keras 3's register_keras_serializable does not raise on a name registered before (Keras
+    # 2's did: "... has already been registered to ..."): a notebook cell run twice, or a
+    # function fixed and registered again, gives the latest; a file then loads with it.
+    @register_keras_serializable(package="test_again")
+    def scale(x):
+        return x / 2
+
+    model = _lambda_first(scale)
+    model.save(tmp_path / "m.npconv")
+
+    @register_keras_serializable(package="test_again")
+    def scale(x):  # noqa: F811 - the same name, registered again
+        return x / 4
+
+    assert keras.saving.get_registered_object("test_again>scale") is scale
+    x, _ = _images(4)
+    loaded = load_model(tmp_path / "m.npconv")
+    np.testing.assert_array_equal(loaded.layers[0](x), np.asarray(x, np.float32) / 4)
+
+
 def test_an_anonymous_lambda_saves_but_loading_says_how_to_name_it(tmp_path):
     model = _lambda_first(lambda x: x / 255.0)
     model.save(tmp_path / "anon.npconv")

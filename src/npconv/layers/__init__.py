@@ -40,6 +40,7 @@ from .pooling import (
 )
 from .preprocessing import Normalization
 from .reshaping import Cropping2D, UpSampling2D, ZeroPadding2D
+from .scalar_ops import Power, TrueDivide  # (symbolic x / c, x ** c)
 from .shape import Permute, Rescaling, Reshape
 
 Convolution2D = Conv2D
@@ -56,7 +57,7 @@ __all__ = [
     "concatenate", "multiply",
     "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose",
     "Average", "Cropping2D", "Maximum", "Minimum", "Subtract", "average", "maximum", "minimum",
-    "subtract", "Lambda", "RandomRotation", "RandomTranslation", "RandomZoom",
-    "CenterCrop", "GaussianDropout", "GaussianNoise", "Normalization", "RandomBrightness",
-    "RandomContrast", "RandomCrop", "Resizing",
+    "subtract", "Lambda", "Power", "TrueDivide", "RandomRotation", "RandomTranslation",
+    "RandomZoom", "CenterCrop", "GaussianDropout", "GaussianNoise", "Normalization",
+    "RandomBrightness", "RandomContrast", "RandomCrop", "Resizing",
 ]

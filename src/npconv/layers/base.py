@@ -246,24 +246,65 @@ class SymbolicTensor:
 
     # Keras's arithmetic on symbolic tensors: ``a + b`` is ``Add()([a, b])``, ``a - b``
     # ``Subtract()([a, b])`` and ``a * b`` ``Multiply()([a, b])`` (a layer each, so they
-    # have a backward); with anything but another symbolic tensor they are refused
-    # (NotImplemented: Python's TypeError).
-    def __add__(self, other):
-        from .merge import Add
+    # have a backward). With a number, ``x * c``, ``x + c``, ``c - x``, ``-x`` ... are a
+    # ``Rescaling(scale, offset)``, ``x / c`` and ``c / x`` a ``TrueDivide``, ``x ** c`` a
+    # ``Power`` (npconv.layers.scalar_ops), each exactly NumPy's result for the expression.
+    # Anything else is refused (NotImplemented: Python's TypeError).
+    __array_ufunc__ = None  # np.float32(2) * x comes here too (not an object array)
 
-        return Add()([self, other]) if isinstance(other, SymbolicTensor) else NotImplemented
+    def _merge(self, other, kind, reflected=False):
+        from . import merge
+
+        pair = [other, self] if reflected else [self, other]
+        return getattr(merge, kind)()(pair)
+
+    def _scalar(self, other, make):
+        from .scalar_ops import _number
+
+        if isinstance(other, SymbolicTensor) or not isinstance(other, numbers.Real) \
+                or isinstance(other, (bool, np.bool_)):
+            return NotImplemented
+        return make(_number(other, "the number", "symbolic tensor arithmetic"))(self)
+
+    def __add__(self, other):
+        if isinstance(other, SymbolicTensor):
+            return self._merge(other, "Add")
+        return self._scalar(other, lambda c: _rescaling(1, c))
+
+    __radd__ = __add__
 
     def __sub__(self, other):
-        from .merge import Subtract
+        if isinstance(other, SymbolicTensor):
+            return self._merge(other, "Subtract")
+        return self._scalar(other, lambda c: _rescaling(1, -c))
 
-        return (Subtract()([self, other]) if isinstance(other, SymbolicTensor)
-                else NotImplemented)
+    def __rsub__(self, other):
+        return self._scalar(other, lambda c: _rescaling(-1, c))
 
     def __mul__(self, other):
-        from .merge import Multiply
+        if isinstance(other, SymbolicTensor):
+            return self._merge(other, "Multiply")
+        return self._scalar(other, lambda c: _rescaling(c, 0))
 
-        return (Multiply()([self, other]) if isinstance(other, SymbolicTensor)
-                else NotImplemented)
+    __rmul__ = __mul__
+
+    def __truediv__(self, other):
+        from .scalar_ops import TrueDivide
+
+        return self._scalar(other, TrueDivide)
+
+    def __rtruediv__(self, other):
+        from .scalar_ops import TrueDivide
+
+        return self._scalar(other, lambda c: TrueDivide(c, reflected=True))
+
+    def __pow__(self, other):
+        from .scalar_ops import Power
+
+        return self._scalar(other, Power)
+
+    def __neg__(self):
+        return _rescaling(-1, 0)(self)
 
     def _apply_activation(self, activation):
         """``npconv.activations.relu(t)`` on a symbolic tensor: an ``Activation`` layer, or
@@ -287,6 +328,12 @@ class SymbolicTensor:
     def __repr__(self) -> str:
         producer = f", layer={self.layer.name}" if self.layer is not None else ""
         return f"<SymbolicTensor shape={self.shape}{producer}>"
+
+
+def _rescaling(scale, offset):
+    from .shape import Rescaling
+
+    return Rescaling(scale, offset)
 
 
 def _draw(init, shape, dtype):
@@ -391,6 +438,8 @@ class Layer:
     #: True while a layer with its own call_backward holds sublayers not yet built: their
     #: weights join its own after a forward pass (see _adopt_sublayer_weights).
     _adopting = False
+    activity_regularizer = None
+    _activity_loss = _activity_output = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -414,6 +463,14 @@ class Layer:
                 raise type(err)(f"{where}: {weight_name}_regularizer: {err}") from None
             if regularizer is not None:
                 self._weight_regularizers[weight_name] = regularizer
+        try:
+            #: Keras's ``activity_regularizer``: its penalty of the layer's output (after the
+            #: activation) joins ``losses`` at each call, its gradient the backward's d_out
+            self.activity_regularizer = regularizers.get(kwargs.pop("activity_regularizer",
+                                                                    None))
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{where}: activity_regularizer: {err}") from None
+        self._activity_loss = self._activity_output = None
         if kwargs:
             unexpected = ", ".join(sorted(kwargs))
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s): {unexpected}")
@@ -531,9 +588,13 @@ class Layer:
 
     @property
     def losses(self) -> list[float]:
-        """The regularization penalties of the trainable weights, as Keras's ``layer.losses``."""
-        return [w.regularizer(w.value) for w in self.trainable_weights
-                if w.regularizer is not None]
+        """The regularization penalties of the trainable weights, and the activity
+        regularizer's of the last call's output, as Keras's ``layer.losses``."""
+        found = [w.regularizer(w.value) for w in self.trainable_weights
+                 if w.regularizer is not None]
+        if getattr(self, "_activity_loss", None) is not None:
+            found.append(self._activity_loss)
+        return found
 
     def add_regularization_gradients(self) -> None:
         """Add each trainable weight's penalty gradient to its ``grad`` (after ``backward``)."""
@@ -810,6 +871,13 @@ class Layer:
             else:
                 y, self._activation_cache = self.activation.forward(y)
         self._output_seen = np.shape(y)
+        self._output_dtype = getattr(y, "dtype", None)
+        if self.activity_regularizer is not None:
+            if self._activation_skipped:  # (a model never asks: fusion.moves_activation)
+                raise RuntimeError(f"{self.name}: forward(activation=False) with an "
+                                   "activity_regularizer, which reads the activation's output")
+            self._activity_output = y
+            self._activity_loss = float(self.activity_regularizer(y))
         if self._adopting:
             self._adopt_sublayer_weights()
         return y
@@ -818,6 +886,10 @@ class Layer:
         """A composite layer's forward pass: its traced graph (built on the first input)."""
         from ..models.composite import check_input
 
+        if self.activity_regularizer is not None:
+            raise ValueError(f"{self.name}: an activity_regularizer on a layer built from "
+                             "other layers is not supported in npconv; give it to the "
+                             "sublayer whose output it should penalise")
         self._forward_owner = None
         self._caches_released = False
         x = check_input(self, inputs)
@@ -848,16 +920,45 @@ class Layer:
             return self._graph._backward_serial(
                 d, fused_output_activation=not through_activation,
                 need_input_grad=self.need_input_grad)
+        # The gradients have the dtype the forward pass computed in (a float64 d_out to a
+        # float32 layer gives float32 dx and weight grads, in every layer), cast once here
+        # (no copy when it is that dtype already)
+        compute = getattr(self, "_output_dtype", None)
+        if compute is not None and compute.kind == "f" and d.dtype != compute:
+            d = d.astype(compute)
+        activity = getattr(self, "_activity_output", None)
+        if activity is not None:  # d penalty / d output, after the activation
+            g = self.activity_regularizer.gradient(activity).astype(d.dtype, copy=False)
+            if through_activation or self.activation is None:
+                d = d + g
+            else:  # d is w.r.t. the pre-activation already (fused softmax + cross-entropy)
+                d = d + self.activation.backward(g, self._activation_cache)
         if (self.activation is not None and through_activation
                 and not getattr(self, "_activation_skipped", False)):
             d = self.activation.backward(d, self._activation_cache)
         if self.multiple_inputs:
-            return self.call_backward(d)
+            return self._cast_grads(self.call_backward(d), compute)
         if getattr(self, "_output_transposed", False):
             d = d.transpose(0, 2, 3, 1)
-        dx = self.call_backward(d)
+        dx = self._cast_grads(self.call_backward(d), compute)
         if getattr(self, "_input_transposed", False) and dx is not None:
             dx = dx.transpose(0, 3, 1, 2)
+        return dx
+
+    def _cast_grads(self, dx, compute):
+        """A subclass's ``call_backward`` given a ``d_out`` of the compute dtype may still
+        promote (a float64 constant, a user's layer): ``dx`` (each of a list) and the
+        weights' ``grad`` are brought to the compute dtype, the weights' to their own."""
+        for w in self._weights:
+            if w.grad is not None and w.grad.dtype != w.value.dtype:
+                w.grad = w.grad.astype(w.value.dtype)
+        if compute is None or compute.kind != "f":
+            return dx
+        if isinstance(dx, list):
+            return [g if g is None or g.dtype == compute else np.asarray(g).astype(compute)
+                    for g in dx]
+        if dx is not None and dx.dtype != compute:
+            dx = np.asarray(dx).astype(compute)
         return dx
 
     def _check_caches_kept(self) -> None:
@@ -871,6 +972,7 @@ class Layer:
         a training step does after each layer's backward, so that its peak memory holds only
         the layers not yet back-propagated. A later backward raises until the next forward."""
         self._cache = self._activation_cache = None
+        self._activity_output = None  # (its penalty stays in losses)
         if hasattr(self, "_inference_input"):
             self._inference_input = None
         self._caches_released = True
@@ -888,8 +990,8 @@ class Layer:
         axis (a softmax over axis 0)."""
         if self._graph is not None:
             return self._graph.splits_batch(training)
-        if not self.batch_independent:
-            return False
+        if not self.batch_independent or self.activity_regularizer is not None:
+            return False  # (a penalty of the whole batch's output: one piece)
         axis = getattr(self.activation, "kwargs", {}).get("axis")
         return axis is None or not self._is_batch_axis(axis)
 
@@ -914,6 +1016,8 @@ class Layer:
             config["input_shape"] = list(self.input_shape_arg)
         for weight_name, regularizer in self._weight_regularizers.items():
             config[f"{weight_name}_regularizer"] = regularizers.serialize(regularizer)
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         return config
 
     @classmethod

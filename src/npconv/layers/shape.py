@@ -119,8 +119,16 @@ class Rescaling(Layer):
         self.scale, self.offset = float(scale), float(offset)
 
     def call(self, x, training=False):
+        # A scale of 1 or an offset of 0 is left out: ``x + c`` and ``x * c`` from symbolic
+        # tensor arithmetic are then NumPy's own result bit for bit (``-0.0 + 0.0`` would
+        # give ``+0.0``); otherwise one product and one sum, as Keras.
         dtype = x.dtype.type
-        return x * dtype(self.scale) + dtype(self.offset)
+        if self.scale == 1.0:
+            return x + dtype(self.offset) if self.offset != 0.0 else x.copy()
+        y = x * dtype(self.scale)
+        if self.offset != 0.0:
+            y += dtype(self.offset)
+        return y
 
     def call_backward(self, d_out):
         return d_out * d_out.dtype.type(self.scale)

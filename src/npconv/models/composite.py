@@ -84,6 +84,8 @@ def build_graph(layer, input_shape) -> None:
 class LayerGraph(Model):
     """The traced graph of a composite layer: one input, one output."""
 
+    _checks_names = False  # (Keras checks no names of a layer's sublayers)
+
     def __init__(self, owner, inputs, outputs):
         super().__init__(inputs, outputs, name=owner.name)
         in_graph = {id(n.layer): n.layer for n in self._nodes}

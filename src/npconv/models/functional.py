@@ -10,6 +10,8 @@ attached here so that ``model.fit(...)`` reads as in Keras.
 
 from __future__ import annotations
 
+import contextvars
+
 import numpy as np
 
 from ..layers.base import (
@@ -47,6 +49,12 @@ def _add_call_gradients(layer, shared_grads: dict) -> None:
     shared_grads[id(layer)] = [w.grad for w in weights]
 
 
+#: True while a model is rebuilt from its config (a file, a clone): the names were checked
+#: when it was built, and the layers of the models it used as layers are its own now.
+_NAMES_FROM_FILE: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "npconv_names_from_file", default=False)
+
+
 class Model:
     """A model built from symbolic tensors: ``Model(inputs=Input(...), outputs=...)``."""
 
@@ -62,6 +70,9 @@ class Model:
         #: the models used as layers of this one, by name: their layers are this model's
         #: (inlined), and get_layer(name) still finds the model, as in Keras
         self._submodels: dict = {}
+        #: the models called as layers directly in this one (each once, in call order): with
+        #: the layers placed directly, the names that must be unique (Keras's operations)
+        self._submodel_list: list = []
         # A Sequential without an input shape is built by its first call, which reads these.
         self._multi_input = self._multi_output = False
         if inputs is not None or outputs is not None:
@@ -113,6 +124,8 @@ class Model:
             if sub is not None:
                 self._submodels.update(sub._submodels)
                 self._submodels.setdefault(sub.name, sub)
+                if all(sub is not other for other in self._submodel_list):
+                    self._submodel_list.append(sub)
             if isinstance(t.layer, InputLayer):
                 raise ValueError(f"{self.name}: the graph is disconnected: {t.layer.name} "
                                  "is used but is not among the model's inputs")
@@ -123,6 +136,8 @@ class Model:
 
         self._output_ids = [visit(t) for t in self.outputs]
         self._check_block_sharing(nodes)
+        if type(self)._checks_names and not self._subclassed() and not _NAMES_FROM_FILE.get():
+            self._check_unique_names(nodes)
         self._nodes = nodes
         self._n_tensors = len(index)
         calls: dict[int, int] = {}
@@ -132,6 +147,12 @@ class Model:
         #: own caches (_forward_serial) and the calls' weight gradients add up
         self._shared_nodes = frozenset(k for k, node in enumerate(nodes)
                                        if calls[id(node.layer)] > 1)
+        for k in self._shared_nodes:
+            if nodes[k].layer.activity_regularizer is not None:
+                raise ValueError(f"{self.name}: the layer '{nodes[k].layer.name}' has an "
+                                 "activity_regularizer and is called at several places; "
+                                 "npconv keeps one penalty per layer: give each call a "
+                                 "layer of its own")
         self._relu_pools = {
             k: v for k, v in fusion.relu_pool_pairs(nodes, len(self.inputs),
                                                     self._output_ids).items()
@@ -147,6 +168,27 @@ class Model:
                              if last_reader[p] == k and p not in keep]
                             for k, node in enumerate(nodes)]
         self._graph_ready = True
+
+    #: Whether the names of the layers placed in the model must be unique (Keras's functional
+    #: models and Sequential; not a composite layer's traced graph).
+    _checks_names = True
+
+    def _check_unique_names(self, nodes) -> None:
+        """Keras's rule: the layers placed in a model (and the models used as layers, one
+        name each) have distinct names; a file refers to them by name. The layers of a model
+        used as a layer are not placed here (npconv inlines them: two copies of one saved
+        model hold equal inner names, which Keras keeps apart as each model's own)."""
+        inner = {id(layer) for sub in self._submodel_list for layer in sub._unique_layers()}
+        placed = {id(t.layer): t.layer for t in self.inputs}
+        placed.update((id(n.layer), n.layer) for n in nodes if id(n.layer) not in inner)
+        count: dict[str, int] = {}
+        for op in [*placed.values(), *self._submodel_list]:
+            count[op.name] = count.get(op.name, 0) + 1
+        for name, k in count.items():
+            if k > 1:
+                raise ValueError(f'{self.name}: The name "{name}" is used {k} times in the '
+                                 "model. All layer names should be unique (give each layer, "
+                                 "or each copy of a model used as a layer, its own name=)")
 
     def _check_block_sharing(self, nodes) -> None:
         """Refuse a layer that a layer built from other layers (a composite block) holds and
@@ -215,12 +257,24 @@ class Model:
         self._init_graph(arg, outputs)
 
     def get_layer(self, name=None, index=None) -> Layer:
-        """A layer by ``name`` or by position in :attr:`layers`."""
+        """A layer by ``name`` or by position in :attr:`layers`. A name that two layers of
+        models used as layers share (two copies of one saved model) is asked of the model
+        that holds it: ``model.get_layer("copy").get_layer("dense")``."""
         if index is not None:
             return self.layers[index]
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
+        found = [layer for layer in self.layers if layer.name == name]
+        if len(found) > 1:
+            holders = [sub.name for sub in self._submodels.values()
+                       if any(layer in found for layer in sub._unique_layers())]
+            raise ValueError(f"{self.name}: {len(found)} layers are named {name!r} (in the "
+                             f"models used as layers {holders}): ask the model that holds "
+                             f"the one you mean, e.g. model.get_layer({holders[-1]!r})"
+                             f".get_layer({name!r})" if holders else
+                             f"{self.name}: {len(found)} layers are named {name!r} (a model "
+                             "that used copies of one model as layers, rebuilt from its "
+                             "file): take one by position, model.get_layer(index=...)")
+        if found:
+            return found[0]
         sub = self._submodels.get(name)
         ours = {id(layer) for layer in self.layers}
         if sub is not None and all(id(layer) in ours for layer in sub._unique_layers()):
@@ -612,14 +666,28 @@ class Model:
             layers.append({"class_name": "InputLayer", "config": t.layer.get_config(),
                            "inbound": []})
         calls: dict[int, int] = {}
+        # Each layer's key in the file is its name; a second layer of the same name (from two
+        # copies of one model used as layers, inlined here) gets "name#2" ("key" in its entry)
+        keys: dict[int, str] = {}
+        used = {t.layer.name for t in self.inputs}
         for node in self._nodes:
-            name = node.layer.name
+            if id(node.layer) not in keys:
+                key, n = node.layer.name, 1
+                while key in used:
+                    n += 1
+                    key = f"{node.layer.name}#{n}"
+                used.add(key)
+                keys[id(node.layer)] = key
+        for node in self._nodes:
+            name = keys[id(node.layer)]
             k = calls[id(node.layer)] = calls.get(id(node.layer), 0) + 1
             inbound = [index_of[p] for p in node.parents]
             if k == 1:
                 index_of[node.out] = name
                 entry = {"class_name": type(node.layer).__name__,
                          "config": node.layer.get_config(), "inbound": inbound}
+                if name != node.layer.name:
+                    entry["key"] = name
             else:  # the k-th call of a shared layer: its output is "name@k"
                 index_of[node.out] = f"{name}@{k}"
                 entry = {"shared": name, "call": k, "inbound": inbound}
@@ -642,7 +710,7 @@ class Model:
             if "shared" in spec:  # a later call of a layer built above
                 layer = by_name[spec["shared"]]
                 parents = [tensors[name] for name in spec["inbound"]]
-                tensors[f"{layer.name}@{spec['call']}"] = layer(
+                tensors[f"{spec['shared']}@{spec['call']}"] = layer(
                     parents if layer.multiple_inputs else parents[0],
                     training=spec.get("training"))
                 continue
@@ -651,21 +719,26 @@ class Model:
             if isinstance(layer, InputLayer):
                 tensors[layer.name] = layer.output
                 continue
+            key = spec.get("key", layer.name)
             parents = [tensors[name] for name in spec["inbound"]]
-            tensors[layer.name] = layer(parents if layer.multiple_inputs else parents[0],
-                                        training=spec.get("training"))
-            by_name[layer.name] = layer
+            tensors[key] = layer(parents if layer.multiple_inputs else parents[0],
+                                 training=spec.get("training"))
+            by_name[key] = layer
         inputs = [tensors[n] for n in config["inputs"]]
         outputs = [tensors[n] for n in config["outputs"]]
         if config.get("input_keys"):
             inputs = dict(zip(config["input_keys"], inputs, strict=True))
         if config.get("output_keys"):
             outputs = dict(zip(config["output_keys"], outputs, strict=True))
-        return cls(inputs=inputs if config.get("multi_input") or isinstance(inputs, dict)
-                   else inputs[0],
-                   outputs=outputs if config.get("multi_output") or isinstance(outputs, dict)
-                   else outputs[0],
-                   name=config.get("name"))
+        token = _NAMES_FROM_FILE.set(True)  # (inlined inner layers may share names)
+        try:
+            return cls(inputs=inputs if config.get("multi_input") or isinstance(inputs, dict)
+                       else inputs[0],
+                       outputs=outputs if config.get("multi_output") or isinstance(outputs, dict)
+                       else outputs[0],
+                       name=config.get("name"))
+        finally:
+            _NAMES_FROM_FILE.reset(token)
 
     def to_json(self, **kwargs) -> str:
         """The architecture (no weights) as a JSON string, as Keras's ``model.to_json()``;

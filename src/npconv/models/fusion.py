@@ -52,4 +52,5 @@ def relu_pool_pairs(nodes, n_inputs: int, output_ids) -> dict[int, int]:
 def moves_activation(layer) -> bool:
     """Whether ``layer``'s fused activation may be applied after the max pool that reads it."""
     activation = getattr(layer, "activation", None)
-    return activation is not None and activation.commutes_with_max
+    return (activation is not None and activation.commutes_with_max
+            and getattr(layer, "activity_regularizer", None) is None)

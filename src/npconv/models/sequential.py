@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..layers.base import Layer, SymbolicTensor
 from ..layers.input import InputLayer
-from .functional import Model
+from .functional import _NAMES_FROM_FILE, Model
 
 
 class Sequential(Model):
@@ -35,6 +35,8 @@ class Sequential(Model):
         """Append a layer (or set the input with an ``Input`` tensor / ``InputLayer``)."""
         if isinstance(layer, SymbolicTensor) and isinstance(layer.layer, InputLayer):
             layer = layer.layer
+        if not _NAMES_FROM_FILE.get() and isinstance(layer, (Layer, Model)):
+            self._check_new_name(layer)
         if isinstance(layer, InputLayer):
             if self._input_layer is not None or self._stack:
                 raise ValueError(f"{self.name}: an Input can only be the first entry")
@@ -82,10 +84,26 @@ class Sequential(Model):
         if self._input_layer is not None:
             self._connect()
 
+    def _check_new_name(self, entry) -> None:
+        """Keras's rule: the entries added (a model whose layers are stacked in its place
+        counts once, by its name) have distinct names."""
+        inner = {id(layer) for sub in self._submodel_list for layer in sub._unique_layers()}
+        entries = [*(layer for layer in self._stack if id(layer) not in inner),
+                   *self._submodel_list]
+        if self._input_layer is not None:
+            entries.append(self._input_layer)
+        if any(other.name == entry.name and other is not entry for other in entries):
+            raise ValueError(f"{self.name}: All layers added to a Sequential model should have "
+                             f"unique names. Name '{entry.name}' is already the name of a "
+                             "layer in this model. Update the `name` argument to pass a "
+                             "unique name.")
+
     def _record_submodel(self, model) -> None:
         """``get_layer(model.name)`` finds a model whose layers were stacked in its place."""
         self._submodels.update(model._submodels)
         self._submodels.setdefault(model.name, model)
+        if all(model is not other for other in self._submodel_list):
+            self._submodel_list.append(model)
 
     def pop(self) -> Layer:
         """Remove and return the last layer."""
@@ -138,10 +156,14 @@ class Sequential(Model):
         from ..layers.base import get_layer_class
 
         model = cls(name=config.get("name"))
-        if config.get("input_shape") is not None:
-            model.add(InputLayer(shape=tuple(config["input_shape"])))
-        for spec in config["layers"]:
-            model.add(get_layer_class(spec["class_name"]).from_config(dict(spec["config"])))
+        token = _NAMES_FROM_FILE.set(True)  # (the layers of models stacked in place may
+        try:                                # share names: two copies of one saved model)
+            if config.get("input_shape") is not None:
+                model.add(InputLayer(shape=tuple(config["input_shape"])))
+            for spec in config["layers"]:
+                model.add(get_layer_class(spec["class_name"]).from_config(dict(spec["config"])))
+        finally:
+            _NAMES_FROM_FILE.reset(token)
         return model
 
 

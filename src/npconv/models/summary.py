@@ -60,7 +60,7 @@ def summary_rows(model, show_cost=False, batch_size=1):
     inbound = {}
     if not hasattr(model, "_input_layer"):
         for node in model._nodes:  # a shared layer: the inputs of every call
-            inbound.setdefault(node.layer.name, []).extend(node.parents)
+            inbound.setdefault(id(node.layer), []).extend(node.parents)
         names = {i: t.layer.name for i, t in enumerate(model.inputs)}
         names.update({n.out: n.layer.name for n in model._nodes})
     for layer in layers:
@@ -69,7 +69,7 @@ def summary_rows(model, show_cost=False, batch_size=1):
             "type": type(layer).__name__,
             "output_shape": layer.output_shape,
             "params": 0 if isinstance(layer, InputLayer) else layer.count_params(),
-            "connected_to": [names[p] for p in inbound.get(layer.name, [])] if inbound else [],
+            "connected_to": [names[p] for p in inbound.get(id(layer), [])] if inbound else [],
             "trainable": bool(layer.trainable),
             "has_weights": bool(layer.weights),
         }

@@ -808,8 +808,11 @@ def _evaluate_batches(model, data, callbacks, verbose, return_dict, from_source,
     """One evaluation pass over the next epoch of ``data`` (an EpochIterator), as
     :func:`evaluate` returns it; None when the pass gives no batch."""
     penalty = None  # the weights do not change here: read the penalties once, once built
+    # (an activity regularizer's penalty is of each batch's outputs: read per batch and
+    # averaged over the samples as the loss, as Keras's loss tracker)
+    per_batch = any(layer.activity_regularizer is not None for layer in model._unique_layers())
     metric_objs = _make_metrics(model)
-    loss_sum, seen, logs = 0.0, 0, None
+    loss_sum, penalty_sum, seen, logs = 0.0, 0.0, 0, None
     total = data.steps_per_epoch
     cb_list = _callback_list(model, callbacks, verbose, total, "evaluate")
     bar = _progress(verbose, total, "evaluate")
@@ -824,13 +827,14 @@ def _evaluate_batches(model, data, callbacks, verbose, return_dict, from_source,
         if step == 0:
             per_pass = _images_per_inference_pass(model, xb)
         y_pred = _inference_forward(model, xb, per_pass)
-        if penalty is None:
+        if penalty is None or per_batch:
             penalty = float(sum(model.losses))
         count = _count(yb)
         loss_sum += float(model.loss(yb, y_pred, sample_weight=sw)) * count
+        penalty_sum += penalty * count
         seen += count
         _update_metrics(metric_objs, yb, y_pred, sw)
-        logs = {"loss": loss_sum / seen + penalty,
+        logs = {"loss": (loss_sum + penalty_sum) / seen,
                 **{m.name: float(m.result()) for m in metric_objs}}
         cb_list.on_test_batch_end(step, logs)
         if bar is not None:
@@ -841,7 +845,7 @@ def _evaluate_batches(model, data, callbacks, verbose, return_dict, from_source,
     if logs is None:
         cb_list.on_test_end({})  # (every on_test_begin gets its on_test_end)
         return None
-    loss_value = loss_sum / seen + penalty
+    loss_value = (loss_sum + penalty_sum) / seen
     logs = {"loss": loss_value, **{m.name: float(m.result()) for m in metric_objs}}
     if verbose == 2:
         _print_summary_line(step + 1, time.perf_counter() - start, logs)

@@ -1,0 +1,92 @@
+"""Layers behind arithmetic with a number on a functional model's symbolic tensor.
+
+Keras 3 turns ``x / 255.0`` or ``x ** 2`` on a symbolic tensor into an operation of its
+graph; npconv into a layer each, with a backward, saved and summarised like any other:
+
+    x * c, c * x, x + c, c + x, x - c, c - x, -x    Rescaling(scale, offset)  (shape.py)
+    x / c, c / x                                     TrueDivide(c) / TrueDivide(c, reflected=True)
+    x ** c                                           Power(c)
+
+Each computes exactly what NumPy computes for the same expression on the layer's input (a
+Python number next to an array keeps the array's dtype): ``x / 255.0`` is not
+``x * (1 / 255)`` in floating point, hence a division layer of its own.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from .base import Layer
+
+__all__ = ["Power", "TrueDivide"]
+
+
+def _number(value, name: str, where: str):
+    """``value`` as a finite Python int or float (as NumPy treats a Python number: the array's
+    dtype is kept); a NumPy scalar is read as its Python value."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
+            or not math.isfinite(value):
+        raise ValueError(f"{where}: expected {name} to be a finite number. "
+                         f"Received: {name}={value!r}")
+    return int(value) if isinstance(value, numbers.Integral) else float(value)
+
+
+class TrueDivide(Layer):
+    """``y = x / constant``, or ``y = constant / x`` with ``reflected=True`` (``c / x``)."""
+
+    batch_independent = True
+
+    def __init__(self, constant, reflected=False, **kwargs):
+        super().__init__(**kwargs)
+        self.constant = _number(constant, "constant", f"TrueDivide {self.name}")
+        self.reflected = bool(reflected)
+        if not self.reflected and self.constant == 0:
+            raise ValueError(f"TrueDivide {self.name}: expected a non-zero divisor. "
+                             f"Received: constant={constant!r}")
+
+    def call(self, x, training=False):
+        if self.reflected:
+            y = self.constant / x
+            self._cache = (x, y)
+            return y
+        self._cache = None
+        return x / self.constant
+
+    def call_backward(self, d_out):
+        if not self.reflected:
+            return d_out / self.constant
+        x, y = self._cache  # d(c / x)/dx = -c / x**2 = -y / x
+        return d_out * (-y / x)
+
+    def get_config(self):
+        return {**super().get_config(), "constant": self.constant, "reflected": self.reflected}
+
+
+class Power(Layer):
+    """``y = x ** exponent`` (NumPy's ``**``: ``x ** 2`` is ``x * x``)."""
+
+    batch_independent = True
+
+    def __init__(self, exponent, **kwargs):
+        super().__init__(**kwargs)
+        self.exponent = _number(exponent, "exponent", f"Power {self.name}")
+
+    def call(self, x, training=False):
+        self._cache = x
+        return x ** self.exponent
+
+    def call_backward(self, d_out):
+        x, p = self._cache, self.exponent
+        if p == 0:
+            return np.zeros_like(d_out)
+        if p == 1:
+            return d_out.copy()
+        if p == 2:
+            return d_out * (x + x)
+        return d_out * (p * x ** (p - 1))
+
+    def get_config(self):
+        return {**super().get_config(), "exponent": self.exponent}

@@ -1,0 +1,139 @@
+"""Arithmetic with a number on symbolic tensors (``x * 2``, ``1 - x``, ``x / 255.0``,
+``x ** 2`` ...): NumPy's values bit for bit, gradients, save/load and summary."""
+
+import numpy as np
+import pytest
+
+from npconv.layers import Dense, Input, Power, Rescaling, TrueDivide
+from npconv.models import Model, load_model
+from tests.finite_differences import central_differences
+
+OPS = {
+    "x*2": lambda t: t * 2, "2*x": lambda t: 2 * t, "x+1": lambda t: t + 1,
+    "1+x": lambda t: 1 + t, "1-x": lambda t: 1 - t, "x-0.5": lambda t: t - 0.5,
+    "x*0.1+0.2": lambda t: t * 0.1 + 0.2, "x/255.0": lambda t: t / 255.0,
+    "x/3": lambda t: t / 3, "3/x": lambda t: 3 / t, "-x": lambda t: -t,
+    "x**2": lambda t: t ** 2, "x**3": lambda t: t ** 3, "x**0.5": lambda t: t ** 0.5,
+    "x**-1": lambda t: t ** -1, "np.float32(2)*x": lambda t: np.float32(2) * t,
+}
+
+
+def _batch(dtype, positive=False):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 3, 5)).astype(dtype)
+    x[0, 0, :3] = [0.0, -0.0, 1.0]
+    if positive:
+        x = np.abs(x) + dtype(0.25)
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", OPS)
+def test_bit_identical_to_numpy(name, dtype):
+    op = OPS[name]
+    positive = "**" in name or "3/x" in name
+    x = _batch(dtype, positive)
+    inputs = Input((3, 5), dtype=np.dtype(dtype).name)
+    model = Model(inputs, op(inputs))
+    out = np.asarray(model.predict(x, verbose=0))
+    expected = op(x)
+    assert out.dtype == expected.dtype == dtype
+    # bit for bit, the sign of zero included
+    np.testing.assert_array_equal(out.view(np.uint8), expected.view(np.uint8))
+
+
+def test_division_is_not_rescaling():
+    # why x / 255.0 has a layer of its own: x * (1 / 255) differs in the last bit
+    x = np.arange(256, dtype=np.float32)
+    assert not np.array_equal(x / 255.0, x * np.float32(1 / 255))
+    inputs = Input((256,))
+    out = Model(inputs, inputs / 255.0).predict(x[None], verbose=0)[0]
+    np.testing.assert_array_equal(out, x / 255.0)
+
+
+def test_the_layers_chosen():
+    inputs = Input((2,))
+    assert type((inputs * 2).layer) is Rescaling
+    assert (inputs * 2).layer.scale == 2.0 and (inputs * 2).layer.offset == 0.0
+    assert ((1 - inputs).layer.scale, (1 - inputs).layer.offset) == (-1.0, 1.0)
+    assert ((inputs - 0.5).layer.scale, (inputs - 0.5).layer.offset) == (1.0, -0.5)
+    assert ((-inputs).layer.scale, (-inputs).layer.offset) == (-1.0, 0.0)
+    assert type((inputs / 4).layer) is TrueDivide and not (inputs / 4).layer.reflected
+    assert (4 / inputs).layer.reflected
+    assert type((inputs ** 2).layer) is Power
+    assert (inputs * 2).shape == (None, 2)
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_gradients_match_finite_differences(name):
+    op = OPS[name]
+    positive = "**" in name or "3/x" in name
+    x = _batch(np.float64, positive)
+    inputs = Input((3, 5), dtype="float64")
+    model = Model(inputs, op(inputs))
+    r = np.random.default_rng(1).standard_normal(x.shape)
+
+    def f():
+        return float(np.sum(np.asarray(model.forward(x)) * r))
+
+    numeric = central_differences(f, x)
+    model.forward(x)
+    analytic = model.backward(r, need_input_grad=True)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_power_zero_and_one_gradients():
+    x = np.array([[0.0, 2.0, -3.0]])
+    for p, expected in [(0, np.zeros_like(x)), (1, np.ones_like(x)), (2, 2 * x)]:
+        layer = Power(p)
+        layer(x)
+        np.testing.assert_array_equal(layer.backward(np.ones_like(x)), expected)
+
+
+def test_save_load_and_summary(tmp_path):
+    inputs = Input((4,))
+    h = (inputs / 255.0) * 2 - 1
+    h = Dense(3)(h)
+    outputs = 1 - (-h) ** 2 + 3 / (h * h + 1)
+    model = Model(inputs, outputs)
+    x = np.random.default_rng(3).integers(0, 256, (5, 4)).astype(np.float32)
+    lines = []
+    model.summary(print_fn=lines.append)
+    text = "\n".join(lines)
+    assert "TrueDivide" in text and "Rescaling" in text and "Power" in text
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = load_model(path)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    rebuilt = Model.from_config(model.get_config())
+    rebuilt.set_weights(model.get_weights())
+    np.testing.assert_array_equal(rebuilt.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_trains():
+    inputs = Input((2,))
+    model = Model(inputs, Dense(1)(inputs / 2.0 - 1) ** 2)
+    model.compile("adam", "mse")
+    x = np.random.default_rng(0).standard_normal((32, 2)).astype(np.float32)
+    history = model.fit(x, np.ones((32, 1), np.float32), epochs=3, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+
+
+def test_refused_operands():
+    inputs = Input((2,))
+    with pytest.raises(TypeError):  # an array is no number (no object array either)
+        inputs * np.ones(2)
+    with pytest.raises(TypeError):
+        np.ones(2) - inputs
+    with pytest.raises(TypeError, match="unsupported operand"):
+        inputs + "1"
+    with pytest.raises(TypeError, match="unsupported operand"):
+        inputs * True
+    with pytest.raises(ValueError, match="finite number"):
+        inputs * float("inf")
+    with pytest.raises(ValueError, match="non-zero divisor"):
+        inputs / 0
+    with pytest.raises(ValueError, match="TrueDivide .*finite number"):
+        TrueDivide(float("nan"))
+    with pytest.raises(ValueError, match="Power .*exponent"):
+        Power("2")
