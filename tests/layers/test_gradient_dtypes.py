@@ -55,6 +55,17 @@ CASES = {
     "Lambda": (lambda: L.Lambda(lambda x: x * 2, backward=lambda d, x: d * np.float64(2)),
                FLAT),
     "Power": (lambda: L.Power(3), FLAT),
+    "RandomRotation": (lambda: L.RandomRotation(0.2, seed=1), IMAGE),
+    "RandomZoom": (lambda: L.RandomZoom(0.2, seed=1), IMAGE),
+    "RandomTranslation": (lambda: L.RandomTranslation(0.2, 0.2, seed=1), IMAGE),
+    "RandomCrop": (lambda: L.RandomCrop(4, 4, seed=1), IMAGE),
+    "RandomContrast": (lambda: L.RandomContrast(0.3, value_range=(0, 2), seed=1), IMAGE),
+    "RandomBrightness": (lambda: L.RandomBrightness(0.1, value_range=(0, 2), seed=1), IMAGE),
+    "GaussianNoise": (lambda: L.GaussianNoise(0.1, seed=1), IMAGE),
+    "GaussianDropout": (lambda: L.GaussianDropout(0.3, seed=1), IMAGE),
+    "Resizing": (lambda: L.Resizing(4, 5), IMAGE),
+    "CenterCrop": (lambda: L.CenterCrop(4, 4), IMAGE),
+    "Normalization": (lambda: L.Normalization(mean=1.0, variance=0.25), IMAGE),
     "TrueDivide": (lambda: L.TrueDivide(3.0, reflected=True), FLAT),
 }
 SKIPPED = {"Layer", "InputLayer"}  # (the base class; an input has no backward)
