@@ -34,7 +34,7 @@ def rows_of(layer, x):
 def test_inference_and_factor_zero_are_the_identity(kind):
     x = np.random.default_rng(0).random((5, 6, 7, 2)).astype(np.float32)
     layer = LAYERS[kind](seed=1)
-    out = layer(x)
+    out = layer(x, training=False)  # (a direct call without a mode augments, as Keras)
     np.testing.assert_array_equal(out, x)
     d = np.ones_like(x)
     np.testing.assert_array_equal(layer.backward(d), d)

@@ -24,7 +24,7 @@ def test_horizontal_flips_some_images_and_its_backward_flips_their_gradients(dty
     rng = np.random.default_rng(0)
     x = rng.random((64, 5, 7, 3)).astype(dtype)
     layer = layers.RandomFlip("horizontal", seed=3)
-    np.testing.assert_array_equal(layer(x), x)  # inference: unchanged
+    np.testing.assert_array_equal(layer(x, training=False), x)  # inference: unchanged
     y = layer.forward(x, training=True)
     assert y.dtype == dtype and y.shape == x.shape
     which = _which(x, y, axis=2)
@@ -111,3 +111,37 @@ def test_channels_first_survives_get_config():
     x = np.random.default_rng(3).random((16, 2, 3, 4))
     np.testing.assert_array_equal(layers.RandomFlip.from_config(config).forward(x, training=True),
                                   layer.forward(x, training=True))
+
+
+AUGMENTING = [lambda: layers.RandomFlip(seed=3), lambda: layers.RandomRotation(0.2, seed=3),
+              lambda: layers.RandomZoom(0.2, seed=3),
+              lambda: layers.RandomTranslation(0.2, 0.2, seed=3),
+              lambda: layers.RandomContrast(0.5, value_range=(0, 1), seed=3),
+              lambda: layers.RandomBrightness(0.3, value_range=(0, 1), seed=3),
+              lambda: layers.RandomCrop(4, 4, seed=3)]
+
+
+@pytest.mark.parametrize("make", AUGMENTING)
+def test_a_direct_call_augments_as_keras_tutorials_show(make):
+    """Keras's augmentation layers default to training=True when called directly, so the
+    tutorials' `data_augmentation(images)` shows augmented images; npconv returned them
+    unchanged. predict, evaluate and training=False infer."""
+    x = np.random.default_rng(0).random((16, 8, 8, 1)).astype(np.float32)
+    direct, inference = np.asarray(make()(x)), np.asarray(make()(x, training=False))
+    assert not np.array_equal(direct, inference)
+    block = npconv.Sequential([make(), layers.Dropout(0.9, seed=0)])  # unbuilt, as tutorials
+    augmented = np.asarray(block(x))
+    np.testing.assert_array_equal(augmented, direct)  # (same seed) and Dropout stays off
+    model = npconv.Sequential([npconv.Input((8, 8, 1)), make(), layers.Flatten()])
+    assert not np.array_equal(np.asarray(model(x)), inference.reshape(16, -1))
+    np.testing.assert_array_equal(model.predict(x, verbose=0), inference.reshape(16, -1))
+    np.testing.assert_array_equal(np.asarray(model(x, training=False)),
+                                  inference.reshape(16, -1))
+
+
+def test_other_layers_still_infer_in_a_direct_call():
+    x = np.ones((4, 6), np.float32)
+    assert np.array_equal(np.asarray(layers.Dropout(0.5, seed=0)(x)), x)
+    assert np.array_equal(np.asarray(layers.GaussianNoise(0.5, seed=0)(x)), x)
+    model = npconv.Sequential([npconv.Input((6,)), layers.Dropout(0.5, seed=0)])
+    assert np.array_equal(np.asarray(model(x)), x)

@@ -178,7 +178,7 @@ def test_random_crop_training_window_is_shared_by_the_batch_and_uniform():
 def test_random_crop_inference_and_small_images_smart_resize():
     x = np.random.default_rng(6).standard_normal((2, 8, 10, 2))
     layer = layers.RandomCrop(4, 6, seed=0)
-    np.testing.assert_allclose(layer(x), smart_resize(x, 4, 6), atol=1e-12)
+    np.testing.assert_allclose(layer(x, training=False), smart_resize(x, 4, 6), atol=1e-12)
     np.testing.assert_allclose(layer.forward(x[:, :3], training=True),
                                smart_resize(x[:, :3], 4, 6), atol=1e-12)
     npconv.set_random_seed(3)
@@ -199,7 +199,7 @@ def test_random_contrast_per_image_factor_mean_and_clip():
     rng = np.random.default_rng(8)
     x = rng.uniform(100, 150, (300, 4, 5, 3))
     layer = layers.RandomContrast(0.4, seed=2)
-    np.testing.assert_array_equal(layer(x), x)              # inference: the identity
+    np.testing.assert_array_equal(layer(x, training=False), x)            # inference: the identity
     y = layer.forward(x, training=True)
     mean = x.mean(axis=(1, 2), keepdims=True)
     f = ((y - mean) / (x - mean))[:, 0, 0, 0]                 # no clipping in [50, 200]
@@ -214,7 +214,7 @@ def test_random_contrast_per_image_factor_mean_and_clip():
 def test_random_brightness_per_image_delta_scaled_by_the_range_and_clipped():
     x = np.random.default_rng(9).uniform(0.3, 0.7, (400, 2, 3, 3))
     layer = layers.RandomBrightness(0.2, value_range=(0, 1), seed=4)
-    np.testing.assert_array_equal(layer(x), x)
+    np.testing.assert_array_equal(layer(x, training=False), x)
     y = layer.forward(x, training=True)
     delta = (y - x)[:, 0, 0, 0]
     np.testing.assert_allclose(y - x, np.broadcast_to(delta[:, None, None, None], x.shape),

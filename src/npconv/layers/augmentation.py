@@ -42,6 +42,8 @@ class RandomFlip(Layer):
     generator; None draws from npconv's shared one (``set_random_seed`` fixes it).
     """
 
+    training_by_default = True  # Keras: called directly, it augments (see Layer)
+
     batch_independent = True
 
     def splits_batch(self, training) -> bool:
@@ -143,6 +145,8 @@ class _RandomAffine(Layer):
     with each image's own transform row. Subclasses draw the transformation
     (``_draw(rng, n, height, width) -> dict``, Keras's keys) and turn it into the rows
     (``_rows(transformation, height, width) -> (n, 8)``)."""
+
+    training_by_default = True  # Keras: called directly, it augments (see Layer)
 
     batch_independent = True
 

@@ -429,6 +429,12 @@ def _public_build(hook):
 class Layer:
     """Base class of all layers. See the module docstring for the contract."""
 
+    #: The mode of a direct call on arrays that does not say (``layer(x)``, ``model(x)``):
+    #: False, except for the augmentation layers (``RandomFlip``, ``RandomRotation`` ...),
+    #: whose Keras ``call`` defaults to ``training=True``, so that ``augment(images)``
+    #: augments. ``fit`` trains, ``predict``/``evaluate`` infer, whatever this says.
+    training_by_default = False
+
     #: Layers whose inputs are a list of tensors (Add, Concatenate) set this to True.
     multiple_inputs = False
     #: A composite layer's traced graph (npconv.models.composite.LayerGraph), else None,
@@ -772,6 +778,8 @@ class Layer:
         :class:`npconv.tensor.Tensor` (an ndarray that also has Keras's ``.numpy()``)."""
         if _is_symbolic(inputs):
             return self._call_symbolic(inputs, training)
+        if training is None:  # Keras: the default of the layer's call (True to augment)
+            training = self.training_by_default
         return as_tensor(self.forward(inputs, training=bool(training), **kwargs))
 
     def _call(self, x, training):

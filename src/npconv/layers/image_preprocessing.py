@@ -259,6 +259,8 @@ class RandomCrop(_Geometric):
     None draws from npconv's shared one (``set_random_seed`` fixes it).
     """
 
+    training_by_default = True  # Keras: called directly, it augments (see Layer)
+
     def splits_batch(self, training) -> bool:
         return not training and super().splits_batch(training)  # one window per batch
 
@@ -292,6 +294,8 @@ class RandomCrop(_Geometric):
 class _RandomColour(Layer):
     """Shared parts of RandomContrast and RandomBrightness: a value per image, drawn in
     training only; the output clipped to ``value_range``; the identity at inference."""
+
+    training_by_default = True  # Keras: called directly, it augments (see Layer)
 
     batch_independent = True
 
