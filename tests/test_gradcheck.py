@@ -167,3 +167,13 @@ def test_errors():
         gradient_check(Dense(2), rand((2, 2)), max_checks=0)
     with pytest.raises(ValueError, match="no loss"):
         gradient_check(Dense(2), rand((2, 2)), y=np.array([0, 1]))
+
+
+def test_a_non_contiguous_input_is_checked_not_read_as_zero_gradients():
+    """A transposed input was copied in its own layout: its flat view was a copy, the
+    nudges never reached the input, and every numeric gradient read 0 (a false FAILED)."""
+    x = rand((3, 4, 5, 2)).transpose(0, 2, 1, 3)  # (3, 5, 4, 2), not C-contiguous
+    assert not x.flags.c_contiguous
+    report = gradient_check(Conv2D(2, 3), x, print_fn=None)
+    assert report.passed, str(report)
+    assert report.row("input").max_rel_error <= 1e-5

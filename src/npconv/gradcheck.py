@@ -121,15 +121,15 @@ def _float64_clone(obj):
     for layer in _layers_of(clone):
         layer.dtype = np.dtype(np.float64)
         for w in layer.weights:
-            w.value = np.array(w.value, dtype=np.float64)
+            w.value = np.array(w.value, dtype=np.float64, order="C")
             w.grad = None
     return clone
 
 
 def _as_float64_inputs(x):
     if isinstance(x, (list, tuple)):
-        return [np.array(a, dtype=np.float64) for a in x], True
-    return [np.array(x, dtype=np.float64)], False
+        return [np.array(a, dtype=np.float64, order="C") for a in x], True
+    return [np.array(x, dtype=np.float64, order="C")], False
 
 
 def _outputs_list(out):
