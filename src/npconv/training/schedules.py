@@ -62,29 +62,40 @@ class LearningRateSchedule:
         return f"{type(self).__name__}({args})"
 
 
-class ExponentialDecay(LearningRateSchedule):
-    """``initial_learning_rate * decay_rate ** (step / decay_steps)``; with ``staircase`` the
-    exponent is floored, so the rate drops every ``decay_steps`` steps."""
+class _StepDecay(LearningRateSchedule):
+    """What Keras's ExponentialDecay and InverseTimeDecay share: ``initial_learning_rate``
+    decayed by ``decay_rate`` along ``p = step / decay_steps`` (floored with ``staircase``,
+    so the rate drops every ``decay_steps`` steps)."""
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
-                 name="ExponentialDecay"):
-        where = "ExponentialDecay"
+                 name=None):
+        where = type(self).__name__
         self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate", where)
         self.decay_steps = _positive(decay_steps, "decay_steps", where)
         self.decay_rate = _number(decay_rate, "decay_rate", where)
         self.staircase = bool(staircase)
-        self.name = name
+        self.name = where if name is None else name
 
-    def __call__(self, step) -> float:
+    def _progress(self, step) -> float:
         p = _check_step(step, self.name) / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return self.initial_learning_rate * self.decay_rate ** p
+        return math.floor(p) if self.staircase else p
 
     def get_config(self) -> dict:
         return {"initial_learning_rate": self.initial_learning_rate,
                 "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
                 "staircase": self.staircase, "name": self.name}
+
+
+class ExponentialDecay(_StepDecay):
+    """``initial_learning_rate * decay_rate ** (step / decay_steps)``; with ``staircase`` the
+    exponent is floored, so the rate drops every ``decay_steps`` steps."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
+                 name="ExponentialDecay"):
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
+
+    def __call__(self, step) -> float:
+        return self.initial_learning_rate * self.decay_rate ** self._progress(step)
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
@@ -159,29 +170,16 @@ class CosineDecay(LearningRateSchedule):
                 "warmup_target": self.warmup_target, "warmup_steps": self.warmup_steps}
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_StepDecay):
     """``initial_learning_rate / (1 + decay_rate * step / decay_steps)``; with ``staircase``
     ``step / decay_steps`` is floored, so the rate drops every ``decay_steps`` steps."""
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
                  name="InverseTimeDecay"):
-        where = "InverseTimeDecay"
-        self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate", where)
-        self.decay_steps = _positive(decay_steps, "decay_steps", where)
-        self.decay_rate = _number(decay_rate, "decay_rate", where)
-        self.staircase = bool(staircase)
-        self.name = name
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     def __call__(self, step) -> float:
-        p = _check_step(step, self.name) / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return self.initial_learning_rate / (1 + self.decay_rate * p)
-
-    def get_config(self) -> dict:
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
-                "staircase": self.staircase, "name": self.name}
+        return self.initial_learning_rate / (1 + self.decay_rate * self._progress(step))
 
 
 class PolynomialDecay(LearningRateSchedule):
