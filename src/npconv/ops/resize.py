@@ -32,6 +32,16 @@ _LAYOUT = "(batch, height, width, channels)"
 INTERPOLATIONS = ("nearest", "bilinear")
 
 
+def _images(x, where) -> np.ndarray:
+    """``x`` as a float NHWC batch with at least one pixel per image, or a clear error."""
+    x = float_array(x, where)
+    check_rank(x, 4, where, _LAYOUT)
+    if x.shape[1] < 1 or x.shape[2] < 1:
+        raise ValueError(f"{where}: expected an input with height and width >= 1. "
+                         f"Received an input of shape {x.shape}")
+    return x
+
+
 @dataclass(frozen=True)
 class UpSamplingCache:
     """What :func:`upsampling2d_backward` needs (opaque to callers)."""
@@ -94,12 +104,8 @@ def upsampling2d_forward(x, size=(2, 2), interpolation="nearest"):
     where = "upsampling2d_forward"
     size = as_pair(size, "size", where)
     interpolation = check_choice(interpolation, "interpolation", set(INTERPOLATIONS), where)
-    x = float_array(x, where)
-    check_rank(x, 4, where, _LAYOUT)
+    x = _images(x, where)
     n, h, w, c = x.shape
-    if h < 1 or w < 1:
-        raise ValueError(f"{where}: expected an input with height and width >= 1. "
-                         f"Received an input of shape {x.shape}")
     sh, sw = size
     if interpolation == "nearest":
         out = np.broadcast_to(x[:, :, None, :, None, :], (n, h, sh, w, sw, c))
@@ -233,12 +239,8 @@ def resize_forward(x, size, interpolation="bilinear", antialias=False):
     size = as_pair(size, "size", where)
     interpolation = check_choice(interpolation, "interpolation", set(RESIZE_INTERPOLATIONS),
                                  where)
-    x = float_array(x, where)
-    check_rank(x, 4, where, _LAYOUT)
+    x = _images(x, where)
     n, h, w, c = x.shape
-    if h < 1 or w < 1:
-        raise ValueError(f"{where}: expected an input with height and width >= 1. "
-                         f"Received an input of shape {x.shape}")
     out_h, out_w = size
     aa = bool(antialias) and interpolation == "bilinear"
     out = x
