@@ -103,3 +103,34 @@ def test_old_files_without_keys_still_load():
     config = model.get_config()
     assert all("key" not in spec for spec in config["layers"])
     Model.from_config(config)
+
+
+def test_a_head_added_to_a_model_loaded_in_a_fresh_session(tmp_path):
+    # The layers of a loaded model keep the names of the session that built them; the
+    # next automatic names of this session must not repeat them (Keras 3's do, and
+    # 'load a model, add a Dense head' then fails with 'The name "dense" is used 2 times').
+    npconv.utils.clear_session()
+    inputs = layers.Input((4,))
+    base = Model(inputs, layers.Dense(2)(layers.Dense(3)(inputs)))
+    base.save(tmp_path / "base.npconv")
+    stack = Sequential([layers.Input((4,)), layers.Dense(3), layers.Dense(2)])
+    stack.save(tmp_path / "stack.npconv")
+    x = np.random.default_rng(0).standard_normal((2, 4)).astype("float32")
+
+    npconv.utils.clear_session()  # a fresh session
+    loaded = load_model(tmp_path / "base.npconv")
+    head = layers.Dense(1)
+    model = Model(loaded.input, head(loaded.output))
+    assert head.name not in {layer.name for layer in loaded.layers}
+    second_input = layers.Input((4,))  # a second model input: not the loaded input's name
+    assert second_input.layer.name != loaded.input.layer.name
+    assert model.predict(x, verbose=0).shape == (2, 1)
+
+    npconv.utils.clear_session()
+    loaded = load_model(tmp_path / "stack.npconv")
+    loaded.add(layers.Dense(1))  # was: Name 'dense_1' is already the name of a layer
+    names = [layer.name for layer in loaded.layers]
+    assert names[:2] == [layer.name for layer in stack.layers] and len(set(names)) == 3
+    loaded.save(tmp_path / "again.npconv")
+    np.testing.assert_array_equal(load_model(tmp_path / "again.npconv").predict(x, verbose=0),
+                                  loaded.predict(x, verbose=0))

@@ -71,6 +71,19 @@ def unique_name(prefix: str) -> str:
     return prefix if count == 0 else f"{prefix}_{count}"
 
 
+def reserve_names(names) -> None:
+    """Automatic names skip ``names`` from now on: after a model is rebuilt from its config
+    (``load_model``, ``model_from_json``, ``clone_model``), whose layers carry the names of the
+    session that built them (``dense``, ``dense_1``), the next ``Dense()`` of this session is
+    ``dense_2``, not a second ``dense`` that a model holding both refuses (Keras 3 repeats the
+    name; its users meet 'The name "dense" is used 2 times' when adding a head to a loaded
+    model in a fresh session)."""
+    for name in names:
+        match = re.fullmatch(r"(.+?)(?:_(\d+))?", name)
+        prefix, count = match.group(1), int(match.group(2) or 0)
+        _NAME_COUNTS[prefix] = max(_NAME_COUNTS[prefix], count + 1)
+
+
 def reset_name_counters() -> None:
     """Start automatic layer names afresh (Keras's ``clear_session``)."""
     _NAME_COUNTS.clear()

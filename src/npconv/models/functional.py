@@ -20,6 +20,7 @@ from ..layers.base import (
     SymbolicTensor,
     _snake_case,
     get_layer_class,
+    reserve_names,
     unique_name,
 )
 from ..layers.input import InputLayer
@@ -747,13 +748,16 @@ class Model:
             outputs = dict(zip(config["output_keys"], outputs, strict=True))
         token = _NAMES_FROM_FILE.set(True)  # (inlined inner layers may share names)
         try:
-            return cls(inputs=inputs if config.get("multi_input") or isinstance(inputs, dict)
-                       else inputs[0],
-                       outputs=outputs if config.get("multi_output") or isinstance(outputs, dict)
-                       else outputs[0],
-                       name=config.get("name"))
+            model = cls(inputs=inputs if config.get("multi_input") or isinstance(inputs, dict)
+                        else inputs[0],
+                        outputs=outputs if config.get("multi_output") or isinstance(outputs, dict)
+                        else outputs[0],
+                        name=config.get("name"))
         finally:
             _NAMES_FROM_FILE.reset(token)
+        # a head added to a loaded model in a fresh session gets names of its own
+        reserve_names([model.name, *(layer.name for layer in model.layers)])
+        return model
 
     def to_json(self, **kwargs) -> str:
         """The architecture (no weights) as a JSON string, as Keras's ``model.to_json()``;

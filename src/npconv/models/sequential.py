@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..layers.base import Layer, SymbolicTensor
+from ..layers.base import Layer, SymbolicTensor, reserve_names
 from ..layers.input import InputLayer
 from .functional import _NAMES_FROM_FILE, Model
 
@@ -164,6 +164,8 @@ class Sequential(Model):
                 model.add(get_layer_class(spec["class_name"]).from_config(dict(spec["config"])))
         finally:
             _NAMES_FROM_FILE.reset(token)
+        # a layer added to a loaded model in a fresh session gets a name of its own
+        reserve_names([model.name, *(layer.name for layer in model.layers)])
         return model
 
 
