@@ -116,8 +116,11 @@ def _sublayers_of(layer):
 
 
 def _float64_clone(obj):
-    """A deep copy of ``obj`` whose weights (and future weights) are float64."""
-    clone = copy.deepcopy(obj)
+    """A deep copy of ``obj`` whose weights (and future weights) are float64. A model's
+    record of its last batch run in parts (``_parallel_run``: helper processes, locks) is
+    not copied: the clone's own passes run in one piece or start their own."""
+    run = getattr(obj, "_parallel_run", None)
+    clone = copy.deepcopy(obj, {} if run is None else {id(run): None})
     for layer in _layers_of(clone):
         layer.dtype = np.dtype(np.float64)
         for w in layer.weights:
