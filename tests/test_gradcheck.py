@@ -177,3 +177,23 @@ def test_a_non_contiguous_input_is_checked_not_read_as_zero_gradients():
     report = gradient_check(Conv2D(2, 3), x, print_fn=None)
     assert report.passed, str(report)
     assert report.row("input").max_rel_error <= 1e-5
+
+
+def test_a_model_that_ran_a_batch_in_parts_is_checked():
+    """A model whose last batch ran in parts keeps that run (helper processes, hence locks)
+    in _parallel_run, and its shared weights' mapping in _process_state: the float64 deep
+    copy failed with "cannot pickle '_thread.lock'" (then 'mmap.mmap') after a fit or
+    predict that used the helpers. Both are left out of the copy."""
+    import threading
+
+    class Run:  # what the record holds that deepcopy cannot copy
+        def __init__(self):
+            self.lock = threading.Lock()
+
+    model = Sequential([Dense(3, activation="tanh"), Dense(2)])
+    model.build((None, 4))
+    run, state = Run(), Run()
+    model._parallel_run, model._process_state = run, state  # (the latter holds an mmap)
+    report = gradient_check(model, rand((5, 4)), print_fn=None)
+    assert report.passed, str(report)
+    assert model._parallel_run is run and model._process_state is state  # not touched

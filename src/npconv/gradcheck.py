@@ -116,8 +116,14 @@ def _sublayers_of(layer):
 
 
 def _float64_clone(obj):
-    """A deep copy of ``obj`` whose weights (and future weights) are float64."""
-    clone = copy.deepcopy(obj)
+    """A deep copy of ``obj`` whose weights (and future weights) are float64. What a model
+    keeps of its batches run in parts (``_parallel_run``: the helper processes and their
+    locks; ``_process_state``: the weights' shared-memory mapping) is not copied: the
+    clone's own passes run in one piece or set up their own."""
+    memo = {id(held): None for held in (getattr(obj, name, None) for name in
+                                        ("_parallel_run", "_process_state"))
+            if held is not None}
+    clone = copy.deepcopy(obj, memo)
     for layer in _layers_of(clone):
         layer.dtype = np.dtype(np.float64)
         for w in layer.weights:

@@ -559,3 +559,14 @@ def test_mode_auto_maximises_the_areas_and_accuracies_under_any_log_name(monitor
     assert ModelCheckpoint("m.npconv", monitor=monitor).mode == "max"
     assert ReduceLROnPlateau(monitor=monitor).mode == "max"
     assert EarlyStopping(monitor="val_loss").mode == "min"
+
+
+@pytest.mark.parametrize("monitor", ["val_cosine_similarity", "cosine_similarity",
+                                     "val_weighted_cosine_similarity"])
+def test_mode_auto_maximises_the_cosine_similarity_metric(monitor):
+    """metrics=["cosine_similarity"] logs Keras's CosineSimilarity metric, +cos, which goes
+    up as the model improves (its _direction is "up"): mode="auto" minimised it, so
+    EarlyStopping stopped on and ModelCheckpoint kept the worst epochs."""
+    assert EarlyStopping(monitor=monitor).mode == "max"
+    assert ModelCheckpoint("m.npconv", monitor=monitor).mode == "max"
+    assert ReduceLROnPlateau(monitor=monitor).mode == "max"

@@ -278,3 +278,44 @@ def test_a_metric_is_callable_as_in_keras_standalone_examples():
     mean = metrics.Mean()
     assert mean([1, 3, 5, 7]) == 4.0
     assert mean([2], sample_weight=[4]) == pytest.approx((16 + 8) / 8)
+
+
+def test_default_reset_state_resets_the_metrics_a_metric_holds():
+    """Keras's default reset_state resets the variables of the metrics a metric holds (an
+    F1 made of a Precision and a Recall, without its own reset_state): they kept their
+    counts, so model.reset_metrics() and every new epoch or evaluate carried them on."""
+    from npconv import layers, models
+
+    class F1(metrics.Metric):
+        def __init__(self, name="f1", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.parts = [metrics.Precision(), metrics.Recall()]
+            self.tp = self.add_variable(shape=(), name="tp")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            for m in self.parts:
+                m.update_state(y_true, y_pred, sample_weight)
+            self.tp.assign_add(float(np.sum((np.asarray(y_pred) > 0.5) & (y_true != 0))))
+
+        def result(self):
+            p, r = (m.result() for m in self.parts)
+            return 2 * p * r / (p + r) if p + r else 0.0
+
+    f1 = F1()
+    y, p = np.array([[1], [0], [1]]), np.array([[0.9], [0.8], [0.1]])
+    assert f1(y, p) == pytest.approx(0.5)
+    assert len(f1.variables) == 1 + 0  # its own; Precision/Recall keep NumPy counts
+    f1.reset_state()
+    assert f1.result() == 0.0 and float(f1.tp.value) == 0.0
+    assert f1(y[:1], p[:1]) == pytest.approx(1.0)  # this batch alone, not the one before
+
+    x = np.random.default_rng(0).normal(size=(12, 3)).astype(np.float32)
+    yy = (x[:, :1] > 0).astype(int)
+    model = models.Sequential([layers.Input((3,)), layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=[F1()])
+    model.evaluate(x, yy, verbose=0)
+    model.reset_metrics()
+    assert model.get_metrics_result()["f1"] == 0.0
+    first = model.evaluate(x[:6], yy[:6], verbose=0, return_dict=True)["f1"]
+    fresh = F1()
+    assert first == pytest.approx(fresh(yy[:6], model.predict(x[:6], verbose=0)))

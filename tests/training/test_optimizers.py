@@ -453,3 +453,27 @@ def test_cosine_decay_restarts_matches_walking_the_periods(t_mul, m_mul, alpha):
     assert keras_path.CosineDecayRestarts is schedules.CosineDecayRestarts
     with pytest.raises(ValueError, match="CosineDecayRestarts: expected first_decay_steps > 0"):
         schedules.CosineDecayRestarts(0.1, 0)
+
+
+@pytest.mark.parametrize("t_mul", [2.0, 3.0, 4.0, 1.5, 0.5])
+def test_cosine_decay_restarts_restarts_at_each_period_start(t_mul):
+    """A step that starts a period is the restart, full rate times m_mul ** i: the period
+    came from floor(log(243) / log(3)) = 4 at t_mul=3, so step 1210 (the 5th restart) gave
+    alpha instead of the restarted rate (Keras's float32 logs give 5)."""
+    sched = schedules.CosineDecayRestarts(1.0, 10, t_mul=t_mul, m_mul=0.5, alpha=0.1)
+    for i in range(1, 9):
+        start = 10 * (1 - t_mul ** i) / (1 - t_mul)
+        if start != round(start) or start > 1e6:
+            continue
+        assert sched(start) == pytest.approx(0.1 + 0.9 * 0.5 ** i, rel=1e-12), (i, start)
+        assert sched(start) == pytest.approx(
+            _sgdr_reference(start, 1.0, 10, t_mul, 0.5, 0.1), rel=1e-12)
+
+
+def test_cosine_decay_restarts_past_the_shrinking_periods_says_so():
+    """t_mul < 1: the periods sum to first_decay_steps / (1 - t_mul); a later step was a
+    bare 'math domain error' (Keras's rate is NaN there)."""
+    sched = schedules.CosineDecayRestarts(0.1, 10, t_mul=0.5)
+    assert sched(19) == pytest.approx(_sgdr_reference(19, 0.1, 10, 0.5, 1.0, 0.0))
+    with pytest.raises(ValueError, match=r"t_mul=0.5 < 1 .* end after .* = 20 steps"):
+        sched(20)

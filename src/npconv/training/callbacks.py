@@ -159,10 +159,11 @@ def _monitor_mode(monitor, mode, where):
         raise ValueError(f"{where}: expected mode 'auto', 'min' or 'max'. Received: mode={mode!r}")
     if mode == "auto":
         # the names of metrics that grow as they improve, wherever they sit in the log name
-        # ("weighted_auc", "out_auc", "roc_auc"; Keras 3 asks the metric: AUC goes up)
+        # ("weighted_auc", "out_auc", "roc_auc"; Keras 3 asks the metric: AUC goes up, as
+        # the CosineSimilarity metric's +cos does; the loss of that name is only "loss")
         name = monitor.removeprefix("val_")
         mode = "max" if ("acc" in name or "auc" in name or "precision" in name
-                         or "recall" in name) else "min"
+                         or "recall" in name or "cosine_similarity" in name) else "min"
     return mode
 
 

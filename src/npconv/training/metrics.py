@@ -171,19 +171,35 @@ class Metric:
         self._variables: list = []
         self._initial_values: list = []
         # Not the subclass's reset_state: as in Keras, a subclass's may read variables that
-        # its __init__ makes after this call.
-        Metric.reset_state(self)
+        # its __init__ makes after this call (nor a metric it wraps: CompiledMetric's).
+        self.total = 0.0
+        self.count = 0.0
 
     def reset_state(self) -> None:
         self.total = 0.0
         self.count = 0.0
         for variable, initial in zip(self._variables, self._initial_values, strict=True):
             variable.assign(initial)
+        # Keras's default resets the variables of the metrics this one holds too (an F1
+        # built from a Precision and a Recall, without a reset_state of its own)
+        for metric in self._sub_metrics():
+            metric.reset_state()
+
+    def _sub_metrics(self) -> list:
+        """The Metric objects held in this one's attributes (directly or in a list, tuple
+        or dict), as Keras's tracker finds them."""
+        found = []
+        for value in vars(self).values():
+            items = (value.values() if isinstance(value, dict)
+                     else value if isinstance(value, (list, tuple)) else (value,))
+            found.extend(v for v in items if isinstance(v, Metric) and v is not self)
+        return found
 
     @property
     def variables(self) -> list:
-        """The variables made by :meth:`add_variable`, in order."""
-        return list(self._variables)
+        """The variables made by :meth:`add_variable`, in order, then those of the metrics
+        this one holds (Keras's order)."""
+        return [*self._variables, *(v for m in self._sub_metrics() for v in m.variables)]
 
     def add_variable(self, shape=(), initializer="zeros", dtype=None, aggregation="sum",
                      name=None):

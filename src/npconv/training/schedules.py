@@ -237,9 +237,25 @@ class CosineDecayRestarts(LearningRateSchedule):
             fraction -= i_restart
         else:  # periods t_mul ** i: restart i starts at (1 - t_mul ** i) / (1 - t_mul)
             t_mul = self.t_mul
-            i_restart = math.floor(math.log(1.0 - fraction * (1.0 - t_mul)) / math.log(t_mul))
-            start = (1.0 - t_mul ** i_restart) / (1.0 - t_mul)
-            fraction = (fraction - start) / t_mul ** i_restart
+            inside = 1.0 - fraction * (1.0 - t_mul)
+            if inside <= 0:  # t_mul < 1: the shrinking periods end at 1 / (1 - t_mul)
+                raise ValueError(
+                    f"{self.name}: with t_mul={t_mul!r} < 1 the periods shrink and end after "
+                    f"first_decay_steps / (1 - t_mul) = "
+                    f"{self.first_decay_steps / (1.0 - t_mul):g} steps (Keras's rate is NaN "
+                    f"from there). Received: step={step!r}")
+
+            def start(i):
+                return (1.0 - t_mul ** i) / (1.0 - t_mul)
+
+            i_restart = math.floor(math.log(inside) / math.log(t_mul))
+            # the logarithms' rounding can put a step that starts a period in the one before
+            # (t_mul=3: log(243) / log(3) = 4.999...): settle the period by its start
+            while start(i_restart + 1) <= fraction:
+                i_restart += 1
+            while i_restart > 0 and start(i_restart) > fraction:
+                i_restart -= 1
+            fraction = (fraction - start(i_restart)) / t_mul ** i_restart
         cosine = 0.5 * self.m_mul ** i_restart * (1.0 + math.cos(math.pi * fraction))
         return self.initial_learning_rate * ((1 - self.alpha) * cosine + self.alpha)
 
