@@ -207,3 +207,11 @@ def test_gradient_check_through_a_model_with_a_seeded_augmentation_layer(make):
     x = np.random.default_rng(0).random((3, 7, 6, 2))
     report = gradient_check(model, x, print_fn=lambda *a: None)
     assert report.passed, str(report)
+
+
+@pytest.mark.parametrize("make", [lambda: layers.RandomFlip(), lambda: layers.RandomZoom(0.1),
+                                  lambda: layers.RandomRotation(0.1)])
+def test_rank_error_names_the_shape_given(make):
+    """The rank error quoted the build's shape, (None, 3), for an input of shape (2, 3)."""
+    with pytest.raises(ValueError, match=r"Received input of shape \(2, 3\)"):
+        make()(np.ones((2, 3)))

@@ -69,6 +69,9 @@ class RandomFlip(Layer):
             raise ValueError(f"{self.name}: RandomFlip expects a batch of images of rank 4 "
                              f"(N, H, W, C). Received input of shape {tuple(shape)}")
 
+    def _check_input_shape(self, shape):
+        self._check_rank(shape)  # (before the build: the error shows the shape given)
+
     def compute_output_shape(self, input_shape):
         self._check_rank(input_shape)
         return input_shape
@@ -187,6 +190,9 @@ class _RandomAffine(Layer):
                       else "(N, H, W, C)")
             raise ValueError(f"{self.name}: {type(self).__name__} expects a batch of images "
                              f"of rank 4 {layout}. Received input of shape {tuple(shape)}")
+
+    def _check_input_shape(self, shape):
+        self._check_rank(shape)  # (before the build: the error shows the shape given)
 
     def compute_output_shape(self, input_shape):
         self._check_rank(input_shape)
