@@ -145,3 +145,73 @@ def test_other_layers_still_infer_in_a_direct_call():
     assert np.array_equal(np.asarray(layers.GaussianNoise(0.5, seed=0)(x)), x)
     model = npconv.Sequential([npconv.Input((6,)), layers.Dropout(0.5, seed=0)])
     assert np.array_equal(np.asarray(model(x)), x)
+
+
+class _AugmentBlock(layers.Layer):
+    """A custom layer built from other layers, as Keras's guides write them."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.flip = layers.RandomFlip("horizontal", seed=5)
+        self.drop = layers.Dropout(0.9, seed=0)
+
+    def call(self, x, training=None):
+        return self.drop(self.flip(x, training=training), training=training)
+
+
+class _AugmentModel(npconv.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.flip = layers.RandomFlip("horizontal", seed=5)
+        self.drop = layers.Dropout(0.9, seed=0)
+
+    def call(self, x):
+        return self.drop(self.flip(x))
+
+
+def test_a_direct_call_augments_inside_composite_layers_and_unbuilt_subclassed_models():
+    """Keras: a mode not given passes on as None and each sublayer takes its own call's
+    default, so a custom layer or a subclassed model holding RandomFlip augments when called
+    directly (Dropout stays off). npconv gave a composite layer False, and a subclassed
+    model's first call (before its trace) ran as inference."""
+    x = np.random.default_rng(0).random((32, 6, 6, 1)).astype(np.float32)
+    flipped = np.asarray(layers.RandomFlip("horizontal", seed=5)(x))
+    assert not np.array_equal(flipped, x)
+    np.testing.assert_array_equal(np.asarray(_AugmentBlock()(x)), flipped)
+    inp = npconv.Input((6, 6, 1))
+    model = npconv.Model(inp, _AugmentBlock()(inp))
+    np.testing.assert_array_equal(np.asarray(model(x)), flipped)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), x)
+    np.testing.assert_array_equal(np.asarray(model(x, training=False)), x)
+    subclassed = _AugmentModel()
+    np.testing.assert_array_equal(np.asarray(subclassed(x)), flipped)  # its first call
+    np.testing.assert_array_equal(subclassed.predict(x, verbose=0), x)
+    np.testing.assert_array_equal(np.asarray(_AugmentBlock()(x, training=False)), x)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: layers.RandomFlip(seed=4),
+    lambda: layers.RandomRotation(0.2, seed=4),
+    lambda: layers.RandomRotation(0.2, seed=4, interpolation="nearest", fill_mode="wrap"),
+    lambda: layers.RandomZoom(0.3, 0.2, seed=4, fill_mode="constant", fill_value=0.5),
+    lambda: layers.RandomTranslation(0.3, 0.3, seed=4, fill_mode="nearest")])
+def test_gradient_check_through_a_model_with_a_seeded_augmentation_layer(make):
+    """A seeded layer's generator is rewound by gradient_check (own_generator, as Dropout's):
+    it was made at the first draw and not seen, so each nudged pass drew a new transform
+    and the check failed with 'two forward passes on the same input differ'."""
+    from npconv.gradcheck import gradient_check
+
+    npconv.utils.set_random_seed(1)
+    model = npconv.Sequential([npconv.Input((7, 6, 2)), layers.Conv2D(2, 2, padding="same"),
+                               make(), layers.Flatten(), layers.Dense(3)])
+    x = np.random.default_rng(0).random((3, 7, 6, 2))
+    report = gradient_check(model, x, print_fn=lambda *a: None)
+    assert report.passed, str(report)
+
+
+@pytest.mark.parametrize("make", [lambda: layers.RandomFlip(), lambda: layers.RandomZoom(0.1),
+                                  lambda: layers.RandomRotation(0.1)])
+def test_rank_error_names_the_shape_given(make):
+    """The rank error quoted the build's shape, (None, 3), for an input of shape (2, 3)."""
+    with pytest.raises(ValueError, match=r"Received input of shape \(2, 3\)"):
+        make()(np.ones((2, 3)))

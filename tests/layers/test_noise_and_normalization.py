@@ -167,3 +167,19 @@ def test_an_adapted_normalization_trains_in_a_sequential_and_its_statistics_save
                                   norm.adapt_variance.value)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
                                rtol=1e-6)
+
+
+def test_mean_and_variance_attributes_as_keras():
+    """TensorFlow's regression tutorial prints normalizer.mean.numpy() after adapt (an
+    AttributeError here): Keras's broadcast-shaped mean and variance."""
+    x = np.random.default_rng(0).random((20, 9)) * 10
+    norm = layers.Normalization(axis=-1)
+    assert norm.mean is None
+    norm.adapt(x)
+    assert norm.mean.shape == (1, 9) and norm.variance.shape == (1, 9)
+    np.testing.assert_allclose(norm.mean.numpy()[0], x.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(norm.variance.numpy()[0], x.var(axis=0), rtol=1e-5)
+    fixed = layers.Normalization(mean=[1.0, 2.0], variance=[4.0, 9.0])
+    fixed.build((None, 5, 2))
+    np.testing.assert_array_equal(np.asarray(fixed.mean), [[[1.0, 2.0]]])
+    np.testing.assert_array_equal(np.asarray(fixed.variance), [[[4.0, 9.0]]])

@@ -69,21 +69,26 @@ class RandomFlip(Layer):
             raise ValueError(f"{self.name}: RandomFlip expects a batch of images of rank 4 "
                              f"(N, H, W, C). Received input of shape {tuple(shape)}")
 
+    def _check_input_shape(self, shape):
+        self._check_rank(shape)  # (before the build: the error shows the shape given)
+
     def compute_output_shape(self, input_shape):
         self._check_rank(input_shape)
         return input_shape
+
+    def own_generator(self):
+        """A seeded layer's generator (made on first use), or None without a seed
+        (``gradient_check`` rewinds it, as Dropout's)."""
+        if self.seed is not None and self._rng is None:
+            self._rng = make_generator(self.seed)
+        return self._rng
 
     def call(self, x, training=False):
         self._check_rank(x.shape)
         if not training:
             self._cache = None
             return x
-        if self.seed is None:
-            rng = make_generator()
-        else:
-            if self._rng is None:
-                self._rng = make_generator(self.seed)
-            rng = self._rng
+        rng = make_generator() if self.seed is None else self.own_generator()
         horizontal, vertical = _MODES[self.mode]
         masks = []  # per flip: (axis, which images), drawn in this order
         if horizontal:
@@ -186,18 +191,24 @@ class _RandomAffine(Layer):
             raise ValueError(f"{self.name}: {type(self).__name__} expects a batch of images "
                              f"of rank 4 {layout}. Received input of shape {tuple(shape)}")
 
+    def _check_input_shape(self, shape):
+        self._check_rank(shape)  # (before the build: the error shows the shape given)
+
     def compute_output_shape(self, input_shape):
         self._check_rank(input_shape)
         return input_shape
 
+    def own_generator(self):
+        """A seeded layer's generator (made on first use), or None without a seed
+        (``gradient_check`` rewinds it, as Dropout's)."""
+        if self.seed is not None and self._rng is None:
+            self._rng = make_generator(self.seed)
+        return self._rng
+
     def _generator(self, seed=None):
         if seed is not None:
             return make_generator(seed)
-        if self.seed is None:
-            return make_generator()
-        if self._rng is None:
-            self._rng = make_generator(self.seed)
-        return self._rng
+        return make_generator() if self.seed is None else self.own_generator()
 
     def get_random_transformation(self, data, training=True, seed=None):
         """Keras's: the random parameters for a batch ``data`` (in this layer's

@@ -791,9 +791,26 @@ class Layer:
         :class:`npconv.tensor.Tensor` (an ndarray that also has Keras's ``.numpy()``)."""
         if _is_symbolic(inputs):
             return self._call_symbolic(inputs, training)
-        if training is None:  # Keras: the default of the layer's call (True to augment)
-            training = self.training_by_default
-        return as_tensor(self.forward(inputs, training=bool(training), **kwargs))
+        if training is None and not self._runs_graph():
+            training = self.training_by_default  # Keras: its call's default (True to augment)
+        # A layer built from other layers passes None on: each sublayer takes its own default
+        # (Keras: a custom layer's data_augmentation sublayers augment in a direct call)
+        return as_tensor(self.forward(inputs, training=None if training is None
+                                      else bool(training), **kwargs))
+
+    def _runs_graph(self) -> bool:
+        """Whether :meth:`forward` runs a traced graph of sublayers (a composite layer)."""
+        return self._graph is not None or (not self.built and _holds_layers(self)
+                                           and type(self).call_backward is Layer.call_backward)
+
+    def _augments_by_default(self) -> bool:
+        """Whether this layer, or a sublayer of a composite one, trains when called without
+        a mode (:attr:`training_by_default`)."""
+        if self.training_by_default:
+            return True
+        if self._graph is not None:
+            return any(n.layer._augments_by_default() for n in self._graph._nodes)
+        return False
 
     def _call(self, x, training):
         """``call``, with ``training`` only when it takes one (Keras passes it only then)."""
@@ -852,8 +869,7 @@ class Layer:
         ``backward`` then starts from that output (a model uses it to apply a ReLU after the
         max pool that follows, on 4x fewer values: the two commute).
         """
-        if self._graph is not None or (not self.built and _holds_layers(self)
-                                       and type(self).call_backward is Layer.call_backward):
+        if self._runs_graph():
             return self._forward_graph(inputs, training)
         self._activation_skipped = self.activation is not None and not activation
         self._forward_owner = None  # a model running this layer records itself (after)
@@ -916,7 +932,8 @@ class Layer:
         x = check_input(self, inputs)
         self._maybe_build(x.shape, x.dtype if x.dtype.kind == "f" else None)
         x = check_input(self, x)
-        y = self._graph._forward_serial([x], bool(training))
+        # None (a direct call without a mode): each sublayer its own default
+        y = self._graph._forward_serial([x], None if training is None else bool(training))
         self._output_seen = np.shape(y)
         return y
 

@@ -139,6 +139,25 @@ class Normalization(Layer):
             variance = self.adapt_variance.value.reshape(self._broadcast)
         return mean.astype(dtype), variance.astype(dtype)
 
+    @property
+    def mean(self):
+        """Keras's ``normalizer.mean``: the mean in the inputs' broadcast shape (``(1, 9)``
+        for ``(batch, 9)`` inputs), as a Tensor; None before the layer is built."""
+        return self._broadcast_value(0)
+
+    @property
+    def variance(self):
+        """Keras's ``normalizer.variance``, as :attr:`mean`."""
+        return self._broadcast_value(1)
+
+    def _broadcast_value(self, which):
+        if self._ndim is None:
+            return None
+        from ..tensor import as_tensor
+
+        dtype = self.dtype or np.dtype(np.float32)
+        return as_tensor(np.array(self._mean_and_variance(dtype)[which]))
+
     # --------------------------------------------------------------- passes
     def call(self, x, training=False):
         mean, variance = self._mean_and_variance(x.dtype)

@@ -465,8 +465,8 @@ class Model:
             arg = ([values[p] for p in node.parents] if layer.multiple_inputs
                    else values[node.parents[0]])
             mode = training if node.training is None else node.training
-            if mode is None:  # a direct call without a mode: the layer's own default
-                mode = layer.training_by_default
+            if mode is None and layer._graph is None:  # a direct call without a mode: the
+                mode = layer.training_by_default  # layer's default (a composite: its layers')
             if k in relu_pools and fusion.moves_activation(layer):
                 skipped.add(k)
                 moved[relu_pools[k]] = layer.activation
@@ -494,20 +494,21 @@ class Model:
         if isinstance(x, SymbolicTensor) or (isinstance(x, (list, tuple)) and x
                                              and isinstance(x[0], SymbolicTensor)):
             return self._call_symbolic(x, training)
-        if training is None and self._augments_by_default():
-            # Keras: each layer takes its own call's default, so augmentation layers augment
-            # (Keras's tutorials show `data_augmentation(images)`); the others infer
+        if training is None:
+            # built first (a subclassed model traces its call, a Sequential its stack), so
+            # that what it holds is known
             xs = self._prepare_inputs(x)
-            self._parallel_run = None
-            return self._keyed(as_tensor(self._forward_serial(xs, None)))
+            if self._augments_by_default():
+                # Keras: each layer takes its own call's default, so augmentation layers
+                # augment (the tutorials' `data_augmentation(images)`); the others infer
+                self._parallel_run = None
+                return self._keyed(as_tensor(self._forward_serial(xs, None)))
         return self._keyed(as_tensor(self.forward(x, training=bool(training))))
 
     def _augments_by_default(self) -> bool:
-        """Whether a layer of this model trains when called without a mode (see
-        :attr:`Layer.training_by_default`)."""
-        if not self._graph_ready:  # an unbuilt Sequential: its stack of layers
-            return any(layer.training_by_default for layer in getattr(self, "_stack", ()))
-        return any(node.layer.training_by_default for node in self._nodes)
+        """Whether a layer of this (built) model, or of a composite layer in it, trains
+        when called without a mode (see :attr:`Layer.training_by_default`)."""
+        return any(node.layer._augments_by_default() for node in self._nodes)
 
     @property
     def output_names(self) -> list[str]:
