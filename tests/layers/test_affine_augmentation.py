@@ -252,7 +252,8 @@ def test_errors_name_the_layer_and_what_was_expected():
     with pytest.raises(ValueError, match="expects fill_value to be a number"):
         layers.RandomRotation(0.1, fill_value=None)
     with pytest.raises(ValueError, match=r"aug: RandomRotation expects a batch of images of "
-                                         r"rank 4 \(N, H, W, C\)\. Received input of shape "
+                                         r"rank 4 \(N, H, W, C\), or one image of rank 3\. "
+                                         r"Received input of shape "
                                          r"\((None|2), 3\)"):
         layers.RandomRotation(0.1, name="aug")(np.ones((2, 3)))
     with pytest.raises(ValueError, match=r"rank 4 \(N, C, H, W\)"):

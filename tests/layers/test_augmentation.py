@@ -95,7 +95,8 @@ def test_errors_name_the_layer_and_what_was_expected():
         layers.RandomFlip("diagonal")
     with pytest.raises(ValueError, match="RandomFlip expects seed"):
         layers.RandomFlip(seed=-1)
-    with pytest.raises(ValueError, match=r"rank 4 \(N, H, W, C\). Received input of shape "
+    with pytest.raises(ValueError, match=r"rank 4 \(N, H, W, C\), or one image of rank 3. "
+                                         r"Received input of shape "
                                          r"\((None|2), 3\)"):
         layers.RandomFlip(name="flip")(np.ones((2, 3)))
     with pytest.raises(ValueError, match="flip2: RandomFlip expects a batch of images"):
@@ -215,3 +216,33 @@ def test_rank_error_names_the_shape_given(make):
     """The rank error quoted the build's shape, (None, 3), for an input of shape (2, 3)."""
     with pytest.raises(ValueError, match=r"Received input of shape \(2, 3\)"):
         make()(np.ones((2, 3)))
+
+
+ONE_IMAGE = [lambda: layers.RandomFlip(seed=2), lambda: layers.RandomRotation(0.2, seed=2),
+             lambda: layers.RandomZoom(0.2, seed=2),
+             lambda: layers.RandomTranslation(0.2, 0.1, seed=2),
+             lambda: layers.RandomContrast(0.5, value_range=(0, 1), seed=2),
+             lambda: layers.RandomBrightness(0.3, value_range=(0, 1), seed=2),
+             lambda: layers.RandomCrop(4, 3, seed=2), lambda: layers.Resizing(4, 9),
+             lambda: layers.CenterCrop(3, 4),
+             lambda: layers.Resizing(3, 3, data_format="channels_first")]
+
+
+@pytest.mark.parametrize("make", ONE_IMAGE)
+@pytest.mark.parametrize("training", [True, False])
+def test_one_unbatched_image_runs_as_a_batch_of_one(make, training):
+    """Keras's image layers take "3D (unbatched) or 4D (batched)" inputs (the TensorFlow
+    tutorial's resize_and_rescale(image)); npconv refused rank 3. The forward and backward
+    of one image are those of the batch of one, unbatched."""
+    rng = np.random.default_rng(1)
+    image = rng.random((5, 6, 2))
+    one, batch = make(), make()
+    y = np.asarray(one(image, training=training))
+    y_batch = np.asarray(batch(image[None], training=training))
+    np.testing.assert_array_equal(y, y_batch[0])
+    d = rng.standard_normal(y.shape)
+    dx = one.backward(d)
+    assert dx.shape == image.shape
+    np.testing.assert_array_equal(dx, batch.backward(d[None])[0])
+    with pytest.raises(ValueError, match="rank 4"):
+        make()(np.zeros((2, 3)))

@@ -258,8 +258,8 @@ def test_colour_argument_errors():
         layers.RandomContrast(0.1, seed=-2)
     with pytest.raises(ValueError, match="RandomCrop: expected seed"):
         layers.RandomCrop(2, 2, seed="a")
-    with pytest.raises(ValueError, match="rank 4"):
-        layers.RandomContrast(0.1)(np.ones((2, 3, 3)))
+    with pytest.raises(ValueError, match="rank 4"):  # (one (h, w, c) image is a batch of one)
+        layers.RandomContrast(0.1)(np.ones((2, 3)))
 
 
 # ------------------------------------------------------------------ config, files, training

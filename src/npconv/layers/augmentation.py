@@ -24,6 +24,7 @@ import numpy as np
 from ..ops.affine import affine_transform_backward, affine_transform_forward
 from ..random import make_generator
 from .base import Layer
+from .image_preprocessing import OneImageOrBatch
 
 __all__ = ["RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom"]
 
@@ -31,7 +32,7 @@ _MODES = {"horizontal": (True, False), "vertical": (False, True),
           "horizontal_and_vertical": (True, True)}
 
 
-class RandomFlip(Layer):
+class RandomFlip(OneImageOrBatch, Layer):
     """Keras's ``RandomFlip(mode="horizontal_and_vertical", seed=None)``.
 
     In training (``fit``, or ``training=True``) each image of the batch is flipped
@@ -67,7 +68,8 @@ class RandomFlip(Layer):
     def _check_rank(self, shape):
         if len(shape) != 4:
             raise ValueError(f"{self.name}: RandomFlip expects a batch of images of rank 4 "
-                             f"(N, H, W, C). Received input of shape {tuple(shape)}")
+                             f"(N, H, W, C), or one image of rank 3. Received input of shape "
+                             f"{tuple(shape)}")
 
     def _check_input_shape(self, shape):
         self._check_rank(shape)  # (before the build: the error shows the shape given)
@@ -144,7 +146,7 @@ def _factor_range(layer, value, name):
     return (-abs(values[0]), abs(values[0]))
 
 
-class _RandomAffine(Layer):
+class _RandomAffine(OneImageOrBatch, Layer):
     """The shared machinery of RandomRotation, RandomZoom and RandomTranslation: arguments,
     the generator, inference pass-through, and the resampling by :mod:`npconv.ops.affine`
     with each image's own transform row. Subclasses draw the transformation
@@ -189,7 +191,8 @@ class _RandomAffine(Layer):
             layout = ("(N, C, H, W)" if self.data_format == "channels_first"
                       else "(N, H, W, C)")
             raise ValueError(f"{self.name}: {type(self).__name__} expects a batch of images "
-                             f"of rank 4 {layout}. Received input of shape {tuple(shape)}")
+                             f"of rank 4 {layout}, or one image of rank 3. Received input of "
+                             f"shape {tuple(shape)}")
 
     def _check_input_shape(self, shape):
         self._check_rank(shape)  # (before the build: the error shows the shape given)

@@ -92,11 +92,36 @@ def _check_images(layer, shape):
         layout = ("(batch, channels, height, width)" if layer.data_format == "channels_first"
                   else "(batch, height, width, channels)")
         raise ValueError(f"{layer.name}: {type(layer).__name__} expects a batch of images of "
-                         f"rank 4 {layout}. Received input of shape {tuple(shape)}")
+                         f"rank 4 {layout}, or one image of rank 3. Received input of shape "
+                         f"{tuple(shape)}")
     _, h, w, _ = layer._to_internal_shape(tuple(shape))
     if (h is not None and h < 1) or (w is not None and w < 1):
         raise ValueError(f"{layer.name}: expected images with height and width >= 1. "
                          f"Received input of shape {tuple(shape)}")
+
+
+class OneImageOrBatch:
+    """Mixin of the image preprocessing and augmentation layers (put before ``Layer``): an
+    unbatched image ``(height, width, channels)`` (channels first: ``(c, h, w)``) runs as a
+    batch of one and comes back unbatched, as Keras's "3D (unbatched) or 4D (batched)"
+    inputs (the TensorFlow tutorial's ``resize_and_rescale(image)``); its backward takes and
+    gives the unbatched shape. Symbolic inputs stay batched (rank 4)."""
+
+    _unbatched = False
+
+    def forward(self, inputs, training=False, *, activation=True):
+        if np.ndim(inputs) == 3 and not isinstance(inputs, (list, tuple)):
+            y = super().forward(np.asarray(inputs)[None], training, activation=activation)
+            self._unbatched = True
+            return y[0]
+        self._unbatched = False
+        return super().forward(inputs, training, activation=activation)
+
+    def backward(self, d_out, *, through_activation=True):
+        if self._unbatched:
+            return super().backward(np.asarray(d_out)[None],
+                                    through_activation=through_activation)[0]
+        return super().backward(d_out, through_activation=through_activation)
 
 
 # ------------------------------------------------------- crop, pad, resize (and back)
@@ -141,7 +166,7 @@ def _smart_resize(x, size):
     return _crop_pad_resize(x, window=aspect_crop_box(h, w, *size), size=size)
 
 
-class _Geometric(Layer):
+class _Geometric(OneImageOrBatch, Layer):
     """Shared parts of the layers that give every image the size ``(height, width)``."""
 
     batch_independent = True
@@ -291,7 +316,7 @@ class RandomCrop(_Geometric):
 
 
 # --------------------------------------------------------------------------- colour
-class _RandomColour(Layer):
+class _RandomColour(OneImageOrBatch, Layer):
     """Shared parts of RandomContrast and RandomBrightness: a value per image, drawn in
     training only; the output clipped to ``value_range``; the identity at inference."""
 
