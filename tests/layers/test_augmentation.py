@@ -103,6 +103,25 @@ def test_errors_name_the_layer_and_what_was_expected():
         layers.RandomFlip(name="flip2")(npconv.Input((3,)))
 
 
+def test_rank_error_of_a_channels_first_flip_shows_the_nchw_layout():
+    # RandomFlip's message once said (N, H, W, C) whatever its data_format
+    with pytest.raises(ValueError, match=r"RandomFlip expects a batch of images of rank 4 "
+                                         r"\(N, C, H, W\)"):
+        layers.RandomFlip(data_format="channels_first")(np.ones((2, 3)))
+
+
+def test_seeded_augmentation_and_noise_layers_repeat_their_draws():
+    x = np.random.default_rng(0).random((3, 5, 6, 2)).astype(np.float32)
+    for make in (lambda: layers.RandomFlip(seed=4), lambda: layers.RandomRotation(0.2, seed=4),
+                 lambda: layers.RandomCrop(3, 4, seed=4),
+                 lambda: layers.RandomBrightness(0.3, seed=4),
+                 lambda: layers.GaussianNoise(0.1, seed=4),
+                 lambda: layers.GaussianDropout(0.3, seed=4)):
+        first, second = make(), make()
+        np.testing.assert_array_equal(first(x, training=True), second(x, training=True))
+        assert first.own_generator() is first.own_generator()
+
+
 def test_channels_first_survives_get_config():
     # a saved RandomFlip(data_format="channels_first") loaded as channels_last would flip
     # NCHW batches along H instead of W

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..ops.affine import affine_transform_backward, affine_transform_forward
 from ..random import make_generator
+from ._seeded import SeededDraws, is_seed
 from .base import Layer
 from .image_preprocessing import OneImageOrBatch
 
@@ -32,7 +33,43 @@ _MODES = {"horizontal": (True, False), "vertical": (False, True),
           "horizontal_and_vertical": (True, True)}
 
 
-class RandomFlip(OneImageOrBatch, Layer):
+class _RandomImageLayer(SeededDraws, OneImageOrBatch, Layer):
+    """What the augmentation layers share: they augment only in training (the identity at
+    inference), draw the random parameters of a whole batch from one generator (so a batch
+    is never split while training), validate their seed and take a batch of images (or one
+    unbatched image, :class:`OneImageOrBatch`)."""
+
+    training_by_default = True  # Keras: called directly, it augments (see Layer)
+
+    batch_independent = True
+
+    def splits_batch(self, training) -> bool:
+        # While training, the random parameters are drawn for the whole batch at once.
+        return not training and super().splits_batch(training)
+
+    def _init_seed(self, seed):
+        if not is_seed(seed):
+            raise ValueError(f"{self.name}: {type(self).__name__} expects seed to be None or "
+                             f"a non-negative int. Received: seed={seed!r}")
+        self._set_seed(seed)
+
+    def _check_rank(self, shape):
+        if len(shape) != 4:
+            layout = ("(N, C, H, W)" if self.data_format == "channels_first"
+                      else "(N, H, W, C)")
+            raise ValueError(f"{self.name}: {type(self).__name__} expects a batch of images "
+                             f"of rank 4 {layout}, or one image of rank 3. Received input of "
+                             f"shape {tuple(shape)}")
+
+    def _check_input_shape(self, shape):
+        self._check_rank(shape)  # (before the build: the error shows the shape given)
+
+    def compute_output_shape(self, input_shape):
+        self._check_rank(input_shape)
+        return input_shape
+
+
+class RandomFlip(_RandomImageLayer):
     """Keras's ``RandomFlip(mode="horizontal_and_vertical", seed=None)``.
 
     In training (``fit``, or ``training=True``) each image of the batch is flipped
@@ -43,54 +80,21 @@ class RandomFlip(OneImageOrBatch, Layer):
     generator; None draws from npconv's shared one (``set_random_seed`` fixes it).
     """
 
-    training_by_default = True  # Keras: called directly, it augments (see Layer)
-
-    batch_independent = True
-
-    def splits_batch(self, training) -> bool:
-        # While training, the flips are drawn for the whole batch from one generator.
-        return not training and super().splits_batch(training)
-
     def __init__(self, mode="horizontal_and_vertical", seed=None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(mode, str) or mode not in _MODES:
             raise ValueError(f"{self.name}: RandomFlip expects mode to be one of "
                              f"{sorted(_MODES)}. Received: mode={mode!r}")
-        if seed is not None and (not isinstance(seed, (numbers.Integral, np.integer))
-                                 or isinstance(seed, bool) or seed < 0):
-            raise ValueError(f"{self.name}: RandomFlip expects seed to be None or a "
-                             f"non-negative int. Received: seed={seed!r}")
+        self._init_seed(seed)
         self.mode = mode
-        self.seed = None if seed is None else int(seed)
-        self._rng = None  # a seeded layer's own generator, made at its first draw
         self._cache = None
-
-    def _check_rank(self, shape):
-        if len(shape) != 4:
-            raise ValueError(f"{self.name}: RandomFlip expects a batch of images of rank 4 "
-                             f"(N, H, W, C), or one image of rank 3. Received input of shape "
-                             f"{tuple(shape)}")
-
-    def _check_input_shape(self, shape):
-        self._check_rank(shape)  # (before the build: the error shows the shape given)
-
-    def compute_output_shape(self, input_shape):
-        self._check_rank(input_shape)
-        return input_shape
-
-    def own_generator(self):
-        """A seeded layer's generator (made on first use), or None without a seed
-        (``gradient_check`` rewinds it, as Dropout's)."""
-        if self.seed is not None and self._rng is None:
-            self._rng = make_generator(self.seed)
-        return self._rng
 
     def call(self, x, training=False):
         self._check_rank(x.shape)
         if not training:
             self._cache = None
             return x
-        rng = make_generator() if self.seed is None else self.own_generator()
+        rng = self._generator()
         horizontal, vertical = _MODES[self.mode]
         masks = []  # per flip: (axis, which images), drawn in this order
         if horizontal:
@@ -146,20 +150,12 @@ def _factor_range(layer, value, name):
     return (-abs(values[0]), abs(values[0]))
 
 
-class _RandomAffine(OneImageOrBatch, Layer):
+class _RandomAffine(_RandomImageLayer):
     """The shared machinery of RandomRotation, RandomZoom and RandomTranslation: arguments,
     the generator, inference pass-through, and the resampling by :mod:`npconv.ops.affine`
     with each image's own transform row. Subclasses draw the transformation
     (``_draw(rng, n, height, width) -> dict``, Keras's keys) and turn it into the rows
     (``_rows(transformation, height, width) -> (n, 8)``)."""
-
-    training_by_default = True  # Keras: called directly, it augments (see Layer)
-
-    batch_independent = True
-
-    def splits_batch(self, training) -> bool:
-        # While training, the transforms are drawn for the whole batch from one generator.
-        return not training and super().splits_batch(training)
 
     def __init__(self, fill_mode="reflect", interpolation="bilinear", seed=None,
                  fill_value=0.0, data_format=None, **kwargs):
@@ -172,46 +168,18 @@ class _RandomAffine(OneImageOrBatch, Layer):
             raise ValueError(f"{self.name}: {kind} expects interpolation to be one of "
                              f"{list(_INTERPOLATIONS)}. Received: "
                              f"interpolation={interpolation!r}")
-        if seed is not None and (not isinstance(seed, (numbers.Integral, np.integer))
-                                 or isinstance(seed, bool) or seed < 0):
-            raise ValueError(f"{self.name}: {kind} expects seed to be None or a "
-                             f"non-negative int. Received: seed={seed!r}")
+        self._init_seed(seed)
         if not _is_number(fill_value):
             raise ValueError(f"{self.name}: {kind} expects fill_value to be a number. "
                              f"Received: fill_value={fill_value!r}")
         self.fill_mode = fill_mode
         self.interpolation = interpolation
-        self.seed = None if seed is None else int(seed)
         self.fill_value = float(fill_value)
-        self._rng = None  # a seeded layer's own generator, made at its first draw
         self._cache = None
 
-    def _check_rank(self, shape):
-        if len(shape) != 4:
-            layout = ("(N, C, H, W)" if self.data_format == "channels_first"
-                      else "(N, H, W, C)")
-            raise ValueError(f"{self.name}: {type(self).__name__} expects a batch of images "
-                             f"of rank 4 {layout}, or one image of rank 3. Received input of "
-                             f"shape {tuple(shape)}")
-
-    def _check_input_shape(self, shape):
-        self._check_rank(shape)  # (before the build: the error shows the shape given)
-
-    def compute_output_shape(self, input_shape):
-        self._check_rank(input_shape)
-        return input_shape
-
-    def own_generator(self):
-        """A seeded layer's generator (made on first use), or None without a seed
-        (``gradient_check`` rewinds it, as Dropout's)."""
-        if self.seed is not None and self._rng is None:
-            self._rng = make_generator(self.seed)
-        return self._rng
-
     def _generator(self, seed=None):
-        if seed is not None:
-            return make_generator(seed)
-        return make_generator() if self.seed is None else self.own_generator()
+        """``get_random_transformation``'s ``seed`` (an int or a Generator), else the layer's."""
+        return super()._generator() if seed is None else make_generator(seed)
 
     def get_random_transformation(self, data, training=True, seed=None):
         """Keras's: the random parameters for a batch ``data`` (in this layer's

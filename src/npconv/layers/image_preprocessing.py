@@ -30,7 +30,7 @@ from ..ops.resize import (
     resize_backward,
     resize_forward,
 )
-from ..random import make_generator
+from ._seeded import SeededDraws, is_seed
 from .base import Layer
 
 __all__ = ["CenterCrop", "RandomBrightness", "RandomContrast", "RandomCrop", "Resizing"]
@@ -49,8 +49,7 @@ def _check_size(where, height, width):
 
 
 def _check_seed(where, seed):
-    if seed is not None and (not isinstance(seed, (numbers.Integral, np.integer))
-                             or isinstance(seed, bool) or seed < 0):
+    if not is_seed(seed):
         raise ValueError(f"{where}: expected seed to be None or a non-negative int. "
                          f"Received: seed={seed!r}")
     return None if seed is None else int(seed)
@@ -273,7 +272,7 @@ class CenterCrop(_Geometric):
         return y
 
 
-class RandomCrop(_Geometric):
+class RandomCrop(SeededDraws, _Geometric):
     """Keras 3's ``RandomCrop(height, width, seed=None, data_format=None)``.
 
     Training (``fit``, ``training=True``), images at least ``(height, width)``: one random
@@ -292,18 +291,12 @@ class RandomCrop(_Geometric):
     def __init__(self, height, width, seed=None, data_format=None, **kwargs):
         seed = _check_seed("RandomCrop", seed)
         self._init_size(height, width, data_format, kwargs)
-        self.seed = seed
-        self._rng = None
-
-    def own_generator(self):
-        if self.seed is not None and self._rng is None:
-            self._rng = make_generator(self.seed)
-        return self._rng
+        self._set_seed(seed)
 
     def call(self, x, training=False):
         _, h, w, _ = x.shape
         if training and h >= self.height and w >= self.width:
-            rng = make_generator() if self.seed is None else self.own_generator()
+            rng = self._generator()
             top = int(rng.integers(0, h - self.height + 1))
             left = int(rng.integers(0, w - self.width + 1))
             y, self._cache = _crop_pad_resize(x, window=(top, left, self.height, self.width))
@@ -316,7 +309,7 @@ class RandomCrop(_Geometric):
 
 
 # --------------------------------------------------------------------------- colour
-class _RandomColour(OneImageOrBatch, Layer):
+class _RandomColour(SeededDraws, OneImageOrBatch, Layer):
     """Shared parts of RandomContrast and RandomBrightness: a value per image, drawn in
     training only; the output clipped to ``value_range``; the identity at inference."""
 
@@ -333,17 +326,11 @@ class _RandomColour(OneImageOrBatch, Layer):
         seed = _check_seed(where, seed)
         super().__init__(**kwargs)
         self.value_range = value_range
-        self.seed = seed
-        self._rng = None
+        self._set_seed(seed)
         self._cache = None
 
-    def own_generator(self):
-        if self.seed is not None and self._rng is None:
-            self._rng = make_generator(self.seed)
-        return self._rng
-
     def _draw(self, n, low, high):
-        rng = make_generator() if self.seed is None else self.own_generator()
+        rng = self._generator()
         return rng.uniform(low, high, size=(n, 1, 1, 1))
 
     def _check_input_shape(self, shape):

@@ -11,13 +11,13 @@ import numbers
 
 import numpy as np
 
-from ..random import make_generator
+from ._seeded import SeededDraws, is_seed
 from .base import Layer
 
 __all__ = ["GaussianDropout", "GaussianNoise"]
 
 
-class _Noise(Layer):
+class _Noise(SeededDraws, Layer):
     batch_independent = True
 
     def splits_batch(self, training) -> bool:
@@ -32,23 +32,13 @@ class _Noise(Layer):
             interval = "[0, 1)" if upper_open else "[0, 1]"
             raise ValueError(f"{where}: expected {name} to be a number in {interval}. "
                              f"Received: {name}={value!r}")
-        if seed is not None and (not isinstance(seed, (numbers.Integral, np.integer))
-                                 or isinstance(seed, bool) or seed < 0):
+        if not is_seed(seed):
             raise ValueError(f"{where}: expected seed to be None or a non-negative int. "
                              f"Received: seed={seed!r}")
         super().__init__(**kwargs)
-        self.seed = None if seed is None else int(seed)
-        self._rng = None
+        self._set_seed(seed)
         self._cache = None
         return float(value)
-
-    def own_generator(self):
-        if self.seed is not None and self._rng is None:
-            self._rng = make_generator(self.seed)
-        return self._rng
-
-    def _generator(self):
-        return make_generator() if self.seed is None else self.own_generator()
 
 
 class GaussianNoise(_Noise):
