@@ -253,7 +253,7 @@ class Lambda(Layer):
             raise ValueError(f"{self.name}: expected the Lambda's output to have shape "
                              f"{tuple(expected)} (from output_shape or the shape inferred "
                              f"when it was built). Received shape {y.shape}")
-        self._cache = (x, y.shape) if self.backward_function is not None else None
+        self._cache = x if self.backward_function is not None else None  # backward(d_out, x)
         return y
 
     def call_backward(self, d_out):
@@ -263,7 +263,7 @@ class Lambda(Layer):
             raise RuntimeError(no_gradient_message(self))
         if self._cache is None:
             raise RuntimeError(f"{self.name}: backward called before a forward pass")
-        x, _ = self._cache
+        x = self._cache
         dx = self.backward_function(d_out, x, **self.arguments)
         xs = x if self.multiple_inputs else [x]
         dxs = dx if self.multiple_inputs else [dx]
