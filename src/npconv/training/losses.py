@@ -209,6 +209,18 @@ def _check_from_logits(value, where):
     return bool(value)
 
 
+def _smoothed_targets(t, p, smoothing, classes):
+    """Numeric targets in the predictions' dtype, smoothed toward ``1 / classes``:
+    ``t (1 - s) + s / classes`` (Keras's label smoothing; 2 classes for the binary losses,
+    the size of the last axis for the categorical ones)."""
+    if t.dtype.kind not in "fiub":
+        raise TypeError(f"expected numeric targets. Received dtype {t.dtype}")
+    t = t.astype(p.dtype, copy=False)
+    if smoothing:
+        t = t * (1 - smoothing) + smoothing / classes
+    return t
+
+
 def _check_smoothing(value, where):
     if not isinstance(value, numbers.Real) or not 0 <= value <= 1:
         raise ValueError(f"{where}: expected label_smoothing in [0, 1]. Received: "
@@ -302,11 +314,7 @@ class CategoricalCrossentropy(_CrossEntropy):
         self.label_smoothing = _check_smoothing(label_smoothing, type(self).__name__)
 
     def _smooth(self, t, p):
-        t = t.astype(p.dtype, copy=False)
-        if self.label_smoothing:
-            s = self.label_smoothing
-            t = t * (1 - s) + s / p.shape[-1]
-        return t
+        return _smoothed_targets(t, p, self.label_smoothing, p.shape[-1])
 
     def _forward(self, t, p):
         t = self._smooth(t, p) if t.shape == p.shape else t
@@ -340,11 +348,7 @@ class BinaryCrossentropy(_CrossEntropy):
         self.label_smoothing = _check_smoothing(label_smoothing, type(self).__name__)
 
     def _forward(self, t, p):
-        if t.dtype.kind not in "fiub":
-            raise TypeError(f"expected numeric targets. Received dtype {t.dtype}")
-        t = t.astype(p.dtype, copy=False)
-        if self.label_smoothing:
-            t = t * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
+        t = _smoothed_targets(t, p, self.label_smoothing, 2)
         if self.from_logits:
             return L.sigmoid_binary_crossentropy_forward(p, t)
         return L.binary_crossentropy_forward(p, t)
@@ -573,11 +577,7 @@ class BinaryFocalCrossentropy(Loss):
         self.axis = _check_axis_last(axis, where)
 
     def _forward(self, t, p):
-        if t.dtype.kind not in "fiub":
-            raise TypeError(f"expected numeric targets. Received dtype {t.dtype}")
-        t = t.astype(p.dtype, copy=False)
-        if self.label_smoothing:
-            t = t * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
+        t = _smoothed_targets(t, p, self.label_smoothing, 2)
         return L.binary_focal_crossentropy_forward(
             p, t, gamma=self.gamma, alpha=self.alpha,
             apply_class_balancing=self.apply_class_balancing, from_logits=self.from_logits)
@@ -617,14 +617,10 @@ class CategoricalFocalCrossentropy(Loss):
         self.axis = _check_axis_last(axis, where)
 
     def _forward(self, t, p):
-        if t.dtype.kind not in "fiub":
-            raise TypeError(f"expected numeric targets. Received dtype {t.dtype}")
         if isinstance(self.alpha, list) and len(self.alpha) != p.shape[-1]:
             raise ValueError(f"expected one alpha per class ({p.shape[-1]} classes in "
                              f"y_pred). Received {len(self.alpha)} alphas")
-        t = t.astype(p.dtype, copy=False)
-        if self.label_smoothing:
-            t = t * (1 - self.label_smoothing) + self.label_smoothing / p.shape[-1]
+        t = _smoothed_targets(t, p, self.label_smoothing, p.shape[-1])
         return L.categorical_focal_crossentropy_forward(
             p, t, gamma=self.gamma, alpha=self.alpha, from_logits=self.from_logits)
 
