@@ -260,3 +260,20 @@ def test_errors_name_the_layer_and_what_was_expected():
         layers.RandomZoom(0.1, data_format="channels_first")(npconv.Input((3, 4)))
     with pytest.raises(TypeError, match="unexpected keyword argument"):
         layers.RandomRotation(0.1, value_range=(0, 1))
+
+
+def test_numpy_scalar_factors_save_and_load(tmp_path):
+    # RandomZoom and RandomTranslation once put the factors in their config as given: a
+    # numpy float32 factor made model.save fail (not JSON serializable)
+    f32 = np.float32
+    model = npconv.Sequential([
+        npconv.Input((6, 6, 1)), layers.RandomZoom(f32(0.25), (f32(-0.5), 0.25), seed=1),
+        layers.RandomTranslation(f32(0.5), f32(0.25), seed=2)])
+    path = str(tmp_path / "m.npconv")
+    model.save(path)
+    loaded = npconv.models.load_model(path)
+    zoom, shift = (layer.get_config() for layer in loaded.layers)
+    assert (zoom["height_factor"], zoom["width_factor"]) == (0.25, [-0.5, 0.25])
+    assert (shift["height_factor"], shift["width_factor"]) == (0.5, 0.25)
+    x = np.random.default_rng(0).random((2, 6, 6, 1)).astype(np.float32)
+    np.testing.assert_array_equal(loaded(x, training=True), model(x, training=True))

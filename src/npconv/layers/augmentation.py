@@ -150,6 +150,15 @@ def _factor_range(layer, value, name):
     return (-abs(values[0]), abs(values[0]))
 
 
+def _factor_config(value):
+    """A factor as given (None, a number or a pair), as JSON data: Python floats in a list."""
+    if value is None:
+        return None
+    if isinstance(value, (tuple, list)):
+        return [float(v) for v in value]
+    return float(value)
+
+
 class _RandomAffine(_RandomImageLayer):
     """The shared machinery of RandomRotation, RandomZoom and RandomTranslation: arguments,
     the generator, inference pass-through, and the resampling by :mod:`npconv.ops.affine`
@@ -292,9 +301,8 @@ class RandomZoom(_RandomAffine):
                          zeros, zeros], axis=1)
 
     def get_config(self):
-        factors = {"height_factor": self.height_factor, "width_factor": self.width_factor}
-        return {**super().get_config(),
-                **{k: list(v) if isinstance(v, tuple) else v for k, v in factors.items()}}
+        return {**super().get_config(), "height_factor": _factor_config(self.height_factor),
+                "width_factor": _factor_config(self.width_factor)}
 
 
 class RandomTranslation(_RandomAffine):
@@ -331,6 +339,5 @@ class RandomTranslation(_RandomAffine):
         return np.stack([ones, zeros, -dx, zeros, ones, -dy, zeros, zeros], axis=1)
 
     def get_config(self):
-        factors = {"height_factor": self.height_factor, "width_factor": self.width_factor}
-        return {**super().get_config(),
-                **{k: list(v) if isinstance(v, tuple) else v for k, v in factors.items()}}
+        return {**super().get_config(), "height_factor": _factor_config(self.height_factor),
+                "width_factor": _factor_config(self.width_factor)}
