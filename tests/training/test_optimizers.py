@@ -477,3 +477,20 @@ def test_cosine_decay_restarts_past_the_shrinking_periods_says_so():
     assert sched(19) == pytest.approx(_sgdr_reference(19, 0.1, 10, 0.5, 1.0, 0.0))
     with pytest.raises(ValueError, match=r"t_mul=0.5 < 1 .* end after .* = 20 steps"):
         sched(20)
+
+
+def test_schedules_with_numpy_scalar_arguments_serialize_to_json():
+    # decay_steps, warmup_steps and boundaries were kept as given: a numpy int64 (as from
+    # len(x) // batch_size * epochs with numpy arrays) made the config not JSON-able
+    import json
+
+    f32, i64 = np.float32, np.int64
+    for sched in (schedules.ExponentialDecay(f32(0.1), i64(10), f32(0.5)),
+                  schedules.InverseTimeDecay(f32(0.1), i64(10), f32(0.5)),
+                  schedules.PolynomialDecay(f32(0.1), i64(10), f32(0.01)),
+                  schedules.CosineDecay(f32(0.1), i64(100), warmup_target=f32(0.2),
+                                        warmup_steps=i64(3)),
+                  schedules.CosineDecayRestarts(f32(0.1), i64(10), t_mul=f32(2.0)),
+                  schedules.PiecewiseConstantDecay([i64(1), i64(5)], [f32(0.1), 0.2, 0.3])):
+        clone = schedules.deserialize(json.loads(json.dumps(schedules.serialize(sched))))
+        assert [clone(s) for s in (0, 2, 7, 40)] == [sched(s) for s in (0, 2, 7, 40)]

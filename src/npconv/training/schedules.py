@@ -32,10 +32,15 @@ def _check_step(step, where: str) -> float:
     return value
 
 
+def _python_number(value):
+    """A real number as a Python int or float (a numpy scalar would not go into JSON)."""
+    return int(value) if isinstance(value, numbers.Integral) else float(value)
+
+
 def _positive(value, name: str, where: str):
     if not isinstance(value, numbers.Real) or isinstance(value, bool) or value <= 0:
         raise ValueError(f"{where}: expected {name} > 0. Received: {name}={value!r}")
-    return value
+    return _python_number(value)
 
 
 def _number(value, name: str, where: str) -> float:
@@ -116,7 +121,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         if any(b1 >= b2 for b1, b2 in zip(boundaries[:-1], boundaries[1:], strict=True)):
             raise ValueError(f"{where}: expected strictly increasing boundaries. Received: "
                              f"boundaries={boundaries}")
-        self.boundaries = boundaries
+        self.boundaries = [_python_number(b) for b in boundaries]
         self.values = [_number(v, "values", where) for v in values]
         self.name = name
 
@@ -148,7 +153,7 @@ class CosineDecay(LearningRateSchedule):
         if not isinstance(warmup_steps, numbers.Real) or warmup_steps < 0:
             raise ValueError(f"{where}: expected warmup_steps >= 0. Received: "
                              f"warmup_steps={warmup_steps!r}")
-        self.warmup_steps = warmup_steps
+        self.warmup_steps = _python_number(warmup_steps)
 
     def _decay(self, step: float, start: float) -> float:
         cosine = 0.5 * (1 + math.cos(math.pi * step / self.decay_steps))
