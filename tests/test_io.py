@@ -844,3 +844,19 @@ def test_a_keras_made_file_is_refused_as_such_not_as_corrupt(tmp_path, name, ope
     for load in (npio.load_model, model.load_weights):
         with pytest.raises(ValueError, match=f"{kind} .*not an npconv file.*set_weights"):
             load(str(path))
+
+
+def test_a_compiled_metric_with_numpy_scalar_arguments_saves(tmp_path):
+    """Precision(thresholds=np.float32(0.25)) keeps its argument as given in its config: the
+    model file's JSON refused it (model.save raised "not JSON serializable")."""
+    from npconv.training import metrics
+
+    model = Sequential([Input((3,)), Dense(1, activation="sigmoid")])
+    model.compile("sgd", "binary_crossentropy",
+                  metrics=[metrics.Precision(thresholds=np.float32(0.25), name="p")])
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = npio.load_model(path)
+    x, y = np.random.default_rng(0).random((6, 3)).astype(np.float32), np.array([0, 1] * 3)
+    assert (loaded.evaluate(x, y, verbose=0, return_dict=True)
+            == model.evaluate(x, y, verbose=0, return_dict=True))

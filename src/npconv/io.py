@@ -113,6 +113,14 @@ def _metric_from_spec(spec):
     return cls.from_config(dict(spec["config"]))
 
 
+def _numpy_scalar(value):
+    """``json.dumps``'s fallback: a NumPy scalar that a config kept as given (a metric's
+    ``thresholds=np.float32(0.3)``, a layer argument) as its Python number."""
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        return value.item()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def _serialize(tensors: dict, metadata: dict) -> list:
     """The file as pieces to write: the header (with the data's SHA-256 in its metadata) and
     the tensor data section, which is not copied."""
@@ -122,7 +130,8 @@ def _serialize(tensors: dict, metadata: dict) -> list:
 
     from safetensors.numpy import save
 
-    blob = save(tensors, metadata={k: json.dumps(v) for k, v in metadata.items()})
+    blob = save(tensors, metadata={k: json.dumps(v, default=_numpy_scalar)
+                                   for k, v in metadata.items()})
     n = int.from_bytes(blob[:8], "little")
     header = json.loads(blob[8:8 + n])
     data = memoryview(blob)[8 + n:]
