@@ -142,6 +142,9 @@ def test_output_shapes_are_those_of_this_model_for_layers_built_elsewhere():
     rows = {line.split()[0]: line for line in _lines(model) if line.startswith(" random")}
     assert "(None, 18, 18, 3)" in rows["random_flip"]
     assert "(None, 18, 18, 3)" in rows["random_rotation"]
+    costs = {line.split()[0]: line for line in _lines(model, show_cost=True)
+             if line.startswith(" random")}
+    assert costs["random_flip"].rstrip().endswith("3.80 KB")  # 18 * 18 * 3 float32, batch 1
     flip = layers.RandomFlip("vertical", name="flip")
     flip(np.zeros((1, 40, 50, 3), "float32"))
     inputs = Input(shape=(40, 50, 3))

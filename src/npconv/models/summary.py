@@ -77,7 +77,7 @@ def summary_rows(model, show_cost=False, batch_size=1):
             "has_weights": bool(layer.weights),
         }
         if show_cost:
-            row.update(layer_cost(layer, batch_size))
+            row.update(layer_cost(layer, batch_size, node_shapes.get(id(layer))))
         rows.append(row)
     return rows
 
