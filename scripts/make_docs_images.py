@@ -1,6 +1,6 @@
 """Regenerate the pictures in docs/images used by the README.
 
-    python scripts/make_docs_images.py [--out docs/images] [--epochs 1]
+    python scripts/make_docs_images.py [--out docs/images] [--epochs 2] [--n-train 6000]
 
 Writes (each file under ~300 KB):
   conv.gif, conv_stride_2.gif, conv_pad_1.gif, conv_dilation_2.gif,
@@ -10,7 +10,7 @@ Writes (each file under ~300 KB):
   activations.png                      relu, tanh, sigmoid, softmax
   feature_maps.png, filters.png        seed 001's MNIST CNN, briefly trained on Fashion-MNIST
                                        (first conv layer's maps for one test image, and kernels)
-  history.png                          that short training's loss and accuracy
+  history.png                          that short training's loss and accuracy (needs --epochs >= 2)
 
 Needs matplotlib and Pillow; the Fashion-MNIST pictures need the dataset (skipped with a note
 if it cannot be found). Deterministic: every random thing is seeded.

@@ -113,3 +113,25 @@ def test_config_round_trip():
     x = rng.standard_normal((4, 8, 8, 2)).astype(np.float32)
     np.testing.assert_array_equal(clone.predict(x), model.predict(x))
     assert [layer.name for layer in clone.layers] == [layer.name for layer in model.layers]
+
+
+def test_a_stack_of_image_layers_takes_one_unbatched_image():
+    """The TensorFlow data-augmentation tutorial's ``resize_and_rescale(image)``: a Sequential
+    of Resizing and Rescaling called on one (h, w, c) image (Keras builds it on that shape,
+    and the image layers take "3D (unbatched) or 4D (batched)" inputs). npconv built it for
+    batches of (w, c) rows and Resizing refused rank 3. The image runs as a batch of one."""
+    from npconv import layers as L
+
+    image = np.random.default_rng(0).random((8, 6, 3)).astype("float32") * 255
+    resize_and_rescale = Sequential([L.Resizing(4, 5), L.Rescaling(1.0 / 255)])
+    one = resize_and_rescale(image)
+    assert one.shape == (4, 5, 3)
+    batch = resize_and_rescale(image[None])  # built for batches of (8, 6, 3) images
+    np.testing.assert_array_equal(one, batch[0])
+    assert resize_and_rescale.predict(image[None], verbose=0).shape == (1, 4, 5, 3)
+    flip = Sequential([L.RandomFlip("horizontal", seed=3)])
+    assert flip(image, training=False).shape == image.shape
+    np.testing.assert_array_equal(flip(image, training=False), image)
+    # only where the first layer takes one image: a Dense stack still reads rank 3 as a batch
+    dense = Sequential([L.Dense(2)])
+    assert dense(image).shape == (8, 6, 2)

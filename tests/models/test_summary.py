@@ -124,3 +124,31 @@ def test_show_trainable_adds_keras_trainable_column_and_expand_nested_is_accepte
                for line in _lines(unbuilt, show_trainable=True))
     with pytest.raises(TypeError, match="summary: expected show_trainable to be a bool"):
         model.summary(show_trainable="yes")
+
+
+def test_output_shapes_are_those_of_this_model_for_layers_built_elsewhere():
+    """The TensorFlow augmentation tutorial calls its data_augmentation Sequential on the
+    full-size images, then stacks it after a Resizing: the summary showed the flip's and the
+    rotation's shapes from that first model, (None, 40, 50, 3), not the (None, 18, 18, 3)
+    they get in this one."""
+    import numpy as np
+
+    from npconv import layers
+
+    augmentation = Sequential([layers.RandomFlip("horizontal"), layers.RandomRotation(0.2)])
+    augmentation(np.zeros((1, 40, 50, 3), "float32"))
+    model = Sequential([Input(shape=(40, 50, 3)), layers.Resizing(18, 18), augmentation,
+                        Conv2D(4, 3), Flatten(), Dense(2)])
+    rows = {line.split()[0]: line for line in _lines(model) if line.startswith(" random")}
+    assert "(None, 18, 18, 3)" in rows["random_flip"]
+    assert "(None, 18, 18, 3)" in rows["random_rotation"]
+    costs = {line.split()[0]: line for line in _lines(model, show_cost=True)
+             if line.startswith(" random")}
+    assert costs["random_flip"].rstrip().endswith("3.80 KB")  # 18 * 18 * 3 float32, batch 1
+    flip = layers.RandomFlip("vertical", name="flip")
+    flip(np.zeros((1, 40, 50, 3), "float32"))
+    inputs = Input(shape=(40, 50, 3))
+    functional = Model(inputs, flip(layers.Resizing(10, 12)(inputs)))
+    rows = {line.split()[0]: line for line in _lines(functional) if line.startswith(" ")}
+    assert "(None, 40, 50, 3)" in next(v for k, v in rows.items() if k.startswith("input"))
+    assert "(None, 10, 12, 3)" in rows["flip"]

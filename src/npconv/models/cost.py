@@ -10,15 +10,16 @@ import math
 import numpy as np
 
 
-def layer_cost(layer, batch_size: int = 1) -> dict:
-    """Forward cost of ``layer`` at ``batch_size``, from its built shapes.
+def layer_cost(layer, batch_size: int = 1, output_shape=None) -> dict:
+    """Forward cost of ``layer`` at ``batch_size``, from its built shapes (or ``output_shape``,
+    the one it has in a given model).
 
     macs: multiply-adds of the forward pass (a layer with a ``kernel`` weight does
     prod(kernel.shape[:-1]) of them per output element; other layers count 0).
     activation_bytes: size of the output. im2col_bytes: the patch matrix a convolution
     builds (batch * H_out * W_out * kh * kw * c_in elements), 0 for other layers.
     """
-    out_shape = layer.output_shape
+    out_shape = layer.output_shape if output_shape is None else output_shape
     if isinstance(out_shape, list):  # pragma: no cover - merge layers have one output
         out_shape = out_shape[0]
     itemsize = np.dtype(layer.dtype or np.float32).itemsize

@@ -117,6 +117,7 @@ class Model:
 
         index = {id(t): i for i, t in enumerate(self.inputs)}
         nodes: list[_Node] = []
+        shapes: list = []  # each node's output shape
 
         def visit(t: SymbolicTensor) -> int:
             if id(t) in index:
@@ -133,6 +134,7 @@ class Model:
             parents = [visit(p) for p in t.parents]
             index[id(t)] = len(index)
             nodes.append(_Node(t.layer, parents, index[id(t)], t.training))
+            shapes.append(t.shape)
             return index[id(t)]
 
         self._output_ids = [visit(t) for t in self.outputs]
@@ -141,6 +143,9 @@ class Model:
             self._check_unique_names(nodes)
         self._nodes = nodes
         self._n_tensors = len(index)
+        #: each node's output shape in this graph (summary: a layer built in another model,
+        #: e.g. an augmentation Sequential stacked after a Resizing, has its own output_shape)
+        self._node_shapes = shapes
         calls: dict[int, int] = {}
         for node in nodes:
             calls[id(node.layer)] = calls.get(id(node.layer), 0) + 1

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..layers.base import Layer, SymbolicTensor, reserve_names
+from ..layers.image_preprocessing import OneImageOrBatch
 from ..layers.input import InputLayer
+from ..tensor import as_tensor
 from .functional import _NAMES_FROM_FILE, Model
 
 
@@ -121,6 +125,21 @@ class Sequential(Model):
         for layer in self._stack:
             x = layer(x)
         self._init_graph(self._input_layer.output, x)
+
+    def __call__(self, x, training=None):
+        if self._one_image(x):
+            # the TensorFlow tutorial's resize_and_rescale(image): a stack that starts with an
+            # image preprocessing/augmentation layer takes one (h, w, c) image as those layers
+            # do (Keras builds its Sequential on the image's shape), as a batch of one
+            return as_tensor(np.asarray(super().__call__(np.asarray(x)[None], training))[0])
+        return super().__call__(x, training)
+
+    def _one_image(self, x) -> bool:
+        """Whether ``x`` is one unbatched image for a stack whose first layer takes one."""
+        if (isinstance(x, (list, tuple, dict, SymbolicTensor)) or np.ndim(x) != 3
+                or not self._stack or not isinstance(self._stack[0], OneImageOrBatch)):
+            return False
+        return self._input_layer is None or len(self._input_layer.shape) == 3
 
     def _ensure_graph_for(self, xs) -> None:
         if not self._graph_ready:

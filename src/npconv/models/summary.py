@@ -63,18 +63,21 @@ def summary_rows(model, show_cost=False, batch_size=1):
             inbound.setdefault(id(node.layer), []).extend(node.parents)
         names = {i: t.layer.name for i, t in enumerate(model.inputs)}
         names.update({n.out: n.layer.name for n in model._nodes})
+    node_shapes = {}  # a layer's output shape in this model (its first call here)
+    for node, shape in zip(model._nodes, getattr(model, "_node_shapes", ()), strict=False):
+        node_shapes.setdefault(id(node.layer), shape)
     for layer in layers:
         row = {
             "name": layer.name,
             "type": type(layer).__name__,
-            "output_shape": layer.output_shape,
+            "output_shape": node_shapes.get(id(layer), layer.output_shape),
             "params": 0 if isinstance(layer, InputLayer) else layer.count_params(),
             "connected_to": [names[p] for p in inbound.get(id(layer), [])] if inbound else [],
             "trainable": bool(layer.trainable),
             "has_weights": bool(layer.weights),
         }
         if show_cost:
-            row.update(layer_cost(layer, batch_size))
+            row.update(layer_cost(layer, batch_size, node_shapes.get(id(layer))))
         rows.append(row)
     return rows
 
