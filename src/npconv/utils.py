@@ -1,7 +1,8 @@
 """Keras's ``utils``: seeding, one-hot labels, normalizing, clearing layer names, the
 ``PyDataset`` base class of datasets that give their batches by index, and the image
 utilities (``image_dataset_from_directory``, ``load_img``, ``img_to_array``,
-``array_to_img``, ``save_img``: :mod:`npconv.datasets.images`, imported on first use)."""
+``array_to_img``, ``save_img``: :mod:`npconv.datasets.images`, imported on first use), and
+``plot_model`` / ``model_to_dot`` (:mod:`npconv.viz.model_plot`, imported on first use)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from .random import set_random_seed
 _IMAGE_UTILS = ("image_dataset_from_directory", "load_img", "img_to_array", "array_to_img",
                 "save_img")
 
+_PLOT_UTILS = ("plot_model", "model_to_dot")
+
 __all__ = ["set_random_seed", "to_categorical", "normalize", "clear_session", "PyDataset",
-           "Sequence", *_IMAGE_UTILS]
+           "Sequence", *_IMAGE_UTILS, *_PLOT_UTILS]
 
 
 def __getattr__(name):
@@ -22,6 +25,12 @@ def __getattr__(name):
         from .datasets import images
 
         value = getattr(images, name)
+        globals()[name] = value
+        return value
+    if name in _PLOT_UTILS:
+        from .viz import model_plot
+
+        value = getattr(model_plot, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'npconv.utils' has no attribute {name!r}")
