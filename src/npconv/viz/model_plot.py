@@ -352,8 +352,10 @@ def _notebook_image(path: str, ext: str):
         from IPython import display
     except ImportError:
         return None
+    with open(path, "rb") as f:  # (by content: a name without extension holds a PNG too)
+        data = f.read()
     if ext == "png":
-        return display.Image(filename=path)
+        return display.Image(data=data, format="png")
     if ext == "svg":
-        return display.SVG(filename=path)
+        return display.SVG(data=data.decode("utf-8"))
     return None
