@@ -442,7 +442,10 @@ class Model:
         A large batch runs in parts on several threads (:mod:`npconv.models.parallel`) when
         every layer allows it; the result is the same as in one piece.
         """
-        xs = self._prepare_inputs(x)
+        return self._forward_inputs(self._prepare_inputs(x), training)
+
+    def _forward_inputs(self, xs, training):
+        """:meth:`forward` of inputs :meth:`_prepare_inputs` already checked."""
         self._parallel_run = None
         n = len(xs[0]) if xs[0].ndim else 0
         if all(a.ndim and len(a) == n for a in xs):
@@ -499,16 +502,15 @@ class Model:
         if isinstance(x, SymbolicTensor) or (isinstance(x, (list, tuple)) and x
                                              and isinstance(x[0], SymbolicTensor)):
             return self._call_symbolic(x, training)
-        if training is None:
-            # built first (a subclassed model traces its call, a Sequential its stack), so
-            # that what it holds is known
-            xs = self._prepare_inputs(x)
-            if self._augments_by_default():
-                # Keras: each layer takes its own call's default, so augmentation layers
-                # augment (the tutorials' `data_augmentation(images)`); the others infer
-                self._parallel_run = None
-                return self._keyed(as_tensor(self._forward_serial(xs, None)))
-        return self._keyed(as_tensor(self.forward(x, training=bool(training))))
+        # built first (a subclassed model traces its call, a Sequential its stack), so
+        # that what it holds is known
+        xs = self._prepare_inputs(x)
+        if training is None and self._augments_by_default():
+            # Keras: each layer takes its own call's default, so augmentation layers
+            # augment (the tutorials' `data_augmentation(images)`); the others infer
+            self._parallel_run = None
+            return self._keyed(as_tensor(self._forward_serial(xs, None)))
+        return self._keyed(as_tensor(self._forward_inputs(xs, bool(training))))
 
     def _augments_by_default(self) -> bool:
         """Whether a layer of this (built) model, or of a composite layer in it, trains
