@@ -65,3 +65,14 @@ def float_array(x, where: str, dtype=None) -> np.ndarray:
     if arr.dtype in (np.float32, np.float64):
         return arr
     return arr.astype(np.float32)  # float16, integers and bools
+
+
+def float_images(x, where: str) -> np.ndarray:
+    """``x`` as a float NHWC batch ``(batch, height, width, channels)`` with at least one
+    pixel per image, or a clear error naming ``where``."""
+    x = float_array(x, where)
+    check_rank(x, 4, where, "(batch, height, width, channels)")
+    if x.shape[1] < 1 or x.shape[2] < 1:
+        raise ValueError(f"{where}: expected an input with height and width >= 1. "
+                         f"Received an input of shape {x.shape}")
+    return x

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import as_pair, check_choice, check_rank, float_array
+from .._checks import as_pair, check_choice, check_rank, float_array, float_images
 from .padding import resolve_padding
 
 _LAYOUT = "(batch, height, width, channels)"
@@ -381,15 +381,6 @@ def avg_pool2d_backward(d_out, cache: PoolCache):
 
 
 # ---------------------------------------------------------------------------- global pooling
-def _global_setup(where, x):
-    x = float_array(x, where)
-    check_rank(x, 4, where, _LAYOUT)
-    if x.shape[1] < 1 or x.shape[2] < 1:
-        raise ValueError(f"{where}: expected an input with height and width >= 1. "
-                         f"Received an input of shape {x.shape}")
-    return x
-
-
 def _global_d_out(d_out, cache):
     d_out = float_array(d_out, cache.where, cache.dtype)
     n, _, _, c = cache.x_shape
@@ -406,7 +397,7 @@ def global_avg_pool2d_forward(x, keepdims=False):
     x: ``(batch, height, width, channels)``. Returns ``(out, cache)``, out of shape
     ``(batch, channels)``, or ``(batch, 1, 1, channels)`` with ``keepdims=True``.
     """
-    x = _global_setup("global_avg_pool2d_forward", x)
+    x = float_images(x, "global_avg_pool2d_forward")
     out = x.mean(axis=(1, 2), keepdims=bool(keepdims))
     cache = GlobalPoolCache("global_avg_pool2d_backward", x.shape, x.dtype, bool(keepdims))
     return out, cache
@@ -429,7 +420,7 @@ def global_max_pool2d_forward(x, keepdims=False):
     TensorFlow's ``reduce_max``, JAX's ``max``); a channel holding NaN sends it to its first
     NaN.
     """
-    x = _global_setup("global_max_pool2d_forward", x)
+    x = float_images(x, "global_max_pool2d_forward")
     n, h, w, c = x.shape
     flat = x.reshape(n, h * w, c)
     out = flat.max(axis=1)                              # (batch, channels)

@@ -26,20 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import as_pair, check_choice, check_rank, float_array
+from .._checks import as_pair, check_choice, float_array, float_images
 
 _LAYOUT = "(batch, height, width, channels)"
 INTERPOLATIONS = ("nearest", "bilinear")
-
-
-def _images(x, where) -> np.ndarray:
-    """``x`` as a float NHWC batch with at least one pixel per image, or a clear error."""
-    x = float_array(x, where)
-    check_rank(x, 4, where, _LAYOUT)
-    if x.shape[1] < 1 or x.shape[2] < 1:
-        raise ValueError(f"{where}: expected an input with height and width >= 1. "
-                         f"Received an input of shape {x.shape}")
-    return x
 
 
 @dataclass(frozen=True)
@@ -104,7 +94,7 @@ def upsampling2d_forward(x, size=(2, 2), interpolation="nearest"):
     where = "upsampling2d_forward"
     size = as_pair(size, "size", where)
     interpolation = check_choice(interpolation, "interpolation", set(INTERPOLATIONS), where)
-    x = _images(x, where)
+    x = float_images(x, where)
     n, h, w, c = x.shape
     sh, sw = size
     if interpolation == "nearest":
@@ -239,7 +229,7 @@ def resize_forward(x, size, interpolation="bilinear", antialias=False):
     size = as_pair(size, "size", where)
     interpolation = check_choice(interpolation, "interpolation", set(RESIZE_INTERPOLATIONS),
                                  where)
-    x = _images(x, where)
+    x = float_images(x, where)
     n, h, w, c = x.shape
     out_h, out_w = size
     aa = bool(antialias) and interpolation == "bilinear"
