@@ -28,7 +28,6 @@ import numpy as np
 
 from .._checks import as_pair, check_choice, float_array, float_images
 
-_LAYOUT = "(batch, height, width, channels)"
 INTERPOLATIONS = ("nearest", "bilinear")
 
 
