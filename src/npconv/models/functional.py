@@ -143,6 +143,9 @@ class Model:
             self._check_unique_names(nodes)
         self._nodes = nodes
         self._n_tensors = len(index)
+        #: whether a layer may lack a gradient (a Lambda): only then does each training step
+        #: check the paths to it (_check_gradient_paths)
+        self._may_lack_gradient = any(hasattr(type(n.layer), "differentiable") for n in nodes)
         #: each node's output shape in this graph (summary: a layer built in another model,
         #: e.g. an augmentation Sequential stacked after a Resizing, has its own output_shape)
         self._node_shapes = shapes
@@ -652,7 +655,7 @@ class Model:
         """Refuse to train when a layer without a gradient (a ``Lambda`` without
         ``backward=``) has trainable weights before it: called by ``compile`` and at each
         ``fit``/``train_on_batch``, before any step."""
-        if not self._graph_ready:
+        if not self._graph_ready or not getattr(self, "_may_lack_gradient", True):
             return
         before: list[list[str]] = [[] for _ in range(self._n_tensors)]
         for node in self._nodes:
