@@ -542,6 +542,9 @@ def test_train_in_parts_falls_back_where_it_does_not_apply(monkeypatch):
 
     model.compile(optimizer="rmsprop", loss=MyLoss())
     assert parallel.train_in_parts(model, x, y, None, "softmax") is None  # not npconv's own
+    model.compile(optimizer="rmsprop", loss=npconv.losses.SparseCategoricalCrossentropy(
+        reduction="mean_with_sample_weight"))  # its divisor is the whole batch's weights
+    assert parallel.train_in_parts(model, x, y, np.ones(32), "softmax") is None
     model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
     monkeypatch.setattr(_workers, "ready_workers", lambda count: None)
     assert parallel.train_in_parts(model, x, y, None, "softmax") is None  # threads only

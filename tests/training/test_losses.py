@@ -411,3 +411,85 @@ def test_a_keras_style_loss_subclass_with_only_call_is_refused_clearly_at_compil
         model.compile("sgd", loss={"dense": CustomMSE()})
     with pytest.raises(TypeError, match="a Loss subclass must define _forward"):
         CustomMSE().forward_backward(np.ones((2, 2)), np.ones((2, 2)))
+
+
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "mean", "sum",
+                                       "mean_with_sample_weight"])
+@pytest.mark.parametrize("weights", ["none", "per_sample", "column", "scalar"])
+def test_every_keras_reduction_and_its_gradient(reduction, weights):
+    """Keras 3's reduce_values: the weighted sum over the per-sample losses, divided by their
+    number ("sum_over_batch_size", "mean"), by the sum of the weights as given
+    ("mean_with_sample_weight"; the number without weights) or by nothing ("sum")."""
+    rng = np.random.default_rng(3)
+    z, y, _ = random_case(rng, n=6, c=4)
+    per = losses.sparse_categorical_crossentropy(y, z, from_logits=True)
+    w = {"none": None, "per_sample": rng.uniform(0, 2, size=6),
+         "column": rng.uniform(0, 2, size=(6, 1)), "scalar": 0.7}[weights]
+    w_flat = np.ones(6) if w is None else np.broadcast_to(np.reshape(w, (-1,)), (6,))
+    divisor = {"sum_over_batch_size": 6, "mean": 6, "sum": 1,
+               "mean_with_sample_weight": 6 if w is None else np.sum(w)}[reduction]
+    loss = losses.SparseCategoricalCrossentropy(from_logits=True, reduction=reduction)
+    assert loss(y, z, sample_weight=w) == pytest.approx(np.sum(per * w_flat) / divisor,
+                                                        rel=1e-12)
+    value, grad = loss.forward_backward(y, z, sample_weight=w)
+    assert value == pytest.approx(loss(y, z, sample_weight=w), rel=1e-12)
+    np.testing.assert_allclose(grad, numeric_grad(lambda zz: loss(y, zz, sample_weight=w),
+                                                  z.copy()), rtol=1e-6, atol=1e-8)
+    assert type(loss).from_config(loss.get_config()).reduction == reduction
+
+
+def test_mean_with_sample_weight_of_zero_weights_is_zero_as_divide_no_nan():
+    loss = losses.MeanSquaredError(reduction="mean_with_sample_weight")
+    value, grad = loss.forward_backward(np.ones((3, 2)), np.zeros((3, 2)), np.zeros(3))
+    assert value == 0.0
+    np.testing.assert_array_equal(grad, np.zeros((3, 2)))
+
+
+@pytest.mark.parametrize("reduction", [None, "none"])
+def test_no_reduction_gives_the_weighted_per_sample_losses(reduction):
+    rng = np.random.default_rng(4)
+    z, y, onehot = random_case(rng, n=5, c=3)
+    w = rng.uniform(0, 2, size=5)
+    loss = losses.CategoricalCrossentropy(from_logits=True, reduction=reduction)
+    per = losses.categorical_crossentropy(onehot, z, from_logits=True)
+    np.testing.assert_allclose(loss(onehot, z), per, rtol=1e-12)
+    np.testing.assert_allclose(loss(onehot, z, sample_weight=w), per * w, rtol=1e-12)
+    mse = losses.MeanSquaredError(reduction=reduction)(np.ones((2, 3, 4)), np.zeros((2, 3, 4)))
+    assert mse.shape == (2, 3)
+    with pytest.raises(ValueError, match=r"forward_backward: the loss 'categorical_crossentropy'"
+                                         r" has reduction=.*one value per sample"):
+        loss.forward_backward(onehot, z)
+
+
+def test_compile_refuses_a_loss_without_reduction():
+    import npconv
+
+    model = npconv.Sequential([npconv.Input((3,)), npconv.layers.Dense(2)])
+    with pytest.raises(ValueError, match=r"sequential.*compile: the loss 'mean_squared_error' "
+                                         r"has reduction=None"):
+        model.compile(loss=losses.MeanSquaredError(reduction=None))
+    inputs = npconv.Input((3,))
+    two = npconv.Model(inputs, [npconv.layers.Dense(2, name="a")(inputs),
+                                npconv.layers.Dense(1, name="b")(inputs)])
+    with pytest.raises(ValueError, match=r"compile: output 'b': the loss 'mean_squared_error' "
+                                         r"has reduction='none'"):
+        two.compile(loss=["mse", losses.MeanSquaredError(reduction="none")])
+
+
+def test_fit_with_mean_with_sample_weight_matches_its_formula():
+    """fit's step loss with reduction="mean_with_sample_weight" is sum(w * l) / sum(w) of the
+    batch; the first step's loss is evaluated before the update."""
+    import npconv
+
+    rng = np.random.default_rng(5)
+    x = rng.random((16, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 16)
+    w = rng.uniform(0.1, 2, size=16)
+    npconv.utils.set_random_seed(1)
+    model = npconv.Sequential([npconv.Input((4,)), npconv.layers.Dense(3, activation="softmax")])
+    loss = losses.SparseCategoricalCrossentropy(reduction="mean_with_sample_weight")
+    model.compile(optimizer="sgd", loss=loss)
+    expected = loss(y, model.predict(x, verbose=0), sample_weight=w)
+    per = losses.sparse_categorical_crossentropy(y, model.predict(x, verbose=0))
+    assert expected == pytest.approx(np.sum(per * w) / np.sum(w), rel=1e-5)
+    assert model.train_on_batch(x, y, sample_weight=w) == pytest.approx(expected, rel=1e-5)

@@ -291,4 +291,4 @@ def test_bad_arguments():
     with pytest.raises(TypeError, match="poisson: expected floating-point predictions"):
         losses.Poisson()(np.ones((2, 3)), np.ones((2, 3), dtype=int))
     with pytest.raises(ValueError, match="expected reduction to be one of"):
-        losses.Hinge(reduction="mean_with_sample_weight")
+        losses.Hinge(reduction="average")

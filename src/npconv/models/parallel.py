@@ -557,7 +557,8 @@ def train_in_parts(model, x, y, sample_weight, fused):
 
     loss = model.loss
     if (not fused or model._multi_output or type(loss) not in losses._BY_CLASS_NAME.values()
-            or loss.fused_activation != fused):
+            or loss.fused_activation != fused
+            or loss.reduction not in ("sum_over_batch_size", "mean", "sum")):
         return None
     xs = model._prepare_inputs(x)
     n = len(xs[0]) if xs[0].ndim else 0

@@ -96,6 +96,7 @@ def compile(model, optimizer="rmsprop", loss=None, metrics=None,  # noqa: A001 -
                          f"Received {len(loss)} in a {type(loss).__name__}")
     model.optimizer = optimizers_module.get(optimizer)
     model.loss = losses_module.get(loss)
+    losses_module.check_reduces(model.loss, f"{model.name}.compile")
     model._metric_specs = _one_output_metrics(model, metrics, outputs)
     model._weighted_metric_specs = _one_output_metrics(model, weighted_metrics, outputs,
                                                        "weighted_metrics")

@@ -51,10 +51,10 @@ class Loss:
     fused_activation: str | None = None
     _default_name = "loss"
 
-    def __init__(self, name: str | None = None, reduction: str = "sum_over_batch_size"):
-        if reduction not in ("sum_over_batch_size", "sum"):
+    def __init__(self, name: str | None = None, reduction: str | None = "sum_over_batch_size"):
+        if not (reduction is None or isinstance(reduction, str)) or reduction not in REDUCTIONS:
             raise ValueError(f"{type(self).__name__}: expected reduction to be one of "
-                             f"['sum', 'sum_over_batch_size']. Received: reduction={reduction!r}")
+                             f"{list(REDUCTIONS)}. Received: reduction={reduction!r}")
         self.name = name or self._default_name
         self.reduction = reduction
 
@@ -98,17 +98,26 @@ class Loss:
         return values, cache, y_pred_arr.shape
 
     def _weights(self, values: np.ndarray, sample_weight, size=None) -> np.ndarray:
-        """d(reduced loss)/d(per-sample loss): ``w / size`` (or ``w`` for ``"sum"``); ``size``
-        defaults to ``values.size`` (the rows of a split batch pass the whole batch's)."""
+        """d(reduced loss)/d(per-sample loss): the weights ``w`` (ones without
+        ``sample_weight``) divided by the reduction's divisor: ``size`` for
+        ``"sum_over_batch_size"`` and ``"mean"`` (default ``values.size``; the rows of a split
+        batch pass the whole batch's), the sum of the weights as given for
+        ``"mean_with_sample_weight"``, 1 for ``"sum"`` and no reduction. A divisor of 0 gives
+        0, as Keras's ``divide_no_nan``."""
         if sample_weight is None:
+            sw = None
             w = np.ones(values.shape, dtype=values.dtype)
         else:
             sw = self._align_weights(np.asarray(sample_weight, dtype=values.dtype), values)
             w = np.broadcast_to(sw, values.shape).astype(values.dtype)
-        size = values.size if size is None else size
-        if self.reduction == "sum_over_batch_size" and size:
-            w = w / size
-        return w
+        divisor = values.size if size is None else size
+        if self.reduction == "mean_with_sample_weight" and sw is not None:
+            divisor = np.sum(sw)
+        elif self.reduction not in ("sum_over_batch_size", "mean", "mean_with_sample_weight"):
+            divisor = 1
+        if divisor == 0:
+            return np.zeros_like(w)
+        return w / values.dtype.type(divisor) if divisor != 1 else w
 
     def _align_weights(self, sw: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Keras's rank alignment of the weights to the per-sample losses: a scalar weighs
@@ -136,13 +145,18 @@ class Loss:
         return float(np.sum(values * w)), w
 
     # -- public API
-    def __call__(self, y_true, y_pred, sample_weight=None) -> float:
-        """The reduced loss (the batch mean by default) as a Python float."""
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        """The reduced loss (the batch mean by default) as a Python float; with
+        ``reduction=None`` or ``"none"``, the weighted per-sample losses (an array of shape
+        ``y_pred.shape[:-1]``, as Keras returns them)."""
         values, _, _ = self._per_sample(y_true, y_pred)
+        if self.reduction in (None, "none"):
+            return values * self._weights(values, sample_weight)
         return self._reduce(values, sample_weight)[0]
 
     def forward_backward(self, y_true, y_pred, sample_weight=None):
         """``(loss, d_y_pred)``: the reduced loss and its gradient, shape and dtype of y_pred."""
+        check_reduces(self, "forward_backward")
         values, cache, shape = self._per_sample(y_true, y_pred)
         value, w = self._reduce(values, sample_weight)
         return value, self._backward(w, cache).reshape(shape)
@@ -184,6 +198,21 @@ class Loss:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+#: Keras 3's reductions: "sum_over_batch_size" and "mean" divide the weighted sum by the
+#: number of per-sample values, "mean_with_sample_weight" by the sum of the weights, "sum"
+#: by nothing; None and "none" keep the per-sample values.
+REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
+
+
+def check_reduces(loss, where) -> None:
+    """Training needs one number to minimise: a loss with no reduction is refused."""
+    if loss.reduction in (None, "none"):
+        raise ValueError(
+            f"{where}: the loss {loss.name!r} has reduction={loss.reduction!r}, which gives "
+            "one value per sample, and training minimises one number: use "
+            "reduction='sum_over_batch_size' (the default), 'mean' or 'sum'")
 
 
 def _no_gradient_message(cls) -> str:

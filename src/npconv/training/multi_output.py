@@ -53,6 +53,9 @@ class MultiOutputLoss:
                              f"Received {len(self.losses)}")
         if all(loss is None for loss in self.losses):
             raise ValueError("compile: every output's loss is None: nothing to train")
+        for loss, output in zip(self.losses, names, strict=True):
+            if loss is not None:
+                losses_module.check_reduces(loss, f"compile: output {output!r}")
         weights = _per_output(1.0 if loss_weights is None else loss_weights, names,
                               "loss_weights", "compile")
         for w in weights:
