@@ -114,7 +114,12 @@ def relu_forward(x, negative_slope=0.0, max_value=None, threshold=0.0):
 
 
 def relu_backward(dy, cache):
-    """``dx = dy`` where ``x > 0``, else 0 (the gradient at exactly 0 is 0, as in torch)."""
+    """``dx = dy`` where ``x > 0``, else 0 (the gradient at exactly 0 is 0, as in torch).
+
+    With Keras's options (``negative_slope``, ``max_value``, ``threshold``) ``dx = dy *`` the
+    slope :func:`relu_forward` recorded: 1 inside, ``negative_slope`` at or below
+    ``threshold``, 0 at or above ``max_value``.
+    """
     if isinstance(cache, _ReluCache):
         dy = float_array(_check_grad(dy, cache.slope, "relu_backward"), "relu_backward")
         return dy * cache.slope

@@ -41,9 +41,10 @@ the same kernel offsets inside it (the interior, then border rows and columns, w
 offsets in the padding are zeros). The matrix is the same; the padded copy is never
 written and read again.
 
-With a stride larger than the dilation, neighbouring kernel offsets of different windows
-never touch the same pixel, so col2im adds a *tile* of ``s / gcd(s, d)`` offsets per axis in
-one pass (the strided CNN's stride-2 3x3 convolution: 4 passes instead of 9).
+With a stride that does not divide the dilation (one larger than it, such as any stride > 1
+at dilation 1), neighbouring kernel offsets of different windows never touch the same pixel,
+so col2im adds a *tile* of ``s / gcd(s, d)`` offsets per axis in one pass (the strided CNN's
+stride-2 3x3 convolution: 4 passes instead of 9).
 
 *Grouped* convolution (``groups=G``, Keras's and torch's): the kernel is ``(kh, kw, C_in / G,
 C_out)`` and output channels ``g * C_out / G ...`` see only input channels ``g * C_in / G ...``.
@@ -257,8 +258,9 @@ def _col2im_blocks(d2, k_blocks, padded_shape, kernel_hw, strides, dilation, out
     """:func:`_col2im_padded` of ``d_cols = d2 @ kernel.T`` without building d_cols whole.
 
     d2: ``(N * H_out * W_out, C_out)``; k_blocks: ``(kh * kw, C_in, C_out)``, the kernel by
-    offset. With a stride larger than the dilation, the offsets go in *tiles* of
-    ``ceil(s / d)`` rows by columns (:func:`_col2im_tiles`); otherwise one offset at a time:
+    offset. Where the stride does not divide the dilation (any stride > 1 at dilation 1), the
+    offsets go in *tiles* of ``s / gcd(s, d)`` per axis (:func:`_tile_hw`,
+    :func:`_col2im_tiles`); otherwise one offset at a time:
     per offset o the ``(N * H_out * W_out, C_in)`` block ``d2 @ k_blocks[o].T``, one batched
     GEMM per group of offsets (:data:`DX_GROUP_BYTES`), each added into dx with C_in
     contiguous values on both sides (faster than reading the (M, kh*kw*C_in) matrix)."""
@@ -285,8 +287,8 @@ def _tile_hw(strides, dilation) -> tuple[int, int]:
 
 
 def _col2im_tiles(d2, k_blocks, padded_shape, kernel_hw, strides, dilation, out_hw):
-    """:func:`_col2im_blocks` for strides larger than the dilation, a tile of offsets at a
-    time: the tile's ``(N * H_out * W_out, t_h * t_w * C_in)`` part of d_cols in one GEMM,
+    """:func:`_col2im_blocks` for strides that do not divide the dilation, a tile of offsets
+    at a time: the tile's ``(N * H_out * W_out, t_h * t_w * C_in)`` part of d_cols in one GEMM,
     added into dx in one pass (its windows do not overlap, see :func:`_tile_hw`; the
     first tile is written, not added). Fewer and longer passes than one per offset: the
     seeds' stride-2 3x3 convolution takes 4 instead of 9, a stride-3 3x3 one takes 1."""

@@ -1,4 +1,5 @@
-"""Batch normalization over every axis but the last (NHWC: over N, H, W; 2-D: over N).
+"""Batch normalization over every axis but the last (NHWC: over N, H, W; 2-D: over N), and
+layer normalization over chosen axes of each sample (:func:`layer_norm_forward`, below).
 
 Forward, for each channel c (Keras's defaults momentum=0.99, epsilon=1e-3)::
 
