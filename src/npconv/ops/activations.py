@@ -287,9 +287,11 @@ class Activation:
         self.kwargs = kwargs
 
     def forward(self, x):
+        """``(y, cache)``: y of x's shape and float dtype."""
         return self._forward(x, **self.kwargs)
 
     def backward(self, dy, cache):
+        """``dx`` of dy's shape, from ``dy`` (the gradient w.r.t. y) and the forward's cache."""
         return self._backward(dy, cache)
 
     @property

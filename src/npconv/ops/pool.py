@@ -68,6 +68,8 @@ class PoolCache:
 
 @dataclass(frozen=True)
 class GlobalPoolCache:
+    """What a global pooling backward needs (opaque to callers)."""
+
     where: str
     x_shape: tuple[int, int, int, int]
     dtype: np.dtype
