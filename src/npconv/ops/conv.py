@@ -21,6 +21,10 @@ and the backward pass is two more (seed 002's formulas (1)-(3) summed over every
 
 Output size (seed 000): ``H_out = floor((H + pad_top + pad_bottom - d * (kh - 1) - 1) / s) + 1``.
 
+The paragraphs below are speed tricks around those three products (and the grouped form).
+The plain version, seed 002's loops over examples, pixels and filters, is
+``tests/naive_conv.py``, the tests' reference.
+
 With few output channels (LeNet's 6 and 16) that multiply has only C_out columns, which the
 BLAS runs slowly, so the forward pass and d_kernel use a *banded* form instead: one row per
 block of ``B`` neighbouring output pixels of a row, holding the ``kh`` input rows under them
