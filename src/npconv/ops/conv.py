@@ -539,8 +539,10 @@ def _band_kernel_grad(d_mat, kernel_shape, strides, dilation, band, has_bias):
 class Conv2DCache:
     """What :func:`conv2d_backward` needs (opaque to callers)."""
 
-    cols: np.ndarray  # (N * H_out * W_out, kh * kw * C_in [+ 1 ones column with a bias]),
-    kernel: np.ndarray  # or the banded rows (see _band_rows) when ``band`` is set
+    # (N * H_out * W_out, kh * kw * C_in [+ 1 ones column with a bias]), or the banded
+    # rows (see _band_rows) when ``band`` is set
+    cols: np.ndarray
+    kernel: np.ndarray  # (kh, kw, C_in / groups, C_out), as given to the forward
     has_bias: bool
     x_shape: tuple
     pads: Pads
