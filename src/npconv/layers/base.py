@@ -645,6 +645,7 @@ class Layer:
 
     @property
     def trainable_weights(self) -> list[Weight]:
+        """The weights an optimizer updates (none while ``trainable`` is False)."""
         if not self.trainable:
             return []
         if self._graph is not None:  # each sublayer says which of its own are trainable
@@ -653,6 +654,7 @@ class Layer:
 
     @property
     def non_trainable_weights(self) -> list[Weight]:
+        """The other weights (moving statistics; every weight while ``trainable`` is False)."""
         if not self.trainable:
             return list(self._weights)
         if self._graph is not None:
@@ -684,6 +686,7 @@ class Layer:
             w.assign(new, self.name)
 
     def count_params(self) -> int:
+        """The number of values in all the layer's weights (the summary's "Param #")."""
         if not self.built:
             raise ValueError(f"{self.name}: the layer is not built yet, so it has no weights")
         return int(sum(w.value.size for w in self._weights))

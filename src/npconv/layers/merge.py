@@ -142,7 +142,9 @@ class Minimum(_ElementwiseMerge):
 
 
 class Concatenate(_Merge):
-    """Joins inputs along ``axis`` (default: the channel axis, -1)."""
+    """Joins inputs along ``axis`` (default: the channel axis, -1): inputs that agree on every
+    other axis, e.g. ``(N, H, W, C_1)`` and ``(N, H, W, C_2)``, give ``(N, H, W, C_1 + C_2)``.
+    The backward splits the gradient back into the inputs' pieces."""
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)

@@ -114,7 +114,12 @@ def relu_forward(x, negative_slope=0.0, max_value=None, threshold=0.0):
 
 
 def relu_backward(dy, cache):
-    """``dx = dy`` where ``x > 0``, else 0 (the gradient at exactly 0 is 0, as in torch)."""
+    """``dx = dy`` where ``x > 0``, else 0 (the gradient at exactly 0 is 0, as in torch).
+
+    With Keras's options (``negative_slope``, ``max_value``, ``threshold``) ``dx = dy *`` the
+    slope :func:`relu_forward` recorded: 1 inside, ``negative_slope`` at or below
+    ``threshold``, 0 at or above ``max_value``.
+    """
     if isinstance(cache, _ReluCache):
         dy = float_array(_check_grad(dy, cache.slope, "relu_backward"), "relu_backward")
         return dy * cache.slope
@@ -282,9 +287,11 @@ class Activation:
         self.kwargs = kwargs
 
     def forward(self, x):
+        """``(y, cache)``: y of x's shape and float dtype."""
         return self._forward(x, **self.kwargs)
 
     def backward(self, dy, cache):
+        """``dx`` of dy's shape, from ``dy`` (the gradient w.r.t. y) and the forward's cache."""
         return self._backward(dy, cache)
 
     @property

@@ -37,6 +37,7 @@ The backward pass is the adjoint of this sampling: each output gradient is sent 
 pixels it was read from, with the same weights (one ``np.bincount`` over flat
 ``(pixel, channel)`` indices per stencil corner); what the fill value contributed has no
 input, so it gets no gradient. Nearest sends each gradient to the one pixel read.
+A loop over every pixel and corner, the tests' reference, is ``tests/naive_affine.py``.
 
 Shapes: ``images`` is ``(batch, height, width, channels)``; ``transforms`` is ``(batch, 8)``
 or ``(8,)`` (the same transform for every image). The output has the images' shape and dtype

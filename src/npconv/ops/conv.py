@@ -21,6 +21,10 @@ and the backward pass is two more (seed 002's formulas (1)-(3) summed over every
 
 Output size (seed 000): ``H_out = floor((H + pad_top + pad_bottom - d * (kh - 1) - 1) / s) + 1``.
 
+The paragraphs below are speed tricks around those three products (and the grouped form).
+The plain version, seed 002's loops over examples, pixels and filters, is
+``tests/naive_conv.py``, the tests' reference.
+
 With few output channels (LeNet's 6 and 16) that multiply has only C_out columns, which the
 BLAS runs slowly, so the forward pass and d_kernel use a *banded* form instead: one row per
 block of ``B`` neighbouring output pixels of a row, holding the ``kh`` input rows under them
@@ -41,9 +45,10 @@ the same kernel offsets inside it (the interior, then border rows and columns, w
 offsets in the padding are zeros). The matrix is the same; the padded copy is never
 written and read again.
 
-With a stride larger than the dilation, neighbouring kernel offsets of different windows
-never touch the same pixel, so col2im adds a *tile* of ``s / gcd(s, d)`` offsets per axis in
-one pass (the strided CNN's stride-2 3x3 convolution: 4 passes instead of 9).
+With a stride that does not divide the dilation (one larger than it, such as any stride > 1
+at dilation 1), neighbouring kernel offsets of different windows never touch the same pixel,
+so col2im adds a *tile* of ``s / gcd(s, d)`` offsets per axis in one pass (the strided CNN's
+stride-2 3x3 convolution: 4 passes instead of 9).
 
 *Grouped* convolution (``groups=G``, Keras's and torch's): the kernel is ``(kh, kw, C_in / G,
 C_out)`` and output channels ``g * C_out / G ...`` see only input channels ``g * C_in / G ...``.
@@ -257,8 +262,9 @@ def _col2im_blocks(d2, k_blocks, padded_shape, kernel_hw, strides, dilation, out
     """:func:`_col2im_padded` of ``d_cols = d2 @ kernel.T`` without building d_cols whole.
 
     d2: ``(N * H_out * W_out, C_out)``; k_blocks: ``(kh * kw, C_in, C_out)``, the kernel by
-    offset. With a stride larger than the dilation, the offsets go in *tiles* of
-    ``ceil(s / d)`` rows by columns (:func:`_col2im_tiles`); otherwise one offset at a time:
+    offset. Where the stride does not divide the dilation (any stride > 1 at dilation 1), the
+    offsets go in *tiles* of ``s / gcd(s, d)`` per axis (:func:`_tile_hw`,
+    :func:`_col2im_tiles`); otherwise one offset at a time:
     per offset o the ``(N * H_out * W_out, C_in)`` block ``d2 @ k_blocks[o].T``, one batched
     GEMM per group of offsets (:data:`DX_GROUP_BYTES`), each added into dx with C_in
     contiguous values on both sides (faster than reading the (M, kh*kw*C_in) matrix)."""
@@ -285,8 +291,8 @@ def _tile_hw(strides, dilation) -> tuple[int, int]:
 
 
 def _col2im_tiles(d2, k_blocks, padded_shape, kernel_hw, strides, dilation, out_hw):
-    """:func:`_col2im_blocks` for strides larger than the dilation, a tile of offsets at a
-    time: the tile's ``(N * H_out * W_out, t_h * t_w * C_in)`` part of d_cols in one GEMM,
+    """:func:`_col2im_blocks` for strides that do not divide the dilation, a tile of offsets
+    at a time: the tile's ``(N * H_out * W_out, t_h * t_w * C_in)`` part of d_cols in one GEMM,
     added into dx in one pass (its windows do not overlap, see :func:`_tile_hw`; the
     first tile is written, not added). Fewer and longer passes than one per offset: the
     seeds' stride-2 3x3 convolution takes 4 instead of 9, a stride-3 3x3 one takes 1."""
@@ -533,8 +539,10 @@ def _band_kernel_grad(d_mat, kernel_shape, strides, dilation, band, has_bias):
 class Conv2DCache:
     """What :func:`conv2d_backward` needs (opaque to callers)."""
 
-    cols: np.ndarray  # (N * H_out * W_out, kh * kw * C_in [+ 1 ones column with a bias]),
-    kernel: np.ndarray  # or the banded rows (see _band_rows) when ``band`` is set
+    # (N * H_out * W_out, kh * kw * C_in [+ 1 ones column with a bias]), or the banded
+    # rows (see _band_rows) when ``band`` is set
+    cols: np.ndarray
+    kernel: np.ndarray  # (kh, kw, C_in / groups, C_out), as given to the forward
     has_bias: bool
     x_shape: tuple
     pads: Pads

@@ -34,6 +34,8 @@ def _check_d_out(d_out, shape, where: str) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- dense
 class DenseCache(NamedTuple):
+    """What :func:`dense_backward` needs: the input, the kernel, whether there was a bias."""
+
     x: np.ndarray
     kernel: np.ndarray
     has_bias: bool
@@ -97,6 +99,9 @@ def flatten_backward(d_out, cache):
 
 # ---------------------------------------------------------------------------- dropout
 class DropoutCache(NamedTuple):
+    """What :func:`dropout_backward` needs (mask and scale None: the forward was the
+    identity)."""
+
     mask: np.ndarray | None    # bool, True = kept; noise_shape (broadcasts to x); None = identity
     scale: np.ndarray | None   # mask / (1 - rate) in x's dtype
     shape: tuple

@@ -127,6 +127,8 @@ def _scale_rows(grad: np.ndarray, d_loss, pred: np.ndarray, where: str) -> np.nd
 
 # ----------------------------------------------------------------- softmax cross-entropy
 class SoftmaxCECache(NamedTuple):
+    """What :func:`softmax_cross_entropy_backward` needs."""
+
     probs: np.ndarray
     target: np.ndarray | None  # dense targets, or None when labels are sparse
     labels: np.ndarray | None
@@ -176,6 +178,8 @@ def softmax_cross_entropy_from_probs_backward(d_loss, probs, labels) -> np.ndarr
 
 # ------------------------------------------------------ categorical CE on probabilities
 class ProbCECache(NamedTuple):
+    """What :func:`categorical_crossentropy_backward` needs."""
+
     probs: np.ndarray
     q: np.ndarray  # probs / sum(probs)
     inside: np.ndarray  # where eps < q < 1 - eps (the clip passes the gradient)
@@ -223,6 +227,8 @@ def categorical_crossentropy_backward(d_loss, cache: ProbCECache) -> np.ndarray:
 
 # ------------------------------------------------------------------- binary cross-entropy
 class SigmoidBCECache(NamedTuple):
+    """What :func:`sigmoid_binary_crossentropy_backward` needs."""
+
     logits: np.ndarray
     target: np.ndarray
 
@@ -260,6 +266,8 @@ def sigmoid_binary_crossentropy_from_probs_backward(d_loss, probs, targets) -> n
 
 
 class BCECache(NamedTuple):
+    """What :func:`binary_crossentropy_backward` needs."""
+
     clipped: np.ndarray
     inside: np.ndarray
     target: np.ndarray
@@ -300,6 +308,8 @@ def _difference(pred, target, where):
 
 
 class MSECache(NamedTuple):
+    """What :func:`mean_squared_error_backward` needs."""
+
     diff: np.ndarray
 
 
@@ -319,6 +329,8 @@ def mean_squared_error_backward(d_loss, cache: MSECache) -> np.ndarray:
 
 # --------------------------------------------------------------------- mean absolute error
 class MAECache(NamedTuple):
+    """What :func:`mean_absolute_error_backward` needs."""
+
     diff: np.ndarray
 
 
@@ -340,6 +352,8 @@ def mean_absolute_error_backward(d_loss, cache: MAECache) -> np.ndarray:
 
 # --------------------------------------------------------------------- huber
 class HuberCache(NamedTuple):
+    """What :func:`huber_backward` needs."""
+
     diff: np.ndarray
     delta: float
 
@@ -419,6 +433,8 @@ def kl_divergence_forward(pred, target, epsilon: float = EPSILON):
 
 
 def kl_divergence_backward(d_loss, cache):
+    """Gradient of :func:`kl_divergence_forward` w.r.t. ``pred``, of its shape:
+    the per-entry gradient the forward kept, times ``d_loss`` (``pred.shape[:-1]``)."""
     return _elementwise_backward(d_loss, cache, "kl_divergence_backward")
 
 
@@ -431,6 +447,8 @@ def poisson_forward(pred, target, epsilon: float = EPSILON):
 
 
 def poisson_backward(d_loss, cache):
+    """Gradient of :func:`poisson_forward` w.r.t. ``pred``, of its shape:
+    the per-entry gradient the forward kept, times ``d_loss`` (``pred.shape[:-1]``)."""
     return _elementwise_backward(d_loss, cache, "poisson_backward")
 
 
@@ -463,6 +481,8 @@ def hinge_forward(pred, target, squared: bool = False):
 
 
 def hinge_backward(d_loss, cache):
+    """Gradient of :func:`hinge_forward` w.r.t. ``pred``, of its shape:
+    the per-entry gradient the forward kept, times ``d_loss`` (``pred.shape[:-1]``)."""
     return _elementwise_backward(d_loss, cache, "hinge_backward")
 
 
@@ -483,6 +503,8 @@ def categorical_hinge_forward(pred, target):
 
 
 def categorical_hinge_backward(d_loss, cache):
+    """Gradient of :func:`categorical_hinge_forward` w.r.t. ``pred``, of its shape:
+    the per-entry gradient the forward kept, times ``d_loss`` (``pred.shape[:-1]``)."""
     return _elementwise_backward(d_loss, cache, "categorical_hinge_backward")
 
 
@@ -497,6 +519,8 @@ def log_cosh_forward(pred, target):
 
 
 def log_cosh_backward(d_loss, cache):
+    """Gradient of :func:`log_cosh_forward` w.r.t. ``pred``, of its shape:
+    the per-entry gradient the forward kept, times ``d_loss`` (``pred.shape[:-1]``)."""
     return _elementwise_backward(d_loss, cache, "log_cosh_backward")
 
 
@@ -512,6 +536,8 @@ def mean_squared_logarithmic_error_forward(pred, target, epsilon: float = EPSILO
 
 
 def mean_squared_logarithmic_error_backward(d_loss, cache):
+    """Gradient of :func:`mean_squared_logarithmic_error_forward` w.r.t. ``pred``, of its shape:
+    the per-entry gradient the forward kept, times ``d_loss`` (``pred.shape[:-1]``)."""
     return _elementwise_backward(d_loss, cache, "mean_squared_logarithmic_error_backward")
 
 
@@ -526,6 +552,8 @@ def mean_absolute_percentage_error_forward(pred, target, epsilon: float = EPSILO
 
 
 def mean_absolute_percentage_error_backward(d_loss, cache):
+    """Gradient of :func:`mean_absolute_percentage_error_forward` w.r.t. ``pred``, of its shape:
+    the per-entry gradient the forward kept, times ``d_loss`` (``pred.shape[:-1]``)."""
     return _elementwise_backward(d_loss, cache, "mean_absolute_percentage_error_backward")
 
 
@@ -544,6 +572,8 @@ def cosine_similarity_forward(pred, target, epsilon: float = EPSILON):
 
 
 def cosine_similarity_backward(d_loss, cache):
+    """Gradient of :func:`cosine_similarity_forward` w.r.t. ``pred``, of its shape:
+    the per-entry gradient the forward kept, times ``d_loss`` (``pred.shape[:-1]``)."""
     return _elementwise_backward(d_loss, cache, "cosine_similarity_backward")
 
 
@@ -587,6 +617,8 @@ def binary_focal_crossentropy_forward(pred, target, gamma=2.0, alpha=0.25,
 
 
 def binary_focal_crossentropy_backward(d_loss, cache):
+    """Gradient of :func:`binary_focal_crossentropy_forward` w.r.t. ``pred``, of its shape:
+    the per-entry gradient the forward kept, times ``d_loss`` (``pred.shape[:-1]``)."""
     return _elementwise_backward(d_loss, cache, "binary_focal_crossentropy_backward")
 
 
@@ -616,4 +648,6 @@ def categorical_focal_crossentropy_forward(pred, target, gamma=2.0, alpha=0.25,
 
 
 def categorical_focal_crossentropy_backward(d_loss, cache):
+    """Gradient of :func:`categorical_focal_crossentropy_forward` w.r.t. ``pred``, of its shape:
+    the per-entry gradient the forward kept, times ``d_loss`` (``pred.shape[:-1]``)."""
     return _elementwise_backward(d_loss, cache, "categorical_focal_crossentropy_backward")

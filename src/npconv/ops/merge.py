@@ -73,8 +73,9 @@ def reduce_to_shape(grad, shape) -> np.ndarray:
 
 
 def multiply_forward(xs):
-    """The element-wise product of ``xs`` (2 or more arrays of one shape). Mixed float32 and
-    float64 inputs give float64. Returns ``(out, cache)``; the cache holds the inputs
+    """The element-wise product of ``xs`` (2 or more arrays of one rank whose axes agree or
+    are 1: those broadcast, see the module docstring). Mixed float32 and float64 inputs give
+    float64. Returns ``(out, cache)``, out of the broadcast shape; the cache holds the inputs
     (references: do not modify them before the backward)."""
     xs = _check_inputs("multiply_forward", xs)
     out = xs[0] * xs[1]

@@ -1,4 +1,5 @@
-"""Batch normalization over every axis but the last (NHWC: over N, H, W; 2-D: over N).
+"""Batch normalization over every axis but the last (NHWC: over N, H, W; 2-D: over N), and
+layer normalization over chosen axes of each sample (:func:`layer_norm_forward`, below).
 
 Forward, for each channel c (Keras's defaults momentum=0.99, epsilon=1e-3)::
 
@@ -33,6 +34,8 @@ __all__ = ["batch_norm_forward", "batch_norm_backward", "layer_norm_forward",
 
 
 class BatchNormCache(NamedTuple):
+    """What :func:`batch_norm_backward` needs, and the new moving statistics for the layer."""
+
     x_hat: np.ndarray           # normalised input, x's shape
     scale: np.ndarray           # gamma / sqrt(var + eps), shape (C,)
     training: bool
@@ -122,6 +125,8 @@ def batch_norm_backward(d_out, cache: BatchNormCache):
 
 # ---------------------------------------------------------------------------- layer norm
 class LayerNormCache(NamedTuple):
+    """What :func:`layer_norm_backward` needs."""
+
     x_hat: np.ndarray           # normalised input, x's shape
     inv_std: np.ndarray         # 1 / sqrt(var + eps), x's shape with 1 on ``axes``
     gamma: np.ndarray | None    # broadcast shape (x's sizes on ``axes``, 1 elsewhere)

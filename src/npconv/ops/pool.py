@@ -10,6 +10,8 @@ Here the four loops become a loop over the ``kh * kw`` window offsets ``(di, dj)
 offset ``(di, dj)`` of every window form one strided view of the input,
 ``x[:, di : di + stride*(out_h-1) + 1 : stride, dj : ... : stride, :]``, and the output is the
 running max (or sum) of those views. Batch, pixels and channels are handled by numpy at once.
+Seed 002's loops themselves (corrected for any stride) are ``tests/naive_pool.py``, the tests'
+reference.
 
 Backward (seed 002's ``pool_backward``, corrected to use ``h * stride`` for any stride):
 
@@ -68,6 +70,8 @@ class PoolCache:
 
 @dataclass(frozen=True)
 class GlobalPoolCache:
+    """What a global pooling backward needs (opaque to callers)."""
+
     where: str
     x_shape: tuple[int, int, int, int]
     dtype: np.dtype

@@ -1,4 +1,5 @@
-"""Up-sampling by integer factors on NHWC batches (Keras's ``UpSampling2D``).
+"""Up-sampling by integer factors on NHWC batches (Keras's ``UpSampling2D``), and resizing to
+any size (:func:`resize_forward`, Keras's ``Resizing``; described after the up-sampling code).
 
 ``upsampling2d_forward(x, size=(2, 2), interpolation="nearest")`` makes each image
 ``size[0]`` times taller and ``size[1]`` times wider:
