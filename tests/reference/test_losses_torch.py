@@ -162,3 +162,28 @@ def test_mean_absolute_error():
         col, tcol = z[:, :1], target[:, 0]  # (N,) targets with an (N, 1) output
         check(losses.MeanAbsoluteError().forward_backward(tcol, col),
               torch_grad(lambda zt, tg: F.l1_loss(zt[:, 0], tg), col, tcol), dtype, "mae column")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_probabilities_exactly_at_the_clip_bounds_keep_their_gradient_as_torch_clamp(dtype):
+    """torch.clamp (and tf.clip_by_value) pass the gradient at the bounds themselves."""
+    lo, hi = dtype(EPS), dtype(1) - dtype(EPS)
+    p = np.array([[lo, hi], [hi, lo]], dtype=dtype)  # rows sum to 1: q == p exactly
+    assert np.all(p / p.sum(-1, keepdims=True) == p)
+    t = np.array([[1, 0], [0, 1]], dtype=dtype)
+    ours = losses.CategoricalCrossentropy().forward_backward(t, p)[1]
+
+    def keras_ce(pt, tt):
+        q = pt / pt.sum(-1, keepdim=True)
+        return -(tt * torch.log(torch.clamp(q, float(lo), float(hi)))).sum(-1).mean()
+
+    _, theirs = torch_grad(keras_ce, p, t)
+    assert np.all(np.abs(theirs) > 0)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+    bp = np.array([[lo, hi]], dtype=dtype)
+    bt = np.array([[1, 0]], dtype=dtype)
+    ours = losses.BinaryCrossentropy().forward_backward(bt, bp)[1]
+    _, theirs = torch_grad(lambda pt, tt: -(tt * torch.log(torch.clamp(pt, float(lo), float(hi)))
+                                            + (1 - tt) * torch.log(1 - torch.clamp(
+                                                pt, float(lo), float(hi)))).mean(), bp, bt)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5)

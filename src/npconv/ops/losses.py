@@ -182,7 +182,7 @@ class ProbCECache(NamedTuple):
 
     probs: np.ndarray
     q: np.ndarray  # probs / sum(probs)
-    inside: np.ndarray  # where eps < q < 1 - eps (the clip passes the gradient)
+    inside: np.ndarray  # where eps <= q <= 1 - eps (the clip passes the gradient)
     target: np.ndarray | None
     labels: np.ndarray | None
 
@@ -203,7 +203,7 @@ def categorical_crossentropy_forward(probs, labels, epsilon: float = EPSILON):
         loss = -np.take_along_axis(logq, sparse[..., None], axis=-1)[..., 0]
     else:
         loss = -np.sum(target * logq, axis=-1)
-    inside = (q > epsilon) & (q < 1 - epsilon)
+    inside = (q >= epsilon) & (q <= 1 - epsilon)  # bounds included, as torch.clamp
     return loss, ProbCECache(probs, q, inside, target, sparse)
 
 
@@ -286,7 +286,7 @@ def binary_crossentropy_forward(probs, targets, epsilon: float = EPSILON):
     targets = targets.astype(probs.dtype, copy=False)
     clipped = np.clip(probs, epsilon, 1 - epsilon)
     elem = -(targets * np.log(clipped) + (1 - targets) * np.log(1 - clipped))
-    inside = (probs > epsilon) & (probs < 1 - epsilon)
+    inside = (probs >= epsilon) & (probs <= 1 - epsilon)  # bounds included
     return np.mean(elem, axis=-1), BCECache(clipped, inside, targets)
 
 
