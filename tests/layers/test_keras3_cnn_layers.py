@@ -409,3 +409,24 @@ def test_a_split_batch_gives_the_one_piece_numbers(monkeypatch, channels_first, 
             np.testing.assert_allclose(a / scale, b / scale, rtol=2e-6, atol=2e-6)
     finally:
         _threads._requested = before
+
+
+@pytest.mark.parametrize("make", LAYERS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_backward_twice_same_gradients_inputs_unchanged_and_dtype(make, dtype):
+    rng = np.random.default_rng(15)
+    x = rng.standard_normal((3, 4, 5, 3)).astype(dtype)
+    d = rng.standard_normal(x.shape).astype(dtype)
+    x0, d0 = x.copy(), d.copy()
+    layer = make()
+    y = layer.forward(x, training=True)
+    first = layer.backward(d)
+    grads = [None if w.grad is None else w.grad.copy() for w in layer.trainable_weights]
+    second = layer.backward(d)
+    np.testing.assert_array_equal(first, second)
+    for g, w in zip(grads, layer.trainable_weights, strict=True):
+        np.testing.assert_array_equal(g, w.grad)
+        assert w.grad.dtype == w.value.dtype
+    np.testing.assert_array_equal(x, x0)
+    np.testing.assert_array_equal(d, d0)
+    assert y.dtype == dtype and first.dtype == dtype
