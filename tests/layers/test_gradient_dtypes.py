@@ -67,6 +67,13 @@ CASES = {
     "CenterCrop": (lambda: L.CenterCrop(4, 4), IMAGE),
     "Normalization": (lambda: L.Normalization(mean=1.0, variance=0.25), IMAGE),
     "TrueDivide": (lambda: L.TrueDivide(3.0, reflected=True), FLAT),
+    "PReLU": (lambda: L.PReLU(shared_axes=[1, 2], alpha_initializer="random_normal"), IMAGE),
+    "ELU": (lambda: L.ELU(), FLAT),
+    "GroupNormalization": (lambda: L.GroupNormalization(3), IMAGE),
+    "UnitNormalization": (lambda: L.UnitNormalization(axis=[1, 2]), IMAGE),
+    "Identity": (lambda: L.Identity(), FLAT),
+    "ActivityRegularization": (lambda: L.ActivityRegularization(0.01, 0.02), IMAGE),
+    "AlphaDropout": (lambda: L.AlphaDropout(0.3, seed=1), IMAGE),
 }
 SKIPPED = {"Layer", "InputLayer"}  # (the base class; an input has no backward)
 

@@ -1,11 +1,19 @@
 """Keras-named layers over :mod:`npconv.ops` (``from npconv.layers import Conv2D``)."""
 
-from .activation import LeakyReLU, ReLU, Softmax
+from .activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from .augmentation import RandomFlip, RandomRotation, RandomTranslation, RandomZoom
 from .base import Layer, SymbolicTensor, Weight
 from .conv import Conv2D
 from .conv_transpose import Conv2DTranspose
-from .core import Activation, Dense, Dropout, Flatten, SpatialDropout2D
+from .core import (
+    Activation,
+    ActivityRegularization,
+    Dense,
+    Dropout,
+    Flatten,
+    Identity,
+    SpatialDropout2D,
+)
 from .depthwise_conv import DepthwiseConv2D, SeparableConv2D
 from .image_preprocessing import CenterCrop, RandomBrightness, RandomContrast, RandomCrop, Resizing
 from .input import Input, InputLayer
@@ -26,8 +34,13 @@ from .merge import (
     multiply,
     subtract,
 )
-from .noise import GaussianDropout, GaussianNoise
-from .normalization import BatchNormalization, LayerNormalization
+from .noise import AlphaDropout, GaussianDropout, GaussianNoise
+from .normalization import (
+    BatchNormalization,
+    GroupNormalization,
+    LayerNormalization,
+    UnitNormalization,
+)
 from .pooling import (
     AveragePooling2D,
     AvgPool2D,
@@ -60,4 +73,6 @@ __all__ = [
     "subtract", "Lambda", "Power", "TrueDivide", "RandomRotation", "RandomTranslation",
     "RandomZoom", "CenterCrop", "GaussianDropout", "GaussianNoise", "Normalization",
     "RandomBrightness", "RandomContrast", "RandomCrop", "Resizing",
+    "PReLU", "ELU", "GroupNormalization", "UnitNormalization", "Identity",
+    "ActivityRegularization", "AlphaDropout",
 ]

@@ -1,9 +1,11 @@
-"""Activation layers with Keras names and defaults: ReLU, LeakyReLU, Softmax.
+"""Activation layers with Keras names and defaults: ReLU, LeakyReLU, Softmax, ELU, PReLU.
 
     ReLU(max_value=None, negative_slope=0.0, threshold=0.0)
         y = min(x, max_value) where x > threshold, else negative_slope * (x - threshold)
     LeakyReLU(negative_slope=0.3)      y = x if x > 0 else negative_slope * x
     Softmax(axis=-1)                   y = exp(x) / sum(exp(x)) along axis
+    ELU(alpha=1.0)                     y = x if x > 0 else alpha * (exp(x) - 1)
+    PReLU(shared_axes=None)            y = x if x > 0 else alpha * x, alpha a learned weight
 
 Note the Keras defaults: the LeakyReLU *layer* uses 0.3, ``keras.activations.leaky_relu`` 0.2.
 """
@@ -14,9 +16,14 @@ import numbers
 
 import numpy as np
 
+from .. import initializers, regularizers
 from ..ops.activations import (
+    elu_backward,
+    elu_forward,
     leaky_relu_backward,
     leaky_relu_forward,
+    prelu_backward,
+    prelu_forward,
     relu_backward,
     relu_forward,
     softmax_backward,
@@ -24,7 +31,7 @@ from ..ops.activations import (
 )
 from .base import Layer
 
-__all__ = ["ReLU", "LeakyReLU", "Softmax"]
+__all__ = ["ReLU", "LeakyReLU", "Softmax", "ELU", "PReLU"]
 
 
 def _non_negative(value, name: str, where: str, allow_none=False):
@@ -130,3 +137,123 @@ class Softmax(_Elementwise, Layer):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
+
+
+class ELU(_Elementwise, Layer):
+    """Keras's ``ELU(alpha=1.0)``: ``x`` if ``x > 0`` else ``alpha * (exp(x) - 1)``
+    (torch's ``nn.ELU(alpha)``); derivative 1, or ``alpha * exp(x)`` where x <= 0."""
+
+    batch_independent = True
+
+    def __init__(self, alpha=1.0, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(alpha, (numbers.Real, np.floating)) or isinstance(alpha, bool) \
+                or not np.isfinite(alpha):
+            raise ValueError(f"{self.name}: expected alpha to be a finite number. "
+                             f"Received: alpha={alpha!r}")
+        self.alpha = float(alpha)
+
+    def _forward(self, x):
+        return elu_forward(x, self.alpha)
+
+    def _backward(self, d_out, cache):
+        return elu_backward(d_out, cache)
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha}
+
+
+def no_constraint(value, name: str, where: str):
+    """Keras's ``*_constraint`` arguments: only None, npconv has no weight constraints."""
+    if value is not None:
+        raise ValueError(f"{where}: {name} is not supported in npconv (it has no weight "
+                         f"constraints); expected None. Received: {name}={value!r}")
+
+
+class PReLU(Layer):
+    """Keras 3's parametric ReLU: ``x`` where x > 0, ``alpha * x`` elsewhere, ``alpha`` a
+    trainable weight of the input's shape without the batch axis (Keras's default: one alpha
+    per value), of size 1 on ``shared_axes`` (axes of the input, 1 = the first after the
+    batch): ``shared_axes=[1, 2]`` after an NHWC convolution learns one alpha per channel,
+    torch's ``nn.PReLU(num_parameters=C)``. ``alpha_initializer`` defaults to zeros (Keras;
+    torch starts at 0.25); ``alpha_regularizer`` penalises it. The input's sizes must stay
+    those alpha was built for, except on the shared axes. PReLU works in its input's own
+    layout (NCHW maps share over ``[2, 3]``), so it takes no ``data_format``.
+    """
+
+    batch_independent = True
+
+    def __init__(self, alpha_initializer="Zeros", alpha_regularizer=None,
+                 alpha_constraint=None, shared_axes=None, **kwargs):
+        where = kwargs.get("name") or "PReLU"
+        if "data_format" in kwargs:
+            raise TypeError(f"{where}: PReLU takes no data_format: it works in its input's "
+                            "own layout (for NCHW feature maps, shared_axes=[2, 3])")
+        super().__init__(**kwargs)
+        self.alpha_initializer = initializers.get(alpha_initializer, self.name)
+        try:
+            self.alpha_regularizer = regularizers.get(alpha_regularizer)
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{self.name}: alpha_regularizer: {err}") from None
+        no_constraint(alpha_constraint, "alpha_constraint", self.name)
+        if shared_axes is None:
+            self.shared_axes = None
+        else:
+            items = list(shared_axes) if isinstance(shared_axes, (list, tuple)) \
+                else [shared_axes]
+            if not all(isinstance(a, (numbers.Integral, np.integer)) and not isinstance(a, bool)
+                       and a >= 1 for a in items) or len(set(items)) != len(items):
+                raise ValueError(f"{self.name}: expected shared_axes to be distinct ints >= 1 "
+                                 "(axes of the input after the batch axis). "
+                                 f"Received: shared_axes={shared_axes!r}")
+            self.shared_axes = [int(a) for a in items]
+        self.alpha = None
+        self._cache = None
+
+    def _check_input_shape(self, shape):
+        rank = len(shape)
+        if rank < 2:
+            raise ValueError(f"{self.name}: PReLU expects an input of rank >= 2 (batch, ...). "
+                             f"Received an input of shape {tuple(shape)}")
+        if self.shared_axes and max(self.shared_axes) >= rank:
+            raise ValueError(f"{self.name}: shared_axes={self.shared_axes} must name axes of "
+                             f"the {rank}-D input after the batch axis (1 to {rank - 1}). "
+                             f"Received an input of shape {tuple(shape)}")
+        if self.alpha is not None:
+            expected = self.alpha.shape
+            shared = set(self.shared_axes or ())
+            if rank - 1 != len(expected) or any(
+                    shape[i] not in (None, expected[i - 1]) for i in range(1, rank)
+                    if i not in shared):
+                raise ValueError(f"{self.name}: expected an input of shape "
+                                 f"(batch, {', '.join(map(str, expected))}) (alpha was built "
+                                 f"for it; any size on shared_axes={self.shared_axes}). "
+                                 f"Received an input of shape {tuple(shape)}")
+
+    def build(self, input_shape):
+        shape = list(input_shape[1:])
+        for a in self.shared_axes or ():
+            shape[a - 1] = 1
+        if any(d is None for d in shape):
+            raise ValueError(f"{self.name}: the input's sizes must be known on every axis that "
+                             f"is not shared (shared_axes={self.shared_axes}). Received "
+                             f"input_shape={tuple(input_shape)}")
+        self.alpha = self.add_weight(shape=tuple(shape), initializer=self.alpha_initializer,
+                                     regularizer=self.alpha_regularizer, name="alpha")
+
+    def call(self, x, training=False):
+        y, self._cache = prelu_forward(x, self.alpha.value)
+        return y
+
+    def call_backward(self, d_out):
+        if self._cache is None:
+            raise RuntimeError(f"{self.name}: backward called before a forward pass")
+        dx, self.alpha.grad = prelu_backward(d_out, self._cache)
+        return dx
+
+    def get_config(self):
+        return {**super().get_config(),
+                "alpha_initializer": initializers.serialize(self.alpha_initializer),
+                "alpha_regularizer": regularizers.serialize(self.alpha_regularizer),
+                "alpha_constraint": None,
+                "shared_axes": None if self.shared_axes is None else list(self.shared_axes)}

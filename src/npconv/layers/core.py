@@ -6,6 +6,8 @@
                                     inference: the identity
     SpatialDropout2D(rate)          Dropout of whole channels (one draw per sample and channel)
     Activation(activation)          y = activation(x)
+    Identity()                      y = x
+    ActivityRegularization(l1, l2)  y = x; adds l1 * sum|y| + l2 * sum(y**2) to the loss
 
 The maths lives in :mod:`npconv.ops.core` and :mod:`npconv.ops.activations`.
 """
@@ -17,7 +19,7 @@ import numbers
 
 import numpy as np
 
-from .. import initializers
+from .. import initializers, regularizers
 from ..ops import activations
 from ..ops.core import (
     dense_backward,
@@ -30,7 +32,8 @@ from ..ops.core import (
 from ..random import make_generator
 from .base import Layer
 
-__all__ = ["Dense", "Flatten", "Dropout", "SpatialDropout2D", "Activation"]
+__all__ = ["Dense", "Flatten", "Dropout", "SpatialDropout2D", "Activation", "Identity",
+           "ActivityRegularization"]
 
 
 def _positive_int(value, name: str, where: str) -> int:
@@ -262,3 +265,48 @@ class Activation(Layer):
 
     def get_config(self):
         return {**super().get_config(), "activation": activations.serialize(self.activation)}
+
+
+class Identity(Layer):
+    """Keras's ``Identity``: returns its input (a placeholder, e.g. a block's switched-off
+    part); the backward returns the gradient."""
+
+    batch_independent = True
+
+    def call(self, x, training=False):
+        return x
+
+    def call_backward(self, d_out):
+        return d_out
+
+
+class ActivityRegularization(Layer):
+    """Keras's ``ActivityRegularization(l1=0.0, l2=0.0)``: returns its input and, at each
+    call, adds ``l1 * sum(|x|) + l2 * sum(x**2)`` of the whole batch to the training loss
+    (``layer.losses``); the backward adds the penalty's gradient to d_out. It is npconv's
+    ``activity_regularizer=L1L2(l1, l2)`` (see :mod:`npconv.layers.base`) on an identity, so a
+    batch it sees is never split into parts. Its config holds ``l1`` and ``l2``, as Keras's."""
+
+    batch_independent = True
+
+    def __init__(self, l1=0.0, l2=0.0, **kwargs):
+        where = kwargs.get("name") or "ActivityRegularization"
+        if "activity_regularizer" in kwargs:
+            raise TypeError(f"{where}: takes l1 and l2, not activity_regularizer")
+        try:
+            regularizer = regularizers.L1L2(l1=l1, l2=l2)
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
+        super().__init__(activity_regularizer=regularizer, **kwargs)
+        self.l1, self.l2 = regularizer.l1, regularizer.l2
+
+    def call(self, x, training=False):
+        return x
+
+    def call_backward(self, d_out):
+        return d_out
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("activity_regularizer", None)
+        return {**config, "l1": self.l1, "l2": self.l2}

@@ -2,6 +2,8 @@
 
     GaussianNoise(0.1)     y = x + n,  n ~ N(0, stddev^2) per value;  backward: the identity
     GaussianDropout(0.2)   y = x * m,  m ~ N(1, rate / (1 - rate)) per value;  backward: d * m
+    AlphaDropout(0.1)      SELU's dropout: dropped values go to alpha_p = -1.7581, then
+                           y = a * x' + b keeps mean 0 and variance 1;  backward: d * a * mask
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ import numbers
 
 import numpy as np
 
+from ..ops.core import alpha_dropout_backward, alpha_dropout_forward
 from ._seeded import SeededDraws, is_seed
 from .base import Layer
 
-__all__ = ["GaussianDropout", "GaussianNoise"]
+__all__ = ["AlphaDropout", "GaussianDropout", "GaussianNoise"]
 
 
 class _Noise(SeededDraws, Layer):
@@ -86,3 +89,36 @@ class GaussianDropout(_Noise):
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+class AlphaDropout(_Noise):
+    """Keras 3's ``AlphaDropout(rate, noise_shape=None, seed=None)``, the dropout for SELU
+    networks: in training each value is kept with probability ``1 - rate``, the others set to
+    ``alpha_p = -alpha * scale`` (SELU's saturation), then ``y = a * x + b`` with ``a =
+    ((1 - rate) * (1 + rate * alpha_p**2)) ** -0.5`` and ``b = -a * alpha_p * rate``, which
+    keeps a zero-mean, unit-variance input so; at inference the identity. ``noise_shape`` and
+    ``seed`` as Dropout's (an int: the layer's own generator; None: npconv's shared one).
+    ``rate`` in [0, 1) (Keras's 1 would make ``a`` infinite). The maths: ``npconv.ops.core``.
+    """
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        self.rate = self._init_noise("rate", rate, seed, kwargs, upper_open=True)
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+
+    def call(self, x, training=False):
+        noise_shape = self.noise_shape
+        if noise_shape is not None and self.data_format == "channels_first" and x.ndim == 4:
+            noise_shape = self._to_internal_shape(noise_shape)
+        rng = self._generator() if training and self.rate > 0 else None
+        y, self._cache = alpha_dropout_forward(x, self.rate, bool(training), rng, noise_shape)
+        return y
+
+    def call_backward(self, d_out):
+        if self._cache is None:
+            raise RuntimeError(f"{self.name}: backward called before a forward pass")
+        return alpha_dropout_backward(d_out, self._cache)
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate,
+                "noise_shape": None if self.noise_shape is None else list(self.noise_shape),
+                "seed": self.seed}

@@ -1,4 +1,5 @@
-"""BatchNormalization with Keras's arguments, defaults and weight order.
+"""BatchNormalization, LayerNormalization, GroupNormalization and UnitNormalization with
+Keras's arguments, defaults and weight order.
 
     y = gamma * (x - mean) / sqrt(var + epsilon) + beta     per channel (the ``axis``)
 
@@ -16,16 +17,22 @@ import numbers
 
 import numpy as np
 
-from .. import initializers
+from .. import initializers, regularizers
 from ..ops.norm import (
     batch_norm_backward,
     batch_norm_forward,
+    group_norm_backward,
+    group_norm_forward,
     layer_norm_backward,
     layer_norm_forward,
+    unit_norm_backward,
+    unit_norm_forward,
 )
+from .activation import no_constraint
 from .base import Layer
 
-__all__ = ["BatchNormalization", "LayerNormalization"]
+__all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization",
+           "UnitNormalization"]
 
 
 class BatchNormalization(Layer):
@@ -254,3 +261,188 @@ class LayerNormalization(Layer):
                 "center": self.center, "scale": self.scale,
                 "beta_initializer": initializers.serialize(self.beta_initializer),
                 "gamma_initializer": initializers.serialize(self.gamma_initializer)}
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, bool)
+
+
+class GroupNormalization(Layer):
+    """Keras 3's GroupNormalization (Wu & He 2018): the ``C`` channels on ``axis`` are cut into
+    ``groups`` blocks of consecutive channels, and each sample's block is normalised over its
+    channels and all other non-batch axes::
+
+        y = gamma * (x - mean) / sqrt(var + epsilon) + beta       gamma, beta: (C,)
+
+    Same in training and inference (per sample: a batch may run in parts). ``groups=-1``
+    means one group per channel (instance normalization), ``groups=1`` the whole sample. For
+    NCHW input give ``axis=1`` (as in Keras), or ``data_format="channels_first"``, with which
+    the default ``axis=-1`` means the channels (as BatchNormalization's). Weights: gamma (if
+    ``scale``), beta (if ``center``). torch's ``F.group_norm(x, groups, weight, bias, eps)``
+    on NCHW. Constraints are not supported (only None). The maths: :mod:`npconv.ops.norm`.
+    """
+
+    batch_independent = True
+
+    def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True,
+                 beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
+                 gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if not _is_int(groups) or not (groups >= 1 or groups == -1):
+            raise ValueError(f"{self.name}: GroupNormalization expects groups to be an int "
+                             f">= 1, or -1 (one group per channel). Received: groups={groups!r}")
+        self.groups = int(groups)
+        if isinstance(axis, (list, tuple)) and len(axis) == 1:
+            axis = axis[0]
+        if not _is_int(axis):
+            raise ValueError(f"{self.name}: GroupNormalization expects axis to be one int (the "
+                             f"channel axis). Received: axis={axis!r}")
+        self.axis = int(axis)
+        if not isinstance(epsilon, numbers.Real) or isinstance(epsilon, bool) \
+                or not epsilon > 0:
+            raise ValueError(f"{self.name}: expected epsilon > 0. Received: epsilon={epsilon!r}")
+        self.epsilon = float(epsilon)
+        self.center, self.scale = bool(center), bool(scale)
+        self.beta_initializer = initializers.get(beta_initializer, self.name)
+        self.gamma_initializer = initializers.get(gamma_initializer, self.name)
+        for name, value in (("beta_regularizer", beta_regularizer),
+                            ("gamma_regularizer", gamma_regularizer)):
+            try:
+                setattr(self, name, regularizers.get(value))
+            except (TypeError, ValueError) as err:
+                raise type(err)(f"{self.name}: {name}: {err}") from None
+        no_constraint(beta_constraint, "beta_constraint", self.name)
+        no_constraint(gamma_constraint, "gamma_constraint", self.name)
+        self.gamma = self.beta = None
+        self._cache = None
+        self._inner_axis = None
+        self._groups = None
+
+    def _user_axis(self, rank: int) -> int:
+        if self.data_format == "channels_first" and rank == 4 and self.axis == -1:
+            return 1  # the default axis follows the data format: NCHW channels
+        if not -rank <= self.axis < rank or self.axis % rank == 0:
+            raise ValueError(f"{self.name}: axis={self.axis} must name a non-batch axis of the "
+                             f"{rank}-D input")
+        return self.axis % rank
+
+    def _check_input_shape(self, shape):
+        if len(shape) < 2:
+            raise ValueError(f"{self.name}: GroupNormalization expects an input of rank >= 2. "
+                             f"Received an input of shape {tuple(shape)}")
+        axis = self._user_axis(len(shape))
+        dim = shape[axis]
+        if dim is None:
+            raise ValueError(f"{self.name}: axis {self.axis} of the input should have a "
+                             f"defined dimension. Received an input of shape {tuple(shape)}")
+        if self._groups is not None:
+            if dim != self._channels:
+                raise ValueError(f"{self.name}: expected {self._channels} channels on axis "
+                                 f"{self.axis} (the weights were built for them). Received an "
+                                 f"input of shape {tuple(shape)}")
+            return
+        groups = dim if self.groups == -1 else self.groups
+        if dim < groups:
+            raise ValueError(f"{self.name}: the number of groups ({groups}) cannot be more "
+                             f"than the number of channels ({dim}) on axis {self.axis}. "
+                             f"Received an input of shape {tuple(shape)}")
+        if dim % groups:
+            raise ValueError(f"{self.name}: the number of groups ({groups}) must divide the "
+                             f"number of channels ({dim}) on axis {self.axis}. Received an "
+                             f"input of shape {tuple(shape)}")
+
+    def build(self, input_shape):
+        rank = len(input_shape)
+        axis = self._user_axis(rank)
+        if self.data_format == "channels_first" and rank == 4:
+            axis = (0, 2, 3, 1).index(axis)  # the base class hands us NHWC
+        self._inner_axis = axis
+        self._channels = dim = input_shape[axis]
+        self._groups = dim if self.groups == -1 else self.groups
+        if self.scale:
+            self.gamma = self.add_weight(shape=(dim,), initializer=self.gamma_initializer,
+                                         regularizer=self.gamma_regularizer, name="gamma")
+        if self.center:
+            self.beta = self.add_weight(shape=(dim,), initializer=self.beta_initializer,
+                                        regularizer=self.beta_regularizer, name="beta")
+
+    def call(self, x, training=False):
+        y, self._cache = group_norm_forward(
+            x, None if self.gamma is None else self.gamma.value,
+            None if self.beta is None else self.beta.value, self._groups, self._inner_axis,
+            self.epsilon)
+        return y
+
+    def call_backward(self, d_out):
+        if self._cache is None:
+            raise RuntimeError(f"{self.name}: backward called before a forward pass")
+        dx, d_gamma, d_beta = group_norm_backward(d_out, self._cache)
+        if self.gamma is not None:
+            self.gamma.grad = d_gamma
+        if self.beta is not None:
+            self.beta.grad = d_beta
+        return dx
+
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups, "axis": self.axis,
+                "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
+                "beta_initializer": initializers.serialize(self.beta_initializer),
+                "gamma_initializer": initializers.serialize(self.gamma_initializer),
+                "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+                "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+                "beta_constraint": None, "gamma_constraint": None}
+
+
+class UnitNormalization(Layer):
+    """Keras 3's UnitNormalization: each sample scaled to an L2 norm of 1 over ``axis`` (an
+    int or a list of ints, in the caller's layout)::
+
+        y = x / sqrt(max(sum(x**2), 1e-12))
+
+    (torch's ``F.normalize(x, dim=axis)`` divides by ``max(norm, 1e-12)``: the same wherever
+    ``sum(x**2) >= 1e-12``.) No weights; the same in training and inference.
+    """
+
+    batch_independent = True
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        items = list(axis) if isinstance(axis, (list, tuple)) else [axis]
+        if not items or not all(_is_int(a) for a in items) or len(set(items)) != len(items):
+            raise TypeError(f"{self.name}: invalid value for axis: expected an int or a "
+                            f"list/tuple of distinct ints. Received: axis={axis!r}")
+        self.axis = [int(a) for a in items] if isinstance(axis, (list, tuple)) else int(axis)
+        self._cache = None
+
+    def _user_axes(self, rank: int) -> tuple:
+        items = self.axis if isinstance(self.axis, list) else [self.axis]
+        if not all(-rank <= a < rank and a % rank != 0 for a in items) \
+                or len({a % rank for a in items}) != len(items):
+            raise ValueError(f"{self.name}: axis={self.axis} must name distinct non-batch axes "
+                             f"of the {rank}-D input")
+        return tuple(a % rank for a in items)
+
+    def _check_input_shape(self, shape):
+        if len(shape) < 2:
+            raise ValueError(f"{self.name}: UnitNormalization expects an input of rank >= 2 "
+                             f"(batch, ...). Received an input of shape {tuple(shape)}")
+        self._user_axes(len(shape))
+
+    def _inner_axes(self, rank: int) -> tuple:
+        axes = self._user_axes(rank)
+        if self.data_format == "channels_first" and rank == 4:  # the base hands us NHWC
+            axes = tuple((0, 2, 3, 1).index(a) for a in axes)
+        return axes
+
+    def call(self, x, training=False):
+        y, self._cache = unit_norm_forward(x, self._inner_axes(x.ndim), 1e-12)
+        return y
+
+    def call_backward(self, d_out):
+        if self._cache is None:
+            raise RuntimeError(f"{self.name}: backward called before a forward pass")
+        return unit_norm_backward(d_out, self._cache)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}

@@ -851,3 +851,45 @@ for _plain, _name in list(_PLAIN_FUNCTIONS.items()):
     _PLAIN_FUNCTIONS[_wrapped] = _name
 swish, hard_swish = silu, hard_silu  # the aliases of the wrapped functions
 del _plain, _name, _wrapped
+
+
+# ---------------------------------------------------------------------------- prelu
+class _PReluCache(NamedTuple):
+    x: np.ndarray
+    alpha: np.ndarray  # x's dtype, its own shape (broadcasts to x's)
+
+
+def _sum_to_shape(g: np.ndarray, shape: tuple) -> np.ndarray:
+    """``g`` summed over the axes that broadcasting ``shape`` to ``g.shape`` stretched."""
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape)
+                                      if s == 1 and g.shape[lead + i] != 1)
+    return g.sum(axis=axes).reshape(shape) if axes else g.copy()
+
+
+def prelu_forward(x, alpha):
+    """Parametric ReLU: ``x`` where x > 0, ``alpha * x`` elsewhere (Keras's
+    ``relu(x) - alpha * relu(-x)``, torch's ``F.prelu``). ``alpha`` broadcasts to x's shape
+    without changing it (the layer's is x's shape without the batch axis, 1 on shared axes)."""
+    x = float_array(x, "prelu")
+    alpha = np.asarray(alpha)
+    if alpha.ndim > x.ndim or np.broadcast_shapes(alpha.shape, x.shape) != x.shape:
+        raise ValueError(f"prelu: expected alpha to broadcast to the input's shape {x.shape}. "
+                         f"Received alpha of shape {alpha.shape}")
+    alpha = alpha.astype(x.dtype, copy=False)
+    return np.where(x > 0, x, alpha * x), _PReluCache(x, alpha)
+
+
+def prelu_backward(dy, cache: _PReluCache):
+    """``(dx, d_alpha)``: ``dx = dy`` where x > 0, else ``alpha * dy`` (torch's, also at x ==
+    0); ``d_alpha = sum(dy * x where x <= 0)`` over the axes alpha is broadcast along."""
+    x, alpha = cache
+    dy = _check_x_grad(dy, x, "prelu_backward")
+    positive = x > 0
+    dx = np.where(positive, dy, alpha * dy)
+    d_alpha = _sum_to_shape(np.where(positive, 0, dy * x).astype(x.dtype, copy=False),
+                            alpha.shape)
+    return dx, d_alpha
+
+
+__all__ += ["prelu_forward", "prelu_backward"]

@@ -5,6 +5,8 @@
     flatten:  (N, d1, d2, ...) -> (N, d1 * d2 * ...), in C (row-major) order; backward reshapes back
     dropout:  out = x * mask / (1 - rate)      mask ~ Bernoulli(1 - rate), training only
               dx = d_out * mask / (1 - rate)   ("inverted" dropout: inference is the identity)
+    alpha dropout (SELU's): out = a * (x * mask + alpha_p * (1 - mask)) + b, training only
+              dx = d_out * a * mask
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ __all__ = [
     "dense_forward", "dense_backward",
     "flatten_forward", "flatten_backward",
     "dropout_forward", "dropout_backward",
+    "alpha_dropout_forward", "alpha_dropout_backward",
 ]
 
 
@@ -146,6 +149,53 @@ def dropout_forward(x, rate, training, rng=None, noise_shape=None):
 def dropout_backward(d_out, cache: DropoutCache):
     """``dx = d_out * mask / (1 - rate)``; the identity when the forward was."""
     d_out = _check_d_out(d_out, cache.shape, "dropout_backward")
+    if cache.scale is None:
+        return d_out
+    return d_out * cache.scale
+
+
+# ---------------------------------------------------------------------------- alpha dropout
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+class AlphaDropoutCache(NamedTuple):
+    scale: np.ndarray | None   # a * mask in x's dtype (noise_shape); None = identity
+    shape: tuple
+
+
+def alpha_dropout_forward(x, rate, training, rng=None, noise_shape=None):
+    """Keras 3's AlphaDropout: each value is kept with probability ``1 - rate``, the others
+    are set to SELU's negative saturation ``alpha_p = -alpha * scale``, and an affine map
+    keeps a zero-mean, unit-variance input so::
+
+        a = ((1 - rate) * (1 + rate * alpha_p**2)) ** -0.5,   b = -a * alpha_p * rate
+        out = a * (x * mask + alpha_p * (1 - mask)) + b
+
+    The identity when ``training`` is False or ``rate == 0``. ``rng`` and ``noise_shape`` as
+    :func:`dropout_forward` (the mask is ``uniform >= rate``, as Keras draws it).
+    """
+    number = isinstance(rate, (int, float, np.integer, np.floating)) and not isinstance(rate, bool)
+    if not number or not 0 <= rate < 1:
+        raise ValueError(f"alpha_dropout: expected rate to be a number in [0, 1). "
+                         f"Received: rate={rate!r}")
+    x = float_array(x, "alpha_dropout")
+    if not training or rate == 0:
+        return x, AlphaDropoutCache(None, x.shape)
+    ns = _noise_shape(noise_shape, x.shape)
+    mask = make_generator(rng).random(ns) >= rate
+    alpha_p = -_SELU_ALPHA * _SELU_SCALE
+    a = ((1 - rate) * (1 + rate * alpha_p ** 2)) ** -0.5
+    b = -a * alpha_p * rate
+    t = x.dtype.type
+    scale = mask.astype(x.dtype) * t(a)
+    shift = np.where(mask, t(b), t(a * alpha_p + b))  # a * alpha_p * (1 - mask) + b
+    return x * scale + shift, AlphaDropoutCache(scale, x.shape)
+
+
+def alpha_dropout_backward(d_out, cache: AlphaDropoutCache):
+    """``dx = d_out * a * mask``; the identity when the forward was."""
+    d_out = _check_d_out(d_out, cache.shape, "alpha_dropout_backward")
     if cache.scale is None:
         return d_out
     return d_out * cache.scale

@@ -30,7 +30,8 @@ import numpy as np
 from .._checks import float_array
 
 __all__ = ["batch_norm_forward", "batch_norm_backward", "layer_norm_forward",
-           "layer_norm_backward"]
+           "layer_norm_backward", "group_norm_forward", "group_norm_backward",
+           "unit_norm_forward", "unit_norm_backward"]
 
 
 class BatchNormCache(NamedTuple):
@@ -215,3 +216,144 @@ def layer_norm_backward(d_out, cache: LayerNormCache):
     dx -= x_hat * (g * x_hat).mean(axis=axes, keepdims=True)
     dx *= cache.inv_std
     return dx, d_gamma, d_beta
+
+
+# ---------------------------------------------------------------------------- group norm
+class GroupNormCache(NamedTuple):
+    x_hat: np.ndarray           # normalised input, grouped: (N, S, G, C // G)
+    inv_std: np.ndarray         # 1 / sqrt(var + eps), (N, 1, G, 1)
+    gamma: np.ndarray | None    # (G, C // G)
+    has_beta: bool
+    axis: int                   # the channel axis of the input (non-negative)
+    moved_shape: tuple          # the input's shape with the channel axis moved last
+
+
+def group_norm_forward(x, gamma, beta, groups, axis=-1, epsilon=1e-3):
+    """Group normalization (Wu & He 2018; Keras 3's GroupNormalization, torch's
+    ``F.group_norm``): the ``C`` channels on ``axis`` are cut into ``groups`` blocks of
+    ``C // groups`` consecutive channels; each sample's block is normalised over its channels
+    and every other non-batch axis, with its mean and (biased) variance::
+
+        out = (x - mean) / sqrt(var + epsilon) * gamma + beta      gamma, beta: (C,) or None
+
+    ``groups = 1`` normalises each sample as a whole, ``groups = C`` each channel (instance
+    normalization). Returns ``(out, cache)``; ``out`` has x's shape and dtype.
+    """
+    x = float_array(x, "group_norm")
+    if x.ndim < 2:
+        raise ValueError(f"group_norm: expected an input with at least 2 dimensions (batch, "
+                         f"..., channels). Received an input of shape {x.shape}")
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool) \
+            or not -x.ndim <= axis < x.ndim or axis % x.ndim == 0:
+        raise ValueError(f"group_norm: expected axis to be a non-batch axis of the "
+                         f"{x.ndim}-D input. Received: axis={axis!r}")
+    axis = int(axis) % x.ndim
+    c = x.shape[axis]
+    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1 \
+            or c % groups:
+        raise ValueError(f"group_norm: expected groups to be an int >= 1 that divides the "
+                         f"{c} channels on axis {axis}. Received: groups={groups!r}")
+    if not epsilon > 0:
+        raise ValueError(f"group_norm: expected epsilon > 0. Received: epsilon={epsilon}")
+    moved = np.moveaxis(x, axis, -1)  # (a view; none for axis -1)
+    n, cg = x.shape[0], c // groups
+    spatial = int(np.prod(moved.shape[1:-1]))  # every non-batch, non-channel axis
+    if spatial * cg == 0:
+        raise ValueError(f"group_norm: expected non-empty groups. Received shape {x.shape}")
+    grouped = moved.reshape(n, spatial, groups, cg)
+    dtype = x.dtype
+
+    def param(v, name):
+        if v is None:
+            return None
+        v = np.asarray(v)
+        if v.shape != (c,):
+            raise ValueError(f"group_norm: expected {name} of shape ({c},), one value per "
+                             f"channel on axis {axis}. Received shape {v.shape}")
+        return v.astype(dtype, copy=False).reshape(groups, cg)
+
+    g, b = param(gamma, "gamma"), param(beta, "beta")
+    axes = (1, 3)
+    centered = grouped - grouped.mean(axis=axes, keepdims=True)
+    # One refinement step (as batch_norm): float32's first mean is off by ~1e-7 of |mean|.
+    centered -= centered.mean(axis=axes, keepdims=True)
+    var = np.square(centered).mean(axis=axes, keepdims=True)
+    inv_std = 1 / np.sqrt(var + dtype.type(epsilon))
+    x_hat = centered * inv_std
+    out = x_hat * g if g is not None else x_hat.copy()
+    if b is not None:
+        out += b
+    out = np.moveaxis(out.reshape(moved.shape), -1, axis)
+    return out, GroupNormCache(x_hat, inv_std, g, b is not None, axis, moved.shape)
+
+
+def group_norm_backward(d_out, cache: GroupNormCache):
+    """Gradients ``(dx, d_gamma, d_beta)`` (None where the forward had no gamma/beta). With
+    ``g = d_out * gamma`` and means over each sample's group::
+
+        dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat))
+        d_gamma = sum(d_out * x_hat), d_beta = sum(d_out) over all but the channel axis
+    """
+    d_out = np.asarray(d_out)
+    x_hat, axis, moved_shape = cache.x_hat, cache.axis, cache.moved_shape
+    shape = np.moveaxis(np.empty(moved_shape, dtype=np.bool_), -1, axis).shape
+    if d_out.shape != shape:
+        raise ValueError(f"group_norm_backward: expected d_out of shape {shape}. "
+                         f"Received shape {d_out.shape}")
+    d = np.moveaxis(d_out, axis, -1).reshape(x_hat.shape)
+    c = moved_shape[-1]
+    d_gamma = d_beta = None
+    if cache.gamma is not None:
+        d_gamma = (d * x_hat).sum(axis=(0, 1)).reshape(c)
+        g = d * cache.gamma
+    else:
+        g = d
+    if cache.has_beta:
+        d_beta = d.sum(axis=(0, 1)).reshape(c)
+    axes = (1, 3)
+    dx = g - g.mean(axis=axes, keepdims=True)
+    dx -= x_hat * (g * x_hat).mean(axis=axes, keepdims=True)
+    dx *= cache.inv_std
+    return np.moveaxis(dx.reshape(moved_shape), -1, axis), d_gamma, d_beta
+
+
+# ---------------------------------------------------------------------------- unit norm
+class UnitNormCache(NamedTuple):
+    y: np.ndarray               # the output x * inv_norm
+    inv_norm: np.ndarray        # 1 / sqrt(max(sum(x**2), epsilon)), 1 on ``axes``
+    scaled: np.ndarray          # bool, where sum(x**2) > epsilon (the norm divides)
+    axes: tuple
+
+
+def unit_norm_forward(x, axes=-1, epsilon=1e-12):
+    """L2 normalization over ``axes`` (Keras 3's UnitNormalization)::
+
+        out = x / sqrt(max(sum(x**2), epsilon))
+
+    (torch's ``F.normalize(x, dim=axes, eps=e)`` is ``x / max(norm, e)``: the two agree
+    wherever ``sum(x**2) >= max(epsilon, e**2)``.) Returns ``(out, cache)``.
+    """
+    x = float_array(x, "unit_norm")
+    axes = _layer_norm_axes(axes, x.ndim, "unit_norm")
+    if not epsilon > 0:
+        raise ValueError(f"unit_norm: expected epsilon > 0. Received: epsilon={epsilon}")
+    dtype = x.dtype
+    square_sum = np.square(x).sum(axis=axes, keepdims=True)
+    eps = dtype.type(epsilon)
+    scaled = square_sum > eps
+    inv_norm = 1 / np.sqrt(np.maximum(square_sum, eps))
+    y = x * inv_norm
+    return y, UnitNormCache(y, inv_norm, scaled, axes)
+
+
+def unit_norm_backward(d_out, cache: UnitNormCache):
+    """``dx = inv_norm * (d_out - y * sum(d_out * y))`` where the norm divides; where
+    ``epsilon`` bounds it the factor is a constant and ``dx = inv_norm * d_out``."""
+    d_out = np.asarray(d_out)
+    y = cache.y
+    if d_out.shape != y.shape:
+        raise ValueError(f"unit_norm_backward: expected d_out of shape {y.shape}. "
+                         f"Received shape {d_out.shape}")
+    along = (d_out * y).sum(axis=cache.axes, keepdims=True)
+    along = np.where(cache.scaled, along, 0).astype(y.dtype, copy=False)
+    return (d_out - y * along) * cache.inv_norm
