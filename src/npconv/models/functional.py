@@ -713,7 +713,10 @@ class Model:
                 index_of[node.out] = name
                 entry = {"class_name": type(node.layer).__name__,
                          "config": node.layer.get_config(), "inbound": inbound}
-                if name != node.layer.name:
+                # (a custom layer's get_config may leave out its name, as the Keras saving
+                # guide's CustomLayer does: the key then says which layer the inbound
+                # names mean, as Keras's per-layer "name" does)
+                if name != node.layer.name or entry["config"].get("name") != name:
                     entry["key"] = name
             else:  # the k-th call of a shared layer: its output is "name@k"
                 index_of[node.out] = f"{name}@{k}"
