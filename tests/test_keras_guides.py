@@ -79,3 +79,84 @@ def test_a_custom_layer_whose_config_has_no_name_saves_and_loads():
     np.testing.assert_allclose(ns["in_scope"].predict(x, verbose=0),
                                ns["model"].predict(x, verbose=0))
     assert ns["reconstructed_model"].layers[1].factor == 0.5
+
+
+# ------------------------------------------------------------------ training: datasets
+PY_DATASET_WITH_BATCH_SIZE = """
+import numpy as np
+import torch
+import keras
+from keras import layers
+
+rng = np.random.default_rng(0)
+x_train = rng.random((96, 784)).astype("float32")
+y_train = rng.integers(0, 10, 96).astype("float32")
+x_val, y_val = x_train[-32:], y_train[-32:]
+
+
+def get_compiled_model():
+    inputs = keras.Input(shape=(784,), name="digits")
+    x = layers.Dense(64, activation="relu", name="dense_1")(inputs)
+    x = layers.Dense(64, activation="relu", name="dense_2")(x)
+    outputs = layers.Dense(10, activation="softmax", name="predictions")(x)
+    model = keras.Model(inputs=inputs, outputs=outputs)
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy",
+                  metrics=["sparse_categorical_accuracy"])
+    return model
+
+
+class ExamplePyDataset(keras.utils.PyDataset):
+    def __init__(self, x, y, batch_size, **kwargs):
+        super().__init__(**kwargs)
+        self.x = x
+        self.y = y
+        self.batch_size = batch_size
+
+    def __len__(self):
+        return int(np.ceil(len(self.x) / float(self.batch_size)))
+
+    def __getitem__(self, idx):
+        batch_x = self.x[idx * self.batch_size : (idx + 1) * self.batch_size]
+        batch_y = self.y[idx * self.batch_size : (idx + 1) * self.batch_size]
+        return batch_x, batch_y
+
+
+train_py_dataset = ExamplePyDataset(x_train, y_train, batch_size=32)
+val_py_dataset = ExamplePyDataset(x_val, y_val, batch_size=32)
+model = get_compiled_model()
+history = model.fit(train_py_dataset, batch_size=64, validation_data=val_py_dataset, epochs=1)
+evaluated = model.evaluate(val_py_dataset)
+
+
+class ExampleTorchDataset(torch.utils.data.Dataset):
+    def __init__(self, x, y):
+        self.x = x
+        self.y = y
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, idx):
+        return self.x[idx], self.y[idx]
+
+
+train_dataloader = torch.utils.data.DataLoader(
+    ExampleTorchDataset(x_train, y_train), batch_size=32, shuffle=True)
+val_dataloader = torch.utils.data.DataLoader(
+    ExampleTorchDataset(x_val, y_val), batch_size=32, shuffle=True)
+model = get_compiled_model()
+torch_history = model.fit(train_dataloader, batch_size=64, validation_data=val_dataloader,
+                          epochs=1)
+predicted = model.predict(val_py_dataset, batch_size=64)
+"""
+
+
+def test_fit_on_a_py_dataset_or_a_dataloader_ignores_batch_size_as_keras():
+    """The guide calls ``fit(train_py_dataset, batch_size=64, ...)`` (and the same with a
+    torch DataLoader); Keras 3 ignores ``batch_size`` there, npconv raised "the batch_size
+    argument is not supported"."""
+    pytest.importorskip("torch")
+    ns, _ = run_snippet(PY_DATASET_WITH_BATCH_SIZE, KERAS_LAYERS)
+    assert ns["history"].params["steps"] == 3  # the dataset's batches of 32, not 64
+    assert len(ns["torch_history"].history["val_loss"]) == 1
+    assert ns["predicted"].shape == (32, 10)
