@@ -160,3 +160,50 @@ def test_fit_on_a_py_dataset_or_a_dataloader_ignores_batch_size_as_keras():
     assert ns["history"].params["steps"] == 3  # the dataset's batches of 32, not 64
     assert len(ns["torch_history"].history["val_loss"]) == 1
     assert ns["predicted"].shape == (32, 10)
+
+
+# ------------------------------------------------------------------ transfer learning
+RECURSIVE_TRAINABLE = """
+import numpy as np
+import keras
+
+inner_model = keras.Sequential(
+    [
+        keras.Input(shape=(3,)),
+        keras.layers.Dense(3, activation="relu"),
+        keras.layers.Dense(3, activation="relu"),
+    ]
+)
+
+model = keras.Sequential(
+    [
+        keras.Input(shape=(3,)),
+        inner_model,
+        keras.layers.Dense(3, activation="sigmoid"),
+    ]
+)
+
+model.trainable = False  # Freeze the outer model
+
+assert inner_model.trainable == False  # All layers in `model` are now frozen
+assert inner_model.layers[0].trainable == False  # `trainable` is propagated recursively
+"""
+
+
+def test_trainable_is_set_recursively_on_a_nested_model():
+    """The guide's ``assert inner_model.trainable == False`` failed: the outer model froze
+    the inner model's layers but left the inner model's own flag True."""
+    ns, _ = run_snippet(RECURSIVE_TRAINABLE, KERAS)
+    inner, model = ns["inner_model"], ns["model"]
+    assert inner.trainable_weights == [] and model.trainable_weights == []
+    model.trainable = True  # unfreezing for fine-tuning unfreezes it again
+    assert inner.trainable and len(inner.trainable_weights) == 4
+    assert len(model.trainable_weights) == 6
+
+    import npconv as keras  # the functional form: features = base(inputs)
+    inputs = keras.Input((3,))
+    base = keras.Model(inputs, keras.layers.Dense(3)(inputs))
+    x = keras.Input((3,))
+    outer = keras.Model(x, keras.layers.Dense(2)(base(x)))
+    outer.trainable = False
+    assert not base.trainable and base.trainable_weights == []

@@ -335,6 +335,8 @@ class Model:
         self._trainable = bool(value)
         for layer in self._unique_layers():
             layer.trainable = self._trainable
+        for sub in self._submodels.values():  # models used as layers (their layers are ours):
+            sub._trainable = self._trainable  # Keras sets trainable recursively on them too
 
     @property
     def trainable_weights(self):
