@@ -207,3 +207,71 @@ def test_trainable_is_set_recursively_on_a_nested_model():
     outer = keras.Model(x, keras.layers.Dense(2)(base(x)))
     outer.trainable = False
     assert not base.trainable and base.trainable_weights == []
+
+
+# ------------------------------------------------------------------ training: several outputs
+MULTI_OUTPUT_METRICS = """
+import numpy as np
+import keras
+from keras import layers
+
+image_input = keras.Input(shape=(32, 32, 3), name="img_input")
+other_input = keras.Input(shape=(20, 10, 1), name="ts_input")  # (the guide's is a Conv1D series)
+x1 = layers.Conv2D(3, 3)(image_input)
+x1 = layers.GlobalMaxPooling2D()(x1)
+x2 = layers.Conv2D(3, 3)(other_input)
+x2 = layers.GlobalMaxPooling2D()(x2)
+x = layers.concatenate([x1, x2])
+score_output = layers.Dense(1, name="score_output")(x)
+class_output = layers.Dense(5, name="class_output")(x)
+model = keras.Model(inputs=[image_input, other_input], outputs=[score_output, class_output])
+
+model.compile(
+    optimizer=keras.optimizers.RMSprop(1e-3),
+    loss={
+        "score_output": keras.losses.MeanSquaredError(),
+        "class_output": keras.losses.CategoricalCrossentropy(),
+    },
+    metrics={
+        "score_output": [
+            keras.metrics.MeanAbsolutePercentageError(),
+            keras.metrics.MeanAbsoluteError(),
+        ],
+        "class_output": [keras.metrics.CategoricalAccuracy()],
+    },
+    loss_weights={"score_output": 2.0, "class_output": 1.0},
+)
+img_data = np.random.random_sample(size=(100, 32, 32, 3))
+ts_data = np.random.random_sample(size=(100, 20, 10, 1))
+score_targets = np.random.random_sample(size=(100, 1))
+class_targets = np.random.random_sample(size=(100, 5))
+model.fit({"img_input": img_data, "ts_input": ts_data},
+          {"score_output": score_targets, "class_output": class_targets},
+          batch_size=32, epochs=1, verbose=0)
+results = model.evaluate([img_data, ts_data], [score_targets, class_targets], verbose=0,
+                         return_dict=True)
+model.save("multi.keras")
+reloaded = keras.models.load_model("multi.keras")
+"""
+
+
+def test_mean_absolute_percentage_error_metric_on_one_output_of_two():
+    """``keras.metrics.MeanAbsolutePercentageError`` (in the guide's per-output metrics)
+    was an AttributeError; its value is Keras's ``100 mean(|(t - p) / max(|t|, 1e-7)|)``."""
+    import npconv as keras
+
+    ns, _ = run_snippet(MULTI_OUTPUT_METRICS, KERAS_LAYERS)
+    model, results, t = ns["model"], ns["results"], ns["score_targets"]
+    score, _ = model.predict([ns["img_data"], ns["ts_data"]], verbose=0)
+    expected = np.mean(100 * np.abs((t - score) / np.maximum(np.abs(t), 1e-7)))
+    assert results["score_output_mean_absolute_percentage_error"] == pytest.approx(expected,
+                                                                                 rel=1e-6)
+    assert results["loss"] == pytest.approx(2 * results["score_output_loss"]
+                                            + results["class_output_loss"], rel=1e-6)
+    metric = keras.metrics.MeanSquaredLogarithmicError()
+    metric.update_state([[1.0, 2.0]], [[0.5, 3.0]])
+    assert metric.result() == pytest.approx(
+        np.mean((np.log1p([0.5, 3.0]) - np.log1p([1.0, 2.0])) ** 2))
+    assert keras.metrics.get("MeanAbsolutePercentageError").name == \
+        "mean_absolute_percentage_error"
+    assert ns["reloaded"].count_params() == model.count_params()
