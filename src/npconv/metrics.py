@@ -11,8 +11,10 @@ from .training.metrics import (
     CosineSimilarity,
     Mean,
     MeanAbsoluteError,
+    MeanAbsolutePercentageError,
     MeanMetricWrapper,
     MeanSquaredError,
+    MeanSquaredLogarithmicError,
     Metric,
     Precision,
     Recall,
@@ -34,8 +36,8 @@ from .training.metrics import (
 )
 
 __all__ = ["AUC", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy", "CosineSimilarity",
-           "Mean", "MeanAbsoluteError",
-           "MeanMetricWrapper", "MeanSquaredError",
+           "Mean", "MeanAbsoluteError", "MeanAbsolutePercentageError",
+           "MeanMetricWrapper", "MeanSquaredError", "MeanSquaredLogarithmicError",
            "Metric", "Precision", "Recall", "RootMeanSquaredError",
            "SparseCategoricalAccuracy", "SparseTopKCategoricalAccuracy",
            "TopKCategoricalAccuracy", "accuracy", "binary_accuracy", "categorical_accuracy",

@@ -9,8 +9,9 @@ layers findable by name when a model is loaded (a model file keeps no code).
 from .io import load_model, save_model
 from .layers.lambda_layer import FUNCTION_REGISTRY, custom_object_scope, register_function
 
-__all__ = ["custom_object_scope", "get_registered_object", "load_model",
-           "register_keras_serializable", "save_model"]
+__all__ = ["custom_object_scope", "deserialize_keras_object", "get_custom_objects",
+           "get_registered_object", "load_model", "register_keras_serializable", "save_model",
+           "serialize_keras_object"]
 
 
 def register_keras_serializable(package="Custom", name=None):
@@ -42,3 +43,46 @@ def get_registered_object(name, custom_objects=None):
     if custom_objects and name in custom_objects:
         return custom_objects[name]
     return FUNCTION_REGISTRY.get(name)
+
+
+def get_custom_objects() -> dict:
+    """The live dict of registered custom objects (Keras's): the functions registered with
+    :func:`register_keras_serializable`, by their ``"package>name"``; the saving guide's
+    ``get_custom_objects().clear()`` forgets them. (Layer classes are not in it: npconv finds
+    them by class name once defined.)"""
+    return FUNCTION_REGISTRY
+
+
+def serialize_keras_object(obj):
+    """Keras's ``{"module", "class_name", "config", "registered_name"}`` dict of a layer or a
+    regularizer (``None``, strings and numbers are returned as they are);
+    :func:`deserialize_keras_object` rebuilds it."""
+    from .layers.base import Layer
+    from .regularizers import Regularizer
+
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    if isinstance(obj, Layer):
+        from .layers import serialize
+        return serialize(obj)
+    if isinstance(obj, Regularizer):
+        return {"module": "keras.regularizers", "class_name": type(obj).__name__,
+                "config": obj.get_config(), "registered_name": None}
+    raise TypeError("serialize_keras_object: npconv serializes layers and regularizers. "
+                    f"Received {type(obj).__name__}")
+
+
+def deserialize_keras_object(config, custom_objects=None):
+    """The layer or regularizer that :func:`serialize_keras_object` (or
+    ``keras.layers.serialize``) described; ``custom_objects`` maps class names to classes."""
+    if config is None or isinstance(config, (str, int, float, bool)):
+        return config
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise TypeError("deserialize_keras_object: expected a dict with 'class_name' and "
+                        f"'config'. Received {config!r}")
+    if config.get("module") == "keras.regularizers":
+        from .regularizers import deserialize
+        return deserialize({"class_name": config["class_name"],
+                            "config": config.get("config", {})})
+    from .layers import deserialize
+    return deserialize(config, custom_objects=custom_objects)

@@ -58,7 +58,37 @@ from .shape import Permute, Rescaling, Reshape
 
 Convolution2D = Conv2D
 
+
+
+def serialize(layer) -> dict:
+    """Keras's ``keras.layers.serialize(layer)``: ``{"module", "class_name", "config",
+    "registered_name"}`` ("keras.layers" for npconv's layers, None for a custom class)."""
+    if not isinstance(layer, Layer):
+        raise TypeError(f"layers.serialize: expected a Layer. Received {type(layer).__name__}")
+    name = type(layer).__name__
+    builtin = type(layer).__module__.startswith("npconv.")
+    return {"module": "keras.layers" if builtin else None, "class_name": name,
+            "config": layer.get_config(),
+            "registered_name": None if builtin else name}
+
+
+def deserialize(config, custom_objects=None):
+    """Keras's ``keras.layers.deserialize(config, custom_objects=None)``: the layer that
+    :func:`serialize` (or ``{"class_name", "config"}``) describes."""
+    from .base import get_layer_class
+
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise TypeError("layers.deserialize: expected a dict with 'class_name' and 'config'. "
+                        f"Received {config!r}")
+    custom = custom_objects or {}
+    name = config["class_name"]
+    cls = custom.get(config.get("registered_name") or name) or custom.get(name)
+    cls = cls or get_layer_class(name)
+    return cls.from_config(dict(config.get("config", {})))
+
+
 __all__ = [
+    "deserialize", "serialize",
     "Activation", "Add", "AveragePooling2D", "AvgPool2D", "BatchNormalization", "Concatenate",
     "Conv2D", "Convolution2D", "Dense", "Dropout", "Flatten", "GlobalAveragePooling2D",
     "GlobalAvgPool2D", "GlobalMaxPool2D", "GlobalMaxPooling2D", "Input", "InputLayer", "Layer",

@@ -335,6 +335,8 @@ class Model:
         self._trainable = bool(value)
         for layer in self._unique_layers():
             layer.trainable = self._trainable
+        for sub in self._submodels.values():  # models used as layers (their layers are ours):
+            sub._trainable = self._trainable  # Keras sets trainable recursively on them too
 
     @property
     def trainable_weights(self):
@@ -713,7 +715,10 @@ class Model:
                 index_of[node.out] = name
                 entry = {"class_name": type(node.layer).__name__,
                          "config": node.layer.get_config(), "inbound": inbound}
-                if name != node.layer.name:
+                # (a custom layer's get_config may leave out its name, as the Keras saving
+                # guide's CustomLayer does: the key then says which layer the inbound
+                # names mean, as Keras's per-layer "name" does)
+                if name != node.layer.name or entry["config"].get("name") != name:
                     entry["key"] = name
             else:  # the k-th call of a shared layer: its output is "name@k"
                 index_of[node.out] = f"{name}@{k}"

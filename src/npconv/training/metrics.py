@@ -348,6 +348,22 @@ class MeanSquaredError(MeanMetricWrapper):
         super().__init__(mean_squared_error, name)
 
 
+class MeanAbsolutePercentageError(MeanMetricWrapper):
+    """Keras's metric: the mean over samples of ``100 mean(|(t - p) / max(|t|, 1e-7)|)``
+    (the loss of that name)."""
+
+    def __init__(self, name="mean_absolute_percentage_error"):
+        super().__init__(_losses.mean_absolute_percentage_error, name)
+
+
+class MeanSquaredLogarithmicError(MeanMetricWrapper):
+    """Keras's metric: the mean over samples of ``mean((log1p(p) - log1p(t))^2)``, negative
+    values taken as 0 (the loss of that name)."""
+
+    def __init__(self, name="mean_squared_logarithmic_error"):
+        super().__init__(_losses.mean_squared_logarithmic_error, name)
+
+
 class CosineSimilarity(MeanMetricWrapper):
     """Keras's ``CosineSimilarity`` metric: the mean cosine (+1 for the same direction)."""
 
@@ -827,7 +843,9 @@ _BY_NAME = {
     "recall": Recall,
     "auc": AUC,
 }
-_BY_CLASS_NAME = {cls.__name__: cls for cls in (*_BY_NAME.values(), Accuracy)}
+_BY_CLASS_NAME = {cls.__name__: cls for cls in (*_BY_NAME.values(), Accuracy,
+                                                   MeanAbsolutePercentageError,
+                                                   MeanSquaredLogarithmicError)}
 
 
 def get(identifier, loss=None, output_shape=None, y_true_shape=None) -> Metric:
