@@ -352,3 +352,15 @@ def test_the_saving_guides_serialization_helpers():
     import npconv as keras
     with pytest.raises(TypeError, match="serializes layers and regularizers"):
         keras.saving.serialize_keras_object(keras.optimizers.Adam())
+
+
+def test_keras_utils_has_the_saving_aliases():
+    """Keras 3 exports the saving helpers from keras.utils as well as keras.saving."""
+    import npconv.saving
+    import npconv.utils
+
+    for name in ("custom_object_scope", "get_custom_objects", "register_keras_serializable",
+                 "serialize_keras_object", "deserialize_keras_object",
+                 "get_registered_object"):
+        assert getattr(npconv.utils, name) is getattr(npconv.saving, name), name
+        assert name in dir(npconv.utils)

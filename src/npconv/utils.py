@@ -2,7 +2,9 @@
 ``PyDataset`` base class of datasets that give their batches by index, and the image
 utilities (``image_dataset_from_directory``, ``load_img``, ``img_to_array``,
 ``array_to_img``, ``save_img``: :mod:`npconv.datasets.images`, imported on first use), and
-``plot_model`` / ``model_to_dot`` (:mod:`npconv.viz.model_plot`, imported on first use)."""
+``plot_model`` / ``model_to_dot`` (:mod:`npconv.viz.model_plot`, imported on first use), and
+the ``keras.saving`` functions Keras 3 also has here (``custom_object_scope``,
+``register_keras_serializable``, ``get_custom_objects``, ...: :mod:`npconv.saving`)."""
 
 from __future__ import annotations
 
@@ -16,8 +18,12 @@ _IMAGE_UTILS = ("image_dataset_from_directory", "load_img", "img_to_array", "arr
 
 _PLOT_UTILS = ("plot_model", "model_to_dot")
 
+#: Keras 3's ``keras.utils`` aliases of ``keras.saving`` (:mod:`npconv.saving`).
+_SAVING_UTILS = ("custom_object_scope", "get_custom_objects", "register_keras_serializable",
+                 "serialize_keras_object", "deserialize_keras_object", "get_registered_object")
+
 __all__ = ["set_random_seed", "to_categorical", "normalize", "clear_session", "PyDataset",
-           "Sequence", *_IMAGE_UTILS, *_PLOT_UTILS]
+           "Sequence", *_IMAGE_UTILS, *_PLOT_UTILS, *_SAVING_UTILS]
 
 
 def __getattr__(name):
@@ -31,6 +37,12 @@ def __getattr__(name):
         from .viz import model_plot
 
         value = getattr(model_plot, name)
+        globals()[name] = value
+        return value
+    if name in _SAVING_UTILS:
+        from . import saving
+
+        value = getattr(saving, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'npconv.utils' has no attribute {name!r}")
