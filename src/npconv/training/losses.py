@@ -2,7 +2,8 @@
 
 A loss object reduces the per-sample values of ``npconv.ops.losses`` with Keras's default
 ``"sum_over_batch_size"``: the (optionally weighted) sum divided by the number of per-sample
-values -- the batch mean. Three entry points:
+values -- the batch mean (Keras 3's other reductions: see :data:`REDUCTIONS`). Three entry
+points:
 
     loss(y_true, y_pred)                       -> float
     loss.forward_backward(y_true, y_pred)      -> (float, d_y_pred)        d_y_pred like y_pred
