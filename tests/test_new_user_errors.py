@@ -252,3 +252,15 @@ def test_keras_ops_names_say_what_npconv_ops_is():
     from npconv.ops import norm  # submodules still import
 
     assert norm.__name__ == "npconv.ops.norm"
+
+
+@pytest.mark.parametrize("loss", ["mean_squared_error", "mean_absolute_error", "huber"])
+@pytest.mark.parametrize("y_true", [np.ones((2, 3)) + 1j, np.full((2, 3), "a"),
+                                    np.full((2, 3), None)])
+def test_regression_losses_refuse_complex_string_and_object_targets(loss, y_true):
+    """MSE/MAE/Huber cast y_true to the predictions' dtype: a complex target lost its
+    imaginary part (a ComplexWarning only), None gave a NaN loss, a string a bare
+    "could not convert" ValueError. The other losses already said so."""
+    fn = keras.losses.get(loss)
+    with pytest.raises(TypeError, match=r"expected numeric targets. Received dtype"):
+        fn(y_true, np.ones((2, 3), np.float32))
