@@ -264,3 +264,10 @@ def test_regression_losses_refuse_complex_string_and_object_targets(loss, y_true
     fn = keras.losses.get(loss)
     with pytest.raises(TypeError, match=r"expected numeric targets. Received dtype"):
         fn(y_true, np.ones((2, 3), np.float32))
+
+
+def test_reshape_of_a_scalar_names_the_layer():
+    """Reshape on a 0-D input failed with a bare IndexError (x.shape[0])."""
+    with pytest.raises(ValueError, match=r"r: Reshape expects an input with a batch "
+                                         r"dimension. Received an input of shape \(\)"):
+        layers.Reshape((-1,), name="r")(np.float32(1.0))
