@@ -271,3 +271,21 @@ def test_reshape_of_a_scalar_names_the_layer():
     with pytest.raises(ValueError, match=r"r: Reshape expects an input with a batch "
                                          r"dimension. Received an input of shape \(\)"):
         layers.Reshape((-1,), name="r")(np.float32(1.0))
+
+
+@pytest.mark.parametrize("bad", [lambda w: w + 1j, lambda w: np.full(w.shape, "a")])
+def test_set_weights_refuses_complex_and_strings_and_writes_nothing(xy, bad):
+    """A complex weight lost its imaginary part (a ComplexWarning only); a string in the
+    last array failed with a bare "could not convert" after the first arrays were written."""
+    model = _small_model()
+    before = model.get_weights()
+    wrong = before[:-1] + [bad(before[-1])]
+    with pytest.raises(TypeError, match=r"sequential.*: weight 'bias' expects real numbers. "
+                                        r"Received dtype"):
+        model.set_weights([w + 1 for w in wrong[:-1]] + wrong[-1:])
+    for a, b in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    dense = model.layers[-1]
+    with pytest.raises(TypeError, match=rf"{dense.name}: weight 'bias' expects real numbers"):
+        dense.set_weights([before[-2] + 1, bad(before[-1])])
+    np.testing.assert_array_equal(dense.get_weights()[0], before[-2])

@@ -372,11 +372,9 @@ class Model:
         if len(weights) != len(ours):
             raise ValueError(f"{self.name}: expected {len(ours)} weight arrays "
                              f"{[w.shape for w in ours]}. Received {len(weights)} arrays")
-        for w, new in zip(ours, weights, strict=True):
-            if np.shape(new) != w.shape:
-                raise ValueError(f"{self.name}: weight '{w.name}' expects shape {w.shape}. "
-                                 f"Received shape {np.shape(new)}")
-        for w, new in zip(ours, weights, strict=True):
+        arrays = [w._checked_value(new, self.name)  # all checked before any is written
+                  for w, new in zip(ours, weights, strict=True)]
+        for w, new in zip(ours, arrays, strict=True):
             w.assign(new, self.name)
 
     def count_params(self) -> int:
