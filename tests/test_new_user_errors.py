@@ -289,3 +289,23 @@ def test_set_weights_refuses_complex_and_strings_and_writes_nothing(xy, bad):
     with pytest.raises(TypeError, match=rf"{dense.name}: weight 'bias' expects real numbers"):
         dense.set_weights([before[-2] + 1, bad(before[-1])])
     np.testing.assert_array_equal(dense.get_weights()[0], before[-2])
+
+
+def test_one_callback_not_in_a_list_is_taken_as_keras_does(xy):
+    """Keras flattens ``callbacks``, so ``fit(..., callbacks=EarlyStopping())`` runs; here it
+    failed with "'EarlyStopping' object is not iterable" (and ``callbacks=5`` with "'int'
+    object is not iterable")."""
+    x, y = xy
+    seen = []
+
+    class Count(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(epoch)
+
+    model = _small_model()
+    model.fit(x, y, epochs=2, verbose=0, callbacks=Count())
+    model.evaluate(x, y, verbose=0, callbacks=Count())
+    assert seen == [0, 1]
+    with pytest.raises(TypeError, match="fit: callbacks must be npconv Callback objects. "
+                                        "Received int"):
+        model.fit(x, y, verbose=0, callbacks=5)

@@ -633,7 +633,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     try:
         history = callbacks_module.History()
         cb_list = callbacks_module.CallbackList(
-            list(callbacks or []), model=model, verbose=verbose, epochs=epochs,
+            callbacks, model=model, verbose=verbose, epochs=epochs,
             steps=data.steps_per_epoch, history=history)
         model.stop_training = False
         cb_list.on_train_begin()
