@@ -309,3 +309,19 @@ def test_one_callback_not_in_a_list_is_taken_as_keras_does(xy):
     with pytest.raises(TypeError, match="fit: callbacks must be npconv Callback objects. "
                                         "Received int"):
         model.fit(x, y, verbose=0, callbacks=5)
+
+
+def test_save_and_load_name_a_path_that_is_not_one(tmp_path):
+    """``model.save(5)`` / ``load_model(None)`` failed with os.fspath's bare "expected str,
+    bytes or os.PathLike object", and a bytes path with tempfile's "Can't mix bytes and
+    non-bytes in path components"."""
+    model = _small_model()
+    with pytest.raises(TypeError, match=rf"{model.name}.save: expected a file path .*"
+                                        r"Received: 5 of type int"):
+        model.save(5)
+    with pytest.raises(TypeError, match=r"expected a file path .* Received: None"):
+        keras.models.load_model(None)
+    target = tmp_path / "m.npconv"
+    model.save(bytes(target))
+    again = keras.models.load_model(bytes(target))
+    assert [w.shape for w in again.get_weights()] == [w.shape for w in model.get_weights()]
