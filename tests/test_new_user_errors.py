@@ -325,3 +325,15 @@ def test_save_and_load_name_a_path_that_is_not_one(tmp_path):
     model.save(bytes(target))
     again = keras.models.load_model(bytes(target))
     assert [w.shape for w in again.get_weights()] == [w.shape for w in model.get_weights()]
+
+
+@pytest.mark.parametrize("axis", [4, 7, -5])
+def test_concatenate_on_an_axis_the_inputs_lack_names_the_layer(axis):
+    """axis=7 on 4-D inputs was taken modulo the rank for the shape check, then failed with a
+    bare IndexError (x.shape[7]) or numpy's AxisError."""
+    x = np.ones((2, 4, 4, 3), np.float32)
+    with pytest.raises(ValueError, match=rf"cat: axis={axis} is out of range for inputs of "
+                                         r"rank 4"):
+        layers.Concatenate(axis=axis, name="cat")([x, x])
+    with pytest.raises(ValueError, match=rf"axis={axis} is out of range"):
+        layers.Concatenate(axis=axis)([keras.Input((4, 4, 3)), keras.Input((4, 4, 3))])
