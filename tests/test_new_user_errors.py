@@ -337,3 +337,12 @@ def test_concatenate_on_an_axis_the_inputs_lack_names_the_layer(axis):
         layers.Concatenate(axis=axis, name="cat")([x, x])
     with pytest.raises(ValueError, match=rf"axis={axis} is out of range"):
         layers.Concatenate(axis=axis)([keras.Input((4, 4, 3)), keras.Input((4, 4, 3))])
+
+
+@pytest.mark.parametrize("threshold", ["0.5", None, 0, 1, 1.5, -0.2, True])
+def test_binary_accuracy_threshold_outside_0_1_is_refused_as_in_keras(threshold):
+    """Keras raises for a threshold outside (0, 1); here 1.5 or -1 gave a constant accuracy
+    and "0.5" or None a bare numpy/Python TypeError at the first update_state."""
+    with pytest.raises(ValueError, match=r"BinaryAccuracy: expected threshold to be a number "
+                                         r"in \(0, 1\)"):
+        keras.metrics.BinaryAccuracy(threshold=threshold)
