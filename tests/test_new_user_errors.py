@@ -346,3 +346,14 @@ def test_binary_accuracy_threshold_outside_0_1_is_refused_as_in_keras(threshold)
     with pytest.raises(ValueError, match=r"BinaryAccuracy: expected threshold to be a number "
                                          r"in \(0, 1\)"):
         keras.metrics.BinaryAccuracy(threshold=threshold)
+
+
+@pytest.mark.parametrize("wrong", [lambda y: y + 1j, lambda y: np.full(y.shape, "a")])
+def test_backward_with_a_complex_or_string_gradient_names_the_layer(wrong):
+    """A complex d_out lost its imaginary part (a ComplexWarning only), a string one failed
+    with a bare "could not convert string to float"."""
+    for layer in (layers.Conv2D(2, 3, name="c"),
+                  keras.Sequential([keras.Input((5, 5, 3)), layers.Flatten(name="c")])):
+        y = layer(np.ones((2, 5, 5, 3), np.float32))
+        with pytest.raises(TypeError, match=r"c: expected a real numeric gradient"):
+            layer.backward(wrong(np.asarray(y)))

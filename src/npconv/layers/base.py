@@ -958,6 +958,9 @@ class Layer:
         if seen is not None and d.shape != seen:
             raise ValueError(f"{self.name}: expected a gradient of the output's shape {seen} "
                              f"(the last forward pass's). Received shape {d.shape}")
+        if d.dtype.kind not in "biuf":  # a complex one would lose its imaginary part
+            raise TypeError(f"{self.name}: expected a real numeric gradient. Received dtype "
+                            f"{d.dtype}")
         if self._graph is not None:  # the sublayers' backward; the fused output activation
             # is the graph's output layer's (see LayerGraph.output_activation)
             return self._graph._backward_serial(
