@@ -357,3 +357,16 @@ def test_backward_with_a_complex_or_string_gradient_names_the_layer(wrong):
         y = layer(np.ones((2, 5, 5, 3), np.float32))
         with pytest.raises(TypeError, match=r"c: expected a real numeric gradient"):
             layer.backward(wrong(np.asarray(y)))
+
+
+def test_inputs_of_different_lengths_are_a_value_error_naming_them():
+    """Two inputs of 8 and 5 samples failed with a bare IndexError from the batching."""
+    a, b = keras.Input((4,), name="a"), keras.Input((6,), name="b")
+    model = keras.Model([a, b], layers.Dense(1)(layers.Concatenate()([a, b])))
+    model.compile(optimizer="adam", loss="mse")
+    xs = [np.ones((8, 4)), np.ones((5, 6))]
+    match = r"every input must have the same number of samples. Received \{'a': 8, 'b': 5\}"
+    with pytest.raises(ValueError, match=rf"fit: {match}"):
+        model.fit(xs, np.ones((8, 1)), verbose=0)
+    with pytest.raises(ValueError, match=rf"predict: {match}"):
+        model.predict(xs, verbose=0)

@@ -277,6 +277,13 @@ def _check_xy(model, x, y, where):
         raise ValueError(f"{model.name}.{where}: expected x as an array of samples. "
                          f"Received a single value: {x!r}")
     n = len(x[0]) if isinstance(x, list) else len(x)
+    if isinstance(x, list) and any(a.ndim == 0 or len(a) != n for a in x):
+        names = [t.layer.name for t in model.inputs] if model._graph_ready else []
+        names += [f"input {i}" for i in range(len(names), len(x))]
+        sizes = {name: (len(a) if a.ndim else "a single value")
+                 for name, a in zip(names, x, strict=False)}
+        raise ValueError(f"{model.name}.{where}: every input must have the same number of "
+                         f"samples. Received {sizes}")
     if y is not None:
         several = getattr(model, "_multi_output", False) and len(model.outputs) > 1
         y = multi_output.targets(model, y, where) if several else np.asarray(y)
