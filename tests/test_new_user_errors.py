@@ -370,3 +370,15 @@ def test_inputs_of_different_lengths_are_a_value_error_naming_them():
         model.fit(xs, np.ones((8, 1)), verbose=0)
     with pytest.raises(ValueError, match=rf"predict: {match}"):
         model.predict(xs, verbose=0)
+
+
+def test_get_layer_by_an_index_out_of_range_is_a_value_error_as_in_keras():
+    """``get_layer(index=9)`` on a model of 4 layers was a bare IndexError (Keras: a
+    ValueError), and a name together with an index silently used the index."""
+    model = _small_model()
+    assert model.get_layer(index=-1) is model.layers[-1]
+    with pytest.raises(ValueError, match=r"get_layer: expected an index in \[-4, 4\) \(the "
+                                         r"model has 4 layers\). Received: index=9"):
+        model.get_layer(index=9)
+    with pytest.raises(ValueError, match="not both"):
+        model.get_layer(model.layers[0].name, index=1)
