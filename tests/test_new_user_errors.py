@@ -382,3 +382,14 @@ def test_get_layer_by_an_index_out_of_range_is_a_value_error_as_in_keras():
         model.get_layer(index=9)
     with pytest.raises(ValueError, match="not both"):
         model.get_layer(model.layers[0].name, index=1)
+
+
+@pytest.mark.parametrize("num_classes", ["3", 2.0, -1, 0, True])
+def test_to_categorical_names_a_num_classes_that_is_not_a_positive_int(num_classes):
+    """"3" failed with numpy's UFuncTypeError, 2.0 with a bare "'float' object cannot be
+    interpreted as an integer", 0 and -1 with "labels must be in [0, 0)"."""
+    from npconv.utils import to_categorical
+
+    with pytest.raises(ValueError, match=r"to_categorical: expected num_classes to be a "
+                                         r"positive int or None"):
+        to_categorical([0, 1], num_classes)
