@@ -393,3 +393,22 @@ def test_to_categorical_names_a_num_classes_that_is_not_a_positive_int(num_class
     with pytest.raises(ValueError, match=r"to_categorical: expected num_classes to be a "
                                          r"positive int or None"):
         to_categorical([0, 1], num_classes)
+
+
+def test_normalization_adapt_on_empty_data_is_refused_and_keeps_the_state():
+    """adapt() on an empty array set the mean and variance to NaN (with numpy's "Mean of
+    empty slice" warnings only), so that every later call gave NaN; an empty batch among
+    good ones did the same."""
+    norm = layers.Normalization(name="norm")
+    norm.adapt(np.arange(8.0).reshape(4, 2))
+    before = norm.get_weights()
+    with pytest.raises(ValueError, match=r"norm: adapt\(\) needs at least one value per "
+                                         r"feature. Received an empty array of shape \(0, 2\)"):
+        norm.adapt(np.zeros((0, 2)))
+    with pytest.raises(ValueError, match="Received only empty batches"):
+        norm.adapt(iter([np.zeros((0, 2)), np.zeros((0, 2))]))
+    for a, b in zip(before, norm.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    norm.adapt(iter([np.zeros((0, 2)), np.arange(8.0).reshape(4, 2)]))
+    for a, b in zip(before, norm.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b)
