@@ -412,3 +412,15 @@ def test_normalization_adapt_on_empty_data_is_refused_and_keeps_the_state():
     norm.adapt(iter([np.zeros((0, 2)), np.arange(8.0).reshape(4, 2)]))
     for a, b in zip(before, norm.get_weights(), strict=True):
         np.testing.assert_allclose(a, b)
+
+
+@pytest.mark.parametrize("split", ["0.2", "a", True])
+def test_validation_split_must_be_a_number(xy, split):
+    """validation_split="0.2" was taken as 0.2 through float(), "a" failed with float()'s
+    bare "could not convert string to float"; None means no split, as in Keras."""
+    x, y = xy
+    model = _small_model()
+    with pytest.raises(ValueError, match=r"fit: expected validation_split in \[0, 1\). "
+                                         rf"Received: validation_split={split!r}"):
+        model.fit(x, y, validation_split=split, verbose=0)
+    assert "val_loss" not in model.fit(x, y, validation_split=None, verbose=0).history

@@ -598,7 +598,10 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     steps_per_epoch = batches.check_steps(steps_per_epoch, "steps_per_epoch", where)
     validation_steps = batches.check_steps(validation_steps, "validation_steps", where)
     freq = batches.check_steps(validation_freq, "validation_freq", where)
-    if not 0.0 <= float(validation_split) < 1.0:
+    if validation_split is None:  # (Keras: falsy, no split)
+        validation_split = 0.0
+    if (not isinstance(validation_split, (int, float, np.integer, np.floating))
+            or isinstance(validation_split, bool) or not 0.0 <= validation_split < 1.0):
         raise ValueError(f"{where}: expected validation_split in [0, 1). "
                          f"Received: validation_split={validation_split!r}")
     if not isinstance(epochs, (int, np.integer)) or epochs < 0:
