@@ -424,3 +424,14 @@ def test_validation_split_must_be_a_number(xy, split):
                                          rf"Received: validation_split={split!r}"):
         model.fit(x, y, validation_split=split, verbose=0)
     assert "val_loss" not in model.fit(x, y, validation_split=None, verbose=0).history
+
+
+@pytest.mark.parametrize("initial_epoch", [-1, 1.5, "1"])
+def test_initial_epoch_must_be_a_non_negative_int(xy, initial_epoch):
+    """initial_epoch=-1 ran an extra epoch numbered -1 (range(-1, epochs)); 1.5 or "1"
+    failed with range()'s bare TypeError."""
+    x, y = xy
+    model = _small_model()
+    with pytest.raises(ValueError, match=r"fit: expected initial_epoch to be a non-negative "
+                                         r"int"):
+        model.fit(x, y, epochs=1, initial_epoch=initial_epoch, verbose=0)

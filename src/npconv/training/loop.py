@@ -607,6 +607,10 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     if not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"{where}: expected epochs to be a non-negative int. "
                          f"Received: epochs={epochs!r}")
+    if (not isinstance(initial_epoch, (int, np.integer)) or isinstance(initial_epoch, bool)
+            or initial_epoch < 0):
+        raise ValueError(f"{where}: expected initial_epoch to be a non-negative int. "
+                         f"Received: initial_epoch={initial_epoch!r}")
     rng = batches.LazyGenerator(seed)
     from_source = batches.is_source(x)
     if from_source:
