@@ -435,3 +435,12 @@ def test_initial_epoch_must_be_a_non_negative_int(xy, initial_epoch):
     with pytest.raises(ValueError, match=r"fit: expected initial_epoch to be a non-negative "
                                          r"int"):
         model.fit(x, y, epochs=1, initial_epoch=initial_epoch, verbose=0)
+
+
+def test_class_weight_with_a_weight_that_is_not_a_number_names_it(xy):
+    """{0: "a"} failed with float()'s bare "could not convert string to float: 'a'"."""
+    x, y = xy
+    model = _small_model()
+    with pytest.raises(TypeError, match=r"fit: expected class_weight's weights to be numbers. "
+                                        r"Received: class_weight\[0\]='a'"):
+        model.fit(x, y, class_weight={0: "a", 1: 1.0, 2: 1.0}, verbose=0)

@@ -432,6 +432,11 @@ def _class_weight_to_sample_weight(model, y, class_weight, where):
     if not isinstance(class_weight, dict):
         raise TypeError(f"{model.name}.{where}: expected class_weight to be a dict "
                         f"{{class_index: weight}}. Received {type(class_weight).__name__}")
+    for key, weight in class_weight.items():
+        if (not isinstance(weight, (int, float, np.integer, np.floating))
+                or isinstance(weight, bool)):
+            raise TypeError(f"{model.name}.{where}: expected class_weight's weights to be "
+                            f"numbers. Received: class_weight[{key!r}]={weight!r}")
     y = np.asarray(y)
     if y.ndim > 2:
         raise ValueError(f"{model.name}.{where}: class_weight needs targets of shape (N,), "
