@@ -252,3 +252,195 @@ def test_keras_ops_names_say_what_npconv_ops_is():
     from npconv.ops import norm  # submodules still import
 
     assert norm.__name__ == "npconv.ops.norm"
+
+
+@pytest.mark.parametrize("loss", ["mean_squared_error", "mean_absolute_error", "huber"])
+@pytest.mark.parametrize("y_true", [np.ones((2, 3)) + 1j, np.full((2, 3), "a"),
+                                    np.full((2, 3), None)])
+def test_regression_losses_refuse_complex_string_and_object_targets(loss, y_true):
+    """MSE/MAE/Huber cast y_true to the predictions' dtype: a complex target lost its
+    imaginary part (a ComplexWarning only), None gave a NaN loss, a string a bare
+    "could not convert" ValueError. The other losses already said so."""
+    fn = keras.losses.get(loss)
+    with pytest.raises(TypeError, match=r"expected numeric targets. Received dtype"):
+        fn(y_true, np.ones((2, 3), np.float32))
+
+
+def test_reshape_of_a_scalar_names_the_layer():
+    """Reshape on a 0-D input failed with a bare IndexError (x.shape[0])."""
+    with pytest.raises(ValueError, match=r"r: Reshape expects an input with a batch "
+                                         r"dimension. Received an input of shape \(\)"):
+        layers.Reshape((-1,), name="r")(np.float32(1.0))
+
+
+@pytest.mark.parametrize("bad", [lambda w: w + 1j, lambda w: np.full(w.shape, "a")])
+def test_set_weights_refuses_complex_and_strings_and_writes_nothing(xy, bad):
+    """A complex weight lost its imaginary part (a ComplexWarning only); a string in the
+    last array failed with a bare "could not convert" after the first arrays were written."""
+    model = _small_model()
+    before = model.get_weights()
+    wrong = before[:-1] + [bad(before[-1])]
+    with pytest.raises(TypeError, match=r"sequential.*: weight 'bias' expects real numbers. "
+                                        r"Received dtype"):
+        model.set_weights([w + 1 for w in wrong[:-1]] + wrong[-1:])
+    for a, b in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    dense = model.layers[-1]
+    with pytest.raises(TypeError, match=rf"{dense.name}: weight 'bias' expects real numbers"):
+        dense.set_weights([before[-2] + 1, bad(before[-1])])
+    np.testing.assert_array_equal(dense.get_weights()[0], before[-2])
+
+
+def test_one_callback_not_in_a_list_is_taken_as_keras_does(xy):
+    """Keras flattens ``callbacks``, so ``fit(..., callbacks=EarlyStopping())`` runs; here it
+    failed with "'EarlyStopping' object is not iterable" (and ``callbacks=5`` with "'int'
+    object is not iterable")."""
+    x, y = xy
+    seen = []
+
+    class Count(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(epoch)
+
+    model = _small_model()
+    model.fit(x, y, epochs=2, verbose=0, callbacks=Count())
+    model.evaluate(x, y, verbose=0, callbacks=Count())
+    assert seen == [0, 1]
+    with pytest.raises(TypeError, match="fit: callbacks must be npconv Callback objects. "
+                                        "Received int"):
+        model.fit(x, y, verbose=0, callbacks=5)
+
+
+def test_save_and_load_name_a_path_that_is_not_one(tmp_path):
+    """``model.save(5)`` / ``load_model(None)`` failed with os.fspath's bare "expected str,
+    bytes or os.PathLike object", and a bytes path with tempfile's "Can't mix bytes and
+    non-bytes in path components"."""
+    model = _small_model()
+    with pytest.raises(TypeError, match=rf"{model.name}.save: expected a file path .*"
+                                        r"Received: 5 of type int"):
+        model.save(5)
+    with pytest.raises(TypeError, match=r"expected a file path .* Received: None"):
+        keras.models.load_model(None)
+    target = tmp_path / "m.npconv"
+    model.save(bytes(target))
+    again = keras.models.load_model(bytes(target))
+    assert [w.shape for w in again.get_weights()] == [w.shape for w in model.get_weights()]
+
+
+@pytest.mark.parametrize("axis", [4, 7, -5])
+def test_concatenate_on_an_axis_the_inputs_lack_names_the_layer(axis):
+    """axis=7 on 4-D inputs was taken modulo the rank for the shape check, then failed with a
+    bare IndexError (x.shape[7]) or numpy's AxisError."""
+    x = np.ones((2, 4, 4, 3), np.float32)
+    with pytest.raises(ValueError, match=rf"cat: axis={axis} is out of range for inputs of "
+                                         r"rank 4"):
+        layers.Concatenate(axis=axis, name="cat")([x, x])
+    with pytest.raises(ValueError, match=rf"axis={axis} is out of range"):
+        layers.Concatenate(axis=axis)([keras.Input((4, 4, 3)), keras.Input((4, 4, 3))])
+
+
+@pytest.mark.parametrize("threshold", ["0.5", None, 0, 1, 1.5, -0.2, True])
+def test_binary_accuracy_threshold_outside_0_1_is_refused_as_in_keras(threshold):
+    """Keras raises for a threshold outside (0, 1); here 1.5 or -1 gave a constant accuracy
+    and "0.5" or None a bare numpy/Python TypeError at the first update_state."""
+    with pytest.raises(ValueError, match=r"BinaryAccuracy: expected threshold to be a number "
+                                         r"in \(0, 1\)"):
+        keras.metrics.BinaryAccuracy(threshold=threshold)
+
+
+@pytest.mark.parametrize("wrong", [lambda y: y + 1j, lambda y: np.full(y.shape, "a")])
+def test_backward_with_a_complex_or_string_gradient_names_the_layer(wrong):
+    """A complex d_out lost its imaginary part (a ComplexWarning only), a string one failed
+    with a bare "could not convert string to float"."""
+    for layer in (layers.Conv2D(2, 3, name="c"),
+                  keras.Sequential([keras.Input((5, 5, 3)), layers.Flatten(name="c")])):
+        y = layer(np.ones((2, 5, 5, 3), np.float32))
+        with pytest.raises(TypeError, match=r"c: expected a real numeric gradient"):
+            layer.backward(wrong(np.asarray(y)))
+
+
+def test_inputs_of_different_lengths_are_a_value_error_naming_them():
+    """Two inputs of 8 and 5 samples failed with a bare IndexError from the batching."""
+    a, b = keras.Input((4,), name="a"), keras.Input((6,), name="b")
+    model = keras.Model([a, b], layers.Dense(1)(layers.Concatenate()([a, b])))
+    model.compile(optimizer="adam", loss="mse")
+    xs = [np.ones((8, 4)), np.ones((5, 6))]
+    match = r"every input must have the same number of samples. Received \{'a': 8, 'b': 5\}"
+    with pytest.raises(ValueError, match=rf"fit: {match}"):
+        model.fit(xs, np.ones((8, 1)), verbose=0)
+    with pytest.raises(ValueError, match=rf"predict: {match}"):
+        model.predict(xs, verbose=0)
+
+
+def test_get_layer_by_an_index_out_of_range_is_a_value_error_as_in_keras():
+    """``get_layer(index=9)`` on a model of 4 layers was a bare IndexError (Keras: a
+    ValueError), and a name together with an index silently used the index."""
+    model = _small_model()
+    assert model.get_layer(index=-1) is model.layers[-1]
+    with pytest.raises(ValueError, match=r"get_layer: expected an index in \[-4, 4\) \(the "
+                                         r"model has 4 layers\). Received: index=9"):
+        model.get_layer(index=9)
+    with pytest.raises(ValueError, match="not both"):
+        model.get_layer(model.layers[0].name, index=1)
+
+
+@pytest.mark.parametrize("num_classes", ["3", 2.0, -1, 0, True])
+def test_to_categorical_names_a_num_classes_that_is_not_a_positive_int(num_classes):
+    """"3" failed with numpy's UFuncTypeError, 2.0 with a bare "'float' object cannot be
+    interpreted as an integer", 0 and -1 with "labels must be in [0, 0)"."""
+    from npconv.utils import to_categorical
+
+    with pytest.raises(ValueError, match=r"to_categorical: expected num_classes to be a "
+                                         r"positive int or None"):
+        to_categorical([0, 1], num_classes)
+
+
+def test_normalization_adapt_on_empty_data_is_refused_and_keeps_the_state():
+    """adapt() on an empty array set the mean and variance to NaN (with numpy's "Mean of
+    empty slice" warnings only), so that every later call gave NaN; an empty batch among
+    good ones did the same."""
+    norm = layers.Normalization(name="norm")
+    norm.adapt(np.arange(8.0).reshape(4, 2))
+    before = norm.get_weights()
+    with pytest.raises(ValueError, match=r"norm: adapt\(\) needs at least one value per "
+                                         r"feature. Received an empty array of shape \(0, 2\)"):
+        norm.adapt(np.zeros((0, 2)))
+    with pytest.raises(ValueError, match="Received only empty batches"):
+        norm.adapt(iter([np.zeros((0, 2)), np.zeros((0, 2))]))
+    for a, b in zip(before, norm.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    norm.adapt(iter([np.zeros((0, 2)), np.arange(8.0).reshape(4, 2)]))
+    for a, b in zip(before, norm.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b)
+
+
+@pytest.mark.parametrize("split", ["0.2", "a", True])
+def test_validation_split_must_be_a_number(xy, split):
+    """validation_split="0.2" was taken as 0.2 through float(), "a" failed with float()'s
+    bare "could not convert string to float"; None means no split, as in Keras."""
+    x, y = xy
+    model = _small_model()
+    with pytest.raises(ValueError, match=r"fit: expected validation_split in \[0, 1\). "
+                                         rf"Received: validation_split={split!r}"):
+        model.fit(x, y, validation_split=split, verbose=0)
+    assert "val_loss" not in model.fit(x, y, validation_split=None, verbose=0).history
+
+
+@pytest.mark.parametrize("initial_epoch", [-1, 1.5, "1"])
+def test_initial_epoch_must_be_a_non_negative_int(xy, initial_epoch):
+    """initial_epoch=-1 ran an extra epoch numbered -1 (range(-1, epochs)); 1.5 or "1"
+    failed with range()'s bare TypeError."""
+    x, y = xy
+    model = _small_model()
+    with pytest.raises(ValueError, match=r"fit: expected initial_epoch to be a non-negative "
+                                         r"int"):
+        model.fit(x, y, epochs=1, initial_epoch=initial_epoch, verbose=0)
+
+
+def test_class_weight_with_a_weight_that_is_not_a_number_names_it(xy):
+    """{0: "a"} failed with float()'s bare "could not convert string to float: 'a'"."""
+    x, y = xy
+    model = _small_model()
+    with pytest.raises(TypeError, match=r"fit: expected class_weight's weights to be numbers. "
+                                        r"Received: class_weight\[0\]='a'"):
+        model.fit(x, y, class_weight={0: "a", 1: 1.0, 2: 1.0}, verbose=0)

@@ -18,6 +18,17 @@ def _umask() -> int:
     return mask
 
 
+def file_path(path, where: str = "npconv") -> str:
+    """``path`` (a str, bytes or ``os.PathLike``) as a str, or a ``TypeError`` naming
+    ``where`` (``os.fspath``'s own names neither the caller nor the value; a bytes path
+    failed later in ``tempfile``)."""
+    try:
+        return os.fsdecode(os.fspath(path))
+    except TypeError:
+        raise TypeError(f"{where}: expected a file path (a str or a pathlib.Path). "
+                        f"Received: {path!r} of type {type(path).__name__}") from None
+
+
 def check_file_target(path, where: str = "npconv") -> str:
     """The file that writing ``path`` replaces (``path`` as a str, or the file a symbolic link
     points to: the link stays, as when writing through it), or a clear error before anything
@@ -25,7 +36,7 @@ def check_file_target(path, where: str = "npconv") -> str:
     ``NotADirectoryError`` when one of its parents is a file (the OS's own errors name a
     temporary file or only the parent), ``ValueError`` for a device, pipe or socket (which a
     rename would replace)."""
-    path = os.fspath(path)
+    path = file_path(path, where)
     if os.path.islink(path):
         try:
             path = os.path.realpath(path, strict=True)

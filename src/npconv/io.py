@@ -262,7 +262,9 @@ def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
     from safetensors import SafetensorError
     from safetensors.numpy import load
 
-    path = os.fspath(path)
+    from ._atomic import file_path
+
+    path = file_path(path)
     if os.path.isdir(path):
         raise IsADirectoryError(f"npconv: {path} is a folder, not a model file (npconv models "
                                 "are single files, e.g. model.npconv)")

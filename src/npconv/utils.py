@@ -59,6 +59,10 @@ def to_categorical(y, num_classes=None, dtype="float32") -> np.ndarray:
     first, so labels (N, 1) give (N, num_classes) as labels (N,) do, and (N, T) give
     (N, T, num_classes). ``num_classes`` defaults to ``max(y) + 1``.
     """
+    if num_classes is not None and (not isinstance(num_classes, (int, np.integer))
+                                    or isinstance(num_classes, bool) or num_classes < 1):
+        raise ValueError(f"to_categorical: expected num_classes to be a positive int or None. "
+                         f"Received: num_classes={num_classes!r}")
     y = np.asarray(y)
     shape = y.shape
     if len(shape) > 1 and shape[-1] == 1:

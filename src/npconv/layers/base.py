@@ -138,13 +138,22 @@ class Weight:
 
     def assign(self, new_value, where: str = "") -> None:
         """Copy ``new_value`` into ``value`` in place; the shape must match exactly."""
+        np.copyto(self.value, self._checked_value(new_value, where), casting="unsafe")
+
+    def _checked_value(self, new_value, where: str = "") -> np.ndarray:
+        """``new_value`` as an array of this weight's shape and real numbers, or a clear error
+        (a complex value would lose its imaginary part, a string fail half-way through a
+        ``set_weights``)."""
         new_value = np.asarray(new_value)
         if new_value.shape != self.value.shape:
             raise ValueError(
                 f"{where or self.name}: weight '{self.name}' expects shape {self.value.shape}. "
                 f"Received shape {new_value.shape}"
             )
-        np.copyto(self.value, new_value, casting="unsafe")
+        if new_value.dtype.kind not in "biuf":
+            raise TypeError(f"{where or self.name}: weight '{self.name}' expects real numbers. "
+                            f"Received dtype {new_value.dtype}")
+        return new_value
 
     def assign_add(self, delta) -> None:
         """``value += delta`` in place (Keras's ``assign_add``); same shape or a scalar."""
@@ -676,13 +685,9 @@ class Layer:
                 f"{self.name}: expected a list of {len(self._weights)} weight arrays "
                 f"{[w.shape for w in self._weights]}. Received {len(weights)} arrays"
             )
-        for w, new in zip(self._weights, weights, strict=True):
-            if np.shape(new) != w.shape:
-                raise ValueError(
-                    f"{self.name}: weight '{w.name}' expects shape {w.shape}. "
-                    f"Received shape {np.shape(new)}"
-                )
-        for w, new in zip(self._weights, weights, strict=True):
+        arrays = [w._checked_value(new, self.name)  # all checked before any is written
+                  for w, new in zip(self._weights, weights, strict=True)]
+        for w, new in zip(self._weights, arrays, strict=True):
             w.assign(new, self.name)
 
     def count_params(self) -> int:
@@ -956,6 +961,9 @@ class Layer:
         if seen is not None and d.shape != seen:
             raise ValueError(f"{self.name}: expected a gradient of the output's shape {seen} "
                              f"(the last forward pass's). Received shape {d.shape}")
+        if d.dtype.kind not in "biuf":  # a complex one would lose its imaginary part
+            raise TypeError(f"{self.name}: expected a real numeric gradient. Received dtype "
+                            f"{d.dtype}")
         if self._graph is not None:  # the sublayers' backward; the fused output activation
             # is the graph's output layer's (see LayerGraph.output_activation)
             return self._graph._backward_serial(

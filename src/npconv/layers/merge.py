@@ -158,6 +158,9 @@ class Concatenate(_Merge):
     def _check_input_shape(self, shapes) -> None:
         super()._check_input_shape(shapes)
         rank = len(shapes[0])
+        if not -rank <= self.axis < rank:
+            raise ValueError(f"{self.name}: axis={self.axis} is out of range for inputs of rank "
+                             f"{rank}. Received shapes {[tuple(s) for s in shapes]}")
         axis = self.axis % rank
         for s in shapes:
             if len(s) != rank or any(a != b for i, (a, b) in enumerate(zip(s, shapes[0],

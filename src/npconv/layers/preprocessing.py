@@ -205,12 +205,17 @@ class Normalization(Layer):
         self._check_input_shape(first.shape)
         reduce = tuple(d for d in range(self._ndim) if d not in self._keep)
         if batches is None:
+            if first.size == 0:
+                raise ValueError(f"{self.name}: adapt() needs at least one value per feature. "
+                                 f"Received an empty array of shape {first.shape}")
             mean, variance = first.mean(axis=reduce), first.var(axis=reduce)
         else:
             mean = variance = None
             total = 0
             for batch in _chain(first, iterator, self._as_batch):
                 self._check_input_shape(batch.shape)
+                if batch.size == 0:  # (an empty batch adds nothing; its mean would be NaN)
+                    continue
                 count = int(np.prod([batch.shape[d] for d in reduce])) if reduce else 1
                 b_mean, b_var = batch.mean(axis=reduce), batch.var(axis=reduce)
                 if mean is None:
@@ -222,6 +227,9 @@ class Normalization(Layer):
                 variance = ((variance + (mean - new_mean) ** 2) * (1 - w)
                             + (b_var + (b_mean - new_mean) ** 2) * w)
                 mean = new_mean
+            if mean is None:
+                raise ValueError(f"{self.name}: adapt() needs at least one value per feature. "
+                                 "Received only empty batches")
         self.adapt_mean.assign(mean, self.name)
         self.adapt_variance.assign(variance, self.name)
 

@@ -53,6 +53,9 @@ class Reshape(Layer):
         return self.target_shape
 
     def _check_input_shape(self, shape):
+        if len(shape) < 1:
+            raise ValueError(f"{self.name}: Reshape expects an input with a batch dimension. "
+                             f"Received an input of shape {tuple(shape)}")
         self._resolved(tuple(shape))
 
     def compute_output_shape(self, input_shape):

@@ -269,8 +269,17 @@ class Model:
         """A layer by ``name`` or by position in :attr:`layers`. A name that two layers of
         models used as layers share (two copies of one saved model) is asked of the model
         that holds it: ``model.get_layer("copy").get_layer("dense")``."""
+        if index is not None and name is not None:
+            raise ValueError(f"{self.name}.get_layer: give a layer name or an index, not both. "
+                             f"Received: name={name!r}, index={index!r}")
         if index is not None:
-            return self.layers[index]
+            layers = self.layers
+            if (not isinstance(index, (int, np.integer)) or isinstance(index, bool)
+                    or not -len(layers) <= index < len(layers)):
+                raise ValueError(f"{self.name}.get_layer: expected an index in "
+                                 f"[{-len(layers)}, {len(layers)}) (the model has "
+                                 f"{len(layers)} layers). Received: index={index!r}")
+            return layers[index]
         found = [layer for layer in self.layers if layer.name == name]
         if len(found) > 1:
             holders = [sub.name for sub in self._submodels.values()
@@ -374,11 +383,9 @@ class Model:
         if len(weights) != len(ours):
             raise ValueError(f"{self.name}: expected {len(ours)} weight arrays "
                              f"{[w.shape for w in ours]}. Received {len(weights)} arrays")
-        for w, new in zip(ours, weights, strict=True):
-            if np.shape(new) != w.shape:
-                raise ValueError(f"{self.name}: weight '{w.name}' expects shape {w.shape}. "
-                                 f"Received shape {np.shape(new)}")
-        for w, new in zip(ours, weights, strict=True):
+        arrays = [w._checked_value(new, self.name)  # all checked before any is written
+                  for w, new in zip(ours, weights, strict=True)]
+        for w, new in zip(ours, arrays, strict=True):
             w.assign(new, self.name)
 
     def count_params(self) -> int:

@@ -304,6 +304,8 @@ def _difference(pred, target, where):
     pred = _check_pred(pred, where)
     target = np.asarray(target)
     _check_same_shape(target, pred, where)
+    if target.dtype.kind not in "fiub":  # complex lost its imaginary part, None became NaN
+        raise TypeError(f"{where}: expected numeric targets. Received dtype {target.dtype}")
     return pred, pred - target.astype(pred.dtype, copy=False)
 
 

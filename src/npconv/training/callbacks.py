@@ -122,6 +122,8 @@ class CallbackList:
 
     def __init__(self, callbacks, model, verbose, epochs, steps, history=None, *,
                  progbar=True, where="fit"):
+        if callbacks is not None and not isinstance(callbacks, (list, tuple)):
+            callbacks = [callbacks]  # one callback, not in a list: Keras takes it
         self.callbacks = list(callbacks or [])
         for cb in self.callbacks:
             if not isinstance(cb, Callback):

@@ -279,6 +279,13 @@ def _check_xy(model, x, y, where):
         raise ValueError(f"{model.name}.{where}: expected x as an array of samples. "
                          f"Received a single value: {x!r}")
     n = len(x[0]) if isinstance(x, list) else len(x)
+    if isinstance(x, list) and any(a.ndim == 0 or len(a) != n for a in x):
+        names = [t.layer.name for t in model.inputs] if model._graph_ready else []
+        names += [f"input {i}" for i in range(len(names), len(x))]
+        sizes = {name: (len(a) if a.ndim else "a single value")
+                 for name, a in zip(names, x, strict=False)}
+        raise ValueError(f"{model.name}.{where}: every input must have the same number of "
+                         f"samples. Received {sizes}")
     if y is not None:
         several = getattr(model, "_multi_output", False) and len(model.outputs) > 1
         y = multi_output.targets(model, y, where) if several else np.asarray(y)
@@ -427,6 +434,11 @@ def _class_weight_to_sample_weight(model, y, class_weight, where):
     if not isinstance(class_weight, dict):
         raise TypeError(f"{model.name}.{where}: expected class_weight to be a dict "
                         f"{{class_index: weight}}. Received {type(class_weight).__name__}")
+    for key, weight in class_weight.items():
+        if (not isinstance(weight, (int, float, np.integer, np.floating))
+                or isinstance(weight, bool)):
+            raise TypeError(f"{model.name}.{where}: expected class_weight's weights to be "
+                            f"numbers. Received: class_weight[{key!r}]={weight!r}")
     y = np.asarray(y)
     if y.ndim > 2:
         raise ValueError(f"{model.name}.{where}: class_weight needs targets of shape (N,), "
@@ -593,12 +605,19 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     steps_per_epoch = batches.check_steps(steps_per_epoch, "steps_per_epoch", where)
     validation_steps = batches.check_steps(validation_steps, "validation_steps", where)
     freq = batches.check_steps(validation_freq, "validation_freq", where)
-    if not 0.0 <= float(validation_split) < 1.0:
+    if validation_split is None:  # (Keras: falsy, no split)
+        validation_split = 0.0
+    if (not isinstance(validation_split, (int, float, np.integer, np.floating))
+            or isinstance(validation_split, bool) or not 0.0 <= validation_split < 1.0):
         raise ValueError(f"{where}: expected validation_split in [0, 1). "
                          f"Received: validation_split={validation_split!r}")
     if not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"{where}: expected epochs to be a non-negative int. "
                          f"Received: epochs={epochs!r}")
+    if (not isinstance(initial_epoch, (int, np.integer)) or isinstance(initial_epoch, bool)
+            or initial_epoch < 0):
+        raise ValueError(f"{where}: expected initial_epoch to be a non-negative int. "
+                         f"Received: initial_epoch={initial_epoch!r}")
     rng = batches.LazyGenerator(seed)
     from_source = batches.is_source(x)
     if from_source:
@@ -635,7 +654,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     try:
         history = callbacks_module.History()
         cb_list = callbacks_module.CallbackList(
-            list(callbacks or []), model=model, verbose=verbose, epochs=epochs,
+            callbacks, model=model, verbose=verbose, epochs=epochs,
             steps=data.steps_per_epoch, history=history)
         model.stop_training = False
         cb_list.on_train_begin()

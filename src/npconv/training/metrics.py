@@ -323,6 +323,10 @@ class CategoricalAccuracy(MeanMetricWrapper):
 
 class BinaryAccuracy(MeanMetricWrapper):
     def __init__(self, name="binary_accuracy", threshold=0.5):
+        if (not isinstance(threshold, (int, float, np.integer, np.floating))
+                or isinstance(threshold, bool) or not 0 < threshold < 1):
+            raise ValueError(f"{type(self).__name__}: expected threshold to be a number in "
+                             f"(0, 1), as Keras. Received: threshold={threshold!r}")
         super().__init__(binary_accuracy, name, threshold=threshold)
 
 
