@@ -444,3 +444,16 @@ def test_class_weight_with_a_weight_that_is_not_a_number_names_it(xy):
     with pytest.raises(TypeError, match=r"fit: expected class_weight's weights to be numbers. "
                                         r"Received: class_weight\[0\]='a'"):
         model.fit(x, y, class_weight={0: "a", 1: 1.0, 2: 1.0}, verbose=0)
+
+
+def test_to_categorical_takes_bool_labels_as_keras():
+    np.testing.assert_array_equal(keras.utils.to_categorical(np.array([True, False, True])),
+                                  [[0, 1], [1, 0], [0, 1]])
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, "4", True])
+def test_input_refuses_a_batch_size_that_is_not_a_positive_int(bad):
+    with pytest.raises(ValueError, match=r"InputLayer: expected batch_size to be a positive int "
+                                         r"or None\. Received: batch_size="):
+        keras.Input((3,), batch_size=bad)
+    assert keras.Input((3,), batch_size=np.int64(4)).shape == (4, 3)

@@ -69,6 +69,8 @@ def to_categorical(y, num_classes=None, dtype="float32") -> np.ndarray:
         shape = shape[:-1]
     if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
         y = y.astype(np.int64)  # float labels holding whole numbers (e.g. read from a CSV)
+    elif y.dtype.kind == "b":
+        y = y.astype(np.int64)  # False -> 0, True -> 1, as Keras's cast to int
     if y.dtype.kind not in "iu":
         raise ValueError(f"to_categorical: expected integer labels. Received shape {y.shape} "
                          f"and dtype {y.dtype}")

@@ -37,9 +37,13 @@ class InputLayer(Layer):
         if not all(s is None or (isinstance(s, numbers.Integral) and s > 0) for s in shape):
             raise ValueError(f"InputLayer: expected a shape of positive ints (or None). "
                              f"Received: shape={shape}")
+        if batch_size is not None and (not isinstance(batch_size, numbers.Integral)
+                                       or isinstance(batch_size, bool) or batch_size < 1):
+            raise ValueError(f"InputLayer: expected batch_size to be a positive int or None. "
+                             f"Received: batch_size={batch_size!r}")
         super().__init__(name=name, **kwargs)
         self.shape = shape
-        self.batch_size = batch_size
+        self.batch_size = None if batch_size is None else int(batch_size)
         self.built = True
         self.input_shape = self.output_shape = (batch_size,) + shape
         self.output = SymbolicTensor(self.output_shape, layer=self, parents=())
