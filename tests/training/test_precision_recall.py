@@ -99,7 +99,7 @@ def test_get_by_name_class_and_config_round_trip():
     assert public_metrics.Precision is metrics.Precision
     m = metrics.Recall(thresholds=[0.2, 0.7], class_id=1, name="rec1")
     config = m.get_config()
-    assert config == {"name": "rec1", "thresholds": [0.2, 0.7], "class_id": 1}
+    assert config == {"name": "rec1", "thresholds": [0.2, 0.7], "top_k": None, "class_id": 1}
     assert metrics.Recall.from_config(config).get_config() == config
 
 
@@ -152,3 +152,29 @@ def test_compile_refuses_a_list_of_thresholds_by_name(cls):
     metric = cls(thresholds=[0.3, 0.6])
     metric.update_state(np.array([1, 0, 1]), np.array([0.4, 0.5, 0.7]))
     assert len(metric.result()) == 2
+
+
+def test_top_k_keeps_the_k_largest_of_each_row_as_keras():
+    # Keras's docstring example: with equal scores the first k entries are kept
+    m = metrics.Precision(top_k=2)
+    m.update_state([0, 0, 1, 1], [1, 1, 1, 1])
+    assert m.result() == 0.0
+    y_true = np.array([[0, 1, 1], [1, 0, 0]])
+    y_pred = np.array([[0.1, 0.6, 0.3], [0.5, 0.2, 0.4]])
+    for k, precision, recall in [(1, 1.0, 2 / 3), (2, 3 / 4, 1.0), (3, 3 / 6, 1.0)]:
+        p, r = metrics.Precision(top_k=k), metrics.Recall(top_k=k)
+        p.update_state(y_true, y_pred)
+        r.update_state(y_true, y_pred)
+        assert (p.result(), r.result()) == pytest.approx((precision, recall)), k
+    # a threshold still applies to the kept ones; class_id reads its column after the top k
+    p = metrics.Precision(thresholds=0.35, top_k=2)
+    p.update_state(y_true, y_pred)
+    assert p.result() == pytest.approx(2 / 3)  # kept and > 0.35: 0.6 (TP), 0.5 (TP), 0.4 (FP)
+    r = metrics.Recall(top_k=1, class_id=2)
+    r.update_state(y_true, y_pred)
+    assert r.result() == 0.0  # row 0's class 2 (0.3) is not its top 1
+    again = metrics.Precision.from_config(metrics.Precision(top_k=2, name="p2").get_config())
+    assert (again.top_k, again.name) == (2, "p2")
+    with pytest.raises(ValueError, match=r"Precision: expected top_k to be None or a positive "
+                                         r"int\. Received: top_k=0"):
+        metrics.Precision(top_k=0)

@@ -396,17 +396,26 @@ class _ConfusionCounts(Metric):
     ``y_true != 0``, summed over batches and over every entry (Keras's binary and multi-label
     counting); ``class_id`` counts only that column of the last axis. ``thresholds``: None
     (0.5), a number, or a list of numbers (then ``result()`` is a list, one per threshold,
-    when there are several)."""
+    when there are several). ``top_k``: only the k largest predictions of each row (the
+    first of equal ones) can count as positive, as Keras's; the default threshold is then
+    Keras's -1e10, so that those k all do."""
 
-    def __init__(self, thresholds=None, class_id=None, name=None):
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None):
         where = type(self).__name__
         self.init_thresholds = thresholds
+        if top_k is not None and (not isinstance(top_k, (int, np.integer))
+                                  or isinstance(top_k, bool) or top_k < 1):
+            raise ValueError(f"{where}: expected top_k to be None or a positive int. "
+                             f"Received: top_k={top_k!r}")
+        self.top_k = None if top_k is None else int(top_k)
         items = [0.5] if thresholds is None else (
             list(thresholds) if isinstance(thresholds, (list, tuple)) else [thresholds])
         if not items or not all(isinstance(t, (int, float, np.integer, np.floating))
                                 and not isinstance(t, bool) and 0 <= t <= 1 for t in items):
             raise ValueError(f"{where}: expected thresholds to be None, a number in [0, 1] or "
                              f"a list of them. Received: thresholds={thresholds!r}")
+        if thresholds is None and top_k is not None:
+            items = [_NEG_INF]
         self.thresholds = np.array(items, dtype=np.float64)
         if class_id is not None and (not isinstance(class_id, (int, np.integer))
                                      or isinstance(class_id, bool) or class_id < 0):
@@ -425,6 +434,8 @@ class _ConfusionCounts(Metric):
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         where = self.name
         y_true, y_pred = _same_shape(*_arrays(y_true, y_pred, where), where)
+        if self.top_k is not None and y_pred.ndim:
+            y_pred = _keep_top_k(y_pred, self.top_k)
         if self.class_id is not None:
             if y_pred.ndim == 0 or self.class_id >= y_pred.shape[-1]:
                 raise ValueError(f"{where}: class_id={self.class_id} needs y_pred with more than "
@@ -461,7 +472,21 @@ class _ConfusionCounts(Metric):
         thresholds = self.init_thresholds
         if isinstance(thresholds, tuple):
             thresholds = list(thresholds)
-        return {"name": self.name, "thresholds": thresholds, "class_id": self.class_id}
+        return {"name": self.name, "thresholds": thresholds, "top_k": self.top_k,
+                "class_id": self.class_id}
+
+
+#: Keras's ``metrics_utils.NEG_INF``: the value of the predictions outside the top k.
+_NEG_INF = -1e10
+
+
+def _keep_top_k(y_pred, k):
+    """``y_pred`` with all but the ``k`` largest entries of each row (last axis; the first
+    of equal ones, as ``top_k``) set to -1e10."""
+    order = np.argsort(-y_pred, axis=-1, kind="stable")[..., :k]
+    keep = np.zeros(y_pred.shape, dtype=bool)
+    np.put_along_axis(keep, order, True, axis=-1)
+    return np.where(keep, y_pred, _NEG_INF)
 
 
 class Precision(_ConfusionCounts):
