@@ -130,3 +130,32 @@ def test_a_decompression_bomb_is_a_clear_error_naming_the_file(tree):
     with pytest.raises(ValueError, match=r"cannot read image .*bomb\.png: Image size "
                                          r"\(3600000000 pixels\) exceeds limit"):
         image_folder(tree)
+
+
+def _sixteen_bit_png(path):
+    """A 16-bit grayscale PNG (Pillow mode "I;16") and the 8-bit image of its high bytes."""
+    values = np.arange(0, 65536, 4096, dtype=np.uint16).reshape(4, 4)  # 0, 4096, ..., 61440
+    Image.fromarray(values).save(path)
+    assert Image.open(path).mode == "I;16"
+    return (values >> 8).astype(np.uint8)  # 0, 16, ..., 240: all below Pillow's clip at 255
+
+
+def test_16_bit_grayscale_pngs_are_read_by_their_high_byte_everywhere(tmp_path):
+    # Pillow's convert("L") clips 16-bit pixels at 255 (an almost white image); every reader
+    # takes the high byte, as image_dataset_from_directory (and TensorFlow's decoder) does.
+    from npconv.cli.commands import _read_images
+    from npconv.utils import image_dataset_from_directory
+    from npconv.viz.commands import read_image
+
+    (tmp_path / "c").mkdir()
+    file = tmp_path / "c" / "a.png"
+    expected = _sixteen_bit_png(file)
+    x, _, _ = image_folder(tmp_path, image_size=(4, 4))
+    np.testing.assert_array_equal(x[0, :, :, 0], expected)
+    batch = next(iter(image_dataset_from_directory(tmp_path, image_size=(4, 4),
+                                                   color_mode="grayscale", labels=None)))
+    np.testing.assert_array_equal(np.asarray(batch)[0, :, :, 0], expected)
+    scaled = expected.astype(np.float32) / np.float32(255)
+    np.testing.assert_array_equal(_read_images([str(file)], (4, 4, 1), False)[0, :, :, 0],
+                                  scaled)
+    np.testing.assert_allclose(read_image(str(file), (4, 4, 1))[:, :, 0], scaled, rtol=1e-6)

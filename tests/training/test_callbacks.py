@@ -570,3 +570,29 @@ def test_mode_auto_maximises_the_cosine_similarity_metric(monitor):
     assert EarlyStopping(monitor=monitor).mode == "max"
     assert ModelCheckpoint("m.npconv", monitor=monitor).mode == "max"
     assert ReduceLROnPlateau(monitor=monitor).mode == "max"
+
+
+def test_ctrl_c_closes_the_progress_bar_before_the_message(capsys):
+    # An interrupted fit ends its tqdm bar's line at once: left open, the bar was drawn again
+    # when garbage collected, after the "npconv: interrupted ..." message that follows.
+    import gc
+
+    from npconv.training.callbacks import Callback
+
+    class Interrupt(Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 2:
+                raise KeyboardInterrupt
+
+    model = Sequential([Input(shape=(3,)), Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.zeros((40, 3), np.float32)
+    try:
+        model.fit(x, np.zeros((40, 2), np.float32), batch_size=4, epochs=1, verbose=1,
+                  callbacks=[Interrupt()])
+    except KeyboardInterrupt:  # as npconv's main: the message while the traceback is alive
+        print("MESSAGE")
+    gc.collect()
+    out = capsys.readouterr().out
+    assert "3/10" in out
+    assert out.endswith("MESSAGE\n"), out[-200:]

@@ -97,6 +97,8 @@ def _read_images(files, input_shape, invert):
         from PIL import Image, UnidentifiedImageError
     except ImportError:
         raise ImportError("reading images needs Pillow: pip install npconv[images]") from None
+    from ..datasets.folders import _eight_bit
+
     height, width, channels = input_shape
     modes = {1: "L", 3: "RGB", 4: "RGBA"}
     if channels not in modes:
@@ -111,7 +113,7 @@ def _read_images(files, input_shape, invert):
                              "file")
         try:
             with Image.open(file) as im:
-                im = im.convert(modes[channels])
+                im = _eight_bit(im, Image).convert(modes[channels])
                 if im.size != (width, height):
                     im = im.resize((width, height), Image.Resampling.BILINEAR)
                 pixels = np.asarray(im, dtype=np.float32) / np.float32(255)

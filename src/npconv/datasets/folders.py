@@ -36,6 +36,15 @@ def _pillow(where: str = "image_folder"):
     return Image, UnidentifiedImageError
 
 
+def _eight_bit(im, Image):
+    """A 16-bit grayscale image (PNG's "I;16" modes) as 8-bit "L" by its high byte, as
+    TensorFlow's decoder reads it; other images as they are. Pillow's own ``convert("L")``
+    clips such pixels at 255, which turns nearly every 16-bit image white."""
+    if im.mode.startswith("I;16"):
+        return Image.fromarray((np.asarray(im) >> 8).astype(np.uint8), "L")
+    return im
+
+
 def _class_names(root: Path, class_names) -> list[str]:
     present = sorted(e.name for e in os.scandir(root) if e.is_dir())
     if class_names is None:
@@ -89,7 +98,7 @@ def image_folder(path, image_size=(28, 28), color_mode: str = "grayscale", class
                                  f"{_kind(file)}, not a regular file")
             try:
                 with Image.open(file) as im:
-                    im = im.convert(mode)
+                    im = _eight_bit(im, Image).convert(mode)
                     if image_size is not None and im.size != (width, height):
                         im = im.resize((width, height), Image.Resampling.BILINEAR)
                     pixels = np.asarray(im, dtype=np.uint8)

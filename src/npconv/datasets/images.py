@@ -34,7 +34,7 @@ from .._atomic import _kind, atomic_path
 from .._checks import as_pair
 from ..tensor import Tensor
 from ..utils import PyDataset
-from .folders import IMAGE_EXTENSIONS, _pillow
+from .folders import IMAGE_EXTENSIONS, _eight_bit, _pillow
 
 ALLOWLIST_FORMATS = IMAGE_EXTENSIONS  # Keras's name: .bmp .gif .jpeg .jpg .png
 AUTOTUNE = -1  # tf.data.AUTOTUNE, for ``prefetch(AUTOTUNE)``
@@ -96,8 +96,7 @@ def _read_image(path, channels, size, resample, crop, pad, where=WHERE) -> np.nd
     height, width = size
     try:
         with Image.open(path) as im:
-            if im.mode.startswith("I;16"):  # 16-bit gray: its high byte, as TensorFlow's
-                im = Image.fromarray((np.asarray(im) >> 8).astype(np.uint8), "L")  # decoder
+            im = _eight_bit(im, Image)  # 16-bit gray: its high byte, as TensorFlow's decoder
             im = im.convert(_PIL_MODES[channels])  # (a GIF: its first frame, as Keras)
             if crop:
                 box = _crop_box(im.size[0], im.size[1], height, width)

@@ -111,6 +111,13 @@ class ProgbarLogger(Callback):
             print(f"Epoch {epoch + 1}/{self.epochs} - {seconds:.0f}s - {text}", file=self.stream,
                   flush=True)
 
+    def close(self):
+        """End a bar an exception (Ctrl-C) left open, so that its line is finished before the
+        error's message: else tqdm redraws it when it is garbage collected, after the message."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
 
 class CallbackList:
     """Calls every callback's hook in order.

@@ -651,6 +651,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         validation = _validation_batches(model, validation_data, validation_batch_size,
                                          validation_steps)
 
+    cb_list = None
     try:
         history = callbacks_module.History()
         cb_list = callbacks_module.CallbackList(
@@ -708,6 +709,10 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         model.history = history
         return history
     finally:  # a PyDataset's read-ahead threads end with fit, also when it raises
+        if cb_list is not None:  # a progress bar left open by an exception (Ctrl-C)
+            for callback in cb_list.callbacks:
+                if isinstance(callback, callbacks_module.ProgbarLogger):
+                    callback.close()
         data.close()
         if validation is not None:
             validation.close()

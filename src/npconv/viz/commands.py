@@ -90,12 +90,13 @@ def read_image(path, input_shape, invert=False) -> np.ndarray:
             raise ValueError(f"{path}: expected an array of shape {(h, w, c)}. "
                              f"Received shape {x.shape}")
         return x
+    from ..datasets.folders import _eight_bit
     from ._util import require_pillow
 
     Image, _, _ = require_pillow("read_image")
     try:
         with Image.open(path) as im:
-            im = im.convert("L" if c == 1 else "RGB")
+            im = _eight_bit(im, Image).convert("L" if c == 1 else "RGB")
             if im.size != (w, h):
                 im = im.resize((w, h), Image.Resampling.BILINEAR)
             x = np.asarray(im, dtype=np.float32) / 255.0
