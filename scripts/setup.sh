@@ -10,4 +10,9 @@ if command -v apt-get >/dev/null 2>&1 && ! dpkg -s dataset-fashion-mnist >/dev/n
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq dataset-fashion-mnist
 fi
+if ! command -v python >/dev/null 2>&1; then
+  echo "setup.sh: no 'python' on PATH: create and activate a virtual environment first" \
+       "(python3 -m venv .venv && . .venv/bin/activate; see the README)" >&2
+  exit 1
+fi
 python -m pip install -q -e ".[viz,tensorboard,fast]"
