@@ -77,7 +77,7 @@ def test_bad_inputs(tree, tmp_path):
 
 def test_without_pillow(tree, monkeypatch):
     monkeypatch.setitem(sys.modules, "PIL", None)
-    with pytest.raises(ImportError, match=r"pip install npconv\[images\]"):
+    with pytest.raises(ImportError, match=r"pip install 'npconv\[images\]'"):
         image_folder(tree)
 
 

@@ -96,7 +96,7 @@ def _read_images(files, input_shape, invert):
     try:
         from PIL import Image, UnidentifiedImageError
     except ImportError:
-        raise ImportError("reading images needs Pillow: pip install npconv[images]") from None
+        raise ImportError("reading images needs Pillow: pip install 'npconv[images]'") from None
     from ..datasets.folders import _eight_bit
 
     height, width, channels = input_shape

@@ -8,7 +8,7 @@
 
 ``x, y, class_names = image_folder("flowers", image_size=(64, 64), color_mode="rgb")`` gives
 x uint8 (N, 64, 64, 3), y int32 (N,) indexing ``class_names`` (the sub-folder names, sorted).
-Needs Pillow (``pip install npconv[images]``).
+Needs Pillow (``pip install 'npconv[images]'``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def _pillow(where: str = "image_folder"):
         from PIL import Image, UnidentifiedImageError
     except ImportError:
         raise ImportError(
-            f"{where} needs Pillow to read images: pip install npconv[images] "
+            f"{where} needs Pillow to read images: pip install 'npconv[images]' "
             "(or pip install Pillow)"
         ) from None
     return Image, UnidentifiedImageError

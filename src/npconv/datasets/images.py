@@ -15,7 +15,7 @@ There is no ``tf.data`` here: the dataset is an :class:`ImageDataset`, a
 :class:`~npconv.utils.PyDataset` (``len`` batches, ``ds[i]`` the i-th) that ``fit``,
 ``evaluate`` and ``predict`` take as ready-made batches. Files are listed once, when it is
 made; images are read and resized batch by batch, when a batch is asked for. Reading needs
-Pillow (``pip install npconv[images]``).
+Pillow (``pip install 'npconv[images]'``).
 """
 
 from __future__ import annotations

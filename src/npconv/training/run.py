@@ -455,7 +455,7 @@ def _plots(output: Path, history: dict, cm: np.ndarray, class_names, print_fn) -
         import matplotlib  # noqa: F401
     except ImportError:
         print_fn("note: matplotlib is not installed, so curves.png and confusion_matrix.png "
-                 "were not drawn (pip install npconv[viz])")
+                 "were not drawn (pip install 'npconv[viz]')")
         return []
     from ..viz.plots import plot_confusion_matrix, plot_history
 
@@ -476,7 +476,7 @@ def _tensorboard_class():
         if exc.name and exc.name.startswith("npconv"):
             raise RunConfigError("--tensorboard needs npconv.callbacks.TensorBoard, which this "
                                  f"npconv does not provide ({exc})") from None
-        raise ImportError(f"--tensorboard needs {exc.name}: pip install npconv[tensorboard]"
+        raise ImportError(f"--tensorboard needs {exc.name}: pip install 'npconv[tensorboard]'"
                           ) from None
     return TensorBoard
 
