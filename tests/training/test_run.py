@@ -477,3 +477,20 @@ def test_load_checkpoint_restores_the_slots_of_a_model_with_batch_norm(tmp_path)
     assert sorted(got) == sorted(want) and "velocity.6" in got  # the Dense kernel, after 4 BN
     for key, value in want.items():
         np.testing.assert_array_equal(got[key], value)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy's overflow, in every thread
+def test_a_run_whose_loss_becomes_nan_stops_with_a_clear_error(tmp_path):
+    """A far too large learning rate: the run stops at the first non-finite loss (run.json
+    "failed") instead of training its epochs on NaN weights and reporting "done"."""
+    from npconv.training.run import TrainingDiverged
+
+    out = tmp_path / "run"
+    config = RunConfig(**{**QUICK, "learning_rate": 1e9})
+    with pytest.raises(
+            TrainingDiverged, match=r"the training loss became (nan|inf) in epoch 0, batch \d+, "
+                                    r"and the run stopped.*--lr 1e\+09"):
+        train(config, out, verbose=0, print_fn=quiet)
+    saved = json.loads((out / "run.json").read_text())
+    assert saved["status"] == "failed" and saved["error"].startswith("TrainingDiverged")
+    assert saved["epochs_done"] == 0

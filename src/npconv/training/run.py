@@ -94,6 +94,32 @@ class TrainingInterrupted(KeyboardInterrupt):  # noqa: N818 - it is a KeyboardIn
         super().__init__(text)
 
 
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite: the run stops (run.json "failed") rather
+    than spend its epochs on NaN weights."""
+
+
+class _DivergenceGuard(Callback):
+    """Stops a run at the first batch whose loss is not finite (Keras's TerminateOnNaN, as an
+    error that names the epoch, the batch and the learning rate)."""
+
+    def __init__(self, learning_rate):
+        super().__init__()
+        self.learning_rate = learning_rate
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            raise TrainingDiverged(
+                f"the training loss became {loss} in epoch {self.epoch}, batch {batch}, and "
+                f"the run stopped: the weights are no longer numbers; a smaller learning rate "
+                f"than --lr {self.learning_rate:g} may train")
+
+
 # ---------------------------------------------------------------------------- configuration
 @dataclass
 class RunConfig:
@@ -784,7 +810,8 @@ def _fit_and_finish(model, splits, config, output, checkpoint, run_info, extra, 
             model.fit(splits.x_train, splits.y_train, batch_size=config.batch_size,
                       epochs=config.epochs, initial_epoch=checkpoint.epochs_done,
                       validation_data=(splits.x_val, splits.y_val), verbose=verbose,
-                      callbacks=[checkpoint, *extra], seed=checkpoint.shuffle_rng)
+                      callbacks=[_DivergenceGuard(config.learning_rate), checkpoint, *extra],
+                      seed=checkpoint.shuffle_rng)
         except KeyboardInterrupt:
             stopped("interrupted")
             raise TrainingInterrupted(output, checkpoint.epochs_done, config.epochs) from None
