@@ -615,3 +615,17 @@ def test_bench_unknown_model_is_a_one_line_error(capsys):
     assert main(["bench", "no_such_model"]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("npconv: error:") and "no_such_model" in err[0]
+
+
+@pytest.mark.parametrize("argv", [["bench", "resnet"], ["check-gradients", "resnet"],
+                                  ["bench", "lenet5", "--batch-size", "0"],
+                                  ["bench", "lenet5", "--repeats", "x"],
+                                  ["bench", "lenet5", "--input-shape", "abc"]])
+def test_usage_errors_of_bench_and_check_gradients_exit_2_as_the_others(argv, capsys):
+    """An unknown model or a bad option value is a usage error (exit code 2) in every command,
+    as in train and summary; it was 1 in bench and check-gradients."""
+    from npconv.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("npconv: error:") and err.count("\n") == 1

@@ -208,6 +208,8 @@ def format_bench(report: BenchReport) -> str:
 def add_bench_subparser(subparsers):
     """Add ``bench MODEL [--batch-size N] [--repeats N] [--input-shape H,W,C]`` to an
     ``argparse`` sub-command set; the parsed arguments go to :func:`bench_command`."""
+    from .cli import _int_at_least  # (the command line's own int parser: exit code 2)
+
     p = subparsers.add_parser(
         "bench", help="per-layer forward/backward time, MACs and memory of a model",
         description="Time every layer of a zoo model or a checkpoint forward and backward at a "
@@ -215,8 +217,9 @@ def add_bench_subparser(subparsers):
         "buffer bytes.")
     p.add_argument("model", metavar="MODEL", help="a zoo model name (mnist_cnn, strided_cnn, "
                    "lenet5, ...) or a .npconv checkpoint file")
-    p.add_argument("--batch-size", type=int, default=64, metavar="N", help="default 64")
-    p.add_argument("--repeats", type=int, default=10, metavar="N",
+    p.add_argument("--batch-size", type=_int_at_least(1), default=64, metavar="N",
+                   help="default 64")
+    p.add_argument("--repeats", type=_int_at_least(1), default=10, metavar="N",
                    help="timed calls per layer and direction; the median is shown (default 10)")
     p.add_argument("--input-shape", metavar="H,W,C",
                    help="input shape for a zoo model (default: the model's own)")
@@ -227,9 +230,11 @@ def add_bench_subparser(subparsers):
 def _load_model(spec: str, input_shape):
     import os
 
+    from .cli import UsageError  # (exit code 2; a ValueError for Python callers)
+
     if os.path.exists(spec) or spec.endswith(".npconv"):
         if input_shape is not None:
-            raise ValueError("npconv bench: --input-shape applies to zoo models, not to a "
+            raise UsageError("npconv bench: --input-shape applies to zoo models, not to a "
                              "checkpoint")
         from .io import load_model
 
@@ -237,7 +242,7 @@ def _load_model(spec: str, input_shape):
     from .models.zoo import ZOO, get_model
 
     if spec not in ZOO:
-        raise ValueError(f"npconv bench: unknown model {spec!r}: give a zoo model "
+        raise UsageError(f"npconv bench: unknown model {spec!r}: give a zoo model "
                          f"({', '.join(sorted(ZOO))}) or a .npconv file")
     kwargs = {}
     if input_shape is not None:
@@ -246,7 +251,7 @@ def _load_model(spec: str, input_shape):
             try:
                 shape = tuple(int(s) for s in shape.split(","))
             except ValueError:
-                raise ValueError(f"npconv bench: expected --input-shape H,W,C (ints). "
+                raise UsageError(f"npconv bench: expected --input-shape H,W,C (ints). "
                                  f"Received {input_shape!r}") from None
         kwargs["input_shape"] = tuple(shape)
     return get_model(spec, **kwargs)

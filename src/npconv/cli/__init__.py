@@ -32,8 +32,9 @@ TRAIN_DEFAULTS = {"model": "mnist_cnn", "dataset": "fashion_mnist", "epochs": 5,
 RESUME_OPTIONS = {"epochs", "no_progress", "resume"}
 
 
-class UsageError(Exception):
-    """A command line that cannot be run as given (exit code 2)."""
+class UsageError(ValueError):
+    """A command line that cannot be run as given (exit code 2). A ValueError, so that the
+    functions behind the commands raise what a Python caller expects too."""
 
 
 class _Parser(argparse.ArgumentParser):

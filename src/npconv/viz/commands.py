@@ -172,7 +172,9 @@ def check_gradients_command(model, input_shape=None, batch_size=2, max_checks=10
     from ..models.zoo import ZOO, get_model
 
     if model not in ZOO:
-        raise ValueError(f"check-gradients: unknown model {model!r}. "
+        from ..cli import UsageError  # (exit code 2; a ValueError for Python callers)
+
+        raise UsageError(f"check-gradients: unknown model {model!r}. "
                          f"Expected one of {sorted(ZOO)}")
     shape = tuple(input_shape) if input_shape else SMALL_INPUTS.get(model)
     kwargs = {"input_shape": shape}
