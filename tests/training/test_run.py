@@ -494,3 +494,11 @@ def test_a_run_whose_loss_becomes_nan_stops_with_a_clear_error(tmp_path):
     saved = json.loads((out / "run.json").read_text())
     assert saved["status"] == "failed" and saved["error"].startswith("TrainingDiverged")
     assert saved["epochs_done"] == 0
+
+
+def test_a_model_too_deep_for_the_images_says_so_before_a_run_folder_is_made(tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(RunConfigError, match=r"alexnet cannot take this data's 28x28 images: "
+                                             r"max_pooling2d.*--image-size"):
+        train(RunConfig(**{**QUICK, "model": "alexnet"}), out, verbose=0, print_fn=quiet)
+    assert not out.exists()

@@ -568,8 +568,14 @@ def _build_model(config: RunConfig, splits: Splits):
     from ..models.zoo import get_model
     from . import optimizers
 
-    model = get_model(config.model, input_shape=splits.x_train.shape[1:],
-                      num_classes=len(splits.class_names))
+    shape = tuple(splits.x_train.shape[1:])
+    try:
+        model = get_model(config.model, input_shape=shape, num_classes=len(splits.class_names))
+    except ValueError as exc:  # e.g. AlexNet's pools on 28x28 images
+        raise RunConfigError(
+            f"{config.model} cannot take this data's {shape[0]}x{shape[1]} images: {exc}. "
+            f"Give larger images (an image folder with --image-size, e.g. 224x224 for "
+            f"alexnet) or another --model") from None
     optimizer = optimizers.get({"class_name": config.optimizer,
                                 "config": {"learning_rate": float(config.learning_rate)}})
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
