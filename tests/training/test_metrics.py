@@ -319,3 +319,18 @@ def test_default_reset_state_resets_the_metrics_a_metric_holds():
     first = model.evaluate(x[:6], yy[:6], verbose=0, return_dict=True)["f1"]
     fresh = F1()
     assert first == pytest.approx(fresh(yy[:6], model.predict(x[:6], verbose=0)))
+
+
+def test_a_loss_object_or_callable_instance_as_a_metric_logs_under_its_name_as_keras():
+    """Keras's get_object_name: a callable's ``name``, else its ``__name__``, else its class
+    name in snake case (npconv logged both as "metric")."""
+    from npconv import losses
+
+    class WorstScore:
+        def __call__(self, y_true, y_pred):
+            return np.max(y_pred, axis=-1)
+
+    assert metrics.get(losses.SparseCategoricalCrossentropy(name="ce")).name == "ce"
+    assert metrics.get(losses.CategoricalHinge()).name == "categorical_hinge"
+    assert metrics.get(WorstScore()).name == "worst_score"
+    assert metrics.get(np.mean).name == "mean"

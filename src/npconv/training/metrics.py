@@ -294,7 +294,9 @@ class MeanMetricWrapper(Metric):
     def __init__(self, fn, name: str | None = None, **kwargs):
         self.fn = fn
         self._fn_kwargs = kwargs
-        super().__init__(name or getattr(fn, "__name__", "metric"))
+        # Keras's get_object_name: the callable's name, its __name__, else its class's
+        super().__init__(name or getattr(fn, "name", None) or getattr(fn, "__name__", None)
+                         or _snake_case(type(fn).__name__))
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         self._accumulate(self.fn(y_true, y_pred, **self._fn_kwargs), sample_weight)
