@@ -430,3 +430,19 @@ def test_backward_twice_same_gradients_inputs_unchanged_and_dtype(make, dtype):
     np.testing.assert_array_equal(x, x0)
     np.testing.assert_array_equal(d, d0)
     assert y.dtype == dtype and first.dtype == dtype
+
+
+def test_group_norm_channels_first_default_axis_survives_a_model_file(tmp_path):
+    # data_format="channels_first" makes the default axis=-1 mean the NCHW channels: the
+    # config must keep it, or the loaded layer normalises over W (or cannot be built)
+    npconv.set_random_seed(3)
+    layer = layers.GroupNormalization(3, data_format="channels_first")
+    assert layers.GroupNormalization.from_config(layer.get_config()).data_format == \
+        "channels_first"
+    model = npconv.models.Sequential([npconv.Input((6, 4, 4)), layer])
+    x = np.random.default_rng(0).standard_normal((2, 6, 4, 4)).astype(np.float32)
+    model.save(tmp_path / "m.keras")
+    loaded = npconv.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    # a channels_last layer's config stays Keras's (no data_format key)
+    assert "data_format" not in layers.GroupNormalization(3).get_config()

@@ -385,13 +385,16 @@ class GroupNormalization(Layer):
         return dx
 
     def get_config(self):
-        return {**super().get_config(), "groups": self.groups, "axis": self.axis,
-                "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
-                "beta_initializer": initializers.serialize(self.beta_initializer),
-                "gamma_initializer": initializers.serialize(self.gamma_initializer),
-                "beta_regularizer": regularizers.serialize(self.beta_regularizer),
-                "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
-                "beta_constraint": None, "gamma_constraint": None}
+        config = {**super().get_config(), "groups": self.groups, "axis": self.axis,
+                  "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
+                  "beta_initializer": initializers.serialize(self.beta_initializer),
+                  "gamma_initializer": initializers.serialize(self.gamma_initializer),
+                  "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+                  "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+                  "beta_constraint": None, "gamma_constraint": None}
+        if self.data_format == "channels_first":  # (it moves the default axis: keep it)
+            config["data_format"] = self.data_format
+        return config
 
 
 class UnitNormalization(Layer):
