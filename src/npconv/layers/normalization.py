@@ -147,13 +147,17 @@ class BatchNormalization(Layer):
         return dx if last else np.moveaxis(dx, -1, self._inner_axis)
 
     def get_config(self):
-        return {**super().get_config(), "axis": self.axis, "momentum": self.momentum,
-                "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
-                "beta_initializer": initializers.serialize(self.beta_initializer),
-                "gamma_initializer": initializers.serialize(self.gamma_initializer),
-                "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
-                "moving_variance_initializer":
-                    initializers.serialize(self.moving_variance_initializer)}
+        config = {**super().get_config(), "axis": self.axis, "momentum": self.momentum,
+                  "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
+                  "beta_initializer": initializers.serialize(self.beta_initializer),
+                  "gamma_initializer": initializers.serialize(self.gamma_initializer),
+                  "moving_mean_initializer":
+                      initializers.serialize(self.moving_mean_initializer),
+                  "moving_variance_initializer":
+                      initializers.serialize(self.moving_variance_initializer)}
+        if self.data_format == "channels_first":  # (it moves the default axis: keep it)
+            config["data_format"] = self.data_format
+        return config
 
 
 class LayerNormalization(Layer):
