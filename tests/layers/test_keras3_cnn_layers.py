@@ -446,3 +446,10 @@ def test_group_norm_channels_first_default_axis_survives_a_model_file(tmp_path):
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     # a channels_last layer's config stays Keras's (no data_format key)
     assert "data_format" not in layers.GroupNormalization(3).get_config()
+
+
+def test_group_norm_input_of_another_rank_after_build_names_the_layer():
+    layer = layers.GroupNormalization(2, name="gn")
+    layer(np.zeros((2, 3, 3, 6), np.float32))
+    with pytest.raises(ValueError, match=r"gn: expected a 4-D input.*\(2, 6\)"):
+        layer(np.zeros((2, 6), np.float32))

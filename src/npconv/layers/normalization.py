@@ -341,6 +341,10 @@ class GroupNormalization(Layer):
             raise ValueError(f"{self.name}: axis {self.axis} of the input should have a "
                              f"defined dimension. Received an input of shape {tuple(shape)}")
         if self._groups is not None:
+            if len(shape) != self._rank:
+                raise ValueError(f"{self.name}: expected a {self._rank}-D input (the weights "
+                                 f"were built for one). Received an input of shape "
+                                 f"{tuple(shape)}")
             if dim != self._channels:
                 raise ValueError(f"{self.name}: expected {self._channels} channels on axis "
                                  f"{self.axis} (the weights were built for them). Received an "
@@ -361,7 +365,7 @@ class GroupNormalization(Layer):
         axis = self._user_axis(rank)
         if self.data_format == "channels_first" and rank == 4:
             axis = (0, 2, 3, 1).index(axis)  # the base class hands us NHWC
-        self._inner_axis = axis
+        self._inner_axis, self._rank = axis, rank
         self._channels = dim = input_shape[axis]
         self._groups = dim if self.groups == -1 else self.groups
         if self.scale:
