@@ -453,3 +453,15 @@ def test_group_norm_input_of_another_rank_after_build_names_the_layer():
     layer(np.zeros((2, 3, 3, 6), np.float32))
     with pytest.raises(ValueError, match=r"gn: expected a 4-D input.*\(2, 6\)"):
         layer(np.zeros((2, 6), np.float32))
+
+
+def test_alpha_dropout_noise_shape_errors_name_the_layer():
+    with pytest.raises(ValueError, match=r"ad: expected noise_shape to be a list or tuple of "
+                                         r"None or ints >= 1\. Received: noise_shape=5"):
+        layers.AlphaDropout(0.1, noise_shape=5, name="ad")
+    layer = layers.AlphaDropout(0.1, noise_shape=(None, 2, 1, 1), name="ad2")
+    with pytest.raises(ValueError, match=r"ad2: expected noise_shape .* to broadcast to the "
+                                         r"input's shape \(2, 3, 3, 1\)"):
+        layer(np.zeros((2, 3, 3, 1), np.float32), training=True)
+    with pytest.raises(ValueError, match=r"^alpha_dropout: expected noise_shape"):
+        alpha_dropout_forward(np.zeros((2, 3)), 0.5, True, 0, (2, 2))
