@@ -430,3 +430,38 @@ def test_backward_twice_same_gradients_inputs_unchanged_and_dtype(make, dtype):
     np.testing.assert_array_equal(x, x0)
     np.testing.assert_array_equal(d, d0)
     assert y.dtype == dtype and first.dtype == dtype
+
+
+def test_group_norm_channels_first_default_axis_survives_a_model_file(tmp_path):
+    # data_format="channels_first" makes the default axis=-1 mean the NCHW channels: the
+    # config must keep it, or the loaded layer normalises over W (or cannot be built)
+    npconv.set_random_seed(3)
+    layer = layers.GroupNormalization(3, data_format="channels_first")
+    assert layers.GroupNormalization.from_config(layer.get_config()).data_format == \
+        "channels_first"
+    model = npconv.models.Sequential([npconv.Input((6, 4, 4)), layer])
+    x = np.random.default_rng(0).standard_normal((2, 6, 4, 4)).astype(np.float32)
+    model.save(tmp_path / "m.keras")
+    loaded = npconv.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    # a channels_last layer's config stays Keras's (no data_format key)
+    assert "data_format" not in layers.GroupNormalization(3).get_config()
+
+
+def test_group_norm_input_of_another_rank_after_build_names_the_layer():
+    layer = layers.GroupNormalization(2, name="gn")
+    layer(np.zeros((2, 3, 3, 6), np.float32))
+    with pytest.raises(ValueError, match=r"gn: expected a 4-D input.*\(2, 6\)"):
+        layer(np.zeros((2, 6), np.float32))
+
+
+def test_alpha_dropout_noise_shape_errors_name_the_layer():
+    with pytest.raises(ValueError, match=r"ad: expected noise_shape to be a list or tuple of "
+                                         r"None or ints >= 1\. Received: noise_shape=5"):
+        layers.AlphaDropout(0.1, noise_shape=5, name="ad")
+    layer = layers.AlphaDropout(0.1, noise_shape=(None, 2, 1, 1), name="ad2")
+    with pytest.raises(ValueError, match=r"ad2: expected noise_shape .* to broadcast to the "
+                                         r"input's shape \(2, 3, 3, 1\)"):
+        layer(np.zeros((2, 3, 3, 1), np.float32), training=True)
+    with pytest.raises(ValueError, match=r"^alpha_dropout: expected noise_shape"):
+        alpha_dropout_forward(np.zeros((2, 3)), 0.5, True, 0, (2, 2))

@@ -129,3 +129,20 @@ def test_errors():
         BatchNormalization()(np.ones(3))
     with pytest.raises(RuntimeError, match="before"):
         BatchNormalization().backward(np.ones((2, 3)))
+
+
+def test_channels_first_default_axis_survives_a_model_file(tmp_path):
+    # data_format="channels_first" makes the default axis=-1 mean the NCHW channels: the
+    # config must keep it, or the loaded model's weights have the wrong shape (W's)
+    import npconv
+
+    layer = BatchNormalization(data_format="channels_first")
+    assert BatchNormalization.from_config(layer.get_config()).data_format == "channels_first"
+    model = npconv.models.Sequential([npconv.Input((6, 4, 4)), layer])
+    x = RNG.standard_normal((2, 6, 4, 4)).astype(np.float32)
+    model.compile("sgd", "mse")
+    model.fit(x, x, epochs=1, verbose=0)  # moving statistics that are not the initial ones
+    model.save(tmp_path / "m.keras")
+    loaded = npconv.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert "data_format" not in BatchNormalization().get_config()

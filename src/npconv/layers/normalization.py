@@ -147,13 +147,17 @@ class BatchNormalization(Layer):
         return dx if last else np.moveaxis(dx, -1, self._inner_axis)
 
     def get_config(self):
-        return {**super().get_config(), "axis": self.axis, "momentum": self.momentum,
-                "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
-                "beta_initializer": initializers.serialize(self.beta_initializer),
-                "gamma_initializer": initializers.serialize(self.gamma_initializer),
-                "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
-                "moving_variance_initializer":
-                    initializers.serialize(self.moving_variance_initializer)}
+        config = {**super().get_config(), "axis": self.axis, "momentum": self.momentum,
+                  "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
+                  "beta_initializer": initializers.serialize(self.beta_initializer),
+                  "gamma_initializer": initializers.serialize(self.gamma_initializer),
+                  "moving_mean_initializer":
+                      initializers.serialize(self.moving_mean_initializer),
+                  "moving_variance_initializer":
+                      initializers.serialize(self.moving_variance_initializer)}
+        if self.data_format == "channels_first":  # (it moves the default axis: keep it)
+            config["data_format"] = self.data_format
+        return config
 
 
 class LayerNormalization(Layer):
@@ -337,6 +341,10 @@ class GroupNormalization(Layer):
             raise ValueError(f"{self.name}: axis {self.axis} of the input should have a "
                              f"defined dimension. Received an input of shape {tuple(shape)}")
         if self._groups is not None:
+            if len(shape) != self._rank:
+                raise ValueError(f"{self.name}: expected a {self._rank}-D input (the weights "
+                                 f"were built for one). Received an input of shape "
+                                 f"{tuple(shape)}")
             if dim != self._channels:
                 raise ValueError(f"{self.name}: expected {self._channels} channels on axis "
                                  f"{self.axis} (the weights were built for them). Received an "
@@ -357,7 +365,7 @@ class GroupNormalization(Layer):
         axis = self._user_axis(rank)
         if self.data_format == "channels_first" and rank == 4:
             axis = (0, 2, 3, 1).index(axis)  # the base class hands us NHWC
-        self._inner_axis = axis
+        self._inner_axis, self._rank = axis, rank
         self._channels = dim = input_shape[axis]
         self._groups = dim if self.groups == -1 else self.groups
         if self.scale:
@@ -385,13 +393,16 @@ class GroupNormalization(Layer):
         return dx
 
     def get_config(self):
-        return {**super().get_config(), "groups": self.groups, "axis": self.axis,
-                "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
-                "beta_initializer": initializers.serialize(self.beta_initializer),
-                "gamma_initializer": initializers.serialize(self.gamma_initializer),
-                "beta_regularizer": regularizers.serialize(self.beta_regularizer),
-                "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
-                "beta_constraint": None, "gamma_constraint": None}
+        config = {**super().get_config(), "groups": self.groups, "axis": self.axis,
+                  "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
+                  "beta_initializer": initializers.serialize(self.beta_initializer),
+                  "gamma_initializer": initializers.serialize(self.gamma_initializer),
+                  "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+                  "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+                  "beta_constraint": None, "gamma_constraint": None}
+        if self.data_format == "channels_first":  # (it moves the default axis: keep it)
+            config["data_format"] = self.data_format
+        return config
 
 
 class UnitNormalization(Layer):

@@ -110,7 +110,7 @@ class DropoutCache(NamedTuple):
     shape: tuple
 
 
-def _noise_shape(noise_shape, shape):
+def _noise_shape(noise_shape, shape, where="dropout"):
     """Keras's noise_shape: None entries take x's size; the result must broadcast to x."""
     if noise_shape is None:
         return shape
@@ -119,7 +119,7 @@ def _noise_shape(noise_shape, shape):
         ns = tuple(s if n is None else int(n) for n, s in zip(noise_shape, shape, strict=True))
         if all(n in (1, s) for n, s in zip(ns, shape, strict=True)):
             return ns
-    raise ValueError(f"dropout: expected noise_shape of {len(shape)} entries, each 1, None or "
+    raise ValueError(f"{where}: expected noise_shape of {len(shape)} entries, each 1, None or "
                      f"the input's size, to broadcast to the input shape {shape}. "
                      f"Received: noise_shape={noise_shape}")
 
@@ -182,7 +182,7 @@ def alpha_dropout_forward(x, rate, training, rng=None, noise_shape=None):
     x = float_array(x, "alpha_dropout")
     if not training or rate == 0:
         return x, AlphaDropoutCache(None, x.shape)
-    ns = _noise_shape(noise_shape, x.shape)
+    ns = _noise_shape(noise_shape, x.shape, "alpha_dropout")
     mask = make_generator(rng).random(ns) >= rate
     alpha_p = -_SELU_ALPHA * _SELU_SCALE
     a = ((1 - rate) * (1 + rate * alpha_p ** 2)) ** -0.5
