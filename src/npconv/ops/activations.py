@@ -24,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._checks import float_array
+from .merge import reduce_to_shape
 
 __all__ = [
     "Activation",
@@ -855,16 +856,10 @@ del _plain, _name, _wrapped
 
 # ---------------------------------------------------------------------------- prelu
 class _PReluCache(NamedTuple):
+    """What :func:`prelu_backward` needs."""
+
     x: np.ndarray
     alpha: np.ndarray  # x's dtype, its own shape (broadcasts to x's)
-
-
-def _sum_to_shape(g: np.ndarray, shape: tuple) -> np.ndarray:
-    """``g`` summed over the axes that broadcasting ``shape`` to ``g.shape`` stretched."""
-    lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape)
-                                      if s == 1 and g.shape[lead + i] != 1)
-    return g.sum(axis=axes).reshape(shape) if axes else g.copy()
 
 
 def prelu_forward(x, alpha):
@@ -887,8 +882,9 @@ def prelu_backward(dy, cache: _PReluCache):
     dy = _check_x_grad(dy, x, "prelu_backward")
     positive = x > 0
     dx = np.where(positive, dy, alpha * dy)
-    d_alpha = _sum_to_shape(np.where(positive, 0, dy * x).astype(x.dtype, copy=False),
-                            alpha.shape)
+    d_alpha = np.where(positive, 0, dy * x).astype(x.dtype, copy=False)
+    lead = d_alpha.ndim - alpha.ndim  # the axes alpha lacks, then those it broadcasts
+    d_alpha = reduce_to_shape(d_alpha.sum(axis=tuple(range(lead))), alpha.shape)
     return dx, d_alpha
 
 

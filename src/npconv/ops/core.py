@@ -160,6 +160,8 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 
 class AlphaDropoutCache(NamedTuple):
+    """What :func:`alpha_dropout_backward` needs."""
+
     scale: np.ndarray | None   # a * mask in x's dtype (noise_shape); None = identity
     shape: tuple
 

@@ -220,6 +220,8 @@ def layer_norm_backward(d_out, cache: LayerNormCache):
 
 # ---------------------------------------------------------------------------- group norm
 class GroupNormCache(NamedTuple):
+    """What :func:`group_norm_backward` needs."""
+
     x_hat: np.ndarray           # normalised input, grouped: (N, S, G, C // G)
     inv_std: np.ndarray         # 1 / sqrt(var + eps), (N, 1, G, 1)
     gamma: np.ndarray | None    # (G, C // G)
@@ -319,6 +321,8 @@ def group_norm_backward(d_out, cache: GroupNormCache):
 
 # ---------------------------------------------------------------------------- unit norm
 class UnitNormCache(NamedTuple):
+    """What :func:`unit_norm_backward` needs."""
+
     y: np.ndarray               # the output x * inv_norm
     inv_norm: np.ndarray        # 1 / sqrt(max(sum(x**2), epsilon)), 1 on ``axes``
     scaled: np.ndarray          # bool, where sum(x**2) > epsilon (the norm divides)

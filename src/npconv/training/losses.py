@@ -213,7 +213,8 @@ def check_reduces(loss, where) -> None:
         raise ValueError(
             f"{where}: the loss {loss.name!r} has reduction={loss.reduction!r}, which gives "
             "one value per sample, and training minimises one number: use "
-            "reduction='sum_over_batch_size' (the default), 'mean' or 'sum'")
+            "reduction='sum_over_batch_size' (the default), 'mean', "
+            "'mean_with_sample_weight' or 'sum'")
 
 
 def _no_gradient_message(cls) -> str:
