@@ -457,3 +457,16 @@ def test_input_refuses_a_batch_size_that_is_not_a_positive_int(bad):
                                          r"or None\. Received: batch_size="):
         keras.Input((3,), batch_size=bad)
     assert keras.Input((3,), batch_size=np.int64(4)).shape == (4, 3)
+
+
+@pytest.mark.parametrize("bad, needle", [
+    (5, r"expected noise_shape to be a list or tuple of None or ints >= 1\. Received: "
+        r"noise_shape=5"),
+    ((None, 2, 1, 3), r"expected noise_shape \(each entry 1, None or the input's size\) to "
+                      r"broadcast to the input's shape \(2, 4, 5, 3\)"),
+    ((None, 1, 1), r"to broadcast to the input's shape"),
+])
+def test_dropout_names_itself_for_a_bad_noise_shape(bad, needle):
+    x = np.ones((2, 4, 5, 3), np.float32)
+    with pytest.raises(ValueError, match=r"dropout: " + needle):
+        layers.Dropout(0.5, noise_shape=bad, name="dropout")(x, training=True)

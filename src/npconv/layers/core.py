@@ -148,6 +148,28 @@ class Flatten(Layer):
         return {**super().get_config(), "data_format": self.data_format}
 
 
+def checked_noise_shape(noise_shape, where: str):
+    """A dropout layer's ``noise_shape`` as a tuple (None stays None), or a clear error."""
+    if noise_shape is None:
+        return None
+    if not isinstance(noise_shape, (list, tuple)) or not all(
+            n is None or (isinstance(n, (numbers.Integral, np.integer))
+                          and not isinstance(n, bool) and n >= 1) for n in noise_shape):
+        raise ValueError(f"{where}: expected noise_shape to be a list or tuple of None or "
+                         f"ints >= 1. Received: noise_shape={noise_shape!r}")
+    return tuple(None if n is None else int(n) for n in noise_shape)
+
+
+def check_noise_broadcast(noise_shape, shape, where: str) -> None:
+    """Refuse a ``noise_shape`` that does not broadcast to an input of ``shape``."""
+    ns = noise_shape
+    if ns is not None and (len(ns) != len(shape) or not all(
+            n in (None, 1) or n == s or s is None for n, s in zip(ns, shape, strict=True))):
+        raise ValueError(f"{where}: expected noise_shape (each entry 1, None or the input's "
+                         f"size) to broadcast to the input's shape {tuple(shape)}. Received: "
+                         f"noise_shape={ns}")
+
+
 class Dropout(Layer):
     """Inverted dropout: in training, zero each value with probability ``rate`` and scale the
     others by ``1 / (1 - rate)``; at inference (``training=False``) the identity.
@@ -171,7 +193,7 @@ class Dropout(Layer):
             raise ValueError(f"{self.name}: {type(self).__name__} expects rate to be a number "
                              f"in [0, 1). Received: rate={rate!r}")
         self.rate = float(rate)
-        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.noise_shape = checked_noise_shape(noise_shape, self.name)
         if seed is not None and (not isinstance(seed, (numbers.Integral, np.integer))
                                  or isinstance(seed, bool) or seed < 0):
             raise ValueError(f"{self.name}: {type(self).__name__} expects seed to be None or a "
@@ -179,6 +201,9 @@ class Dropout(Layer):
         self.seed = None if seed is None else int(seed)
         self._rng = None  # a seeded layer's own generator, made at its first draw
         self._cache = None
+
+    def _check_input_shape(self, shape):
+        check_noise_broadcast(self.noise_shape, shape, self.name)
 
     def call(self, x, training=False):
         noise_shape = self.noise_shape

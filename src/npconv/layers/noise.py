@@ -16,6 +16,7 @@ import numpy as np
 from ..ops.core import alpha_dropout_backward, alpha_dropout_forward
 from ._seeded import SeededDraws, is_seed
 from .base import Layer
+from .core import check_noise_broadcast, checked_noise_shape
 
 __all__ = ["AlphaDropout", "GaussianDropout", "GaussianNoise"]
 
@@ -103,22 +104,10 @@ class AlphaDropout(_Noise):
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         self.rate = self._init_noise("rate", rate, seed, kwargs, upper_open=True)
-        if noise_shape is not None and (
-                not isinstance(noise_shape, (list, tuple)) or not all(
-                    n is None or (isinstance(n, (numbers.Integral, np.integer))
-                                  and not isinstance(n, bool) and n >= 1)
-                    for n in noise_shape)):
-            raise ValueError(f"{self.name}: expected noise_shape to be a list or tuple of None "
-                             f"or ints >= 1. Received: noise_shape={noise_shape!r}")
-        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.noise_shape = checked_noise_shape(noise_shape, self.name)
 
     def _check_input_shape(self, shape):
-        ns = self.noise_shape
-        if ns is not None and (len(ns) != len(shape) or not all(
-                n in (None, 1) or n == s or s is None for n, s in zip(ns, shape, strict=True))):
-            raise ValueError(f"{self.name}: expected noise_shape (each entry 1, None or the "
-                             f"input's size) to broadcast to the input's shape {tuple(shape)}. "
-                             f"Received: noise_shape={ns}")
+        check_noise_broadcast(self.noise_shape, shape, self.name)
 
     def call(self, x, training=False):
         noise_shape = self.noise_shape
