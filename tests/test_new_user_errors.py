@@ -464,7 +464,7 @@ def test_input_refuses_a_batch_size_that_is_not_a_positive_int(bad):
         r"noise_shape=5"),
     ((None, 2, 1, 3), r"expected noise_shape \(each entry 1, None or the input's size\) to "
                       r"broadcast to the input's shape \(2, 4, 5, 3\)"),
-    ((None, 1, 1), r"to broadcast to the input's shape"),
+    ((None, 1, 1), r"expected noise_shape .* to broadcast to the input's shape"),
 ])
 def test_dropout_names_itself_for_a_bad_noise_shape(bad, needle):
     x = np.ones((2, 4, 5, 3), np.float32)
