@@ -35,7 +35,20 @@ __all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization",
            "UnitNormalization"]
 
 
-class BatchNormalization(Layer):
+class _ChannelAxis:
+    """Mixin of the layers with one channel ``axis`` (Keras's default -1): with
+    ``data_format="channels_first"`` the default means the NCHW channels."""
+
+    def _user_axis(self, rank: int) -> int:
+        if self.data_format == "channels_first" and rank == 4 and self.axis == -1:
+            return 1  # the default axis follows the data format: NCHW channels
+        if not -rank <= self.axis < rank or self.axis % rank == 0:
+            raise ValueError(f"{self.name}: axis={self.axis} must name a non-batch axis of the "
+                             f"{rank}-D input")
+        return self.axis % rank
+
+
+class BatchNormalization(_ChannelAxis, Layer):
     """Normalise each channel (along ``axis``, default -1 = channels last).
 
     Weights, in Keras order: gamma (if ``scale``), beta (if ``center``), moving_mean,
@@ -77,14 +90,6 @@ class BatchNormalization(Layer):
         self._inner_axis = None
 
     # ------------------------------------------------------------------ shapes
-    def _user_axis(self, rank: int) -> int:
-        if self.data_format == "channels_first" and rank == 4 and self.axis == -1:
-            return 1  # the default axis follows the data format: NCHW channels
-        if not -rank <= self.axis < rank or self.axis % rank == 0:
-            raise ValueError(f"{self.name}: axis={self.axis} must name a non-batch axis of the "
-                             f"{rank}-D input")
-        return self.axis % rank
-
     def _check_input_shape(self, shape):
         if len(shape) < 2:
             raise ValueError(f"{self.name}: BatchNormalization expects an input of rank >= 2. "
@@ -271,7 +276,7 @@ def _is_int(value) -> bool:
     return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, bool)
 
 
-class GroupNormalization(Layer):
+class GroupNormalization(_ChannelAxis, Layer):
     """Keras 3's GroupNormalization (Wu & He 2018): the ``C`` channels on ``axis`` are cut into
     ``groups`` blocks of consecutive channels, and each sample's block is normalised over its
     channels and all other non-batch axes::
@@ -323,13 +328,6 @@ class GroupNormalization(Layer):
         self._inner_axis = None
         self._groups = None
 
-    def _user_axis(self, rank: int) -> int:
-        if self.data_format == "channels_first" and rank == 4 and self.axis == -1:
-            return 1  # the default axis follows the data format: NCHW channels
-        if not -rank <= self.axis < rank or self.axis % rank == 0:
-            raise ValueError(f"{self.name}: axis={self.axis} must name a non-batch axis of the "
-                             f"{rank}-D input")
-        return self.axis % rank
 
     def _check_input_shape(self, shape):
         if len(shape) < 2:
