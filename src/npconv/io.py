@@ -360,7 +360,8 @@ def load_model(path, custom_objects=None, compile=True, safe_mode=True):  # noqa
         raise TypeError(f"load_model: expected custom_objects to be a dict of names. "
                         f"Received {type(custom_objects).__name__}")
     custom = dict(custom_objects or {})
-    from .constraints import _CLASSES as CONSTRAINT_CLASSES, Constraint
+    from .constraints import _CLASSES as CONSTRAINT_CLASSES
+    from .constraints import Constraint
 
     for name, obj in custom.items():
         if isinstance(obj, type) and issubclass(obj, Layer):
