@@ -420,3 +420,16 @@ def test_two_threads_train_the_same_constrained_weights_as_one(backend, monkeypa
     assert np.sqrt(np.sum(kernel ** 2, axis=(0, 1, 2))).max() <= 0.3 * (1 + 1e-9)
     if backend == "processes":  # the constraint wrote into the shared weights, in place
         assert split._process_state.shared.intact(split.weights)
+
+
+def test_keras_serialization_helpers_take_constraints():
+    from npconv import saving
+
+    c = constraints.MaxNorm(3, axis=[0, 1, 2])
+    config = saving.serialize_keras_object(c)
+    assert config == {"module": "keras.constraints", "class_name": "MaxNorm",
+                      "config": {"max_value": 3, "axis": [0, 1, 2]}, "registered_name": None}
+    assert saving.deserialize_keras_object(config) == c
+    assert saving.deserialize_keras_object(
+        {"module": "keras.constraints", "class_name": "MyClip", "config": {"limit": 2}},
+        custom_objects={"MyClip": MyClip}) == MyClip(2)

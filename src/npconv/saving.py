@@ -72,9 +72,8 @@ def serialize_keras_object(obj):
     if isinstance(obj, Constraint):
         return {"module": "keras.constraints", "class_name": type(obj).__name__,
                 "config": obj.get_config(), "registered_name": None}
-    raise TypeError("serialize_keras_object: npconv serializes layers, regularizers and "
-                    "constraints. "
-                    f"Received {type(obj).__name__}")
+    raise TypeError("serialize_keras_object: npconv serializes layers and regularizers (and "
+                    f"constraints). Received {type(obj).__name__}")
 
 
 def deserialize_keras_object(config, custom_objects=None):
