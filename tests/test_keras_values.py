@@ -223,7 +223,7 @@ def test_add_weight_takes_keras_3_arguments_and_the_layer_trains():
 @pytest.mark.parametrize("call, error, message", [
     (lambda l: l.add_weight(initializer="zeros"), TypeError, "needs a shape"),
     (lambda l: l.add_weight("w", (2,), shape=(2,)), TypeError, "both by position"),
-    (lambda l: l.add_weight(shape=(2,), constraint="non_neg"), ValueError, "constraints"),
+    (lambda l: l.add_weight(shape=(2,), constraint="positive"), ValueError, "constraints"),
     (lambda l: l.add_weight(shape=(2,), colour="red"), TypeError, "colour"),
     (lambda l: l.add_weight(shape=(2, -1)), ValueError, "negative"),
     (lambda l: l.add_weight(shape=("a",)), TypeError, "tuple of ints"),

@@ -4,6 +4,7 @@
 ``npconv.Input``, ``npconv.Model``, ``npconv.Sequential``, ``npconv.models``,
 ``npconv.activations``, ``npconv.optimizers``, ``npconv.losses``, ``npconv.metrics``,
 ``npconv.callbacks``, ``npconv.datasets``, ``npconv.utils``, ``npconv.regularizers``,
+``npconv.constraints``,
 ``npconv.saving``, ``npconv.backend``.
 
 Everything is imported on first use, so ``import npconv`` itself costs almost nothing.
@@ -31,9 +32,9 @@ _ATTRIBUTES = {
     "Optimizer": ("npconv.training.optimizers", "Optimizer"),
 }
 _SUBMODULES = {
-    "activations", "backend", "bench", "callbacks", "data", "datasets", "initializers", "io",
-    "layers", "losses", "metrics", "models", "ops", "optimizers", "random", "regularizers",
-    "saving", "training", "utils", "viz",
+    "activations", "backend", "bench", "callbacks", "constraints", "data", "datasets",
+    "initializers", "io", "layers", "losses", "metrics", "models", "ops", "optimizers",
+    "random", "regularizers", "saving", "training", "utils", "viz",
 }
 
 __all__ = sorted(set(_ATTRIBUTES) | _SUBMODULES | {"__version__", "version"})

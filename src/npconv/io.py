@@ -344,8 +344,9 @@ def load_model(path, custom_objects=None, compile=True, safe_mode=True):  # noqa
     """Rebuild a model saved by ``model.save(path)``: architecture, weights, optimizer state.
 
     As Keras 3's ``load_model(filepath, custom_objects=None, compile=True, safe_mode=True)``.
-    ``custom_objects`` maps the names in the file to your own classes: Layer subclasses (a
-    class defined before loading is found by its name anyway) and Loss subclasses, and to
+    ``custom_objects`` maps the names in the file to your own classes: Layer and Constraint
+    subclasses (a class defined before loading is found by its name anyway) and Loss
+    subclasses, and to
     the functions of ``Lambda`` layers (``{"scale": scale}``: the file holds only their
     names); other entries (a Model subclass: its graph loads as a functional Model) are not
     needed. The file never holds code, so ``safe_mode`` has nothing to refuse; it is
@@ -359,9 +360,14 @@ def load_model(path, custom_objects=None, compile=True, safe_mode=True):  # noqa
         raise TypeError(f"load_model: expected custom_objects to be a dict of names. "
                         f"Received {type(custom_objects).__name__}")
     custom = dict(custom_objects or {})
+    from .constraints import _CLASSES as CONSTRAINT_CLASSES
+    from .constraints import Constraint
+
     for name, obj in custom.items():
         if isinstance(obj, type) and issubclass(obj, Layer):
             LAYER_REGISTRY[name] = obj
+        if isinstance(obj, type) and issubclass(obj, Constraint):
+            CONSTRAINT_CLASSES[name] = obj  # (a class defined before loading is found anyway)
     # (a Model subclass there is not needed: the file holds its graph, which loads as a
     # functional Model; initializer functions are not needed either: the file has the
     # weights)

@@ -54,9 +54,10 @@ def get_custom_objects() -> dict:
 
 
 def serialize_keras_object(obj):
-    """Keras's ``{"module", "class_name", "config", "registered_name"}`` dict of a layer or a
-    regularizer (``None``, strings and numbers are returned as they are);
+    """Keras's ``{"module", "class_name", "config", "registered_name"}`` dict of a layer, a
+    regularizer or a constraint (``None``, strings and numbers are returned as they are);
     :func:`deserialize_keras_object` rebuilds it."""
+    from .constraints import Constraint
     from .layers.base import Layer
     from .regularizers import Regularizer
 
@@ -68,8 +69,11 @@ def serialize_keras_object(obj):
     if isinstance(obj, Regularizer):
         return {"module": "keras.regularizers", "class_name": type(obj).__name__,
                 "config": obj.get_config(), "registered_name": None}
-    raise TypeError("serialize_keras_object: npconv serializes layers and regularizers. "
-                    f"Received {type(obj).__name__}")
+    if isinstance(obj, Constraint):
+        return {"module": "keras.constraints", "class_name": type(obj).__name__,
+                "config": obj.get_config(), "registered_name": None}
+    raise TypeError("serialize_keras_object: npconv serializes layers and regularizers (and "
+                    f"constraints). Received {type(obj).__name__}")
 
 
 def deserialize_keras_object(config, custom_objects=None):
@@ -80,6 +84,9 @@ def deserialize_keras_object(config, custom_objects=None):
     if not isinstance(config, dict) or "class_name" not in config:
         raise TypeError("deserialize_keras_object: expected a dict with 'class_name' and "
                         f"'config'. Received {config!r}")
+    if config.get("module") == "keras.constraints":
+        from .constraints import deserialize as deserialize_constraint
+        return deserialize_constraint(config, custom_objects=custom_objects)
     if config.get("module") == "keras.regularizers":
         from .regularizers import deserialize
         return deserialize({"class_name": config["class_name"],

@@ -234,8 +234,9 @@ def test_alpha_dropout_keeps_mean_and_variance_seeds_and_inference():
 
 
 def test_argument_errors_name_the_layer():
-    with pytest.raises(ValueError, match=r"PReLU: alpha_constraint is not supported"):
-        layers.PReLU(alpha_constraint="non_neg", name="PReLU")
+    # (constraints are supported now: an unknown one is the error)
+    with pytest.raises(ValueError, match=r"PReLU: alpha_constraint: .*unknown constraint"):
+        layers.PReLU(alpha_constraint="positive", name="PReLU")
     with pytest.raises(ValueError, match=r"shared_axes to be distinct ints >= 1.*"
                                          r"Received: shared_axes=\[0\]"):
         layers.PReLU(shared_axes=[0])
@@ -257,8 +258,8 @@ def test_argument_errors_name_the_layer():
         layers.GroupNormalization(2, axis=0)(np.ones((2, 6)))
     with pytest.raises(ValueError, match="epsilon > 0"):
         layers.GroupNormalization(2, epsilon=0)
-    with pytest.raises(ValueError, match="gamma_constraint is not supported"):
-        layers.GroupNormalization(2, gamma_constraint="non_neg")
+    with pytest.raises(ValueError, match="gamma_constraint: .*unknown constraint 'positive'"):
+        layers.GroupNormalization(2, gamma_constraint="positive")
     built = layers.GroupNormalization(2)
     built(np.ones((2, 6)))
     with pytest.raises(ValueError, match=r"expected 6 channels on axis -1"):

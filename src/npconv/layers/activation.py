@@ -163,25 +163,20 @@ class ELU(_Elementwise, Layer):
         return {**super().get_config(), "alpha": self.alpha}
 
 
-def no_constraint(value, name: str, where: str):
-    """Keras's ``*_constraint`` arguments: only None, npconv has no weight constraints."""
-    if value is not None:
-        raise ValueError(f"{where}: {name} is not supported in npconv (it has no weight "
-                         f"constraints); expected None. Received: {name}={value!r}")
-
-
 class PReLU(Layer):
     """Keras 3's parametric ReLU: ``x`` where x > 0, ``alpha * x`` elsewhere, ``alpha`` a
     trainable weight of the input's shape without the batch axis (Keras's default: one alpha
     per value), of size 1 on ``shared_axes`` (axes of the input, 1 = the first after the
     batch): ``shared_axes=[1, 2]`` after an NHWC convolution learns one alpha per channel,
     torch's ``nn.PReLU(num_parameters=C)``. ``alpha_initializer`` defaults to zeros (Keras;
-    torch starts at 0.25); ``alpha_regularizer`` penalises it. The input's sizes must stay
+    torch starts at 0.25); ``alpha_regularizer`` penalises it, ``alpha_constraint``
+    (``npconv.constraints``) constrains it after each optimizer update. The input's sizes must stay
     those alpha was built for, except on the shared axes. PReLU works in its input's own
     layout (NCHW maps share over ``[2, 3]``), so it takes no ``data_format``.
     """
 
     batch_independent = True
+    _constraint_args = {"alpha": "alpha"}
 
     def __init__(self, alpha_initializer="Zeros", alpha_regularizer=None,
                  alpha_constraint=None, shared_axes=None, **kwargs):
@@ -189,13 +184,12 @@ class PReLU(Layer):
         if "data_format" in kwargs:
             raise TypeError(f"{where}: PReLU takes no data_format: it works in its input's "
                             "own layout (for NCHW feature maps, shared_axes=[2, 3])")
-        super().__init__(**kwargs)
+        super().__init__(alpha_constraint=alpha_constraint, **kwargs)
         self.alpha_initializer = initializers.get(alpha_initializer, self.name)
         try:
             self.alpha_regularizer = regularizers.get(alpha_regularizer)
         except (TypeError, ValueError) as err:
             raise type(err)(f"{self.name}: alpha_regularizer: {err}") from None
-        no_constraint(alpha_constraint, "alpha_constraint", self.name)
         if shared_axes is None:
             self.shared_axes = None
         else:
@@ -255,5 +249,4 @@ class PReLU(Layer):
         return {**super().get_config(),
                 "alpha_initializer": initializers.serialize(self.alpha_initializer),
                 "alpha_regularizer": regularizers.serialize(self.alpha_regularizer),
-                "alpha_constraint": None,
                 "shared_axes": None if self.shared_axes is None else list(self.shared_axes)}

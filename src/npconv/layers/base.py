@@ -9,7 +9,11 @@ A layer is a callable object that
   ``count_params``, ``name``, ``trainable``, ``training=`` as an argument (no global flag),
 - takes Keras's ``kernel_regularizer=`` / ``bias_regularizer=`` (``npconv.regularizers``) for
   any layer with a weight named ``"kernel"`` / ``"bias"``: ``layer.losses`` lists the penalties
-  and ``add_regularization_gradients()`` adds their gradients to the weights' ``grad``.
+  and ``add_regularization_gradients()`` adds their gradients to the weights' ``grad``,
+- takes Keras's ``<prefix>_constraint=`` arguments (``npconv.constraints``) that its class
+  lists in ``_constraint_args`` (prefix -> weight name; Dense: ``kernel``, ``bias``):
+  ``add_weight`` stores the constraint on the ``Weight`` (``weight.constraint``, also given
+  as ``add_weight(constraint=...)``) and the optimizer projects the weight after each update.
 
 Layout: inside, 4-D tensors are NHWC. A layer created with ``data_format="channels_first"``
 accepts and returns NCHW; the transposes happen here, at the boundary, so subclasses only
@@ -46,7 +50,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from .. import _malloc, initializers, regularizers
+from .. import _malloc, constraints, initializers, regularizers
 from .._checks import check_choice, float_array
 from ..random import global_generator
 from ..tensor import as_tensor
@@ -105,16 +109,19 @@ def _operator(ufunc, reflected=False):
 class Weight:
     """A named parameter: ``value`` (updated in place by optimizers) and its ``grad``."""
 
-    __slots__ = ("name", "value", "grad", "trainable", "regularizer")
+    __slots__ = ("name", "value", "grad", "trainable", "regularizer", "constraint")
 
     def __init__(self, name: str, value: np.ndarray, trainable: bool = True,
-                 regularizer=None):
+                 regularizer=None, constraint=None):
         self.name = name
         self.value = value
         self.grad: np.ndarray | None = None
         self.trainable = trainable
         #: An ``npconv.regularizers.Regularizer`` penalising ``value``, or None.
         self.regularizer = regularizer
+        #: An ``npconv.constraints.Constraint`` (or a function ``w -> w'``) the optimizer
+        #: applies to ``value`` after each of its updates, or None.
+        self.constraint = constraint
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -468,6 +475,10 @@ class Layer:
     _adopting = False
     activity_regularizer = None
     _activity_loss = _activity_output = None
+    #: Keras's ``<prefix>_constraint`` arguments of this layer class: prefix -> the name of
+    #: the weight it constrains (``{"kernel": "kernel", "bias": "bias"}`` for Dense). Each is
+    #: kept as ``self.<prefix>_constraint`` and saved in ``get_config`` (None too).
+    _constraint_args: dict = {}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -499,6 +510,16 @@ class Layer:
         except (TypeError, ValueError) as err:
             raise type(err)(f"{where}: activity_regularizer: {err}") from None
         self._activity_loss = self._activity_output = None
+        #: Constraints by weight name (attached by add_weight), from ``_constraint_args``.
+        self._weight_constraints = {}
+        for prefix, weight_name in self._constraint_args.items():
+            try:
+                constraint = constraints.get(kwargs.pop(f"{prefix}_constraint", None))
+            except (TypeError, ValueError) as err:
+                raise type(err)(f"{where}: {prefix}_constraint: {err}") from None
+            setattr(self, f"{prefix}_constraint", constraint)
+            if constraint is not None:
+                self._weight_constraints[weight_name] = constraint
         if kwargs:
             unexpected = ", ".join(sorted(kwargs))
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s): {unexpected}")
@@ -535,7 +556,9 @@ class Layer:
         ``initializer`` defaults to ``"glorot_uniform"`` (as in Keras), ``dtype`` to the
         layer's (float32 unless the layer is float64), ``name`` to ``"variable"``.
         ``regularizer`` defaults to the layer's ``kernel_regularizer`` / ``bias_regularizer``
-        for the weights named "kernel" / "bias". Keras's ``autocast`` and ``aggregation`` are
+        for the weights named "kernel" / "bias", ``constraint`` (``npconv.constraints``:
+        applied by the optimizer after each update) to the layer's constraint argument for
+        that weight (``kernel_constraint`` ...). Keras's ``autocast`` and ``aggregation`` are
         accepted and have no effect here (no mixed precision, one device).
         """
         if args and isinstance(args[0], str):  # (name, shape, initializer, trainable, reg.)
@@ -558,13 +581,16 @@ class Layer:
         if unknown:
             raise TypeError(f"{self.name}.add_weight: unexpected keyword argument(s): "
                             f"{', '.join(unknown)}")
-        if constraint is not None:
-            raise ValueError(f"{self.name}.add_weight: weight constraints are not supported "
-                             f"in npconv. Received constraint={constraint!r}")
+        try:
+            constraint = constraints.get(constraint)
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{self.name}.add_weight: constraint: {err}") from None
         return self._new_weight(values["name"], values["shape"], values["initializer"],
-                                values["dtype"], values["trainable"], values["regularizer"])
+                                values["dtype"], values["trainable"], values["regularizer"],
+                                constraint)
 
-    def _new_weight(self, name, shape, initializer, dtype, trainable, regularizer) -> Weight:
+    def _new_weight(self, name, shape, initializer, dtype, trainable, regularizer,
+                    constraint=None) -> Weight:
         name = "variable" if name is None else name
         if not isinstance(name, str) or not name:
             raise TypeError(f"{self.name}.add_weight: expected name to be a non-empty string. "
@@ -602,7 +628,10 @@ class Layer:
             value = np.zeros(shape, dtype=dtype)
         if regularizer is None:
             regularizer = self._weight_regularizers.get(name)
-        weight = Weight(name, value, bool(trainable), regularizers.get(regularizer))
+        if constraint is None:
+            constraint = self._weight_constraints.get(name)
+        weight = Weight(name, value, bool(trainable), regularizers.get(regularizer),
+                        constraint)
         self._weights.append(weight)
         return weight
 
@@ -1067,6 +1096,9 @@ class Layer:
             config[f"{weight_name}_regularizer"] = regularizers.serialize(regularizer)
         if self.activity_regularizer is not None:
             config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        for prefix in self._constraint_args:
+            config[f"{prefix}_constraint"] = constraints.serialize(
+                getattr(self, f"{prefix}_constraint", None))
         return config
 
     @classmethod

@@ -184,9 +184,12 @@ class Conv2D(_WindowConv):
     Weights in Keras order: ``kernel`` (kh, kw, C_in / groups, filters), then ``bias``
     (filters,). ``activation`` is a name, an ``npconv.ops.activations.Activation`` or None.
     ``groups`` must divide both ``filters`` (checked here) and the input channels (at build).
+    ``kernel_constraint`` / ``bias_constraint``: ``npconv.constraints`` (e.g. ``max_norm(3,
+    axis=[0, 1, 2])`` bounds each filter's norm).
     """
 
     _kernel_weight = "kernel"
+    _constraint_args = {"kernel": "kernel", "bias": "bias"}  # Keras's *_constraint arguments
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1,
                  activation=None, use_bias=True, kernel_initializer="glorot_uniform",

@@ -36,6 +36,7 @@ class Conv2DTranspose(_WindowConv):
 
     _kernel_weight = "kernel"
     _kernel_in_axis = 3
+    _constraint_args = {"kernel": "kernel", "bias": "bias"}  # Keras's *_constraint arguments
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
                  output_padding=None, data_format=None, dilation_rate=(1, 1), activation=None,

@@ -49,9 +49,12 @@ class Dense(Layer):
 
     Input (N, ..., n_in) -> output (N, ..., units). Weights in Keras order: kernel (n_in, units),
     bias (units,). ``input_dim=n`` / ``input_shape=(n,)`` are accepted as in Keras.
+    ``kernel_constraint`` / ``bias_constraint`` (``npconv.constraints``) are applied by the
+    optimizer after each update.
     """
 
     batch_independent = True
+    _constraint_args = {"kernel": "kernel", "bias": "bias"}  # Keras's *_constraint arguments
 
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):

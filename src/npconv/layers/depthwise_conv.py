@@ -50,10 +50,12 @@ class DepthwiseConv2D(_WindowConv):
     """Depthwise 2-D convolution (Keras semantics, NHWC inside).
 
     Weights in Keras order: ``kernel`` (kh, kw, C_in, depth_multiplier), then ``bias``
-    (C_in * depth_multiplier,). ``depthwise_regularizer`` penalises the kernel.
+    (C_in * depth_multiplier,). ``depthwise_regularizer`` penalises the kernel,
+    ``depthwise_constraint`` constrains it (``npconv.constraints``; ``bias_constraint`` too).
     """
 
     _kernel_weight = "kernel"
+    _constraint_args = {"depthwise": "kernel", "bias": "bias"}
 
     def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1,
                  data_format=None, dilation_rate=(1, 1), activation=None, use_bias=True,
@@ -112,6 +114,8 @@ class SeparableConv2D(_WindowConv):
     """
 
     _kernel_weight = "depthwise_kernel"
+    _constraint_args = {"depthwise": "depthwise_kernel", "pointwise": "pointwise_kernel",
+                        "bias": "bias"}
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
                  dilation_rate=(1, 1), depth_multiplier=1, activation=None, use_bias=True,

@@ -28,7 +28,6 @@ from ..ops.norm import (
     unit_norm_backward,
     unit_norm_forward,
 )
-from .activation import no_constraint
 from .base import Layer
 
 __all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization",
@@ -58,6 +57,8 @@ class BatchNormalization(_ChannelAxis, Layer):
     """
 
     batch_independent = True
+
+    _constraint_args = {"beta": "beta", "gamma": "gamma"}  # Keras's *_constraint arguments
 
     def splits_batch(self, training) -> bool:
         # While training, it normalizes with statistics of the whole batch.
@@ -179,6 +180,7 @@ class LayerNormalization(Layer):
     """
 
     batch_independent = True
+    _constraint_args = {"beta": "beta", "gamma": "gamma"}  # Keras's *_constraint arguments
 
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", **kwargs):
@@ -288,16 +290,19 @@ class GroupNormalization(_ChannelAxis, Layer):
     NCHW input give ``axis=1`` (as in Keras), or ``data_format="channels_first"``, with which
     the default ``axis=-1`` means the channels (as BatchNormalization's). Weights: gamma (if
     ``scale``), beta (if ``center``). torch's ``F.group_norm(x, groups, weight, bias, eps)``
-    on NCHW. Constraints are not supported (only None). The maths: :mod:`npconv.ops.norm`.
+    on NCHW. ``beta_constraint`` / ``gamma_constraint``: ``npconv.constraints``. The maths:
+    :mod:`npconv.ops.norm`.
     """
 
     batch_independent = True
+    _constraint_args = {"beta": "beta", "gamma": "gamma"}  # Keras's *_constraint arguments
 
     def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
                  gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
                  **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(beta_constraint=beta_constraint, gamma_constraint=gamma_constraint,
+                         **kwargs)
         if not _is_int(groups) or not (groups >= 1 or groups == -1):
             raise ValueError(f"{self.name}: GroupNormalization expects groups to be an int "
                              f">= 1, or -1 (one group per channel). Received: groups={groups!r}")
@@ -321,8 +326,6 @@ class GroupNormalization(_ChannelAxis, Layer):
                 setattr(self, name, regularizers.get(value))
             except (TypeError, ValueError) as err:
                 raise type(err)(f"{self.name}: {name}: {err}") from None
-        no_constraint(beta_constraint, "beta_constraint", self.name)
-        no_constraint(gamma_constraint, "gamma_constraint", self.name)
         self.gamma = self.beta = None
         self._cache = None
         self._inner_axis = None
@@ -396,8 +399,7 @@ class GroupNormalization(_ChannelAxis, Layer):
                   "beta_initializer": initializers.serialize(self.beta_initializer),
                   "gamma_initializer": initializers.serialize(self.gamma_initializer),
                   "beta_regularizer": regularizers.serialize(self.beta_regularizer),
-                  "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
-                  "beta_constraint": None, "gamma_constraint": None}
+                  "gamma_regularizer": regularizers.serialize(self.gamma_regularizer)}
         if self.data_format == "channels_first":  # (it moves the default axis: keep it)
             config["data_format"] = self.data_format
         return config

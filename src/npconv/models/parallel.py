@@ -79,7 +79,7 @@ def _replica_layer(layer):
         return twin
     mapping = {}
     for w in layer._weights:
-        mapping[id(w)] = Weight(w.name, w.value, w.trainable, w.regularizer)
+        mapping[id(w)] = Weight(w.name, w.value, w.trainable, w.regularizer, w.constraint)
     twin._weights = [mapping[id(w)] for w in layer._weights]
     for key, value in vars(layer).items():
         if isinstance(value, Weight) and id(value) in mapping:

@@ -27,7 +27,10 @@ is not None, in Keras's order:
     Lion      w -= lr * sign(beta_1 m + (1 - beta_1) g);  m = beta_2 m + (1 - beta_2) g
     Ftrl      FTRL-proximal (see the class)
 
-4. ``iterations += 1`` (t above is ``iterations + 1``).
+4. each updated weight that has a ``constraint`` (``npconv.constraints``, e.g. a layer's
+   ``kernel_constraint``) is projected in place: ``w[...] = constraint(w)`` (Keras 3's
+   ``variable.assign(variable.constraint(variable))``); a weight without one costs one check,
+5. ``iterations += 1`` (t above is ``iterations + 1``).
 
 Note where epsilon sits: Keras's RMSprop and Adagrad put it *inside* the square root and Keras's
 Adam adds it to ``sqrt(v)`` before bias correction; PyTorch puts it outside the root and after
@@ -213,10 +216,27 @@ class Optimizer:
                 weight.value *= 1 - lr * self.weight_decay
         for (index, weight, _), grad in zip(pairs, grads, strict=True):
             self._update(index, weight.value, grad, lr)
+            constraint = getattr(weight, "constraint", None)
+            if constraint is not None:
+                self._constrain(weight, constraint)
         self.iterations += 1
         return self.iterations
 
     step = apply_gradients
+
+    def _constrain(self, weight, constraint) -> None:
+        """``weight.value[...] = constraint(weight.value)``: in place, so that arrays shared
+        with others (a model's replicas, helper processes' shared memory) see it too."""
+        value = weight.value
+        new = np.asarray(constraint(value))
+        if new.shape != value.shape:
+            raise ValueError(f"{self.name}: the constraint {constraint!r} of weight "
+                             f"'{weight.name}' returned shape {new.shape}; expected the "
+                             f"weight's shape {value.shape}")
+        if new.dtype.kind not in "biuf":
+            raise TypeError(f"{self.name}: the constraint {constraint!r} of weight "
+                            f"'{weight.name}' returned dtype {new.dtype}; expected real numbers")
+        np.copyto(value, new, casting="unsafe")
 
     def _update(self, index: int, value: np.ndarray, grad: np.ndarray, lr: float) -> None:
         raise TypeError(f"{type(self).__name__} does not define _update(); optimizers must")
