@@ -476,6 +476,10 @@ def _truncated(tmp_path, run_dir):
     (["train", "--dataset", "imagenet"], 2, "unknown dataset 'imagenet'"),
     (["train", "--optimizer", "lamb"], 2, "unknown optimizer 'lamb'"),
     (["train", "--image-size", "28"], 2, "HEIGHTxWIDTH"),
+    # (they were ignored for a built-in data set)
+    (["train", "--image-size", "32x32"], 2, "--image-size applies to an image folder"),
+    (["train", "--color-mode", "rgb", "--image-size", "8x8"], 2,
+     "--image-size and --color-mode apply to an image folder"),
     (["train", "--resume", "{run}", "--model", "lenet5"], 2, "only --epochs"),
     (["train", "--resume", "{run}"], 2, "already done 3 of 3 epochs"),
     (["train", "--resume", "{tmp}/nothing"], 1, "not a folder"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from . import RESUME_OPTIONS, TRAIN_DEFAULTS, UsageError
 
 #: parser destination -> RunConfig field, for the options that configure a run
@@ -30,6 +32,13 @@ def train_command(args) -> int:
         values = {dest: getattr(args, dest) for dest in _CONFIG_OPTIONS
                   if getattr(args, dest) is not None}
         config = run.RunConfig(**{**TRAIN_DEFAULTS, **values}).validate()
+        folder_only = [_flag(dest) for dest in ("image_size", "color_mode")
+                       if getattr(args, dest) is not None]
+        if folder_only and not os.path.isdir(config.dataset):
+            verb = "applies" if len(folder_only) == 1 else "apply"
+            raise UsageError(f"{' and '.join(folder_only)} {verb} to an image folder "
+                             f"(--dataset DIR); the {config.dataset} data set has its own size "
+                             f"and channels")
         output = args.output if args.output is not None else run.default_output(config)
         plural = "s" if config.epochs > 1 else ""
         print(f"npconv: training {config.model} on {config.dataset} for {config.epochs} "
