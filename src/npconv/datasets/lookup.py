@@ -24,6 +24,7 @@ searched, every address tried and how to get the data.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import os
@@ -255,6 +256,7 @@ def download_missing(spec: DatasetSpec, *, download_base=None, timeout: float = 
         def log(msg):
             print(msg, file=sys.stderr)
     folder = cache_root() / spec.name
+    existed = folder.exists()
     bases = mirror_bases(spec, download_base)
     files, missing = find_files(spec, folder)
     for rf in spec.files:
@@ -273,6 +275,8 @@ def download_missing(spec: DatasetSpec, *, download_base=None, timeout: float = 
                 cause = err.reason if type(err) is urllib.error.URLError else err
                 failures.append(f"{url}: {type(cause).__name__}: {cause}")
         else:
+            if not existed:
+                _remove_if_empty(folder)  # nothing was downloaded: leave no empty folder
             more = f" (and {len(failures) - 1} more address(es))" if len(failures) > 1 else ""
             raise DownloadError(
                 "\n".join([f"could not download {rf.name} of {spec.title}:"]
@@ -280,6 +284,11 @@ def download_missing(spec: DatasetSpec, *, download_base=None, timeout: float = 
                 summary=f"could not download {rf.name}: {failures[0]}{more}",
                 failures=failures)
     return Located(spec.name, folder, "download", files)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # not empty (an earlier file arrived), or gone
+        folder.rmdir()
 
 
 # ---------------------------------------------------------------------------- the whole lookup
