@@ -267,3 +267,45 @@ def test_bad_arguments():
     w.grad = np.ones(2)
     with pytest.raises(ValueError, match="Ftrl divides by the learning rate, which is 0"):
         optimizers.Ftrl(0.0).apply_gradients([w])
+
+
+# Keras 3's optimizers also take use_ema, ema_momentum, ema_overwrite_frequency,
+# loss_scale_factor and gradient_accumulation_steps, and their get_config writes them: a Keras
+# snippet `Adam(1e-3, use_ema=False)` or a Keras config was a TypeError here.
+KERAS_EXTRAS = {"use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
+                "loss_scale_factor": None, "gradient_accumulation_steps": None}
+
+
+@pytest.mark.parametrize("name", sorted(optimizers._BY_NAME))
+def test_keras_ema_free_arguments_are_accepted_and_change_nothing(name):
+    cls = optimizers._BY_NAME[name]
+    rng = np.random.default_rng(3)
+    w_plain, w_extras = make_weights(rng), make_weights(np.random.default_rng(3))
+    grads = grad_sequence(rng, w_plain, 4)
+    plain = run(cls(learning_rate=0.01), w_plain, grads)
+    extras = run(cls(learning_rate=0.01, **KERAS_EXTRAS), w_extras, grads)
+    for a, b in zip(plain, extras, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_keras_config_with_the_ema_arguments_loads():
+    config = {"name": "adam", "learning_rate": 0.002, "weight_decay": None, "clipnorm": None,
+              "global_clipnorm": None, "clipvalue": None, **KERAS_EXTRAS, "beta_1": 0.8,
+              "beta_2": 0.99, "epsilon": 1e-07, "amsgrad": False}
+    for opt in (optimizers.Adam.from_config(config),
+                optimizers.get({"class_name": "Adam", "config": config})):
+        assert isinstance(opt, optimizers.Adam)
+        assert (opt.learning_rate, opt.beta_1, opt.beta_2) == (0.002, 0.8, 0.99)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"use_ema": True}, ValueError, "SGD: use_ema=True .* not implemented"),
+    ({"gradient_accumulation_steps": 4}, ValueError,
+     "SGD: gradient_accumulation_steps is not implemented.*Received: "
+     "gradient_accumulation_steps=4"),
+    ({"loss_scale_factor": 128.0}, ValueError, "SGD: loss_scale_factor is not implemented"),
+    ({"momentun": 0.9}, TypeError, r"SGD: unexpected keyword argument\(s\) \['momentun'\]"),
+])
+def test_keras_arguments_npconv_does_not_implement_are_refused(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        optimizers.SGD(**kwargs)

@@ -82,6 +82,28 @@ def _check_positive_or_none(value, name, where):
     return value
 
 
+#: Keras 3's other optimizer arguments, at the values that leave the update as npconv's
+#: (what Keras's ``get_config`` writes for an optimizer without them).
+_KERAS_EXTRAS = {"use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
+                 "loss_scale_factor": None, "gradient_accumulation_steps": None}
+
+
+def _check_keras_extras(kwargs, where) -> None:
+    """Accept Keras's ``use_ema=False``, ``ema_*``, ``loss_scale_factor=None`` and
+    ``gradient_accumulation_steps=None`` (a Keras snippet or config that names them); refuse
+    what npconv does not implement, and unknown arguments, naming the optimizer."""
+    unknown = sorted(k for k in kwargs if k not in _KERAS_EXTRAS)
+    if unknown:
+        raise TypeError(f"{where}: unexpected keyword argument(s) {unknown}")
+    if kwargs.get("use_ema"):
+        raise ValueError(f"{where}: use_ema=True (an exponential moving average of the "
+                         "weights) is not implemented in npconv; use use_ema=False")
+    for key in ("loss_scale_factor", "gradient_accumulation_steps"):
+        if kwargs.get(key) is not None:
+            raise ValueError(f"{where}: {key} is not implemented in npconv; leave it None. "
+                             f"Received: {key}={kwargs[key]!r}")
+
+
 class Optimizer:
     """Base class: learning rate, clipping, weight decay, iterations, slots and state.
 
@@ -93,8 +115,9 @@ class Optimizer:
     _default_name = "optimizer"
 
     def __init__(self, learning_rate, weight_decay=None, clipnorm=None, clipvalue=None,
-                 global_clipnorm=None, name=None):
+                 global_clipnorm=None, name=None, **kwargs):
         where = type(self).__name__
+        _check_keras_extras(kwargs, where)
         self.name = name or self._default_name
         self._learning_rate = None
         self.learning_rate = learning_rate
@@ -372,8 +395,9 @@ class SGD(Optimizer):
     _slot_names = ("momentum",)
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=None,
-                 clipnorm=None, clipvalue=None, global_clipnorm=None, name=None):
-        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name)
+                 clipnorm=None, clipvalue=None, global_clipnorm=None, name=None, **kwargs):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name,
+                         **kwargs)
         self.momentum = _check_nonneg(momentum, "momentum", "SGD", upper=1)
         self.nesterov = bool(nesterov)
 
@@ -403,8 +427,9 @@ class RMSprop(Optimizer):
 
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False,
                  weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
-                 name=None):
-        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name)
+                 name=None, **kwargs):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name,
+                         **kwargs)
         self.rho = _check_nonneg(rho, "rho", "RMSprop", upper=1)
         self.momentum = _check_nonneg(momentum, "momentum", "RMSprop", upper=1)
         self.epsilon = _check_nonneg(epsilon, "epsilon", "RMSprop")
@@ -464,8 +489,9 @@ class Adam(Optimizer):
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  amsgrad=False, weight_decay=None, clipnorm=None, clipvalue=None,
-                 global_clipnorm=None, name=None):
-        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name)
+                 global_clipnorm=None, name=None, **kwargs):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name,
+                         **kwargs)
         where = type(self).__name__
         self.beta_1 = _check_nonneg(beta_1, "beta_1", where, upper=1)
         self.beta_2 = _check_nonneg(beta_2, "beta_2", where, upper=1)
@@ -501,12 +527,12 @@ class AdamW(Adam):
 
     def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-7, amsgrad=False, clipnorm=None, clipvalue=None,
-                 global_clipnorm=None, name=None):
+                 global_clipnorm=None, name=None, **kwargs):
         if weight_decay is None:
             raise ValueError("AdamW: expected weight_decay to be a float. "
                              "Received: weight_decay=None")
         super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay,
-                         clipnorm, clipvalue, global_clipnorm, name)
+                         clipnorm, clipvalue, global_clipnorm, name, **kwargs)
 
 
 class Adagrad(Optimizer):
@@ -519,8 +545,9 @@ class Adagrad(Optimizer):
 
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7,
                  weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
-                 name=None):
-        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name)
+                 name=None, **kwargs):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name,
+                         **kwargs)
         self.initial_accumulator_value = _check_nonneg(
             initial_accumulator_value, "initial_accumulator_value", "Adagrad")
         self.epsilon = _check_nonneg(epsilon, "epsilon", "Adagrad")
@@ -566,8 +593,9 @@ class Nadam(Optimizer):
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
-                 name=None):
-        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name)
+                 name=None, **kwargs):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name,
+                         **kwargs)
         where = type(self).__name__
         self.beta_1 = _check_nonneg(beta_1, "beta_1", where, upper=1)
         self.beta_2 = _check_nonneg(beta_2, "beta_2", where, upper=1)
@@ -625,8 +653,9 @@ class Adamax(Optimizer):
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
-                 name=None):
-        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name)
+                 name=None, **kwargs):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name,
+                         **kwargs)
         where = type(self).__name__
         self.beta_1 = _check_nonneg(beta_1, "beta_1", where, upper=1)
         self.beta_2 = _check_nonneg(beta_2, "beta_2", where, upper=1)
@@ -669,8 +698,9 @@ class Adadelta(Optimizer):
     _slot_names = ("accumulated_grad", "accumulated_delta_var")
 
     def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, weight_decay=None,
-                 clipnorm=None, clipvalue=None, global_clipnorm=None, name=None):
-        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name)
+                 clipnorm=None, clipvalue=None, global_clipnorm=None, name=None, **kwargs):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name,
+                         **kwargs)
         where = type(self).__name__
         self.rho = _check_nonneg(rho, "rho", where, upper=1)
         self.epsilon = _check_nonneg(epsilon, "epsilon", where)
@@ -715,8 +745,9 @@ class Lion(Optimizer):
     _slot_names = ("momentum",)
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.99, weight_decay=None,
-                 clipnorm=None, clipvalue=None, global_clipnorm=None, name=None):
-        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name)
+                 clipnorm=None, clipvalue=None, global_clipnorm=None, name=None, **kwargs):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name,
+                         **kwargs)
         where = type(self).__name__
         self.beta_1 = _check_nonneg(beta_1, "beta_1", where, upper=1)
         if self.beta_1 == 0:
@@ -758,8 +789,9 @@ class Ftrl(Optimizer):
                  initial_accumulator_value=0.1, l1_regularization_strength=0.0,
                  l2_regularization_strength=0.0, l2_shrinkage_regularization_strength=0.0,
                  beta=0.0, weight_decay=None, clipnorm=None, clipvalue=None,
-                 global_clipnorm=None, name=None):
-        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name)
+                 global_clipnorm=None, name=None, **kwargs):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name,
+                         **kwargs)
         where = type(self).__name__
         power = learning_rate_power
         if (isinstance(power, bool) or not isinstance(power, numbers.Real)
