@@ -31,6 +31,8 @@ import numbers
 
 import numpy as np
 
+from ._config_value import ConfigValue
+
 __all__ = ["Constraint", "MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm", "max_norm",
            "min_max_norm", "non_neg", "unit_norm", "get", "serialize", "deserialize"]
 
@@ -70,7 +72,7 @@ def _float_weight(w) -> np.ndarray:
     return w if w.dtype.kind == "f" else w.astype(np.float32)
 
 
-class Constraint:
+class Constraint(ConfigValue):
     """Base class: ``constraint(w)`` returns the projected weight (the base: ``w`` itself).
 
     A subclass defines ``__call__(w)`` and, if its constructor takes arguments,
@@ -85,23 +87,6 @@ class Constraint:
 
     def __call__(self, w):
         return w
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict):
-        return cls(**config)
-
-    def __eq__(self, other) -> bool:
-        return type(self) is type(other) and self.get_config() == other.get_config()
-
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, repr(sorted(self.get_config().items()))))
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 _CLASSES["Constraint"] = Constraint

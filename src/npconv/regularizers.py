@@ -23,6 +23,8 @@ import numbers
 
 import numpy as np
 
+from ._config_value import ConfigValue
+
 __all__ = ["Regularizer", "L1", "L2", "L1L2", "l1", "l2", "l1_l2", "get", "serialize",
            "deserialize"]
 
@@ -43,7 +45,7 @@ def _weight_array(x, where: str) -> np.ndarray:
     return x
 
 
-class Regularizer:
+class Regularizer(ConfigValue):
     """Base class: ``reg(x) -> float`` (the penalty) and ``reg.gradient(x)`` (d penalty / d x).
 
     A subclass defines ``__call__`` and ``gradient``. ``get_config`` returns the constructor's
@@ -72,20 +74,6 @@ class Regularizer:
                                 "return the constructor's arguments")
             config[name] = getattr(self, name)
         return config
-
-    @classmethod
-    def from_config(cls, config: dict):
-        return cls(**config)
-
-    def __eq__(self, other) -> bool:
-        return type(self) is type(other) and self.get_config() == other.get_config()
-
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, tuple(sorted(self.get_config().items()))))
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class L1L2(Regularizer):

@@ -1,0 +1,26 @@
+"""Small objects described by their config (regularizers, constraints): rebuilt from it
+(``from_config``), equal when their class and config are, shown as ``Class(arg=value)``."""
+
+from __future__ import annotations
+
+
+class ConfigValue:
+    """Base of the config-described objects; a subclass's ``get_config`` returns its
+    constructor's arguments (this one: none)."""
+
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    def __eq__(self, other) -> bool:
+        return type(self) is type(other) and self.get_config() == other.get_config()
+
+    def __hash__(self) -> int:  # (repr: a config may hold lists, e.g. an axis)
+        return hash((type(self).__name__, repr(sorted(self.get_config().items()))))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
