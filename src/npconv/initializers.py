@@ -120,16 +120,63 @@ class VarianceScaling(Initializer):
             return rng.normal(0.0, math.sqrt(variance), size=shape).astype(dtype)
         # Truncated at two standard deviations; 0.8796... is the std of the truncated unit normal.
         std = math.sqrt(variance) / 0.87962566103423978
-        values = rng.normal(0.0, 1.0, size=shape)
-        outside = np.abs(values) > 2.0
-        while outside.any():
-            values[outside] = rng.normal(0.0, 1.0, size=int(outside.sum()))
-            outside = np.abs(values) > 2.0
-        return (values * std).astype(dtype)
+        return (_truncated_unit_normal(rng, shape) * std).astype(dtype)
 
     def get_config(self):
         return _with_seed({"scale": self.scale, "mode": self.mode,
                            "distribution": self.distribution}, self.seed)
+
+
+def _truncated_unit_normal(rng, shape) -> np.ndarray:
+    """Standard normal values redrawn until all lie within two standard deviations (Keras's
+    ``truncated_normal``); a loop over redraw rounds (each redraws the few outside)."""
+    values = rng.normal(0.0, 1.0, size=shape)
+    outside = np.abs(values) > 2.0
+    while outside.any():
+        values[outside] = rng.normal(0.0, 1.0, size=int(outside.sum()))
+        outside = np.abs(values) > 2.0
+    return values
+
+
+class TruncatedNormal(Initializer):
+    """Keras's TruncatedNormal: ``mean + stddev * z`` with ``z`` a standard normal redrawn
+    outside [-2, 2] (so the values lie within two ``stddev`` of the mean)."""
+
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        self.mean, self.stddev, self.seed = float(mean), float(stddev), seed
+
+    def __call__(self, shape, dtype=np.float32, rng=None):
+        rng = _generator(self.seed, rng)
+        return (self.mean + self.stddev * _truncated_unit_normal(rng, shape)).astype(dtype)
+
+    def get_config(self):
+        return _with_seed({"mean": self.mean, "stddev": self.stddev}, self.seed)
+
+
+class Orthogonal(Initializer):
+    """Keras's Orthogonal: the weight, seen as a ``(prod(shape[:-1]), shape[-1])`` matrix, has
+    orthonormal rows or columns (whichever are fewer), times ``gain``: the Q of a QR
+    decomposition of a normal matrix, its columns' signs fixed by R's diagonal."""
+
+    def __init__(self, gain=1.0, seed=None):
+        self.gain, self.seed = float(gain), seed
+
+    def __call__(self, shape, dtype=np.float32, rng=None):
+        shape = tuple(shape)
+        if len(shape) < 2:
+            raise ValueError(f"Orthogonal: expected a weight shape of rank >= 2. Received "
+                             f"shape {shape}")
+        rng = _generator(self.seed, rng)
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        flat = rng.normal(0.0, 1.0, size=(max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(flat)
+        q = q * np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        return (self.gain * q).reshape(shape).astype(dtype)
+
+    def get_config(self):
+        return _with_seed({"gain": self.gain}, self.seed)
 
 
 def GlorotUniform(seed=None):  # noqa: N802 - Keras name
@@ -191,7 +238,12 @@ _BY_NAME = {
     "lecun_uniform": LecunUniform,
     "lecun_normal": LecunNormal,
     "variance_scaling": VarianceScaling,
+    "truncated_normal": TruncatedNormal,
+    "orthogonal": Orthogonal,
 }
+#: Keras's class names of the same (``"GlorotUniform"``, as Keras 3's configs write them).
+_BY_CLASS_NAME = {"".join(part.title() for part in name.split("_")): cls
+                  for name, cls in _BY_NAME.items()}
 
 
 def get(identifier, where: str = "initializer") -> Initializer:
@@ -199,26 +251,39 @@ def get(identifier, where: str = "initializer") -> Initializer:
     if isinstance(identifier, Initializer):
         return identifier
     if isinstance(identifier, str):
-        key = identifier.lower()
-        if key not in _BY_NAME:
-            raise ValueError(
-                f"{where}: unknown initializer. Expected one of {sorted(_BY_NAME)}. "
-                f"Received: {identifier!r}"
-            )
-        return _BY_NAME[key]()
+        return _class_of(identifier, where)()
     if isinstance(identifier, dict) and "class_name" in identifier:
+        # (Keras 3 also writes "module" and "registered_name": not needed here)
+        config = identifier.get("config") or {}
         if identifier["class_name"] == "NotSaved":
-            return NotSaved(**identifier.get("config", {}))
-        return _BY_NAME[identifier["class_name"]](**identifier.get("config", {}))
+            return NotSaved(**config)
+        cls = _class_of(identifier["class_name"], where)
+        try:
+            return cls(**config)
+        except TypeError as err:
+            raise ValueError(f"{where}: initializer {identifier['class_name']!r} does not take "
+                             f"the config {config!r}: {err}") from None
     if callable(identifier):
         return identifier
     raise ValueError(f"{where}: cannot interpret initializer. Received: {identifier!r}")
 
 
+def _class_of(name, where):
+    """The initializer class (or Keras-named factory) of a Keras name, snake or CamelCase."""
+    cls = _BY_NAME.get(name.lower()) if isinstance(name, str) else None
+    cls = cls or (_BY_CLASS_NAME.get(name) if isinstance(name, str) else None)
+    if cls is None:
+        raise ValueError(f"{where}: unknown initializer. Expected one of {sorted(_BY_NAME)} "
+                         f"(or Keras's class names, e.g. 'GlorotUniform'). Received: {name!r}")
+    return cls
+
+
 def serialize(init) -> str | dict:
     """A JSON-able description that :func:`get` turns back into the initializer."""
     if hasattr(init, "keras_name"):
-        return init.keras_name
+        seed = getattr(init, "seed", None)  # (a seeded glorot_uniform keeps its seed)
+        return init.keras_name if seed is None else {"class_name": init.keras_name,
+                                                     "config": {"seed": seed}}
     for name, cls in _BY_NAME.items():
         if type(init) is cls:
             config = init.get_config()
