@@ -633,3 +633,14 @@ def test_usage_errors_of_bench_and_check_gradients_exit_2_as_the_others(argv, ca
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("npconv: error:") and err.count("\n") == 1
+
+
+def test_image_size_is_refused_for_a_built_in_name_that_is_also_a_folder(tmp_path, monkeypatch):
+    # "--dataset mnist" is the built-in MNIST even when the current folder has a folder named
+    # mnist; --image-size was then not refused (the check asked os.path.isdir) and ignored
+    (tmp_path / "mnist" / "a").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    got, _, stderr = call(["train", "--dataset", "mnist", "--image-size", "32x32",
+                           "--no-download"])
+    assert got == 2, stderr
+    assert "--image-size applies to an image folder" in stderr

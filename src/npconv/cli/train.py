@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from . import RESUME_OPTIONS, TRAIN_DEFAULTS, UsageError
 
 #: parser destination -> RunConfig field, for the options that configure a run
@@ -34,7 +32,8 @@ def train_command(args) -> int:
         config = run.RunConfig(**{**TRAIN_DEFAULTS, **values}).validate()
         folder_only = [_flag(dest) for dest in ("image_size", "color_mode")
                        if getattr(args, dest) is not None]
-        if folder_only and not os.path.isdir(config.dataset):
+        # (a built-in name is the built-in data set even beside a folder of that name)
+        if folder_only and run.known_dataset(config.dataset) is not None:
             verb = "applies" if len(folder_only) == 1 else "apply"
             raise UsageError(f"{' and '.join(folder_only)} {verb} to an image folder "
                              f"(--dataset DIR); the {config.dataset} data set has its own size "
