@@ -433,3 +433,15 @@ def test_keras_serialization_helpers_take_constraints():
     assert saving.deserialize_keras_object(
         {"module": "keras.constraints", "class_name": "MyClip", "config": {"limit": 2}},
         custom_objects={"MyClip": MyClip}) == MyClip(2)
+
+
+def test_equal_constraints_hash_equal():
+    # MaxNorm(2) == MaxNorm(2.0) (their configs compare equal), but the hash of the configs'
+    # repr told '2' from '2.0': a set or dict kept both
+    from npconv.constraints import MaxNorm, MinMaxNorm
+
+    assert MaxNorm(2) == MaxNorm(2.0)
+    assert hash(MaxNorm(2)) == hash(MaxNorm(2.0))
+    assert hash(MinMaxNorm(0, 1)) == hash(MinMaxNorm())
+    assert len({MaxNorm(3, axis=[0, 1]), MaxNorm(3.0, axis=[0, 1])}) == 1
+    assert hash(MaxNorm(3, axis=[0, 1])) != hash(MaxNorm(3, axis=[0, 2]))
