@@ -72,3 +72,18 @@ def test_a_seeded_named_initializer_keeps_its_seed_through_serialize():
     layer.build((None, 4))
     twin.build((None, 4))
     np.testing.assert_array_equal(layer.kernel.value, twin.kernel.value)
+
+
+def test_an_initializer_class_is_instantiated_as_keras_does():
+    # Keras's initializers.get makes an instance of a class (kernel_initializer=HeNormal,
+    # without parentheses); npconv called the class itself as the initializer at build:
+    # a bare "float() argument must be ... not 'tuple'" or "takes no arguments"
+    from npconv import initializers, layers
+
+    for init in (initializers.TruncatedNormal, initializers.Zeros, initializers.GlorotUniform,
+                 initializers.Orthogonal):
+        layer = layers.Dense(3, kernel_initializer=init)
+        layer.build((None, 4))
+        assert layer.kernel.value.shape == (4, 3)
+        assert initializers.serialize(layer.kernel_initializer) == \
+            initializers.serialize(init())

@@ -264,7 +264,10 @@ def get(identifier, where: str = "initializer") -> Initializer:
             raise ValueError(f"{where}: initializer {identifier['class_name']!r} does not take "
                              f"the config {config!r}: {err}") from None
     if callable(identifier):
-        return identifier
+        if (isinstance(identifier, type) and issubclass(identifier, Initializer)) \
+                or any(identifier is f for f in _BY_NAME.values()):
+            return identifier()  # a class (or Keras-named factory): an instance, as Keras's
+        return identifier  # get makes of kernel_initializer=HeNormal
     raise ValueError(f"{where}: cannot interpret initializer. Received: {identifier!r}")
 
 
