@@ -860,3 +860,25 @@ def test_a_compiled_metric_with_numpy_scalar_arguments_saves(tmp_path):
     x, y = np.random.default_rng(0).random((6, 3)).astype(np.float32), np.array([0, 1] * 3)
     assert (loaded.evaluate(x, y, verbose=0, return_dict=True)
             == model.evaluate(x, y, verbose=0, return_dict=True))
+
+
+def test_a_model_compiled_with_a_loss_object_as_metric_loads_compiled(tmp_path):
+    # A Loss object logs as a metric under its name; the file kept it as a metric class of
+    # the same name with the loss's config, and load_model failed: "MeanSquaredError.__init__()
+    # got an unexpected keyword argument 'reduction'", or "unknown metric class
+    # 'CategoricalCrossentropy'"
+    from npconv import losses
+    from npconv.layers import Input
+    from npconv.models import Sequential
+
+    x = np.random.default_rng(0).random((8, 3)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[np.arange(8) % 3]
+    model = Sequential([Input((3,)), Dense(3, activation="softmax")])
+    model.compile("sgd", "mse", metrics=[losses.MeanSquaredError(),
+                                         losses.CategoricalCrossentropy(name="cce")])
+    expected = model.evaluate(x, y, verbose=0, return_dict=True)
+    model.save(tmp_path / "m.npconv")
+    got = npio.load_model(tmp_path / "m.npconv").evaluate(x, y, verbose=0, return_dict=True)
+    assert list(got) == ["loss", "mean_squared_error", "cce"]
+    assert got == pytest.approx(expected)
+

@@ -86,8 +86,13 @@ def _metrics_from_specs(specs):
 def _metric_spec(metric):
     """A name ("accuracy", a function's or a class's name) or a Metric's class and config
     (so that TopKCategoricalAccuracy(k=2) comes back with k=2)."""
+    from .training.losses import Loss
+
     if isinstance(metric, str):
         return metric
+    if isinstance(metric, Loss):  # a loss object as a metric: rebuilt as that loss
+        return {"class_name": type(metric).__name__, "config": metric.get_config(),
+                "kind": "loss"}
     if isinstance(metric, type) or not hasattr(metric, "get_config"):
         return metric.__name__
     return {"class_name": type(metric).__name__, "config": metric.get_config()}
@@ -98,6 +103,20 @@ def _metric_from_spec(spec):
 
     if not isinstance(spec, dict):
         return spec
+    if spec.get("kind") == "loss":
+        from .training import losses
+
+        cls = getattr(losses, spec["class_name"], None)
+        if not (isinstance(cls, type) and issubclass(cls, losses.Loss)):
+            found, todo = {}, [losses.Loss]  # a Loss subclass of the user's, by its name
+            while todo:
+                for sub in todo.pop().__subclasses__():
+                    found.setdefault(sub.__name__, sub)
+                    todo.append(sub)
+            cls = found.get(spec["class_name"])
+        if cls is None:
+            raise ValueError(f"unknown loss class {spec['class_name']!r} (a metric)")
+        return cls(**spec["config"])
     cls = getattr(metrics, spec["class_name"], None)
     if not (isinstance(cls, type) and issubclass(cls, metrics.Metric)):
         # a custom Metric subclass, found by class name once its module is imported (as
