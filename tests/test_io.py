@@ -882,3 +882,18 @@ def test_a_model_compiled_with_a_loss_object_as_metric_loads_compiled(tmp_path):
     assert list(got) == ["loss", "mean_squared_error", "cce"]
     assert got == pytest.approx(expected)
 
+
+def test_a_model_compiled_with_a_callable_instance_as_metric_saves(tmp_path):
+    # a callable object (no __name__, no get_config) is a metric logged under its class's
+    # name; model.save failed with "'Gap' object has no attribute '__name__'"
+    from npconv.layers import Input
+    from npconv.models import Sequential
+
+    class Gap:
+        def __call__(self, y_true, y_pred):
+            return np.abs(y_true - y_pred).max(axis=-1)
+
+    model = Sequential([Input((3,)), Dense(3)])
+    model.compile("sgd", "mse", metrics=[Gap()])
+    model.save(tmp_path / "m.npconv")
+    assert npio.load_model(tmp_path / "m.npconv", compile=False).count_params() == 12

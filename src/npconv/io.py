@@ -86,6 +86,7 @@ def _metrics_from_specs(specs):
 def _metric_spec(metric):
     """A name ("accuracy", a function's or a class's name) or a Metric's class and config
     (so that TopKCategoricalAccuracy(k=2) comes back with k=2)."""
+    from .layers.base import _snake_case
     from .training.losses import Loss
 
     if isinstance(metric, str):
@@ -94,7 +95,8 @@ def _metric_spec(metric):
         return {"class_name": type(metric).__name__, "config": metric.get_config(),
                 "kind": "loss"}
     if isinstance(metric, type) or not hasattr(metric, "get_config"):
-        return metric.__name__
+        # (a callable object has no __name__: the class's, as the metric is logged)
+        return getattr(metric, "__name__", None) or _snake_case(type(metric).__name__)
     return {"class_name": type(metric).__name__, "config": metric.get_config()}
 
 
