@@ -897,3 +897,32 @@ def test_a_model_compiled_with_a_callable_instance_as_metric_saves(tmp_path):
     model.compile("sgd", "mse", metrics=[Gap()])
     model.save(tmp_path / "m.npconv")
     assert npio.load_model(tmp_path / "m.npconv", compile=False).count_params() == 12
+
+
+def test_a_custom_metric_function_comes_back_through_custom_objects(tmp_path):
+    """As Keras: load_model(path, custom_objects={"gap": gap}) restores a model compiled with
+    metrics=[gap] (it failed with "unknown metric 'gap'")."""
+    import npconv
+
+    def gap(y_true, y_pred):
+        return np.abs(np.asarray(y_pred)[..., 0] - 0.5)
+
+    model = npconv.Sequential([npconv.Input((3,)), npconv.layers.Dense(2, activation="softmax")])
+    model.compile(loss="sparse_categorical_crossentropy", metrics=[gap])
+    path = tmp_path / "m.npconv"
+    model.save(path)
+    x, y = np.random.default_rng(0).random((6, 3), dtype=np.float32), np.array([0, 1] * 3)
+    again = npconv.models.load_model(path, custom_objects={"gap": gap})
+    assert again.evaluate(x, y, verbose=0, return_dict=True) == pytest.approx(
+        model.evaluate(x, y, verbose=0, return_dict=True))
+    with pytest.raises(ValueError, match=r"cannot restore the training configuration.*gap"):
+        npconv.models.load_model(path)
+    assert npconv.models.load_model(path, compile=False).predict(x, verbose=0).shape == (6, 2)
+
+
+def test_orthogonal_initializer_under_its_older_keras_class_name():
+    from npconv import initializers
+
+    init = initializers.get({"class_name": "OrthogonalInitializer",
+                             "config": {"gain": 1.0, "seed": 2}})
+    assert isinstance(init, initializers.Orthogonal)

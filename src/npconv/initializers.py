@@ -244,6 +244,7 @@ _BY_NAME = {
 #: Keras's class names of the same (``"GlorotUniform"``, as Keras 3's configs write them).
 _BY_CLASS_NAME = {"".join(part.title() for part in name.split("_")): cls
                   for name, cls in _BY_NAME.items()}
+_BY_CLASS_NAME["OrthogonalInitializer"] = Orthogonal  # (the name older Keras 3 files use)
 
 
 def get(identifier, where: str = "initializer") -> Initializer:

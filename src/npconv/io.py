@@ -76,11 +76,14 @@ def _metric_specs(specs):
     return [_metric_spec(m) for m in specs]
 
 
-def _metrics_from_specs(specs):
+def _metrics_from_specs(specs, custom=None):
+    """The metrics a file's compile config names; ``custom`` is load_model's
+    ``custom_objects`` (a metric function or class of the user's, by the name saved)."""
+    custom = custom or {}
     if isinstance(specs, dict):
-        return {name: [_metric_from_spec(m) for m in per_output]
+        return {name: [_metric_from_spec(m, custom) for m in per_output]
                 for name, per_output in specs.items()}
-    return [_metric_from_spec(m) for m in specs]
+    return [_metric_from_spec(m, custom) for m in specs]
 
 
 def _metric_spec(metric):
@@ -100,11 +103,11 @@ def _metric_spec(metric):
     return {"class_name": type(metric).__name__, "config": metric.get_config()}
 
 
-def _metric_from_spec(spec):
+def _metric_from_spec(spec, custom):
     from .training import metrics
 
     if not isinstance(spec, dict):
-        return spec
+        return custom.get(spec, spec) if isinstance(spec, str) else spec
     if spec.get("kind") == "loss":
         from .training import losses
 
@@ -119,7 +122,7 @@ def _metric_from_spec(spec):
         if cls is None:
             raise ValueError(f"unknown loss class {spec['class_name']!r} (a metric)")
         return cls(**spec["config"])
-    cls = getattr(metrics, spec["class_name"], None)
+    cls = custom.get(spec["class_name"]) or getattr(metrics, spec["class_name"], None)
     if not (isinstance(cls, type) and issubclass(cls, metrics.Metric)):
         # a custom Metric subclass, found by class name once its module is imported (as
         # custom layers are)
@@ -435,9 +438,10 @@ def load_model(path, custom_objects=None, compile=True, safe_mode=True):  # noqa
                 if not (isinstance(loss_cls, type) and issubclass(loss_cls, Loss)):
                     loss_cls = getattr(losses, loss_spec["class_name"])
                 loss = loss_cls(**loss_spec["config"])
-            metrics = _metrics_from_specs(compile_config["metrics"])
+            metrics = _metrics_from_specs(compile_config["metrics"], custom)
             # (files written before weighted_metrics existed have none)
-            weighted = _metrics_from_specs(compile_config.get("weighted_metrics") or [])
+            weighted = _metrics_from_specs(compile_config.get("weighted_metrics") or [],
+                                           custom)
             model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
                           weighted_metrics=weighted or None)
         except (AttributeError, KeyError, TypeError, ValueError) as exc:

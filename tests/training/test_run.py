@@ -502,3 +502,18 @@ def test_a_model_too_deep_for_the_images_says_so_before_a_run_folder_is_made(tmp
                                              r"max_pooling2d.*--image-size"):
         train(RunConfig(**{**QUICK, "model": "alexnet"}), out, verbose=0, print_fn=quiet)
     assert not out.exists()
+
+
+def test_the_divergence_guard_also_stops_at_a_non_finite_validation_loss():
+    """The last update of an epoch can break the weights with a finite training loss: the
+    epoch's validation loss shows it, before the checkpoint (after the guard) saves them."""
+    from npconv.training.run import TrainingDiverged, _DivergenceGuard
+
+    guard = _DivergenceGuard(0.5)
+    guard.on_epoch_begin(2)
+    guard.on_epoch_end(2, {"loss": 0.3, "val_loss": 0.4})  # finite: nothing happens
+    guard.on_train_batch_end(7, {"loss": 1e30})
+    with pytest.raises(TrainingDiverged, match=r"the validation loss became nan in epoch 2's "
+                                               r"end.*a new run with a smaller learning rate "
+                                               r"than --lr 0\.5"):
+        guard.on_epoch_end(2, {"loss": 0.3, "val_loss": float("nan")})

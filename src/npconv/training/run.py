@@ -111,13 +111,23 @@ class _DivergenceGuard(Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
 
+    def _stop(self, what, value, where):
+        raise TrainingDiverged(
+            f"the {what} became {value} in epoch {self.epoch}{where}, and the run stopped: "
+            f"the weights are no longer numbers; a new run with a smaller learning rate than "
+            f"--lr {self.learning_rate:g} may train")
+
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(loss):
-            raise TrainingDiverged(
-                f"the training loss became {loss} in epoch {self.epoch}, batch {batch}, and "
-                f"the run stopped: the weights are no longer numbers; a smaller learning rate "
-                f"than --lr {self.learning_rate:g} may train")
+            self._stop("training loss", loss, f", batch {batch}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        # the epoch's last update can be the one that breaks the weights: its validation
+        # loss shows it, and this runs before the checkpoint would save them
+        loss = (logs or {}).get("val_loss")
+        if loss is not None and not math.isfinite(loss):
+            self._stop("validation loss", loss, "'s end")
 
 
 # ---------------------------------------------------------------------------- configuration
