@@ -4,7 +4,7 @@
 ``npconv.Input``, ``npconv.Model``, ``npconv.Sequential``, ``npconv.models``,
 ``npconv.activations``, ``npconv.optimizers``, ``npconv.losses``, ``npconv.metrics``,
 ``npconv.callbacks``, ``npconv.datasets``, ``npconv.utils``, ``npconv.regularizers``,
-``npconv.constraints``,
+``npconv.constraints``, ``npconv.preprocessing``,
 ``npconv.saving``, ``npconv.backend``.
 
 Everything is imported on first use, so ``import npconv`` itself costs almost nothing.
@@ -34,7 +34,7 @@ _ATTRIBUTES = {
 _SUBMODULES = {
     "activations", "backend", "bench", "callbacks", "constraints", "data", "datasets",
     "initializers", "io", "layers", "losses", "metrics", "models", "ops", "optimizers",
-    "random", "regularizers", "saving", "training", "utils", "viz",
+    "preprocessing", "random", "regularizers", "saving", "training", "utils", "viz",
 }
 
 __all__ = sorted(set(_ATTRIBUTES) | _SUBMODULES | {"__version__", "version"})
