@@ -90,16 +90,21 @@ def batch_norm_forward(x, gamma, beta, moving_mean, moving_var, training,
         correction = centered.mean(axis=axes)
         mean += correction
         centered -= correction
-        var = np.square(centered).mean(axis=axes)  # biased, as Keras and torch normalise
+        x_hat = np.square(centered)  # (a buffer: x_hat is written into it below)
+        var = x_hat.mean(axis=axes)  # biased, as Keras and torch normalise
         new_mean = moving_mean * dtype.type(momentum) + mean * dtype.type(1 - momentum)
         new_var = moving_var * dtype.type(momentum) + var * dtype.type(1 - momentum)
     else:
         mean, var = moving_mean, moving_var
         new_mean = new_var = None
         centered = x - mean
+        x_hat = centered
     inv_std = 1 / np.sqrt(var + dtype.type(epsilon))
-    x_hat = centered * inv_std
-    out = x_hat * g + b
+    # the same products as (x - mean) * inv_std * gamma + beta, in as few new arrays as
+    # possible (each is a pass over memory the size of x)
+    np.multiply(centered, inv_std, out=x_hat)
+    out = x_hat * g
+    out += b
     cache = BatchNormCache(x_hat, g * inv_std, bool(training), gamma is not None,
                            beta is not None, new_mean, new_var)
     return out, cache
@@ -115,10 +120,15 @@ def batch_norm_backward(d_out, cache: BatchNormCache):
                          f"Received shape {d_out.shape}")
     axes = tuple(range(d_out.ndim - 1))
     d_beta = d_out.sum(axis=axes)
-    d_gamma = (d_out * x_hat).sum(axis=axes)
+    product = d_out * x_hat  # (a buffer, reused below)
+    d_gamma = product.sum(axis=axes)
     if cache.training:
+        # scale * (d_out - d_beta / m - x_hat * (d_gamma / m)), the same operations in two
+        # arrays the size of x instead of five
         m = x_hat.size // x_hat.shape[-1]
-        dx = cache.scale * (d_out - d_beta / m - x_hat * (d_gamma / m))
+        dx = d_out - d_beta / m
+        dx -= np.multiply(x_hat, d_gamma / m, out=product)
+        dx *= cache.scale
     else:
         dx = d_out * cache.scale
     return (dx, d_gamma if cache.has_gamma else None, d_beta if cache.has_beta else None)
