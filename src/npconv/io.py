@@ -103,6 +103,17 @@ def _metric_spec(metric):
     return {"class_name": type(metric).__name__, "config": metric.get_config()}
 
 
+def _subclass_named(base, name):
+    """The first subclass of ``base`` (at any depth, in definition order) called ``name``,
+    or None."""
+    found, todo = {}, [base]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            found.setdefault(sub.__name__, sub)
+            todo.append(sub)
+    return found.get(name)
+
+
 def _metric_from_spec(spec, custom):
     from .training import metrics
 
@@ -113,12 +124,7 @@ def _metric_from_spec(spec, custom):
 
         cls = getattr(losses, spec["class_name"], None)
         if not (isinstance(cls, type) and issubclass(cls, losses.Loss)):
-            found, todo = {}, [losses.Loss]  # a Loss subclass of the user's, by its name
-            while todo:
-                for sub in todo.pop().__subclasses__():
-                    found.setdefault(sub.__name__, sub)
-                    todo.append(sub)
-            cls = found.get(spec["class_name"])
+            cls = _subclass_named(losses.Loss, spec["class_name"])  # a user's Loss subclass
         if cls is None:
             raise ValueError(f"unknown loss class {spec['class_name']!r} (a metric)")
         return cls(**spec["config"])
@@ -126,12 +132,7 @@ def _metric_from_spec(spec, custom):
     if not (isinstance(cls, type) and issubclass(cls, metrics.Metric)):
         # a custom Metric subclass, found by class name once its module is imported (as
         # custom layers are)
-        found, todo = {}, [metrics.Metric]
-        while todo:
-            for sub in todo.pop().__subclasses__():
-                found.setdefault(sub.__name__, sub)
-                todo.append(sub)
-        cls = found.get(spec["class_name"])
+        cls = _subclass_named(metrics.Metric, spec["class_name"])
     if cls is None:
         raise ValueError(f"unknown metric class {spec['class_name']!r}")
     return cls.from_config(dict(spec["config"]))
