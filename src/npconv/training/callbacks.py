@@ -136,8 +136,9 @@ class CallbackList:
             if not isinstance(cb, Callback):
                 raise TypeError(f"{where}: callbacks must be npconv Callback objects. "
                                 f"Received {type(cb).__name__}")
-        if verbose and progbar:
-            self.callbacks.insert(0, ProgbarLogger(verbose, epochs, steps))
+        self._progbar = ProgbarLogger(verbose, epochs, steps) if verbose and progbar else None
+        if self._progbar is not None:
+            self.callbacks.insert(0, self._progbar)
         if history is not None:
             self.callbacks.append(history)
         for cb in self.callbacks:
@@ -161,6 +162,11 @@ class CallbackList:
                 getattr(cb, hook)(*index, logs)
 
         return call_all
+
+    def close(self) -> None:
+        """End the progress bar this list made, if an exception (Ctrl-C) left it open."""
+        if self._progbar is not None:
+            self._progbar.close()
 
 
 def _monitor_mode(monitor, mode, where):

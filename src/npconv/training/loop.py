@@ -710,9 +710,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         return history
     finally:  # a PyDataset's read-ahead threads end with fit, also when it raises
         if cb_list is not None:  # a progress bar left open by an exception (Ctrl-C)
-            for callback in cb_list.callbacks:
-                if isinstance(callback, callbacks_module.ProgbarLogger):
-                    callback.close()
+            cb_list.close()
         data.close()
         if validation is not None:
             validation.close()
