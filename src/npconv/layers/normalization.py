@@ -46,6 +46,20 @@ class _ChannelAxis:
                              f"{rank}-D input")
         return self.axis % rank
 
+    def _checked_axis(self, shape) -> int:
+        """The channel axis of an input of ``shape`` in the user's layout (rank >= 2)."""
+        if len(shape) < 2:
+            raise ValueError(f"{self.name}: {type(self).__name__} expects an input of rank "
+                             f">= 2. Received an input of shape {tuple(shape)}")
+        return self._user_axis(len(shape))
+
+    def _internal_axis(self, rank: int) -> int:
+        """The channel axis in the NHWC layout the base class hands to build and call."""
+        axis = self._user_axis(rank)
+        if self.data_format == "channels_first" and rank == 4:
+            axis = (0, 2, 3, 1).index(axis)
+        return axis
+
 
 class BatchNormalization(_ChannelAxis, Layer):
     """Normalise each channel (along ``axis``, default -1 = channels last).
@@ -92,19 +106,14 @@ class BatchNormalization(_ChannelAxis, Layer):
 
     # ------------------------------------------------------------------ shapes
     def _check_input_shape(self, shape):
-        if len(shape) < 2:
-            raise ValueError(f"{self.name}: BatchNormalization expects an input of rank >= 2. "
-                             f"Received an input of shape {tuple(shape)}")
-        axis = self._user_axis(len(shape))
+        axis = self._checked_axis(shape)
         if self.built and shape[axis] != self.moving_mean.shape[0]:
             raise ValueError(f"{self.name}: expected {self.moving_mean.shape[0]} channels on "
                              f"axis {self.axis}. Received an input of shape {tuple(shape)}")
 
     def build(self, input_shape):
         rank = len(input_shape)
-        axis = self._user_axis(rank)
-        if self.data_format == "channels_first" and rank == 4:
-            axis = (0, 2, 3, 1).index(axis)  # the base class hands us NHWC
+        axis = self._internal_axis(rank)
         self._inner_axis = axis
         channels = input_shape[axis]
         if channels is None:
@@ -333,10 +342,7 @@ class GroupNormalization(_ChannelAxis, Layer):
 
 
     def _check_input_shape(self, shape):
-        if len(shape) < 2:
-            raise ValueError(f"{self.name}: GroupNormalization expects an input of rank >= 2. "
-                             f"Received an input of shape {tuple(shape)}")
-        axis = self._user_axis(len(shape))
+        axis = self._checked_axis(shape)
         dim = shape[axis]
         if dim is None:
             raise ValueError(f"{self.name}: axis {self.axis} of the input should have a "
@@ -363,9 +369,7 @@ class GroupNormalization(_ChannelAxis, Layer):
 
     def build(self, input_shape):
         rank = len(input_shape)
-        axis = self._user_axis(rank)
-        if self.data_format == "channels_first" and rank == 4:
-            axis = (0, 2, 3, 1).index(axis)  # the base class hands us NHWC
+        axis = self._internal_axis(rank)
         self._inner_axis, self._rank = axis, rank
         self._channels = dim = input_shape[axis]
         self._groups = dim if self.groups == -1 else self.groups
