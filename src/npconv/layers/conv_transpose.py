@@ -65,9 +65,12 @@ class _ConvTranspose(_WindowConv):
         if None not in (h, w):
             try:
                 self._output_hw(h, w)
-            except ValueError as err:
-                raise ValueError(f"{self.name}: {err}. Received an input of shape "
-                                 f"{shape}") from None
+            except ValueError:  # (in the layer's own geometry: the op's is 2-D)
+                raise ValueError(
+                    f"{self.name}: {type(self).__name__} with kernel_size={self.kernel_size}, "
+                    f"strides={self.strides}, padding={self.padding!r}, output_padding="
+                    f"{self.output_padding}, dilation_rate={self.dilation_rate}: the output "
+                    f"would be empty. Received an input of shape {shape}") from None
 
     def _output_hw(self, h, w):
         return conv_transpose_output_size((h, w), self._kernel_hw, self._strides_hw,
