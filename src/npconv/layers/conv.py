@@ -15,6 +15,7 @@ an int, a pair or ``((top, bottom), (left, right))`` (PyTorch-style explicit zer
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -254,6 +255,13 @@ class _Conv(_WindowConv):
 
     def _out_channels(self, c_in):
         return self.filters
+
+    def _forward_cost(self, batch_size, out_values):
+        """(multiply-adds, patch-matrix values) of a forward pass that gives ``out_values``
+        output values (:func:`npconv.models.cost.layer_cost`)."""
+        per_output = math.prod(self.kernel.shape[:-1])  # k * C_in / groups
+        # (a grouped kernel holds C_in / groups per filter; the patches hold every channel)
+        return out_values * per_output, out_values // self.filters * per_output * self.groups
 
     # ------------------------------------------------------------------ weights and passes
     def build(self, input_shape):

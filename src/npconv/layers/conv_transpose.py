@@ -11,6 +11,8 @@ with ``output_padding=p``: ``(H - 1) * s + d * (k - 1) + 1 - 2 * pad + p`` (pad 
 
 from __future__ import annotations
 
+import math
+
 from .. import initializers
 from ..ops.conv_transpose import (
     _check_mode,
@@ -56,6 +58,12 @@ class _ConvTranspose(_WindowConv):
 
     def _out_channels(self, c_in):
         return self.filters
+
+    def _forward_cost(self, batch_size, out_values):
+        """(multiply-adds, patch-matrix values): each input value times its (k, filters)
+        window of the kernel; no patch matrix (the forward is conv2d's col2im)."""
+        in_values = batch_size * math.prod(d for d in self.input_shape[1:] if d is not None)
+        return in_values * math.prod(self.kernel.shape[:-1]), 0
 
     @property
     def _output_padding_hw(self):

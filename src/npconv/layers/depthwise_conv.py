@@ -15,6 +15,7 @@ Output size, padding forms and data_format as in :class:`npconv.layers.Conv2D`.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -69,6 +70,11 @@ class _DepthwiseConv(_WindowConv):
 
     def _out_channels(self, c_in):
         return None if c_in is None else c_in * self.depth_multiplier
+
+    def _forward_cost(self, batch_size, out_values):
+        """(multiply-adds, patch-matrix values): k per output value (one input channel's
+        window); no patch matrix (a sum over the kernel offsets)."""
+        return out_values * math.prod(self.kernel.shape[:-2]), 0
 
     def build(self, input_shape):
         c_in = input_shape[-1]
@@ -140,6 +146,15 @@ class _SeparableConv(_WindowConv):
 
     def _out_channels(self, c_in):
         return self.filters
+
+    def _forward_cost(self, batch_size, out_values):
+        """(multiply-adds, patch-matrix values): the depthwise step's k per value of its
+        C_in * depth_multiplier channels, then the pointwise step's C_in * depth_multiplier per
+        output value, whose patch matrix is the depthwise output."""
+        positions = out_values // self.filters
+        shape = self.depthwise_kernel.shape
+        channels = shape[-2] * shape[-1]
+        return positions * channels * (math.prod(shape[:-2]) + self.filters), positions * channels
 
     def build(self, input_shape):
         c_in = input_shape[-1]
