@@ -400,6 +400,21 @@ def test_model_file_round_trip_with_every_1d_layer(tmp_path):
     assert clone.output_shape == model.output_shape == (None, 3)
 
 
+def test_variable_length_sequences_in_a_functional_model():
+    """Keras's Input((None, features)): the steps are known only at each call."""
+    inp = Input((None, 3))
+    h = Conv1D(8, 3, padding="causal", activation="relu")(inp)
+    h = SeparableConv1D(4, 3, padding="same")(h)
+    model = npconv.Model(inp, Conv1DTranspose(2, 2, strides=2)(h))
+    assert model.output_shape == (None, None, 2)
+    for steps in (10, 17):
+        assert model.predict(_x((2, steps, 3), np.float32), verbose=0).shape == (2, 2 * steps, 2)
+    built = Conv1D(32, 3)
+    built.build((None, 100, 8))  # Keras's build by hand, on the user's 3-D shape
+    assert built.built and built.kernel.shape == (3, 8, 32)
+    assert built.output_shape == (None, 98, 32)
+
+
 def _waves(n, steps, rng):
     """Class 0: a slow sine, class 1: a fast one; random phase and amplitude, noise."""
     labels = rng.integers(0, 2, n)
