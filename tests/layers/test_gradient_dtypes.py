@@ -12,6 +12,7 @@ from npconv.layers.base import Layer
 
 IMAGE = (2, 6, 6, 3)
 FLAT = (2, 5)
+SEQUENCE = (2, 9, 3)
 # class name -> (make the layer, input shape(s)); every Layer class npconv.layers exports
 CASES = {
     "Activation": (lambda: L.Activation("tanh"), FLAT),
@@ -74,6 +75,12 @@ CASES = {
     "Identity": (lambda: L.Identity(), FLAT),
     "ActivityRegularization": (lambda: L.ActivityRegularization(0.01, 0.02), IMAGE),
     "AlphaDropout": (lambda: L.AlphaDropout(0.3, seed=1), IMAGE),
+    "Conv1D": (lambda: L.Conv1D(2, 3, padding="causal", activation="relu"), SEQUENCE),
+    "Convolution1D": (lambda: L.Convolution1D(2, 3), SEQUENCE),
+    "Conv1DTranspose": (lambda: L.Conv1DTranspose(2, 3, strides=2), SEQUENCE),
+    "DepthwiseConv1D": (lambda: L.DepthwiseConv1D(3, data_format="channels_first"), SEQUENCE),
+    "SeparableConv1D": (lambda: L.SeparableConv1D(2, 3), SEQUENCE),
+    "SeparableConvolution1D": (lambda: L.SeparableConvolution1D(2, 3), SEQUENCE),
 }
 SKIPPED = {"Layer", "InputLayer"}  # (the base class; an input has no backward)
 

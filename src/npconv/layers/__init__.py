@@ -4,6 +4,14 @@ from .activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from .augmentation import RandomFlip, RandomRotation, RandomTranslation, RandomZoom
 from .base import Layer, SymbolicTensor, Weight
 from .conv import Conv2D
+from .conv1d import (
+    Conv1D,
+    Conv1DTranspose,
+    Convolution1D,
+    DepthwiseConv1D,
+    SeparableConv1D,
+    SeparableConvolution1D,
+)
 from .conv_transpose import Conv2DTranspose
 from .core import (
     Activation,
@@ -105,4 +113,6 @@ __all__ = [
     "RandomBrightness", "RandomContrast", "RandomCrop", "Resizing",
     "PReLU", "ELU", "GroupNormalization", "UnitNormalization", "Identity",
     "ActivityRegularization", "AlphaDropout",
+    "Conv1D", "Conv1DTranspose", "Convolution1D", "DepthwiseConv1D", "SeparableConv1D",
+    "SeparableConvolution1D",
 ]

@@ -15,6 +15,7 @@ an int, a pair or ``((top, bottom), (left, right))`` (PyTorch-style explicit zer
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -33,14 +34,12 @@ def check_kernel_fits(layer, shape, h, w) -> None:
     """A ValueError naming ``layer`` when its (dilated) kernel spans more pixels than the
     padded input of height ``h`` and width ``w`` (None: not known yet)."""
     pads = layer._pads(h, w)
-    for axis, size, k, d, p in (("height", h, layer.kernel_size[0], layer.dilation_rate[0],
-                                 pads[0]),
-                                ("width", w, layer.kernel_size[1], layer.dilation_rate[1],
-                                 pads[1])):
+    for unit, size, k, d, p in zip(layer._axis_units, (h, w), layer._kernel_hw,
+                                   layer._dilation_hw, pads, strict=True):
         if size is not None and d * (k - 1) + 1 > size + sum(p):
             raise ValueError(
                 f"{layer.name}: the kernel {layer.kernel_size} (dilation {layer.dilation_rate}) "
-                f"spans {d * (k - 1) + 1} pixels in {axis}, more than the padded input's "
+                f"spans {d * (k - 1) + 1} {unit}, more than the padded input's "
                 f"{size + sum(p)}. Received an input of shape {shape}"
             )
 
@@ -70,19 +69,29 @@ def _output_size(size, kernel, stride, dilation, pads):
 class _WindowConv(Layer):
     """What the windowed convolutions share: geometry arguments, input checks, output size,
     the common part of get_config and repr. Subclasses set ``_kernel_weight`` (the weight
-    whose axis ``_kernel_in_axis`` is the input's channels) and ``_out_channels``."""
+    whose axis ``_kernel_in_axis`` is the input's channels) and ``_out_channels``.
+
+    The ops are 2-D. The geometry the user gave (``kernel_size``, ``strides``,
+    ``dilation_rate``, ``padding``: pairs here) reaches them through the hooks below
+    (``_kernel_hw``, ``_op_padding``, ``_op_value`` ...), which are the identity for the 2-D
+    layers; the 1-D layers (:mod:`npconv.layers.conv1d`) override them to run the same ops on
+    an ``(N, 1, steps, C)`` view with ``(1, k)`` kernels.
+    """
 
     batch_independent = True
-    _kernel_in_axis = 2
+    _kernel_in_axis = -2  # (from the end: the same for the 1-D layers' kernels)
+    _rank = 2  # spatial axes of the input
+    _layouts = {"channels_last": "(batch, height, width, channels)",
+                "channels_first": "(batch, channels, height, width)"}
+    _axis_units = ("pixels in height", "pixels in width")  # (error messages)
 
     def __init__(self, kernel_size, strides, padding, dilation_rate, activation, use_bias,
                  data_format, **kwargs):
         super().__init__(data_format=data_format, **kwargs)
-        where = self._where
-        self.kernel_size = as_pair(kernel_size, "kernel_size", where)
-        self.strides = as_pair(strides, "strides", where)
-        self.dilation_rate = as_pair(dilation_rate, "dilation_rate", where)
-        self.padding = _check_padding(padding, where)
+        self.kernel_size = self._window_arg(kernel_size, "kernel_size")
+        self.strides = self._window_arg(strides, "strides")
+        self.dilation_rate = self._window_arg(dilation_rate, "dilation_rate")
+        self.padding = self._parse_padding(padding)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.bias = None
@@ -92,19 +101,56 @@ class _WindowConv(Layer):
     def _where(self):
         return f"{type(self).__name__} {self.name}"
 
+    # ------------------------------------------------------------------ geometry hooks
+    def _window_arg(self, value, name, minimum=1):
+        """A geometry argument (int or one int per spatial axis) as a tuple per axis."""
+        return as_pair(value, name, self._where, minimum=minimum)
+
+    def _parse_padding(self, padding):
+        return _check_padding(padding, self._where)
+
+    def _as_hw(self, values, fill):
+        """Per-axis ``values`` as the 2-D ops' (height, width) pair (``fill``: the value of
+        an axis the layer does not have)."""
+        return values
+
+    @property
+    def _kernel_hw(self):
+        return self._as_hw(self.kernel_size, 1)
+
+    @property
+    def _strides_hw(self):
+        return self._as_hw(self.strides, 1)
+
+    @property
+    def _dilation_hw(self):
+        return self._as_hw(self.dilation_rate, 1)
+
+    @property
+    def _op_padding(self):
+        """``padding`` as the 2-D ops take it."""
+        return self.padding
+
+    def _op_value(self, weight):
+        """``weight``'s array in the shape the 2-D ops take (a view)."""
+        return weight.value
+
+    def _weight_grad(self, grad, weight):
+        """An op's gradient for ``weight``, in the weight's shape."""
+        return grad
+
     def _pads(self, height, width):
-        return resolve_padding(self.padding, (height or 1, width or 1), self.kernel_size,
-                               self.strides, self.dilation_rate, self._where)
+        return resolve_padding(self._op_padding, (height or 1, width or 1), self._kernel_hw,
+                               self._strides_hw, self._dilation_hw, self._where)
 
     def _check_input_shape(self, shape):
         shape = tuple(shape)
         if shape == getattr(self, "_shape_ok", None) and self.built:
             return  # checked at the previous call (the check costs more than a small conv)
         kind = type(self).__name__
-        if len(shape) != 4:
-            layout = ("(batch, channels, height, width)" if self.data_format == "channels_first"
-                      else "(batch, height, width, channels)")
-            raise ValueError(f"{self.name}: {kind} expects a 4-D input {layout}. "
+        if len(shape) != self._rank + 2:
+            raise ValueError(f"{self.name}: {kind} expects a {self._rank + 2}-D input "
+                             f"{self._layouts[self.data_format]}. "
                              f"Received an input of shape {shape}")
         _, h, w, c = self._to_internal_shape(shape)
         if c is None:
@@ -131,15 +177,13 @@ class _WindowConv(Layer):
     def compute_output_shape(self, input_shape):
         n, h, w, c = input_shape
         pads = self._pads(h, w)
-        return (n,
-                _output_size(h, self.kernel_size[0], self.strides[0], self.dilation_rate[0],
-                             pads[0]),
-                _output_size(w, self.kernel_size[1], self.strides[1], self.dilation_rate[1],
-                             pads[1]),
-                self._out_channels(c))
+        k, s, d = self._kernel_hw, self._strides_hw, self._dilation_hw
+        return (n, _output_size(h, k[0], s[0], d[0], pads[0]),
+                _output_size(w, k[1], s[1], d[1], pads[1]), self._out_channels(c))
 
     def _store_gradients(self, d_kernel, d_bias) -> None:
-        getattr(self, self._kernel_weight).grad = d_kernel
+        kernel = getattr(self, self._kernel_weight)
+        kernel.grad = self._weight_grad(d_kernel, kernel)
         if self.use_bias:
             self.bias.grad = d_bias
 
@@ -159,11 +203,11 @@ class _WindowConv(Layer):
 
     def _repr_args(self):
         args = [f"kernel_size={self.kernel_size}"]
-        if self.strides != (1, 1):
+        if any(s != 1 for s in self.strides):
             args.append(f"strides={self.strides}")
         if self.padding != "valid":
             args.append(f"padding={self.padding!r}")
-        if self.dilation_rate != (1, 1):
+        if any(d != 1 for d in self.dilation_rate):
             args.append(f"dilation_rate={self.dilation_rate}")
         if getattr(self, "groups", 1) != 1:
             args.append(f"groups={self.groups}")
@@ -178,15 +222,10 @@ class _WindowConv(Layer):
         return args
 
 
-class Conv2D(_WindowConv):
-    """2-D convolution layer (Keras semantics, NHWC inside).
-
-    Weights in Keras order: ``kernel`` (kh, kw, C_in / groups, filters), then ``bias``
-    (filters,). ``activation`` is a name, an ``npconv.ops.activations.Activation`` or None.
-    ``groups`` must divide both ``filters`` (checked here) and the input channels (at build).
-    ``kernel_constraint`` / ``bias_constraint``: ``npconv.constraints`` (e.g. ``max_norm(3,
-    axis=[0, 1, 2])`` bounds each filter's norm).
-    """
+class _Conv(_WindowConv):
+    """The convolution layer of :class:`Conv2D` and ``Conv1D`` (:mod:`npconv.layers.conv1d`):
+    weights, both passes over :func:`npconv.ops.conv.conv2d_forward`, blocked inference,
+    config."""
 
     _kernel_weight = "kernel"
     _constraint_args = {"kernel": "kernel", "bias": "bias"}  # Keras's *_constraint arguments
@@ -217,6 +256,13 @@ class Conv2D(_WindowConv):
     def _out_channels(self, c_in):
         return self.filters
 
+    def _forward_cost(self, batch_size, out_values):
+        """(multiply-adds, patch-matrix values) of a forward pass that gives ``out_values``
+        output values (:func:`npconv.models.cost.layer_cost`)."""
+        per_output = math.prod(self.kernel.shape[:-1])  # k * C_in / groups
+        # (a grouped kernel holds C_in / groups per filter; the patches hold every channel)
+        return out_values * per_output, out_values // self.filters * per_output * self.groups
+
     # ------------------------------------------------------------------ weights and passes
     def build(self, input_shape):
         c_in = input_shape[-1]
@@ -230,7 +276,8 @@ class Conv2D(_WindowConv):
 
     def call(self, x, training=False):
         bias = self.bias.value if self.use_bias else None
-        args = (self.kernel.value, bias, self.strides, self.padding, self.dilation_rate)
+        args = (self._op_value(self.kernel), bias, self._strides_hw, self._op_padding,
+                self._dilation_hw)
         groups = self.groups
         self._inference_input = None
         step = x.shape[0] if training else self._block_images(x.shape)
@@ -264,7 +311,7 @@ class Conv2D(_WindowConv):
         if activation is not None and not getattr(activation, "inplace", False):
             return shape[0]
         _, h_out, w_out, c_out = self.compute_output_shape(tuple(shape))
-        kh, kw = self.kernel_size
+        kh, kw = self._kernel_hw
         per_image = h_out * w_out * (kh * kw * shape[3] + 1 + c_out) * self.kernel.value.itemsize
         step = max(8, self._BLOCK_BYTES // per_image)
         return shape[0] if shape[0] < 2 * step else step
@@ -272,9 +319,9 @@ class Conv2D(_WindowConv):
     def call_backward(self, d_out):
         if self._cache is None and getattr(self, "_inference_input", None) is not None:
             bias = self.bias.value if self.use_bias else None
-            _, self._cache = conv2d_forward(self._inference_input, self.kernel.value, bias,
-                                            self.strides, self.padding, self.dilation_rate,
-                                            groups=self.groups)
+            _, self._cache = conv2d_forward(self._inference_input, self._op_value(self.kernel),
+                                            bias, self._strides_hw, self._op_padding,
+                                            self._dilation_hw, groups=self.groups)
             self._inference_input = None
         if self._cache is None:
             raise RuntimeError(f"{self.name}: backward called before a forward pass")
@@ -290,4 +337,16 @@ class Conv2D(_WindowConv):
                 "bias_initializer": initializers.serialize(self.bias_initializer)}
 
     def __repr__(self) -> str:
-        return f"Conv2D({self.filters}, {', '.join(self._repr_args())}, name={self.name!r})"
+        return (f"{type(self).__name__}({self.filters}, {', '.join(self._repr_args())}, "
+                f"name={self.name!r})")
+
+
+class Conv2D(_Conv):
+    """2-D convolution layer (Keras semantics, NHWC inside).
+
+    Weights in Keras order: ``kernel`` (kh, kw, C_in / groups, filters), then ``bias``
+    (filters,). ``activation`` is a name, an ``npconv.ops.activations.Activation`` or None.
+    ``groups`` must divide both ``filters`` (checked here) and the input channels (at build).
+    ``kernel_constraint`` / ``bias_constraint``: ``npconv.constraints`` (e.g. ``max_norm(3,
+    axis=[0, 1, 2])`` bounds each filter's norm).
+    """

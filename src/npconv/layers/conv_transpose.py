@@ -11,11 +11,11 @@ with ``output_padding=p``: ``(H - 1) * s + d * (k - 1) + 1 - 2 * pad + p`` (pad 
 
 from __future__ import annotations
 
+import math
+
 from .. import initializers
-from .._checks import as_pair
 from ..ops.conv_transpose import (
     _check_mode,
-    check_output_padding,
     conv2d_transpose_backward,
     conv2d_transpose_forward,
     conv_transpose_output_size,
@@ -26,31 +26,32 @@ from .depthwise_conv import _positive_int
 __all__ = ["Conv2DTranspose"]
 
 
-class Conv2DTranspose(_WindowConv):
-    """Transposed 2-D convolution layer (Keras semantics, NHWC inside).
-
-    Weights in Keras order: ``kernel`` (kh, kw, filters, C_in), then ``bias`` (filters,).
-    ``padding`` is Keras's "valid" or "same"; ``output_padding`` None, an int or a pair,
-    each below its stride.
-    """
+class _ConvTranspose(_WindowConv):
+    """The transposed convolution of :class:`Conv2DTranspose` and ``Conv1DTranspose``
+    (:mod:`npconv.layers.conv1d`) over :func:`conv2d_transpose_forward`."""
 
     _kernel_weight = "kernel"
-    _kernel_in_axis = 3
+    _kernel_in_axis = -1
     _constraint_args = {"kernel": "kernel", "bias": "bias"}  # Keras's *_constraint arguments
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
                  output_padding=None, data_format=None, dilation_rate=(1, 1), activation=None,
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  **kwargs):
-        where = f"Conv2DTranspose {kwargs.get('name') or ''}".strip()
+        where = f"{type(self).__name__} {kwargs.get('name') or ''}".strip()
         _check_mode(padding, where)
         super().__init__(kernel_size, strides, padding, dilation_rate, activation, use_bias,
                          data_format, **kwargs)
         where = self._where
         self.filters = _positive_int(filters, "filters", where)
         self.output_padding = (None if output_padding is None
-                               else as_pair(output_padding, "output_padding", where, minimum=0))
-        check_output_padding(self.output_padding, self.strides, where)
+                               else self._window_arg(output_padding, "output_padding",
+                                                     minimum=0))
+        if self.output_padding is not None and any(
+                p >= s for p, s in zip(self.output_padding, self.strides, strict=True)):
+            raise ValueError(f"{where}: strides must be greater than output_padding. "
+                             f"Received strides={self.strides}, "
+                             f"output_padding={self.output_padding}")
         self.kernel_initializer = initializers.get(kernel_initializer, self.name)
         self.bias_initializer = initializers.get(bias_initializer, self.name)
         self.kernel = None
@@ -58,17 +59,31 @@ class Conv2DTranspose(_WindowConv):
     def _out_channels(self, c_in):
         return self.filters
 
+    def _forward_cost(self, batch_size, out_values):
+        """(multiply-adds, patch-matrix values): each input value times its (k, filters)
+        window of the kernel; no patch matrix (the forward is conv2d's col2im)."""
+        in_values = batch_size * math.prod(d for d in self.input_shape[1:] if d is not None)
+        return in_values * math.prod(self.kernel.shape[:-1]), 0
+
+    @property
+    def _output_padding_hw(self):
+        return None if self.output_padding is None else self._as_hw(self.output_padding, 0)
+
     def _check_fits(self, shape, h, w):
         if None not in (h, w):
             try:
                 self._output_hw(h, w)
-            except ValueError as err:
-                raise ValueError(f"{self.name}: {err}. Received an input of shape "
-                                 f"{shape}") from None
+            except ValueError:  # (in the layer's own geometry: the op's is 2-D)
+                raise ValueError(
+                    f"{self.name}: {type(self).__name__} with kernel_size={self.kernel_size}, "
+                    f"strides={self.strides}, padding={self.padding!r}, output_padding="
+                    f"{self.output_padding}, dilation_rate={self.dilation_rate}: the output "
+                    f"would be empty. Received an input of shape {shape}") from None
 
     def _output_hw(self, h, w):
-        return conv_transpose_output_size((h, w), self.kernel_size, self.strides, self.padding,
-                                          self.output_padding, self.dilation_rate, self._where)
+        return conv_transpose_output_size((h, w), self._kernel_hw, self._strides_hw,
+                                          self.padding, self._output_padding_hw,
+                                          self._dilation_hw, self._where)
 
     def compute_output_shape(self, input_shape):
         n, h, w, _ = input_shape
@@ -83,9 +98,9 @@ class Conv2DTranspose(_WindowConv):
 
     def call(self, x, training=False):
         bias = self.bias.value if self.use_bias else None
-        y, self._cache = conv2d_transpose_forward(x, self.kernel.value, bias, self.strides,
-                                                  self.padding, self.output_padding,
-                                                  self.dilation_rate)
+        y, self._cache = conv2d_transpose_forward(x, self._op_value(self.kernel), bias,
+                                                  self._strides_hw, self.padding,
+                                                  self._output_padding_hw, self._dilation_hw)
         return y
 
     def call_backward(self, d_out):
@@ -105,4 +120,13 @@ class Conv2DTranspose(_WindowConv):
         args = self._repr_args()
         if self.output_padding is not None:
             args.append(f"output_padding={self.output_padding}")
-        return f"Conv2DTranspose({self.filters}, {', '.join(args)}, name={self.name!r})"
+        return f"{type(self).__name__}({self.filters}, {', '.join(args)}, name={self.name!r})"
+
+
+class Conv2DTranspose(_ConvTranspose):
+    """Transposed 2-D convolution layer (Keras semantics, NHWC inside).
+
+    Weights in Keras order: ``kernel`` (kh, kw, filters, C_in), then ``bias`` (filters,).
+    ``padding`` is Keras's "valid" or "same"; ``output_padding`` None, an int or a pair,
+    each below its stride.
+    """

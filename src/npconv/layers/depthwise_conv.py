@@ -15,6 +15,7 @@ Output size, padding forms and data_format as in :class:`npconv.layers.Conv2D`.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -46,13 +47,9 @@ def _regularizer(identifier, name, where):
         raise type(err)(f"{where}: {name}: {err}") from None
 
 
-class DepthwiseConv2D(_WindowConv):
-    """Depthwise 2-D convolution (Keras semantics, NHWC inside).
-
-    Weights in Keras order: ``kernel`` (kh, kw, C_in, depth_multiplier), then ``bias``
-    (C_in * depth_multiplier,). ``depthwise_regularizer`` penalises the kernel,
-    ``depthwise_constraint`` constrains it (``npconv.constraints``; ``bias_constraint`` too).
-    """
+class _DepthwiseConv(_WindowConv):
+    """The depthwise convolution of :class:`DepthwiseConv2D` and ``DepthwiseConv1D``
+    (:mod:`npconv.layers.conv1d`) over :func:`depthwise_conv2d_forward`."""
 
     _kernel_weight = "kernel"
     _constraint_args = {"depthwise": "kernel", "bias": "bias"}
@@ -74,6 +71,11 @@ class DepthwiseConv2D(_WindowConv):
     def _out_channels(self, c_in):
         return None if c_in is None else c_in * self.depth_multiplier
 
+    def _forward_cost(self, batch_size, out_values):
+        """(multiply-adds, patch-matrix values): k per output value (one input channel's
+        window); no patch matrix (a sum over the kernel offsets)."""
+        return out_values * math.prod(self.kernel.shape[:-2]), 0
+
     def build(self, input_shape):
         c_in = input_shape[-1]
         self.kernel = self.add_weight("kernel", (*self.kernel_size, c_in, self.depth_multiplier),
@@ -85,8 +87,9 @@ class DepthwiseConv2D(_WindowConv):
 
     def call(self, x, training=False):
         bias = self.bias.value if self.use_bias else None
-        y, self._cache = depthwise_conv2d_forward(x, self.kernel.value, bias, self.strides,
-                                                  self.padding, self.dilation_rate)
+        y, self._cache = depthwise_conv2d_forward(x, self._op_value(self.kernel), bias,
+                                                  self._strides_hw, self._op_padding,
+                                                  self._dilation_hw)
         return y
 
     def call_backward(self, d_out):
@@ -102,16 +105,21 @@ class DepthwiseConv2D(_WindowConv):
                 "depthwise_regularizer": regularizers.serialize(self.depthwise_regularizer)}
 
     def __repr__(self) -> str:
-        return f"DepthwiseConv2D({', '.join(self._repr_args())}, name={self.name!r})"
+        return f"{type(self).__name__}({', '.join(self._repr_args())}, name={self.name!r})"
 
 
-class SeparableConv2D(_WindowConv):
-    """Depthwise-separable 2-D convolution (Keras semantics, NHWC inside): a depthwise
-    convolution, then a 1x1 convolution to ``filters`` channels, then the bias.
+class DepthwiseConv2D(_DepthwiseConv):
+    """Depthwise 2-D convolution (Keras semantics, NHWC inside).
 
-    Weights in Keras order: ``depthwise_kernel`` (kh, kw, C_in, depth_multiplier),
-    ``pointwise_kernel`` (1, 1, C_in * depth_multiplier, filters), ``bias`` (filters,).
+    Weights in Keras order: ``kernel`` (kh, kw, C_in, depth_multiplier), then ``bias``
+    (C_in * depth_multiplier,). ``depthwise_regularizer`` penalises the kernel,
+    ``depthwise_constraint`` constrains it (``npconv.constraints``; ``bias_constraint`` too).
     """
+
+
+class _SeparableConv(_WindowConv):
+    """The depthwise-separable convolution of :class:`SeparableConv2D` and
+    ``SeparableConv1D`` (:mod:`npconv.layers.conv1d`) over :func:`separable_conv2d_forward`."""
 
     _kernel_weight = "depthwise_kernel"
     _constraint_args = {"depthwise": "depthwise_kernel", "pointwise": "pointwise_kernel",
@@ -139,6 +147,15 @@ class SeparableConv2D(_WindowConv):
     def _out_channels(self, c_in):
         return self.filters
 
+    def _forward_cost(self, batch_size, out_values):
+        """(multiply-adds, patch-matrix values): the depthwise step's k per value of its
+        C_in * depth_multiplier channels, then the pointwise step's C_in * depth_multiplier per
+        output value, whose patch matrix is the depthwise output."""
+        positions = out_values // self.filters
+        shape = self.depthwise_kernel.shape
+        channels = shape[-2] * shape[-1]
+        return positions * channels * (math.prod(shape[:-2]) + self.filters), positions * channels
+
     def build(self, input_shape):
         c_in = input_shape[-1]
         dm = self.depth_multiplier
@@ -146,7 +163,8 @@ class SeparableConv2D(_WindowConv):
             "depthwise_kernel", (*self.kernel_size, c_in, dm), self.depthwise_initializer,
             regularizer=self.depthwise_regularizer)
         self.pointwise_kernel = self.add_weight(
-            "pointwise_kernel", (1, 1, c_in * dm, self.filters), self.pointwise_initializer,
+            "pointwise_kernel", (1,) * self._rank + (c_in * dm, self.filters),
+            self.pointwise_initializer,
             regularizer=self.pointwise_regularizer)
         if self.use_bias:
             self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer)
@@ -154,15 +172,15 @@ class SeparableConv2D(_WindowConv):
     def call(self, x, training=False):
         bias = self.bias.value if self.use_bias else None
         y, self._cache = separable_conv2d_forward(
-            x, self.depthwise_kernel.value, self.pointwise_kernel.value, bias, self.strides,
-            self.padding, self.dilation_rate)
+            x, self._op_value(self.depthwise_kernel), self._op_value(self.pointwise_kernel),
+            bias, self._strides_hw, self._op_padding, self._dilation_hw)
         return y
 
     def call_backward(self, d_out):
         dx, d_depthwise, d_pointwise, d_bias = separable_conv2d_backward(
             d_out, self._backward_cache(), need_dx=getattr(self, "need_input_grad", True))
-        self.depthwise_kernel.grad = d_depthwise
-        self.pointwise_kernel.grad = d_pointwise
+        self.depthwise_kernel.grad = self._weight_grad(d_depthwise, self.depthwise_kernel)
+        self.pointwise_kernel.grad = self._weight_grad(d_pointwise, self.pointwise_kernel)
         if self.use_bias:
             self.bias.grad = d_bias
         return dx
@@ -177,5 +195,14 @@ class SeparableConv2D(_WindowConv):
                 "pointwise_regularizer": regularizers.serialize(self.pointwise_regularizer)}
 
     def __repr__(self) -> str:
-        return (f"SeparableConv2D({self.filters}, {', '.join(self._repr_args())}, "
+        return (f"{type(self).__name__}({self.filters}, {', '.join(self._repr_args())}, "
                 f"name={self.name!r})")
+
+
+class SeparableConv2D(_SeparableConv):
+    """Depthwise-separable 2-D convolution (Keras semantics, NHWC inside): a depthwise
+    convolution, then a 1x1 convolution to ``filters`` channels, then the bias.
+
+    Weights in Keras order: ``depthwise_kernel`` (kh, kw, C_in, depth_multiplier),
+    ``pointwise_kernel`` (1, 1, C_in * depth_multiplier, filters), ``bias`` (filters,).
+    """
