@@ -235,27 +235,19 @@ class Dropout(Layer):
                 "seed": self.seed}
 
 
-class SpatialDropout2D(Dropout):
-    """Dropout of whole feature maps (Keras's ``SpatialDropout2D``, torch's ``Dropout2d``).
+class _SpatialDropout(Dropout):
+    """Shared by SpatialDropout2D and SpatialDropout1D (to come): Dropout with one draw per
+    sample and channel of NHWC images (the mask (N, 1, 1, C)); ``noise_shape`` is not an
+    argument."""
 
-    In training, each channel of each sample is zeroed with probability ``rate`` and the kept
-    ones are scaled by ``1 / (1 - rate)``: Dropout with the mask shape (N, 1, 1, C) for NHWC
-    input ((N, C, 1, 1) for ``data_format="channels_first"``). At inference the identity.
-    ``seed`` as Dropout's: an int gives the layer its own generator; None draws each mask
-    from a child of npconv's shared generator. The input must be 4-D.
-    """
+    _mask_layout = "(N, 1, 1, C)"
 
-    def __init__(self, rate, data_format=None, seed=None, **kwargs):
+    def __init__(self, rate, seed=None, **kwargs):
         if "noise_shape" in kwargs:
-            raise TypeError("SpatialDropout2D: unexpected keyword argument(s): noise_shape "
-                            "(the mask's shape is (N, 1, 1, C), from the input)")
-        super().__init__(rate, seed=seed, data_format=data_format, **kwargs)
-
-    def _check_input_shape(self, shape):
-        if len(shape) != 4:
-            raise ValueError(f"{self.name}: SpatialDropout2D expects a 4-D input (batch, rows, "
-                             f"cols, channels) or, with data_format='channels_first', (batch, "
-                             f"channels, rows, cols). Received an input of shape {tuple(shape)}")
+            raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s): "
+                            f"noise_shape (the mask's shape is {self._mask_layout}, from the "
+                            "input)")
+        super().__init__(rate, seed=seed, **kwargs)
 
     def call(self, x, training=False):
         # The base class hands us NHWC whatever the data format: one draw per (sample, channel)
@@ -269,7 +261,30 @@ class SpatialDropout2D(Dropout):
     def get_config(self):
         config = super().get_config()
         del config["noise_shape"]
-        return {**config, "data_format": self.data_format}
+        return config
+
+
+class SpatialDropout2D(_SpatialDropout):
+    """Dropout of whole feature maps (Keras's ``SpatialDropout2D``, torch's ``Dropout2d``).
+
+    In training, each channel of each sample is zeroed with probability ``rate`` and the kept
+    ones are scaled by ``1 / (1 - rate)``: Dropout with the mask shape (N, 1, 1, C) for NHWC
+    input ((N, C, 1, 1) for ``data_format="channels_first"``). At inference the identity.
+    ``seed`` as Dropout's: an int gives the layer its own generator; None draws each mask
+    from a child of npconv's shared generator. The input must be 4-D.
+    """
+
+    def __init__(self, rate, data_format=None, seed=None, **kwargs):
+        super().__init__(rate, seed=seed, data_format=data_format, **kwargs)
+
+    def _check_input_shape(self, shape):
+        if len(shape) != 4:
+            raise ValueError(f"{self.name}: SpatialDropout2D expects a 4-D input (batch, rows, "
+                             f"cols, channels) or, with data_format='channels_first', (batch, "
+                             f"channels, rows, cols). Received an input of shape {tuple(shape)}")
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format}
 
 
 class Activation(Layer):
