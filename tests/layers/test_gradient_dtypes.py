@@ -12,6 +12,7 @@ from npconv.layers.base import Layer
 
 IMAGE = (2, 6, 6, 3)
 FLAT = (2, 5)
+SEQUENCE = (2, 7, 3)
 # class name -> (make the layer, input shape(s)); every Layer class npconv.layers exports
 CASES = {
     "Activation": (lambda: L.Activation("tanh"), FLAT),
@@ -43,6 +44,18 @@ CASES = {
     "SpatialDropout2D": (lambda: L.SpatialDropout2D(0.5, seed=1), IMAGE),
     "UpSampling2D": (lambda: L.UpSampling2D(interpolation="bilinear"), IMAGE),
     "ZeroPadding2D": (lambda: L.ZeroPadding2D(1), IMAGE),
+    "MaxPooling1D": (lambda: L.MaxPooling1D(3, 2, "same"), SEQUENCE),
+    "MaxPool1D": (lambda: L.MaxPool1D(data_format="channels_first"), SEQUENCE),
+    "AveragePooling1D": (lambda: L.AveragePooling1D(2, 1), SEQUENCE),
+    "AvgPool1D": (lambda: L.AvgPool1D(3, padding="same", data_format="channels_first"), SEQUENCE),
+    "GlobalAveragePooling1D": (lambda: L.GlobalAveragePooling1D(keepdims=True), SEQUENCE),
+    "GlobalAvgPool1D": (lambda: L.GlobalAvgPool1D(data_format="channels_first"), SEQUENCE),
+    "GlobalMaxPooling1D": (lambda: L.GlobalMaxPooling1D(), SEQUENCE),
+    "GlobalMaxPool1D": (lambda: L.GlobalMaxPool1D(data_format="channels_first"), SEQUENCE),
+    "UpSampling1D": (lambda: L.UpSampling1D(3), SEQUENCE),
+    "ZeroPadding1D": (lambda: L.ZeroPadding1D((1, 2), data_format="channels_first"), SEQUENCE),
+    "Cropping1D": (lambda: L.Cropping1D((2, 1)), SEQUENCE),
+    "SpatialDropout1D": (lambda: L.SpatialDropout1D(0.5, seed=1), SEQUENCE),
     "DepthwiseConv2D": (lambda: L.DepthwiseConv2D(3), IMAGE),
     "SeparableConv2D": (lambda: L.SeparableConv2D(2, 3), IMAGE),
     "Conv2DTranspose": (lambda: L.Conv2DTranspose(2, 3, strides=2), IMAGE),
