@@ -77,6 +77,34 @@ def test_random_relu_pool_pairs_give_the_unfused_numbers(seed):
     _assert_fusion_changes_nothing(model, x, training=False)
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_random_relu_1d_max_pool_pairs_give_the_unfused_numbers(seed):
+    # MaxPooling1D / GlobalMaxPooling1D (the 2-D pools on (N, 1, steps, C)) after a ReLU layer
+    # on sequences (a Dense on the last axis here; a Conv1D the same way)
+    rng = np.random.default_rng(100 + seed)
+    data_format = "channels_first" if seed % 2 else "channels_last"
+    dtype = np.float64 if seed % 3 == 0 else np.float32
+    separate_relu, global_pool = seed % 4 == 1, seed % 6 == 5
+    # (channels_first reads the Dense's units as the steps: at least the pool's 3)
+    stack = [layers.Dense(int(rng.integers(3, 6)), activation=None if separate_relu else "relu")]
+    stack += [layers.Activation("relu")] if separate_relu else []
+    if global_pool:
+        stack.append(layers.GlobalMaxPooling1D(data_format=data_format))
+    else:
+        pool = int(rng.integers(1, 4))
+        stack += [layers.MaxPooling1D(pool, strides=int(rng.integers(1, pool + 1)),
+                                      padding=str(rng.choice(["valid", "same"])),
+                                      data_format=data_format),
+                  layers.Flatten()]
+    model = Sequential(stack + [layers.Dense(3)])
+    x = _quarters(rng, (5, int(rng.integers(6, 10)), int(rng.integers(1, 4))), dtype)
+    model.forward(x)
+    for w in model.trainable_weights:
+        w.value[...] = _quarters(rng, w.value.shape, dtype, -2, 3)
+    _assert_fusion_changes_nothing(model, x, training=True)
+    _assert_fusion_changes_nothing(model, x, training=False)
+
+
 def test_seed_001_cnn_pairs_both_convolutions_with_their_pools():
     model = zoo.mnist_cnn()
     assert model._relu_pools == {0: 1, 2: 3}

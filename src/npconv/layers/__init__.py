@@ -20,6 +20,7 @@ from .core import (
     Dropout,
     Flatten,
     Identity,
+    SpatialDropout1D,
     SpatialDropout2D,
 )
 from .depthwise_conv import DepthwiseConv2D, SeparableConv2D
@@ -59,8 +60,19 @@ from .pooling import (
     MaxPool2D,
     MaxPooling2D,
 )
+from .pooling1d import (
+    AveragePooling1D,
+    AvgPool1D,
+    GlobalAveragePooling1D,
+    GlobalAvgPool1D,
+    GlobalMaxPool1D,
+    GlobalMaxPooling1D,
+    MaxPool1D,
+    MaxPooling1D,
+)
 from .preprocessing import Normalization
 from .reshaping import Cropping2D, UpSampling2D, ZeroPadding2D
+from .reshaping1d import Cropping1D, UpSampling1D, ZeroPadding1D
 from .scalar_ops import Power, TrueDivide  # (symbolic x / c, x ** c)
 from .shape import Permute, Rescaling, Reshape
 
@@ -115,4 +127,7 @@ __all__ = [
     "ActivityRegularization", "AlphaDropout",
     "Conv1D", "Conv1DTranspose", "Convolution1D", "DepthwiseConv1D", "SeparableConv1D",
     "SeparableConvolution1D",
+    "AveragePooling1D", "AvgPool1D", "Cropping1D", "GlobalAveragePooling1D", "GlobalAvgPool1D",
+    "GlobalMaxPool1D", "GlobalMaxPooling1D", "MaxPool1D", "MaxPooling1D", "SpatialDropout1D",
+    "UpSampling1D", "ZeroPadding1D",
 ]

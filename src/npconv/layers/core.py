@@ -1,10 +1,11 @@
-"""Core layers with Keras names: Dense, Flatten, Dropout, SpatialDropout2D, Activation.
+"""Core layers with Keras names: Dense, Flatten, Dropout, SpatialDropout2D/1D, Activation.
 
     Dense(units, activation=None)   y = activation(x @ kernel + bias)   kernel (n_in, units)
     Flatten()                       (N, d1, d2, ...) -> (N, d1*d2*...)
     Dropout(rate)                   training: zero a fraction ``rate``, scale the rest by 1/(1-rate)
                                     inference: the identity
     SpatialDropout2D(rate)          Dropout of whole channels (one draw per sample and channel)
+    SpatialDropout1D(rate)          the same for sequences (batch, steps, channels)
     Activation(activation)          y = activation(x)
     Identity()                      y = x
     ActivityRegularization(l1, l2)  y = x; adds l1 * sum|y| + l2 * sum(y**2) to the loss
@@ -30,10 +31,11 @@ from ..ops.core import (
     flatten_forward,
 )
 from ..random import make_generator
+from ._steps import StepsAsRow, refuse_data_format
 from .base import Layer
 
-__all__ = ["Dense", "Flatten", "Dropout", "SpatialDropout2D", "Activation", "Identity",
-           "ActivityRegularization"]
+__all__ = ["Dense", "Flatten", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "Activation",
+           "Identity", "ActivityRegularization"]
 
 
 def _positive_int(value, name: str, where: str) -> int:
@@ -235,27 +237,18 @@ class Dropout(Layer):
                 "seed": self.seed}
 
 
-class SpatialDropout2D(Dropout):
-    """Dropout of whole feature maps (Keras's ``SpatialDropout2D``, torch's ``Dropout2d``).
+class _SpatialDropout(Dropout):
+    """Shared by SpatialDropout2D and SpatialDropout1D: Dropout with one draw per sample and
+    channel of NHWC images (the mask (N, 1, 1, C)); ``noise_shape`` is not an argument."""
 
-    In training, each channel of each sample is zeroed with probability ``rate`` and the kept
-    ones are scaled by ``1 / (1 - rate)``: Dropout with the mask shape (N, 1, 1, C) for NHWC
-    input ((N, C, 1, 1) for ``data_format="channels_first"``). At inference the identity.
-    ``seed`` as Dropout's: an int gives the layer its own generator; None draws each mask
-    from a child of npconv's shared generator. The input must be 4-D.
-    """
+    _mask_layout = "(N, 1, 1, C)"
 
-    def __init__(self, rate, data_format=None, seed=None, **kwargs):
+    def __init__(self, rate, seed=None, **kwargs):
         if "noise_shape" in kwargs:
-            raise TypeError("SpatialDropout2D: unexpected keyword argument(s): noise_shape "
-                            "(the mask's shape is (N, 1, 1, C), from the input)")
-        super().__init__(rate, seed=seed, data_format=data_format, **kwargs)
-
-    def _check_input_shape(self, shape):
-        if len(shape) != 4:
-            raise ValueError(f"{self.name}: SpatialDropout2D expects a 4-D input (batch, rows, "
-                             f"cols, channels) or, with data_format='channels_first', (batch, "
-                             f"channels, rows, cols). Received an input of shape {tuple(shape)}")
+            raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s): "
+                            f"noise_shape (the mask's shape is {self._mask_layout}, from the "
+                            "input)")
+        super().__init__(rate, seed=seed, **kwargs)
 
     def call(self, x, training=False):
         # The base class hands us NHWC whatever the data format: one draw per (sample, channel)
@@ -269,7 +262,50 @@ class SpatialDropout2D(Dropout):
     def get_config(self):
         config = super().get_config()
         del config["noise_shape"]
-        return {**config, "data_format": self.data_format}
+        return config
+
+
+class SpatialDropout2D(_SpatialDropout):
+    """Dropout of whole feature maps (Keras's ``SpatialDropout2D``, torch's ``Dropout2d``).
+
+    In training, each channel of each sample is zeroed with probability ``rate`` and the kept
+    ones are scaled by ``1 / (1 - rate)``: Dropout with the mask shape (N, 1, 1, C) for NHWC
+    input ((N, C, 1, 1) for ``data_format="channels_first"``). At inference the identity.
+    ``seed`` as Dropout's: an int gives the layer its own generator; None draws each mask
+    from a child of npconv's shared generator. The input must be 4-D.
+    """
+
+    def __init__(self, rate, data_format=None, seed=None, **kwargs):
+        super().__init__(rate, seed=seed, data_format=data_format, **kwargs)
+
+    def _check_input_shape(self, shape):
+        if len(shape) != 4:
+            raise ValueError(f"{self.name}: SpatialDropout2D expects a 4-D input (batch, rows, "
+                             f"cols, channels) or, with data_format='channels_first', (batch, "
+                             f"channels, rows, cols). Received an input of shape {tuple(shape)}")
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format}
+
+
+class SpatialDropout1D(StepsAsRow, _SpatialDropout):
+    """Dropout of whole channels of sequences (Keras's ``SpatialDropout1D``, torch's
+    ``Dropout1d``): input ``(batch, steps, channels)``.
+
+    In training, each channel of each sample is zeroed over all its steps with probability
+    ``rate`` and the kept ones are scaled by ``1 / (1 - rate)`` (the mask (N, 1, C)); at
+    inference the identity. ``seed`` as Dropout's. Keras's SpatialDropout1D takes no
+    ``data_format``.
+    """
+
+    _mask_layout = "(N, 1, C)"
+
+    def __init__(self, rate, seed=None, **kwargs):
+        refuse_data_format(kwargs, "SpatialDropout1D")
+        super().__init__(rate, seed=seed, **kwargs)
+
+    def _check_input_shape(self, shape):
+        self._check_rank3(shape)
 
 
 class Activation(Layer):

@@ -4,6 +4,7 @@
 (``data_format="channels_last"``, also Keras's default ``None``) or NCHW (``"channels_first"``).
 They have no weights.
 Aliases, as in Keras: ``MaxPool2D``, ``AvgPool2D``, ``GlobalMaxPool2D``, ``GlobalAvgPool2D``.
+The 1-D poolings (:mod:`npconv.layers.pooling1d`) are built on the bases here.
 """
 
 from __future__ import annotations
@@ -26,19 +27,27 @@ def _check_4d(layer: Layer, shape) -> None:
         )
 
 
-class _Pooling2D(Layer):
-    """Shared by MaxPooling2D and AveragePooling2D: a window op over height and width."""
+class _WindowPooling(Layer):
+    """Shared by the window poolings (MaxPooling2D, AveragePooling2D and their 1-D twins in
+    :mod:`npconv.layers.pooling1d`): a window op over the height and width of NHWC images.
+
+    The op reads :attr:`_pool_hw` and :attr:`_strides_hw`, ``pool_size`` and ``strides`` as
+    the ``(vertical, horizontal)`` pairs of the 2-D ops; ``_window_argument`` reads them from
+    the constructor's arguments (an int or a pair here).
+    """
 
     batch_independent = True
 
     _forward = None
     _backward = None
+    _window_argument = staticmethod(as_pair)
 
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid",
                  data_format="channels_last", name=None, **kwargs):
         where = type(self).__name__
-        pool_size = as_pair(pool_size, "pool_size", where)
-        strides = pool_size if strides is None else as_pair(strides, "strides", where)
+        pool_size = self._window_argument(pool_size, "pool_size", where)
+        strides = (pool_size if strides is None
+                   else self._window_argument(strides, "strides", where))
         padding = check_choice(padding, "padding", {"valid", "same"}, where)
         super().__init__(name=name, data_format=data_format or "channels_last", **kwargs)
         self.pool_size = pool_size
@@ -46,10 +55,18 @@ class _Pooling2D(Layer):
         self.padding = padding
         self._cache = None
 
+    @property
+    def _pool_hw(self):
+        return self.pool_size
+
+    @property
+    def _strides_hw(self):
+        return self.strides
+
     def _output_hw(self, h, w):
-        """Output height and width (``None`` stays ``None``); raises if the window does not fit."""
+        """Output height and width (``None`` stays ``None``)."""
         out = []
-        for size, k, s in zip((h, w), self.pool_size, self.strides, strict=True):
+        for size, k, s in zip((h, w), self._pool_hw, self._strides_hw, strict=True):
             if size is None:
                 out.append(None)
             elif self.padding == "same":
@@ -58,14 +75,15 @@ class _Pooling2D(Layer):
                 out.append((size - k) // s + 1)
         return tuple(out)
 
+    def _window_fits(self, hw) -> bool:
+        """Whether the window fits an input of height and width ``hw`` (``None``: unknown)."""
+        return all(size is None or (size >= k if self.padding == "valid" else size >= 1)
+                   for size, k in zip(hw, self._pool_hw, strict=True))
+
     def _check_input_shape(self, shape) -> None:
         _check_4d(self, shape)
         _, h, w, _ = self._to_internal_shape(tuple(shape))
-        fits = all(
-            size is None or (size >= k if self.padding == "valid" else size >= 1)
-            for size, k in zip((h, w), self.pool_size, strict=True)
-        )
-        if not fits:
+        if not self._window_fits((h, w)):
             raise ValueError(
                 f"{self.name}: the pool window {self.pool_size} is larger than the input's "
                 f"height and width {(h, w)} with padding={self.padding!r}. "
@@ -77,7 +95,7 @@ class _Pooling2D(Layer):
         return (n, *self._output_hw(h, w), c)
 
     def call(self, x, training=False):
-        out, self._cache = self._forward(x, self.pool_size, self.strides, self.padding,
+        out, self._cache = self._forward(x, self._pool_hw, self._strides_hw, self.padding,
                                          **self._forward_options(training))
         return out
 
@@ -100,12 +118,8 @@ class _Pooling2D(Layer):
         return config
 
 
-class MaxPooling2D(_Pooling2D):
-    """The maximum of each ``pool_size`` window, moved by ``strides`` (default: ``pool_size``).
-
-    padding: ``"valid"`` (windows inside the input) or ``"same"`` (``out = ceil(in / stride)``;
-    padded cells never win). Gradient: each window's to its first maximum (as PyTorch).
-    """
+class MaxWindows:
+    """Mixin (before a window pooling base): the window's maximum, :func:`max_pool2d_forward`."""
 
     _forward = staticmethod(pool_ops.max_pool2d_forward)
     _backward = staticmethod(pool_ops.max_pool2d_backward)
@@ -115,18 +129,32 @@ class MaxPooling2D(_Pooling2D):
         return {"record_argmax": bool(training)}
 
 
-class AveragePooling2D(_Pooling2D):
-    """The mean of each ``pool_size`` window, moved by ``strides`` (default: ``pool_size``).
-
-    padding: ``"valid"`` or ``"same"``; with ``"same"`` a window averages only its real pixels.
-    """
+class MeanWindows:
+    """Mixin (before a window pooling base): the window's mean, :func:`avg_pool2d_forward`."""
 
     _forward = staticmethod(pool_ops.avg_pool2d_forward)
     _backward = staticmethod(pool_ops.avg_pool2d_backward)
 
 
-class _GlobalPooling2D(Layer):
-    """Shared by the global poolings: one value per channel, ``(batch, channels)``."""
+class MaxPooling2D(MaxWindows, _WindowPooling):
+    """The maximum of each ``pool_size`` window, moved by ``strides`` (default: ``pool_size``).
+
+    padding: ``"valid"`` (windows inside the input) or ``"same"`` (``out = ceil(in / stride)``;
+    padded cells never win). Gradient: each window's to its first maximum (as PyTorch).
+    """
+
+
+class AveragePooling2D(MeanWindows, _WindowPooling):
+    """The mean of each ``pool_size`` window, moved by ``strides`` (default: ``pool_size``).
+
+    padding: ``"valid"`` or ``"same"``; with ``"same"`` a window averages only its real pixels.
+    """
+
+
+class _GlobalPooling(Layer):
+    """Shared by the global poolings (2-D here, 1-D in :mod:`npconv.layers.pooling1d`): one
+    value per channel of NHWC images, ``(batch, channels)`` (``(batch, 1, 1, channels)`` with
+    ``keepdims``)."""
 
     batch_independent = True
 
@@ -167,14 +195,14 @@ class _GlobalPooling2D(Layer):
         return config
 
 
-class GlobalAveragePooling2D(_GlobalPooling2D):
+class GlobalAveragePooling2D(_GlobalPooling):
     """The mean of each channel over height and width (seed 000: ``[[15, 16]]``)."""
 
     _forward = staticmethod(pool_ops.global_avg_pool2d_forward)
     _backward = staticmethod(pool_ops.global_avg_pool2d_backward)
 
 
-class GlobalMaxPooling2D(_GlobalPooling2D):
+class GlobalMaxPooling2D(_GlobalPooling):
     """The maximum of each channel over height and width (seed 000: ``[[30, 31]]``).
 
     Gradient: split evenly among each channel's tied maxima (as Keras's ``ops.max``).

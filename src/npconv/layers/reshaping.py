@@ -20,6 +20,8 @@ left; any dtype is kept. Its gradient is the output's gradient padded back with 
     UpSampling2D((2, 3), interpolation="bilinear")   Keras's bilinear (half-pixel centres)
 
 Input (N, H, W, C) -> (N, H * sh, W * sw, C), float.
+
+Their 1-D twins (:mod:`npconv.layers.reshaping1d`) are built on the shared bases here.
 """
 
 from __future__ import annotations
@@ -41,12 +43,37 @@ __all__ = ["Cropping2D", "UpSampling2D", "ZeroPadding2D"]
 _KERAS_ONLY = ("area", "bicubic", "lanczos3", "lanczos5")
 
 
-class ZeroPadding2D(Layer):
-    """Add rows and columns of zeros around each image (no weights)."""
+class _ZeroPadding(Layer):
+    """Shared by ZeroPadding2D and ZeroPadding1D (:mod:`npconv.layers.reshaping1d`): zeros
+    around the height and width of NHWC images, :attr:`_pads_hw` =
+    ``((top, bottom), (left, right))``."""
 
     batch_independent = True
 
     keeps_integer_input = True
+
+    @property
+    def _pads_hw(self):
+        return self.padding
+
+    def call(self, x, training=False):
+        y, self._cache = zero_pad_forward(x, self._pads_hw)
+        return y
+
+    def call_backward(self, d_out):
+        if self._cache is None:
+            raise RuntimeError(f"{self.name}: backward called before a forward pass")
+        return zero_pad_backward(d_out, self._cache)
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        (top, bottom), (left, right) = self._pads_hw
+        return (n, None if h is None else h + top + bottom,
+                None if w is None else w + left + right, c)
+
+
+class ZeroPadding2D(_ZeroPadding):
+    """Add rows and columns of zeros around each image (no weights)."""
 
     def __init__(self, padding=1, data_format="channels_last", **kwargs):
         super().__init__(data_format=data_format, **kwargs)
@@ -58,27 +85,41 @@ class ZeroPadding2D(Layer):
             raise ValueError(f"{self.name}: ZeroPadding2D expects a 4-D input. "
                              f"Received an input of shape {tuple(shape)}")
 
-    def call(self, x, training=False):
-        y, self._cache = zero_pad_forward(x, self.padding)
-        return y
-
-    def call_backward(self, d_out):
-        if self._cache is None:
-            raise RuntimeError(f"{self.name}: backward called before a forward pass")
-        return zero_pad_backward(d_out, self._cache)
-
-    def compute_output_shape(self, input_shape):
-        n, h, w, c = input_shape
-        (top, bottom), (left, right) = self.padding
-        return (n, None if h is None else h + top + bottom,
-                None if w is None else w + left + right, c)
-
     def get_config(self):
         return {**super().get_config(), "padding": [list(p) for p in self.padding],
                 "data_format": self.data_format}
 
 
-class Cropping2D(Layer):
+class _Cropping(Layer):
+    """Shared by Cropping2D and Cropping1D (:mod:`npconv.layers.reshaping1d`): rows and
+    columns off the edges of NHWC images, :attr:`_crops_hw` =
+    ``((top, bottom), (left, right))``."""
+
+    batch_independent = True
+
+    keeps_integer_input = True
+
+    @property
+    def _crops_hw(self):
+        return self.cropping
+
+    def call(self, x, training=False):
+        y, self._cache = crop2d_forward(x, self._crops_hw)
+        return y
+
+    def call_backward(self, d_out):
+        if self._cache is None:
+            raise RuntimeError(f"{self.name}: backward called before a forward pass")
+        return crop2d_backward(d_out, self._cache)
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        (top, bottom), (left, right) = self._crops_hw
+        return (n, None if h is None else h - top - bottom,
+                None if w is None else w - left - right, c)
+
+
+class Cropping2D(_Cropping):
     """Remove rows and columns at the edges of each image (Keras's ``Cropping2D``, no weights).
 
     cropping: an int (all four sides), ``(symmetric_height_crop, symmetric_width_crop)`` or
@@ -86,10 +127,6 @@ class Cropping2D(Layer):
     would use up (``top + bottom >= H`` or ``left + right >= W``) is an error, as in Keras.
     data_format: ``"channels_last"`` (NHWC, the default) or ``"channels_first"`` (NCHW).
     """
-
-    batch_independent = True
-
-    keeps_integer_input = True
 
     def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
         super().__init__(data_format=data_format, **kwargs)
@@ -111,35 +148,44 @@ class Cropping2D(Layer):
                 f"{self.data_format!r}). Received: cropping={self.cropping} for an input of "
                 f"shape {tuple(shape)}")
 
-    def call(self, x, training=False):
-        y, self._cache = crop2d_forward(x, self.cropping)
-        return y
-
-    def call_backward(self, d_out):
-        if self._cache is None:
-            raise RuntimeError(f"{self.name}: backward called before a forward pass")
-        return crop2d_backward(d_out, self._cache)
-
-    def compute_output_shape(self, input_shape):
-        n, h, w, c = input_shape
-        (top, bottom), (left, right) = self.cropping
-        return (n, None if h is None else h - top - bottom,
-                None if w is None else w - left - right, c)
-
     def get_config(self):
         return {**super().get_config(), "cropping": [list(p) for p in self.cropping],
                 "data_format": self.data_format}
 
 
-class UpSampling2D(Layer):
+class _UpSampling(Layer):
+    """Shared by UpSampling2D and UpSampling1D (:mod:`npconv.layers.reshaping1d`): NHWC
+    images made :attr:`_size_hw` = ``(sh, sw)`` times taller and wider, by
+    ``self.interpolation``."""
+
+    batch_independent = True
+
+    @property
+    def _size_hw(self):
+        return self.size
+
+    def call(self, x, training=False):
+        y, self._cache = upsampling2d_forward(x, self._size_hw, self.interpolation)
+        return y
+
+    def call_backward(self, d_out):
+        if self._cache is None:
+            raise RuntimeError(f"{self.name}: backward called before a forward pass")
+        return upsampling2d_backward(d_out, self._cache)
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        sh, sw = self._size_hw
+        return (n, None if h is None else h * sh, None if w is None else w * sw, c)
+
+
+class UpSampling2D(_UpSampling):
     """Repeat (``"nearest"``) or bilinearly interpolate (``"bilinear"``) each image to
     ``size[0]`` times its height and ``size[1]`` times its width (no weights).
 
     size: int or pair of ints >= 1. interpolation: ``"nearest"`` (PyTorch's ``mode="nearest"``)
     or ``"bilinear"`` (Keras's = PyTorch's ``mode="bilinear", align_corners=False``).
     """
-
-    batch_independent = True
 
     def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
         where = type(self).__name__
@@ -166,20 +212,6 @@ class UpSampling2D(Layer):
         if (h is not None and h < 1) or (w is not None and w < 1):
             raise ValueError(f"{self.name}: expected an input with height and width >= 1. "
                              f"Received an input of shape {tuple(shape)}")
-
-    def call(self, x, training=False):
-        y, self._cache = upsampling2d_forward(x, self.size, self.interpolation)
-        return y
-
-    def call_backward(self, d_out):
-        if self._cache is None:
-            raise RuntimeError(f"{self.name}: backward called before a forward pass")
-        return upsampling2d_backward(d_out, self._cache)
-
-    def compute_output_shape(self, input_shape):
-        n, h, w, c = input_shape
-        sh, sw = self.size
-        return (n, None if h is None else h * sh, None if w is None else w * sw, c)
 
     def get_config(self):
         return {**super().get_config(), "size": self.size, "data_format": self.data_format,

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from ..layers.base import Layer
 from ..layers.pooling import GlobalMaxPooling2D, MaxPooling2D
+from ..layers.pooling1d import GlobalMaxPooling1D, MaxPooling1D
 
-_MAX_POOLS = (MaxPooling2D, GlobalMaxPooling2D)
+_MAX_POOLS = (MaxPooling2D, GlobalMaxPooling2D, MaxPooling1D, GlobalMaxPooling1D)
 
 
 def relu_pool_pairs(nodes, n_inputs: int, output_ids) -> dict[int, int]:
