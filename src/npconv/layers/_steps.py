@@ -18,9 +18,9 @@ import numbers
 
 import numpy as np
 
-__all__ = ["StepsAsRow", "as_single", "refuse_data_format"]
+__all__ = ["LAYOUTS", "StepsAsRow", "as_single", "refuse_data_format"]
 
-_LAYOUTS = {
+LAYOUTS = {
     "channels_last": "(batch, steps, channels)",
     "channels_first": "(batch, channels, steps)",
 }
@@ -60,7 +60,7 @@ class StepsAsRow:
     """
 
     def _layout(self) -> str:
-        return _LAYOUTS[self.data_format]
+        return LAYOUTS[self.data_format]
 
     def _check_rank3(self, shape) -> None:
         if len(shape) != 3:

@@ -27,10 +27,7 @@ convolution; torch's ``conv1d(F.pad(x, (d * (k - 1), 0)))``). Transposed: as
 
 from __future__ import annotations
 
-import numbers
-
-import numpy as np
-
+from ._steps import LAYOUTS, StepsAsRow, as_single
 from .conv import _Conv
 from .conv_transpose import _ConvTranspose
 from .depthwise_conv import _DepthwiseConv, _SeparableConv
@@ -39,30 +36,22 @@ __all__ = ["Conv1D", "Conv1DTranspose", "Convolution1D", "DepthwiseConv1D", "Sep
            "SeparableConvolution1D"]
 
 
-class _Steps:
+class _Steps(StepsAsRow):
     """The geometry hooks that make a 2-D conv layer (``_WindowConv``'s subclasses) a 1-D one.
 
     Public attributes are Keras's 1-D ones (``kernel_size == (3,)``, weights of 1-D shapes,
     inputs of rank 3); the 2-D code reads ``_kernel_hw`` ``(1, k)``, ``_op_padding`` ... and
-    runs on ``(N, 1, steps, C)``, its "internal" shape (``_to_internal_shape``).
+    runs on ``(N, 1, steps, C)``, its "internal" shape (:class:`StepsAsRow` makes the views).
     """
 
     _rank = 1
-    _layouts = {"channels_last": "(batch, steps, channels)",
-                "channels_first": "(batch, channels, steps)"}
+    _layouts = LAYOUTS
     _axis_units = ("rows", "steps")  # (error messages: only the steps can be too short)
     _paddings = ("valid", "same")
 
     def _window_arg(self, value, name, minimum=1):
         """``value``: an int, or a tuple/list of one int (Keras's ``standardize_tuple``)."""
-        one = value[0] if isinstance(value, (tuple, list)) and len(value) == 1 else value
-        if not isinstance(one, (numbers.Integral, np.integer)) or isinstance(one, bool):
-            raise ValueError(f"{self._where}: expected {name} to be an int or a tuple of one "
-                             f"int. Received: {name}={value!r}")
-        if one < minimum:
-            raise ValueError(f"{self._where}: expected {name} to be >= {minimum}. "
-                             f"Received: {name}={value!r}")
-        return (int(one),)
+        return as_single(value, name, self._where, minimum=minimum)
 
     def _parse_padding(self, padding):
         mode = padding.lower() if isinstance(padding, str) else None
@@ -89,47 +78,6 @@ class _Steps:
 
     def _weight_grad(self, grad, weight):
         return grad.reshape(weight.shape)
-
-    # ------------------------------------------------------------------ layout
-    def _to_internal_shape(self, shape):
-        if len(shape) != 3:
-            return shape
-        if self.data_format == "channels_first":
-            return (shape[0], 1, shape[2], shape[1])
-        return (shape[0], 1, shape[1], shape[2])
-
-    def _from_internal_shape(self, shape):
-        if len(shape) != 4:
-            return shape
-        if self.data_format == "channels_first":
-            return (shape[0], shape[3], shape[2])
-        return (shape[0], shape[2], shape[3])
-
-    def _rows(self, a):
-        """The user's ``(N, steps, C)`` (or ``(N, C, steps)``) array as ``(N, 1, steps, C)``,
-        a view."""
-        return (a.transpose(0, 2, 1) if self.data_format == "channels_first" else a)[:, None]
-
-    def _steps(self, a):
-        """:meth:`_rows` undone (a view)."""
-        a = a[:, 0]
-        return a.transpose(0, 2, 1) if self.data_format == "channels_first" else a
-
-    def compute_output_shape(self, input_shape):
-        """The output shape for ``input_shape``: Keras's (rank 3, in this layer's
-        ``data_format``), or the internal ``(N, 1, steps, C)`` the 2-D code passes."""
-        shape = tuple(input_shape)
-        if len(shape) == 3:
-            inner = super().compute_output_shape(self._to_internal_shape(shape))
-            return self._from_internal_shape(tuple(inner))
-        return super().compute_output_shape(shape)
-
-    def call(self, x, training=False):
-        return self._steps(super().call(self._rows(x), training=training))
-
-    def call_backward(self, d_out):
-        dx = super().call_backward(self._rows(d_out))
-        return None if dx is None else self._steps(dx)
 
 
 class Conv1D(_Steps, _Conv):
