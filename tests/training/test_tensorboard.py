@@ -92,7 +92,7 @@ def test_epoch_only_and_errors(tmp_path):
     assert tags["histograms"] == [] and tags["images"] == []
     assert not (tmp_path / "validation").exists()
     with pytest.raises(ValueError, match="TensorBoard: expected update_freq"):
-        TensorBoard(tmp_path, update_freq="batch")
+        TensorBoard(tmp_path, update_freq="every batch")
     with pytest.raises(ValueError, match="histogram_freq"):
         TensorBoard(tmp_path, histogram_freq=-1)
 
@@ -115,3 +115,19 @@ def test_the_keras_guides_arguments_are_accepted_and_the_unsupported_refused(tmp
             TensorBoard(tmp_path, **{name: value})
     with pytest.raises(TypeError, match="TensorBoard: expected write_graph to be a bool"):
         TensorBoard(tmp_path, write_graph="yes")
+
+
+def test_update_freq_batch_is_keras_synonym_for_1(tmp_path):
+    """Keras: "'batch' is a synonym for 1, meaning that they will be written every batch";
+    npconv refused it as a ValueError."""
+    x, y = _data()
+    model = _model()
+    seen = []
+    from npconv.callbacks import LambdaCallback
+
+    record = LambdaCallback(on_train_batch_end=lambda batch, logs: seen.append(logs["loss"]))
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0, seed=0,
+              callbacks=[TensorBoard(tmp_path, update_freq="batch"), record])
+    events = _read(tmp_path / "train").Scalars("batch_loss")
+    assert [e.step for e in events] == [1, 2, 3, 4, 5, 6]   # 3 batches per epoch
+    np.testing.assert_allclose([e.value for e in events], seen, rtol=1e-6)

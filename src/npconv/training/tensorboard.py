@@ -7,11 +7,11 @@
 What is written (Keras's layout, so TensorBoard shows train and validation as two runs):
 
 - ``log_dir/train``: scalars ``epoch_loss``, ``epoch_accuracy`` ... (every training log),
-  ``epoch_learning_rate``; with an integer ``update_freq``, ``batch_loss`` ... every that many
-  batches (step = global batch count); histograms ``<layer>/<weight>`` of every weight every
-  ``histogram_freq`` epochs; with ``write_images``, each Conv2D kernel as an image
-  ``<layer>/kernel/image``; with ``sample_images``, the feature maps of the first Conv2D layer
-  for each sample, tiled into one image ``feature_maps/<layer>/sample_<i>``.
+  ``epoch_learning_rate``; with ``update_freq`` ``"batch"`` or N, ``batch_loss`` ... every
+  batch or every N batches (step = global batch count); histograms ``<layer>/<weight>`` of
+  every weight every ``histogram_freq`` epochs; with ``write_images``, each Conv2D kernel as
+  an image ``<layer>/kernel/image``; with ``sample_images``, the feature maps of the first
+  Conv2D layer for each sample, tiled into one image ``feature_maps/<layer>/sample_<i>``.
 - ``log_dir/validation``: ``epoch_loss``, ``epoch_accuracy`` ... from the ``val_*`` logs.
 
 Steps are epochs (0-based, as Keras). Needs tensorboardX (``pip install 'npconv[tensorboard]'``);
@@ -63,7 +63,8 @@ class TensorBoard(Callback):
     log_dir: folder of the run (``train`` and ``validation`` subfolders are created).
     histogram_freq: write weight histograms every this many epochs (0: never).
     write_images: write each Conv2D kernel as an image (filters tiled).
-    update_freq: ``"epoch"``, or an int N to also write ``batch_*`` scalars every N batches.
+    update_freq: ``"epoch"``, or an int N to also write ``batch_*`` scalars every N batches
+    (``"batch"``: every batch, as 1).
     sample_images: a batch ``(N, H, W, C)`` whose first-Conv2D feature maps are written as
     images every ``image_freq`` epochs.
 
@@ -95,9 +96,11 @@ class TensorBoard(Callback):
             if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{where}: expected {name} to be an int >= 0. "
                                  f"Received: {name}={value!r}")
+        if isinstance(update_freq, str) and update_freq == "batch":
+            update_freq = 1     # Keras: "'batch' is a synonym for 1"
         if update_freq != "epoch" and (not isinstance(update_freq, numbers.Integral)
                                        or isinstance(update_freq, bool) or update_freq < 1):
-            raise ValueError(f"{where}: expected update_freq 'epoch' or an int >= 1. "
+            raise ValueError(f"{where}: expected update_freq 'epoch', 'batch' or an int >= 1. "
                              f"Received: update_freq={update_freq!r}")
         self.histogram_freq, self.image_freq = int(histogram_freq), int(image_freq)
         self.write_images = bool(write_images)
