@@ -131,3 +131,25 @@ def test_update_freq_batch_is_keras_synonym_for_1(tmp_path):
     events = _read(tmp_path / "train").Scalars("batch_loss")
     assert [e.step for e in events] == [1, 2, 3, 4, 5, 6]   # 3 batches per epoch
     np.testing.assert_allclose([e.value for e in events], seen, rtol=1e-6)
+
+
+def test_a_second_fit_in_the_same_second_keeps_the_first_fits_events(tmp_path, monkeypatch):
+    """tensorboardX names an event file after the second and the host only, and opens it for
+    writing: a second fit with the callback (or a second callback on the same log_dir) within
+    one second replaced the first fit's file, and its epochs vanished from TensorBoard."""
+    import time
+    import types
+
+    from tensorboardX import event_file_writer
+
+    frozen = types.SimpleNamespace(time=lambda: 1_700_000_000.25, sleep=time.sleep)
+    monkeypatch.setattr(event_file_writer, "time", frozen)  # both fits in the same second
+    x, y = _data()
+    model = _model()
+    tb = TensorBoard(tmp_path, histogram_freq=0)
+    for _ in range(2):
+        model.fit(x[:12], y[:12], validation_data=(x[12:], y[12:]), epochs=1, batch_size=4,
+                  verbose=0, seed=0, callbacks=[tb])
+    for run in ("train", "validation"):
+        assert len(list((tmp_path / run).iterdir())) == 2
+        assert len(_read(tmp_path / run).Scalars("epoch_loss")) == 2

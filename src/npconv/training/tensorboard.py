@@ -20,6 +20,7 @@ viewing needs the ``tensorboard`` package.
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 import os
@@ -29,6 +30,8 @@ import numpy as np
 from .callbacks import Callback
 
 __all__ = ["TensorBoard", "tile_maps"]
+
+_WRITER_IDS = itertools.count()
 
 
 def _summary_writer():
@@ -113,7 +116,13 @@ class TensorBoard(Callback):
     # ------------------------------------------------------------------ writers
     def _writer(self, name: str):
         if name not in self._writers:
-            self._writers[name] = _summary_writer()(os.path.join(self.log_dir, name))
+            # tensorboardX names a file after the second and the host only, and truncates an
+            # existing one: a second writer within a second (another fit, evaluate after fit)
+            # would erase the first's events. The process id and a counter make it unique, as
+            # TensorFlow's own file names do.
+            suffix = f".{os.getpid()}.{next(_WRITER_IDS)}"
+            self._writers[name] = _summary_writer()(os.path.join(self.log_dir, name),
+                                                    filename_suffix=suffix)
         return self._writers[name]
 
     def _close(self):
