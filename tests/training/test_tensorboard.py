@@ -153,3 +153,24 @@ def test_a_second_fit_in_the_same_second_keeps_the_first_fits_events(tmp_path, m
     for run in ("train", "validation"):
         assert len(list((tmp_path / run).iterdir())) == 2
         assert len(_read(tmp_path / run).Scalars("epoch_loss")) == 2
+
+
+def test_validation_and_evaluate_write_evaluation_vs_iterations(tmp_path):
+    """Keras's on_test_end writes ``evaluation_<metric>_vs_iterations`` into log_dir/validation
+    at step optimizer.iterations, for fit's validation passes and for model.evaluate given the
+    callback; npconv wrote nothing there."""
+    x, y = _data()
+    model = _model()
+    tb = TensorBoard(tmp_path, histogram_freq=0)
+    before = model.evaluate(x, y, verbose=0, return_dict=True, callbacks=[tb])  # step 0
+    history = model.fit(x[:12], y[:12], validation_data=(x[12:], y[12:]), epochs=2,
+                        batch_size=4, verbose=0, seed=0, callbacks=[tb])
+    val = _read(tmp_path / "validation")
+    assert {"evaluation_loss_vs_iterations", "evaluation_accuracy_vs_iterations"} \
+        <= set(val.Tags()["scalars"])
+    for name in ("loss", "accuracy"):
+        events = val.Scalars(f"evaluation_{name}_vs_iterations")
+        assert [e.step for e in events] == [0, 3, 6]    # 3 batches per epoch
+        np.testing.assert_allclose([e.value for e in events],
+                                   [before[name], *history.history[f"val_{name}"]], rtol=1e-6)
+    assert not any(t.startswith("evaluation") for t in _read(tmp_path / "train").Tags()["scalars"])

@@ -12,7 +12,9 @@ What is written (Keras's layout, so TensorBoard shows train and validation as tw
   every weight every ``histogram_freq`` epochs; with ``write_images``, each Conv2D kernel as
   an image ``<layer>/kernel/image``; with ``sample_images``, the feature maps of the first
   Conv2D layer for each sample, tiled into one image ``feature_maps/<layer>/sample_<i>``.
-- ``log_dir/validation``: ``epoch_loss``, ``epoch_accuracy`` ... from the ``val_*`` logs.
+- ``log_dir/validation``: ``epoch_loss``, ``epoch_accuracy`` ... from the ``val_*`` logs;
+  and, as Keras, ``evaluation_loss_vs_iterations`` ... at the end of every evaluation (fit's
+  validation passes, ``model.evaluate(..., callbacks=[tb])``), step = optimizer iterations.
 
 Steps are epochs (0-based, as Keras). Needs tensorboardX (``pip install 'npconv[tensorboard]'``);
 viewing needs the ``tensorboard`` package.
@@ -165,6 +167,17 @@ class TensorBoard(Callback):
                 self._write_feature_maps(train, epoch)
         for writer in self._writers.values():
             writer.flush()
+
+    def on_test_end(self, logs=None):
+        # As Keras: each evaluation (fit's validation pass, or model.evaluate given this
+        # callback) against the optimizer's step count, so evaluations between epochs show.
+        iterations = getattr(getattr(self.model, "optimizer", None), "iterations", None)
+        if not logs or iterations is None:
+            return
+        writer = self._writer("validation")
+        for key, value in logs.items():
+            writer.add_scalar(f"evaluation_{key}_vs_iterations", float(value), int(iterations))
+        writer.flush()
 
     def on_train_end(self, logs=None):
         self._close()
