@@ -174,3 +174,19 @@ def test_validation_and_evaluate_write_evaluation_vs_iterations(tmp_path):
         np.testing.assert_allclose([e.value for e in events],
                                    [before[name], *history.history[f"val_{name}"]], rtol=1e-6)
     assert not any(t.startswith("evaluation") for t in _read(tmp_path / "train").Tags()["scalars"])
+
+
+def test_keras_positional_order_and_defaults(tmp_path):
+    """Keras's TensorBoard(log_dir, histogram_freq=0, write_graph, write_images,
+    write_steps_per_second, update_freq, ...): npconv took (log_dir, histogram_freq=1,
+    write_images, update_freq, ...), so TensorBoard(d, 0, True) (write_graph) turned on the
+    kernel images, and TensorBoard(d) wrote weight histograms Keras does not."""
+    x, y = _data()
+    model = _model()
+    model.fit(x, y, epochs=1, batch_size=10, verbose=0, seed=0,
+              callbacks=[TensorBoard(tmp_path / "a", 0, True, False, False, 1)])
+    tags = _read(tmp_path / "a" / "train").Tags()
+    assert tags["images"] == [] and tags["histograms"] == []
+    assert [e.step for e in _read(tmp_path / "a" / "train").Scalars("batch_loss")] == [1, 2]
+    model.fit(x, y, epochs=1, verbose=0, seed=0, callbacks=[TensorBoard(tmp_path / "b")])
+    assert _read(tmp_path / "b" / "train").Tags()["histograms"] == []

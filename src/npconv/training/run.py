@@ -530,7 +530,7 @@ def _tensorboard_callback(logdir, model=None, splits=None):
             samples = splits.x_val[:TENSORBOARD_SAMPLES]
         except ValueError:  # no Conv2D: no feature maps to show
             samples = None
-    return TensorBoard(log_dir=os.fspath(logdir), sample_images=samples)
+    return TensorBoard(log_dir=os.fspath(logdir), histogram_freq=1, sample_images=samples)
 
 
 def _check_logdir(logdir) -> Path:

@@ -65,8 +65,10 @@ def tile_maps(maps, pad: int = 1) -> np.ndarray:
 class TensorBoard(Callback):
     """Log scalars, weight histograms and images for TensorBoard (see the module docstring).
 
+    Keras's arguments, in Keras's order and with its defaults, then npconv's own (keywords):
+
     log_dir: folder of the run (``train`` and ``validation`` subfolders are created).
-    histogram_freq: write weight histograms every this many epochs (0: never).
+    histogram_freq: write weight histograms every this many epochs (0, the default: never).
     write_images: write each Conv2D kernel as an image (filters tiled).
     update_freq: ``"epoch"``, or an int N to also write ``batch_*`` scalars every N batches
     (``"batch"``: every batch, as 1).
@@ -79,10 +81,10 @@ class TensorBoard(Callback):
     ``embeddings_metadata=None``; any other value is a ValueError naming it.
     """
 
-    def __init__(self, log_dir="logs", histogram_freq=1, write_images=False, update_freq="epoch",
-                 sample_images=None, image_freq=1, *, write_graph=True,
-                 write_steps_per_second=False, profile_batch=0, embeddings_freq=0,
-                 embeddings_metadata=None):
+    def __init__(self, log_dir="logs", histogram_freq=0, write_graph=True, write_images=False,
+                 write_steps_per_second=False, update_freq="epoch", profile_batch=0,
+                 embeddings_freq=0, embeddings_metadata=None, *, sample_images=None,
+                 image_freq=1):
         super().__init__()
         where = "TensorBoard"
         for name, value, off in (("write_steps_per_second", write_steps_per_second, False),
