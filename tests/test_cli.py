@@ -493,7 +493,7 @@ def _truncated(tmp_path, run_dir):
     (["summary", "{run}"], 1, "is a folder, not a checkpoint file; give a model file"),
     (["evaluate", "{corrupt}"], 1, "not a valid npconv file"),
     (["evaluate", "{truncated}"], 1, "not a valid npconv file"),
-    (["evaluate", "{run}/history.csv"], 1, "not a valid npconv file"),
+    (["evaluate", "{run}/history.csv"], 1, "history.csv is a text file"),
     (["evaluate", "{run}/best.npconv", "--split", "all"], 2, "invalid choice: 'all'"),
     (["predict", "{run}/best.npconv"], 2, "nothing to predict: give image files, or --index"),
     (["predict", "{run}/best.npconv", "{tmp}/a.png", "--index", "1"], 2, "not both"),
