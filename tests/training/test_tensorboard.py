@@ -190,3 +190,14 @@ def test_keras_positional_order_and_defaults(tmp_path):
     assert [e.step for e in _read(tmp_path / "a" / "train").Scalars("batch_loss")] == [1, 2]
     model.fit(x, y, epochs=1, verbose=0, seed=0, callbacks=[TensorBoard(tmp_path / "b")])
     assert _read(tmp_path / "b" / "train").Tags()["histograms"] == []
+
+
+def test_a_log_dir_that_cannot_be_made_is_an_error_naming_the_callback(tmp_path):
+    """tensorboardX's own "[Errno 20] Not a directory: 'file/logs'" said neither which
+    callback failed nor that it was the TensorBoard logs."""
+    x, y = _data()
+    model = _model()
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(NotADirectoryError,
+                       match=r"TensorBoard: cannot write the logs into .*file/logs/train"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[TensorBoard(tmp_path / "file" / "logs")])

@@ -125,8 +125,12 @@ class TensorBoard(Callback):
             # would erase the first's events. The process id and a counter make it unique, as
             # TensorFlow's own file names do.
             suffix = f".{os.getpid()}.{next(_WRITER_IDS)}"
-            self._writers[name] = _summary_writer()(os.path.join(self.log_dir, name),
-                                                    filename_suffix=suffix)
+            folder = os.path.join(self.log_dir, name)
+            try:
+                self._writers[name] = _summary_writer()(folder, filename_suffix=suffix)
+            except OSError as err:  # tensorboardX's names only a folder, not who wanted it
+                raise type(err)(err.errno, f"TensorBoard: cannot write the logs into {folder}: "
+                                           f"{err.strerror or err}") from None
         return self._writers[name]
 
     def _close(self):
