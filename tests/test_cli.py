@@ -493,7 +493,7 @@ def _truncated(tmp_path, run_dir):
     (["summary", "{run}"], 1, "is a folder, not a checkpoint file; give a model file"),
     (["evaluate", "{corrupt}"], 1, "not a valid npconv file"),
     (["evaluate", "{truncated}"], 1, "not a valid npconv file"),
-    (["evaluate", "{run}/history.csv"], 1, "not a valid npconv file"),
+    (["evaluate", "{run}/history.csv"], 1, "history.csv is a text file"),
     (["evaluate", "{run}/best.npconv", "--split", "all"], 2, "invalid choice: 'all'"),
     (["predict", "{run}/best.npconv"], 2, "nothing to predict: give image files, or --index"),
     (["predict", "{run}/best.npconv", "{tmp}/a.png", "--index", "1"], 2, "not both"),
@@ -644,3 +644,46 @@ def test_image_size_is_refused_for_a_built_in_name_that_is_also_a_folder(tmp_pat
                            "--no-download"])
     assert got == 2, stderr
     assert "--image-size applies to an image folder" in stderr
+
+
+def test_an_output_folder_that_cannot_be_written_is_refused_before_the_data_are_loaded(
+        run_dir, tmp_path, monkeypatch):
+    # was "npconv: error: [Errno 1] Operation not permitted: 'ro/run'" (a read-only or
+    # immutable folder), raised by mkdir once the data were loaded and the model built
+    import os
+
+    from npconv.training import run
+
+    def no_data(config):
+        raise AssertionError("the data were loaded")
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: (
+        False if os.fspath(p) == os.fspath(locked) else real_access(p, mode, **kw)))
+    monkeypatch.setattr(run, "load_splits", no_data)
+    code, stdout, stderr = call([*TRAIN, "--output", locked / "run"])
+    assert code == 2 and stderr.count("\n") == 1, stderr
+    assert (f"npconv: error: the output folder {locked / 'run'} cannot be created: no "
+            f"permission to write into {locked}") in stderr
+    assert list(locked.iterdir()) == []
+
+
+def test_an_output_folder_whose_creation_fails_is_a_one_line_error_naming_it(
+        run_dir, tmp_path, monkeypatch):
+    # mkdir refused after every check (a read-only file system, an immutable folder as
+    # root): "[Errno 30] Read-only file system: '.../run'" did not say it was the output folder
+    import errno
+    import pathlib
+
+    target = tmp_path / "run"
+
+    def refuse(self, *args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(self))
+
+    monkeypatch.setattr(pathlib.Path, "mkdir", refuse)
+    code, stdout, stderr = call([*TRAIN, "--output", target])
+    assert code == 2 and stderr.count("\n") == 1, stderr
+    assert (f"npconv: error: the output folder {target} cannot be created: Read-only file "
+            "system") in stderr

@@ -926,3 +926,23 @@ def test_orthogonal_initializer_under_its_older_keras_class_name():
     init = initializers.get({"class_name": "OrthogonalInitializer",
                              "config": {"gain": 1.0, "seed": 2}})
     assert isinstance(init, initializers.Orthogonal)
+
+
+@pytest.mark.parametrize("name, opening, kind", [
+    ("history.csv", b"epoch,accuracy,loss\n0,0.47,1.49\n", "a text file"),
+    ("history.json", b'{\n  "epoch": [\n    0\n  ]\n}', "a text file"),
+    ("shoe.png", b"\x89PNG\r\n\x1a\n" + bytes(40), "a PNG image"),
+    ("conv.gif", b"GIF89a" + bytes(40), "a GIF image"),
+    ("photo.jpg", b"\xff\xd8\xff\xe0" + bytes(40), "a JPEG image"),
+    ("x.npy", b"\x93NUMPY\x01\x00" + bytes(40), "a NumPy .npy array"),
+])
+def test_a_file_of_another_kind_is_named_as_such_not_as_corrupt(tmp_path, name, opening, kind):
+    """A run's history.json or an image given where a model goes was "not a valid npconv
+    file (truncated or corrupt: its first 8 bytes announce a header of 8030029332843858555
+    bytes; the file has 280)": blamed on a file that is fine, in the format's jargon."""
+    path = tmp_path / name
+    path.write_bytes(opening)
+    with pytest.raises(ValueError, match=f"{kind}.*not an npconv model file.*model.save") \
+            as info:
+        npio.load_model(str(path))
+    assert str(path) in str(info.value) and "truncated" not in str(info.value)

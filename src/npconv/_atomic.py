@@ -81,7 +81,11 @@ def atomic_path(path, suffix: str | None = None, where: str = "npconv"):
     """
     path = check_file_target(path, where)
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as err:  # its message names a folder only, not what was to be written
+        raise type(err)(err.errno, f"{where}: cannot write {path}: cannot create the folder "
+                                   f"{folder}: {err.strerror or err}") from None
     if suffix is None:
         suffix = os.path.splitext(path)[1]
     import tempfile  # (imports random and hashlib: not at npconv's import)

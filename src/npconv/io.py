@@ -271,8 +271,21 @@ _FOREIGN_FORMATS = (
 )
 
 
+#: files a person may give where a model goes (a run folder's pictures and history, an
+#: input image): named by what they are rather than called corrupt
+_OTHER_FILES = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"GIF8", "a GIF image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"\x93NUMPY", "a NumPy .npy array"),
+)
+_TEXT_BYTES = frozenset(range(0x20, 0x7f)) | frozenset(b"\t\n\r")
+
+
 def _check_foreign(opening: bytes, path) -> None:
-    """Refuse a Keras or PyTorch file by what it is, from its first bytes."""
+    """Refuse a Keras or PyTorch file, an image, an array or a text file by what it is, from
+    its first bytes. The last three only when those bytes cannot open an npconv file anyway
+    (read as the header's length, more than a header may have), so no model is misnamed."""
     for magic, kind in _FOREIGN_FORMATS:
         if opening.startswith(magic):
             raise ValueError(
@@ -280,6 +293,15 @@ def _check_foreign(opening: bytes, path) -> None:
                 "files (safetensors + JSON, written by model.save / model.save_weights, "
                 "whatever their extension) and never unpickles. Build the model with npconv "
                 "layers and copy the weights in with model.set_weights(arrays)")
+    if len(opening) == 8 and int.from_bytes(opening, "little") <= _MAX_HEADER:
+        return
+    kind = next((k for magic, k in _OTHER_FILES if opening.startswith(magic)), None)
+    if kind is None and opening and set(opening) <= _TEXT_BYTES:
+        kind = f"a text file (it begins {opening.decode('ascii')!r})"
+    if kind is not None:
+        raise ValueError(f"npconv: {path} is {kind}, not an npconv model file: give a file "
+                         "written by model.save or model.save_weights (npconv train writes "
+                         "best.npconv and last.npconv into its run folder)")
 
 
 def _read(path) -> tuple[dict, dict[str, np.ndarray]]:

@@ -152,3 +152,46 @@ def test_output_shapes_are_those_of_this_model_for_layers_built_elsewhere():
     rows = {line.split()[0]: line for line in _lines(functional) if line.startswith(" ")}
     assert "(None, 40, 50, 3)" in next(v for k, v in rows.items() if k.startswith("input"))
     assert "(None, 10, 12, 3)" in rows["flip"]
+
+
+def _cnn():
+    return Sequential([Input(shape=(8, 8, 1)), Conv2D(2, 3, name="c1"), Conv2D(3, 3, name="c2"),
+                       Flatten(name="flat"), Dense(4, name="out")])
+
+
+def test_keras_positional_order_line_length_first(capsys):
+    """Keras's summary(line_length=None, positions=None, print_fn=None, ...): summary(80) was
+    npconv's print_fn=80, a TypeError "'int' object is not callable" after the first line."""
+    model = _cnn()
+    model.summary(80)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == _lines(model, line_length=80)
+    assert len(lines[1]) == 80 and set(lines[1]) == {"_"}
+    assert any(line.startswith(" out (Dense)") for line in lines)
+
+
+def test_positions_place_the_columns():
+    lines = _lines(_cnn(), line_length=60, positions=[0.5, 0.75, 1.0])
+    header = [line for line in lines if line.startswith(" Layer (type)")][0]
+    assert header.index("Output Shape") == 31 and header.index("Param #") == 46
+    assert len(lines[1]) == 60
+    with pytest.raises(ValueError, match=r"summary: expected 3 positions \(one per column: "
+                                         r"Layer \(type\), Output Shape, Param #\)"):
+        _cnn().summary(print_fn=lambda line: None, positions=[0.5, 1.0])
+    with pytest.raises(ValueError, match="summary: expected increasing positions"):
+        _cnn().summary(print_fn=lambda line: None, positions=[0.5, 0.4, 1.0])
+
+
+def test_layer_range_prints_the_rows_between_two_names():
+    """Keras's layer_range=[first, last] (names or regular expressions, both inclusive) was a
+    TypeError (unexpected keyword)."""
+    lines = _lines(_cnn(), layer_range=["c2", "flat"])
+    rows = [line.split()[0] for line in lines if re.match(r" \w+ \(", line)]
+    assert rows == ["Layer", "c2", "flat"]
+    assert _total(lines, "Total")[0] == _cnn().count_params()   # totals: the whole model
+    assert [line.split()[0] for line in _lines(_cnn(), layer_range=["c.*", "c.*"])
+            if re.match(r" \w+ \(", line)] == ["Layer", "c1", "c2"]
+    with pytest.raises(ValueError, match=r"layer_range \['c9', 'out'\] does not match"):
+        _cnn().summary(print_fn=lambda line: None, layer_range=["c9", "out"])
+    with pytest.raises(ValueError, match="layer_range must be a list or tuple of 2 names"):
+        _cnn().summary(print_fn=lambda line: None, layer_range=["c1"])

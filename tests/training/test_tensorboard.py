@@ -92,7 +92,7 @@ def test_epoch_only_and_errors(tmp_path):
     assert tags["histograms"] == [] and tags["images"] == []
     assert not (tmp_path / "validation").exists()
     with pytest.raises(ValueError, match="TensorBoard: expected update_freq"):
-        TensorBoard(tmp_path, update_freq="batch")
+        TensorBoard(tmp_path, update_freq="every batch")
     with pytest.raises(ValueError, match="histogram_freq"):
         TensorBoard(tmp_path, histogram_freq=-1)
 
@@ -115,3 +115,89 @@ def test_the_keras_guides_arguments_are_accepted_and_the_unsupported_refused(tmp
             TensorBoard(tmp_path, **{name: value})
     with pytest.raises(TypeError, match="TensorBoard: expected write_graph to be a bool"):
         TensorBoard(tmp_path, write_graph="yes")
+
+
+def test_update_freq_batch_is_keras_synonym_for_1(tmp_path):
+    """Keras: "'batch' is a synonym for 1, meaning that they will be written every batch";
+    npconv refused it as a ValueError."""
+    x, y = _data()
+    model = _model()
+    seen = []
+    from npconv.callbacks import LambdaCallback
+
+    record = LambdaCallback(on_train_batch_end=lambda batch, logs: seen.append(logs["loss"]))
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0, seed=0,
+              callbacks=[TensorBoard(tmp_path, update_freq="batch"), record])
+    events = _read(tmp_path / "train").Scalars("batch_loss")
+    assert [e.step for e in events] == [1, 2, 3, 4, 5, 6]   # 3 batches per epoch
+    np.testing.assert_allclose([e.value for e in events], seen, rtol=1e-6)
+
+
+def test_a_second_fit_in_the_same_second_keeps_the_first_fits_events(tmp_path, monkeypatch):
+    """tensorboardX names an event file after the second and the host only, and opens it for
+    writing: a second fit with the callback (or a second callback on the same log_dir) within
+    one second replaced the first fit's file, and its epochs vanished from TensorBoard."""
+    import time
+    import types
+
+    from tensorboardX import event_file_writer
+
+    frozen = types.SimpleNamespace(time=lambda: 1_700_000_000.25, sleep=time.sleep)
+    monkeypatch.setattr(event_file_writer, "time", frozen)  # both fits in the same second
+    x, y = _data()
+    model = _model()
+    tb = TensorBoard(tmp_path, histogram_freq=0)
+    for _ in range(2):
+        model.fit(x[:12], y[:12], validation_data=(x[12:], y[12:]), epochs=1, batch_size=4,
+                  verbose=0, seed=0, callbacks=[tb])
+    for run in ("train", "validation"):
+        assert len(list((tmp_path / run).iterdir())) == 2
+        assert len(_read(tmp_path / run).Scalars("epoch_loss")) == 2
+
+
+def test_validation_and_evaluate_write_evaluation_vs_iterations(tmp_path):
+    """Keras's on_test_end writes ``evaluation_<metric>_vs_iterations`` into log_dir/validation
+    at step optimizer.iterations, for fit's validation passes and for model.evaluate given the
+    callback; npconv wrote nothing there."""
+    x, y = _data()
+    model = _model()
+    tb = TensorBoard(tmp_path, histogram_freq=0)
+    before = model.evaluate(x, y, verbose=0, return_dict=True, callbacks=[tb])  # step 0
+    history = model.fit(x[:12], y[:12], validation_data=(x[12:], y[12:]), epochs=2,
+                        batch_size=4, verbose=0, seed=0, callbacks=[tb])
+    val = _read(tmp_path / "validation")
+    assert {"evaluation_loss_vs_iterations", "evaluation_accuracy_vs_iterations"} \
+        <= set(val.Tags()["scalars"])
+    for name in ("loss", "accuracy"):
+        events = val.Scalars(f"evaluation_{name}_vs_iterations")
+        assert [e.step for e in events] == [0, 3, 6]    # 3 batches per epoch
+        np.testing.assert_allclose([e.value for e in events],
+                                   [before[name], *history.history[f"val_{name}"]], rtol=1e-6)
+    assert not any(t.startswith("evaluation") for t in _read(tmp_path / "train").Tags()["scalars"])
+
+
+def test_keras_positional_order_and_defaults(tmp_path):
+    """Keras's TensorBoard(log_dir, histogram_freq=0, write_graph, write_images,
+    write_steps_per_second, update_freq, ...): npconv took (log_dir, histogram_freq=1,
+    write_images, update_freq, ...), so TensorBoard(d, 0, True) (write_graph) turned on the
+    kernel images, and TensorBoard(d) wrote weight histograms Keras does not."""
+    x, y = _data()
+    model = _model()
+    model.fit(x, y, epochs=1, batch_size=10, verbose=0, seed=0,
+              callbacks=[TensorBoard(tmp_path / "a", 0, True, False, False, 1)])
+    tags = _read(tmp_path / "a" / "train").Tags()
+    assert tags["images"] == [] and tags["histograms"] == []
+    assert [e.step for e in _read(tmp_path / "a" / "train").Scalars("batch_loss")] == [1, 2]
+    model.fit(x, y, epochs=1, verbose=0, seed=0, callbacks=[TensorBoard(tmp_path / "b")])
+    assert _read(tmp_path / "b" / "train").Tags()["histograms"] == []
+
+
+def test_a_log_dir_that_cannot_be_made_is_an_error_naming_the_callback(tmp_path):
+    """tensorboardX's own "[Errno 20] Not a directory: 'file/logs'" said neither which
+    callback failed nor that it was the TensorBoard logs."""
+    x, y = _data()
+    model = _model()
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(NotADirectoryError,
+                       match=r"TensorBoard: cannot write the logs into .*file/logs/train"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[TensorBoard(tmp_path / "file" / "logs")])

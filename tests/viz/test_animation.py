@@ -292,3 +292,19 @@ def test_gif_writer_round_trips_every_frame(tmp_path):
             np.testing.assert_array_equal(np.asarray(gif.convert("RGB")),
                                           np.asarray(want.convert("RGB")))
             assert gif.info["duration"] == (600 if i == 2 else 300)
+
+
+def test_the_title_fits_in_the_frame():
+    """A pooling window with 'same' padding on one side only has a long title ("padding (top
+    0, bottom 1, left 0, right 1)"); the frame was sized for the grids and the sums only, and
+    the title ran off its right edge ("right 1)" was cut)."""
+    from npconv.viz._util import load_font
+    from npconv.viz.animation import _title, iter_frames
+
+    anim = conv_animation_frames(5, 2, stride=2, padding="same", mode="max")
+    frame = np.asarray(next(iter_frames(anim)).convert("L"))
+    title_width = load_font(12).getlength(_title(anim))
+    assert frame.shape[1] >= 16 + title_width + 8
+    band = frame[6:26]                        # the title's line
+    ink = np.nonzero((band < 200).any(axis=0))[0]
+    assert ink.max() < frame.shape[1] - 8     # a white margin after the title's last letter

@@ -199,3 +199,44 @@ def test_read_image_of_a_bad_file_is_a_clear_error_naming_it(tmp_path):
             read_image(path, (10, 10, 1))
     with pytest.raises(FileNotFoundError, match=r"no such image file: .*nope\.png"):
         read_image(tmp_path / "nope.png", (10, 10, 1))
+
+
+def _npconv(argv, capsys):
+    from npconv.cli import main
+
+    code = main([str(a) for a in argv])
+    return code, capsys.readouterr().err
+
+
+def test_an_unwritable_picture_is_a_plain_one_line_error(tmp_path, monkeypatch, capsys):
+    """A folder npconv may not write into (read-only, immutable) gave "npconv: error:
+    [Errno 1] npconv: cannot write ...": errno and the program's name inside the message;
+    and a folder that could not be created named only that folder, not the picture."""
+    import errno
+    import os
+    import tempfile
+
+    def refuse_file(*args, **kwargs):
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    out = tmp_path / "conv.gif"
+    with monkeypatch.context() as m:
+        m.setattr(tempfile, "mkstemp", refuse_file)
+        code, err = _npconv(["viz", "conv-animation", "--out", out], capsys)
+    assert code == 1
+    assert err == f"npconv: error: cannot write {out}: Operation not permitted\n"
+
+    sub = tmp_path / "new" / "explain.png"
+    real_makedirs = os.makedirs
+
+    def refuse_folder(name, *args, **kwargs):
+        if os.fspath(name).startswith(os.fspath(tmp_path / "new")):
+            raise OSError(errno.EROFS, "Read-only file system", os.fspath(name))
+        return real_makedirs(name, *args, **kwargs)
+
+    monkeypatch.setattr(os, "makedirs", refuse_folder)
+    code, err = _npconv(["viz", "explain", "--out", sub], capsys)
+    assert code == 1
+    assert err.endswith(f"npconv: error: cannot write {sub}: cannot create the folder "
+                        f"{sub.parent}: Read-only file system\n"), err
+    assert not (tmp_path / "new").exists()

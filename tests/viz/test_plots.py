@@ -258,3 +258,15 @@ def test_tensorboard_without_tensorboardx(monkeypatch, tmp_path):
     with pytest.raises(ImportError, match=r"TensorBoard needs tensorboardX: "
                                           r"pip install 'npconv\[tensorboard\]'"):
         TensorBoard(tmp_path)
+
+
+def test_history_epochs_are_whole_numbers_on_the_axis():
+    """Two or three epochs gave matplotlib's default ticks 1.0, 1.2, ... 2.0: an "epoch 1.4"
+    that no run has."""
+    for n in (2, 3, 7):
+        fig = plot_history({"loss": list(np.linspace(1, 0.5, n)),
+                            "val_loss": list(np.linspace(1.1, 0.6, n))})
+        fig.canvas.draw()
+        ticks = [t for t in fig.axes[0].get_xticks()
+                 if fig.axes[0].get_xlim()[0] <= t <= fig.axes[0].get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), (n, ticks)

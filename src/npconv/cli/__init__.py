@@ -267,6 +267,8 @@ def _one_line(exc: BaseException) -> str:
         if not lines:
             return type(exc).__name__
         text = " ".join(lines)
+    if isinstance(exc, OSError) and exc.errno is not None:  # str(): "[Errno 1] message"
+        text = text.removeprefix(f"[Errno {exc.errno}] ")
     return text.removeprefix("npconv: ")
 
 

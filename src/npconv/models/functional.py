@@ -793,20 +793,25 @@ class Model:
                            "npconv_version": __version__}, **kwargs)
 
     # ------------------------------------------------------------------ display
-    def summary(self, print_fn=None, line_length=None, show_cost=False, batch_size=1, *,
-                expand_nested=False, show_trainable=False):
-        """Print the Keras summary table (``print_fn`` receives each line).
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
+                show_trainable=False, layer_range=None, *, show_cost=False, batch_size=1):
+        """Print the Keras summary table (Keras's arguments, in Keras's order).
 
-        ``show_trainable=True`` adds Keras's "Trainable" column (Y, N, or - for a layer
-        without weights). ``expand_nested`` is accepted for Keras's calls: a model used as
-        a layer is always shown expanded, as its layers are this model's (see
-        :meth:`_call_symbolic`).
+        ``line_length``: characters per line. ``positions``: where each column ends, as
+        fractions of the line (or characters, if the last is above 1). ``print_fn`` receives
+        each line (default ``print``). ``show_trainable=True`` adds Keras's "Trainable" column
+        (Y, N, or - for a layer without weights). ``layer_range=[first, last]``: only the rows
+        from the first layer whose name matches ``first`` to the last matching ``last``
+        (names or regular expressions; the totals stay the whole model's). ``expand_nested``
+        is accepted for Keras's calls: a model used as a layer is always shown expanded, as
+        its layers are this model's (see :meth:`_call_symbolic`). npconv's own, keywords:
+        ``show_cost=True`` adds the multiply-adds and activation memory at ``batch_size``.
         """
         from .summary import print_summary
 
-        print_summary(self, print_fn=print_fn, line_length=line_length, show_cost=show_cost,
-                      batch_size=batch_size, expand_nested=expand_nested,
-                      show_trainable=show_trainable)
+        print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn,
+                      expand_nested=expand_nested, show_trainable=show_trainable,
+                      layer_range=layer_range, show_cost=show_cost, batch_size=batch_size)
 
     def __repr__(self) -> str:
         built = "" if self._graph_ready else ", not built"

@@ -82,18 +82,72 @@ def summary_rows(model, show_cost=False, batch_size=1):
     return rows
 
 
-def print_summary(model, print_fn=None, line_length=None, show_cost=False, batch_size=1,
-                  expand_nested=False, show_trainable=False):
+def _layer_range_bounds(rows, layer_range, where):
+    """Keras's ``layer_range``: the rows from the first whose name matches ``layer_range[0]``
+    to the last matching ``layer_range[1]`` (names or regular expressions, ``re.match``)."""
+    import re
+
+    if isinstance(layer_range, str) or not isinstance(layer_range, (list, tuple)) \
+            or len(layer_range) != 2 or not all(isinstance(n, str) for n in layer_range):
+        raise ValueError(f"{where}: layer_range must be a list or tuple of 2 names (the first "
+                         f"and the last layer shown). Received: layer_range={layer_range!r}")
+    try:
+        lower = [i for i, r in enumerate(rows) if re.match(layer_range[0], r["name"])]
+        upper = [i for i, r in enumerate(rows) if re.match(layer_range[1], r["name"])]
+    except re.error as err:
+        raise ValueError(f"{where}: layer_range {list(layer_range)!r} is not a valid regular "
+                         f"expression: {err}") from None
+    if not lower or not upper:
+        raise ValueError(f"{where}: layer_range {list(layer_range)!r} does not match the "
+                         f"layer names {[r['name'] for r in rows]}")
+    if min(lower) > max(upper):  # (as Keras: the two given the other way round)
+        return min(upper), max(lower) + 1
+    return min(lower), max(upper) + 1
+
+
+def _column_widths(positions, headers, total, where):
+    """Keras's ``positions``: where each column ends, as fractions of the line (or, if the last
+    is above 1, in characters)."""
+    if isinstance(positions, str) or not isinstance(positions, (list, tuple)) \
+            or len(positions) != len(headers):
+        raise ValueError(f"{where}: expected {len(headers)} positions (one per column: "
+                         f"{', '.join(headers)}). Received: positions={positions!r}")
+    if not all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in positions):
+        raise ValueError(f"{where}: expected positions to be numbers. Received: "
+                         f"positions={positions!r}")
+    ends = [int(p * total) for p in positions] if positions[-1] <= 1 else list(map(int, positions))
+    widths = [b - a for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+    if min(widths) < 4:
+        raise ValueError(f"{where}: expected increasing positions, each column at least 4 "
+                         f"characters wide. Received: positions={positions!r} "
+                         f"(column widths {widths})")
+    return widths
+
+
+def print_summary(model, line_length=None, positions=None, print_fn=None, expand_nested=False,
+                  show_trainable=False, layer_range=None, show_cost=False, batch_size=1):
     """Print ``model``'s summary through ``print_fn`` (default ``print``), one line per call."""
+    where = f"{model.name}.summary"
     for name, value in (("expand_nested", expand_nested), ("show_trainable", show_trainable)):
         if not isinstance(value, bool):
-            raise TypeError(f"{model.name}.summary: expected {name} to be a bool. Received: "
+            raise TypeError(f"{where}: expected {name} to be a bool. Received: "
                             f"{name}={value!r}")
+    if print_fn is not None and not callable(print_fn):
+        raise TypeError(f"{where}: expected print_fn to be a function called with each line. "
+                        f"Received: print_fn={print_fn!r}")
+    if line_length is not None and (not isinstance(line_length, int)
+                                    or isinstance(line_length, bool) or line_length < 20):
+        raise ValueError(f"{where}: expected line_length to be an int >= 20. Received: "
+                         f"line_length={line_length!r}")
     print_fn = print_fn or print
     if not _unbuilt(model):
         model._require_graph("summary")
     rows = summary_rows(model, show_cost=show_cost, batch_size=batch_size)
-    branching = any(len(r["connected_to"]) > 1 for r in rows) or (
+    all_rows = rows
+    if layer_range is not None:
+        first, end = _layer_range_bounds(rows, layer_range, where)
+        rows = rows[first:end]
+    branching = any(len(r["connected_to"]) > 1 for r in all_rows) or (
         not hasattr(model, "_input_layer") and any(
             sum(n.parents.count(i) for n in model._nodes) > 1 for i in range(model._n_tensors)))
     headers = ["Layer (type)", "Output Shape", "Param #"]
@@ -108,8 +162,12 @@ def print_summary(model, print_fn=None, line_length=None, show_cost=False, batch
         headers.append("Trainable")
         widths.append(11)
     total = line_length or sum(widths)
-    scale = total / sum(widths)
-    widths = [max(8, int(w * scale)) for w in widths]
+    if positions is not None:
+        widths = _column_widths(positions, headers, total, where)
+    else:
+        scale = total / sum(widths)
+        widths = [max(8, int(w * scale)) for w in widths]
+        widths[-1] = max(8, widths[-1] + total - sum(widths))  # the rounding: line_length
 
     def line(cells):
         pieces = [_wrap(c, w) for c, w in zip(cells, widths, strict=True)]
@@ -147,6 +205,6 @@ def print_summary(model, print_fn=None, line_length=None, show_cost=False, batch
     print_fn(f"Trainable params: {trainable:,} ({_human_bytes(t_bytes)})")
     print_fn(f"Non-trainable params: {non_trainable:,} ({_human_bytes(n_bytes)})")
     if show_cost and not _unbuilt(model):
-        macs = sum(r["macs"] for r in rows)
+        macs = sum(r["macs"] for r in all_rows)
         print_fn(f"Forward multiply-adds at batch {batch_size}: {macs:,}")
     print_fn("_" * sum(widths))

@@ -530,7 +530,7 @@ def _tensorboard_callback(logdir, model=None, splits=None):
             samples = splits.x_val[:TENSORBOARD_SAMPLES]
         except ValueError:  # no Conv2D: no feature maps to show
             samples = None
-    return TensorBoard(log_dir=os.fspath(logdir), sample_images=samples)
+    return TensorBoard(log_dir=os.fspath(logdir), histogram_freq=1, sample_images=samples)
 
 
 def _check_logdir(logdir) -> Path:
@@ -644,6 +644,10 @@ def train(config: RunConfig | None = None, output=None, *, callbacks=(), verbose
     if not existing.is_dir():
         raise RunConfigError(f"the output folder {output} cannot be created: {existing} is a "
                              "file, not a folder; choose an output folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        made = "written" if existing == output else "created"
+        raise RunConfigError(f"the output folder {output} cannot be {made}: no permission "
+                             f"to write into {existing}; choose an output folder")
     if (output / RUN_FILE).exists() or (output / STATE_FILE).exists():
         raise RunConfigError(f"{output} already holds a run; continue it with --resume {output} "
                              "or choose another output folder")
@@ -659,7 +663,11 @@ def train(config: RunConfig | None = None, output=None, *, callbacks=(), verbose
     if config.tensorboard:
         extra.append(_tensorboard_callback(config.tensorboard, model, splits))
         _make_logdir(config.tensorboard)  # a failure leaves no run behind, not a broken one
-    output.mkdir(parents=True, exist_ok=True)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # e.g. a read-only file system, which os.access does not tell
+        raise RunConfigError(f"the output folder {output} cannot be created: "
+                             f"{exc.strerror or exc}") from None
     run_info = _run_info(config, splits, command)
     _write_json(output / RUN_FILE, run_info)
     checkpoint = RunCheckpoint(output, shuffle_rng, print_fn=print_fn)

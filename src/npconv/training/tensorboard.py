@@ -7,12 +7,14 @@
 What is written (Keras's layout, so TensorBoard shows train and validation as two runs):
 
 - ``log_dir/train``: scalars ``epoch_loss``, ``epoch_accuracy`` ... (every training log),
-  ``epoch_learning_rate``; with an integer ``update_freq``, ``batch_loss`` ... every that many
-  batches (step = global batch count); histograms ``<layer>/<weight>`` of every weight every
-  ``histogram_freq`` epochs; with ``write_images``, each Conv2D kernel as an image
-  ``<layer>/kernel/image``; with ``sample_images``, the feature maps of the first Conv2D layer
-  for each sample, tiled into one image ``feature_maps/<layer>/sample_<i>``.
-- ``log_dir/validation``: ``epoch_loss``, ``epoch_accuracy`` ... from the ``val_*`` logs.
+  ``epoch_learning_rate``; with ``update_freq`` ``"batch"`` or N, ``batch_loss`` ... every
+  batch or every N batches (step = global batch count); histograms ``<layer>/<weight>`` of
+  every weight every ``histogram_freq`` epochs; with ``write_images``, each Conv2D kernel as
+  an image ``<layer>/kernel/image``; with ``sample_images``, the feature maps of the first
+  Conv2D layer for each sample, tiled into one image ``feature_maps/<layer>/sample_<i>``.
+- ``log_dir/validation``: ``epoch_loss``, ``epoch_accuracy`` ... from the ``val_*`` logs;
+  and, as Keras, ``evaluation_loss_vs_iterations`` ... at the end of every evaluation (fit's
+  validation passes, ``model.evaluate(..., callbacks=[tb])``), step = optimizer iterations.
 
 Steps are epochs (0-based, as Keras). Needs tensorboardX (``pip install 'npconv[tensorboard]'``);
 viewing needs the ``tensorboard`` package.
@@ -20,6 +22,7 @@ viewing needs the ``tensorboard`` package.
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 import os
@@ -29,6 +32,8 @@ import numpy as np
 from .callbacks import Callback
 
 __all__ = ["TensorBoard", "tile_maps"]
+
+_WRITER_IDS = itertools.count()
 
 
 def _summary_writer():
@@ -60,10 +65,13 @@ def tile_maps(maps, pad: int = 1) -> np.ndarray:
 class TensorBoard(Callback):
     """Log scalars, weight histograms and images for TensorBoard (see the module docstring).
 
+    Keras's arguments, in Keras's order and with its defaults, then npconv's own (keywords):
+
     log_dir: folder of the run (``train`` and ``validation`` subfolders are created).
-    histogram_freq: write weight histograms every this many epochs (0: never).
+    histogram_freq: write weight histograms every this many epochs (0, the default: never).
     write_images: write each Conv2D kernel as an image (filters tiled).
-    update_freq: ``"epoch"``, or an int N to also write ``batch_*`` scalars every N batches.
+    update_freq: ``"epoch"``, or an int N to also write ``batch_*`` scalars every N batches
+    (``"batch"``: every batch, as 1).
     sample_images: a batch ``(N, H, W, C)`` whose first-Conv2D feature maps are written as
     images every ``image_freq`` epochs.
 
@@ -73,10 +81,10 @@ class TensorBoard(Callback):
     ``embeddings_metadata=None``; any other value is a ValueError naming it.
     """
 
-    def __init__(self, log_dir="logs", histogram_freq=1, write_images=False, update_freq="epoch",
-                 sample_images=None, image_freq=1, *, write_graph=True,
-                 write_steps_per_second=False, profile_batch=0, embeddings_freq=0,
-                 embeddings_metadata=None):
+    def __init__(self, log_dir="logs", histogram_freq=0, write_graph=True, write_images=False,
+                 write_steps_per_second=False, update_freq="epoch", profile_batch=0,
+                 embeddings_freq=0, embeddings_metadata=None, *, sample_images=None,
+                 image_freq=1):
         super().__init__()
         where = "TensorBoard"
         for name, value, off in (("write_steps_per_second", write_steps_per_second, False),
@@ -95,9 +103,11 @@ class TensorBoard(Callback):
             if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{where}: expected {name} to be an int >= 0. "
                                  f"Received: {name}={value!r}")
+        if isinstance(update_freq, str) and update_freq == "batch":
+            update_freq = 1     # Keras: "'batch' is a synonym for 1"
         if update_freq != "epoch" and (not isinstance(update_freq, numbers.Integral)
                                        or isinstance(update_freq, bool) or update_freq < 1):
-            raise ValueError(f"{where}: expected update_freq 'epoch' or an int >= 1. "
+            raise ValueError(f"{where}: expected update_freq 'epoch', 'batch' or an int >= 1. "
                              f"Received: update_freq={update_freq!r}")
         self.histogram_freq, self.image_freq = int(histogram_freq), int(image_freq)
         self.write_images = bool(write_images)
@@ -110,7 +120,17 @@ class TensorBoard(Callback):
     # ------------------------------------------------------------------ writers
     def _writer(self, name: str):
         if name not in self._writers:
-            self._writers[name] = _summary_writer()(os.path.join(self.log_dir, name))
+            # tensorboardX names a file after the second and the host only, and truncates an
+            # existing one: a second writer within a second (another fit, evaluate after fit)
+            # would erase the first's events. The process id and a counter make it unique, as
+            # TensorFlow's own file names do.
+            suffix = f".{os.getpid()}.{next(_WRITER_IDS)}"
+            folder = os.path.join(self.log_dir, name)
+            try:
+                self._writers[name] = _summary_writer()(folder, filename_suffix=suffix)
+            except OSError as err:  # tensorboardX's names only a folder, not who wanted it
+                raise type(err)(err.errno, f"TensorBoard: cannot write the logs into {folder}: "
+                                           f"{err.strerror or err}") from None
         return self._writers[name]
 
     def _close(self):
@@ -153,6 +173,17 @@ class TensorBoard(Callback):
                 self._write_feature_maps(train, epoch)
         for writer in self._writers.values():
             writer.flush()
+
+    def on_test_end(self, logs=None):
+        # As Keras: each evaluation (fit's validation pass, or model.evaluate given this
+        # callback) against the optimizer's step count, so evaluations between epochs show.
+        iterations = getattr(getattr(self.model, "optimizer", None), "iterations", None)
+        if not logs or iterations is None:
+            return
+        writer = self._writer("validation")
+        for key, value in logs.items():
+            writer.add_scalar(f"evaluation_{key}_vs_iterations", float(value), int(iterations))
+        writer.flush()
 
     def on_train_end(self, logs=None):
         self._close()

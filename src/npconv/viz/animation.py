@@ -273,7 +273,7 @@ def _layout(anim: ConvAnimation, cell: int, font_size: int) -> _Layout:
         raise ValueError(f"{where}: expected font_size to be an int >= 6. Received: "
                          f"font_size={font_size!r}")
     font = load_font(font_size)
-    lines = [*anim.formulas, *(_computation_text(anim, f) for f in anim.frames)]
+    lines = [_title(anim), *anim.formulas, *(_computation_text(anim, f) for f in anim.frames)]
     text_w = int(max(font.getlength(line) for line in lines)) + 2 * _MARGIN
     wanted = cell = int(cell)
     while cell > MIN_CELL and math.prod(_size_for(anim, cell, font_size, text_w)) \

@@ -245,6 +245,8 @@ def plot_history(history, path=None, figsize=(10, 4), dpi=100):
     if not panels:
         raise ValueError(f"plot_history: found no loss or accuracy in {sorted(logs)}")
     fig = new_figure("plot_history", figsize, dpi)
+    from matplotlib.ticker import MaxNLocator  # (matplotlib is there: new_figure checked)
+
     for p, key in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), p + 1)
         epochs = np.arange(1, len(logs[key]) + 1)
@@ -254,6 +256,7 @@ def plot_history(history, path=None, figsize=(10, 4), dpi=100):
                     label="validation")
         ax.set_title(key)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no "epoch 1.4"
         ax.legend()
         ax.grid(alpha=0.3)
     fig.tight_layout()
