@@ -258,6 +258,35 @@ def test_softmax_layer_channels_first_and_errors():
         Softmax(axis=1.5)
 
 
+def test_softmax_layer_over_several_axes():
+    """Keras 3's ``Softmax(axis=[1, 2])``: one distribution over both axes; the list is
+    saved in the config; a batch axis among them keeps the batch whole; bad lists refused."""
+    x = RNG.standard_normal((2, 3, 4, 5))
+    layer = Softmax(axis=[1, 2])
+    y = layer(x)
+    np.testing.assert_allclose(y.sum(axis=(1, 2)), 1.0)
+    np.testing.assert_allclose(y, kact.softmax(x, axis=(1, 2)), rtol=1e-12)
+    d = RNG.standard_normal(x.shape)
+    np.testing.assert_allclose(layer.backward(d), numeric_grad(lambda: layer(x), x, d),
+                               rtol=1e-6, atol=1e-9)
+    again = roundtrip(layer)
+    assert again.axis == [1, 2]
+    np.testing.assert_allclose(again(x), y, rtol=1e-12)
+    assert Softmax(axis=[-1]).axis == [-1]
+    assert layer.splits_batch(False)
+    whole = Softmax(axis=[0, 1])
+    whole(x)
+    assert not whole.splits_batch(False)
+    with pytest.raises(ValueError, match="axis=\\[1, 4\\] is out of range"):
+        Softmax(axis=[1, 4])(x)
+    with pytest.raises(ValueError, match="distinct"):
+        Softmax(axis=[1, 1])
+    with pytest.raises(ValueError, match="distinct"):
+        Softmax(axis=[1, -3])(x)
+    with pytest.raises(ValueError, match="axis"):
+        Softmax(axis=[])
+
+
 def test_backward_before_forward_is_an_error():
     with pytest.raises(RuntimeError, match="before"):
         ReLU().backward(np.ones(3))

@@ -199,3 +199,19 @@ def test_relu_with_max_value_gives_positive_zero_below_the_threshold():
     y, _ = A.relu_forward(np.array([-1.0, -0.5, 7.0, 2.0]), max_value=6.0)
     np.testing.assert_array_equal(y, [0.0, 0.0, 6.0, 2.0])
     assert not np.signbit(y).any()
+
+
+def test_softmax_axes_tuple_errors_name_the_op():
+    x = np.ones((2, 3, 4))
+    for fn in (A.softmax, A.log_softmax):
+        name = fn.__name__
+        with pytest.raises(ValueError, match=rf"{name}: expected axis in \[-3, 3\).*\(1, 3\)"):
+            fn(x, axis=(1, 3))
+        with pytest.raises(ValueError, match=rf"{name}: expected distinct axes.*\(1, -2\)"):
+            fn(x, axis=(1, -2))
+        with pytest.raises(TypeError, match=rf"{name}: expected axis to be an int or a tuple"):
+            fn(x, axis=1.5)
+        with pytest.raises(TypeError, match=rf"{name}: expected axis to be an int or a tuple"):
+            fn(x, axis=())
+    # a list is a tuple of axes too; the result sums to 1 over them
+    np.testing.assert_allclose(A.softmax(x, axis=[1, 2]).sum(axis=(1, 2)), 1.0)

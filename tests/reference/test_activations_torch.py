@@ -107,3 +107,48 @@ def test_sigmoid_extremes_match_torch():
     x = np.array([-1e4, -100.0, -20.0, 20.0, 100.0, 1e4], dtype=np.float32)
     np.testing.assert_allclose(A.sigmoid(x), torch.sigmoid(torch.from_numpy(x)).numpy(),
                                rtol=1e-6, atol=1e-30)
+
+
+def _axes_configs(seed, dtype):
+    """Inputs of rank 2-4 with a random set of axes (Keras 3's softmax over several axes)."""
+    for rng, x, dy in configs(seed, dtype):
+        if x.ndim < 2:
+            continue
+        k = int(rng.integers(1, x.ndim + 1))
+        axes = tuple(int(a) for a in rng.choice(x.ndim, size=k, replace=False))
+        axes = tuple(a - x.ndim if rng.random() < 0.3 else a for a in axes)
+        yield rng, x, dy, axes
+
+
+def _torch_over_axes(fn, axes):
+    """torch's softmax/log_softmax over several dims: those moved last and flattened."""
+    def apply(t):
+        dims = [a % t.ndim for a in axes]
+        keep = [d for d in range(t.ndim) if d not in dims]
+        moved = t.permute(*keep, *dims)
+        out = fn(moved.reshape(*moved.shape[:len(keep)], -1), -1).reshape(moved.shape)
+        return out.permute(*np.argsort(keep + dims).tolist())
+    return apply
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_softmax_and_log_softmax_over_several_axes_match_torch(dtype):
+    """Keras 3's ``softmax(x, axis=(1, 2))`` and ``Softmax(axis=[1, 2])``: one distribution
+    over the named axes together (npconv refused a tuple with a TypeError from a
+    comparison, and the layer refused a list)."""
+    for i, (_, x, dy, axes) in enumerate(_axes_configs(6, dtype)):
+        what = f"config {i}, shape {x.shape}, axes {axes}"
+        for fwd, bwd, tfn in ((A.softmax_forward, A.softmax_backward, F.softmax),
+                              (A.log_softmax_forward, A.log_softmax_backward, F.log_softmax)):
+            y, cache = fwd(x, axes)
+            ty, tdx = torch_pair(_torch_over_axes(tfn, axes), x, dy)
+            check(y, ty, dtype, f"{fwd.__name__} {what}")
+            check(bwd(dy, cache), tdx, dtype, f"{bwd.__name__} {what}")
+        ty, tdx = torch_pair(_torch_over_axes(F.softmax, axes), x, dy)
+        layer = Softmax(axis=list(axes))
+        check(layer(x), ty, dtype, f"Softmax layer {what}")
+        check(layer.backward(dy), tdx, dtype, f"Softmax layer backward {what}")
+        if x.ndim == 4:  # channels_first: the axes are the caller's (NCHW) ones
+            layer = Softmax(axis=list(axes), data_format="channels_first")
+            check(layer(x), ty, dtype, f"Softmax channels_first {what}")
+            check(layer.backward(dy), tdx, dtype, f"Softmax channels_first backward {what}")

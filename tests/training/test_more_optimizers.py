@@ -309,3 +309,25 @@ def test_a_keras_config_with_the_ema_arguments_loads():
 def test_keras_arguments_npconv_does_not_implement_are_refused(kwargs, error, match):
     with pytest.raises(error, match=match):
         optimizers.SGD(**kwargs)
+
+
+ALL_OPTIMIZERS = [optimizers.SGD, optimizers.RMSprop, optimizers.Adam, optimizers.AdamW,
+                  optimizers.Adagrad, optimizers.Adadelta, optimizers.Nadam, optimizers.Adamax,
+                  optimizers.Lion, optimizers.Ftrl]
+
+
+@pytest.mark.parametrize("cls", ALL_OPTIMIZERS, ids=lambda c: c.__name__)
+def test_a_scalar_weight_steps_as_a_one_element_weight(cls):
+    """A 0-d weight (Keras's ``add_weight(shape=())``, a learned temperature) takes the same
+    steps as the same value held in shape (1,). Adadelta once raised a TypeError on it: its
+    ``np.add`` of a 0-d array returned a NumPy scalar, then used as an ``out=`` buffer."""
+    rng = np.random.default_rng(11)
+    grads = rng.standard_normal(4)
+    scalar, vector = Weight("t", np.array(0.7)), Weight("v", np.array([0.7]))
+    for opt, weight, shape in ((cls(0.1), scalar, ()), (cls(0.1), vector, (1,))):
+        for g in grads:
+            weight.grad = np.full(shape, g)
+            opt.apply_gradients([weight])
+    assert scalar.value.shape == () and scalar.value.dtype == np.float64
+    np.testing.assert_array_equal(scalar.value.reshape(1), vector.value)
+    assert scalar.value != 0.7

@@ -107,30 +107,46 @@ class LeakyReLU(_Elementwise, Layer):
 
 
 class Softmax(_Elementwise, Layer):
-    """Softmax along ``axis`` (an int, default -1), in the layout the user passes in."""
+    """Softmax along ``axis`` (an int, default -1, or as Keras 3 a list of ints: one
+    distribution over those axes together), in the layout the user passes in."""
 
     batch_independent = True
 
     def splits_batch(self, training) -> bool:
-        return not self._is_batch_axis(self.axis) and super().splits_batch(training)
+        return (not any(self._is_batch_axis(a) for a in self._axes())
+                and super().splits_batch(training))
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(axis, (numbers.Integral, np.integer)) or isinstance(axis, bool):
-            raise ValueError(f"{self.name}: expected axis to be an int. Received: axis={axis!r}")
-        self.axis = int(axis)
+        several = isinstance(axis, (list, tuple))
+        items = list(axis) if several else [axis]
+        if not items or not all(isinstance(a, (numbers.Integral, np.integer))
+                                and not isinstance(a, (bool, np.bool_)) for a in items):
+            raise ValueError(f"{self.name}: expected axis to be an int or a list of ints. "
+                             f"Received: axis={axis!r}")
+        if len(set(items)) != len(items):
+            raise ValueError(f"{self.name}: expected distinct axes. Received: axis={axis!r}")
+        self.axis = [int(a) for a in items] if several else int(axis)
+
+    def _axes(self) -> list[int]:
+        return self.axis if isinstance(self.axis, list) else [self.axis]
 
     def _check_input_shape(self, shape):
-        if not -len(shape) <= self.axis < len(shape):
+        rank = len(shape)
+        axes = self._axes()
+        if not all(-rank <= a < rank for a in axes):
             raise ValueError(f"{self.name}: axis={self.axis} is out of range for an input of "
                              f"shape {tuple(shape)}")
+        if len({a % rank for a in axes}) != len(axes):
+            raise ValueError(f"{self.name}: expected distinct axes for an input of shape "
+                             f"{tuple(shape)}. Received: axis={self.axis}")
 
     def _forward(self, x):
-        axis = self.axis
+        axes = self._axes()
         if self.data_format == "channels_first" and x.ndim == 4:
-            # The base class gave us NHWC; find where the user's (NCHW) axis went.
-            axis = (0, 2, 3, 1).index(axis % 4)
-        return softmax_forward(x, axis)
+            # The base class gave us NHWC; find where the user's (NCHW) axes went.
+            axes = [(0, 2, 3, 1).index(a % 4) for a in axes]
+        return softmax_forward(x, tuple(axes) if isinstance(self.axis, list) else axes[0])
 
     def _backward(self, d_out, cache):
         return softmax_backward(d_out, cache)

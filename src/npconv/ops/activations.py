@@ -11,6 +11,7 @@ The maths:
     tanh(x)                                    tanh'(x) = 1 - tanh(x)**2
     sigmoid(x)     = 1 / (1 + exp(-x))         sigmoid'(x) = s * (1 - s)
     softmax(x)_i   = exp(x_i) / sum_j exp(x_j) dx = y * (dy - sum(dy * y))   along ``axis``
+                   (an int, or, as Keras 3, a tuple of axes: one distribution over all of them)
     linear(x)      = x
 
 Layers take an activation through :func:`get`, which returns an :class:`Activation`
@@ -19,6 +20,7 @@ Layers take an activation through :func:`get`, which returns an :class:`Activati
 
 from __future__ import annotations
 
+import numbers
 from typing import NamedTuple
 
 import numpy as np
@@ -219,22 +221,45 @@ def sigmoid(x):
 # ---------------------------------------------------------------------------- softmax
 class _SoftmaxCache(NamedTuple):
     y: np.ndarray
-    axis: int
+    axis: int | tuple[int, ...]
+
+
+def softmax_axis(axis, shape: tuple, where: str):
+    """``axis`` as NumPy's reductions take it for an input of ``shape``: an int in
+    ``[-ndim, ndim)``, or (Keras 3's softmax over several axes) a tuple or list of distinct
+    ones, returned as a sorted tuple of non-negative axes. A TypeError or ValueError naming
+    ``where`` otherwise."""
+    ndim = len(shape)
+    several = isinstance(axis, (tuple, list))
+    items = list(axis) if several else [axis]
+    if not items or not all(isinstance(a, (numbers.Integral, np.integer))
+                            and not isinstance(a, (bool, np.bool_)) for a in items):
+        raise TypeError(f"{where}: expected axis to be an int or a tuple of ints. "
+                        f"Received: axis={axis!r}")
+    if not all(-ndim <= a < ndim for a in items):
+        raise ValueError(f"{where}: expected axis in [{-ndim}, {ndim}) for an input of shape "
+                         f"{tuple(shape)}. Received: axis={axis!r}")
+    if not several:
+        return int(axis)
+    normalized = sorted(int(a) % ndim for a in items)
+    if len(set(normalized)) != len(normalized):
+        raise ValueError(f"{where}: expected distinct axes for an input of shape "
+                         f"{tuple(shape)}. Received: axis={axis!r}")
+    return tuple(normalized)
 
 
 def softmax_forward(x, axis=-1):
     """Softmax along ``axis``: ``exp(x - max) / sum(exp(x - max))``.
 
-    Subtracting the maximum changes nothing mathematically and keeps ``exp`` from
-    overflowing. Returns ``(y, cache)``.
+    ``axis``: an int, or a tuple of axes normalised together (Keras 3's ``softmax(x,
+    axis=(1, 2))``). Subtracting the maximum changes nothing mathematically and keeps
+    ``exp`` from overflowing. Returns ``(y, cache)``.
     """
     x = float_array(x, "softmax")
     if x.ndim == 0:
         raise ValueError("softmax: expected an input with at least 1 dimension. "
                          "Received a scalar")
-    if not -x.ndim <= axis < x.ndim:
-        raise ValueError(f"softmax: expected axis in [{-x.ndim}, {x.ndim}) for an input of "
-                         f"shape {x.shape}. Received: axis={axis}")
+    axis = softmax_axis(axis, x.shape, "softmax")
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     y = e / e.sum(axis=axis, keepdims=True)
     return y, _SoftmaxCache(y, axis)
@@ -774,14 +799,13 @@ def mish(x):
 
 # ---------------------------------------------------------------------------- log softmax
 def log_softmax_forward(x, axis=-1):
-    """Log-softmax along ``axis``: ``(x - max) - log(sum(exp(x - max)))``."""
+    """Log-softmax along ``axis`` (an int or a tuple of axes, as :func:`softmax_forward`):
+    ``(x - max) - log(sum(exp(x - max)))``."""
     x = float_array(x, "log_softmax")
     if x.ndim == 0:
         raise ValueError("log_softmax: expected an input with at least 1 dimension. "
                          "Received a scalar")
-    if not -x.ndim <= axis < x.ndim:
-        raise ValueError(f"log_softmax: expected axis in [{-x.ndim}, {x.ndim}) for an input "
-                         f"of shape {x.shape}. Received: axis={axis}")
+    axis = softmax_axis(axis, x.shape, "log_softmax")
     shifted = x - x.max(axis=axis, keepdims=True)
     y = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
     return y, _SoftmaxCache(y, axis)

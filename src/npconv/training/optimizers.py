@@ -714,7 +714,7 @@ class Adadelta(Optimizer):
         np.multiply(grad, grad, out=tmp)
         tmp *= 1 - rho
         a += tmp  # a = rho a + (1 - rho) g^2
-        delta = np.add(a, eps)
+        delta = np.add(a, eps, out=np.empty_like(a))  # an array also when a is 0-d
         np.sqrt(delta, out=delta)
         np.add(d, eps, out=tmp)
         np.sqrt(tmp, out=tmp)
