@@ -275,7 +275,12 @@ class Metric:
         return cls(**config)
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} name={self.name}, result={self.result():.6g}>"
+        result = self.result()
+        if np.ndim(result):  # one value per threshold or per class
+            shown = "[" + ", ".join(f"{float(v):.6g}" for v in np.ravel(result)) + "]"
+        else:
+            shown = f"{float(result):.6g}"
+        return f"<{type(self).__name__} name={self.name}, result={shown}>"
 
 
 class Mean(Metric):
