@@ -131,16 +131,13 @@ def _check_specs(model, specs, loss, what):
             metric = metrics_module.get(spec, loss=loss)
         except ValueError as exc:
             raise ValueError(f"{model.name}.compile: {what}: {exc}") from None
-        thresholds = getattr(metric, "thresholds", None)
-        if (isinstance(metric, (metrics_module.Precision, metrics_module.Recall))
-                and len(thresholds) > 1):
+        several = metric._several_values()
+        if several is not None:
+            why, instead = several
             raise ValueError(
-                f"{model.name}.compile: {what}: {type(metric).__name__} "
-                f"{metric.name!r} has {len(thresholds)} thresholds, so its result is a list, "
-                "and the logs (History, the progress bar, callbacks) hold one number per "
-                "metric: compile one per threshold, e.g. "
-                f"{type(metric).__name__}(thresholds=0.3, name='{metric.name}_at_0.3'), or "
-                "call this one's update_state/result yourself")
+                f"{model.name}.compile: {what}: {type(metric).__name__} {metric.name!r} "
+                f"{why}, and the logs (History, the progress bar, callbacks) hold one number "
+                f"per metric: {instead}, or call this one's update_state/result yourself")
 
 
 def _check_distinct_instances(model, specs):
