@@ -655,7 +655,10 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             callbacks, model=model, verbose=verbose, epochs=epochs,
             steps=data.steps_per_epoch, history=history)
         model.stop_training = False
+        model._initial_epoch = None
         cb_list.on_train_begin()
+        # a callback restoring a backup (BackupAndRestore) says where to start, as Keras's
+        initial_epoch = model._initial_epoch or initial_epoch
         warned = []  # the no-trainable-weights warning, once per fit
         training_logs = None  # the last epoch's logs, for on_train_end (as Keras)
         for epoch in range(initial_epoch, epochs):
@@ -706,6 +709,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         model.history = history
         return history
     finally:  # a PyDataset's read-ahead threads end with fit, also when it raises
+        model._initial_epoch = None
         if cb_list is not None:  # a progress bar left open by an exception (Ctrl-C)
             cb_list.close()
         data.close()
