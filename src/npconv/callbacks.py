@@ -1,5 +1,6 @@
 """Keras path ``npconv.callbacks`` (``keras.callbacks``)."""
 
+from .training.backup_and_restore import BackupAndRestore
 from .training.callbacks import (
     Callback,
     CSVLogger,
@@ -14,8 +15,9 @@ from .training.callbacks import (
 )
 
 __all__ = [
-    "CSVLogger", "Callback", "EarlyStopping", "History", "LambdaCallback", "LearningRateScheduler",
-    "ModelCheckpoint", "ProgbarLogger", "ReduceLROnPlateau", "TerminateOnNaN",
+    "BackupAndRestore", "CSVLogger", "Callback", "EarlyStopping", "History", "LambdaCallback",
+    "LearningRateScheduler", "ModelCheckpoint", "ProgbarLogger", "ReduceLROnPlateau",
+    "TerminateOnNaN",
 ]
 
 

@@ -209,7 +209,7 @@ def save_model(model, path, overwrite=True, include_optimizer=True) -> None:
     where = f"{model.name}.save"
     path = _check_target(path, overwrite, where)
     model._require_graph("save")
-    tensors = _weight_tensors(model)
+    tensors = _state_tensors(model, include_optimizer)
     metadata = {
         "npconv.format": _MODEL,
         "npconv.version": FORMAT_VERSION,
@@ -217,6 +217,13 @@ def save_model(model, path, overwrite=True, include_optimizer=True) -> None:
         "npconv.architecture": model._graph_config(),
         "npconv.compile": _compile_config(model),
     }
+    _write_file(path, _serialize(tensors, metadata), where)
+
+
+def _state_tensors(model, include_optimizer=True) -> dict[str, np.ndarray]:
+    """The weights (``w/...``) and, for a compiled model when ``include_optimizer``, the
+    optimizer state (``opt/...``) as a file holds them."""
+    tensors = _weight_tensors(model)
     if include_optimizer and getattr(model, "compiled", False):
         # Each slot under its weight's file key (opt/momentum/w/0003/dense/kernel), not under
         # the order the optimizer first saw the weights: the trainable flags may have changed
@@ -225,7 +232,7 @@ def save_model(model, path, overwrite=True, include_optimizer=True) -> None:
         # np.asarray(order="C"), not np.ascontiguousarray: the latter turns the 0-d scalars
         # (iterations, learning_rate) into shape (1,), which set_state cannot read back.
         tensors.update({f"opt/{k}": np.asarray(v, order="C") for k, v in state.items()})
-    _write_file(path, _serialize(tensors, metadata), where)
+    return tensors
 
 
 def save_weights(model, path, overwrite=True) -> None:

@@ -596,3 +596,13 @@ def test_ctrl_c_closes_the_progress_bar_before_the_message(capsys):
     out = capsys.readouterr().out
     assert "3/10" in out
     assert out.endswith("MESSAGE\n"), out[-200:]
+
+
+@pytest.mark.parametrize("monitor", ["val_mean_io_u", "io_u", "val_f1_score", "fbeta_score",
+                                     "val_r2_score", "val_precision_at_recall",
+                                     "sensitivity_at_specificity",
+                                     "val_specificity_at_sensitivity", "binary_io_u"])
+def test_mode_auto_maximises_the_f_scores_ious_r2_and_at_metrics(monitor):
+    # Keras's _direction is "up" for all of these: mode="auto" minimised them
+    assert EarlyStopping(monitor=monitor).mode == "max"
+    assert EarlyStopping(monitor="val_logcosh").mode == "min"

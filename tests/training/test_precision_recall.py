@@ -178,3 +178,11 @@ def test_top_k_keeps_the_k_largest_of_each_row_as_keras():
     with pytest.raises(ValueError, match=r"Precision: expected top_k to be None or a positive "
                                          r"int\. Received: top_k=0"):
         metrics.Precision(top_k=0)
+
+
+def test_repr_of_a_metric_whose_result_is_a_list():
+    # several thresholds give a list of results: repr shows them (it raised a TypeError)
+    p = metrics.Precision(thresholds=[0.3, 0.6])
+    p.update_state(np.array([1, 0, 1]), np.array([0.4, 0.5, 0.7]))
+    assert repr(p) == "<Precision name=precision, result=[0.666667, 1]>"
+    assert repr(metrics.Precision()) == "<Precision name=precision, result=0>"

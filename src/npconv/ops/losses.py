@@ -5,6 +5,8 @@ without its last (class / feature) axis, shape ``pred.shape[:-1]`` -- for a batc
 that is ``(N,)``. ``backward(d_loss, cache)`` takes the upstream gradient with that same
 per-sample shape (``np.full(N, 1 / N)`` for a batch mean) and returns the gradient w.r.t. the
 prediction. The reduction to one number (Keras's ``"sum_over_batch_size"``) is the caller's job.
+The overlap losses at the end (Dice, Tversky) are the exception: they sum over the axes
+given (all by default), so their values have the shape of the axes left.
 
 The math, for one sample with class scores ``z`` (logits) or probabilities ``p`` and a
 target ``t`` (one-hot, or any distribution):
@@ -653,3 +655,90 @@ def categorical_focal_crossentropy_backward(d_loss, cache):
     """Gradient of :func:`categorical_focal_crossentropy_forward` w.r.t. ``pred``, of its shape:
     the per-entry gradient the forward kept, times ``d_loss`` (``pred.shape[:-1]``)."""
     return _elementwise_backward(d_loss, cache, "categorical_focal_crossentropy_backward")
+
+
+# ------------------------------------------------------- overlap losses (segmentation)
+#   dice                      1 - 2 I / (sum t + sum p + eps),             I = sum t p
+#   tversky                   1 - I / (I + alpha FP + beta FN + eps),
+#                             FP = sum p (1 - t), FN = sum t (1 - p)
+# The sums run over ``axis`` (None: every axis), not over the last axis only: the loss has
+# ``pred``'s shape without those axes (a scalar for None, ``(N,)`` for ``axis=(1, 2, 3)``
+# on an ``(N, H, W, C)`` batch), and ``d_loss`` that shape.
+
+
+class OverlapCache(NamedTuple):
+    """The gradient of each loss value w.r.t. the entries it sums, and the summed axes."""
+
+    grad: np.ndarray
+    axes: tuple
+
+
+def overlap_axes(axis, ndim: int, where: str) -> tuple:
+    """``axis`` (None, an int or a sequence of ints) as sorted non-negative axes of an
+    ``ndim``-dimensional prediction; None is every axis."""
+    if axis is None:
+        return tuple(range(ndim))
+    items = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if not all(isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_))
+               and -ndim <= a < ndim for a in items):
+        raise ValueError(f"{where}: expected axis to be None, or axes in [-{ndim}, {ndim}) of "
+                         f"predictions of rank {ndim}. Received: axis={axis!r}")
+    axes = tuple(sorted(int(a) % ndim for a in items))
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"{where}: expected distinct axes. Received: axis={axis!r}")
+    return axes
+
+
+def _overlap_backward(d_loss, cache: OverlapCache, where) -> np.ndarray:
+    grad, axes = cache
+    kept = tuple(n for i, n in enumerate(grad.shape) if i not in axes)
+    d_loss = np.asarray(d_loss)
+    if d_loss.shape != kept:
+        raise ValueError(f"{where}: expected d_loss of the loss's shape {kept}. Received shape "
+                         f"{d_loss.shape}")
+    return grad * np.expand_dims(d_loss.astype(grad.dtype, copy=False), axes)
+
+
+def dice_forward(pred, target, axis=None, epsilon: float = EPSILON):
+    """Keras's ``dice``: ``1 - 2 sum(t p) / (sum(t) + sum(p) + eps)`` over ``axis``. With
+    ``I = sum(t p)`` and ``S = sum(t) + sum(p) + eps``, ``dL/dp = -2 (t S - I) / S^2``."""
+    where = "dice"
+    pred, t = _pair(pred, target, where)
+    axes = overlap_axes(axis, pred.ndim, where)
+    inter = np.sum(t * pred, axis=axes, keepdims=True)
+    total = np.sum(t, axis=axes, keepdims=True) + np.sum(pred, axis=axes, keepdims=True) \
+        + pred.dtype.type(epsilon)
+    values = 1 - 2 * inter / total
+    grad = -2 * (t * total - inter) / np.square(total)
+    return (np.squeeze(values, axis=axes).astype(pred.dtype, copy=False),
+            OverlapCache(grad.astype(pred.dtype, copy=False), axes))
+
+
+def dice_backward(d_loss, cache: OverlapCache) -> np.ndarray:
+    """Gradient of :func:`dice_forward` w.r.t. ``pred``: the kept per-entry gradient times
+    ``d_loss`` (the loss's shape) broadcast over the summed axes."""
+    return _overlap_backward(d_loss, cache, "dice_backward")
+
+
+def tversky_forward(pred, target, alpha=0.5, beta=0.5, axis=None, epsilon: float = EPSILON):
+    """Keras's ``tversky`` (Salehi et al., 2017): ``1 - I / D`` over ``axis`` with
+    ``I = sum(t p)``, ``D = I + alpha sum(p (1 - t)) + beta sum(t (1 - p)) + eps``: ``alpha``
+    weighs the false positives, ``beta`` the false negatives (alpha = beta = 0.5 is Dice).
+    ``dL/dp = -(t D - I (t + alpha (1 - t) - beta t)) / D^2``."""
+    where = "tversky"
+    pred, t = _pair(pred, target, where)
+    axes = overlap_axes(axis, pred.ndim, where)
+    inter = np.sum(t * pred, axis=axes, keepdims=True)
+    false_pos = np.sum(pred * (1 - t), axis=axes, keepdims=True)
+    false_neg = np.sum(t * (1 - pred), axis=axes, keepdims=True)
+    denom = inter + alpha * false_pos + beta * false_neg + pred.dtype.type(epsilon)
+    values = 1 - inter / denom
+    d_denom = t + alpha * (1 - t) - beta * t
+    grad = -(t * denom - inter * d_denom) / np.square(denom)
+    return (np.squeeze(values, axis=axes).astype(pred.dtype, copy=False),
+            OverlapCache(grad.astype(pred.dtype, copy=False), axes))
+
+
+def tversky_backward(d_loss, cache: OverlapCache) -> np.ndarray:
+    """Gradient of :func:`tversky_forward` w.r.t. ``pred`` (see :func:`dice_backward`)."""
+    return _overlap_backward(d_loss, cache, "tversky_backward")

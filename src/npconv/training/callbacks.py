@@ -169,6 +169,12 @@ class CallbackList:
             self._progbar.close()
 
 
+#: parts of the log names of the metrics whose Keras ``_direction`` is "up": accuracies,
+#: AUC, precision / recall (and their At-metrics), F-scores, IoUs, R2, cosine similarity
+_GROWING = ("acc", "auc", "precision", "recall", "sensitivity", "specificity", "f1_score",
+            "fbeta_score", "io_u", "r2_score", "cosine_similarity")
+
+
 def _monitor_mode(monitor, mode, where):
     if mode not in ("auto", "min", "max"):
         raise ValueError(f"{where}: expected mode 'auto', 'min' or 'max'. Received: mode={mode!r}")
@@ -177,8 +183,7 @@ def _monitor_mode(monitor, mode, where):
         # ("weighted_auc", "out_auc", "roc_auc"; Keras 3 asks the metric: AUC goes up, as
         # the CosineSimilarity metric's +cos does; the loss of that name is only "loss")
         name = monitor.removeprefix("val_")
-        mode = "max" if ("acc" in name or "auc" in name or "precision" in name
-                         or "recall" in name or "cosine_similarity" in name) else "min"
+        mode = "max" if any(part in name for part in _GROWING) else "min"
     return mode
 
 

@@ -131,16 +131,13 @@ def _check_specs(model, specs, loss, what):
             metric = metrics_module.get(spec, loss=loss)
         except ValueError as exc:
             raise ValueError(f"{model.name}.compile: {what}: {exc}") from None
-        thresholds = getattr(metric, "thresholds", None)
-        if (isinstance(metric, (metrics_module.Precision, metrics_module.Recall))
-                and len(thresholds) > 1):
+        several = metric._several_values()
+        if several is not None:
+            why, instead = several
             raise ValueError(
-                f"{model.name}.compile: {what}: {type(metric).__name__} "
-                f"{metric.name!r} has {len(thresholds)} thresholds, so its result is a list, "
-                "and the logs (History, the progress bar, callbacks) hold one number per "
-                "metric: compile one per threshold, e.g. "
-                f"{type(metric).__name__}(thresholds=0.3, name='{metric.name}_at_0.3'), or "
-                "call this one's update_state/result yourself")
+                f"{model.name}.compile: {what}: {type(metric).__name__} {metric.name!r} "
+                f"{why}, and the logs (History, the progress bar, callbacks) hold one number "
+                f"per metric: {instead}, or call this one's update_state/result yourself")
 
 
 def _check_distinct_instances(model, specs):
@@ -658,7 +655,10 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             callbacks, model=model, verbose=verbose, epochs=epochs,
             steps=data.steps_per_epoch, history=history)
         model.stop_training = False
+        model._initial_epoch = None
         cb_list.on_train_begin()
+        # a callback restoring a backup (BackupAndRestore) says where to start, as Keras's
+        initial_epoch = model._initial_epoch or initial_epoch
         warned = []  # the no-trainable-weights warning, once per fit
         training_logs = None  # the last epoch's logs, for on_train_end (as Keras)
         for epoch in range(initial_epoch, epochs):
@@ -709,6 +709,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         model.history = history
         return history
     finally:  # a PyDataset's read-ahead threads end with fit, also when it raises
+        model._initial_epoch = None
         if cb_list is not None:  # a progress bar left open by an exception (Ctrl-C)
             cb_list.close()
         data.close()

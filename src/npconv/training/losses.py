@@ -664,6 +664,95 @@ class CategoricalFocalCrossentropy(Loss):
                 "axis": self.axis}
 
 
+class _Overlap(Loss):
+    """Dice / Tversky: one value per position of the axes that ``axis`` leaves (None sums
+    every axis: one value for the batch)."""
+
+    _op = None
+
+    def __init__(self, reduction="sum_over_batch_size", name=None, axis=None):
+        super().__init__(name=name, reduction=reduction)
+        self.axis = _check_overlap_axis(axis, type(self).__name__)
+
+    def _op_kwargs(self) -> dict:
+        return {}
+
+    def _forward(self, t, p):
+        return getattr(L, f"{self._op}_forward")(p, t, axis=self.axis, **self._op_kwargs())
+
+    def _backward(self, d, cache):
+        return getattr(L, f"{self._op}_backward")(d, cache)
+
+    def _align_weights(self, sw, values):
+        if sw.ndim and not self._keeps_batch_axis(values.ndim):
+            raise ValueError(
+                f"{self.name}: with axis={self.axis!r} the loss sums over the batch axis, so "
+                "it has no per-sample values to weigh: give axis the axes of one sample, "
+                "e.g. axis=(1, 2, 3) for (N, H, W, C) predictions, to use sample_weight or "
+                "class_weight (a scalar weight works with any axis)")
+        return super()._align_weights(sw, values)
+
+    def _keeps_batch_axis(self, values_ndim) -> bool:
+        if self.axis is None:
+            return False
+        axes = (self.axis,) if isinstance(self.axis, int) else self.axis
+        ndim = values_ndim + len(axes)
+        return all(a % ndim != 0 for a in axes)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
+
+
+def _check_overlap_axis(axis, where):
+    """None, an int, or a list of ints (kept as a list: a config is JSON)."""
+    def is_int(a):
+        return isinstance(a, numbers.Integral) and not isinstance(a, (bool, np.bool_))
+
+    if axis is None or is_int(axis):
+        return None if axis is None else int(axis)
+    if isinstance(axis, (list, tuple)) and all(is_int(a) for a in axis):
+        return [int(a) for a in axis]
+    raise TypeError(f"{where}: expected axis to be None, an int or a tuple of ints. Received: "
+                    f"axis={axis!r}")
+
+
+class Dice(_Overlap):
+    """Keras's ``Dice(reduction="sum_over_batch_size", name="dice", axis=None)``:
+    ``1 - 2 sum(t p) / (sum(t) + sum(p) + 1e-7)`` with the sums over ``axis`` -- None: over
+    everything, one value for the batch; ``axis=(1, 2, 3)`` on ``(N, H, W, C)`` masks: one
+    per image, then their mean. Targets and predictions in [0, 1] (a sigmoid or softmax)."""
+
+    _default_name = "dice"
+    _op = "dice"
+
+    def __init__(self, reduction="sum_over_batch_size", name="dice", axis=None):
+        super().__init__(reduction=reduction, name=name, axis=axis)
+
+
+class Tversky(_Overlap):
+    """Keras's ``Tversky(alpha=0.5, beta=0.5, reduction=..., name="tversky", axis=None)``
+    (Salehi et al., 2017): ``1 - TP / (TP + alpha FP + beta FN + 1e-7)`` with ``TP =
+    sum(t p)``, ``FP = sum(p (1 - t))``, ``FN = sum(t (1 - p))`` over ``axis``, as :class:`Dice`.
+    ``alpha`` weighs the false positives and ``beta`` the false negatives, as documented and
+    as Keras computes it since keras-team/keras#23333 (before that fix Keras applied them the
+    other way round; the two agree for alpha == beta)."""
+
+    _default_name = "tversky"
+    _op = "tversky"
+
+    def __init__(self, alpha=0.5, beta=0.5, reduction="sum_over_batch_size", name="tversky",
+                 axis=None):
+        super().__init__(reduction=reduction, name=name, axis=axis)
+        self.alpha = _check_real(alpha, "alpha", type(self).__name__)
+        self.beta = _check_real(beta, "beta", type(self).__name__)
+
+    def _op_kwargs(self):
+        return {"alpha": self.alpha, "beta": self.beta}
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha, "beta": self.beta}
+
+
 # ---------------------------------------------------------------- per-sample functions
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False) -> np.ndarray:
     """Per-sample cross-entropy for integer labels, shape ``y_pred.shape[:-1]``."""
@@ -757,6 +846,16 @@ def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_l
                                         axis).call(y_true, y_pred)
 
 
+def dice(y_true, y_pred, axis=None) -> np.ndarray:
+    """Keras's ``keras.losses.dice``: the Dice loss over ``axis`` (a scalar for None)."""
+    return Dice(axis=axis).call(y_true, y_pred)
+
+
+def tversky(y_true, y_pred, alpha=0.5, beta=0.5, axis=None) -> np.ndarray:
+    """Keras's ``keras.losses.tversky``: the Tversky loss over ``axis`` (a scalar for None)."""
+    return Tversky(alpha=alpha, beta=beta, axis=axis).call(y_true, y_pred)
+
+
 mse = mean_squared_error
 mae = mean_absolute_error
 kld = kl_divergence
@@ -787,6 +886,8 @@ _BY_NAME = {
     "cosine_similarity": CosineSimilarity,
     "binary_focal_crossentropy": BinaryFocalCrossentropy,
     "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
+    "dice": Dice,
+    "tversky": Tversky,
 }
 _BY_CLASS_NAME = {cls.__name__: cls for cls in set(_BY_NAME.values())}
 _BY_FUNCTION = {
@@ -807,6 +908,8 @@ _BY_FUNCTION = {
     cosine_similarity: CosineSimilarity,
     binary_focal_crossentropy: BinaryFocalCrossentropy,
     categorical_focal_crossentropy: CategoricalFocalCrossentropy,
+    dice: Dice,
+    tversky: Tversky,
 }
 
 

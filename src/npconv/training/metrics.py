@@ -18,6 +18,10 @@ for "accuracy"). The accuracies are means of per-sample 0/1 matches (Keras's
                                   summed over batches (``AUC``, Keras's bucket counting)
 
 ``get("accuracy", loss=..., output_shape=...)`` picks one of the first three as Keras does.
+
+Keras 3's other metrics live beside this module and are reached through it: the confusion
+counts and the At-metrics (``confusion_metrics``), F-scores (``fscore_metrics``), IoUs
+(``iou_metrics``), R2 (``regression_metrics``) and the means of losses (``loss_metrics``).
 """
 
 from __future__ import annotations
@@ -274,8 +278,18 @@ class Metric:
     def from_config(cls, config):
         return cls(**config)
 
+    def _several_values(self):
+        """``(why, what to do instead)`` when ``result()`` gives several values (one per
+        threshold, per class), which the logs of fit and evaluate cannot hold; else None."""
+        return None
+
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} name={self.name}, result={self.result():.6g}>"
+        result = self.result()
+        if np.ndim(result):  # one value per threshold or per class
+            shown = "[" + ", ".join(f"{float(v):.6g}" for v in np.ravel(result)) + "]"
+        else:
+            shown = f"{float(result):.6g}"
+        return f"<{type(self).__name__} name={self.name}, result={shown}>"
 
 
 class Mean(Metric):
@@ -470,6 +484,13 @@ class _ConfusionCounts(Metric):
             return [float(v) for v in values]
         return float(values[0])  # one threshold, even in a list: a number, as Keras
 
+    def _several_values(self):
+        n = len(self.thresholds)
+        return None if n == 1 else (f"has {n} thresholds, so its result is a list",
+                                    "compile one per threshold, e.g. "
+                                    f"{type(self).__name__}(thresholds=0.3, "
+                                    f"name='{self.name}_at_0.3')")
+
     def get_config(self) -> dict:
         thresholds = self.init_thresholds
         if isinstance(thresholds, tuple):
@@ -621,17 +642,7 @@ class AUC(Metric):
     def _weights(self, sample_weight, shape):
         """Each entry's weight: the sample's (broadcast over its row) times its label's."""
         where = self.name
-        weight = np.ones(shape)
-        if sample_weight is not None:
-            sw = np.asarray(sample_weight, dtype=np.float64)
-            if sw.ndim and sw.shape != shape:
-                if len(shape) == 0 or sw.shape not in (shape[:1], shape[:1] + (1,) * (
-                        len(shape) - 1)):
-                    forms = str(shape) if len(shape) <= 1 else f"{shape[:1]} or {shape}"
-                    raise ValueError(f"{where}: expected sample_weight of shape {forms}. "
-                                     f"Received {sw.shape}")
-                sw = sw.reshape(sw.shape[:1] + (1,) * (len(shape) - 1))
-            weight = weight * sw
+        weight = _entry_weights(sample_weight, shape, where)
         if self.label_weights is not None and not self.multi_label:
             if len(shape) == 0 or shape[-1] != self.label_weights.size:
                 raise ValueError(f"{where}: expected y_pred with {self.label_weights.size} "
@@ -641,19 +652,7 @@ class AUC(Metric):
         return weight
 
     def _buckets(self, p):
-        """For each entry, the index of the last threshold it exceeds (-1 for none). A NaN
-        exceeds none (``NaN > threshold`` is False, as Keras's comparisons give): it counts
-        as predicted negative at every threshold."""
-        nan = np.isnan(p)
-        if self._evenly:  # Keras's optimized path, in y_pred's float type
-            p = np.clip(p, 0.0, 1.0)
-            scale = p.dtype.type(self.num_thresholds - 1)
-            buckets = np.maximum(np.ceil(np.where(nan, 0, p) * scale) - 1, 0).astype(np.int64)
-        else:
-            buckets = np.searchsorted(self._thresholds, p, side="left") - 1
-        if nan.any():
-            buckets[nan] = -1
-        return buckets
+        return _threshold_buckets(p, self._thresholds, self._evenly, with_epsilon=True)
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         where = self.name
@@ -693,20 +692,18 @@ class AUC(Metric):
             tp_b = np.bincount(index.reshape(-1), pos_w.reshape(-1), size).reshape(labels, -1)
             fp_b = np.bincount(index.reshape(-1), neg_w.reshape(-1), size).reshape(labels, -1)
             # counts at threshold i: entries in buckets >= i (bucket -1 sits at column 0)
+            # and the negatives: buckets below i (as _counts_at_thresholds)
             tp = np.cumsum(tp_b[:, ::-1], axis=1)[:, ::-1][:, 1:].T
             fp = np.cumsum(fp_b[:, ::-1], axis=1)[:, ::-1][:, 1:].T
-            total_pos, total_neg = pos_w.sum(axis=0), neg_w.sum(axis=0)
+            tn = np.cumsum(fp_b, axis=1)[:, :-1].T
+            fn = np.cumsum(tp_b, axis=1)[:, :-1].T
         else:
-            p, pos, w = y_pred.reshape(-1), positive.reshape(-1), weight.reshape(-1)
-            index = self._buckets(p) + 1
-            pos_w, neg_w = w * pos, w * ~pos
-            tp = np.cumsum(np.bincount(index, pos_w, n_t + 1)[::-1])[::-1][1:]
-            fp = np.cumsum(np.bincount(index, neg_w, n_t + 1)[::-1])[::-1][1:]
-            total_pos, total_neg = pos_w.sum(), neg_w.sum()
+            tp, fp, tn, fn = _counts_at_thresholds(
+                y_pred, positive, weight, self._thresholds, self._evenly, with_epsilon=True)
         self.true_positives += tp
         self.false_positives += fp
-        self.false_negatives += total_pos - tp
-        self.true_negatives += total_neg - fp
+        self.false_negatives += fn
+        self.true_negatives += tn
 
     def _mean_over_labels(self, per_threshold):
         if not self.multi_label:
@@ -760,6 +757,76 @@ class AUC(Metric):
                 "label_weights": None if self.label_weights is None
                 else [float(w) for w in self.label_weights],
                 "from_logits": self.from_logits}
+
+
+def _entry_weights(sample_weight, shape, where) -> np.ndarray:
+    """float64 weights of ``shape`` (ones without ``sample_weight``): a scalar weighs every
+    entry, one weight per sample (``(N,)`` or ``(N, 1, ..., 1)``) weighs its row, and weights
+    of ``shape`` (or ``shape + (1,)``) weigh each entry. Anything else is a ValueError naming
+    ``where``, never a broadcast of another shape."""
+    if sample_weight is None:
+        return np.ones(shape)
+    sw = np.asarray(sample_weight, dtype=np.float64)
+    if sw.ndim == len(shape) + 1 and sw.shape[-1] == 1:
+        sw = sw[..., 0]
+    if sw.ndim and sw.shape != shape:
+        if len(shape) == 0 or sw.shape not in (shape[:1], shape[:1] + (1,) * (len(shape) - 1)):
+            forms = str(shape) if len(shape) <= 1 else f"{shape[:1]} or {shape}"
+            raise ValueError(f"{where}: expected sample_weight of shape {forms}. "
+                             f"Received {np.shape(sample_weight)}")
+        sw = sw.reshape(sw.shape[:1] + (1,) * (len(shape) - 1))
+    return np.broadcast_to(sw, shape).astype(np.float64)
+
+
+def _threshold_buckets(p, thresholds, evenly, with_epsilon) -> np.ndarray:
+    """For each entry of ``p``, the index of the last of the (sorted) ``thresholds`` it
+    exceeds, -1 for none. A NaN exceeds none (``NaN > threshold`` is False, as Keras's
+    comparisons give): it counts as predicted negative at every threshold.
+
+    ``evenly`` (thresholds ``0, 1/(T-1), ..., 1``, possibly with the ends moved out by
+    1e-7): Keras's optimized path, in ``p``'s float type: bucket ``ceil(p (T - 1)) - 1`` of
+    ``p`` clipped to [0, 1], at least 0 when ``with_epsilon`` (the end thresholds -1e-7 and
+    1 + 1e-7 of AUC: every p in [0, 1] exceeds the first). Else ``p > threshold`` by
+    ``searchsorted``."""
+    nan = np.isnan(p)
+    if evenly:
+        p = np.clip(p, 0.0, 1.0)
+        scale = p.dtype.type(len(thresholds) - 1)
+        buckets = np.ceil(np.where(nan, 0, p) * scale) - 1
+        if with_epsilon:
+            buckets = np.maximum(buckets, 0)
+        buckets = buckets.astype(np.int64)
+    else:
+        buckets = np.searchsorted(thresholds, p, side="left") - 1
+    if nan.any():
+        buckets[nan] = -1
+    return buckets
+
+
+def _counts_at_thresholds(y_pred, positive, weight, thresholds, evenly, with_epsilon=False):
+    """``(tp, fp, tn, fn)`` of every entry of ``y_pred`` at each of ``thresholds`` (any
+    order; ``tp[i]``: weight of the positives with ``y_pred > thresholds[i]``); ``positive``
+    and ``weight`` have y_pred's shape. One ``bincount`` of the entries' buckets, then
+    cumulative sums: O(entries + thresholds), not a (thresholds, entries) table. ``evenly``
+    / ``with_epsilon``: see :func:`_threshold_buckets`. FN and TN are sums of the buckets
+    below, not the totals minus TP and FP (Keras's), which leave rounding residues where
+    they are 0 (a recall of 1 - 1e-16 fails ``recall >= 1``)."""
+    thresholds = np.asarray(thresholds, dtype=np.float64)
+    n_t = len(thresholds)
+    order = None
+    if not evenly and np.any(np.diff(thresholds) < 0):
+        order = np.argsort(thresholds, kind="stable")
+        thresholds = thresholds[order]
+    p, pos, w = np.reshape(y_pred, -1), np.reshape(positive, -1), np.reshape(weight, -1)
+    index = _threshold_buckets(p, thresholds, evenly, with_epsilon) + 1
+    pos_b = np.bincount(index, w * pos, n_t + 1)
+    neg_b = np.bincount(index, w * ~pos, n_t + 1)
+    counts = [np.cumsum(pos_b[::-1])[::-1][1:], np.cumsum(neg_b[::-1])[::-1][1:],
+              np.cumsum(neg_b)[:-1], np.cumsum(pos_b)[:-1]]  # tp, fp, tn, fn
+    if order is not None:  # back to the order given
+        for c in counts:
+            c[order] = c.copy()
+    return tuple(counts)
 
 
 def _divide_no_nan(a, b):
@@ -878,14 +945,62 @@ _BY_CLASS_NAME = {cls.__name__: cls for cls in (*_BY_NAME.values(), Accuracy,
                                                    MeanAbsolutePercentageError,
                                                    MeanSquaredLogarithmicError)}
 
+#: Keras 3's other metrics, in modules of their own that build on the classes here (so
+#: they are imported when first asked for: ``npconv.training.metrics.F1Score``, or a name
+#: given to :func:`get`). Each module's ``_BY_NAME`` maps Keras's string names to classes.
+_MORE_MODULES = ("confusion_metrics", "fscore_metrics", "iou_metrics", "regression_metrics",
+                 "loss_metrics")
+
+
+def _more_modules() -> list:
+    import importlib
+
+    return [importlib.import_module(f"{__package__}.{name}") for name in _MORE_MODULES]
+
+
+def __getattr__(name):
+    if not name.startswith("__"):
+        for module in _more_modules():
+            if name in module.__all__:
+                return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _more_by_name() -> tuple[dict, dict]:
+    """``({Keras string name: class}, {class name: class})`` of the other modules."""
+    by_name, by_class = {}, {}
+    for module in _more_modules():
+        by_name.update(module._BY_NAME)
+        by_class.update({n: getattr(module, n) for n in module.__all__})
+    return by_name, by_class
+
+
+def _from_name(cls, identifier, name=None):
+    """``cls(name=name)`` (``cls()`` without a name), or a ValueError saying which arguments
+    a metric such as MeanIoU(num_classes) needs, rather than a TypeError from its
+    constructor."""
+    import inspect
+
+    needed = [p.name for p in inspect.signature(cls).parameters.values()
+              if p.default is inspect.Parameter.empty
+              and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if needed:
+        args = ", ".join(f"{n}=..." for n in needed)
+        raise ValueError(f"metrics.get: {identifier!r} is {cls.__name__}, which needs "
+                         f"{', '.join(needed)}: pass {cls.__name__}({args}) in metrics, not "
+                         "its name")
+    return cls() if name is None else cls(name=name)
+
 
 def get(identifier, loss=None, output_shape=None, y_true_shape=None) -> Metric:
     """A Metric from a name, a Metric instance or class, or a function ``f(y_true, y_pred)``.
 
     "accuracy" / "acc" becomes the accuracy that fits the task (named as asked): from the
     ``loss`` (sparse / categorical / binary cross-entropy), else from ``output_shape`` (last
-    axis 1: binary) and ``y_true_shape``, else decided on the first batch. Names of losses
-    ("mse", ...) give the mean of that loss.
+    axis 1: binary) and ``y_true_shape``, else decided on the first batch. Keras's names of
+    the other metrics ("f1_score", "true_positives", "r2_score", "binary_io_u", "bce") and
+    their class names give those (one that needs arguments, as MeanIoU's num_classes, is a
+    ValueError saying so). Names of losses ("mse", ...) give the mean of that loss.
     """
     if isinstance(identifier, Metric):
         return identifier
@@ -905,14 +1020,20 @@ def get(identifier, loss=None, output_shape=None, y_true_shape=None) -> Metric:
             if kind is None:
                 return _AutoAccuracy(name=identifier)
             return _ACCURACY_CLASSES[kind](name=identifier)
+        more_by_name, more_by_class = _more_by_name()
         if key in _BY_NAME:
             return _BY_NAME[key](name=identifier)
+        if key in more_by_name:
+            return _from_name(more_by_name[key], identifier, name=identifier)
         if identifier in _BY_CLASS_NAME:
             return _BY_CLASS_NAME[identifier]()
+        if identifier in more_by_class:
+            return _from_name(more_by_class[identifier], identifier)
         try:
             loss_obj = _losses.get(identifier)
         except ValueError:
-            known = sorted(["accuracy", "acc", *_BY_NAME, *_BY_CLASS_NAME])
+            known = sorted(["accuracy", "acc", *_BY_NAME, *_BY_CLASS_NAME, *more_by_name,
+                            *more_by_class])
             raise ValueError(f"metrics.get: unknown metric {identifier!r}. Known: {known} and "
                              "the loss names") from None
         return MeanMetricWrapper(loss_obj.call, name=identifier)
