@@ -15,6 +15,12 @@ OPS = {
     "x/3": lambda t: t / 3, "3/x": lambda t: 3 / t, "-x": lambda t: -t,
     "x**2": lambda t: t ** 2, "x**3": lambda t: t ** 3, "x**0.5": lambda t: t ** 0.5,
     "x**-1": lambda t: t ** -1, "np.float32(2)*x": lambda t: np.float32(2) * t,
+    # the sign of zero: x + 0 turns -0.0 into +0.0, x - 0 and x * c keep it, 0 - x of +0.0
+    # is +0.0 where -x is -0.0 (the batch holds both zeros)
+    "x+0": lambda t: t + 0, "x+0.0": lambda t: t + 0.0, "0+x": lambda t: 0 + t,
+    "x-0": lambda t: t - 0, "x-0.0": lambda t: t - 0.0, "x+-0.0": lambda t: t + -0.0,
+    "0-x": lambda t: 0 - t, "-0.0-x": lambda t: -0.0 - t, "x*-1": lambda t: t * -1,
+    "0*x": lambda t: 0 * t, "x*-2.5": lambda t: t * -2.5, "x*1": lambda t: t * 1,
 }
 
 
@@ -108,6 +114,19 @@ def test_save_load_and_summary(tmp_path):
     rebuilt = Model.from_config(model.get_config())
     rebuilt.set_weights(model.get_weights())
     np.testing.assert_array_equal(rebuilt.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_the_sign_of_zero_survives_save_and_load(tmp_path):
+    inputs = Input((3, 5))
+    outputs = [op(inputs) for op in (OPS["-x"], OPS["x*-2.5"], OPS["0-x"], OPS["x+0"],
+                                     OPS["x-0"])]
+    model = Model(inputs, outputs)
+    model.save(tmp_path / "zeros.keras")
+    loaded = load_model(tmp_path / "zeros.keras")
+    x = _batch(np.float32)
+    for got, op in zip(loaded.predict(x, verbose=0), (OPS["-x"], OPS["x*-2.5"], OPS["0-x"],
+                                                     OPS["x+0"], OPS["x-0"]), strict=True):
+        np.testing.assert_array_equal(np.asarray(got).view(np.uint8), op(x).view(np.uint8))
 
 
 def test_trains():

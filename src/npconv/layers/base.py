@@ -276,8 +276,9 @@ class SymbolicTensor:
     # Keras's arithmetic on symbolic tensors: ``a + b`` is ``Add()([a, b])``, ``a - b``
     # ``Subtract()([a, b])`` and ``a * b`` ``Multiply()([a, b])`` (a layer each, so they
     # have a backward). With a number, ``x * c``, ``x + c``, ``c - x``, ``-x`` ... are a
-    # ``Rescaling(scale, offset)``, ``x / c`` and ``c / x`` a ``TrueDivide``, ``x ** c`` a
-    # ``Power`` (npconv.layers.scalar_ops), each exactly NumPy's result for the expression.
+    # ``Rescaling(scale, offset)`` (offset -0.0 where the expression adds nothing), ``x / c``
+    # and ``c / x`` a ``TrueDivide``, ``x ** c`` a ``Power`` (npconv.layers.scalar_ops),
+    # each exactly NumPy's result for the expression.
     # Anything else is refused (NotImplemented: Python's TypeError).
     __array_ufunc__ = None  # np.float32(2) * x comes here too (not an object array)
 
@@ -305,7 +306,7 @@ class SymbolicTensor:
     def __sub__(self, other):
         if isinstance(other, SymbolicTensor):
             return self._merge(other, "Subtract")
-        return self._scalar(other, lambda c: _rescaling(1, -c))
+        return self._scalar(other, lambda c: _rescaling(1, -float(c)))  # (x - 0: x + -0.0)
 
     def __rsub__(self, other):
         return self._scalar(other, lambda c: _rescaling(-1, c))
@@ -313,7 +314,7 @@ class SymbolicTensor:
     def __mul__(self, other):
         if isinstance(other, SymbolicTensor):
             return self._merge(other, "Multiply")
-        return self._scalar(other, lambda c: _rescaling(c, 0))
+        return self._scalar(other, lambda c: _rescaling(c, -0.0))
 
     __rmul__ = __mul__
 
@@ -333,7 +334,7 @@ class SymbolicTensor:
         return self._scalar(other, Power)
 
     def __neg__(self):
-        return _rescaling(-1, 0)(self)
+        return _rescaling(-1, -0.0)(self)
 
     def _apply_activation(self, activation):
         """``npconv.activations.relu(t)`` on a symbolic tensor: an ``Activation`` layer, or
