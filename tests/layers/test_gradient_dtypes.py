@@ -68,6 +68,7 @@ CASES = {
     "Lambda": (lambda: L.Lambda(lambda x: x * 2, backward=lambda d, x: d * np.float64(2)),
                FLAT),
     "Power": (lambda: L.Power(3), FLAT),
+    "Absolute": (lambda: L.Absolute(), FLAT),
     "RandomRotation": (lambda: L.RandomRotation(0.2, seed=1), IMAGE),
     "RandomZoom": (lambda: L.RandomZoom(0.2, seed=1), IMAGE),
     "RandomTranslation": (lambda: L.RandomTranslation(0.2, 0.2, seed=1), IMAGE),

@@ -4,7 +4,7 @@
 import numpy as np
 import pytest
 
-from npconv.layers import Dense, Input, Power, Rescaling, TrueDivide
+from npconv.layers import Absolute, Dense, Input, Power, Rescaling, TrueDivide
 from npconv.models import Model, load_model
 from tests.finite_differences import central_differences
 
@@ -21,6 +21,7 @@ OPS = {
     "x-0": lambda t: t - 0, "x-0.0": lambda t: t - 0.0, "x+-0.0": lambda t: t + -0.0,
     "0-x": lambda t: 0 - t, "-0.0-x": lambda t: -0.0 - t, "x*-1": lambda t: t * -1,
     "0*x": lambda t: 0 * t, "x*-2.5": lambda t: t * -2.5, "x*1": lambda t: t * 1,
+    "abs(x)": abs,  # (its gradient at 0 is 0, as torch's sign(x); so are central differences)
 }
 
 
@@ -67,6 +68,7 @@ def test_the_layers_chosen():
     assert type((inputs / 4).layer) is TrueDivide and not (inputs / 4).layer.reflected
     assert (4 / inputs).layer.reflected
     assert type((inputs ** 2).layer) is Power
+    assert type(abs(inputs).layer) is Absolute
     assert (inputs * 2).shape == (None, 2)
 
 
@@ -100,13 +102,14 @@ def test_save_load_and_summary(tmp_path):
     inputs = Input((4,))
     h = (inputs / 255.0) * 2 - 1
     h = Dense(3)(h)
-    outputs = 1 - (-h) ** 2 + 3 / (h * h + 1)
+    outputs = 1 - (-h) ** 2 + 3 / (h * h + 1) + abs(h)
     model = Model(inputs, outputs)
     x = np.random.default_rng(3).integers(0, 256, (5, 4)).astype(np.float32)
     lines = []
     model.summary(print_fn=lines.append)
     text = "\n".join(lines)
     assert "TrueDivide" in text and "Rescaling" in text and "Power" in text
+    assert "Absolute" in text and "Total params: 15" in text  # Dense(3)'s 4 * 3 + 3 only
     path = tmp_path / "m.keras"
     model.save(path)
     loaded = load_model(path)

@@ -6,6 +6,7 @@ graph; npconv into a layer each, with a backward, saved and summarised like any 
     x * c, c * x, x + c, c + x, x - c, c - x, -x    Rescaling(scale, offset)  (shape.py)
     x / c, c / x                                     TrueDivide(c) / TrueDivide(c, reflected=True)
     x ** c                                           Power(c)
+    abs(x)                                           Absolute()
 
 Each computes exactly what NumPy computes for the same expression on the layer's input (a
 Python number next to an array keeps the array's dtype): ``x / 255.0`` is not
@@ -21,7 +22,7 @@ import numpy as np
 
 from .base import Layer
 
-__all__ = ["Power", "TrueDivide"]
+__all__ = ["Absolute", "Power", "TrueDivide"]
 
 
 def _number(value, name: str, where: str):
@@ -90,3 +91,17 @@ class Power(Layer):
 
     def get_config(self):
         return {**super().get_config(), "exponent": self.exponent}
+
+
+class Absolute(Layer):
+    """``y = abs(x)`` (NumPy's ``np.abs``: ``abs(-0.0)`` is ``+0.0``); its gradient is
+    ``sign(x)``, 0 at ``x = 0`` as torch's ``abs``."""
+
+    batch_independent = True
+
+    def call(self, x, training=False):
+        self._cache = x
+        return np.abs(x)
+
+    def call_backward(self, d_out):
+        return d_out * np.sign(self._cache)
