@@ -22,6 +22,7 @@ OPS = {
     "0-x": lambda t: 0 - t, "-0.0-x": lambda t: -0.0 - t, "x*-1": lambda t: t * -1,
     "0*x": lambda t: 0 * t, "x*-2.5": lambda t: t * -2.5, "x*1": lambda t: t * 1,
     "abs(x)": abs,  # (its gradient at 0 is 0, as torch's sign(x); so are central differences)
+    "2**x": lambda t: 2 ** t, "0.5**x": lambda t: 0.5 ** t, "e**x": lambda t: np.e ** t,
 }
 
 
@@ -69,6 +70,8 @@ def test_the_layers_chosen():
     assert (4 / inputs).layer.reflected
     assert type((inputs ** 2).layer) is Power
     assert type(abs(inputs).layer) is Absolute
+    assert ((2 ** inputs).layer.base, (2 ** inputs).layer.exponent) == (2, None)
+    assert ((inputs ** 2).layer.base, (inputs ** 2).layer.exponent) == (None, 2)
     assert (inputs * 2).shape == (None, 2)
 
 
@@ -102,7 +105,7 @@ def test_save_load_and_summary(tmp_path):
     inputs = Input((4,))
     h = (inputs / 255.0) * 2 - 1
     h = Dense(3)(h)
-    outputs = 1 - (-h) ** 2 + 3 / (h * h + 1) + abs(h)
+    outputs = 1 - (-h) ** 2 + 3 / (h * h + 1) + abs(h) + 0.5 ** h
     model = Model(inputs, outputs)
     x = np.random.default_rng(3).integers(0, 256, (5, 4)).astype(np.float32)
     lines = []
@@ -159,3 +162,11 @@ def test_refused_operands():
         TrueDivide(float("nan"))
     with pytest.raises(ValueError, match="Power .*exponent"):
         Power("2")
+    with pytest.raises(ValueError, match="Power .*finite number. Received: base=nan"):
+        Power(base=float("nan"))
+    with pytest.raises(ValueError, match=r"Power .*: expected either exponent \(x \*\* "
+                                         r"exponent\) or base \(base \*\* x\)\. Received: "
+                                         r"exponent=2, base=3"):
+        Power(2, base=3)
+    with pytest.raises(ValueError, match=r"Received: exponent=None, base=None"):
+        Power()

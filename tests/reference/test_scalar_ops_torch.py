@@ -1,5 +1,6 @@
 """The layers of symbolic-tensor arithmetic against PyTorch 2.13 autograd: ``abs(x)``
-(torch.abs), forward and gradient over random shapes, in both dtypes."""
+(torch.abs) and ``c ** x`` (torch.pow(c, x)), forward and gradient over random shapes and
+constants, in both dtypes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from npconv.layers import Absolute  # noqa: E402
+from npconv.layers import Absolute, Power  # noqa: E402
 
 TOL = {np.float64: dict(rtol=1e-6, atol=1e-9), np.float32: dict(rtol=1e-4, atol=1e-5)}
 
@@ -26,7 +27,8 @@ def _cases(seed, dtype, count=20):
 
 
 def _against_torch(layer, torch_fn, x, rng, dtype):
-    y = layer(x)
+    with np.errstate(all="ignore"):  # (0 ** x of x < 0 is inf, (-2) ** 0.5 nan: as torch)
+        y = layer(x)
     t = torch.from_numpy(x.copy()).requires_grad_()
     yt = torch_fn(t)
     d = rng.standard_normal(y.shape).astype(dtype)
@@ -42,3 +44,12 @@ def _against_torch(layer, torch_fn, x, rng, dtype):
 def test_absolute_matches_torch(dtype):
     for rng, x in _cases(80 + (dtype == np.float32), dtype):
         _against_torch(Absolute(), torch.abs, x, rng, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_number_to_the_power_x_matches_torch(dtype):
+    """torch's gradient of c ** x is c ** x * ln(c): NaN for c < 0, and for c = 0 it is 0
+    where x >= 0 (and -inf where x < 0)."""
+    for rng, x in _cases(82 + (dtype == np.float32), dtype):
+        for base in (float(rng.uniform(0.1, 3.0)), 2, 1, 0.0, -2.0):
+            _against_torch(Power(base=base), lambda t, c=base: torch.pow(c, t), x, rng, dtype)

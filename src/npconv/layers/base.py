@@ -277,8 +277,8 @@ class SymbolicTensor:
     # ``Subtract()([a, b])`` and ``a * b`` ``Multiply()([a, b])`` (a layer each, so they
     # have a backward). With a number, ``x * c``, ``x + c``, ``c - x``, ``-x`` ... are a
     # ``Rescaling(scale, offset)`` (offset -0.0 where the expression adds nothing), ``x / c``
-    # and ``c / x`` a ``TrueDivide``, ``x ** c`` a ``Power``, ``abs(x)`` an ``Absolute``
-    # (npconv.layers.scalar_ops), each exactly NumPy's result for the expression.
+    # and ``c / x`` a ``TrueDivide``, ``x ** c`` and ``c ** x`` a ``Power``, ``abs(x)`` an
+    # ``Absolute`` (npconv.layers.scalar_ops), each exactly NumPy's result for the expression.
     # Anything else is refused (NotImplemented: Python's TypeError).
     __array_ufunc__ = None  # np.float32(2) * x comes here too (not an object array)
 
@@ -332,6 +332,11 @@ class SymbolicTensor:
         from .scalar_ops import Power
 
         return self._scalar(other, Power)
+
+    def __rpow__(self, other):
+        from .scalar_ops import Power
+
+        return self._scalar(other, lambda c: Power(base=c))
 
     def __neg__(self):
         return _rescaling(-1, -0.0)(self)

@@ -5,7 +5,7 @@ graph; npconv into a layer each, with a backward, saved and summarised like any 
 
     x * c, c * x, x + c, c + x, x - c, c - x, -x    Rescaling(scale, offset)  (shape.py)
     x / c, c / x                                     TrueDivide(c) / TrueDivide(c, reflected=True)
-    x ** c                                           Power(c)
+    x ** c, c ** x                                   Power(c) / Power(base=c)
     abs(x)                                           Absolute()
 
 Each computes exactly what NumPy computes for the same expression on the layer's input (a
@@ -67,19 +67,32 @@ class TrueDivide(Layer):
 
 
 class Power(Layer):
-    """``y = x ** exponent`` (NumPy's ``**``: ``x ** 2`` is ``x * x``)."""
+    """``y = x ** exponent`` (NumPy's ``**``: ``x ** 2`` is ``x * x``), or with ``base``
+    ``y = base ** x`` (``c ** x``; gradient ``c ** x * ln(c)`` as torch's: NaN for a negative
+    base, and for a base of 0 it is 0 where ``x >= 0``)."""
 
     batch_independent = True
 
-    def __init__(self, exponent, **kwargs):
+    def __init__(self, exponent=None, base=None, **kwargs):
         super().__init__(**kwargs)
-        self.exponent = _number(exponent, "exponent", f"Power {self.name}")
+        where = f"Power {self.name}"
+        if (exponent is None) == (base is None):
+            raise ValueError(f"{where}: expected either exponent (x ** exponent) or base "
+                             f"(base ** x). Received: exponent={exponent!r}, base={base!r}")
+        self.exponent = None if exponent is None else _number(exponent, "exponent", where)
+        self.base = None if base is None else _number(base, "base", where)
 
     def call(self, x, training=False):
+        if self.base is not None:
+            y = self.base ** x
+            self._cache = (x, y)
+            return y
         self._cache = x
         return x ** self.exponent
 
     def call_backward(self, d_out):
+        if self.base is not None:
+            return d_out * self._base_gradient(*self._cache)
         x, p = self._cache, self.exponent
         if p == 0:
             return np.zeros_like(d_out)
@@ -89,8 +102,18 @@ class Power(Layer):
             return d_out * (x + x)
         return d_out * (p * x ** (p - 1))
 
+    def _base_gradient(self, x, y):
+        """d(base ** x)/dx = y * ln(base), in x's dtype (torch's rule at base 0)."""
+        c = self.base
+        log_c = math.log(c) if c > 0 else (-math.inf if c == 0 else math.nan)
+        with np.errstate(invalid="ignore"):  # (0 * -inf: replaced by 0 below)
+            grad = y * x.dtype.type(log_c)
+        if c == 0:
+            grad = np.where(x >= 0, x.dtype.type(0), grad)
+        return grad
+
     def get_config(self):
-        return {**super().get_config(), "exponent": self.exponent}
+        return {**super().get_config(), "exponent": self.exponent, "base": self.base}
 
 
 class Absolute(Layer):
