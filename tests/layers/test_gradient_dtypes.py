@@ -69,6 +69,8 @@ CASES = {
                FLAT),
     "Power": (lambda: L.Power(3), FLAT),
     "Absolute": (lambda: L.Absolute(), FLAT),
+    "FloorDivide": (lambda: L.FloorDivide(0.5), FLAT),
+    "Mod": (lambda: L.Mod(2.0, reflected=True), FLAT),
     "RandomRotation": (lambda: L.RandomRotation(0.2, seed=1), IMAGE),
     "RandomZoom": (lambda: L.RandomZoom(0.2, seed=1), IMAGE),
     "RandomTranslation": (lambda: L.RandomTranslation(0.2, 0.2, seed=1), IMAGE),

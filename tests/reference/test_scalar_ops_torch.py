@@ -1,6 +1,7 @@
 """The layers of symbolic-tensor arithmetic against PyTorch 2.13 autograd: ``abs(x)``
-(torch.abs) and ``c ** x`` (torch.pow(c, x)), forward and gradient over random shapes and
-constants, in both dtypes."""
+(torch.abs), ``c ** x`` (torch.pow(c, x)), ``x // c`` and ``c // x`` (torch.div with
+rounding_mode="floor"), ``x % c`` and ``c % x`` (torch.remainder), forward and gradient over
+random shapes and constants, in both dtypes."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from npconv.layers import Absolute, Power  # noqa: E402
+from npconv.layers import Absolute, FloorDivide, Mod, Power  # noqa: E402
 
 TOL = {np.float64: dict(rtol=1e-6, atol=1e-9), np.float32: dict(rtol=1e-4, atol=1e-5)}
 
@@ -35,7 +36,8 @@ def _against_torch(layer, torch_fn, x, rng, dtype):
     yt.backward(torch.from_numpy(d))
     assert y.dtype == dtype
     np.testing.assert_allclose(y, yt.detach().numpy(), **TOL[dtype])
-    dx = layer.backward(d)
+    with np.errstate(all="ignore"):  # (c % x's gradient -(c // x) at x = 0: inf, as torch)
+        dx = layer.backward(d)
     assert dx.dtype == dtype
     np.testing.assert_allclose(dx, t.grad.numpy(), **TOL[dtype])
 
@@ -53,3 +55,24 @@ def test_a_number_to_the_power_x_matches_torch(dtype):
     for rng, x in _cases(82 + (dtype == np.float32), dtype):
         for base in (float(rng.uniform(0.1, 3.0)), 2, 1, 0.0, -2.0):
             _against_torch(Power(base=base), lambda t, c=base: torch.pow(c, t), x, rng, dtype)
+
+
+def _floors_and_remainders(c):
+    """(npconv layer, torch function) of x // c, x % c, c // x, c % x (c as a tensor in the
+    last two: torch has no gradient for a number's remainder)."""
+    def full(t):
+        return torch.full_like(t, c)
+
+    return [(FloorDivide(c), lambda t: torch.div(t, c, rounding_mode="floor")),
+            (Mod(c), lambda t: torch.remainder(t, c)),
+            (FloorDivide(c, reflected=True),
+             lambda t: torch.div(full(t), t, rounding_mode="floor")),
+            (Mod(c, reflected=True), lambda t: torch.remainder(full(t), t))]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_floor_division_and_remainder_match_torch(dtype):
+    for rng, x in _cases(84 + (dtype == np.float32), dtype):
+        c = float(rng.choice([-1, 1]) * rng.uniform(0.3, 3.0))
+        for layer, torch_fn in _floors_and_remainders(c):
+            _against_torch(layer, torch_fn, x * 4, rng, dtype)  # (x * 4: several floors)

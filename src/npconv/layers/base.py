@@ -277,8 +277,9 @@ class SymbolicTensor:
     # ``Subtract()([a, b])`` and ``a * b`` ``Multiply()([a, b])`` (a layer each, so they
     # have a backward). With a number, ``x * c``, ``x + c``, ``c - x``, ``-x`` ... are a
     # ``Rescaling(scale, offset)`` (offset -0.0 where the expression adds nothing), ``x / c``
-    # and ``c / x`` a ``TrueDivide``, ``x ** c`` and ``c ** x`` a ``Power``, ``abs(x)`` an
-    # ``Absolute`` (npconv.layers.scalar_ops), each exactly NumPy's result for the expression.
+    # and ``c / x`` a ``TrueDivide``, ``//`` a ``FloorDivide``, ``%`` a ``Mod``, ``x ** c``
+    # and ``c ** x`` a ``Power``, ``abs(x)`` an ``Absolute`` (npconv.layers.scalar_ops), each
+    # exactly NumPy's result for the expression.
     # Anything else is refused (NotImplemented: Python's TypeError).
     __array_ufunc__ = None  # np.float32(2) * x comes here too (not an object array)
 
@@ -327,6 +328,26 @@ class SymbolicTensor:
         from .scalar_ops import TrueDivide
 
         return self._scalar(other, lambda c: TrueDivide(c, reflected=True))
+
+    def __floordiv__(self, other):
+        from .scalar_ops import FloorDivide
+
+        return self._scalar(other, FloorDivide)
+
+    def __rfloordiv__(self, other):
+        from .scalar_ops import FloorDivide
+
+        return self._scalar(other, lambda c: FloorDivide(c, reflected=True))
+
+    def __mod__(self, other):
+        from .scalar_ops import Mod
+
+        return self._scalar(other, Mod)
+
+    def __rmod__(self, other):
+        from .scalar_ops import Mod
+
+        return self._scalar(other, lambda c: Mod(c, reflected=True))
 
     def __pow__(self, other):
         from .scalar_ops import Power

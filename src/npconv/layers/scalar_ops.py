@@ -6,6 +6,8 @@ graph; npconv into a layer each, with a backward, saved and summarised like any 
     x * c, c * x, x + c, c + x, x - c, c - x, -x    Rescaling(scale, offset)  (shape.py)
     x / c, c / x                                     TrueDivide(c) / TrueDivide(c, reflected=True)
     x ** c, c ** x                                   Power(c) / Power(base=c)
+    x // c, c // x                                   FloorDivide(c) / (c, reflected=True)
+    x % c, c % x                                     Mod(c) / Mod(c, reflected=True)
     abs(x)                                           Absolute()
 
 Each computes exactly what NumPy computes for the same expression on the layer's input (a
@@ -22,7 +24,7 @@ import numpy as np
 
 from .base import Layer
 
-__all__ = ["Absolute", "Power", "TrueDivide"]
+__all__ = ["Absolute", "FloorDivide", "Mod", "Power", "TrueDivide"]
 
 
 def _number(value, name: str, where: str):
@@ -35,18 +37,27 @@ def _number(value, name: str, where: str):
     return int(value) if isinstance(value, numbers.Integral) else float(value)
 
 
-class TrueDivide(Layer):
-    """``y = x / constant``, or ``y = constant / x`` with ``reflected=True`` (``c / x``)."""
+class _WithConstant(Layer):
+    """``x op constant``, or ``constant op x`` with ``reflected=True``; a divisor of 0 (not
+    reflected) is refused."""
 
     batch_independent = True
 
     def __init__(self, constant, reflected=False, **kwargs):
         super().__init__(**kwargs)
-        self.constant = _number(constant, "constant", f"TrueDivide {self.name}")
+        where = f"{type(self).__name__} {self.name}"
+        self.constant = _number(constant, "constant", where)
         self.reflected = bool(reflected)
         if not self.reflected and self.constant == 0:
-            raise ValueError(f"TrueDivide {self.name}: expected a non-zero divisor. "
+            raise ValueError(f"{where}: expected a non-zero divisor. "
                              f"Received: constant={constant!r}")
+
+    def get_config(self):
+        return {**super().get_config(), "constant": self.constant, "reflected": self.reflected}
+
+
+class TrueDivide(_WithConstant):
+    """``y = x / constant``, or ``y = constant / x`` with ``reflected=True`` (``c / x``)."""
 
     def call(self, x, training=False):
         if self.reflected:
@@ -62,8 +73,34 @@ class TrueDivide(Layer):
         x, y = self._cache  # d(c / x)/dx = -c / x**2 = -y / x
         return d_out * (-y / x)
 
-    def get_config(self):
-        return {**super().get_config(), "constant": self.constant, "reflected": self.reflected}
+
+class FloorDivide(_WithConstant):
+    """``y = x // constant``, or ``y = constant // x`` with ``reflected=True`` (NumPy's
+    ``floor_divide``); the gradient is 0, as torch's ``div(..., rounding_mode="floor")``."""
+
+    def call(self, x, training=False):
+        return self.constant // x if self.reflected else x // self.constant
+
+    def call_backward(self, d_out):
+        return np.zeros_like(d_out)
+
+
+class Mod(_WithConstant):
+    """``y = x % constant``, or ``y = constant % x`` with ``reflected=True`` (NumPy's
+    ``remainder``: the sign of the divisor, also on a zero). Gradient, as torch's
+    ``remainder``: 1 for ``x % c``, ``-(c // x)`` for ``c % x``."""
+
+    def call(self, x, training=False):
+        if self.reflected:
+            self._cache = x
+            return self.constant % x
+        self._cache = None
+        return x % self.constant
+
+    def call_backward(self, d_out):
+        if not self.reflected:
+            return d_out.copy()
+        return d_out * -(self.constant // self._cache)
 
 
 class Power(Layer):
