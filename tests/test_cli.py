@@ -191,6 +191,26 @@ def test_ctrl_c_then_resume_ends_with_the_uninterrupted_weights(run_dir, tmp_pat
                                                       "--no-progress"]
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy's overflow on the way to NaN
+def test_resume_of_a_diverged_run_asks_for_lr_at_once_and_takes_it(tmp_path):
+    """The resume of a run that stopped with TrainingDiverged replayed it into the same
+    error; now it says so before loading anything, and --lr on the resume trains on."""
+    out = tmp_path / "diverged"
+    quick = ["train", "--model", "strided_cnn", "--limit", "128", "--epochs", "1",
+             "--seed", "5", "--no-progress", "--no-download", "--output", out]
+    code, _, stderr = call([*quick, "--lr", "1e9"])
+    assert code == 1 and "a new run with a smaller learning rate" in stderr
+    code, stdout, stderr = call(["train", "--resume", out, "--no-progress"])
+    assert code == 2 and not stdout
+    assert re.fullmatch(r"npconv: error: the run in \S+ stopped because its training "
+                        r"diverged .* with --lr 1e\+09; .* npconv train --resume \S+ --lr "
+                        r"RATE \(e\.g\. --lr 1e\+08\), or start a new run\n", stderr)
+    code, stdout, stderr = call(["train", "--resume", out, "--lr", "1e-3", "--no-progress"])
+    assert code == 0, stderr
+    info = json.loads((out / "run.json").read_text())
+    assert info["status"] == "completed" and info["config"]["learning_rate"] == 1e-3
+
+
 def test_ctrl_c_during_the_test_then_resume_finishes_the_run(tmp_path, monkeypatch):
     from npconv.training import run
 
@@ -393,7 +413,7 @@ def test_train_defaults_are_run_configs():
     config = RunConfig()
     for key, value in TRAIN_DEFAULTS.items():
         assert getattr(config, key) == value, key
-    assert RESUME_OPTIONS == {"epochs", "no_progress", "resume"}
+    assert RESUME_OPTIONS == {"epochs", "learning_rate", "no_progress", "resume"}
 
 
 def test_help_and_version_start_without_numpy():

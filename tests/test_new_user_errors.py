@@ -462,8 +462,9 @@ def test_input_refuses_a_batch_size_that_is_not_a_positive_int(bad):
 @pytest.mark.parametrize("bad, needle", [
     (5, r"expected noise_shape to be a list or tuple of None or ints >= 1\. Received: "
         r"noise_shape=5"),
-    ((None, 2, 1, 3), r"expected noise_shape \(each entry 1, None or the input's size\) to "
-                      r"broadcast to the input's shape \(2, 4, 5, 3\)"),
+    ((None, 2, 1, 3), r"expected noise_shape \(at most 4 entries; an entry None takes the "
+                      r"input's size on the axis at its position; .*\) to broadcast to the "
+                      r"input's shape \(2, 4, 5, 3\)"),
     ((None, 1, 1), r"expected noise_shape .* to broadcast to the input's shape"),
 ])
 def test_dropout_names_itself_for_a_bad_noise_shape(bad, needle):

@@ -120,6 +120,37 @@ def test_connection_refused_lists_every_place(isolated):
     assert str(isolated["cache"] / "mnist") in msg and str(isolated["system"] / "mnist") in msg
     assert "NPCONV_DATA" in msg and "path=" in msg
     assert not (isolated["cache"] / "mnist").exists()  # (an empty folder was left behind)
+    # nor the cache root and ~/.cache it made on the way (an empty ~/.cache/npconv stayed)
+    assert not isolated["cache"].exists() and not (isolated["home"] / ".cache").exists()
+
+
+def test_a_failed_download_keeps_the_folders_it_did_not_create(isolated, monkeypatch):
+    url = closed_port_url()
+    root = isolated["cache"]
+    root.mkdir(parents=True)  # an empty cache root the user made: not the download's to remove
+    with pytest.raises(DownloadError):
+        mnist.load_data(download_base=url)
+    assert root.is_dir() and os.listdir(root) == []
+    custom = isolated["home"] / "mine" / "cache"  # $NPCONV_CACHE, two folders deep
+    monkeypatch.setenv("NPCONV_CACHE", str(custom))
+    (isolated["home"] / "mine").mkdir()
+    (isolated["home"] / "mine" / "keep.txt").write_text("x")
+    with pytest.raises(DownloadError):
+        mnist.load_data(download_base=url)
+    assert not custom.exists() and (isolated["home"] / "mine" / "keep.txt").is_file()
+
+
+def test_ctrl_c_during_a_download_leaves_no_empty_folder(isolated, monkeypatch):
+    from npconv.datasets import lookup
+
+    def interrupted(url, dest, *args, **kwargs):
+        dest.parent.mkdir(parents=True, exist_ok=True)  # as atomic_path makes the folders
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lookup, "download_file", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        mnist.load_data(download_base=closed_port_url())
+    assert not (isolated["home"] / ".cache").exists()
 
 
 def test_timeout(tmp_path):

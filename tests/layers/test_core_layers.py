@@ -174,6 +174,31 @@ def test_dropout_noise_shape_channels_first_config_and_errors():
         Dropout(0.5, seed=-1)
 
 
+def test_dropout_with_a_shorter_noise_shape_as_keras():
+    """Keras's Dropout gives noise_shape to keras.random.dropout, which broadcasts a shorter
+    mask shape: (1, C) on an NHWC input drops the same channels of every sample and pixel."""
+    x = np.ones((3, 4, 4, 6))
+    layer = Dropout(0.5, noise_shape=(1, 6), seed=3)
+    y = layer(x, training=True)
+    assert np.all(y == y[:1, :1, :1, :]) and 0 < np.count_nonzero(y[0, 0, 0]) < 6
+    np.testing.assert_array_equal(layer.backward(np.ones_like(x)), y)
+    assert roundtrip(layer).noise_shape == (1, 6)
+    # channels_first: (C, 1, 1) reads the input's (C, H, W), whole channels shared by the batch
+    first = Dropout(0.5, noise_shape=(6, 1, 1), seed=3, data_format="channels_first")
+    z = first(np.ones((3, 6, 4, 4)), training=True)
+    assert np.all(z == z[:1, :, :1, :1]) and 0 < np.count_nonzero(z[0, :, 0, 0]) < 6
+    # an entry None takes the size of the input's axis at its position (Keras's rule)
+    odd = Dropout(0.5, noise_shape=(None, 6), name="odd")
+    assert odd(np.ones((4, 2, 4, 6)), training=True).shape == (4, 2, 4, 6)  # mask (4, 6)
+    with pytest.raises(ValueError, match=r"odd: expected noise_shape .* to broadcast to the "
+                                         r"input's shape \(3, 4, 4, 6\)"):
+        odd(x, training=True)  # mask (3, 6) against the input's trailing (4, 6)
+    symbolic = Dropout(0.5, noise_shape=(1, 6))(SymbolicTensor((None, 4, 4, 6)))
+    assert symbolic.shape == (None, 4, 4, 6)
+    with pytest.raises(ValueError, match=r"expected noise_shape .* to broadcast"):
+        Dropout(0.5, noise_shape=(1, 5))(SymbolicTensor((None, 4, 4, 6)))
+
+
 # ---------------------------------------------------------------------------- Activation
 @pytest.mark.parametrize("name", ["relu", "tanh", "sigmoid", "softmax", "leaky_relu", "linear"])
 def test_activation_layer(name):

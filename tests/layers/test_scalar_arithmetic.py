@@ -4,7 +4,16 @@
 import numpy as np
 import pytest
 
-from npconv.layers import Dense, Input, Power, Rescaling, TrueDivide
+from npconv.layers import (
+    Absolute,
+    Dense,
+    FloorDivide,
+    Input,
+    Mod,
+    Power,
+    Rescaling,
+    TrueDivide,
+)
 from npconv.models import Model, load_model
 from tests.finite_differences import central_differences
 
@@ -15,7 +24,27 @@ OPS = {
     "x/3": lambda t: t / 3, "3/x": lambda t: 3 / t, "-x": lambda t: -t,
     "x**2": lambda t: t ** 2, "x**3": lambda t: t ** 3, "x**0.5": lambda t: t ** 0.5,
     "x**-1": lambda t: t ** -1, "np.float32(2)*x": lambda t: np.float32(2) * t,
+    # the sign of zero: x + 0 turns -0.0 into +0.0, x - 0 and x * c keep it, 0 - x of +0.0
+    # is +0.0 where -x is -0.0 (the batch holds both zeros)
+    "x+0": lambda t: t + 0, "x+0.0": lambda t: t + 0.0, "0+x": lambda t: 0 + t,
+    "x-0": lambda t: t - 0, "x-0.0": lambda t: t - 0.0, "x+-0.0": lambda t: t + -0.0,
+    "0-x": lambda t: 0 - t, "-0.0-x": lambda t: -0.0 - t, "x*-1": lambda t: t * -1,
+    "0*x": lambda t: 0 * t, "x*-2.5": lambda t: t * -2.5, "x*1": lambda t: t * 1,
+    "abs(x)": abs,  # (its gradient at 0 is 0, as torch's sign(x); so are central differences)
+    "2**x": lambda t: 2 ** t, "0.5**x": lambda t: 0.5 ** t, "e**x": lambda t: np.e ** t,
+    # floor division's gradient is 0 and x % c's 1, c % x's -(c // x), as torch's; NumPy's
+    # values, zeros' signs included (torch's remainder keeps x's sign on a zero remainder);
+    # 3.3, not 3: the batch's 0.25 would sit on a jump of 3 // x
+    "x//2": lambda t: t // 2, "x//-1.5": lambda t: t // -1.5, "3.3//x": lambda t: 3.3 // t,
+    "x%2": lambda t: t % 2, "x%-1.5": lambda t: t % -1.5, "3.3%x": lambda t: 3.3 % t,
 }
+
+
+def _positive(name, for_gradients=False):
+    """Whether the expression needs a positive batch: fractional powers and divisions by x;
+    for central differences also // and % (their jumps are at x = 0)."""
+    jumps = for_gradients and ("//" in name or "%" in name)
+    return "**x" not in name and "**" in name or "/x" in name or "%x" in name or jumps
 
 
 def _batch(dtype, positive=False):
@@ -31,8 +60,7 @@ def _batch(dtype, positive=False):
 @pytest.mark.parametrize("name", OPS)
 def test_bit_identical_to_numpy(name, dtype):
     op = OPS[name]
-    positive = "**" in name or "3/x" in name
-    x = _batch(dtype, positive)
+    x = _batch(dtype, _positive(name))
     inputs = Input((3, 5), dtype=np.dtype(dtype).name)
     model = Model(inputs, op(inputs))
     out = np.asarray(model.predict(x, verbose=0))
@@ -61,14 +89,19 @@ def test_the_layers_chosen():
     assert type((inputs / 4).layer) is TrueDivide and not (inputs / 4).layer.reflected
     assert (4 / inputs).layer.reflected
     assert type((inputs ** 2).layer) is Power
+    assert type(abs(inputs).layer) is Absolute
+    assert ((2 ** inputs).layer.base, (2 ** inputs).layer.exponent) == (2, None)
+    assert ((inputs ** 2).layer.base, (inputs ** 2).layer.exponent) == (None, 2)
+    assert type((inputs // 2).layer) is FloorDivide and (2 // inputs).layer.reflected
+    assert type((inputs % 2).layer) is Mod and (2 % inputs).layer.reflected
+    assert not (inputs % 2).layer.reflected and (inputs % 2).layer.constant == 2
     assert (inputs * 2).shape == (None, 2)
 
 
 @pytest.mark.parametrize("name", OPS)
 def test_gradients_match_finite_differences(name):
     op = OPS[name]
-    positive = "**" in name or "3/x" in name
-    x = _batch(np.float64, positive)
+    x = _batch(np.float64, _positive(name, for_gradients=True))
     inputs = Input((3, 5), dtype="float64")
     model = Model(inputs, op(inputs))
     r = np.random.default_rng(1).standard_normal(x.shape)
@@ -94,13 +127,15 @@ def test_save_load_and_summary(tmp_path):
     inputs = Input((4,))
     h = (inputs / 255.0) * 2 - 1
     h = Dense(3)(h)
-    outputs = 1 - (-h) ** 2 + 3 / (h * h + 1)
+    outputs = 1 - (-h) ** 2 + 3 / (h * h + 1) + abs(h) + 0.5 ** h + h // 0.5 + 2 % (h * h + 1)
     model = Model(inputs, outputs)
     x = np.random.default_rng(3).integers(0, 256, (5, 4)).astype(np.float32)
     lines = []
     model.summary(print_fn=lines.append)
     text = "\n".join(lines)
     assert "TrueDivide" in text and "Rescaling" in text and "Power" in text
+    assert "Absolute" in text and "Total params: 15" in text  # Dense(3)'s 4 * 3 + 3 only
+    assert "FloorDivide" in text and "Mod" in text
     path = tmp_path / "m.keras"
     model.save(path)
     loaded = load_model(path)
@@ -108,6 +143,19 @@ def test_save_load_and_summary(tmp_path):
     rebuilt = Model.from_config(model.get_config())
     rebuilt.set_weights(model.get_weights())
     np.testing.assert_array_equal(rebuilt.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_the_sign_of_zero_survives_save_and_load(tmp_path):
+    inputs = Input((3, 5))
+    outputs = [op(inputs) for op in (OPS["-x"], OPS["x*-2.5"], OPS["0-x"], OPS["x+0"],
+                                     OPS["x-0"])]
+    model = Model(inputs, outputs)
+    model.save(tmp_path / "zeros.keras")
+    loaded = load_model(tmp_path / "zeros.keras")
+    x = _batch(np.float32)
+    for got, op in zip(loaded.predict(x, verbose=0), (OPS["-x"], OPS["x*-2.5"], OPS["0-x"],
+                                                     OPS["x+0"], OPS["x-0"]), strict=True):
+        np.testing.assert_array_equal(np.asarray(got).view(np.uint8), op(x).view(np.uint8))
 
 
 def test_trains():
@@ -133,7 +181,21 @@ def test_refused_operands():
         inputs * float("inf")
     with pytest.raises(ValueError, match="non-zero divisor"):
         inputs / 0
+    with pytest.raises(ValueError, match=r"FloorDivide .*: expected a non-zero divisor"):
+        inputs // 0
+    with pytest.raises(ValueError, match=r"Mod .*: expected a non-zero divisor"):
+        inputs % 0.0
+    with pytest.raises(ValueError, match=r"Mod .*finite number"):
+        Mod(float("inf"))
     with pytest.raises(ValueError, match="TrueDivide .*finite number"):
         TrueDivide(float("nan"))
     with pytest.raises(ValueError, match="Power .*exponent"):
         Power("2")
+    with pytest.raises(ValueError, match="Power .*finite number. Received: base=nan"):
+        Power(base=float("nan"))
+    with pytest.raises(ValueError, match=r"Power .*: expected either exponent \(x \*\* "
+                                         r"exponent\) or base \(base \*\* x\)\. Received: "
+                                         r"exponent=2, base=3"):
+        Power(2, base=3)
+    with pytest.raises(ValueError, match=r"Received: exponent=None, base=None"):
+        Power()

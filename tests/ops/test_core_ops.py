@@ -162,6 +162,31 @@ def test_dropout_noise_shape_drops_whole_channels():
         dropout_forward(x, 0.5, True, noise_shape=(2, 4))
 
 
+def test_a_shorter_noise_shape_broadcasts_as_keras_random_dropout():
+    """keras.random.dropout fills an entry None with the input's size on the same axis,
+    counted from the first (its _get_concrete_noise_shape), then broadcasts the mask to the
+    input (trailing axes aligned), also when noise_shape has fewer entries than x has axes."""
+    x = RNG.standard_normal((2, 3, 3, 4))
+    out, cache = dropout_forward(x, 0.5, True, rng=4, noise_shape=(1, 4))
+    assert cache.mask.shape == (1, 1, 1, 4)
+    np.testing.assert_array_equal(out, x * cache.mask / 0.5)
+    assert cache.mask.any() and not cache.mask.all()  # (rng=4 drops some of the 4 channels)
+    d = RNG.standard_normal(x.shape)
+    np.testing.assert_array_equal(dropout_backward(d, cache), d * cache.mask / 0.5)
+    assert dropout_forward(x, 0.5, True, rng=4, noise_shape=(4,))[1].mask.shape == (1, 1, 1, 4)
+    # None takes the size of the axis at its own position: axis 0 here (4), which then
+    # aligns with the input's third axis (also 4)
+    wide = np.ones((4, 5, 4, 3))
+    assert dropout_forward(wide, 0.5, True, rng=1, noise_shape=(None, 3))[1].mask.shape == (
+        1, 1, 4, 3)
+    with pytest.raises(ValueError, match=r"^dropout: expected noise_shape .* to broadcast to "
+                                         r"the input's shape \(2, 5, 4, 3\)\. Received: "
+                                         r"noise_shape=\(None, 3\)"):
+        dropout_forward(np.ones((2, 5, 4, 3)), 0.5, True, noise_shape=(None, 3))  # (2, 3)
+    with pytest.raises(ValueError, match="noise_shape"):
+        dropout_forward(x, 0.5, True, noise_shape=(1, 2, 3, 3, 4))  # more axes than x
+
+
 def test_dropout_seeded_rng_reproducible_and_input_untouched():
     x = RNG.standard_normal((5, 6))
     copy = x.copy()

@@ -297,7 +297,6 @@ def test_torch_dataloader_batches_train_the_model():
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(y=np.zeros(8)), "the y argument is not supported"),
-    (dict(batch_size=8), "the batch_size argument is not supported"),
     (dict(sample_weight=np.ones(8)), "the sample_weight argument is not supported"),
     (dict(validation_split=0.2), "validation_split is only supported for arrays"),
     (dict(steps_per_epoch=0), "expected steps_per_epoch to be a positive int"),
@@ -311,6 +310,23 @@ def test_fit_on_a_generator_refuses_what_its_batches_give(kwargs, message):
     with pytest.raises(ValueError, match=message) as info:
         model.fit(_generator(x, y, 4), verbose=0, **kwargs)
     assert model.name in str(info.value)
+
+
+def test_a_generator_ignores_batch_size_as_keras():
+    """Keras 3's get_data_adapter passes batch_size only to its array adapter: a generator
+    (as a PyDataset or a DataLoader) keeps its own batches for fit, evaluate and predict."""
+    x, y = _data(24)
+    reference = _model()
+    reference.fit(_generator(x, y, 8), epochs=1, verbose=0)
+    model = _model()
+    model.fit(_generator(x, y, 8), batch_size=64, epochs=1, verbose=0)
+    for a, b in zip(_weights(model), _weights(reference), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(
+        model.evaluate(_generator(x, y, 8), batch_size=64, verbose=0),
+        model.evaluate(_generator(x, y, 8), verbose=0))
+    np.testing.assert_array_equal(model.predict(_generator(x, y, 8), batch_size=64),
+                                  model.predict(x, batch_size=8))
 
 
 @pytest.mark.parametrize("batch, error, message", [

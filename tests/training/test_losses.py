@@ -461,6 +461,30 @@ def test_no_reduction_gives_the_weighted_per_sample_losses(reduction):
         loss.forward_backward(onehot, z)
 
 
+@pytest.mark.parametrize("reduction", [None, "none"])
+def test_no_reduction_gives_the_shape_keras_weighs_the_losses_in(reduction):
+    """Keras 3's reduce_weighted_values aligns weights and losses with
+    squeeze_or_expand_to_same_rank before it multiplies: losses (N,) with weights (N, 1)
+    are expanded to (N, 1), and an unreduced loss returns that product as it is."""
+    rng = np.random.default_rng(5)
+    z, _, onehot = random_case(rng, n=5, c=3)
+    w = rng.uniform(0, 2, size=5)
+    loss = losses.CategoricalCrossentropy(from_logits=True, reduction=reduction)
+    per = losses.categorical_crossentropy(onehot, z, from_logits=True)
+    column = loss(onehot, z, sample_weight=w[:, None])
+    assert column.shape == (5, 1)
+    np.testing.assert_allclose(column, (per * w)[:, None], rtol=1e-12)
+    assert loss(onehot, z, sample_weight=w).shape == (5,)
+    assert loss(onehot, z, sample_weight=2.0).shape == (5,)
+    mse = losses.MeanSquaredError(reduction=reduction)
+    t, p = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 3, 4))
+    per_pixel = losses.mean_squared_error(t, p)  # (2, 3): (2, 3, 1) weights are squeezed
+    sw = rng.uniform(0, 2, size=(2, 3))
+    np.testing.assert_allclose(mse(t, p, sample_weight=sw[..., None]), per_pixel * sw,
+                               rtol=1e-12)
+    assert mse(t, p, sample_weight=sw[:, :1]).shape == (2, 3)
+
+
 def test_compile_refuses_a_loss_without_reduction():
     import npconv
 

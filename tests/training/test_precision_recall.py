@@ -186,3 +186,20 @@ def test_repr_of_a_metric_whose_result_is_a_list():
     p.update_state(np.array([1, 0, 1]), np.array([0.4, 0.5, 0.7]))
     assert repr(p) == "<Precision name=precision, result=[0.666667, 1]>"
     assert repr(metrics.Precision()) == "<Precision name=precision, result=0>"
+
+
+@pytest.mark.parametrize("cls", [metrics.Precision, metrics.Recall])
+def test_top_k_above_the_number_of_classes_is_an_error_as_keras(cls):
+    """Keras 3's _filter_top_k calls ops.top_k(y_pred, k), which refuses k above the size of
+    the last axis (tf.math.top_k, torch.topk); npconv kept every entry without a word."""
+    metric = cls(top_k=4, name="my_metric")
+    with pytest.raises(ValueError, match=r"my_metric: top_k=4 needs y_pred with at least 4 "
+                                         r"entries on its last axis\. Received y_pred of "
+                                         r"shape \(2, 3\)"):
+        metric.update_state(np.array([[0, 1, 1], [1, 0, 0]]), np.full((2, 3), 0.5))
+    assert metric.result() == 0.0  # nothing was counted
+    with pytest.raises(ValueError, match=r"top_k=1 needs y_pred with at least 1 entries"):
+        cls(top_k=1).update_state(1.0, 0.7)  # a scalar has no axis to take the top k of
+    exactly = cls(top_k=3)  # k equal to the number of classes keeps every entry
+    exactly.update_state(np.array([[0, 1, 1], [1, 0, 0]]), np.full((2, 3), 0.5))
+    assert exactly.result() == pytest.approx(0.5 if cls is metrics.Precision else 1.0)

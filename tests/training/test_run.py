@@ -496,6 +496,32 @@ def test_a_run_whose_loss_becomes_nan_stops_with_a_clear_error(tmp_path):
     assert saved["epochs_done"] == 0
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_diverged_run_resumes_only_with_a_new_learning_rate(tmp_path):
+    """A resume replays the run bit for bit, so a run that diverged would diverge again at
+    the same step: it is refused at once, naming --lr; with a new learning rate it goes on
+    from the last saved epoch (here epoch 0: the same weights as a new run at that rate)."""
+    from npconv.training.run import TrainingDiverged
+
+    out = tmp_path / "run"
+    with pytest.raises(TrainingDiverged):
+        train(RunConfig(**{**QUICK, "learning_rate": 1e9}), out, verbose=0, print_fn=quiet)
+    with pytest.raises(RunConfigError, match=r"the run in .* stopped because its training "
+                                             r"diverged.*with --lr 1e\+09.*would diverge "
+                                             r"again.*--resume .* --lr RATE"):
+        resume(out, verbose=0, print_fn=quiet)
+    with pytest.raises(RunConfigError, match="learning_rate"):
+        resume(out, learning_rate=-1.0, verbose=0, print_fn=quiet)
+    result = resume(out, learning_rate=1e-3, verbose=0, print_fn=quiet)
+    saved = json.loads((out / "run.json").read_text())
+    assert saved["status"] == "completed" and saved["config"]["learning_rate"] == 1e-3
+    assert saved["resumed"][-1]["learning_rate"] == {"from": 1e9, "to": 1e-3}
+    assert "error" not in saved and result.model.optimizer.learning_rate == 1e-3
+    fresh = train(RunConfig(**QUICK), tmp_path / "fresh", verbose=0, print_fn=quiet)
+    for a, b in zip(result.model.get_weights(), fresh.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_a_model_too_deep_for_the_images_says_so_before_a_run_folder_is_made(tmp_path):
     out = tmp_path / "run"
     with pytest.raises(RunConfigError, match=r"alexnet cannot take this data's 28x28 images: "

@@ -29,7 +29,7 @@ TRAIN_DEFAULTS = {"model": "mnist_cnn", "dataset": "fashion_mnist", "epochs": 5,
                   "batch_size": 64, "optimizer": "rmsprop", "learning_rate": 1e-3,
                   "image_size": (28, 28), "color_mode": "grayscale"}
 #: Options that ``--resume`` accepts besides the folder (the rest come from its run.json).
-RESUME_OPTIONS = {"epochs", "no_progress", "resume"}
+RESUME_OPTIONS = {"epochs", "learning_rate", "no_progress", "resume"}
 
 
 class UsageError(ValueError):
@@ -192,7 +192,9 @@ def _add_train(sub):
     p.add_argument("--limit", type=_int_at_least(1), metavar="N",
                    help="use only the first N training samples (quick runs)")
     p.add_argument("--resume", metavar="DIR",
-                   help="continue the run in DIR (its configuration; only --epochs may change)")
+                   help="continue the run in DIR (its configuration; only --epochs may change, "
+                   "and --lr, which trains the epochs left at that rate: the way on after a run "
+                   "diverged)")
     p.add_argument("--tensorboard", metavar="DIR",
                    help="also write TensorBoard logs to DIR: losses, accuracies, weight "
                    "histograms and the first Conv2D's feature maps of 4 validation images")

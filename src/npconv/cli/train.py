@@ -23,9 +23,10 @@ def train_command(args) -> int:
                  if dest not in RESUME_OPTIONS and getattr(args, dest) is not None]
         if given:
             raise UsageError(f"--resume continues the run with the configuration in its "
-                             f"run.json; only --epochs can be given with it. Received: "
-                             f"{', '.join(given)}")
-        result = run.resume(args.resume, epochs=args.epochs, verbose=verbose, command=args.argv)
+                             f"run.json; only --epochs and --lr can be given with it. "
+                             f"Received: {', '.join(given)}")
+        result = run.resume(args.resume, epochs=args.epochs, learning_rate=args.learning_rate,
+                            verbose=verbose, command=args.argv)
     else:
         values = {dest: getattr(args, dest) for dest in _CONFIG_OPTIONS
                   if getattr(args, dest) is not None}

@@ -16,7 +16,8 @@ for that folder in this order and takes the first place that holds *every* file:
    (one or more base URLs separated by commas or spaces) if given, else from the dataset's own
    addresses, each in turn. Every file is checked against its SHA-256 and size, written to a
    temporary file in the cache folder and renamed into place only when it matches: an
-   interrupted or wrong download leaves nothing behind.
+   interrupted or wrong download leaves nothing behind, not even the empty folders it made
+   (the dataset's, the cache root, ~/.cache).
 
 Nothing found and nothing downloaded: a :class:`DatasetNotFoundError` listing every place
 searched, every address tried and how to get the data.
@@ -256,34 +257,49 @@ def download_missing(spec: DatasetSpec, *, download_base=None, timeout: float = 
         def log(msg):
             print(msg, file=sys.stderr)
     folder = cache_root() / spec.name
-    existed = folder.exists()
+    made = _not_yet_made(folder)  # what a failure removes again, if still empty
     bases = mirror_bases(spec, download_base)
     files, missing = find_files(spec, folder)
-    for rf in spec.files:
-        if rf.name not in missing:
-            continue
-        failures: list[str] = []  # this file's: an earlier file's failed mirrors do not belong
-        for base in bases:
-            url = base + rf.name
-            log(f"npconv: downloading {url} -> {folder}")
-            try:
-                files[rf.name] = download_file(url, folder / rf.name, rf.sha256, rf.size,
-                                               timeout=timeout)
-                break
-            except (OSError, ValueError, http.client.HTTPException) as err:  # URLError is OSError
-                # a bare URLError wraps the real cause (e.g. ConnectionRefusedError) in .reason
-                cause = err.reason if type(err) is urllib.error.URLError else err
-                failures.append(f"{url}: {type(cause).__name__}: {cause}")
-        else:
-            if not existed:
-                _remove_if_empty(folder)  # nothing was downloaded: leave no empty folder
-            more = f" (and {len(failures) - 1} more address(es))" if len(failures) > 1 else ""
-            raise DownloadError(
-                "\n".join([f"could not download {rf.name} of {spec.title}:"]
-                          + [f"  - {f}" for f in failures]),
-                summary=f"could not download {rf.name}: {failures[0]}{more}",
-                failures=failures)
+    try:
+        for rf in spec.files:
+            if rf.name in missing:
+                files[rf.name] = _download_one(spec, rf, bases, folder, timeout, log)
+    except BaseException:  # a failure, or Ctrl-C: leave no empty folder behind
+        for created in made:
+            _remove_if_empty(created)
+        raise
     return Located(spec.name, folder, "download", files)
+
+
+def _download_one(spec, rf, bases, folder, timeout, log) -> Path:
+    """One file of ``spec`` into ``folder``, from the first of ``bases`` that gives the
+    right bytes; a :class:`DownloadError` listing every address's failure otherwise."""
+    failures: list[str] = []  # this file's: an earlier file's failed mirrors do not belong
+    for base in bases:
+        url = base + rf.name
+        log(f"npconv: downloading {url} -> {folder}")
+        try:
+            return download_file(url, folder / rf.name, rf.sha256, rf.size, timeout=timeout)
+        except (OSError, ValueError, http.client.HTTPException) as err:  # URLError is OSError
+            # a bare URLError wraps the real cause (e.g. ConnectionRefusedError) in .reason
+            cause = err.reason if type(err) is urllib.error.URLError else err
+            failures.append(f"{url}: {type(cause).__name__}: {cause}")
+    more = f" (and {len(failures) - 1} more address(es))" if len(failures) > 1 else ""
+    raise DownloadError(
+        "\n".join([f"could not download {rf.name} of {spec.title}:"]
+                  + [f"  - {f}" for f in failures]),
+        summary=f"could not download {rf.name}: {failures[0]}{more}",
+        failures=failures)
+
+
+def _not_yet_made(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, deepest first: the folders
+    a download into it creates (the dataset's, and the cache root with ~/.cache when new)."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
 
 
 def _remove_if_empty(folder: Path) -> None:

@@ -73,7 +73,7 @@ from .pooling1d import (
 from .preprocessing import Normalization
 from .reshaping import Cropping2D, UpSampling2D, ZeroPadding2D
 from .reshaping1d import Cropping1D, UpSampling1D, ZeroPadding1D
-from .scalar_ops import Power, TrueDivide  # (symbolic x / c, x ** c)
+from .scalar_ops import Absolute, FloorDivide, Mod, Power, TrueDivide  # (x / c, abs(x) ...)
 from .shape import Permute, Rescaling, Reshape
 
 Convolution2D = Conv2D
@@ -120,7 +120,8 @@ __all__ = [
     "concatenate", "multiply",
     "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose",
     "Average", "Cropping2D", "Maximum", "Minimum", "Subtract", "average", "maximum", "minimum",
-    "subtract", "Lambda", "Power", "TrueDivide", "RandomRotation", "RandomTranslation",
+    "subtract", "Lambda", "Power", "TrueDivide", "Absolute", "FloorDivide", "Mod",
+    "RandomRotation", "RandomTranslation",
     "RandomZoom", "CenterCrop", "GaussianDropout", "GaussianNoise", "Normalization",
     "RandomBrightness", "RandomContrast", "RandomCrop", "Resizing",
     "PReLU", "ELU", "GroupNormalization", "UnitNormalization", "Identity",

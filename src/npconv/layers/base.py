@@ -276,8 +276,10 @@ class SymbolicTensor:
     # Keras's arithmetic on symbolic tensors: ``a + b`` is ``Add()([a, b])``, ``a - b``
     # ``Subtract()([a, b])`` and ``a * b`` ``Multiply()([a, b])`` (a layer each, so they
     # have a backward). With a number, ``x * c``, ``x + c``, ``c - x``, ``-x`` ... are a
-    # ``Rescaling(scale, offset)``, ``x / c`` and ``c / x`` a ``TrueDivide``, ``x ** c`` a
-    # ``Power`` (npconv.layers.scalar_ops), each exactly NumPy's result for the expression.
+    # ``Rescaling(scale, offset)`` (offset -0.0 where the expression adds nothing), ``x / c``
+    # and ``c / x`` a ``TrueDivide``, ``//`` a ``FloorDivide``, ``%`` a ``Mod``, ``x ** c``
+    # and ``c ** x`` a ``Power``, ``abs(x)`` an ``Absolute`` (npconv.layers.scalar_ops), each
+    # exactly NumPy's result for the expression.
     # Anything else is refused (NotImplemented: Python's TypeError).
     __array_ufunc__ = None  # np.float32(2) * x comes here too (not an object array)
 
@@ -305,7 +307,7 @@ class SymbolicTensor:
     def __sub__(self, other):
         if isinstance(other, SymbolicTensor):
             return self._merge(other, "Subtract")
-        return self._scalar(other, lambda c: _rescaling(1, -c))
+        return self._scalar(other, lambda c: _rescaling(1, -float(c)))  # (x - 0: x + -0.0)
 
     def __rsub__(self, other):
         return self._scalar(other, lambda c: _rescaling(-1, c))
@@ -313,7 +315,7 @@ class SymbolicTensor:
     def __mul__(self, other):
         if isinstance(other, SymbolicTensor):
             return self._merge(other, "Multiply")
-        return self._scalar(other, lambda c: _rescaling(c, 0))
+        return self._scalar(other, lambda c: _rescaling(c, -0.0))
 
     __rmul__ = __mul__
 
@@ -327,13 +329,43 @@ class SymbolicTensor:
 
         return self._scalar(other, lambda c: TrueDivide(c, reflected=True))
 
+    def __floordiv__(self, other):
+        from .scalar_ops import FloorDivide
+
+        return self._scalar(other, FloorDivide)
+
+    def __rfloordiv__(self, other):
+        from .scalar_ops import FloorDivide
+
+        return self._scalar(other, lambda c: FloorDivide(c, reflected=True))
+
+    def __mod__(self, other):
+        from .scalar_ops import Mod
+
+        return self._scalar(other, Mod)
+
+    def __rmod__(self, other):
+        from .scalar_ops import Mod
+
+        return self._scalar(other, lambda c: Mod(c, reflected=True))
+
     def __pow__(self, other):
         from .scalar_ops import Power
 
         return self._scalar(other, Power)
 
+    def __rpow__(self, other):
+        from .scalar_ops import Power
+
+        return self._scalar(other, lambda c: Power(base=c))
+
     def __neg__(self):
-        return _rescaling(-1, 0)(self)
+        return _rescaling(-1, -0.0)(self)
+
+    def __abs__(self):
+        from .scalar_ops import Absolute
+
+        return Absolute()(self)
 
     def _apply_activation(self, activation):
         """``npconv.activations.relu(t)`` on a symbolic tensor: an ``Activation`` layer, or

@@ -23,6 +23,7 @@ import numpy as np
 from .. import initializers, regularizers
 from ..ops import activations
 from ..ops.core import (
+    concrete_noise_shape,
     dense_backward,
     dense_forward,
     dropout_backward,
@@ -166,21 +167,31 @@ def checked_noise_shape(noise_shape, where: str):
 
 
 def check_noise_broadcast(noise_shape, shape, where: str) -> None:
-    """Refuse a ``noise_shape`` that does not broadcast to an input of ``shape``."""
-    ns = noise_shape
-    if ns is not None and (len(ns) != len(shape) or not all(
-            n in (None, 1) or n == s or s is None for n, s in zip(ns, shape, strict=True))):
-        raise ValueError(f"{where}: expected noise_shape (each entry 1, None or the input's "
-                         f"size) to broadcast to the input's shape {tuple(shape)}. Received: "
-                         f"noise_shape={ns}")
+    """Refuse a ``noise_shape`` that does not broadcast to an input of ``shape`` (Keras's
+    reading: :func:`npconv.ops.core.concrete_noise_shape`)."""
+    if noise_shape is not None:
+        concrete_noise_shape(noise_shape, shape, where)
+
+
+def internal_noise_shape(layer, x):
+    """A dropout layer's mask shape for ``x`` (in the layer's internal NHWC layout): its
+    ``noise_shape`` read against the input as the user gives it, then moved to NHWC;
+    None without a ``noise_shape``."""
+    if layer.noise_shape is None:
+        return None
+    user_shape = layer._from_internal_shape(x.shape)
+    return layer._to_internal_shape(concrete_noise_shape(layer.noise_shape, user_shape,
+                                                         layer.name))
 
 
 class Dropout(Layer):
     """Inverted dropout: in training, zero each value with probability ``rate`` and scale the
     others by ``1 / (1 - rate)``; at inference (``training=False``) the identity.
 
-    ``noise_shape`` (Keras): the mask's shape, broadcast to the input's (None = the input's
-    size), e.g. ``(None, 1, 1, None)`` drops whole channels of an NHWC input.
+    ``noise_shape`` (Keras): the mask's shape, broadcast to the input's as
+    ``keras.random.dropout`` does (None = the input's size on that axis, counted from the
+    first; a shorter shape aligns with the trailing axes), e.g. ``(None, 1, 1, None)`` drops
+    whole channels of an NHWC input, ``(1, C)`` the same channels for the whole batch.
     ``seed``: an int gives the layer its own generator (reproducible masks); None draws each
     mask from a child of npconv's shared generator (so ``set_random_seed`` fixes them).
     """
@@ -211,9 +222,7 @@ class Dropout(Layer):
         check_noise_broadcast(self.noise_shape, shape, self.name)
 
     def call(self, x, training=False):
-        noise_shape = self.noise_shape
-        if noise_shape is not None and self.data_format == "channels_first" and x.ndim == 4:
-            noise_shape = self._to_internal_shape(noise_shape)
+        noise_shape = internal_noise_shape(self, x)
         rng = None
         if training and self.rate > 0:  # a draw: only then a generator (none in inference)
             rng = make_generator() if self.seed is None else self.own_generator()

@@ -16,7 +16,7 @@ import numpy as np
 from ..ops.core import alpha_dropout_backward, alpha_dropout_forward
 from ._seeded import SeededDraws, is_seed
 from .base import Layer
-from .core import check_noise_broadcast, checked_noise_shape
+from .core import check_noise_broadcast, checked_noise_shape, internal_noise_shape
 
 __all__ = ["AlphaDropout", "GaussianDropout", "GaussianNoise"]
 
@@ -110,9 +110,7 @@ class AlphaDropout(_Noise):
         check_noise_broadcast(self.noise_shape, shape, self.name)
 
     def call(self, x, training=False):
-        noise_shape = self.noise_shape
-        if noise_shape is not None and self.data_format == "channels_first" and x.ndim == 4:
-            noise_shape = self._to_internal_shape(noise_shape)
+        noise_shape = internal_noise_shape(self, x)
         rng = self._generator() if training and self.rate > 0 else None
         y, self._cache = alpha_dropout_forward(x, self.rate, bool(training), rng, noise_shape)
         return y

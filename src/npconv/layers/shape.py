@@ -122,14 +122,14 @@ class Rescaling(Layer):
         self.scale, self.offset = float(scale), float(offset)
 
     def call(self, x, training=False):
-        # A scale of 1 or an offset of 0 is left out: ``x + c`` and ``x * c`` from symbolic
-        # tensor arithmetic are then NumPy's own result bit for bit (``-0.0 + 0.0`` would
-        # give ``+0.0``); otherwise one product and one sum, as Keras.
+        # One product and one sum, as Keras, leaving out only what changes no bit: a scale
+        # of 1 and an offset of -0.0 (x + -0.0 is x, zeros' signs included; x + 0.0 turns
+        # -0.0 into +0.0, as NumPy's and Keras's x + 0 do). Symbolic arithmetic that adds
+        # nothing (x * c, -x, x - 0) asks for the offset -0.0, so it is NumPy's result bit
+        # for bit.
         dtype = x.dtype.type
-        if self.scale == 1.0:
-            return x + dtype(self.offset) if self.offset != 0.0 else x.copy()
-        y = x * dtype(self.scale)
-        if self.offset != 0.0:
+        y = x.copy() if self.scale == 1.0 else x * dtype(self.scale)
+        if not (self.offset == 0.0 and math.copysign(1.0, self.offset) < 0):
             y += dtype(self.offset)
         return y
 

@@ -105,32 +105,40 @@ class DropoutCache(NamedTuple):
     """What :func:`dropout_backward` needs (mask and scale None: the forward was the
     identity)."""
 
-    mask: np.ndarray | None    # bool, True = kept; noise_shape (broadcasts to x); None = identity
+    mask: np.ndarray | None    # bool, True = kept, of x's rank (broadcasts to x); None = identity
     scale: np.ndarray | None   # mask / (1 - rate) in x's dtype
     shape: tuple
 
 
-def _noise_shape(noise_shape, shape, where="dropout"):
-    """Keras's noise_shape: None entries take x's size; the result must broadcast to x."""
-    if noise_shape is None:
-        return shape
-    noise_shape = tuple(noise_shape)
-    if len(noise_shape) == len(shape):
-        ns = tuple(s if n is None else int(n) for n, s in zip(noise_shape, shape, strict=True))
-        if all(n in (1, s) for n, s in zip(ns, shape, strict=True)):
-            return ns
-    raise ValueError(f"{where}: expected noise_shape of {len(shape)} entries, each 1, None or "
-                     f"the input's size, to broadcast to the input shape {shape}. "
-                     f"Received: noise_shape={noise_shape}")
+def concrete_noise_shape(noise_shape, shape, where="dropout"):
+    """The dropout mask's shape for an input of ``shape``, as ``keras.random.dropout`` reads
+    ``noise_shape``: an entry None takes the input's size on the axis at the same position
+    (counted from the first, also when ``noise_shape`` is shorter than the input's rank),
+    then the mask broadcasts to the input with the trailing axes aligned (NumPy's rule).
+    Returns a tuple of the input's rank (leading 1s added); ``shape`` may hold None (a
+    symbolic batch axis), which is taken as able to match any size. A ValueError naming
+    ``where`` when the mask does not broadcast."""
+    shape = tuple(shape)
+    given = tuple(noise_shape)
+    if len(given) <= len(shape):
+        filled = tuple(shape[i] if n is None else int(n) for i, n in enumerate(given))
+        full = (1,) * (len(shape) - len(given)) + filled
+        if all(n is None or s is None or n in (1, s) for n, s in zip(full, shape, strict=True)):
+            return full
+    raise ValueError(f"{where}: expected noise_shape (at most {len(shape)} entries; an entry "
+                     f"None takes the input's size on the axis at its position; aligned with "
+                     f"the input's trailing axes, each 1 or that axis's size) to broadcast to "
+                     f"the input's shape {shape}. Received: noise_shape={given}")
 
 
 def dropout_forward(x, rate, training, rng=None, noise_shape=None):
     """Inverted dropout: zero each value with probability ``rate``, scale the rest by 1/(1-rate).
 
     Identity when ``training`` is False or ``rate == 0``. ``rng``: a numpy Generator or an int
-    seed (default: :func:`npconv.random.make_generator`). ``noise_shape`` (Keras): drop whole
-    slices, e.g. ``(N, 1, 1, C)`` drops channels. Returns ``(out, cache)``; ``cache.mask`` is
-    the drawn keep-mask.
+    seed (default: :func:`npconv.random.make_generator`). ``noise_shape`` (Keras, read as
+    :func:`concrete_noise_shape`): drop whole slices, e.g. ``(N, 1, 1, C)`` drops channels,
+    ``(C,)`` the same channels of every sample and pixel. Returns ``(out, cache)``;
+    ``cache.mask`` is the drawn keep-mask.
     """
     number = isinstance(rate, (int, float, np.integer, np.floating)) and not isinstance(rate, bool)
     if not number or not 0 <= rate < 1:
@@ -139,7 +147,7 @@ def dropout_forward(x, rate, training, rng=None, noise_shape=None):
     x = float_array(x, "dropout")
     if not training or rate == 0:
         return x, DropoutCache(None, None, x.shape)
-    ns = _noise_shape(noise_shape, x.shape)
+    ns = x.shape if noise_shape is None else concrete_noise_shape(noise_shape, x.shape)
     rng = make_generator(rng)
     mask = rng.random(ns) >= rate  # P(keep) = 1 - rate
     scale = mask.astype(x.dtype) / x.dtype.type(1 - rate)
@@ -184,7 +192,8 @@ def alpha_dropout_forward(x, rate, training, rng=None, noise_shape=None):
     x = float_array(x, "alpha_dropout")
     if not training or rate == 0:
         return x, AlphaDropoutCache(None, x.shape)
-    ns = _noise_shape(noise_shape, x.shape, "alpha_dropout")
+    ns = (x.shape if noise_shape is None
+          else concrete_noise_shape(noise_shape, x.shape, "alpha_dropout"))
     mask = make_generator(rng).random(ns) >= rate
     alpha_p = -_SELU_ALPHA * _SELU_SCALE
     a = ((1 - rate) * (1 + rate * alpha_p ** 2)) ** -0.5

@@ -16,7 +16,6 @@ import itertools
 import math
 import sys
 import time
-import types
 
 import numpy as np
 
@@ -618,7 +617,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     rng = batches.LazyGenerator(seed)
     from_source = batches.is_source(x)
     if from_source:
-        _check_source_arguments(where, x, y=y, batch_size=batch_size, sample_weight=sample_weight,
+        _check_source_arguments(where, y=y, sample_weight=sample_weight,
                                 validation_split=validation_split)
         adapter = batches.adapter_for(x, shuffle, rng)
         if isinstance(adapter, batches.DatasetBatches) and not model._graph_ready and len(x):
@@ -761,15 +760,11 @@ def _validation_batches(model, validation_data, batch_size, steps):
     return batches.EpochIterator(batches.ArrayBatches(x, y, sw, batch_size), steps, where)
 
 
-def _check_source_arguments(where, x, *, y=None, batch_size=None, sample_weight=None,
-                            validation_split=0.0):
+def _check_source_arguments(where, *, y=None, sample_weight=None, validation_split=0.0):
     """Keras's errors for arguments that the batches of a generator or dataset give.
-    A dataset object (a ``PyDataset``, a torch ``DataLoader``) ignores ``batch_size``, as
-    Keras 3 does (its training guide passes ``fit(py_dataset, batch_size=64)``); a
-    generator still refuses it."""
-    if not isinstance(x, types.GeneratorType):
-        batch_size = None
-    given = {"y": y, "batch_size": batch_size, "sample_weight": sample_weight}
+    ``batch_size`` is ignored, as Keras 3 does (its ``get_data_adapter`` gives it to the
+    array adapter only; its training guide passes ``fit(py_dataset, batch_size=64)``)."""
+    given = {"y": y, "sample_weight": sample_weight}
     for name, value in given.items():
         if value is not None:
             raise ValueError(f"{where}: the {name} argument is not supported when x gives "
@@ -814,7 +809,7 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
     steps = batches.check_steps(steps, "steps", where)
     from_source = batches.is_source(x)
     if from_source:
-        _check_source_arguments(where, x, y=y, batch_size=batch_size, sample_weight=sample_weight)
+        _check_source_arguments(where, y=y, sample_weight=sample_weight)
         data = batches.EpochIterator(batches.adapter_for(x), steps, where, unpacked=True)
     else:
         batch_size = _check_batch_size(model, batch_size, "evaluate")
@@ -906,7 +901,6 @@ def predict(model, x, batch_size=None, verbose=0, steps=None, callbacks=None):
     steps = batches.check_steps(steps, "steps", where)
     from_source = batches.is_source(x)
     if from_source:
-        _check_source_arguments(where, x, batch_size=batch_size)
         data = batches.EpochIterator(batches.adapter_for(x), steps, where, unpacked=True)
     else:
         batch_size = _check_batch_size(model, batch_size, "predict")

@@ -148,11 +148,16 @@ class Loss:
     # -- public API
     def __call__(self, y_true, y_pred, sample_weight=None):
         """The reduced loss (the batch mean by default) as a Python float; with
-        ``reduction=None`` or ``"none"``, the weighted per-sample losses (an array of shape
-        ``y_pred.shape[:-1]``, as Keras returns them)."""
+        ``reduction=None`` or ``"none"``, the weighted per-sample losses as Keras returns them:
+        shape ``y_pred.shape[:-1]``, but ``(N, 1)`` for losses ``(N,)`` weighed by ``(N, 1)``
+        (Keras's ``squeeze_or_expand_to_same_rank`` expands rank-1 losses to the weights)."""
         values, _, _ = self._per_sample(y_true, y_pred)
         if self.reduction in (None, "none"):
-            return values * self._weights(values, sample_weight)
+            weighted = values * self._weights(values, sample_weight)
+            if values.ndim == 1 and np.ndim(sample_weight) == 2 and np.shape(
+                    sample_weight)[-1] == 1:
+                weighted = weighted[:, None]
+            return weighted
         return self._reduce(values, sample_weight)[0]
 
     def forward_backward(self, y_true, y_pred, sample_weight=None):

@@ -413,8 +413,8 @@ class _ConfusionCounts(Metric):
     counting); ``class_id`` counts only that column of the last axis. ``thresholds``: None
     (0.5), a number, or a list of numbers (then ``result()`` is a list, one per threshold,
     when there are several). ``top_k``: only the k largest predictions of each row (the
-    first of equal ones) can count as positive, as Keras's; the default threshold is then
-    Keras's -1e10, so that those k all do."""
+    first of equal ones; k at most the size of that axis) can count as positive, as Keras's;
+    the default threshold is then Keras's -1e10, so that those k all do."""
 
     def __init__(self, thresholds=None, top_k=None, class_id=None, name=None):
         where = type(self).__name__
@@ -450,7 +450,11 @@ class _ConfusionCounts(Metric):
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         where = self.name
         y_true, y_pred = _same_shape(*_arrays(y_true, y_pred, where), where)
-        if self.top_k is not None and y_pred.ndim:
+        if self.top_k is not None:
+            if y_pred.ndim == 0 or y_pred.shape[-1] < self.top_k:  # as Keras's ops.top_k
+                raise ValueError(f"{where}: top_k={self.top_k} needs y_pred with at least "
+                                 f"{self.top_k} entries on its last axis. Received y_pred of "
+                                 f"shape {y_pred.shape}")
             y_pred = _keep_top_k(y_pred, self.top_k)
         if self.class_id is not None:
             if y_pred.ndim == 0 or self.class_id >= y_pred.shape[-1]:

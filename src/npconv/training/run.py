@@ -32,7 +32,9 @@ are saved. A resumed run draws the same permutations and ends with the same weig
 bit, as a run that was never interrupted. An interrupted epoch is discarded. Ctrl-C (or an
 error) after the last epoch, during the test or the plots, marks run.json "interrupted" (or
 "failed"); a resume of a run whose epochs are all done but which is not "completed" runs only
-the test and the plots.
+the test and the plots. A run that diverged (NaN loss) resumes only with a new learning rate
+(``resume(output, learning_rate=...)``, ``npconv train --resume DIR --lr RATE``), which trains
+its epochs left at that rate.
 """
 
 from __future__ import annotations
@@ -677,11 +679,13 @@ def train(config: RunConfig | None = None, output=None, *, callbacks=(), verbose
                            print_fn)
 
 
-def resume(output, *, epochs=None, callbacks=(), verbose=1, command=None,
+def resume(output, *, epochs=None, learning_rate=None, callbacks=(), verbose=1, command=None,
            print_fn=print) -> RunResult:
     """Continue the run in ``output`` from its last completed epoch (``epochs``: a new total).
 
     Gives the same final weights, bit for bit, as the run would have given uninterrupted.
+    ``learning_rate`` trains the epochs left at that rate instead (recorded in run.json); a
+    run that diverged is resumed only so, since it would replay its steps into the same NaN.
     """
     from ..random import global_generator, set_random_seed
 
@@ -699,6 +703,7 @@ def resume(output, *, epochs=None, callbacks=(), verbose=1, command=None,
     if done >= config.epochs and not finish_only:
         raise RunConfigError(f"the run in {output} has already done {done} of {config.epochs} "
                              "epochs; pass a larger --epochs to train further")
+    new_rate = _resume_learning_rate(output, run_info, config, learning_rate, finish_only)
     extra = list(callbacks)
     if config.tensorboard and not finish_only:
         _check_logdir(config.tensorboard)
@@ -707,6 +712,8 @@ def resume(output, *, epochs=None, callbacks=(), verbose=1, command=None,
     set_random_seed(config.seed)
     splits = load_splits(config)
     model = load_checkpoint(output / "last.npconv")
+    if new_rate is not None:
+        model.optimizer.learning_rate = config.learning_rate
     steps = state.get("optimizer_iterations")
     if steps is not None and steps != model.optimizer.iterations:
         raise NotResumableError(
@@ -721,9 +728,11 @@ def resume(output, *, epochs=None, callbacks=(), verbose=1, command=None,
         print_fn(f"finishing {output}: all {done} epochs are done; running the test and plots")
     else:
         print_fn(f"resuming {output} after {done} of {config.epochs} epochs")
-    run_info.setdefault("resumed", []).append(
-        {"after_epochs": done, "command": _command(command),
-         "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    session = {"after_epochs": done, "command": _command(command),
+               "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    if new_rate is not None:
+        session["learning_rate"] = new_rate
+    run_info.setdefault("resumed", []).append(session)
     run_info["config"] = config.to_json()
     run_info["status"] = "running"
     if config.tensorboard and not finish_only:
@@ -735,6 +744,31 @@ def resume(output, *, epochs=None, callbacks=(), verbose=1, command=None,
     checkpoint.set_model(model)
     return _fit_and_finish(model, splits, config, output, checkpoint, run_info, extra, verbose,
                            print_fn)
+
+
+def _resume_learning_rate(output, run_info, config, learning_rate, finish_only):
+    """Set ``config.learning_rate`` to a resume's new ``learning_rate``; returns
+    ``{"from": old, "to": new}`` for run.json, or None when the rate stays. A run that
+    diverged is refused without a new rate: its resume would repeat the same steps."""
+    if learning_rate is None:
+        error = str(run_info.get("error", ""))
+        if (not finish_only and run_info.get("status") == "failed"
+                and error.startswith(f"{TrainingDiverged.__name__}:")):
+            rate = config.learning_rate
+            raise RunConfigError(
+                f"the run in {output} stopped because its training diverged (run.json "
+                f"records where) with --lr {rate:g}; a resume repeats its steps bit for bit, "
+                f"so it would diverge again. Continue it at a smaller learning rate: npconv "
+                f"train --resume {shlex.quote(str(output))} --lr RATE (e.g. --lr "
+                f"{rate / 10:g}), or start a new run")
+        return None
+    if finish_only:
+        raise RunConfigError(f"the run in {output} has no epoch left to train (only its test "
+                             f"and plots); a new learning rate would change nothing")
+    previous = config.learning_rate
+    config.learning_rate = learning_rate
+    config.validate()
+    return {"from": previous, "to": config.learning_rate}
 
 
 class NotResumableError(ValueError):
