@@ -462,17 +462,7 @@ class _ConfusionCounts(Metric):
                                  f"{self.class_id} entries on its last axis. Received y_pred of "
                                  f"shape {y_pred.shape}")
             y_true, y_pred = y_true[..., self.class_id], y_pred[..., self.class_id]
-        if sample_weight is None:
-            weight = np.ones(y_pred.shape)
-        else:
-            weight = np.asarray(sample_weight, dtype=np.float64)
-            if weight.ndim and weight.shape != y_pred.shape:
-                if y_pred.ndim == 0 or weight.shape != y_pred.shape[:1]:
-                    raise ValueError(f"{where}: expected sample_weight of shape "
-                                     f"{y_pred.shape[:1]} or {y_pred.shape}. Received "
-                                     f"{weight.shape}")
-                weight = weight.reshape(weight.shape + (1,) * (y_pred.ndim - 1))
-            weight = np.broadcast_to(weight, y_pred.shape)
+        weight = _entry_weights(sample_weight, y_pred.shape, where)
         positive = (y_true != 0).reshape(-1)
         weight = weight.reshape(-1)
         predicted = y_pred.reshape(1, -1) > self.thresholds[:, None]  # (thresholds, entries)
@@ -765,17 +755,22 @@ class AUC(Metric):
 
 def _entry_weights(sample_weight, shape, where) -> np.ndarray:
     """float64 weights of ``shape`` (ones without ``sample_weight``): a scalar weighs every
-    entry, one weight per sample (``(N,)`` or ``(N, 1, ..., 1)``) weighs its row, and weights
-    of ``shape`` (or ``shape + (1,)``) weigh each entry. Anything else is a ValueError naming
-    ``where``, never a broadcast of another shape."""
+    entry, one weight per sample (``(N,)`` or ``(N, 1, ..., 1)``) weighs its row, one per
+    position (``shape[:-1]``, e.g. a pixel's of ``(N, H, W, C)`` masks: Keras expands a
+    weight by one axis at the end) weighs the last axis there, and weights of ``shape`` (or
+    ``shape + (1,)``) weigh each entry. Anything else is a ValueError naming ``where``,
+    never a broadcast of another shape."""
     if sample_weight is None:
         return np.ones(shape)
     sw = np.asarray(sample_weight, dtype=np.float64)
     if sw.ndim == len(shape) + 1 and sw.shape[-1] == 1:
         sw = sw[..., 0]
-    if sw.ndim and sw.shape != shape:
+    if len(shape) > 2 and sw.shape == shape[:-1]:
+        sw = sw[..., None]
+    elif sw.ndim and sw.shape != shape:
         if len(shape) == 0 or sw.shape not in (shape[:1], shape[:1] + (1,) * (len(shape) - 1)):
-            forms = str(shape) if len(shape) <= 1 else f"{shape[:1]} or {shape}"
+            forms = (str(shape) if len(shape) <= 1 else f"{shape[:1]} or {shape}"
+                     if len(shape) == 2 else f"{shape[:1]}, {shape[:-1]} or {shape}")
             raise ValueError(f"{where}: expected sample_weight of shape {forms}. "
                              f"Received {np.shape(sample_weight)}")
         sw = sw.reshape(sw.shape[:1] + (1,) * (len(shape) - 1))
