@@ -128,14 +128,18 @@ def _in_top_k(labels, y_pred, k):
     return (true_score >= kth).astype(np.float64)
 
 
-def _check_labels_range(labels, n_classes, where):
+def _check_labels_range(labels, n_classes, where, what=None):
+    """``labels`` as int64 labels in ``[0, n_classes)``, else a ValueError naming ``where``
+    (and ``what``, the argument they came in, when given)."""
     labels = np.asarray(labels)
+    of = f" in {what}" if what else ""
     if labels.dtype.kind == "f" and np.any(labels != np.round(labels)):
-        raise ValueError(f"{where}: expected integer class labels. Received non-integer floats")
+        raise ValueError(f"{where}: expected integer class labels{of}. Received non-integer "
+                         "floats")
     labels = labels.astype(np.int64)
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        raise ValueError(f"{where}: expected labels in [0, {n_classes}). Received labels in "
-                         f"[{labels.min()}, {labels.max()}]")
+        raise ValueError(f"{where}: expected labels in [0, {n_classes}){of}. Received labels "
+                         f"in [{labels.min()}, {labels.max()}]")
     return labels
 
 
