@@ -350,9 +350,15 @@ def test_r2_errors_and_config():
         metrics.R2Score(class_aggregation="raw_values")
     with pytest.raises(ValueError, match=r"R2Score: expected num_regressors to be an int >= 0"):
         metrics.R2Score(num_regressors=-1)
+    with pytest.raises(ValueError, match=r"r2_score: expected 2-D y_true and y_pred "
+                                         r"\(batch_size, outputs\); one output is "
+                                         r"\(batch_size, 1\)\. Received \(4,\) \(y_true\) and "
+                                         r"\(4,\) \(y_pred\)"):
+        metrics.R2Score().update_state(np.ones(4), np.ones(4))  # (not "of the same shape")
     with pytest.raises(ValueError, match=r"r2_score: expected y_true and y_pred of the same "
-                                         r"shape \(batch_size, outputs\)\. Received \(4,\)"):
-        metrics.R2Score().update_state(np.ones(4), np.ones(4))
+                                         r"shape \(batch_size, outputs\)\. Received \(4, 2\) "
+                                         r"\(y_true\) and \(4, 3\) \(y_pred\)"):
+        metrics.R2Score().update_state(np.ones((4, 2)), np.ones((4, 3)))
     m = metrics.R2Score()
     m.update_state(np.ones((2, 2)), np.zeros((2, 2)))
     with pytest.raises(ValueError, match=r"r2_score: expected 2 outputs, as the batches before"):
