@@ -34,6 +34,7 @@ from .metrics import (
     _counts_at_thresholds,
     _divide_no_nan,
     _entry_weights,
+    _one_per_threshold,
     _same_shape,
 )
 
@@ -125,11 +126,7 @@ class _ConfusionCount(Metric):
         return [float(v) for v in self.accumulator]
 
     def _several_values(self):
-        n = len(self._thresholds)
-        return None if n == 1 else (f"has {n} thresholds, so its result is a list",
-                                    "compile one per threshold, e.g. "
-                                    f"{type(self).__name__}(thresholds=0.3, "
-                                    f"name='{self.name}_at_0.3')")
+        return _one_per_threshold(self, len(self._thresholds))
 
     def get_config(self) -> dict:
         return {"name": self.name, "dtype": _dtype_name(self),

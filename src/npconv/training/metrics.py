@@ -483,11 +483,7 @@ class _ConfusionCounts(Metric):
         return float(values[0])  # one threshold, even in a list: a number, as Keras
 
     def _several_values(self):
-        n = len(self.thresholds)
-        return None if n == 1 else (f"has {n} thresholds, so its result is a list",
-                                    "compile one per threshold, e.g. "
-                                    f"{type(self).__name__}(thresholds=0.3, "
-                                    f"name='{self.name}_at_0.3')")
+        return _one_per_threshold(self, len(self.thresholds))
 
     def get_config(self) -> dict:
         thresholds = self.init_thresholds
@@ -755,6 +751,16 @@ class AUC(Metric):
                 "label_weights": None if self.label_weights is None
                 else [float(w) for w in self.label_weights],
                 "from_logits": self.from_logits}
+
+
+def _one_per_threshold(metric, n_thresholds):
+    """:meth:`Metric._several_values` of a metric with one result per threshold."""
+    if n_thresholds == 1:
+        return None
+    kind = type(metric).__name__
+    return (f"has {n_thresholds} thresholds, so its result is a list",
+            f"compile one per threshold, e.g. {kind}(thresholds=0.3, "
+            f"name='{metric.name}_at_0.3')")
 
 
 def _entry_weights(sample_weight, shape, where) -> np.ndarray:
