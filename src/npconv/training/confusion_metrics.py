@@ -18,7 +18,8 @@ Every entry counts (a ``(N, C)`` batch is ``N * C`` binary decisions) unless ``c
 picks one column of the last axis. On an evenly spaced grid an entry falls in bucket
 ``ceil(p (T - 1)) - 1`` of ``p`` clipped to [0, 1], Keras's optimized counting (one
 ``bincount``); other thresholds are compared directly. ``sample_weight``: a scalar, one per
-sample (``(N,)``) or one per entry.
+sample (``(N,)``), one per position (``y_pred.shape[:-1]``: a pixel's, for masks) or one per
+entry.
 """
 
 from __future__ import annotations

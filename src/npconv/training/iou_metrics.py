@@ -13,7 +13,7 @@ and the result is the mean of ``IoU_c`` over ``target_class_ids``, counting only
 classes whose denominator is not 0 (a class that appears nowhere is left out), divided by
 ``count + eps``. ``ignore_class`` (e.g. 255, a "void" label): entries with that true label
 count for nothing. ``sample_weight``: a scalar, one per sample (``(N,)``), or one per entry
-(the label map's shape).
+(the label map's shape, with or without a trailing axis of 1).
 
 ``IoU(num_classes, target_class_ids)``; ``MeanIoU(num_classes)``: every class;
 ``BinaryIoU(target_class_ids=(0, 1), threshold=0.5)``: ``y_pred >= threshold`` is class 1;
