@@ -201,6 +201,25 @@ def test_a_backup_of_another_model_is_refused_before_anything_changes(tmp_path):
         backup.on_train_begin()
 
 
+def test_a_backup_of_another_optimizer_is_refused_before_anything_changes(tmp_path):
+    """The same architecture compiled with another optimizer: the backup's optimizer state
+    does not fit, so neither its weights nor its state are taken, and the error says what
+    to do (not load_model's advice)."""
+    backup = BackupAndRestore(tmp_path, delete_checkpoint=False)
+    fit(make_model(), [backup], epochs=1)
+    other = make_model(seed=3)
+    other.compile(npconv.optimizers.SGD(0.01, momentum=0.9), "mse")
+    before = other.get_weights()
+    advice = r"compile the model as the run that wrote the backup, or delete the backup"
+    with pytest.raises(ValueError, match=r"latest\.npconv: cannot restore the optimizer state "
+                                         r"\(SGD: .*\); " + advice + " to start afresh") as err:
+        fit(other, [backup], epochs=2)
+    assert "load_model" not in str(err.value)
+    for a, b in zip(other.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert int(other.optimizer.iterations) == 0
+
+
 def test_argument_errors():
     with pytest.raises(ValueError, match=r"BackupAndRestore: empty backup_dir"):
         BackupAndRestore("")

@@ -49,7 +49,7 @@ def load_backup(model, path) -> dict:
     """Put the weights and optimizer state of the backup ``path`` into ``model`` and return
     its ``{"epoch": ..., "batch": ...}``; a file that is not a valid backup for this model is
     a ValueError naming it, before anything changes (as load_weights)."""
-    from ..io import _assign_weights, _read, _restore_optimizer_state
+    from ..io import _assign_weights, _read, _restore_optimizer_state, _saved_weights
 
     metadata, tensors = _read(path)
     meta = metadata.get(_META)
@@ -57,8 +57,11 @@ def load_backup(model, path) -> dict:
     if type(epoch) is not int or epoch < 0 or "opt/iterations" not in tensors:
         raise ValueError(f"npconv: {path} is not a BackupAndRestore backup (no epoch and "
                          "optimizer state in it)")
+    _saved_weights(model, tensors, path)  # (each step checks all before it changes any)
+    _restore_optimizer_state(model, model.optimizer, tensors, path,
+                             advice="compile the model as the run that wrote the backup, or "
+                                    "delete the backup to start afresh")
     _assign_weights(model, tensors, path)
-    _restore_optimizer_state(model, model.optimizer, tensors, path)
     return meta
 
 
