@@ -147,6 +147,24 @@ def test_double_checkpoint_falls_back_to_the_backup_before(tmp_path, reference):
     assert not tmp_path.exists()
 
 
+def test_an_unreadable_latest_backup_never_becomes_the_previous_one(tmp_path):
+    """After resuming from previous.npconv because latest.npconv was corrupt, the next backup
+    keeps the readable one as previous.npconv rather than copying the corrupt one over it,
+    so a second failure still has a backup to fall back on."""
+    from npconv.training.backup_and_restore import load_backup
+
+    backup = BackupAndRestore(tmp_path, double_checkpoint=True)
+    model = make_model()
+    with pytest.raises(RuntimeError):
+        fit(model, [backup, RaiseAt(3)])
+    latest = tmp_path / "latest.npconv"
+    latest.write_bytes(latest.read_bytes()[:-10])
+    with pytest.warns(UserWarning, match="resumed from"), pytest.raises(RuntimeError):
+        fit(model, [backup, RaiseAt(3)])  # resumes at epoch 2, backs up once, interrupted
+    assert load_backup(make_model(), tmp_path / "previous.npconv")["epoch"] == 2
+    assert load_backup(make_model(), latest)["epoch"] == 3
+
+
 def test_without_double_checkpoint_a_corrupt_backup_is_an_error(tmp_path):
     backup = BackupAndRestore(tmp_path)
     model = make_model()

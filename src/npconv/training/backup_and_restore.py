@@ -101,11 +101,13 @@ class BackupAndRestore(Callback):
         self._previous = os.path.join(self.backup_dir, PREVIOUS)
         self._epoch = 0  # epochs completed: the epoch a backup now resumes at
         self._batches_since_save = 0
+        self._latest_unreadable = False  # (then it must not become previous.npconv)
 
     # -- restore
     def on_train_begin(self, logs=None):
         self._batches_since_save = 0
         self._epoch = 0
+        self._latest_unreadable = False
         if os.path.exists(self.backup_dir) and not os.path.isdir(self.backup_dir):
             raise NotADirectoryError(f"BackupAndRestore: backup_dir {self.backup_dir} is a "
                                      "file, not a folder")
@@ -131,6 +133,7 @@ class BackupAndRestore(Callback):
                 first_error = first_error or exc
                 continue
             if first_error is not None:
+                self._latest_unreadable = True
                 warnings.warn(f"BackupAndRestore: {self._latest} could not be read "
                               f"({first_error}); resumed from {path}", stacklevel=3)
             return meta
@@ -154,7 +157,8 @@ class BackupAndRestore(Callback):
             self._save(self._epoch, None)
 
     def _save(self, epoch, batch):
-        if self.double_checkpoint and os.path.isfile(self._latest):
+        if (self.double_checkpoint and os.path.isfile(self._latest)
+                and not self._latest_unreadable):
             import shutil
 
             from .._atomic import atomic_path
@@ -162,6 +166,7 @@ class BackupAndRestore(Callback):
             with atomic_path(self._previous, where="BackupAndRestore") as tmp:
                 shutil.copyfile(self._latest, tmp)
         save_backup(self.model, self._latest, epoch, batch)
+        self._latest_unreadable = False
 
     # -- a fit that ends without an exception
     def on_train_end(self, logs=None):
