@@ -372,8 +372,9 @@ def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
     return metadata, tensors
 
 
-def _assign_weights(model, tensors, path) -> None:
-    """Check every saved weight against the model, then assign them all (or none)."""
+def _saved_weights(model, tensors, path) -> list:
+    """``[(file key, the model's Weight)]``, every saved weight checked against the model
+    (count and shapes): a ValueError naming ``path`` otherwise."""
     saved = sorted(k for k in tensors if k.startswith("w/"))
     ours = [w for layer in model._unique_layers() for w in layer._weights]
     if len(saved) != len(ours):
@@ -383,7 +384,12 @@ def _assign_weights(model, tensors, path) -> None:
         if tensors[key].shape != w.shape:
             raise ValueError(f"npconv: {path}: weight {key} has shape {tensors[key].shape} but "
                              f"the model's {w.name} expects {w.shape}")
-    for key, w in zip(saved, ours, strict=True):
+    return list(zip(saved, ours, strict=True))
+
+
+def _assign_weights(model, tensors, path) -> None:
+    """Check every saved weight against the model, then assign them all (or none)."""
+    for key, w in _saved_weights(model, tensors, path):
         w.assign(tensors[key])
 
 
@@ -482,8 +488,12 @@ def load_model(path, custom_objects=None, compile=True, safe_mode=True):  # noqa
     return model
 
 
-def _restore_optimizer_state(model, optimizer, tensors, path) -> None:
-    """Put the file's optimizer state (``opt/...``) back onto the weights it belongs to.
+def _restore_optimizer_state(model, optimizer, tensors, path,
+                             advice="load_model(path, compile=False) loads the model without "
+                                    "it") -> None:
+    """Put the file's optimizer state (``opt/...``) back onto the weights it belongs to; the
+    optimizer is unchanged when the state does not fit it (a ValueError ending in
+    ``advice``).
 
     Slots are keyed by the weights' file keys (``opt/velocity/w/0003/dense/kernel``), matched
     with the model's weights by position, as the weights themselves are. Files written before
@@ -504,7 +514,7 @@ def _restore_optimizer_state(model, optimizer, tensors, path) -> None:
         optimizer.set_state(state, weights)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"npconv: {path}: cannot restore the optimizer state ({exc}); "
-                         "load_model(path, compile=False) loads the model without it") from None
+                         f"{advice}") from None
 
 
 def _import_all_layers() -> None:

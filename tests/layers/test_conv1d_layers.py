@@ -544,6 +544,22 @@ def test_too_short_inputs_and_group_mismatch():
         layer.set_weights([np.zeros((1, 3, 3, 4)), np.zeros(4)])  # a 2-D layer's kernel
 
 
+def test_a_transposed_convolution_of_an_empty_input_is_an_error():
+    """An input with 0 steps (or 0 rows) has no values to spread: an error naming the layer,
+    not an output of only the bias (torch refuses it too)."""
+    with pytest.raises(ValueError, match=r"t1: Conv1DTranspose expected an input without an "
+                                         r"empty spatial axis \(0 steps\)\. Received an input "
+                                         r"of shape \(2, 0, 3\)"):
+        Conv1DTranspose(2, 3, name="t1")(_x((2, 0, 3)))
+    with pytest.raises(ValueError, match=r"t2: .*\(0 steps\)\. Received an input of shape "
+                                         r"\(2, 3, 0\)"):
+        Conv1DTranspose(2, 3, data_format="channels_first", name="t2")(_x((2, 3, 0)))
+    with pytest.raises(ValueError, match=r"t3: Conv2DTranspose expected an input without an "
+                                         r"empty spatial axis \(0 pixels in height\)"):
+        layers.Conv2DTranspose(2, 3, name="t3")(_x((1, 0, 4, 3)))
+    assert Conv1DTranspose(2, 3)(_x((2, 1, 3))).shape == (2, 3, 2)  # one step is enough
+
+
 # ------------------------------------------------------------------ PyTorch
 def _keras_same_pads(length, k, s, d):
     """TensorFlow's "same": ceil(L / s) outputs, the odd padding step on the right."""

@@ -147,6 +147,24 @@ def test_double_checkpoint_falls_back_to_the_backup_before(tmp_path, reference):
     assert not tmp_path.exists()
 
 
+def test_an_unreadable_latest_backup_never_becomes_the_previous_one(tmp_path):
+    """After resuming from previous.npconv because latest.npconv was corrupt, the next backup
+    keeps the readable one as previous.npconv rather than copying the corrupt one over it,
+    so a second failure still has a backup to fall back on."""
+    from npconv.training.backup_and_restore import load_backup
+
+    backup = BackupAndRestore(tmp_path, double_checkpoint=True)
+    model = make_model()
+    with pytest.raises(RuntimeError):
+        fit(model, [backup, RaiseAt(3)])
+    latest = tmp_path / "latest.npconv"
+    latest.write_bytes(latest.read_bytes()[:-10])
+    with pytest.warns(UserWarning, match="resumed from"), pytest.raises(RuntimeError):
+        fit(model, [backup, RaiseAt(3)])  # resumes at epoch 2, backs up once, interrupted
+    assert load_backup(make_model(), tmp_path / "previous.npconv")["epoch"] == 2
+    assert load_backup(make_model(), latest)["epoch"] == 3
+
+
 def test_without_double_checkpoint_a_corrupt_backup_is_an_error(tmp_path):
     backup = BackupAndRestore(tmp_path)
     model = make_model()
@@ -199,6 +217,25 @@ def test_a_backup_of_another_model_is_refused_before_anything_changes(tmp_path):
     with pytest.raises(ValueError, match=r"BackupAndRestore: there is a backup in .*, but the "
                                          r"model sequential.* is not built"):
         backup.on_train_begin()
+
+
+def test_a_backup_of_another_optimizer_is_refused_before_anything_changes(tmp_path):
+    """The same architecture compiled with another optimizer: the backup's optimizer state
+    does not fit, so neither its weights nor its state are taken, and the error says what
+    to do (not load_model's advice)."""
+    backup = BackupAndRestore(tmp_path, delete_checkpoint=False)
+    fit(make_model(), [backup], epochs=1)
+    other = make_model(seed=3)
+    other.compile(npconv.optimizers.SGD(0.01, momentum=0.9), "mse")
+    before = other.get_weights()
+    advice = r"compile the model as the run that wrote the backup, or delete the backup"
+    with pytest.raises(ValueError, match=r"latest\.npconv: cannot restore the optimizer state "
+                                         r"\(SGD: .*\); " + advice + " to start afresh") as err:
+        fit(other, [backup], epochs=2)
+    assert "load_model" not in str(err.value)
+    for a, b in zip(other.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert int(other.optimizer.iterations) == 0
 
 
 def test_argument_errors():

@@ -215,3 +215,32 @@ def test_argument_and_input_errors_name_the_metric():
     with pytest.raises(ValueError, match=r"true_negatives: expected sample_weight of shape "
                                          r"\(2,\) or \(2, 3\)\. Received \(3,\)"):
         metrics.TrueNegatives().update_state(np.ones((2, 3)), np.ones((2, 3)), np.ones(3))
+
+
+@pytest.mark.parametrize("shape", [(3, 4, 4, 1), (3, 4, 4, 2)])
+def test_one_weight_per_position_weighs_its_last_axis_as_keras(shape):
+    """Keras expands a sample_weight by one axis at the end (``expand_dims(sw, -1)``): masks
+    ``(N, H, W, C)`` (or ``(N, H, W, 1)``) take per-pixel weights ``(N, H, W)``, the same
+    numbers as those weights repeated over the last axis; the IoUs, whose label maps keep
+    Keras's trailing axis of 1, take them too."""
+    rng = np.random.default_rng(8)
+    y_true = (rng.random(shape) < 0.4).astype(np.float32)
+    y_pred = rng.random(shape).astype(np.float32)
+    w = rng.uniform(0, 2, shape[:-1])
+    repeated = np.broadcast_to(w[..., None], shape)
+    makers = [lambda: metrics.TruePositives(thresholds=[0.3, 0.6]),
+              lambda: metrics.FalseNegatives(), lambda: metrics.PrecisionAtRecall(0.5),
+              lambda: metrics.AUC(), lambda: metrics.Precision(), lambda: metrics.Recall(),
+              lambda: metrics.BinaryIoU()]
+    if shape[-1] == 1:
+        makers.append(lambda: metrics.MeanIoU(2))
+    for make in makers:
+        per_position, per_entry = make(), make()
+        target = (y_pred > 0.5).astype(int) if isinstance(per_position, metrics.MeanIoU) \
+            else y_pred
+        per_position.update_state(y_true, target, sample_weight=w)
+        per_entry.update_state(y_true, target, sample_weight=repeated)
+        np.testing.assert_allclose(per_position.result(), per_entry.result(), rtol=1e-12,
+                                   err_msg=per_position.name)
+    with pytest.raises(ValueError, match=r"\(3, 4\)"):  # neither a row nor a position each
+        metrics.TruePositives().update_state(y_true, y_pred, sample_weight=w[..., 0])

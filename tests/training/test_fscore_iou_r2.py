@@ -245,12 +245,12 @@ def test_iou_errors_and_configs():
     with pytest.raises(TypeError, match=r"MeanIoU: expected sparse_y_pred to be a bool"):
         metrics.MeanIoU(num_classes=3, sparse_y_pred="no")
     m = metrics.MeanIoU(num_classes=2)
-    with pytest.raises(ValueError, match=r"mean_io_u: expected integer class labels\. "
-                                         r"Received non-integer floats \(scores or "
+    with pytest.raises(ValueError, match=r"mean_io_u: expected integer class labels in "
+                                         r"y_pred\. Received non-integer floats \(scores or "
                                          r"probabilities need sparse_y_pred=False"):
         m.update_state(np.array([0, 1]), np.array([0.2, 0.9]))
-    with pytest.raises(ValueError, match=r"mean_io_u: expected labels in \[0, 2\)\. Received "
-                                         r"labels in \[0, 2\]"):
+    with pytest.raises(ValueError, match=r"mean_io_u: expected labels in \[0, 2\) in y_true\. "
+                                         r"Received labels in \[0, 2\]"):
         m.update_state(np.array([0, 2]), np.array([0, 1]))
     with pytest.raises(ValueError, match=r"mean_io_u: expected y_true and y_pred to give label "
                                          r"maps of the same shape"):
@@ -267,6 +267,32 @@ def test_iou_errors_and_configs():
     assert made[1].get_config() == {"target_class_ids": [1], "threshold": 0.3,
                                     "name": "binary_io_u", "dtype": "float32"}
     assert "target_class_ids" not in made[2].get_config()
+
+
+def test_iou_label_errors_say_which_input_and_hint_only_where_it_fits():
+    """A bad y_true is named as y_true, without the hint about y_pred's scores; scores given
+    as sparse labels, or labels given as scores, are told which sparse_y_pred they need."""
+    m = metrics.MeanIoU(num_classes=3)
+    with pytest.raises(ValueError, match=r"mean_io_u: expected integer class labels in "
+                                         r"y_true\. Received non-integer floats$"):
+        m.update_state(np.array([0, 1.5]), np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"mean_io_u: expected labels in \[0, 3\) in y_true\. "
+                                         r"Received labels in \[-1, 0\]$"):
+        m.update_state(np.array([0, -1]), np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"in y_pred\. Received non-integer floats \(scores or "
+                                         r"probabilities need sparse_y_pred=False"):
+        m.update_state(np.array([0, 1]), np.array([0.2, 0.9]))
+    labels, scores = np.zeros((2, 4, 4), int), np.full((2, 4, 4, 3), 1 / 3)
+    with pytest.raises(ValueError, match=r"Received \(2, 4, 4\) \(y_true\) and \(2, 4, 4, 3\) "
+                                         r"\(y_pred\): scores along axis -1 need "
+                                         r"sparse_y_pred=False"):
+        m.update_state(labels, scores)
+    with pytest.raises(ValueError, match=r"Received \(2, 4, 4\) \(y_true\) and \(2, 4\) "
+                                         r"\(y_pred\): y_pred of shape \(2, 4, 4\) holds labels "
+                                         r"already, which need sparse_y_pred=True"):
+        metrics.MeanIoU(3, sparse_y_pred=False).update_state(labels, labels)
+    m.update_state(labels, scores.argmax(-1))  # (and the state is unchanged by the errors)
+    assert m.total_cm.sum() == 32
 
 
 # -------------------------------------------------------------------------------- R2
@@ -324,9 +350,15 @@ def test_r2_errors_and_config():
         metrics.R2Score(class_aggregation="raw_values")
     with pytest.raises(ValueError, match=r"R2Score: expected num_regressors to be an int >= 0"):
         metrics.R2Score(num_regressors=-1)
+    with pytest.raises(ValueError, match=r"r2_score: expected 2-D y_true and y_pred "
+                                         r"\(batch_size, outputs\); one output is "
+                                         r"\(batch_size, 1\)\. Received \(4,\) \(y_true\) and "
+                                         r"\(4,\) \(y_pred\)"):
+        metrics.R2Score().update_state(np.ones(4), np.ones(4))  # (not "of the same shape")
     with pytest.raises(ValueError, match=r"r2_score: expected y_true and y_pred of the same "
-                                         r"shape \(batch_size, outputs\)\. Received \(4,\)"):
-        metrics.R2Score().update_state(np.ones(4), np.ones(4))
+                                         r"shape \(batch_size, outputs\)\. Received \(4, 2\) "
+                                         r"\(y_true\) and \(4, 3\) \(y_pred\)"):
+        metrics.R2Score().update_state(np.ones((4, 2)), np.ones((4, 3)))
     m = metrics.R2Score()
     m.update_state(np.ones((2, 2)), np.zeros((2, 2)))
     with pytest.raises(ValueError, match=r"r2_score: expected 2 outputs, as the batches before"):

@@ -112,3 +112,23 @@ def test_multi_output_predict_in_passes(monkeypatch):
     assert isinstance(parts, list) and len(parts) == 2
     for a, b in zip(whole, parts, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_a_fused_softmax_over_axes_with_the_batch_runs_whole():
+    """An output activation normalised over several axes, the batch among them (Keras 3's
+    ``softmax(x, axis=(0, 1))`` as a layer's activation): the batch is never cut into parts,
+    so the output sums to 1 over those axes."""
+    from npconv.ops import activations
+
+    for axes in ((0, 1), [1, -2], (-2,)):
+        act = activations.Activation("softmax", activations.softmax_forward,
+                                     activations.softmax_backward, axis=axes)
+        dense = layers.Dense(3, activation=act)
+        model = Sequential([layers.Input((5,)), dense])
+        assert not dense.splits_batch(False) and not dense.splits_batch(True)
+        y = model.predict(np.random.default_rng(3).random((64, 5)), batch_size=64, verbose=0)
+        np.testing.assert_allclose(y.sum(axis=tuple(axes)), 1.0, rtol=1e-6)
+    per_sample = layers.Dense(3, activation=activations.Activation(
+        "softmax", activations.softmax_forward, activations.softmax_backward, axis=(1,)))
+    Sequential([layers.Input((5,)), per_sample])
+    assert per_sample.splits_batch(False)

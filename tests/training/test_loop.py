@@ -277,6 +277,34 @@ def test_fused_softmax_cross_entropy_equals_unfused_chain():
     assert _fusion(model) == "softmax"
 
 
+@pytest.mark.parametrize("axis", [1, (1, 2)])
+def test_a_softmax_not_over_the_last_axis_is_not_fused_with_the_cross_entropy(axis):
+    """The fused gradient ``p - t`` holds for a softmax over the classes (the last axis)
+    only: an output Activation normalised over other axes is trained through its own
+    backward, so a step equals the plain chain rule."""
+    from npconv.ops import activations
+    from npconv.training.loop import _fusion
+
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((6, 4, 5)) * 0.3
+    y = rng.random((6, 4, 3))
+    y /= y.sum(axis=-1, keepdims=True)
+    set_random_seed(6)
+    act = activations.Activation("softmax", activations.softmax_forward,
+                                 activations.softmax_backward, axis=axis)
+    model = Sequential([Input(shape=(4, 5)), Dense(3, activation=act, dtype="float64")])
+    loss = losses.CategoricalCrossentropy()
+    value, d_probs = loss.forward_backward(y, model.forward(x, training=True))
+    model.backward(d_probs)
+    chained = [w.grad.copy() for w in model.trainable_weights]
+    before = model.get_weights()
+    model.compile(optimizer=optimizers.SGD(0.5), loss=loss)
+    assert model.train_on_batch(x, y) == pytest.approx(value, rel=1e-14)
+    assert _fusion(model) == ""
+    for w_new, w_old, g in zip(model.get_weights(), before, chained, strict=True):
+        np.testing.assert_allclose(w_new, w_old - 0.5 * g, rtol=1e-10, atol=1e-13)
+
+
 def _head(kind):
     from npconv.layers.activation import Softmax
 

@@ -67,6 +67,14 @@ class StepsAsRow:
             raise ValueError(f"{self.name}: expected a 3-D input {self._layout()}. "
                              f"Received an input of shape {tuple(shape)}")
 
+    def _check_steps(self, shape) -> None:
+        """A 3-D input with at least one step (or an unknown number of them)."""
+        self._check_rank3(shape)
+        steps = self._steps_of(shape)
+        if steps is not None and steps < 1:
+            raise ValueError(f"{self.name}: expected an input with at least one step. "
+                             f"Received an input of shape {tuple(shape)}")
+
     def _steps_of(self, shape):
         """The number of steps of a 3-D input shape (None if unknown)."""
         return shape[2] if self.data_format == "channels_first" else shape[1]

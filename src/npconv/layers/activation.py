@@ -113,8 +113,7 @@ class Softmax(_Elementwise, Layer):
     batch_independent = True
 
     def splits_batch(self, training) -> bool:
-        return (not any(self._is_batch_axis(a) for a in self._axes())
-                and super().splits_batch(training))
+        return not self._is_batch_axis(self.axis) and super().splits_batch(training)
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)

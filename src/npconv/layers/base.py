@@ -1106,7 +1106,10 @@ class Layer:
         return axis is None or not self._is_batch_axis(axis)
 
     def _is_batch_axis(self, axis) -> bool:
-        """True if ``axis`` (of this layer's output, as the user sees it) is the batch axis."""
+        """True if ``axis`` (of this layer's output, as the user sees it) is the batch axis,
+        or, for a tuple or list of axes (a softmax over several), holds it."""
+        if isinstance(axis, (tuple, list)):
+            return any(self._is_batch_axis(a) for a in axis)
         rank = len(self.output_shape) if isinstance(self.output_shape, tuple) else None
         return axis == 0 or (rank is not None and axis == -rank)
 

@@ -70,6 +70,11 @@ class _ConvTranspose(_WindowConv):
         return None if self.output_padding is None else self._as_hw(self.output_padding, 0)
 
     def _check_fits(self, shape, h, w):
+        empty = [unit for unit, size in zip(self._axis_units, (h, w), strict=True) if size == 0]
+        if empty:  # (the formulas would give an output of bias values from no input)
+            raise ValueError(f"{self.name}: {type(self).__name__} expected an input without an "
+                             f"empty spatial axis (0 {empty[0]}). Received an input of shape "
+                             f"{shape}")
         if None not in (h, w):
             try:
                 self._output_hw(h, w)

@@ -79,11 +79,7 @@ class _GlobalPooling1D(StepsAsRow, _GlobalPooling):
         super().__init__(data_format=data_format, keepdims=keepdims, **kwargs)
 
     def _check_input_shape(self, shape) -> None:
-        self._check_rank3(shape)
-        steps = self._steps_of(shape)
-        if steps is not None and steps < 1:
-            raise ValueError(f"{self.name}: expected an input with at least one step. "
-                             f"Received an input of shape {tuple(shape)}")
+        self._check_steps(shape)
 
 
 class GlobalAveragePooling1D(_GlobalPooling1D):

@@ -102,11 +102,7 @@ class UpSampling1D(StepsAsRow, _UpSampling):
         return (1, self.size)
 
     def _check_input_shape(self, shape):
-        self._check_rank3(shape)
-        steps = self._steps_of(shape)
-        if steps is not None and steps < 1:
-            raise ValueError(f"{self.name}: expected an input with at least one step. "
-                             f"Received an input of shape {tuple(shape)}")
+        self._check_steps(shape)
 
     def get_config(self):
         return {**super().get_config(), "size": self.size}

@@ -49,7 +49,7 @@ def load_backup(model, path) -> dict:
     """Put the weights and optimizer state of the backup ``path`` into ``model`` and return
     its ``{"epoch": ..., "batch": ...}``; a file that is not a valid backup for this model is
     a ValueError naming it, before anything changes (as load_weights)."""
-    from ..io import _assign_weights, _read, _restore_optimizer_state
+    from ..io import _assign_weights, _read, _restore_optimizer_state, _saved_weights
 
     metadata, tensors = _read(path)
     meta = metadata.get(_META)
@@ -57,8 +57,11 @@ def load_backup(model, path) -> dict:
     if type(epoch) is not int or epoch < 0 or "opt/iterations" not in tensors:
         raise ValueError(f"npconv: {path} is not a BackupAndRestore backup (no epoch and "
                          "optimizer state in it)")
+    _saved_weights(model, tensors, path)  # (each step checks all before it changes any)
+    _restore_optimizer_state(model, model.optimizer, tensors, path,
+                             advice="compile the model as the run that wrote the backup, or "
+                                    "delete the backup to start afresh")
     _assign_weights(model, tensors, path)
-    _restore_optimizer_state(model, model.optimizer, tensors, path)
     return meta
 
 
@@ -98,11 +101,13 @@ class BackupAndRestore(Callback):
         self._previous = os.path.join(self.backup_dir, PREVIOUS)
         self._epoch = 0  # epochs completed: the epoch a backup now resumes at
         self._batches_since_save = 0
+        self._latest_unreadable = False  # (then it must not become previous.npconv)
 
     # -- restore
     def on_train_begin(self, logs=None):
         self._batches_since_save = 0
         self._epoch = 0
+        self._latest_unreadable = False
         if os.path.exists(self.backup_dir) and not os.path.isdir(self.backup_dir):
             raise NotADirectoryError(f"BackupAndRestore: backup_dir {self.backup_dir} is a "
                                      "file, not a folder")
@@ -128,6 +133,7 @@ class BackupAndRestore(Callback):
                 first_error = first_error or exc
                 continue
             if first_error is not None:
+                self._latest_unreadable = True
                 warnings.warn(f"BackupAndRestore: {self._latest} could not be read "
                               f"({first_error}); resumed from {path}", stacklevel=3)
             return meta
@@ -151,7 +157,8 @@ class BackupAndRestore(Callback):
             self._save(self._epoch, None)
 
     def _save(self, epoch, batch):
-        if self.double_checkpoint and os.path.isfile(self._latest):
+        if (self.double_checkpoint and os.path.isfile(self._latest)
+                and not self._latest_unreadable):
             import shutil
 
             from .._atomic import atomic_path
@@ -159,6 +166,7 @@ class BackupAndRestore(Callback):
             with atomic_path(self._previous, where="BackupAndRestore") as tmp:
                 shutil.copyfile(self._latest, tmp)
         save_backup(self.model, self._latest, epoch, batch)
+        self._latest_unreadable = False
 
     # -- a fit that ends without an exception
     def on_train_end(self, logs=None):

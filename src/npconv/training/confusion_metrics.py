@@ -18,7 +18,8 @@ Every entry counts (a ``(N, C)`` batch is ``N * C`` binary decisions) unless ``c
 picks one column of the last axis. On an evenly spaced grid an entry falls in bucket
 ``ceil(p (T - 1)) - 1`` of ``p`` clipped to [0, 1], Keras's optimized counting (one
 ``bincount``); other thresholds are compared directly. ``sample_weight``: a scalar, one per
-sample (``(N,)``) or one per entry.
+sample (``(N,)``), one per position (``y_pred.shape[:-1]``: a pixel's, for masks) or one per
+entry.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .metrics import (
     _counts_at_thresholds,
     _divide_no_nan,
     _entry_weights,
+    _one_per_threshold,
     _same_shape,
 )
 
@@ -125,11 +127,7 @@ class _ConfusionCount(Metric):
         return [float(v) for v in self.accumulator]
 
     def _several_values(self):
-        n = len(self._thresholds)
-        return None if n == 1 else (f"has {n} thresholds, so its result is a list",
-                                    "compile one per threshold, e.g. "
-                                    f"{type(self).__name__}(thresholds=0.3, "
-                                    f"name='{self.name}_at_0.3')")
+        return _one_per_threshold(self, len(self._thresholds))
 
     def get_config(self) -> dict:
         return {"name": self.name, "dtype": _dtype_name(self),

@@ -13,7 +13,7 @@ and the result is the mean of ``IoU_c`` over ``target_class_ids``, counting only
 classes whose denominator is not 0 (a class that appears nowhere is left out), divided by
 ``count + eps``. ``ignore_class`` (e.g. 255, a "void" label): entries with that true label
 count for nothing. ``sample_weight``: a scalar, one per sample (``(N,)``), or one per entry
-(the label map's shape).
+(the label map's shape, with or without a trailing axis of 1).
 
 ``IoU(num_classes, target_class_ids)``; ``MeanIoU(num_classes)``: every class;
 ``BinaryIoU(target_class_ids=(0, 1), threshold=0.5)``: ``y_pred >= threshold`` is class 1;
@@ -89,6 +89,18 @@ class IoU(Metric):
     def _predicted_labels(self, y_pred):
         return self._labels(y_pred, self.sparse_y_pred, "y_pred")
 
+    def _shape_hint(self, y_pred, t, p) -> str:
+        """Why label maps ``t`` (from y_true) and ``p`` (from ``y_pred``) may differ in shape:
+        scores passed as labels, or the other way round."""
+        if self.sparse_y_pred and p.ndim == t.ndim + 1:
+            return f": scores along axis {self.axis} need sparse_y_pred=False"
+        if not self.sparse_y_pred and np.shape(y_pred) == t.shape:
+            return (f": y_pred of shape {t.shape} holds labels already, which need "
+                    "sparse_y_pred=True")
+        if self.sparse_y_true and t.ndim == p.ndim + 1:
+            return f": a one-hot y_true along axis {self.axis} needs sparse_y_true=False"
+        return ""
+
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         where = self.name
         t = self._labels(y_true, self.sparse_y_true, "y_true")
@@ -96,20 +108,21 @@ class IoU(Metric):
         t, p = _losses._squeeze_or_expand(t, p)
         if t.shape != p.shape:
             raise ValueError(f"{where}: expected y_true and y_pred to give label maps of the "
-                             f"same shape. Received {t.shape} (y_true) and {p.shape} (y_pred)")
+                             f"same shape. Received {t.shape} (y_true) and {p.shape} (y_pred)"
+                             f"{self._shape_hint(y_pred, t, p)}")
         w = _entry_weights(sample_weight, t.shape, where).reshape(-1)
         t, p = t.reshape(-1), p.reshape(-1)
         if self.ignore_class is not None:
             keep = t != self.ignore_class
             t, p, w = t[keep], p[keep], w[keep]
-        hint = "" if not self.sparse_y_pred else (
-            " (scores or probabilities need sparse_y_pred=False, or BinaryIoU for one "
-            "probability per entry)")
+        t = _check_labels_range(t, self.num_classes, where, "y_true")
         try:
-            t = _check_labels_range(t, self.num_classes, where)
-            p = _check_labels_range(p, self.num_classes, where)
+            p = _check_labels_range(p, self.num_classes, where, "y_pred")
         except ValueError as err:
-            raise ValueError(f"{err}{hint}") from None
+            if not self.sparse_y_pred:
+                raise
+            raise ValueError(f"{err} (scores or probabilities need sparse_y_pred=False, or "
+                             "BinaryIoU for one probability per entry)") from None
         cm = np.bincount(t * self.num_classes + p, weights=w,
                          minlength=self.num_classes ** 2)
         self.total_cm += cm.reshape(self.num_classes, self.num_classes)
@@ -141,6 +154,9 @@ class BinaryIoU(IoU):
         super().__init__(num_classes=2, target_class_ids=target_class_ids, name=name,
                          dtype=dtype)
         self.threshold = float(threshold)
+
+    def _shape_hint(self, y_pred, t, p) -> str:
+        return ""  # (y_pred is one probability per entry: nothing to pick)
 
     def _predicted_labels(self, y_pred):
         y_pred = np.asarray(y_pred)

@@ -248,7 +248,9 @@ def _fusion(model):
     name = getattr(act, "name", None)
     if last is not None and not getattr(model.loss, "from_logits", True):
         if name == "softmax" and hasattr(model.loss, "fused_softmax_backward"):
-            fused = "softmax" if getattr(act, "axis", -1) in (-1, None) else ""
+            # (p - t) is the gradient of a softmax over the classes, the last axis, only
+            axis = getattr(act, "kwargs", {}).get("axis", -1)
+            fused = "softmax" if isinstance(axis, int) and axis == -1 else ""
         elif name == "sigmoid" and hasattr(model.loss, "fused_sigmoid_backward"):
             fused = "sigmoid"
     model._fused = (key, fused)

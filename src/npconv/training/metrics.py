@@ -128,14 +128,18 @@ def _in_top_k(labels, y_pred, k):
     return (true_score >= kth).astype(np.float64)
 
 
-def _check_labels_range(labels, n_classes, where):
+def _check_labels_range(labels, n_classes, where, what=None):
+    """``labels`` as int64 labels in ``[0, n_classes)``, else a ValueError naming ``where``
+    (and ``what``, the argument they came in, when given)."""
     labels = np.asarray(labels)
+    of = f" in {what}" if what else ""
     if labels.dtype.kind == "f" and np.any(labels != np.round(labels)):
-        raise ValueError(f"{where}: expected integer class labels. Received non-integer floats")
+        raise ValueError(f"{where}: expected integer class labels{of}. Received non-integer "
+                         "floats")
     labels = labels.astype(np.int64)
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        raise ValueError(f"{where}: expected labels in [0, {n_classes}). Received labels in "
-                         f"[{labels.min()}, {labels.max()}]")
+        raise ValueError(f"{where}: expected labels in [0, {n_classes}){of}. Received labels "
+                         f"in [{labels.min()}, {labels.max()}]")
     return labels
 
 
@@ -462,17 +466,7 @@ class _ConfusionCounts(Metric):
                                  f"{self.class_id} entries on its last axis. Received y_pred of "
                                  f"shape {y_pred.shape}")
             y_true, y_pred = y_true[..., self.class_id], y_pred[..., self.class_id]
-        if sample_weight is None:
-            weight = np.ones(y_pred.shape)
-        else:
-            weight = np.asarray(sample_weight, dtype=np.float64)
-            if weight.ndim and weight.shape != y_pred.shape:
-                if y_pred.ndim == 0 or weight.shape != y_pred.shape[:1]:
-                    raise ValueError(f"{where}: expected sample_weight of shape "
-                                     f"{y_pred.shape[:1]} or {y_pred.shape}. Received "
-                                     f"{weight.shape}")
-                weight = weight.reshape(weight.shape + (1,) * (y_pred.ndim - 1))
-            weight = np.broadcast_to(weight, y_pred.shape)
+        weight = _entry_weights(sample_weight, y_pred.shape, where)
         positive = (y_true != 0).reshape(-1)
         weight = weight.reshape(-1)
         predicted = y_pred.reshape(1, -1) > self.thresholds[:, None]  # (thresholds, entries)
@@ -489,11 +483,7 @@ class _ConfusionCounts(Metric):
         return float(values[0])  # one threshold, even in a list: a number, as Keras
 
     def _several_values(self):
-        n = len(self.thresholds)
-        return None if n == 1 else (f"has {n} thresholds, so its result is a list",
-                                    "compile one per threshold, e.g. "
-                                    f"{type(self).__name__}(thresholds=0.3, "
-                                    f"name='{self.name}_at_0.3')")
+        return _one_per_threshold(self, len(self.thresholds))
 
     def get_config(self) -> dict:
         thresholds = self.init_thresholds
@@ -763,19 +753,34 @@ class AUC(Metric):
                 "from_logits": self.from_logits}
 
 
+def _one_per_threshold(metric, n_thresholds):
+    """:meth:`Metric._several_values` of a metric with one result per threshold."""
+    if n_thresholds == 1:
+        return None
+    kind = type(metric).__name__
+    return (f"has {n_thresholds} thresholds, so its result is a list",
+            f"compile one per threshold, e.g. {kind}(thresholds=0.3, "
+            f"name='{metric.name}_at_0.3')")
+
+
 def _entry_weights(sample_weight, shape, where) -> np.ndarray:
     """float64 weights of ``shape`` (ones without ``sample_weight``): a scalar weighs every
-    entry, one weight per sample (``(N,)`` or ``(N, 1, ..., 1)``) weighs its row, and weights
-    of ``shape`` (or ``shape + (1,)``) weigh each entry. Anything else is a ValueError naming
-    ``where``, never a broadcast of another shape."""
+    entry, one weight per sample (``(N,)`` or ``(N, 1, ..., 1)``) weighs its row, one per
+    position (``shape[:-1]``, e.g. a pixel's of ``(N, H, W, C)`` masks: Keras expands a
+    weight by one axis at the end) weighs the last axis there, and weights of ``shape`` (or
+    ``shape + (1,)``) weigh each entry. Anything else is a ValueError naming ``where``,
+    never a broadcast of another shape."""
     if sample_weight is None:
         return np.ones(shape)
     sw = np.asarray(sample_weight, dtype=np.float64)
     if sw.ndim == len(shape) + 1 and sw.shape[-1] == 1:
         sw = sw[..., 0]
-    if sw.ndim and sw.shape != shape:
+    if len(shape) > 2 and sw.shape == shape[:-1]:
+        sw = sw[..., None]
+    elif sw.ndim and sw.shape != shape:
         if len(shape) == 0 or sw.shape not in (shape[:1], shape[:1] + (1,) * (len(shape) - 1)):
-            forms = str(shape) if len(shape) <= 1 else f"{shape[:1]} or {shape}"
+            forms = (str(shape) if len(shape) <= 1 else f"{shape[:1]} or {shape}"
+                     if len(shape) == 2 else f"{shape[:1]}, {shape[:-1]} or {shape}")
             raise ValueError(f"{where}: expected sample_weight of shape {forms}. "
                              f"Received {np.shape(sample_weight)}")
         sw = sw.reshape(sw.shape[:1] + (1,) * (len(shape) - 1))

@@ -58,10 +58,14 @@ class R2Score(Metric):
         where = self.name
         y_true, y_pred = _arrays(y_true, y_pred, where)
         y_true, y_pred = _losses._squeeze_or_expand(y_true, y_pred)
-        if y_true.ndim != 2 or y_true.shape != y_pred.shape:
+        if y_true.ndim != 2 or y_pred.ndim != 2:
+            raise ValueError(f"{where}: expected 2-D y_true and y_pred (batch_size, outputs); "
+                             f"one output is (batch_size, 1). Received {y_true.shape} (y_true) "
+                             f"and {y_pred.shape} (y_pred)")
+        if y_true.shape != y_pred.shape:
             raise ValueError(f"{where}: expected y_true and y_pred of the same shape "
-                             f"(batch_size, outputs). Received {y_true.shape} and "
-                             f"{y_pred.shape}")
+                             f"(batch_size, outputs). Received {y_true.shape} (y_true) and "
+                             f"{y_pred.shape} (y_pred)")
         if self.sum is not None and y_pred.shape[1] != len(self.sum):
             raise ValueError(f"{where}: expected {len(self.sum)} outputs, as the batches "
                              f"before. Received shape {y_pred.shape}")
