@@ -14,7 +14,11 @@ layout in its place; no internet here).
 - the docstring examples that keras.io's API pages print for FBetaScore, F1Score, the
   confusion counts, Precision, Recall, the At-metrics, AUC, IoU, BinaryIoU, MeanIoU,
   OneHotIoU, OneHotMeanIoU, R2Score, Dice (and Tversky, documented as equal to Dice at
-  alpha = beta = 0.5) and BackupAndRestore: each printed value compared with npconv's.
+  alpha = beta = 0.5) and BackupAndRestore: each printed value compared with npconv's;
+- the 1-D layers' pages: Conv1D, Conv1DTranspose, DepthwiseConv1D, GlobalAveragePooling1D,
+  ZeroPadding1D, UpSampling1D (Keras 3's printed shapes and arrays), MaxPooling1D and
+  AveragePooling1D (tf.keras's printed arrays; Keras 3's pages print none), and
+  SeparableConv1D, whose example Keras itself cannot run.
 
 Keras's values are float32, npconv's float64: a printed value is matched to float32's
 precision, or to its last printed digit where the page rounded it by hand (OneHotIoU's
@@ -30,7 +34,9 @@ non-trainable.
 
 from __future__ import annotations
 
+import contextlib
 import doctest
+import io
 import math
 import re
 
@@ -451,17 +457,22 @@ ROUNDED_BY_HAND = {"0.071", "0.048", "0.333333"}  # printed rounded, not as floa
 
 def run_doc(text, namespace=None):
     """Run a docstring's ``>>>`` examples in order; return [(source, printed, value)] for
-    each one whose output the docs print (the value of an expression, or of the name an
-    assignment binds when the docs print one after it)."""
+    each one whose output the docs print: what the example printed (``print(y.shape)``),
+    else the value of an expression, or of the name an assignment binds when the docs
+    print one after it."""
     ns = {"keras": npconv, "np": np} if namespace is None else namespace
     shown = []
     for example in doctest.DocTestParser().get_examples(text):
-        try:
-            value = eval(compile(example.source, "<doc>", "eval"), ns)  # noqa: S307
-        except SyntaxError:
-            exec(compile(example.source, "<doc>", "exec"), ns)  # noqa: S102
-            bound = re.match(r"(\w+)\s*=", example.source)
-            value = ns[bound[1]] if bound else None
+        stdout = io.StringIO()
+        with contextlib.redirect_stdout(stdout):
+            try:
+                value = eval(compile(example.source, "<doc>", "eval"), ns)  # noqa: S307
+            except SyntaxError:
+                exec(compile(example.source, "<doc>", "exec"), ns)  # noqa: S102
+                bound = re.match(r"(\w+)\s*=", example.source)
+                value = ns[bound[1]] if bound else None
+        if stdout.getvalue():
+            value = [float(v) for v in NUMBER.findall(stdout.getvalue())]
         if example.want.strip():
             shown.append((example.source.strip(), example.want.strip(), value))
     return shown
@@ -470,8 +481,7 @@ def run_doc(text, namespace=None):
 def assert_printed(shown):
     assert shown, "no printed value compared"
     for source, printed, value in shown:
-        text = printed.replace("dtype=float32", "").replace("shape=(2,)", "").replace(
-            "shape=()", "")
+        text = re.sub(r"dtype=\w+|shape=\([\d, ]*\)", "", printed)
         expected = [float(v) for v in NUMBER.findall(text)]
         got = np.ravel(np.asarray(value, dtype=np.float64))
         assert got.size == len(expected), f"{source}: printed {printed}, npconv {value!r}"
@@ -831,3 +841,117 @@ def test_backup_and_restore_docstring_resumes_at_the_interrupted_epoch():
         run_doc(text.replace("np.zeros(5)", "np.zeros((5, 10))"), ns)
     assert len(ns["history"].history["loss"]) == 6
     assert ns["history"].epoch == [4, 5, 6, 7, 8, 9]
+
+
+# the 1-D layers' pages: Keras 3 prints shapes and ZeroPadding1D's / UpSampling1D's arrays;
+# for the pooling layers it prints nothing, so the values are those tf.keras's pages print
+LAYER_DOCS = """
+>>> # The inputs are 128-length vectors with 10 timesteps, and the
+>>> # batch size is 4.
+>>> x = np.random.rand(4, 10, 128)
+>>> y = keras.layers.Conv1D(32, 3, activation='relu')(x)
+>>> print(y.shape)
+(4, 8, 32)
+
+>>> x = np.random.rand(4, 10, 128)
+>>> y = keras.layers.Conv1DTranspose(32, 3, 2, activation='relu')(x)
+>>> print(y.shape)
+(4, 21, 32)
+
+>>> x = np.random.rand(4, 10, 12)
+>>> y = keras.layers.DepthwiseConv1D(kernel_size=3,
+...         depth_multiplier=3,
+...         strides=2, activation='relu')(x)
+>>> print(y.shape)
+(4, 4, 36)
+
+>>> x = np.random.rand(2, 3, 4)
+>>> y = keras.layers.GlobalAveragePooling1D()(x)
+>>> y.shape
+(2, 4)
+
+>>> input_shape = (2, 2, 3)
+>>> x = np.arange(np.prod(input_shape)).reshape(input_shape)
+>>> x
+[[[ 0  1  2]
+  [ 3  4  5]]
+ [[ 6  7  8]
+  [ 9 10 11]]]
+>>> y = keras.layers.ZeroPadding1D(padding=2)(x)
+>>> y
+[[[ 0  0  0]
+  [ 0  0  0]
+  [ 0  1  2]
+  [ 3  4  5]
+  [ 0  0  0]
+  [ 0  0  0]]
+ [[ 0  0  0]
+  [ 0  0  0]
+  [ 6  7  8]
+  [ 9 10 11]
+  [ 0  0  0]
+  [ 0  0  0]]]
+
+>>> y = keras.layers.UpSampling1D(size=2)(x)
+>>> y
+[[[ 0.  1.  2.]
+  [ 0.  1.  2.]
+  [ 3.  4.  5.]
+  [ 3.  4.  5.]]
+ [[ 6.  7.  8.]
+  [ 6.  7.  8.]
+  [ 9. 10. 11.]
+  [ 9. 10. 11.]]]
+
+>>> x = np.array([1., 2., 3., 4., 5.])
+>>> x = np.reshape(x, [1, 5, 1])
+>>> max_pool_1d = keras.layers.MaxPooling1D(pool_size=2,
+...    strides=1, padding="valid")
+>>> max_pool_1d(x)
+array([[[2.], [3.], [4.], [5.]]], dtype=float32)
+>>> max_pool_1d = keras.layers.MaxPooling1D(pool_size=2,
+...    strides=2, padding="valid")
+>>> max_pool_1d(x)
+array([[[2.], [4.]]], dtype=float32)
+>>> max_pool_1d = keras.layers.MaxPooling1D(pool_size=2,
+...    strides=1, padding="same")
+>>> max_pool_1d(x)
+array([[[2.], [3.], [4.], [5.], [5.]]], dtype=float32)
+>>> avg_pool_1d = keras.layers.AveragePooling1D(pool_size=2,
+...    strides=1, padding="valid")
+>>> avg_pool_1d(x)
+array([[[1.5], [2.5], [3.5], [4.5]]], dtype=float32)
+>>> avg_pool_1d = keras.layers.AveragePooling1D(pool_size=2,
+...    strides=2, padding="valid")
+>>> avg_pool_1d(x)
+array([[[1.5], [3.5]]], dtype=float32)
+>>> avg_pool_1d = keras.layers.AveragePooling1D(pool_size=2,
+...    strides=1, padding="same")
+>>> avg_pool_1d(x)
+array([[[1.5], [2.5], [3.5], [4.5], [5.]]], dtype=float32)
+"""
+
+
+def test_1d_layer_docstring_values():
+    """DepthwiseConv1D's page continues its call without ``...`` (not runnable as printed);
+    the prompts are added. MaxPooling1D/AveragePooling1D: tf.keras's printed arrays."""
+    shown = run_doc(LAYER_DOCS)
+    assert len(shown) == 13
+    assert_printed(shown)
+    ns = {"keras": npconv, "np": np}
+    run_doc(LAYER_DOCS[:LAYER_DOCS.index(">>> y = keras.layers.UpSampling1D")], ns)
+    assert ns["y"].dtype == np.int64  # ZeroPadding1D keeps the integers, as the page prints
+
+
+def test_separable_conv1d_docstring_example_is_refused_as_in_keras():
+    """SeparableConv1D's page calls ``SeparableConv1D(3, 4, 3, 2, activation='relu')`` and
+    prints (4, 4, 4): its fourth positional argument is ``padding``, and Keras's own
+    ``standardize_padding`` fails on the int 2 (``'int' object has no attribute 'lower'``);
+    npconv refuses it with a ValueError that names the argument."""
+    x = np.random.default_rng(0).random((4, 10, 12))
+    with pytest.raises(ValueError, match=r"expected padding to be 'valid' or 'same'\. "
+                                         r"Received: padding=2"):
+        npconv.layers.SeparableConv1D(3, 4, 3, 2, activation="relu")(x)
+    # the keywords it meant (filters=3, kernel_size=4, strides=3): (10 - 4) // 3 + 1 = 3 steps
+    assert npconv.layers.SeparableConv1D(3, 4, strides=3, activation="relu")(x).shape == (
+        4, 3, 3)
