@@ -262,3 +262,39 @@ def test_a_scalar_weight_keeps_its_shape_trains_saves_and_loads(tmp_path):
     assert again.layers[0].s.shape == () and again.layers[0].s.numpy() == scale.s.numpy()
     model.save_weights(tmp_path / "w.safetensors")
     again.load_weights(tmp_path / "w.safetensors")
+
+
+def test_metric_results_answer_numpy_as_keras_tensors():
+    """Keras's ``metric.result()`` and ``metric(y_true, y_pred)`` are tensors, read with
+    ``.numpy()`` (MeanIoU's documented ``m.result().numpy()``, and
+    ``keras.metrics.R2Score()(y, p).numpy()`` in user code); one number stays a float."""
+    import json
+
+    class Counter(npconv.Metric):  # a Keras-style subclass whose result is a Python float
+        def __init__(self, name="counter"):
+            super().__init__(name=name)
+            self.n = self.add_variable(shape=(), name="n")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            self.n.assign_add(len(y_true))
+
+        def result(self):
+            return float(self.n.value)
+
+    m = npconv.metrics.MeanIoU(num_classes=2)
+    m.update_state([0, 0, 1, 1], [0, 1, 0, 1], sample_weight=[0.3, 0.3, 0.3, 0.1])
+    assert m.result().numpy() == pytest.approx(0.23809525, abs=1e-7)
+    r2 = npconv.metrics.R2Score()(np.array([[1.0], [4.0], [3.0]]), np.array([[2.0], [4.0], [4.0]]))
+    assert r2.numpy() == pytest.approx(0.57142854, abs=1e-7)
+    f1 = npconv.metrics.F1Score(threshold=0.5)(np.eye(3), np.eye(3) * 0.9)
+    assert type(f1.numpy()) is np.ndarray and f1.numpy().shape == (3,)
+    counter = Counter()
+    counter.update_state(np.zeros(4), np.zeros(4))
+    for value in (m.result(), r2, counter.result(), npconv.metrics.Mean()([1.0, 2.0]),
+                  npconv.metrics.AUC()([0, 1], [0.2, 0.9])):
+        assert isinstance(value, float) and type(value.numpy()) is np.float64
+        assert value.cpu() is value and value.numpy() == float(value)
+        assert round(value, 2) == round(float(value), 2) and json.dumps(value)
+        assert f"{value:.3f}" == f"{float(value):.3f}"
+    assert counter.result().numpy() == 4.0
+    assert type(m.result() + 1) is np.float64  # arithmetic gives plain NumPy numbers

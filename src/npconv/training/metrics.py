@@ -26,9 +26,12 @@ counts and the At-metrics (``confusion_metrics``), F-scores (``fscore_metrics``)
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..layers.base import _snake_case
+from ..tensor import as_result
 from . import losses as _losses
 
 
@@ -162,6 +165,19 @@ def top_k_categorical_accuracy(y_true, y_pred, k=5) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- metrics
+def _result_as_tensor(result):
+    """``result`` (a metric's method) returning what Keras code reads with ``.numpy()``."""
+    if getattr(result, "_npconv_result", False):
+        return result
+
+    @functools.wraps(result)
+    def wrapped(self):
+        return as_result(result(self))
+
+    wrapped._npconv_result = True
+    return wrapped
+
+
 class Metric:
     """Base class: a running weighted mean of per-sample values.
 
@@ -172,6 +188,12 @@ class Metric:
     ``assign_add``, ``value``, ``numpy()``; they read as arrays), so ``update_state`` is
     written with NumPy.
     """
+
+    def __init_subclass__(cls, **kwargs):
+        # every subclass's result(), a user's Keras-style one too, gives a Scalar or a Tensor
+        super().__init_subclass__(**kwargs)
+        if "result" in cls.__dict__:
+            cls.result = _result_as_tensor(cls.__dict__["result"])
 
     def __init__(self, name: str | None = None, dtype=None):
         self.name = name or _snake_case(type(self).__name__)
@@ -265,8 +287,11 @@ class Metric:
         self.total += float(np.sum(values * sw))
         self.count += float(np.sum(sw))
 
+    @_result_as_tensor
     def result(self) -> float:
-        """The mean so far (0.0 before any update, as Keras)."""
+        """The mean so far (0.0 before any update, as Keras); as every metric's result, one
+        number comes as :class:`npconv.tensor.Scalar` (a float with Keras's ``numpy()``),
+        several as :class:`npconv.tensor.Tensor`."""
         return self.total / self.count if self.count else 0.0
 
     def __call__(self, *args, **kwargs):
