@@ -298,3 +298,20 @@ def test_metric_results_answer_numpy_as_keras_tensors():
         assert f"{value:.3f}" == f"{float(value):.3f}"
     assert counter.result().numpy() == 4.0
     assert type(m.result() + 1) is np.float64  # arithmetic gives plain NumPy numbers
+
+
+def test_loss_results_answer_numpy_as_keras_tensors():
+    """Keras's loss objects give tensors: its pages read ``bce(y_true, y_pred).numpy()``
+    (0.815 in keras.losses.BinaryCrossentropy's docstring); reduction=None gives the
+    per-sample values as a tensor too."""
+    import json
+
+    y_true = np.array([[0.0, 1.0], [0.0, 0.0]])
+    y_pred = np.array([[0.6, 0.4], [0.4, 0.6]])
+    bce = npconv.losses.BinaryCrossentropy()
+    value = bce(y_true, y_pred)
+    assert value.numpy() == pytest.approx(0.815, abs=1e-3)
+    assert isinstance(value, float) and type(value.numpy()) is np.float64 and json.dumps(value)
+    per_sample = npconv.losses.MeanSquaredError(reduction=None)(y_true, y_pred)
+    np.testing.assert_allclose(per_sample.numpy(), [0.36, 0.26])
+    assert type(per_sample.numpy()) is np.ndarray

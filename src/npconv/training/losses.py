@@ -27,6 +27,7 @@ import numbers
 import numpy as np
 
 from ..ops import losses as L
+from ..tensor import as_result
 
 
 def _squeeze_or_expand(y_true: np.ndarray, y_pred: np.ndarray):
@@ -147,7 +148,8 @@ class Loss:
 
     # -- public API
     def __call__(self, y_true, y_pred, sample_weight=None):
-        """The reduced loss (the batch mean by default) as a Python float; with
+        """The reduced loss (the batch mean by default) as a Python float (an
+        :class:`npconv.tensor.Scalar`, which also answers Keras's ``.numpy()``); with
         ``reduction=None`` or ``"none"``, the weighted per-sample losses as Keras returns them:
         shape ``y_pred.shape[:-1]``, but ``(N, 1)`` for losses ``(N,)`` weighed by ``(N, 1)``
         (Keras's ``squeeze_or_expand_to_same_rank`` expands rank-1 losses to the weights)."""
@@ -157,8 +159,8 @@ class Loss:
             if values.ndim == 1 and np.ndim(sample_weight) == 2 and np.shape(
                     sample_weight)[-1] == 1:
                 weighted = weighted[:, None]
-            return weighted
-        return self._reduce(values, sample_weight)[0]
+            return as_result(weighted)
+        return as_result(self._reduce(values, sample_weight)[0])
 
     def forward_backward(self, y_true, y_pred, sample_weight=None):
         """``(loss, d_y_pred)``: the reduced loss and its gradient, shape and dtype of y_pred."""
