@@ -64,7 +64,7 @@ def embedding_forward(ids, table):
 
 
 def embedding_backward(d_out, cache: EmbeddingCache) -> np.ndarray:
-    """The table's gradient (V, D), in ``d_out``'s float dtype: each row the sum of the
+    """The table's gradient (V, D), in the table's dtype: each row the sum of the
     output gradients of the positions that read it (zero for rows never read)."""
     d_out = np.asarray(d_out)
     vocab, dim = cache.table_shape
@@ -72,7 +72,7 @@ def embedding_backward(d_out, cache: EmbeddingCache) -> np.ndarray:
     if d_out.shape != expected:
         raise ValueError(f"embedding_backward: expected d_out of shape {expected} (the "
                          f"forward output's). Received shape {d_out.shape}")
-    dtype = d_out.dtype if d_out.dtype.kind == "f" else cache.dtype
+    dtype = cache.dtype  # (the table's: a float64 d_out gives a float32 table float32)
     d_table = np.zeros((vocab, dim), dtype=dtype)
     flat = cache.ids.reshape(-1)
     if flat.size == 0:
