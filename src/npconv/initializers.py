@@ -240,6 +240,9 @@ _BY_NAME = {
     "variance_scaling": VarianceScaling,
     "truncated_normal": TruncatedNormal,
     "orthogonal": Orthogonal,
+    # Keras's short aliases (Embedding's default embeddings_initializer is "uniform")
+    "uniform": RandomUniform,
+    "normal": RandomNormal,
 }
 #: Keras's class names of the same (``"GlorotUniform"``, as Keras 3's configs write them).
 _BY_CLASS_NAME = {"".join(part.title() for part in name.split("_")): cls

@@ -24,6 +24,7 @@ from .core import (
     SpatialDropout2D,
 )
 from .depthwise_conv import DepthwiseConv2D, SeparableConv2D
+from .embedding import Embedding
 from .image_preprocessing import CenterCrop, RandomBrightness, RandomContrast, RandomCrop, Resizing
 from .input import Input, InputLayer
 from .lambda_layer import Lambda
@@ -131,4 +132,5 @@ __all__ = [
     "AveragePooling1D", "AvgPool1D", "Cropping1D", "GlobalAveragePooling1D", "GlobalAvgPool1D",
     "GlobalMaxPool1D", "GlobalMaxPooling1D", "MaxPool1D", "MaxPooling1D", "SpatialDropout1D",
     "UpSampling1D", "ZeroPadding1D",
+    "Embedding",
 ]

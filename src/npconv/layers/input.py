@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numbers
 
+import numpy as np
+
 from .base import Layer, SymbolicTensor
 
 
@@ -11,6 +13,9 @@ class InputLayer(Layer):
     """Declares the shape of a model's input (without the batch dimension).
 
     Calling it on an array returns the array unchanged after checking its shape.
+    ``dtype``: float32/float64 (the array is cast to it), or an integer dtype ("int32",
+    "int64": ids for an ``Embedding``), which keeps integer arrays as they are and refuses
+    others.
     """
 
     batch_independent = True
@@ -41,7 +46,13 @@ class InputLayer(Layer):
                                        or isinstance(batch_size, bool) or batch_size < 1):
             raise ValueError(f"InputLayer: expected batch_size to be a positive int or None. "
                              f"Received: batch_size={batch_size!r}")
-        super().__init__(name=name, **kwargs)
+        dtype = kwargs.pop("dtype", None)
+        #: An integer dtype of the ids this input takes (Keras's Input(dtype="int64")), or None.
+        self.integer_dtype = None
+        if dtype is not None and np.dtype(dtype).kind in "iu":
+            self.integer_dtype, dtype = np.dtype(dtype), None
+        super().__init__(name=name, dtype=dtype, **kwargs)
+        self.keeps_integer_input = self.integer_dtype is not None
         self.shape = shape
         self.batch_size = None if batch_size is None else int(batch_size)
         self.built = True
@@ -56,6 +67,15 @@ class InputLayer(Layer):
             raise ValueError(f"{self.name}: expected input of shape (batch,) + {expected}. "
                              f"Received an input of shape {tuple(shape)}")
 
+    def _prepare_input(self, x):
+        if self.integer_dtype is None:
+            return super()._prepare_input(x)
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "iu":
+            raise TypeError(f"{self.name}: expected integer ids (the input's dtype is "
+                            f"{self.integer_dtype}). Received dtype {arr.dtype}")
+        return arr
+
     def call(self, x, training=False):
         return x
 
@@ -65,6 +85,8 @@ class InputLayer(Layer):
     def get_config(self):
         config = super().get_config()
         config.update(shape=list(self.shape), batch_size=self.batch_size)
+        if self.integer_dtype is not None:
+            config["dtype"] = self.integer_dtype.name
         return config
 
 

@@ -40,6 +40,7 @@ from .depthwise_conv import (
     separable_conv2d_backward,
     separable_conv2d_forward,
 )
+from .embedding import embedding_backward, embedding_forward
 from .losses import softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from .merge import (
     average_backward,
@@ -93,6 +94,7 @@ __all__ = [
     "average_backward", "average_forward", "maximum_backward", "maximum_forward",
     "minimum_backward", "minimum_forward", "subtract_backward", "subtract_forward",
     "crop2d_backward", "crop2d_forward",
+    "embedding_backward", "embedding_forward",
 ]
 
 
