@@ -195,21 +195,32 @@ class _GlobalPooling(Layer):
         return config
 
 
-class GlobalAveragePooling2D(_GlobalPooling):
-    """The mean of each channel over height and width (seed 000: ``[[15, 16]]``)."""
+class GlobalMean:
+    """Mixin (before a global pooling base): each channel's mean,
+    :func:`global_avg_pool2d_forward`."""
 
     _forward = staticmethod(pool_ops.global_avg_pool2d_forward)
     _backward = staticmethod(pool_ops.global_avg_pool2d_backward)
 
 
-class GlobalMaxPooling2D(_GlobalPooling):
+class GlobalMax:
+    """Mixin (before a global pooling base): each channel's maximum,
+    :func:`global_max_pool2d_forward` (the gradient split evenly among tied maxima, as
+    Keras's ``ops.max``)."""
+
+    _forward = staticmethod(pool_ops.global_max_pool2d_forward)
+    _backward = staticmethod(pool_ops.global_max_pool2d_backward)
+
+
+class GlobalAveragePooling2D(GlobalMean, _GlobalPooling):
+    """The mean of each channel over height and width (seed 000: ``[[15, 16]]``)."""
+
+
+class GlobalMaxPooling2D(GlobalMax, _GlobalPooling):
     """The maximum of each channel over height and width (seed 000: ``[[30, 31]]``).
 
     Gradient: split evenly among each channel's tied maxima (as Keras's ``ops.max``).
     """
-
-    _forward = staticmethod(pool_ops.global_max_pool2d_forward)
-    _backward = staticmethod(pool_ops.global_max_pool2d_backward)
 
 
 MaxPool2D = MaxPooling2D

@@ -17,9 +17,8 @@ Aliases, as in Keras: ``MaxPool1D``, ``AvgPool1D``, ``GlobalMaxPool1D``, ``Globa
 
 from __future__ import annotations
 
-from ..ops import pool as pool_ops
 from ._steps import StepsAsRow, as_single
-from .pooling import MaxWindows, MeanWindows, _GlobalPooling, _WindowPooling
+from .pooling import GlobalMax, GlobalMean, MaxWindows, MeanWindows, _GlobalPooling, _WindowPooling
 
 __all__ = ["AveragePooling1D", "AvgPool1D", "GlobalAveragePooling1D", "GlobalAvgPool1D",
            "GlobalMaxPool1D", "GlobalMaxPooling1D", "MaxPool1D", "MaxPooling1D"]
@@ -82,15 +81,12 @@ class _GlobalPooling1D(StepsAsRow, _GlobalPooling):
         self._check_steps(shape)
 
 
-class GlobalAveragePooling1D(_GlobalPooling1D):
+class GlobalAveragePooling1D(GlobalMean, _GlobalPooling1D):
     """The mean of each channel over the steps.
 
     Keras's call argument ``mask`` (steps left out of the mean) is not supported: npconv has
     no masking; a call with a mask other than None is an error.
     """
-
-    _forward = staticmethod(pool_ops.global_avg_pool2d_forward)
-    _backward = staticmethod(pool_ops.global_avg_pool2d_backward)
 
     def __call__(self, inputs, training=None, mask=None, **kwargs):
         if mask is not None:
@@ -100,14 +96,11 @@ class GlobalAveragePooling1D(_GlobalPooling1D):
         return super().__call__(inputs, training=training, **kwargs)
 
 
-class GlobalMaxPooling1D(_GlobalPooling1D):
+class GlobalMaxPooling1D(GlobalMax, _GlobalPooling1D):
     """The maximum of each channel over the steps.
 
     Gradient: split evenly among each channel's tied maxima (as Keras's ``ops.max``).
     """
-
-    _forward = staticmethod(pool_ops.global_max_pool2d_forward)
-    _backward = staticmethod(pool_ops.global_max_pool2d_backward)
 
 
 MaxPool1D = MaxPooling1D
