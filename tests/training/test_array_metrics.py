@@ -297,3 +297,22 @@ def test_array_metrics_of_a_model_with_two_outputs():
     assert type(history.history["b_accuracy"][0]) is float
     values = model.evaluate(x, [y, y], verbose=0)
     assert [np.shape(v) for v in values] == [(), (), (), (3,), (), (2,)]
+
+
+def test_plot_history_leaves_array_metrics_out(tmp_path):
+    """read_history turned every value into a float: a History or CSVLogger file with an
+    F1Score() was "only length-1 arrays can be converted" / "not a history CSV"."""
+    pytest.importorskip("matplotlib")
+    from npconv.viz.plots import plot_history, read_history
+
+    x, y = _data()
+    model = _model(extra=["accuracy"])
+    path = tmp_path / "log.csv"
+    history = model.fit(x, y, epochs=2, batch_size=6, verbose=0, validation_data=(x, y),
+                        callbacks=[callbacks.CSVLogger(path)])
+    for source in (history, history.history, path):
+        logs = read_history(source)
+        assert sorted(logs) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+        np.testing.assert_allclose(logs["loss"], history.history["loss"])
+        plot_history(source, path=tmp_path / "h.png")
+        assert (tmp_path / "h.png").stat().st_size > 0
