@@ -125,20 +125,6 @@ def test_names_of_metrics_that_need_arguments_say_so(name, needs):
         metrics.get(name)
 
 
-@pytest.mark.parametrize("metric, message", [
-    (lambda: metrics.F1Score(), r"F1Score 'f1_score' has average=None, so its result is one "
-                                r"score per class.*pass average='macro'"),
-    (lambda: metrics.R2Score(class_aggregation=None),
-     r"R2Score 'r2_score' has class_aggregation=None, so its result is one score per output"),
-    (lambda: metrics.TruePositives(thresholds=[0.2, 0.8]),
-     r"TruePositives 'true_positives' has 2 thresholds, so its result is a list.*compile one "
-     r"per threshold, e.g\. TruePositives\(thresholds=0\.3, name='true_positives_at_0\.3'\)")])
-def test_compile_refuses_metrics_with_several_values(metric, message):
-    model = npconv.Sequential([layers.Input((3,)), layers.Dense(2, activation="sigmoid")])
-    with pytest.raises(ValueError, match=r"sequential\.compile: metrics: " + message):
-        model.compile("sgd", "binary_crossentropy", metrics=[metric()])
-
-
 # -------------------------------------------------------------- fit, evaluate, saving
 def segmentation_model():
     model = npconv.Sequential([

@@ -140,15 +140,17 @@ def test_bad_arguments_and_inputs():
 
 
 @pytest.mark.parametrize("cls", [npconv.metrics.Precision, npconv.metrics.Recall])
-def test_compile_refuses_a_list_of_thresholds_by_name(cls):
-    """Its result is a list, and evaluate failed with "float() argument must be ... not
-    'list'" deep in the loop; standalone it still works."""
+def test_a_list_of_thresholds_in_compile_gives_one_value_per_threshold(cls):
+    """Its result is a list (evaluate failed with "float() argument must be ... not 'list'"
+    deep in the loop, then compile refused it); as Keras, evaluate gives an array of one value
+    per threshold, and one threshold in a list a number."""
     model = npconv.Sequential([npconv.Input((3,)), npconv.layers.Dense(1, activation="sigmoid")])
-    with pytest.raises(ValueError, match=rf"compile: metrics: {cls.__name__} '\w+' has 2 "
-                                         r"thresholds.*compile one per threshold"):
-        model.compile("adam", "binary_crossentropy", metrics=[cls(thresholds=[0.3, 0.6])])
+    model.compile("adam", "binary_crossentropy", metrics=[cls(thresholds=[0.3, 0.6])])
+    loss, values = model.evaluate(np.ones((4, 3)), np.ones(4), verbose=0)
+    assert type(values) is np.ndarray and values.shape == (2,)
     model.compile("adam", "binary_crossentropy", metrics=[cls(thresholds=[0.3])])
-    assert len(model.evaluate(np.ones((4, 3)), np.ones(4), verbose=0)) == 2
+    loss, value = model.evaluate(np.ones((4, 3)), np.ones(4), verbose=0)
+    assert type(value) is float
     metric = cls(thresholds=[0.3, 0.6])
     metric.update_state(np.array([1, 0, 1]), np.array([0.4, 0.5, 0.7]))
     assert len(metric.result()) == 2

@@ -201,3 +201,32 @@ def test_a_log_dir_that_cannot_be_made_is_an_error_naming_the_callback(tmp_path)
     with pytest.raises(NotADirectoryError,
                        match=r"TensorBoard: cannot write the logs into .*file/logs/train"):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[TensorBoard(tmp_path / "file" / "logs")])
+
+
+def test_array_metrics_are_left_out_of_the_scalars_with_one_warning(tmp_path):
+    """F1Score() gives one score per class: not a scalar, so not an epoch_f1_score scalar
+    (Keras's tf.summary.scalar fails on it); the other logs are written as before."""
+    import warnings
+
+    from npconv.metrics import F1Score
+
+    x, y = _data()
+    model = _model()
+    y_hot = np.eye(2, dtype=np.float32)[y]
+    model.compile(optimizer="sgd", loss="categorical_crossentropy",
+                  metrics=["accuracy", F1Score()])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(x, y_hot, epochs=2, batch_size=10, verbose=0, validation_data=(x, y_hot),
+                  callbacks=[TensorBoard(tmp_path / "logs", update_freq=1)])
+        model.evaluate(x, y_hot, verbose=0, callbacks=[TensorBoard(tmp_path / "eval")])
+    messages = [str(w.message) for w in caught if "TensorBoard" in str(w.message)]
+    assert sorted(m.split("'")[1] for m in messages) == ["f1_score", "f1_score",
+                                                         "val_f1_score"], messages
+    assert all("is an array of 2 values" in m for m in messages)
+    train = _read(tmp_path / "logs" / "train").Tags()["scalars"]
+    validation = _read(tmp_path / "logs" / "validation").Tags()["scalars"]
+    assert {"epoch_loss", "epoch_accuracy", "batch_loss"} <= set(train)
+    assert not [t for t in train + validation if "f1_score" in t]
+    assert {"epoch_loss", "epoch_accuracy", "evaluation_loss_vs_iterations"} <= set(validation)
+    assert len(_read(tmp_path / "logs" / "train").Scalars("epoch_loss")) == 2

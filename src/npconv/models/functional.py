@@ -834,13 +834,10 @@ class Model:
 
     def get_metrics_result(self) -> dict:
         """``{name: value}`` of :attr:`metrics` as they stand (Keras's), as Python floats
-        (a list of floats for a metric with several thresholds)."""
-        results = {}
-        for metric in self.metrics:
-            value = metric.result()
-            results[metric.name] = ([float(v) for v in value]
-                                    if isinstance(value, (list, tuple)) else float(value))
-        return results
+        (a NumPy array for a metric with several values: one per class or threshold)."""
+        from ..training.log_values import log_value
+
+        return {metric.name: log_value(metric.result()) for metric in self.metrics}
 
     @property
     def metrics_names(self) -> list[str]:

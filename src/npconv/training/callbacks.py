@@ -7,7 +7,9 @@
 ``on_predict_batch_begin/end`` (the batch's ``{"outputs": ...}`` at each batch end).
 
 ``logs`` are dicts of floats: ``loss`` and the metrics (running means over the epoch or the
-evaluation so far), plus ``val_*`` entries at the end of an epoch when there is validation data.
+evaluation so far), plus ``val_*`` entries at the end of an epoch when there is validation data;
+a metric with one value per class or threshold (``F1Score()``) gives a 1-D array there, shown
+and written as Keras does (see :mod:`npconv.training.log_values`).
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ import math
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
+
+from .log_values import csv_cell, monitored_number, shown_number
 
 
 class Callback:
@@ -62,17 +67,19 @@ class Callback:
 
 
 class History(Callback):
-    """Records every epoch's logs: ``history.history["loss"]`` is a list, one value per epoch."""
+    """Records every epoch's logs: ``history.history["loss"]`` is a list, one value per epoch
+    (a float, or an array for a metric with one value per class or threshold, as Keras)."""
 
     def __init__(self):
         super().__init__()
-        self.history: dict[str, list[float]] = {}
+        self.history: dict[str, list] = {}
         self.epoch: list[int] = []
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch.append(epoch)
         for key, value in (logs or {}).items():
-            self.history.setdefault(key, []).append(float(value))
+            self.history.setdefault(key, []).append(
+                float(value) if np.ndim(value) == 0 else np.array(value))
 
 
 class ProgbarLogger(Callback):
@@ -97,13 +104,12 @@ class ProgbarLogger(Callback):
         if self._bar is not None:
             self._bar.update(1)
             if batch % 10 == 0 or batch + 1 == self.steps:
-                self._bar.set_postfix({k: f"{v:.4f}" for k, v in (logs or {}).items()},
-                                      refresh=False)
+                self._bar.set_postfix(_postfix(logs), refresh=False)
 
     def on_epoch_end(self, epoch, logs=None):
-        text = " - ".join(f"{k}: {v:.4f}" for k, v in (logs or {}).items())
+        text = " - ".join(f"{k}: {v}" for k, v in _postfix(logs).items())
         if self._bar is not None:
-            self._bar.set_postfix({k: f"{v:.4f}" for k, v in (logs or {}).items()})
+            self._bar.set_postfix(_postfix(logs))
             self._bar.close()
             self._bar = None
         elif self.verbose == 2:
@@ -117,6 +123,11 @@ class ProgbarLogger(Callback):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def _postfix(logs) -> dict:
+    """The progress display's ``{name: "0.1234"}``: an array's mean, as Keras's Progbar."""
+    return {k: f"{shown_number(v):.4f}" for k, v in (logs or {}).items()}
 
 
 class CallbackList:
@@ -204,6 +215,13 @@ class _Monitor(Callback):
                   f"(available: {sorted(logs or {})}); skipping", file=sys.stderr)
         return value
 
+    def _number(self, logs):
+        """:meth:`_current` as a float (None when missing); an array is a ValueError, as
+        it cannot be ordered against the best so far."""
+        value = self._current(logs)
+        return None if value is None else monitored_number(value, self.monitor,
+                                                           type(self).__name__)
+
     def _improved(self, value, reference=None) -> bool:
         """``value`` beats ``reference`` (default: the best so far) by more than min_delta."""
         reference = self.best if reference is None else reference
@@ -236,7 +254,7 @@ class EarlyStopping(_Monitor):
         self.best = math.inf if self.mode == "min" else -math.inf
 
     def on_epoch_end(self, epoch, logs=None):
-        value = self._current(logs)
+        value = self._number(logs)
         if value is None or epoch < self.start_from_epoch:
             return
         if self.restore_best_weights and self.best_weights is None:
@@ -310,8 +328,13 @@ class ModelCheckpoint(_Monitor):
 
     def _save(self, epoch, batch, logs):
         logs = logs or {}
-        if self.save_best_only:
-            value = self._current(logs)
+        value = self._current(logs) if self.save_best_only else None
+        if value is not None and np.ndim(value):
+            # Keras's ModelCheckpoint warns and saves as with save_best_only=False
+            warnings.warn("Can save best model only when `monitor` is a scalar value. "
+                          f"Received: {value}. Falling back to `save_best_only=False`.",
+                          stacklevel=2)
+        elif self.save_best_only:
             if value is None or not self._improved(value):
                 return
             self.best = value
@@ -354,7 +377,7 @@ class ReduceLROnPlateau(_Monitor):
         self.best = math.inf if self.mode == "min" else -math.inf
 
     def on_epoch_end(self, epoch, logs=None):
-        value = self._current(logs)
+        value = self._number(logs)
         if logs is not None:
             logs["learning_rate"] = float(_current_lr(self.model.optimizer))
         if value is None:
@@ -524,7 +547,7 @@ class CSVLogger(Callback):
             self._writer = csv.writer(self._file, delimiter=self.separator)
             if not self._header_written:
                 self._writer.writerow(["epoch"] + self._keys)
-        self._writer.writerow([epoch] + [logs.get(k, "") for k in self._keys])
+        self._writer.writerow([epoch] + [csv_cell(logs.get(k, "")) for k in self._keys])
         self._file.flush()
 
     def on_train_end(self, logs=None):

@@ -35,7 +35,6 @@ from .metrics import (
     _counts_at_thresholds,
     _divide_no_nan,
     _entry_weights,
-    _one_per_threshold,
     _same_shape,
 )
 
@@ -125,9 +124,6 @@ class _ConfusionCount(Metric):
         if len(self.accumulator) == 1:
             return float(self.accumulator[0])
         return [float(v) for v in self.accumulator]
-
-    def _several_values(self):
-        return _one_per_threshold(self, len(self._thresholds))
 
     def get_config(self) -> dict:
         return {"name": self.name, "dtype": _dtype_name(self),

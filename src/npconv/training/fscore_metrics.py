@@ -103,12 +103,6 @@ class FBetaScore(Metric):
             return float(np.mean(score))
         return np.array(score)
 
-    def _several_values(self):
-        if self.average is not None:
-            return None
-        return ("has average=None, so its result is one score per class",
-                "pass average='macro' (or 'micro' or 'weighted') for one number")
-
     def get_config(self) -> dict:
         return {"name": self.name, "dtype": str(self.dtype), "average": self.average,
                 "beta": self.beta, "threshold": self.threshold}

@@ -24,6 +24,7 @@ from . import callbacks as callbacks_module
 from . import losses as losses_module
 from . import metrics as metrics_module
 from . import optimizers as optimizers_module
+from .log_values import log_value, shown_number
 
 
 # ---------------------------------------------------------------------------- compile
@@ -127,16 +128,9 @@ def _check_specs(model, specs, loss, what):
     """An unknown name is an error at compile, not at the first fit."""
     for spec in specs:
         try:
-            metric = metrics_module.get(spec, loss=loss)
+            metrics_module.get(spec, loss=loss)
         except ValueError as exc:
             raise ValueError(f"{model.name}.compile: {what}: {exc}") from None
-        several = metric._several_values()
-        if several is not None:
-            why, instead = several
-            raise ValueError(
-                f"{model.name}.compile: {what}: {type(metric).__name__} {metric.name!r} "
-                f"{why}, and the logs (History, the progress bar, callbacks) hold one number "
-                f"per metric: {instead}, or call this one's update_state/result yourself")
 
 
 def _check_distinct_instances(model, specs):
@@ -563,10 +557,10 @@ def predict_on_batch(model, x):
 
 def _format_results(loss_value, metric_objs, return_dict):
     if return_dict:
-        return {"loss": loss_value, **{m.name: float(m.result()) for m in metric_objs}}
+        return {"loss": loss_value, **{m.name: log_value(m.result()) for m in metric_objs}}
     if not metric_objs:
         return loss_value
-    return [loss_value] + [float(m.result()) for m in metric_objs]
+    return [loss_value] + [log_value(m.result()) for m in metric_objs]
 
 
 # ---------------------------------------------------------------------------- fit
@@ -685,7 +679,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
                 batch_loss, count = _train_step(model, xb, yb, metric_objs, sw, warned)
                 loss_sum += batch_loss * count
                 seen += count
-                logs = {"loss": loss_sum / seen, **{m.name: float(m.result()) for m in metric_objs}}
+                logs = {"loss": loss_sum / seen,
+                        **{m.name: log_value(m.result()) for m in metric_objs}}
                 _report_loss(model, logs["loss"])
                 cb_list.on_train_batch_end(step, logs)
                 if model.stop_training:
@@ -862,18 +857,18 @@ def _evaluate_batches(model, data, callbacks, verbose, return_dict, from_source,
         seen += count
         _update_metrics(metric_objs, yb, y_pred, sw)
         logs = {"loss": (loss_sum + penalty_sum) / seen,
-                **{m.name: float(m.result()) for m in metric_objs}}
+                **{m.name: log_value(m.result()) for m in metric_objs}}
         cb_list.on_test_batch_end(step, logs)
         if bar is not None:
             bar.update(1)
-            bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()})
+            bar.set_postfix({k: f"{shown_number(v):.4f}" for k, v in logs.items()})
     if bar is not None:
         bar.close()
     if logs is None:
         cb_list.on_test_end({})  # (every on_test_begin gets its on_test_end)
         return None
     loss_value = (loss_sum + penalty_sum) / seen
-    logs = {"loss": loss_value, **{m.name: float(m.result()) for m in metric_objs}}
+    logs = {"loss": loss_value, **{m.name: log_value(m.result()) for m in metric_objs}}
     if verbose == 2:
         _print_summary_line(step + 1, time.perf_counter() - start, logs)
     _report_loss(model, loss_value)
@@ -953,7 +948,8 @@ def _format_step_time(seconds: float) -> str:
 def _print_summary_line(steps: int, seconds: float, logs: dict) -> None:
     """verbose=2's one line, as Keras prints it: ``313/313 - 1s - 3ms/step - loss: 0.0325``."""
     parts = [f"{steps}/{steps}", f"{seconds:.0f}s", _format_step_time(seconds / steps)]
-    parts += [f"{k}: {v:.4f}" if abs(v) > 1e-3 else f"{k}: {v:.4e}" for k, v in logs.items()]
+    shown = {k: shown_number(v) for k, v in logs.items()}  # an array: its mean, as Keras
+    parts += [f"{k}: {v:.4f}" if abs(v) > 1e-3 else f"{k}: {v:.4e}" for k, v in shown.items()]
     print(" - ".join(parts), file=sys.stdout, flush=True)
 
 

@@ -307,11 +307,6 @@ class Metric:
     def from_config(cls, config):
         return cls(**config)
 
-    def _several_values(self):
-        """``(why, what to do instead)`` when ``result()`` gives several values (one per
-        threshold, per class), which the logs of fit and evaluate cannot hold; else None."""
-        return None
-
     def __repr__(self) -> str:
         result = self.result()
         if np.ndim(result):  # one value per threshold or per class
@@ -506,9 +501,6 @@ class _ConfusionCounts(Metric):
         if len(values) > 1:
             return [float(v) for v in values]
         return float(values[0])  # one threshold, even in a list: a number, as Keras
-
-    def _several_values(self):
-        return _one_per_threshold(self, len(self.thresholds))
 
     def get_config(self) -> dict:
         thresholds = self.init_thresholds
@@ -776,16 +768,6 @@ class AUC(Metric):
                 "label_weights": None if self.label_weights is None
                 else [float(w) for w in self.label_weights],
                 "from_logits": self.from_logits}
-
-
-def _one_per_threshold(metric, n_thresholds):
-    """:meth:`Metric._several_values` of a metric with one result per threshold."""
-    if n_thresholds == 1:
-        return None
-    kind = type(metric).__name__
-    return (f"has {n_thresholds} thresholds, so its result is a list",
-            f"compile one per threshold, e.g. {kind}(thresholds=0.3, "
-            f"name='{metric.name}_at_0.3')")
 
 
 def _entry_weights(sample_weight, shape, where) -> np.ndarray:

@@ -111,13 +111,6 @@ class R2Score(Metric):
                 score = 1 - (1 - score) * (n - 1) / (n - p - 1)
         return float(score) if np.ndim(score) == 0 else np.array(score)
 
-    def _several_values(self):
-        if self.class_aggregation is not None:
-            return None
-        return ("has class_aggregation=None, so its result is one score per output",
-                "pass class_aggregation='uniform_average' (or 'variance_weighted_average') "
-                "for one number")
-
     def get_config(self) -> dict:
         return {"name": self.name, "dtype": str(self.dtype),
                 "class_aggregation": self.class_aggregation,

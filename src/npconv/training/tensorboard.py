@@ -16,6 +16,10 @@ What is written (Keras's layout, so TensorBoard shows train and validation as tw
   and, as Keras, ``evaluation_loss_vs_iterations`` ... at the end of every evaluation (fit's
   validation passes, ``model.evaluate(..., callbacks=[tb])``), step = optimizer iterations.
 
+A log that is an array (``F1Score()``'s one score per class, a Precision with several
+thresholds) is not a scalar: it is left out of the scalar summaries, with one warning per
+name (Keras hands it to ``tf.summary.scalar``, which fails with "Expected scalar shape").
+
 Steps are epochs (0-based, as Keras). Needs tensorboardX (``pip install 'npconv[tensorboard]'``);
 viewing needs the ``tensorboard`` package.
 """
@@ -26,6 +30,7 @@ import itertools
 import math
 import numbers
 import os
+import warnings
 
 import numpy as np
 
@@ -115,6 +120,7 @@ class TensorBoard(Callback):
         self.sample_images = None if sample_images is None else np.asarray(sample_images)
         _summary_writer()   # fail at construction, not at the end of the first epoch
         self._writers: dict = {}
+        self._skipped: set = set()  # the array logs already warned about
         self._batch_step = 0
 
     # ------------------------------------------------------------------ writers
@@ -148,7 +154,7 @@ class TensorBoard(Callback):
         if self.update_freq == "epoch" or self._batch_step % self.update_freq:
             return
         writer = self._writer("train")
-        for key, value in (logs or {}).items():
+        for key, value in self._scalars(logs).items():
             writer.add_scalar(f"batch_{key}", float(value), self._batch_step)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -158,7 +164,7 @@ class TensorBoard(Callback):
             if lr is not None:
                 logs["learning_rate"] = lr
         train, validation = self._writer("train"), None
-        for key, value in logs.items():
+        for key, value in self._scalars(logs).items():
             if key.startswith("val_"):
                 validation = validation or self._writer("validation")
                 validation.add_scalar(f"epoch_{key[4:]}", float(value), epoch)
@@ -181,7 +187,7 @@ class TensorBoard(Callback):
         if not logs or iterations is None:
             return
         writer = self._writer("validation")
-        for key, value in logs.items():
+        for key, value in self._scalars(logs).items():
             writer.add_scalar(f"evaluation_{key}_vs_iterations", float(value), int(iterations))
         writer.flush()
 
@@ -189,6 +195,20 @@ class TensorBoard(Callback):
         self._close()
 
     # ------------------------------------------------------------------ content
+    def _scalars(self, logs) -> dict:
+        """The logs that are one number; an array (one value per class or threshold) is
+        left out, with a warning the first time its name comes."""
+        scalars = {}
+        for key, value in (logs or {}).items():
+            if np.ndim(value) == 0:
+                scalars[key] = value
+            elif key not in self._skipped:
+                self._skipped.add(key)
+                warnings.warn(f"TensorBoard: {key!r} is an array of {np.size(value)} values "
+                              "(one per class or threshold), not a scalar: it is not written "
+                              "to the scalar summaries", stacklevel=2)
+        return scalars
+
     def _learning_rate(self):
         optimizer = getattr(self.model, "optimizer", None)
         lr = getattr(optimizer, "learning_rate", None)

@@ -174,11 +174,14 @@ def read_history(history) -> dict[str, list[float]]:
     """Per-epoch metrics ``{name: [values]}`` from a ``History``, a dict, a CSV file (as
     ``CSVLogger`` writes: ``epoch`` then the logs), a JSON file (as ``npconv train``'s
     ``history.json``: ``{"epoch": [...], "loss": [...], ...}``) or a run folder holding
-    ``history.csv`` (or ``history.json``)."""
+    ``history.csv`` (or ``history.json``). A metric with one value per class or threshold
+    (``F1Score()``: arrays in a History, ``"[0.25, 0.0, 0.5]"`` cells in a CSVLogger file)
+    is left out: the curves are of numbers."""
     if hasattr(history, "history") and isinstance(history.history, dict):
         history = history.history
     if isinstance(history, dict):
-        return {str(k): [float(v) for v in vals] for k, vals in history.items()}
+        return {str(k): [float(v) for v in vals] for k, vals in history.items()
+                if not any(np.ndim(v) for v in vals)}
     path = os.fspath(history)
     if os.path.isdir(path):
         csv_path, json_path = (os.path.join(path, n) for n in ("history.csv", "history.json"))
@@ -201,10 +204,15 @@ def read_history(history) -> dict[str, list[float]]:
         raise ValueError(f"plot_history: {path} holds no epochs")
     try:
         return {k: [float(r[k]) for r in rows if r.get(k) not in (None, "")]
-                for k in rows[0] if k != "epoch"}
+                for k in rows[0] if k != "epoch" and not _array_column(rows, k)}
     except (TypeError, ValueError) as err:
         raise ValueError(f"plot_history: {path} is not a history CSV ({err}); {expected}"
                          ) from None
+
+
+def _array_column(rows, key) -> bool:
+    """Whether a CSVLogger column holds arrays (Keras's ``"[v1, v2, ...]"`` cells)."""
+    return any(str(r.get(key) or "").startswith('"[') for r in rows)
 
 
 def _history_from_json(text: str, path: str, expected: str) -> dict[str, list[float]]:
