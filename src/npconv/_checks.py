@@ -33,6 +33,16 @@ def as_pair(value, name: str, where: str, *, minimum: int = 1) -> tuple[int, int
     return pair
 
 
+def positive_int(value, name: str, where: str) -> int:
+    """``value`` as a Python int >= 1 (a NumPy integer too, never a bool), or a ValueError
+    naming ``where`` and the argument ``name``."""
+    if (not isinstance(value, (numbers.Integral, np.integer)) or isinstance(value, bool)
+            or value < 1):
+        raise ValueError(f"{where}: expected {name} to be a positive int. "
+                         f"Received: {name}={value!r}")
+    return int(value)
+
+
 def check_rank(x: np.ndarray, rank: int, where: str, layout: str = "") -> None:
     """Raise unless ``x`` has exactly ``rank`` dimensions."""
     if x.ndim != rank:

@@ -85,7 +85,7 @@ def test_dense_errors():
     layer(np.ones((2, 4)))
     with pytest.raises(ValueError, match=r"dense.*last dimension 4.*\(2, 5\)"):
         layer(np.ones((2, 5)))
-    with pytest.raises(ValueError, match="positive integer.*units=0"):
+    with pytest.raises(ValueError, match="positive int.*units=0"):
         Dense(0)
     with pytest.raises(ValueError, match="units=2.5"):
         Dense(2.5)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 from .. import initializers
+from .._checks import positive_int
 from ..ops.conv_transpose import (
     _check_mode,
     conv2d_transpose_backward,
@@ -21,7 +22,6 @@ from ..ops.conv_transpose import (
     conv_transpose_output_size,
 )
 from .conv import _WindowConv
-from .depthwise_conv import _positive_int
 
 __all__ = ["Conv2DTranspose"]
 
@@ -43,7 +43,7 @@ class _ConvTranspose(_WindowConv):
         super().__init__(kernel_size, strides, padding, dilation_rate, activation, use_bias,
                          data_format, **kwargs)
         where = self._where
-        self.filters = _positive_int(filters, "filters", where)
+        self.filters = positive_int(filters, "filters", where)
         self.output_padding = (None if output_padding is None
                                else self._window_arg(output_padding, "output_padding",
                                                      minimum=0))

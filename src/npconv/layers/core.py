@@ -21,6 +21,7 @@ import numbers
 import numpy as np
 
 from .. import initializers, regularizers
+from .._checks import positive_int
 from ..ops import activations
 from ..ops.core import (
     concrete_noise_shape,
@@ -39,14 +40,6 @@ __all__ = ["Dense", "Flatten", "Dropout", "SpatialDropout1D", "SpatialDropout2D"
            "Identity", "ActivityRegularization"]
 
 
-def _positive_int(value, name: str, where: str) -> int:
-    if not isinstance(value, (numbers.Integral, np.integer)) or isinstance(value, bool) \
-            or value < 1:
-        raise ValueError(f"{where}: expected {name} to be a positive integer. "
-                         f"Received: {name}={value!r}")
-    return int(value)
-
-
 class Dense(Layer):
     """Fully connected layer: ``activation(x @ kernel + bias)`` on the last axis of ``x``.
 
@@ -62,7 +55,7 @@ class Dense(Layer):
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
-        self.units = _positive_int(units, "units", f"Dense {self.name}")
+        self.units = positive_int(units, "units", f"Dense {self.name}")
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer, self.name)

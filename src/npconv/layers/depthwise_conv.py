@@ -16,11 +16,9 @@ Output size, padding forms and data_format as in :class:`npconv.layers.Conv2D`.
 from __future__ import annotations
 
 import math
-import numbers
-
-import numpy as np
 
 from .. import initializers, regularizers
+from .._checks import positive_int
 from ..ops.depthwise_conv import (
     depthwise_conv2d_backward,
     depthwise_conv2d_forward,
@@ -30,14 +28,6 @@ from ..ops.depthwise_conv import (
 from .conv import _WindowConv
 
 __all__ = ["DepthwiseConv2D", "SeparableConv2D"]
-
-
-def _positive_int(value, name, where):
-    if (not isinstance(value, (numbers.Integral, np.integer)) or isinstance(value, bool)
-            or value < 1):
-        raise ValueError(f"{where}: expected {name} to be a positive int. "
-                         f"Received: {name}={value!r}")
-    return int(value)
 
 
 def _regularizer(identifier, name, where):
@@ -61,7 +51,7 @@ class _DepthwiseConv(_WindowConv):
         super().__init__(kernel_size, strides, padding, dilation_rate, activation, use_bias,
                          data_format, **kwargs)
         where = self._where
-        self.depth_multiplier = _positive_int(depth_multiplier, "depth_multiplier", where)
+        self.depth_multiplier = positive_int(depth_multiplier, "depth_multiplier", where)
         self.depthwise_initializer = initializers.get(depthwise_initializer, self.name)
         self.bias_initializer = initializers.get(bias_initializer, self.name)
         self.depthwise_regularizer = _regularizer(depthwise_regularizer,
@@ -133,8 +123,8 @@ class _SeparableConv(_WindowConv):
         super().__init__(kernel_size, strides, padding, dilation_rate, activation, use_bias,
                          data_format, **kwargs)
         where = self._where
-        self.filters = _positive_int(filters, "filters", where)
-        self.depth_multiplier = _positive_int(depth_multiplier, "depth_multiplier", where)
+        self.filters = positive_int(filters, "filters", where)
+        self.depth_multiplier = positive_int(depth_multiplier, "depth_multiplier", where)
         self.depthwise_initializer = initializers.get(depthwise_initializer, self.name)
         self.pointwise_initializer = initializers.get(pointwise_initializer, self.name)
         self.bias_initializer = initializers.get(bias_initializer, self.name)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import warnings
 
 from .. import initializers, regularizers
+from .._checks import positive_int
 from ..ops.embedding import checked_ids, embedding_backward, embedding_forward
 from .base import Layer
-from .core import _positive_int
 
 __all__ = ["Embedding"]
 
@@ -48,8 +48,8 @@ class Embedding(Layer):
         if input_length is not None:  # Keras 3 warns the same and ignores it
             warnings.warn("Argument `input_length` is deprecated. Just remove it.",
                           stacklevel=2)
-        self.input_dim = _positive_int(input_dim, "input_dim", f"Embedding {self.name}")
-        self.output_dim = _positive_int(output_dim, "output_dim", f"Embedding {self.name}")
+        self.input_dim = positive_int(input_dim, "input_dim", f"Embedding {self.name}")
+        self.output_dim = positive_int(output_dim, "output_dim", f"Embedding {self.name}")
         self.embeddings_initializer = initializers.get(embeddings_initializer, self.name)
         try:
             self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
