@@ -29,11 +29,6 @@ def log_value(result):
     return np.array(values, dtype=values.dtype if values.dtype.kind == "f" else np.float64)
 
 
-def is_number(value) -> bool:
-    """Whether a log value is one number (not an array of several)."""
-    return np.ndim(value) == 0
-
-
 def shown_number(value) -> float:
     """The number the progress bar and the verbose lines show: the value, or the mean of an
     array (Keras's ``Progbar`` takes ``np.mean`` of a value that is not a float)."""
