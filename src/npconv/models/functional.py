@@ -908,9 +908,9 @@ class Model:
         each line (default ``print``). ``show_trainable=True`` adds Keras's "Trainable" column
         (Y, N, or - for a layer without weights). ``layer_range=[first, last]``: only the rows
         from the first layer whose name matches ``first`` to the last matching ``last``
-        (names or regular expressions; the totals stay the whole model's). ``expand_nested``
-        is accepted for Keras's calls: a model used as a layer is always shown expanded, as
-        its layers are this model's (see :meth:`_call_symbolic`). npconv's own, keywords:
+        (names or regular expressions; the totals stay the whole model's). A model used as a
+        layer is one row (its output shape and parameters); ``expand_nested=True`` shows its
+        layers under it, marked ``└`` (as Keras). npconv's own, keywords:
         ``show_cost=True`` adds the multiply-adds and activation memory at ``batch_size``.
         """
         from .summary import print_summary
