@@ -242,3 +242,18 @@ def test_a_model_called_twice_and_a_two_input_model_round_trip(tmp_path):
                                   model.predict([v, v + 1], verbose=0))
     assert [e.name for e in loaded.layers] == [e.name for e in model.layers]
     assert loaded.count_params() == model.count_params()
+
+
+def test_an_unbuilt_model_given_as_an_entry_is_built_with_the_outer_one():
+    """The tutorials' data_augmentation Sequential (no input shape) after an Input: the
+    summary's row for it asked its count_params, "the model has no input shape yet"."""
+    augment = Sequential([layers.RandomFlip("horizontal"), layers.Rescaling(0.5)],
+                         name="augment")
+    model = Sequential([Input((6, 6, 1)), augment, layers.Flatten(name="flat"),
+                        layers.Dense(2, name="out")])
+    assert augment.built and augment.output_shape == (None, 6, 6, 1)
+    assert _rows(model)[0] == (0, "augment (Sequential)", "(None, 6, 6, 1)", "0")
+    later = Sequential([Sequential([layers.Dense(3, name="d")], name="block"),
+                        layers.Dense(1, name="o")])
+    later(np.zeros((2, 5), np.float32))  # built by its first data
+    assert later.get_layer("block").count_params() == 18

@@ -143,6 +143,20 @@ class Sequential(Model):
         for layer in self._stack:
             x = layer(x)
         self._init_graph(self._input_layer.output, x)
+        self._build_model_entries()
+
+    def _build_model_entries(self) -> None:
+        """Build each model given as an entry unbuilt (``Sequential([Input(...), augment,
+        ...])``) for the shape it gets here, as Keras builds it with the outer model: its
+        ``count_params``, ``summary`` and ``get_config`` then work on it too."""
+        position = 0  # where the entry's layers start in the stack
+        for entry in self._entries:
+            size = len(entry._unique_layers()) if isinstance(entry, Model) else 1
+            if isinstance(entry, Model) and not entry._graph_ready and size:
+                shape = (self._node_shapes[position - 1] if position
+                         else (None, *self._input_layer.shape))
+                entry.build(tuple(shape))
+            position += size
 
     def __call__(self, x, training=None):
         if self._one_image(x):
