@@ -257,3 +257,22 @@ def test_an_unbuilt_model_given_as_an_entry_is_built_with_the_outer_one():
                         layers.Dense(1, name="o")])
     later(np.zeros((2, 5), np.float32))  # built by its first data
     assert later.get_layer("block").count_params() == 18
+
+
+def test_a_layer_running_inside_and_outside_a_nested_model_saves_flat(tmp_path):
+    """A layer shared by a nested model and the outer graph cannot be saved inside the
+    nested model's config (the file would make two layers of it): the model is saved layer by
+    layer, as before, and loads with one layer and one set of weights."""
+    dense = layers.Dense(4, name="both")
+    a = Input((4,))
+    sub = Model(a, dense(a), name="sub")
+    x = Input((4,), name="x")
+    model = Model(x, layers.Add(name="add")([sub(x), dense(x)]), name="m")
+    assert [e.name for e in model.layers] == ["x", "sub", "both", "add"]  # (called here too)
+    assert all(s.get("class_name") not in ("Functional", "Sequential")
+               for s in model.get_config()["layers"])
+    model.save(tmp_path / "m.keras")
+    loaded = npconv.models.load_model(tmp_path / "m.keras")
+    v = np.random.default_rng(4).standard_normal((3, 4)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict(v, verbose=0), model.predict(v, verbose=0))
+    assert loaded.count_params() == model.count_params() == 20
