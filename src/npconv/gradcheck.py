@@ -106,7 +106,7 @@ def _is_model(obj) -> bool:
 
 def _layers_of(obj):
     """The layers of a model or layer, and the sublayers of composite layers among them."""
-    layers = list(obj.layers) if _is_model(obj) else [obj]
+    layers = obj._flat_layers() if _is_model(obj) else [obj]  # (a nested model's layers)
     return [inner for layer in layers for inner in [layer, *_sublayers_of(layer)]]
 
 
@@ -238,7 +238,7 @@ def gradient_check(layer_or_model, x, y=None, loss=None, eps=1e-6, rtol=1e-5, ma
     # named "layer/weight" in a model or a composite layer (the sublayer that holds it)
     holder = {id(w): layer.name for layer in _layers_of(clone) for w in layer._weights
               if getattr(layer, "_graph", None) is None}
-    top = clone.layers if is_model else [clone]
+    top = clone._flat_layers() if is_model else [clone]
     nested = is_model or bool(getattr(clone, "_sublayer_list", ()))
     weights = [(f"{holder.get(id(w), layer.name)}/{w.name}" if nested else w.name, w)
                for layer in top for w in layer.trainable_weights]

@@ -186,7 +186,9 @@ def test_in_a_model_as_the_keras_tutorials_use_them(tmp_path):
     model.save(path)
     loaded = npconv.models.load_model(path)
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
-    random = [layer for layer in loaded.layers if type(layer).__name__.startswith("Random")]
+    assert isinstance(loaded.layers[0], npconv.Sequential)  # the nested model, as Keras
+    random = [layer for layer in loaded.layers[0].layers
+              if type(layer).__name__.startswith("Random")]
     assert [type(layer).__name__ for layer in random] == [   # the nested model's layers
         "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation"]
     assert random[1].get_config()["factor"] == [-0.1, 0.1]

@@ -168,9 +168,10 @@ def test_get_layer_finds_a_nested_model_by_name_as_keras():
     stack = npconv.Sequential([npconv.Sequential([npconv.Input((4,)), layers.Dense(3)],
                                                  name="inner"), layers.Dense(2)])
     inner = stack.get_layer("inner")
-    assert isinstance(inner, npconv.Sequential) and inner.layers[0] is stack.layers[0]
+    assert isinstance(inner, npconv.Sequential) and stack.layers[0] is inner  # as Keras
+    assert inner.layers[0] is stack._flat_layers()[0]  # (its layers run in its place)
     stack.pop()
-    stack.pop()  # the inner model's layer is gone: so is the model
+    stack.pop()  # the inner model is gone (Keras pops the entry, the whole model)
     with pytest.raises(ValueError, match="no layer named 'inner'"):
         stack.get_layer("inner")
     with pytest.raises(ValueError, match="no layer named 'nope'"):

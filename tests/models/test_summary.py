@@ -115,10 +115,12 @@ def test_show_trainable_adds_keras_trainable_column_and_expand_nested_is_accepte
     lines = _lines(model, show_trainable=True, expand_nested=True)
     header = next(line for line in lines if line.startswith(" Layer (type)"))
     assert header.split()[-1] == "Trainable"
-    cells = {line.split()[0]: line.split()[-1] for line in lines
-             if line.split() and line.split()[0] in ("img", "frozen_conv", "flat", "head")}
-    assert cells == {"img": "-", "frozen_conv": "N", "flat": "-", "head": "Y"}
-    assert _lines(model, expand_nested=True) == _lines(model)  # nested layers always shown
+    cells = {line.split("└")[-1].split()[0]: line.split()[-1] for line in lines
+             if line.split("└")[-1].split()[:1] in (["img"], ["base"], ["frozen_conv"],
+                                                    ["flat"], ["head"])}
+    assert cells == {"img": "-", "base": "N", "frozen_conv": "N", "flat": "-", "head": "Y"}
+    shown = [line.split()[0] for line in _lines(model) if line.startswith(" ")]
+    assert shown[1:] == ["img", "base", "head"]  # the nested model as one row, as Keras
     unbuilt = Sequential([Dense(2, name="later")])
     assert any(line.split()[:1] == ["later"] and line.split()[-1] == "Y"
                for line in _lines(unbuilt, show_trainable=True))
@@ -139,11 +141,12 @@ def test_output_shapes_are_those_of_this_model_for_layers_built_elsewhere():
     augmentation(np.zeros((1, 40, 50, 3), "float32"))
     model = Sequential([Input(shape=(40, 50, 3)), layers.Resizing(18, 18), augmentation,
                         Conv2D(4, 3), Flatten(), Dense(2)])
-    rows = {line.split()[0]: line for line in _lines(model) if line.startswith(" random")}
+    rows = {line.split()[1]: line for line in _lines(model, expand_nested=True)
+            if line.lstrip().startswith("└ random")}
     assert "(None, 18, 18, 3)" in rows["random_flip"]
     assert "(None, 18, 18, 3)" in rows["random_rotation"]
-    costs = {line.split()[0]: line for line in _lines(model, show_cost=True)
-             if line.startswith(" random")}
+    costs = {line.split()[1]: line for line in _lines(model, show_cost=True, expand_nested=True)
+             if line.lstrip().startswith("└ random")}
     assert costs["random_flip"].rstrip().endswith("3.80 KB")  # 18 * 18 * 3 float32, batch 1
     flip = layers.RandomFlip("vertical", name="flip")
     flip(np.zeros((1, 40, 50, 3), "float32"))

@@ -67,30 +67,32 @@ def test_two_copies_of_a_loaded_model_save_load_and_train(tmp_path, kind):
                                        verbose=0)
     v = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
     np.testing.assert_allclose(outer.predict(v, verbose=0), expected(v), rtol=1e-6)
-    assert [layer.name for layer in outer.layers].count("d1") == 2
+    assert [layer.name for layer in outer._flat_layers()].count("d1") == 2
     assert outer.get_layer("copy").get_layer("d1") is b.get_layer("d1")
     with pytest.raises(ValueError, match=r"2 layers are named 'd1'.*'base', 'copy'.*"
                                          r"get_layer\('copy'\).get_layer\('d1'\)"):
         outer.get_layer("d1")
     lines = []
-    outer.summary(print_fn=lines.append)
-    assert sum(line.lstrip().startswith("d1 (Dense)") for line in lines) == 2
+    outer.summary(print_fn=lines.append, expand_nested=True)
+    assert sum(line.lstrip().startswith("└ d1 (Dense)") for line in lines) == 2
     if kind == "functional":  # each copy's d1 reads the input once, d2 its own d1
-        rows = [line.split() for line in lines if line.lstrip().startswith(("d1 ", "d2 "))]
+        rows = [line.split()[1:] for line in lines
+                if line.lstrip().startswith(("└ d1 ", "└ d2 "))]
         assert [r[0] for r in rows] == ["d1", "d2", "d1", "d2"]
-        assert [r[-1] for r in rows] == [x.layer.name, "d1", x.layer.name, "d1"]
+        inner_input = a.inputs[0].layer.name  # (each copy's rows: its own graph)
+        assert [r[-1] for r in rows] == [inner_input, "d1", inner_input, "d1"]
         assert not any(r[-2].endswith(",") for r in rows)  # (each read once, not twice)
     outer.save(tmp_path / "outer.keras")
     loaded = load_model(tmp_path / "outer.keras")
     np.testing.assert_array_equal(loaded.predict(v, verbose=0), outer.predict(v, verbose=0))
     # the weights went to the right copies (b's biases are a's + 1)
-    firsts = [layer for layer in loaded.layers if layer.name == "d1"]
+    firsts = [layer for layer in loaded._flat_layers() if layer.name == "d1"]
     np.testing.assert_array_equal(firsts[0].get_weights()[1], a.get_layer("d1").get_weights()[1])
     np.testing.assert_array_equal(firsts[1].get_weights()[1], b.get_layer("d1").get_weights()[1])
     clone = npconv.models.clone_model(outer)
     assert [layer.name for layer in clone.layers] == [layer.name for layer in outer.layers]
-    with pytest.raises(ValueError, match="get_layer\\(index=...\\)"):
-        loaded.get_layer("d1")
+    with pytest.raises(ValueError, match=r"get_layer\('copy'\).get_layer\('d1'\)"):
+        loaded.get_layer("d1")  # (the file keeps each copy a model, as Keras's)
     outer.compile("sgd", "mse")
     outer.fit(v, np.zeros((5, outer.output_shape[-1]), np.float32), epochs=1, verbose=0)
     loaded.compile("sgd", "mse")

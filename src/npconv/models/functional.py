@@ -38,6 +38,16 @@ class _Node:
         self.layer, self.parents, self.out, self.training = layer, parents, out, training
 
 
+class _ModelCall:
+    """One call of a model used as a layer in another's graph (its layers run inlined):
+    ``model``, the symbolic ``inputs`` it read and ``outputs`` it gave, its ``training``."""
+
+    __slots__ = ("model", "inputs", "outputs", "training")
+
+    def __init__(self, model, inputs, outputs, training):
+        self.model, self.inputs, self.outputs, self.training = model, inputs, outputs, training
+
+
 def _add_call_gradients(layer, shared_grads: dict) -> None:
     """After one call's backward of a shared layer: its weights' ``grad`` becomes the sum
     over the calls back-propagated so far in this pass."""
@@ -118,6 +128,8 @@ class Model:
         index = {id(t): i for i, t in enumerate(self.inputs)}
         nodes: list[_Node] = []
         shapes: list = []  # each node's output shape
+        owners: list = []  # each node's model used as a layer here (None: a layer's own call)
+        model_calls: list = []  # and that model's call (_ModelCall)
 
         def visit(t: SymbolicTensor) -> int:
             if id(t) in index:
@@ -135,6 +147,8 @@ class Model:
             index[id(t)] = len(index)
             nodes.append(_Node(t.layer, parents, index[id(t)], t.training))
             shapes.append(t.shape)
+            owners.append(getattr(t, "_in_model", None))
+            model_calls.append(getattr(t, "_in_call", None))
             return index[id(t)]
 
         self._output_ids = [visit(t) for t in self.outputs]
@@ -142,6 +156,13 @@ class Model:
         if type(self)._checks_names and not self._subclassed() and not _NAMES_FROM_FILE.get():
             self._check_unique_names(nodes)
         self._nodes = nodes
+        #: per node, the model called as a layer in this graph whose (inlined) call it is,
+        #: else None: what :attr:`layers` and the summary show in its layers' place
+        self._node_owners = owners
+        self._node_calls = model_calls
+        self._call_io = {id(c): ([index.get(id(t)) for t in c.inputs],
+                                 [index.get(id(t)) for t in c.outputs])
+                         for c in model_calls if c is not None}
         self._n_tensors = len(index)
         #: whether a layer may lack a gradient (a Lambda): only then does each training step
         #: check the paths to it (_check_gradient_paths)
@@ -221,14 +242,30 @@ class Model:
                 owner[id(inner)] = block
 
     @property
-    def layers(self) -> list[Layer]:
+    def layers(self) -> list:
         """Every layer in call order, the input layers first (as Keras lists them; a shared
-        layer once). A subclassed model not yet traced lists the layers among its
-        attributes."""
+        layer once); a model used as a layer is one entry, itself (Keras's nested models:
+        ``model.layers[1].trainable = False`` freezes it). A subclassed model not yet traced
+        lists the layers among its attributes."""
+        if not self._graph_ready:
+            return tracing.attribute_layers(self)
+        owners = getattr(self, "_node_owners", None) or [None] * len(self._nodes)
+        unique = {}
+        for node, owner in zip(self._nodes, owners, strict=True):
+            entry = node.layer if owner is None else owner
+            unique.setdefault(id(entry), entry)
+        if self._subclassed():  # as Keras: a subclassed model lists no InputLayer
+            return list(unique.values())
+        return [t.layer for t in self.inputs] + list(unique.values())
+
+    def _flat_layers(self) -> list[Layer]:
+        """The layers the graph runs, in call order, the input layers first (a shared layer
+        once), those of models used as layers in their place: what the engine, the weights
+        and the file work on (:attr:`layers` is Keras's view, with nested models whole)."""
         if not self._graph_ready:
             return tracing.attribute_layers(self)
         unique = {id(n.layer): n.layer for n in self._nodes}
-        if self._subclassed():  # as Keras: a subclassed model lists no InputLayer
+        if self._subclassed():
             return list(unique.values())
         return [t.layer for t in self.inputs] + list(unique.values())
 
@@ -280,7 +317,14 @@ class Model:
                                  f"[{-len(layers)}, {len(layers)}) (the model has "
                                  f"{len(layers)} layers). Received: index={index!r}")
             return layers[index]
-        found = [layer for layer in self.layers if layer.name == name]
+        entries = self.layers
+        found = [entry for entry in entries if entry.name == name]
+        if len(found) == 1:
+            return found[0]
+        # npconv's own: a layer of a model used as a layer, by its name (Keras asks the model
+        # that holds it: model.get_layer("base").get_layer("conv"))
+        flat = [layer for layer in self._flat_layers() if layer.name == name]
+        found = found or flat
         if len(found) > 1:
             holders = [sub.name for sub in self._submodels.values()
                        if any(layer in found for layer in sub._unique_layers())]
@@ -294,11 +338,11 @@ class Model:
         if found:
             return found[0]
         sub = self._submodels.get(name)
-        ours = {id(layer) for layer in self.layers}
+        ours = {id(layer) for layer in self._flat_layers()}
         if sub is not None and all(id(layer) in ours for layer in sub._unique_layers()):
-            return sub  # a model used as a layer (its layers are listed in its place)
+            return sub  # a model used as a layer deeper down (its layers are ours)
         raise ValueError(f"{self.name}: no layer named {name!r}. "
-                         f"Layers: {[layer.name for layer in self.layers]}")
+                         f"Layers: {[entry.name for entry in entries]}")
 
     @property
     def built(self) -> bool:
@@ -328,7 +372,7 @@ class Model:
 
     # ------------------------------------------------------------------ weights
     def _unique_layers(self):
-        return [layer for layer in self.layers if not isinstance(layer, InputLayer)]
+        return [layer for layer in self._flat_layers() if not isinstance(layer, InputLayer)]
 
     @property
     def weights(self):
@@ -570,6 +614,10 @@ class Model:
             values[node.out] = node.layer(args if node.layer.multiple_inputs else args[0],
                                           training=mode)
         outs = [values[i] for i in self._output_ids]
+        call = _ModelCall(self, tensors, outs, training)
+        for t in values[len(tensors):]:
+            t._in_model = self  # the outer graph shows this model in its layers' place
+            t._in_call = call  # (and saves it whole)
         for t in outs:
             t._from_model = self  # for the outer model's get_layer(self.name)
         return self._keyed(outs if self._multi_output else outs[0])
@@ -693,7 +741,9 @@ class Model:
         return "Sequential" if self._config_class().__name__ == "Sequential" else "Functional"
 
     def get_config(self) -> dict:
-        """A JSON-able description of the architecture (no weights)."""
+        """A JSON-able description of the architecture (no weights). A model used as a layer
+        is one entry, its own config (as Keras saves it), unless one of its layers also runs
+        elsewhere in this graph: then every layer is an entry of its own."""
         self._require_graph("get_config")
         index_of = {}
         layers = []
@@ -701,57 +751,110 @@ class Model:
             index_of[i] = t.layer.name
             layers.append({"class_name": "InputLayer", "config": t.layer.get_config(),
                            "inbound": []})
+        units = self._config_units()
         calls: dict[int, int] = {}
-        # Each layer's key in the file is its name; a second layer of the same name (from two
+        # Each entry's key in the file is its name; a second layer of the same name (from two
         # copies of one model used as layers, inlined here) gets "name#2" ("key" in its entry)
         keys: dict[int, str] = {}
         used = {t.layer.name for t in self.inputs}
-        for node in self._nodes:
-            if id(node.layer) not in keys:
-                key, n = node.layer.name, 1
+        for op, _, _, _ in units:
+            if id(op) not in keys:
+                key, n = op.name, 1
                 while key in used:
                     n += 1
-                    key = f"{node.layer.name}#{n}"
+                    key = f"{op.name}#{n}"
                 used.add(key)
-                keys[id(node.layer)] = key
-        for node in self._nodes:
-            name = keys[id(node.layer)]
-            k = calls[id(node.layer)] = calls.get(id(node.layer), 0) + 1
-            inbound = [index_of[p] for p in node.parents]
-            if k == 1:
-                index_of[node.out] = name
-                entry = {"class_name": type(node.layer).__name__,
-                         "config": node.layer.get_config(), "inbound": inbound}
+                keys[id(op)] = key
+        for op, parents, outs, training in units:
+            name = keys[id(op)]
+            k = calls[id(op)] = calls.get(id(op), 0) + 1
+            inbound = [index_of[p] for p in parents]
+            base = name if k == 1 else f"{name}@{k}"
+            if isinstance(op, Model) and len(op.outputs) > 1:
+                index_of.update((out, f"{base}:{j}") for j, out in enumerate(outs))
+            else:
+                index_of[outs[0]] = base
+            if k == 1 and isinstance(op, Model):
+                entry = {"class_name": op._graph_kind(), "config": op._graph_config(),
+                         "inbound": inbound}
+                if name != op.name:
+                    entry["key"] = name
+            elif k == 1:
+                entry = {"class_name": type(op).__name__, "config": op.get_config(),
+                         "inbound": inbound}
                 # (a custom layer's get_config may leave out its name, as the Keras saving
                 # guide's CustomLayer does: the key then says which layer the inbound
                 # names mean, as Keras's per-layer "name" does)
-                if name != node.layer.name or entry["config"].get("name") != name:
+                if name != op.name or entry["config"].get("name") != name:
                     entry["key"] = name
-            else:  # the k-th call of a shared layer: its output is "name@k"
-                index_of[node.out] = f"{name}@{k}"
+            else:  # the k-th call of a shared layer (or model): its output is "name@k"
                 entry = {"shared": name, "call": k, "inbound": inbound}
-            if node.training is not None:
-                entry["training"] = node.training
+            if training is not None:
+                entry["training"] = training
             layers.append(entry)
         extra = {"input_keys": self._input_keys} if getattr(self, "_input_keys", None) else {}
         if getattr(self, "_output_keys", None):
             extra["output_keys"] = self._output_keys
+        if not self.trainable:
+            extra["trainable"] = False
         return {"name": self.name, "layers": layers, **extra,
                 "inputs": [t.layer.name for t in self.inputs],
                 "outputs": [index_of[i] for i in self._output_ids],
                 "multi_input": self._multi_input, "multi_output": self._multi_output}
+
+    def _config_units(self) -> list:
+        """The graph as the file describes it: ``(op, parent tensors, output tensors,
+        training)`` per layer call, or per call of a model used as a layer (in an order where
+        each reads only tensors written before). Every layer call, when a layer of such a
+        model also runs outside that call's model."""
+        calls = getattr(self, "_node_calls", None) or [None] * len(self._nodes)
+        where: dict[int, set] = {}  # id(layer) -> the models (or None) it runs in here
+        for node, call in zip(self._nodes, calls, strict=True):
+            where.setdefault(id(node.layer), set()).add(None if call is None
+                                                        else id(call.model))
+        nested = any(c is not None for c in calls) and all(len(m) == 1 for m in where.values())
+        io = getattr(self, "_call_io", {})  # id(call) -> its inputs' and outputs' indices
+        nested = nested and all(None not in io[id(c)][0] for c in calls if c is not None)
+        units, seen = [], set()
+        for node, call in zip(self._nodes, calls, strict=True):
+            if call is None or not nested:
+                units.append((node.layer, node.parents, [node.out], node.training))
+            elif id(call) not in seen:
+                seen.add(id(call))
+                units.append((call.model, *io[id(call)], call.training))
+        # a model call stands where its first layer ran; one of its inputs may be written
+        # later (a second input's branch): each unit once all it reads is written
+        written = set(range(len(self.inputs)))
+        ordered = []
+        while units:
+            k = next(i for i, u in enumerate(units) if all(p in written for p in u[1]))
+            unit = units.pop(k)
+            ordered.append(unit)
+            written.update(o for o in unit[2] if o is not None)
+        return ordered
 
     @classmethod
     def from_config(cls, config: dict):
         tensors: dict[str, SymbolicTensor] = {}
         by_name: dict[str, Layer] = {}
         for spec in config["layers"]:
-            if "shared" in spec:  # a later call of a layer built above
+            if "shared" in spec:  # a later call of a layer (or model) built above
                 layer = by_name[spec["shared"]]
                 parents = [tensors[name] for name in spec["inbound"]]
-                tensors[f"{spec['shared']}@{spec['call']}"] = layer(
-                    parents if layer.multiple_inputs else parents[0],
-                    training=spec.get("training"))
+                key = f"{spec['shared']}@{spec['call']}"
+                if isinstance(layer, Model):
+                    _call_model(layer, key, parents, spec.get("training"), tensors)
+                    continue
+                tensors[key] = layer(parents if layer.multiple_inputs else parents[0],
+                                     training=spec.get("training"))
+                continue
+            if spec["class_name"] in ("Sequential", "Functional"):  # a model used as a layer
+                sub = _model_class(spec["class_name"], cls.__name__).from_config(
+                    dict(spec["config"]))
+                key = spec.get("key", sub.name)
+                _call_model(sub, key, [tensors[name] for name in spec["inbound"]],
+                            spec.get("training"), tensors)
+                by_name[key] = sub
                 continue
             layer_cls = get_layer_class(spec["class_name"])
             layer = layer_cls.from_config(dict(spec["config"]))
@@ -778,8 +881,11 @@ class Model:
                         name=config.get("name"))
         finally:
             _NAMES_FROM_FILE.reset(token)
+        if config.get("trainable") is False:  # (its layers' configs say so each)
+            model._trainable = False
         # a head added to a loaded model in a fresh session gets names of its own
-        reserve_names([model.name, *(layer.name for layer in model.layers)])
+        reserve_names([model.name, *(layer.name for layer in model._flat_layers()),
+                       *model._submodels])
         return model
 
     def to_json(self, **kwargs) -> str:
@@ -802,9 +908,9 @@ class Model:
         each line (default ``print``). ``show_trainable=True`` adds Keras's "Trainable" column
         (Y, N, or - for a layer without weights). ``layer_range=[first, last]``: only the rows
         from the first layer whose name matches ``first`` to the last matching ``last``
-        (names or regular expressions; the totals stay the whole model's). ``expand_nested``
-        is accepted for Keras's calls: a model used as a layer is always shown expanded, as
-        its layers are this model's (see :meth:`_call_symbolic`). npconv's own, keywords:
+        (names or regular expressions; the totals stay the whole model's). A model used as a
+        layer is one row (its output shape and parameters); ``expand_nested=True`` shows its
+        layers under it, marked ``└`` (as Keras). npconv's own, keywords:
         ``show_cost=True`` adds the multiply-adds and activation memory at ``batch_size``.
         """
         from .summary import print_summary
@@ -848,6 +954,18 @@ class Model:
 
 
 LAYER_HOLDERS.append(Model)  # a layer may hold a model (and call it in its call)
+
+
+def _call_model(model, key, parents, training, tensors) -> None:
+    """Call ``model`` (a model used as a layer, rebuilt from a file) on ``parents``; its
+    outputs are ``tensors[key]`` (several: ``key:0``, ``key:1``, ...)."""
+    out = model._call_symbolic(parents, training)
+    outs = list(out.values()) if isinstance(out, dict) else (
+        list(out) if isinstance(out, (list, tuple)) else [out])
+    if len(model.outputs) > 1:
+        tensors.update((f"{key}:{j}", t) for j, t in enumerate(outs))
+    else:
+        tensors[key] = outs[0]
 
 
 def _inner_layers(layer) -> list:
@@ -904,7 +1022,7 @@ def clone_model(model):
     if not isinstance(model, Model):
         raise TypeError(f"clone_model: expected a Sequential or functional Model. "
                         f"Received {type(model).__name__}")
-    with live_functions(model.layers):  # a Lambda's clone runs the same function
+    with live_functions(model._flat_layers()):  # a Lambda's clone runs the same function
         return _model_class(model._graph_kind(), "clone_model").from_config(
             model._graph_config())
 

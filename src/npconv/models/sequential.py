@@ -8,7 +8,7 @@ from ..layers.base import Layer, SymbolicTensor, reserve_names
 from ..layers.image_preprocessing import OneImageOrBatch
 from ..layers.input import InputLayer
 from ..tensor import as_tensor
-from .functional import _NAMES_FROM_FILE, Model
+from .functional import _NAMES_FROM_FILE, Model, _model_class
 
 
 class Sequential(Model):
@@ -23,7 +23,10 @@ class Sequential(Model):
     def __init__(self, layers=None, name=None):
         super().__init__(name=name)
         self._input_layer: InputLayer | None = None
+        #: the layers the model runs, those of models given as entries in their place
         self._stack: list[Layer] = []
+        #: the entries as given (a model given as an entry is one): Keras's ``layers``
+        self._entries: list = []
         for layer in layers or []:
             self.add(layer)
 
@@ -36,9 +39,15 @@ class Sequential(Model):
         return Sequential
 
     def add(self, layer) -> None:
-        """Append a layer (or set the input with an ``Input`` tensor / ``InputLayer``)."""
+        """Append a layer or a model (or set the input with an ``Input`` tensor /
+        ``InputLayer``). A model is one entry of :attr:`layers`; its layers run in its place."""
         if isinstance(layer, SymbolicTensor) and isinstance(layer.layer, InputLayer):
             layer = layer.layer
+        self._add(layer)
+        if not isinstance(layer, InputLayer):
+            self._entries.append(layer)
+
+    def _add(self, layer) -> None:
         if not _NAMES_FROM_FILE.get() and isinstance(layer, (Layer, Model)):
             self._check_new_name(layer)
         if isinstance(layer, InputLayer):
@@ -51,8 +60,8 @@ class Sequential(Model):
             # same weights) are stacked in its place, which computes the same function.
             if not self._stack and self._input_layer is None and layer._input_layer is not None:
                 self._input_layer = InputLayer(shape=layer._input_layer.shape)
-            for inner in layer.layers:
-                self.add(inner)
+            for inner in layer._stack:
+                self._add(inner)
             self._record_submodel(layer)
             return
         if isinstance(layer, Model) and not layer._graph_ready and self._input_layer is not None:
@@ -65,7 +74,7 @@ class Sequential(Model):
             if not self._stack and self._input_layer is None:
                 self._input_layer = InputLayer(shape=layer.inputs[0].shape[1:])
             for node in layer._nodes:
-                self.add(node.layer)
+                self._add(node.layer)
             self._record_submodel(layer)
             return
         if not isinstance(layer, Layer):
@@ -109,11 +118,20 @@ class Sequential(Model):
         if all(model is not other for other in self._submodel_list):
             self._submodel_list.append(model)
 
-    def pop(self) -> Layer:
-        """Remove and return the last layer."""
-        if not self._stack:
+    def pop(self):
+        """Remove and return the last entry (a model given as an entry: all of it)."""
+        if not self._entries:
             raise ValueError(f"{self.name}: there is no layer to pop")
-        layer = self._stack.pop()
+        layer = self._entries.pop()
+        if isinstance(layer, Model):
+            del self._stack[len(self._stack) - len(layer._unique_layers()):]
+            self._submodel_list = [m for m in self._submodel_list if m is not layer]
+            self._submodels = {}
+            for sub in self._submodel_list:
+                self._submodels.update(sub._submodels)
+                self._submodels.setdefault(sub.name, sub)
+        else:
+            self._stack.pop()
         if self._stack and self._input_layer is not None:
             self._connect()
         else:
@@ -125,6 +143,20 @@ class Sequential(Model):
         for layer in self._stack:
             x = layer(x)
         self._init_graph(self._input_layer.output, x)
+        self._build_model_entries()
+
+    def _build_model_entries(self) -> None:
+        """Build each model given as an entry unbuilt (``Sequential([Input(...), augment,
+        ...])``) for the shape it gets here, as Keras builds it with the outer model: its
+        ``count_params``, ``summary`` and ``get_config`` then work on it too."""
+        position = 0  # where the entry's layers start in the stack
+        for entry in self._entries:
+            size = len(entry._unique_layers()) if isinstance(entry, Model) else 1
+            if isinstance(entry, Model) and not entry._graph_ready and size:
+                shape = (self._node_shapes[position - 1] if position
+                         else (None, *self._input_layer.shape))
+                entry.build(tuple(shape))
+            position += size
 
     def __call__(self, x, training=None):
         if self._one_image(x):
@@ -155,19 +187,24 @@ class Sequential(Model):
             self._connect()
 
     @property
-    def layers(self) -> list[Layer]:
-        """The stacked layers (without the input layer, as Keras lists them)."""
+    def layers(self) -> list:
+        """The entries (without the input layer, as Keras lists them): a model given as an
+        entry is one, itself."""
+        return list(self._entries)
+
+    def _flat_layers(self) -> list[Layer]:
+        """The layers the model runs, those of models given as entries in their place."""
         return list(self._stack)
 
     def _unique_layers(self):
         return list(self._stack)
 
     def get_config(self) -> dict:
-        config = {"name": self.name,
-                  "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
-                             for layer in self._stack]}
+        config = {"name": self.name, "layers": [_entry_config(e) for e in self._entries]}
         if self._input_layer is not None:
             config["input_shape"] = list(self._input_layer.shape)
+        if not self.trainable:
+            config["trainable"] = False
         return config
 
     @classmethod
@@ -180,12 +217,28 @@ class Sequential(Model):
             if config.get("input_shape") is not None:
                 model.add(InputLayer(shape=tuple(config["input_shape"])))
             for spec in config["layers"]:
+                if spec["class_name"] in ("Sequential", "Functional"):  # a model as an entry
+                    model.add(_model_class(spec["class_name"], model.name).from_config(
+                        dict(spec["config"])))
+                    continue
                 model.add(get_layer_class(spec["class_name"]).from_config(dict(spec["config"])))
         finally:
             _NAMES_FROM_FILE.reset(token)
+        if config.get("trainable") is False:  # (its layers' configs say so each)
+            model._trainable = False
         # a layer added to a loaded model in a fresh session gets a name of its own
-        reserve_names([model.name, *(layer.name for layer in model.layers)])
+        reserve_names([model.name, *(layer.name for layer in model._stack),
+                       *(sub.name for sub in model._submodels.values())])
         return model
+
+
+def _entry_config(entry) -> dict:
+    """An entry's ``{"class_name", "config"}``: a model given as an entry is saved whole,
+    as Keras saves it ("Sequential" or "Functional"; older npconv files hold its layers in
+    its place, and load as they did)."""
+    if isinstance(entry, Model):
+        return {"class_name": entry._graph_kind(), "config": entry._graph_config()}
+    return {"class_name": type(entry).__name__, "config": entry.get_config()}
 
 
 def _is_chain(model) -> bool:

@@ -26,59 +26,125 @@ def _unbuilt(model) -> bool:
     return hasattr(model, "_input_layer") and not model._graph_ready
 
 
-def _unbuilt_rows(model, show_cost):
+def _type_name(entry) -> str:
+    """The type column: a functional model is "Functional", as Keras shows it."""
+    from .functional import Model
+
+    return "Functional" if type(entry) is Model else type(entry).__name__
+
+
+def _unbuilt_rows(model, show_cost, expand_nested, depth):
     """Keras 3's rows for an unbuilt Sequential: output shape ``?``, and ``0 (unbuilt)`` for
     a layer that will create weights when built (``0`` for one that has none)."""
     from ..layers.base import Layer
+    from .functional import Model
 
     rows = []
     for layer in model.layers:
-        has_weights = layer.built or type(layer).build is not Layer.build
-        row = {"name": layer.name, "type": type(layer).__name__, "output_shape": "?",
+        if isinstance(layer, Model):
+            has_weights = True
+        else:
+            has_weights = layer.built or type(layer).build is not Layer.build
+        row = {"name": layer.name, "type": _type_name(layer), "output_shape": "?",
                "params": layer.count_params() if layer.built else 0,
                "params_text": None if layer.built or not has_weights else "0 (unbuilt)",
                "connected_to": [], "trainable": bool(layer.trainable),
-               "has_weights": bool(has_weights)}
+               "has_weights": bool(has_weights), "depth": depth}
         if show_cost:
             row.update({"macs": "?", "activation_bytes": None})
         rows.append(row)
+        if expand_nested and isinstance(layer, Model):
+            rows += summary_rows(layer, show_cost, expand_nested=True, _depth=depth + 1)
     return rows
 
 
-def summary_rows(model, show_cost=False, batch_size=1):
-    """One dict per layer: name, type, output shape, params, inbound names (and cost columns).
+def _node_entries(model) -> list:
+    """Per node of ``model``'s graph, the entry of :attr:`layers` it belongs to: its layer,
+    or the model used as a layer whose layers run there."""
+    from .functional import Model
+
+    if hasattr(model, "_input_layer"):  # a Sequential: its entries' layers, in order
+        entry_of = {}
+        for entry in model._entries:
+            inner = entry._unique_layers() if isinstance(entry, Model) else [entry]
+            entry_of.update((id(layer), entry) for layer in inner)
+        return [entry_of.get(id(n.layer), n.layer) for n in model._nodes]
+    owners = getattr(model, "_node_owners", None) or [None] * len(model._nodes)
+    return [n.layer if o is None else o for n, o in zip(model._nodes, owners, strict=True)]
+
+
+def summary_rows(model, show_cost=False, batch_size=1, expand_nested=False, _depth=0,
+                 _shapes_here=None):
+    """One dict per entry of ``model.layers``: name, type, output shape, params, inbound
+    names (and cost columns); ``depth`` 0. A model used as a layer is one row (its params,
+    its output shape, its layers' cost summed); ``expand_nested=True`` follows it with its
+    own rows, ``depth`` one more.
+
+    ``_shapes_here``: the output shapes the layers of a nested model have in the model that
+    uses it (an augmentation Sequential built on other images, stacked after a Resizing).
 
     An unbuilt Sequential gives Keras 3's rows: output shape ``"?"`` and, for a layer that
     will have weights, ``params_text`` ``"0 (unbuilt)"``.
     """
     from .cost import layer_cost
+    from .functional import Model
 
     if _unbuilt(model):
-        return _unbuilt_rows(model, show_cost)
+        return _unbuilt_rows(model, show_cost, expand_nested, _depth)
+    sequential = hasattr(model, "_input_layer")
+    entries = model._entries if sequential else model.layers
+    node_entry = _node_entries(model)
+    producer = {}  # tensor index -> the entry that writes it
+    if not sequential:
+        producer.update((i, t.layer) for i, t in enumerate(model.inputs))
+    producer.update((n.out, e) for n, e in zip(model._nodes, node_entry, strict=True))
+    inbound = {}  # id(entry) -> the entries it reads (a shared layer: every call's)
+    nodes_of = {}  # id(entry) -> the indices of its nodes
+    for k, (node, entry) in enumerate(zip(model._nodes, node_entry, strict=True)):
+        nodes_of.setdefault(id(entry), []).append(k)
+        if not sequential:
+            inbound.setdefault(id(entry), []).extend(
+                producer[p].name for p in node.parents if producer[p] is not entry)
+    shapes = getattr(model, "_node_shapes", ())
     rows = []
-    layers = model.layers if not hasattr(model, "_input_layer") else model._stack
-    inbound = {}
-    if not hasattr(model, "_input_layer"):
-        for node in model._nodes:  # a shared layer: the inputs of every call
-            inbound.setdefault(id(node.layer), []).extend(node.parents)
-        names = {i: t.layer.name for i, t in enumerate(model.inputs)}
-        names.update({n.out: n.layer.name for n in model._nodes})
-    node_shapes = {}  # a layer's output shape in this model (its first call here)
-    for node, shape in zip(model._nodes, getattr(model, "_node_shapes", ()), strict=False):
-        node_shapes.setdefault(id(node.layer), shape)
-    for layer in layers:
+    for entry in entries:
+        ks = nodes_of.get(id(entry), [])
+        nested = isinstance(entry, Model)
+        if nested and entry._multi_output:
+            shape = entry.output_shape
+        elif ks and len(shapes) > ks[-1]:
+            # a layer: its first call here; a model: its output, the last of its nodes
+            shape = shapes[ks[-1] if nested else ks[0]]
+        else:
+            shape = entry.output_shape
+        if _shapes_here:
+            last = entry._unique_layers()[-1:] if nested else [entry]
+            shape = _shapes_here.get(id(last[0]), shape) if last else shape
         row = {
-            "name": layer.name,
-            "type": type(layer).__name__,
-            "output_shape": node_shapes.get(id(layer), layer.output_shape),
-            "params": 0 if isinstance(layer, InputLayer) else layer.count_params(),
-            "connected_to": [names[p] for p in inbound.get(id(layer), [])] if inbound else [],
-            "trainable": bool(layer.trainable),
-            "has_weights": bool(layer.weights),
+            "name": entry.name,
+            "type": _type_name(entry),
+            "output_shape": shape,
+            "params": 0 if isinstance(entry, InputLayer) else entry.count_params(),
+            "connected_to": (list(dict.fromkeys(inbound.get(id(entry), []))) if nested
+                             else inbound.get(id(entry), [])),  # (a model: each input once)
+            "trainable": bool(entry.trainable),
+            "has_weights": bool(entry.weights),
+            "depth": _depth,
         }
-        if show_cost:
-            row.update(layer_cost(layer, batch_size, node_shapes.get(id(layer))))
+        if show_cost and nested:  # its layers' cost, each at its place here
+            costs = [layer_cost(model._nodes[k].layer, batch_size,
+                                (_shapes_here or {}).get(id(model._nodes[k].layer), shapes[k]))
+                     for k in ks]
+            row.update({key: sum(c[key] for c in costs) for key in costs[0]})
+        elif show_cost:
+            row.update(layer_cost(entry, batch_size, shape))
         rows.append(row)
+        if expand_nested and nested:
+            here = {}
+            for k in ks:
+                here.setdefault(id(model._nodes[k].layer), shapes[k])
+            rows += summary_rows(entry, show_cost, batch_size, True, _depth + 1,
+                                 {**here, **(_shapes_here or {})})
     return rows
 
 
@@ -124,6 +190,22 @@ def _column_widths(positions, headers, total, where):
     return widths
 
 
+def _forks(model) -> bool:
+    """Whether a tensor of a functional ``model`` is read by several entries of its layers
+    (reads inside a model used as a layer do not count: its row stands for them)."""
+    if hasattr(model, "_input_layer"):
+        return False
+    node_entry = _node_entries(model)
+    producer = {i: t.layer for i, t in enumerate(model.inputs)}
+    producer.update((n.out, e) for n, e in zip(model._nodes, node_entry, strict=True))
+    readers: dict[int, set] = {}
+    for node, entry in zip(model._nodes, node_entry, strict=True):
+        for p in node.parents:
+            if producer[p] is not entry:
+                readers.setdefault(p, set()).add(id(entry))
+    return any(len(r) > 1 for r in readers.values())
+
+
 def print_summary(model, line_length=None, positions=None, print_fn=None, expand_nested=False,
                   show_trainable=False, layer_range=None, show_cost=False, batch_size=1):
     """Print ``model``'s summary through ``print_fn`` (default ``print``), one line per call."""
@@ -142,14 +224,13 @@ def print_summary(model, line_length=None, positions=None, print_fn=None, expand
     print_fn = print_fn or print
     if not _unbuilt(model):
         model._require_graph("summary")
-    rows = summary_rows(model, show_cost=show_cost, batch_size=batch_size)
-    all_rows = rows
+    rows = summary_rows(model, show_cost=show_cost, batch_size=batch_size,
+                        expand_nested=expand_nested)
+    all_rows = [r for r in rows if r["depth"] == 0]
     if layer_range is not None:
         first, end = _layer_range_bounds(rows, layer_range, where)
         rows = rows[first:end]
-    branching = any(len(r["connected_to"]) > 1 for r in all_rows) or (
-        not hasattr(model, "_input_layer") and any(
-            sum(n.parents.count(i) for n in model._nodes) > 1 for i in range(model._n_tensors)))
+    branching = any(len(r["connected_to"]) > 1 for r in all_rows) or _forks(model)
     headers = ["Layer (type)", "Output Shape", "Param #"]
     widths = [33, 26, 12]
     if branching:
@@ -182,7 +263,8 @@ def print_summary(model, line_length=None, positions=None, print_fn=None, expand
         print_fn(text)
     print_fn("=" * sum(widths))
     for i, r in enumerate(rows):
-        cells = [f"{r['name']} ({r['type']})", str(r["output_shape"]),
+        nesting = "   " * r["depth"] + "└ " if r["depth"] else ""  # (Keras's mark)
+        cells = [f"{nesting}{r['name']} ({r['type']})", str(r["output_shape"]),
                  r.get("params_text") or f"{r['params']:,}"]
         if branching:
             cells.append(", ".join(r["connected_to"]))

@@ -217,7 +217,8 @@ class TensorBoard(Callback):
         return None if lr is None else float(lr)
 
     def _layers(self):
-        return [layer for layer in self.model.layers if getattr(layer, "weights", None)]
+        return [layer for layer in self.model._flat_layers()  # (a nested model's layers)
+                if getattr(layer, "weights", None)]
 
     def _write_histograms(self, writer, epoch):
         for layer in self._layers():
@@ -228,7 +229,7 @@ class TensorBoard(Callback):
     def _write_kernel_images(self, writer, epoch):
         from ..layers.conv import Conv2D
 
-        for layer in self.model.layers:
+        for layer in self.model._flat_layers():
             if isinstance(layer, Conv2D) and layer.kernel is not None:
                 k = layer.kernel.value                       # (kh, kw, C_in, C_out)
                 writer.add_image(f"{layer.name}/kernel/image", tile_maps(k.mean(axis=2)), epoch,

@@ -15,21 +15,23 @@ __all__ = ["feature_maps", "find_layer", "first_conv_layer"]
 
 
 def find_layer(model, layer):
-    """``layer`` of ``model``: a name, an index into ``model.layers``, or the Layer itself."""
+    """``layer`` of ``model``: a name, an index into the layers it runs (those of a model
+    used as a layer in its place: ``model._flat_layers()``), or the Layer itself."""
     from ..layers.base import Layer
 
     if isinstance(layer, Layer):
-        if not any(layer is other for other in model.layers):
+        if not any(layer is other for other in model._flat_layers()):
             raise ValueError(f"{model.name}: layer {layer.name} is not part of this model")
         return layer
     if isinstance(layer, str):
         return model.get_layer(name=layer)
     if isinstance(layer, numbers.Integral) and not isinstance(layer, bool):
-        n = len(model.layers)
+        flat = model._flat_layers()
+        n = len(flat)
         if not -n <= layer < n:
             raise ValueError(f"{model.name}: layer index {layer} is out of range for "
-                             f"{n} layers {[item.name for item in model.layers]}")
-        return model.layers[layer]
+                             f"{n} layers {[item.name for item in flat]}")
+        return flat[layer]
     raise TypeError(f"{model.name}: expected layer to be a name, an index or a Layer. "
                     f"Received {type(layer).__name__}")
 
@@ -38,11 +40,11 @@ def first_conv_layer(model):
     """The first ``Conv2D`` layer of ``model`` (ValueError if there is none)."""
     from ..layers.conv import Conv2D
 
-    for layer in model.layers:
+    for layer in model._flat_layers():
         if isinstance(layer, Conv2D):
             return layer
     raise ValueError(f"{model.name}: the model has no Conv2D layer. "
-                     f"Layers: {[layer.name for layer in model.layers]}")
+                     f"Layers: {[layer.name for layer in model._flat_layers()]}")
 
 
 def _as_batch(model, image):
