@@ -204,7 +204,8 @@ def save_model(model, path, overwrite=True, include_optimizer=True) -> None:
 
     The file is npconv's (safetensors + JSON) whatever its name: Keras code's
     ``"model.keras"`` or ``"ckpt.weights.h5"`` runs unchanged, but writes no zip or HDF5
-    file that Keras or h5py could open (and npconv refuses to read theirs, saying so).
+    file that Keras or h5py could open. (npconv reads Keras 3's own files, though: see
+    :func:`load_model` and :mod:`npconv.keras_files`.)
     """
     where = f"{model.name}.save"
     path = _check_target(path, overwrite, where)
