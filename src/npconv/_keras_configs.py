@@ -18,6 +18,7 @@ _NEUTRAL_LAYER_KEYS = {
     "synchronized": (False,),
     "renorm": (False,),
     "renorm_clipping": (None,),
+    "rms_scaling": (False,),
     "lora_rank": (None, 0),
     "lora_alpha": (None,),
 }

@@ -343,7 +343,7 @@ def _compile(model, compile_config, path) -> None:
             cls = getattr(losses, loss[0], None)
             if not isinstance(cls, type):
                 raise KerasConfigError(f"{where}: npconv has no loss class {loss[0]!r}")
-            loss = cls(**loss[1])
+            loss = cls(**_without_default_axis(cls, loss[1]))
         names = compile_config.get("metrics") or []
         if not isinstance(names, list):
             raise KerasConfigError(f"{where}: metrics per output ({names!r}) are not read")
@@ -364,6 +364,16 @@ def _compile(model, compile_config, path) -> None:
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{where}: cannot restore the training configuration ({exc})"
                          f"{advice}") from None
+
+
+def _without_default_axis(cls, config: dict) -> dict:
+    """Keras's cross-entropies record ``axis=-1``; npconv's take the last axis and have no
+    ``axis`` argument: dropped at -1 only (any other axis stays, and is then an error)."""
+    import inspect
+
+    if config.get("axis") == -1 and "axis" not in inspect.signature(cls).parameters:
+        return {k: v for k, v in config.items() if k != "axis"}
+    return config
 
 
 def load_keras_model(path, compile=True):  # noqa: A002 - Keras's argument name

@@ -118,6 +118,41 @@ def with_lambda():
     return model, (4,), None
 
 
+def many_layers():
+    """One Sequential through many of the layers npconv reads (a regularizer, depthwise,
+    separable and transposed convolution, the normalizations, PReLU ...), compiled with class
+    records (AdamW, a label-smoothed loss, a metric with an argument)."""
+    model = keras.Sequential([
+        keras.Input((8, 8, 3)), layers.Rescaling(1 / 2.0, offset=0.1), layers.ZeroPadding2D(1),
+        layers.Conv2D(4, 3, strides=2, kernel_regularizer=keras.regularizers.l2(1e-3)),
+        layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2),
+        layers.SeparableConv2D(5, 3, padding="same"), layers.Conv2DTranspose(3, 2, strides=2),
+        layers.UpSampling2D(), layers.LayerNormalization(), layers.GroupNormalization(groups=3),
+        layers.PReLU(), layers.LeakyReLU(0.2), layers.GlobalMaxPooling2D(),
+        layers.Reshape((3, 1)), layers.Flatten(), layers.Dense(2, activation="softmax"),
+    ])
+    model.compile(optimizer=keras.optimizers.AdamW(learning_rate=3e-4),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1),
+                  metrics=[keras.metrics.TopKCategoricalAccuracy(k=1)])
+    return model, (8, 8, 3), None
+
+
+def shared_two_inputs():
+    """Two inputs, one Dense layer called on each (a shared layer), Subtract; its input file
+    holds both inputs stacked on a first axis."""
+    a, b = keras.Input((6,), name="a"), keras.Input((6,), name="b")
+    shared = layers.Dense(4, activation="relu", name="shared")
+    merged = layers.Concatenate()([shared(a), shared(b), layers.Subtract()([a, b])])
+    return keras.Model([a, b], layers.Dense(1, name="out")(merged)), (6,), "two inputs"
+
+
+def adapted_normalization():
+    """A Normalization layer adapted to data (its mean, variance and count in the file)."""
+    norm = layers.Normalization()
+    norm.adapt(np.random.default_rng(3).random((20, 4), dtype=np.float32))
+    return keras.Sequential([keras.Input((4,)), norm, layers.Dense(2)]), (4,), None
+
+
 def _inputs(shape, rng, n=4, vocab=50):
     if len(shape) == 1 and shape[0] == 20:
         return rng.integers(0, vocab, size=(n, *shape)).astype("int32")
@@ -139,9 +174,15 @@ def main():
     keras.utils.set_random_seed(1)
     rng = np.random.default_rng(1)
     for make in (seed001_mnist_cnn, lenet5_like, bn_dropout, functional_merge, text_conv1d,
-                 with_lambda):
+                 with_lambda, many_layers, shared_two_inputs, adapted_normalization):
         name = make.__name__
         model, shape, fit_kind = make()
+        if fit_kind == "two inputs":
+            x = np.stack([_inputs(shape, rng), _inputs(shape, rng)])
+            model.save(os.path.join(HERE, f"{name}.keras"))
+            np.save(os.path.join(HERE, f"{name}.input.npy"), x)
+            np.save(os.path.join(HERE, f"{name}.pred.npy"), model.predict(list(x), verbose=0))
+            continue
         if fit_kind is not None:
             _fit_two_steps(model, shape, fit_kind, rng)
         model.save(os.path.join(HERE, f"{name}.keras"))
