@@ -259,3 +259,24 @@ def test_a_copied_fixture_loads_from_a_path_object(tmp_path):
     target = tmp_path / "model.keras"
     shutil.copy(_fixture("lenet5_like.keras"), target)
     assert npconv.models.load_model(target).count_params() > 0
+
+
+def test_a_corrupt_or_keras_2_hdf5_file_is_refused(tmp_path):
+    h5py = pytest.importorskip("h5py", reason="the test extra installs h5py")
+    garbage = tmp_path / "x.weights.h5"
+    garbage.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(64))
+    model = _merge_net_in_npconv()
+    with pytest.raises(ValueError, match="not a readable HDF5 file"):
+        model.load_weights(str(garbage))
+    legacy = tmp_path / "keras2.h5"
+    with h5py.File(legacy, "w") as f:
+        f.create_group("model_weights")
+    with pytest.raises(ValueError, match="without Keras 3's 'layers' group.*Keras 2"):
+        model.load_weights(str(legacy))
+
+
+def test_a_weights_file_of_another_model_is_refused(tmp_path):
+    _needs_h5py()
+    model = Sequential([layers.Input((4,)), layers.Dense(2)])
+    with pytest.raises(ValueError, match="holds weights for layers the model lacks"):
+        model.load_weights(_fixture("functional_merge.weights.h5"))
