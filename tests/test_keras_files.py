@@ -3,6 +3,7 @@
 what Keras predicted. The files and Keras's predictions were made by
 tests/data/keras_files/make_fixtures.py (not run here: it needs Keras)."""
 
+import io
 import json
 import os
 import shutil
@@ -280,3 +281,43 @@ def test_a_weights_file_of_another_model_is_refused(tmp_path):
     model = Sequential([layers.Input((4,)), layers.Dense(2)])
     with pytest.raises(ValueError, match="holds weights for layers the model lacks"):
         model.load_weights(_fixture("functional_merge.weights.h5"))
+
+
+@pytest.mark.parametrize("name", ["lenet5_like", "bn_dropout", "text_conv1d", "many_layers",
+                                  "adapted_normalization"])
+def test_save_keras_model_writes_a_keras_archive_npconv_reads_back(tmp_path, name):
+    """(Real Keras 3.15.1 loads these files and predicts the same, checked by hand: see the
+    module docstring of npconv.keras_files.)"""
+    _needs_h5py()
+    import h5py
+
+    from npconv.keras_files import save_keras_model
+
+    model = npconv.models.load_model(_fixture(f"{name}.keras"), compile=False)
+    path = str(tmp_path / "out.keras")
+    save_keras_model(model, path)
+    with zipfile.ZipFile(path) as zf:
+        assert sorted(zf.namelist()) == ["config.json", "metadata.json", "model.weights.h5"]
+        config = json.loads(zf.read("config.json"))
+        assert config["class_name"] == "Sequential"
+        records = config["config"]["layers"]
+        assert records[0]["class_name"] == "InputLayer"
+        assert [r["class_name"] for r in records[1:]] == [type(x).__name__ for x in model.layers]
+        with h5py.File(io.BytesIO(zf.read("model.weights.h5")), "r") as h5:
+            assert "layers" in h5 and "vars" in h5
+    again = npconv.models.load_model(path)
+    x = np.load(_fixture(f"{name}.input.npy"))
+    np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_save_keras_model_refuses_what_keras_could_not_read(tmp_path):
+    _needs_h5py()
+    from npconv.keras_files import save_keras_model
+
+    functional = npconv.models.load_model(_fixture("functional_merge.keras"))
+    with pytest.raises(ValueError, match="only Sequential models"):
+        save_keras_model(functional, str(tmp_path / "f.keras"))
+    model = Sequential([layers.Input((3,)), layers.Lambda(lambda x: x * 2)])
+    with pytest.raises(ValueError, match=r"\(Lambda\) has no Keras equivalent"):
+        save_keras_model(model, str(tmp_path / "l.keras"))
+    assert not os.listdir(tmp_path)

@@ -17,6 +17,11 @@ npconv lacks is a ``ValueError`` naming the layer, never a different model.
 Not restored: the optimizer's state (its iterations and slots; the model is compiled with a
 fresh optimizer of the file's class and configuration), and ``compile_config``'s
 ``loss_weights``, ``run_eagerly``, ``steps_per_execution`` and ``jit_compile``.
+
+:func:`save_keras_model` writes the other way: an npconv ``Sequential`` as a ``.keras`` file
+that Keras 3 loads (checked by hand with Keras 3.15.1 on the torch backend: the five
+Sequential test models, predictions equal within 2.4e-7). ``model.save("x.keras")`` still
+writes npconv's own file.
 """
 
 from __future__ import annotations
@@ -436,3 +441,75 @@ def load_keras_archive_weights(model, path) -> None:
     as :func:`load_keras_weights` matches a ``.weights.h5`` file's."""
     _, weight_bytes = _read_archive(path)
     _load_weights_from(model, weight_bytes, path)
+
+
+def save_keras_model(model, path, overwrite=True) -> None:
+    """Write an npconv ``Sequential`` as a Keras 3 ``.keras`` file (config.json,
+    metadata.json, model.weights.h5) that Keras's ``keras.models.load_model`` reads: the
+    architecture and the weights, not the training configuration or the optimizer state.
+    Layers npconv has and Keras lacks, and functional models, are refused. Needs h5py;
+    written atomically."""
+    import time
+
+    from ._atomic import atomic_path
+    from .io import _check_target
+    from .models.sequential import Sequential
+
+    where = f"{model.name}.save_keras_model"
+    path = _check_target(path, overwrite, where)
+    if not isinstance(model, Sequential):
+        raise ValueError(f"{where}: only Sequential models are written as Keras files so far "
+                         f"(Received {type(model).__name__})")
+    model._require_graph("save_keras_model")
+    h5py = _h5py()
+    records = [_input_record(model.inputs[0])]
+    for layer in model.layers:
+        records.append(_layer_record(layer, where))
+    batch_shape = records[0]["config"]["batch_shape"]
+    config = {"module": "keras", "class_name": "Sequential", "registered_name": None,
+              "config": {"name": model.name, "trainable": True, "layers": records,
+                         "build_input_shape": batch_shape},
+              "build_config": {"input_shape": batch_shape}}
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as h5:
+        h5.create_group("vars").attrs["name"] = model.name
+        for layer, group in zip(model.layers, _keras_paths(
+                [type(layer).__name__ for layer in model.layers]), strict=True):
+            g = h5.create_group(group).create_group("vars")
+            g.attrs["name"] = layer.name
+            for i, w in enumerate(layer._weights):
+                g[str(i)] = np.asarray(w.value, dtype=np.float32)
+    metadata = {"keras_version": "3.0.0", "date_saved": time.strftime("%Y-%m-%d@%H:%M:%S")}
+    with atomic_path(path, where=where) as tmp, zipfile.ZipFile(tmp, "w") as zf:
+        zf.writestr("metadata.json", json.dumps(metadata))
+        zf.writestr("config.json", json.dumps(config, default=_plain))
+        zf.writestr(_WEIGHTS_MEMBER, buffer.getvalue())
+
+
+def _plain(value):
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _input_record(tensor) -> dict:
+    shape = [None, *tensor.shape[1:]] if tensor.shape else None
+    return {"module": "keras.layers", "class_name": "InputLayer", "registered_name": None,
+            "config": {"batch_shape": shape, "dtype": str(getattr(tensor, "dtype", "float32")),
+                       "sparse": False, "ragged": False, "name": tensor.layer.name}}
+
+
+def _layer_record(layer, where) -> dict:
+    class_name = type(layer).__name__
+    if not type(layer).__module__.startswith("npconv.layers") or class_name in (
+            "Absolute", "FloorDivide", "Mod", "Power", "TrueDivide", "Lambda"):
+        raise ValueError(f"{where}: layer {layer.name!r} ({class_name}) has no Keras "
+                         "equivalent that Keras would read")
+    record = {"module": "keras.layers", "class_name": class_name, "registered_name": None,
+              "config": {**layer.get_config(), "dtype": "float32"}}
+    shape = getattr(layer, "input_shape", None)
+    if layer._weights and shape is not None:
+        record["build_config"] = {"input_shape": [None, *shape[1:]]}
+    return record
