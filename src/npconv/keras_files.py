@@ -479,7 +479,12 @@ def save_keras_model(model, path, overwrite=True) -> None:
             g.attrs["name"] = layer.name
             for i, w in enumerate(layer._weights):
                 g[str(i)] = np.asarray(w.value, dtype=np.float32)
-    metadata = {"keras_version": "3.0.0", "date_saved": time.strftime("%Y-%m-%d@%H:%M:%S")}
+    from . import __version__
+
+    # (Keras does not read metadata.json on load; "3.0.0" names the file format's first
+    # Keras, "written_by" says who actually wrote it)
+    metadata = {"keras_version": "3.0.0", "written_by": f"npconv {__version__}",
+                "date_saved": time.strftime("%Y-%m-%d@%H:%M:%S")}
     with atomic_path(path, where=where) as tmp, zipfile.ZipFile(tmp, "w") as zf:
         zf.writestr("metadata.json", json.dumps(metadata))
         zf.writestr("config.json", json.dumps(config, default=_plain))
