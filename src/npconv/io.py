@@ -204,7 +204,8 @@ def save_model(model, path, overwrite=True, include_optimizer=True) -> None:
 
     The file is npconv's (safetensors + JSON) whatever its name: Keras code's
     ``"model.keras"`` or ``"ckpt.weights.h5"`` runs unchanged, but writes no zip or HDF5
-    file that Keras or h5py could open (and npconv refuses to read theirs, saying so).
+    file that Keras or h5py could open. (npconv reads Keras 3's own files, though: see
+    :func:`load_model` and :mod:`npconv.keras_files`.)
     """
     where = f"{model.name}.save"
     path = _check_target(path, overwrite, where)
@@ -393,8 +394,40 @@ def _assign_weights(model, tensors, path) -> None:
         w.assign(tensors[key])
 
 
+def _keras_kind(path) -> str | None:
+    """"keras" for a Keras 3 ``.keras`` archive, "h5" for an HDF5 file (Keras's
+    ``.weights.h5``), None for anything else (npconv's files; errors are :func:`_read`'s)."""
+    from ._atomic import file_path
+    from .keras_files import HDF5_MAGIC, ZIP_MAGIC, is_keras_archive
+
+    path = file_path(path)
+    if not os.path.isfile(path):
+        return None
+    with open(path, "rb") as f:
+        opening = f.read(8)
+    if opening.startswith(HDF5_MAGIC):
+        return "h5"
+    if opening.startswith(ZIP_MAGIC) and is_keras_archive(path):
+        return "keras"
+    return None
+
+
 def load_weights(model, path) -> None:
-    """Load weights from a file written by ``save_weights`` or ``save`` into ``model``."""
+    """Load weights from a file written by ``save_weights`` or ``save`` into ``model``; a
+    Keras 3 ``.weights.h5`` file (``model.save_weights`` in Keras) is read too, layer by
+    layer in ``model.layers`` order as Keras matches them (needs h5py; see
+    :mod:`npconv.keras_files`)."""
+    kind = _keras_kind(path)
+    if kind == "h5":
+        from .keras_files import load_keras_weights
+
+        load_keras_weights(model, os.fspath(path))
+        return
+    if kind == "keras":
+        from .keras_files import load_keras_archive_weights
+
+        load_keras_archive_weights(model, os.fspath(path))
+        return
     _, tensors = _read(path)
     model._require_graph("load_weights")
     _assign_weights(model, tensors, path)
@@ -410,7 +443,13 @@ def load_model(path, custom_objects=None, compile=True, safe_mode=True):  # noqa
     the functions of ``Lambda`` layers (``{"scale": scale}``: the file holds only their
     names); other entries (a Model subclass: its graph loads as a functional Model) are not
     needed. The file never holds code, so ``safe_mode`` has nothing to refuse; it is
-    accepted for Keras's sake."""
+    accepted for Keras's sake.
+
+    A Keras 3 ``.keras`` file (``model.save("model.keras")`` in Keras) loads too, as an
+    npconv Sequential or functional Model of the layers npconv has (needs h5py; see
+    :mod:`npconv.keras_files`): compiled from its ``compile_config`` with a fresh optimizer
+    (the optimizer state in the file is not read). A Lambda layer holding marshalled Python
+    bytecode is refused whatever ``safe_mode`` says."""
     from .layers.base import LAYER_REGISTRY, Layer
     from .models.functional import Model
     from .models.sequential import Sequential
@@ -431,6 +470,16 @@ def load_model(path, custom_objects=None, compile=True, safe_mode=True):  # noqa
     # (a Model subclass there is not needed: the file holds its graph, which loads as a
     # functional Model; initializer functions are not needed either: the file has the
     # weights)
+    kind = _keras_kind(path)
+    if kind == "keras":
+        from .keras_files import load_keras_model
+
+        _import_all_layers()
+        return load_keras_model(os.fspath(path), compile=compile)
+    if kind == "h5":
+        raise ValueError(f"npconv: {path} is an HDF5 file: a Keras .weights.h5 file holds only "
+                         "weights (build the model and call model.load_weights(path)); a Keras "
+                         "2 .h5 model file is not read (save it from Keras 3 as .keras)")
     metadata, tensors = _read(path)
     if metadata["npconv.format"] != _MODEL:
         raise ValueError(f"npconv: {path} holds only weights; build the model and call "

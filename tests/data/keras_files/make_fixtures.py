@@ -1,0 +1,199 @@
+"""Write the Keras 3 files that tests/test_keras_files.py reads (CI does not run this).
+
+Made with Keras 3.15.1, torch backend, h5py 3.x:
+
+    KERAS_BACKEND=torch python tests/data/keras_files/make_fixtures.py
+
+For each model NAME it writes NAME.keras (``model.save``), NAME.input.npy (a fixed input)
+and NAME.pred.npy (``model.predict`` on that input, inference mode), and for one model
+NAME.weights.h5 (``model.save_weights``). bn_dropout is fitted for two steps on random data
+first, so that its BatchNormalization moving statistics are not the initial ones and its
+file holds optimizer variables. The others keep their seeded initial weights (no optimizer
+variables: the files stay small; seed001_mnist_cnn's 104k weights are most of it).
+"""
+
+import os
+
+import keras
+import numpy as np
+from keras import layers
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def seed001_mnist_cnn():
+    """The MNIST CNN of seed 001 (functional), compiled as there (rmsprop), not fitted."""
+    inputs = keras.Input(shape=(28, 28, 1))
+    x = layers.Conv2D(filters=32, kernel_size=3, activation="relu")(inputs)
+    x = layers.MaxPooling2D(pool_size=2)(x)
+    x = layers.Conv2D(filters=64, kernel_size=3, activation="relu")(x)
+    x = layers.MaxPooling2D(pool_size=2)(x)
+    x = layers.Conv2D(filters=128, kernel_size=3, activation="relu")(x)
+    x = layers.Flatten()(x)
+    outputs = layers.Dense(10, activation="softmax")(x)
+    model = keras.Model(inputs=inputs, outputs=outputs)
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model, (28, 28, 1), None
+
+
+def lenet5_like():
+    """LeNet-5's layout (sigmoid, average pooling), smaller dense layers; Sequential."""
+    model = keras.Sequential([
+        keras.Input(shape=(28, 28, 1)),
+        layers.Conv2D(6, 5, padding="same", activation="sigmoid"),
+        layers.AveragePooling2D(2),
+        layers.Conv2D(16, 5, activation="sigmoid"),
+        layers.AveragePooling2D(pool_size=(2, 2), strides=2),
+        layers.Flatten(),
+        layers.Dense(32, activation="sigmoid"),
+        layers.Dense(16, activation="sigmoid"),
+        layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.05, momentum=0.9),
+                  loss="categorical_crossentropy", metrics=["accuracy"])
+    return model, (28, 28, 1), None
+
+
+def bn_dropout():
+    """BatchNormalization after a convolution and a dense layer, Dropout; fitted two steps
+    with Adam (moving statistics and optimizer variables in the file)."""
+    model = keras.Sequential([
+        keras.Input(shape=(12, 12, 3)),
+        layers.Conv2D(8, 3, padding="same", use_bias=False),
+        layers.BatchNormalization(),
+        layers.Activation("relu"),
+        layers.MaxPooling2D(),
+        layers.Dropout(0.25),
+        layers.Flatten(),
+        layers.Dense(16),
+        layers.BatchNormalization(momentum=0.9, epsilon=1e-3),
+        layers.ReLU(),
+        layers.Dropout(0.5),
+        layers.Dense(3, activation="softmax"),
+    ])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-2),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model, (12, 12, 3), "sparse3"
+
+
+def functional_merge():
+    """A functional model with two branches merged by Add and Concatenate."""
+    inputs = keras.Input(shape=(10, 10, 2), name="image")
+    a = layers.Conv2D(6, 3, padding="same", activation="relu", name="branch_a")(inputs)
+    b = layers.Conv2D(6, 1, name="branch_b")(inputs)
+    s = layers.Add()([a, b])
+    c = layers.Conv2D(4, 3, padding="same", activation="tanh")(s)
+    m = layers.Concatenate(axis=-1)([s, c])
+    p = layers.GlobalAveragePooling2D()(m)
+    q = layers.Flatten()(layers.MaxPooling2D(5)(m))
+    x = layers.Concatenate()([p, q])
+    outputs = layers.Dense(4, activation="softmax", name="probs")(x)
+    model = keras.Model(inputs, outputs, name="merge_net")
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model, (10, 10, 2), None
+
+
+def text_conv1d():
+    """Embedding + Conv1D + global max pooling, binary output (the Keras text CNN)."""
+    model = keras.Sequential([
+        keras.Input(shape=(20,), dtype="int32"),
+        layers.Embedding(50, 8),
+        layers.Conv1D(12, 3, activation="relu"),
+        layers.MaxPooling1D(2),
+        layers.Conv1D(12, 3, activation="relu", padding="same"),
+        layers.GlobalMaxPooling1D(),
+        layers.Dense(8, activation="relu"),
+        layers.Dense(1, activation="sigmoid"),
+    ])
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    return model, (20,), None
+
+
+def with_lambda():
+    """A Lambda layer of a Python lambda: Keras marshals its bytecode into the file."""
+    model = keras.Sequential([keras.Input(shape=(4,)), layers.Dense(2),
+                              layers.Lambda(lambda x: x * 2.0)])
+    return model, (4,), None
+
+
+def many_layers():
+    """One Sequential through many of the layers npconv reads (a regularizer, depthwise,
+    separable and transposed convolution, the normalizations, PReLU ...), compiled with class
+    records (AdamW, a label-smoothed loss, a metric with an argument)."""
+    model = keras.Sequential([
+        keras.Input((8, 8, 3)), layers.Rescaling(1 / 2.0, offset=0.1), layers.ZeroPadding2D(1),
+        layers.Conv2D(4, 3, strides=2, kernel_regularizer=keras.regularizers.l2(1e-3)),
+        layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2),
+        layers.SeparableConv2D(5, 3, padding="same"), layers.Conv2DTranspose(3, 2, strides=2),
+        layers.UpSampling2D(), layers.LayerNormalization(), layers.GroupNormalization(groups=3),
+        layers.PReLU(), layers.LeakyReLU(0.2), layers.GlobalMaxPooling2D(),
+        layers.Reshape((3, 1)), layers.Flatten(), layers.Dense(2, activation="softmax"),
+    ])
+    model.compile(optimizer=keras.optimizers.AdamW(learning_rate=3e-4),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1),
+                  metrics=[keras.metrics.TopKCategoricalAccuracy(k=1)])
+    return model, (8, 8, 3), None
+
+
+def shared_two_inputs():
+    """Two inputs, one Dense layer called on each (a shared layer), Subtract; its input file
+    holds both inputs stacked on a first axis."""
+    a, b = keras.Input((6,), name="a"), keras.Input((6,), name="b")
+    shared = layers.Dense(4, activation="relu", name="shared")
+    merged = layers.Concatenate()([shared(a), shared(b), layers.Subtract()([a, b])])
+    return keras.Model([a, b], layers.Dense(1, name="out")(merged)), (6,), "two inputs"
+
+
+def adapted_normalization():
+    """A Normalization layer adapted to data (its mean, variance and count in the file)."""
+    norm = layers.Normalization()
+    norm.adapt(np.random.default_rng(3).random((20, 4), dtype=np.float32))
+    return keras.Sequential([keras.Input((4,)), norm, layers.Dense(2)]), (4,), None
+
+
+def _inputs(shape, rng, n=4, vocab=50):
+    if len(shape) == 1 and shape[0] == 20:
+        return rng.integers(0, vocab, size=(n, *shape)).astype("int32")
+    return rng.random((n, *shape), dtype=np.float32)
+
+
+def _fit_two_steps(model, shape, kind, rng):
+    x = _inputs(shape, rng, n=16)
+    if kind == "categorical":
+        y = np.eye(10, dtype="float32")[rng.integers(0, 10, 16)]
+    elif kind == "sparse3":
+        y = rng.integers(0, 3, 16)
+    else:
+        y = rng.integers(0, 2, (16, 1)).astype("float32")
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+
+
+def main():
+    keras.utils.set_random_seed(1)
+    rng = np.random.default_rng(1)
+    for make in (seed001_mnist_cnn, lenet5_like, bn_dropout, functional_merge, text_conv1d,
+                 with_lambda, many_layers, shared_two_inputs, adapted_normalization):
+        name = make.__name__
+        model, shape, fit_kind = make()
+        if fit_kind == "two inputs":
+            x = np.stack([_inputs(shape, rng), _inputs(shape, rng)])
+            model.save(os.path.join(HERE, f"{name}.keras"))
+            np.save(os.path.join(HERE, f"{name}.input.npy"), x)
+            np.save(os.path.join(HERE, f"{name}.pred.npy"), model.predict(list(x), verbose=0))
+            continue
+        if fit_kind is not None:
+            _fit_two_steps(model, shape, fit_kind, rng)
+        model.save(os.path.join(HERE, f"{name}.keras"))
+        if name == "with_lambda":
+            continue
+        x = _inputs(shape, rng)
+        np.save(os.path.join(HERE, f"{name}.input.npy"), x)
+        np.save(os.path.join(HERE, f"{name}.pred.npy"), model.predict(x, verbose=0))
+        if name == "functional_merge":
+            model.save_weights(os.path.join(HERE, f"{name}.weights.h5"))
+
+
+if __name__ == "__main__":
+    main()
