@@ -12,6 +12,7 @@ from .conv1d import (
     SeparableConv1D,
     SeparableConvolution1D,
 )
+from .conv3d import Conv3D, Convolution3D
 from .conv_transpose import Conv2DTranspose
 from .core import (
     Activation,
@@ -133,4 +134,5 @@ __all__ = [
     "GlobalMaxPool1D", "GlobalMaxPooling1D", "MaxPool1D", "MaxPooling1D", "SpatialDropout1D",
     "UpSampling1D", "ZeroPadding1D",
     "Embedding",
+    "Conv3D", "Convolution3D",
 ]

@@ -30,11 +30,11 @@ from .base import Layer
 __all__ = ["Conv2D"]
 
 
-def check_kernel_fits(layer, shape, h, w) -> None:
+def check_kernel_fits(layer, shape, *sizes) -> None:
     """A ValueError naming ``layer`` when its (dilated) kernel spans more pixels than the
-    padded input of height ``h`` and width ``w`` (None: not known yet)."""
-    pads = layer._pads(h, w)
-    for unit, size, k, d, p in zip(layer._axis_units, (h, w), layer._kernel_hw,
+    padded input of spatial ``sizes`` (height and width; None: not known yet)."""
+    pads = layer._pads(*sizes)
+    for unit, size, k, d, p in zip(layer._axis_units, sizes, layer._kernel_hw,
                                    layer._dilation_hw, pads, strict=True):
         if size is not None and d * (k - 1) + 1 > size + sum(p):
             raise ValueError(
@@ -152,7 +152,7 @@ class _WindowConv(Layer):
             raise ValueError(f"{self.name}: {kind} expects a {self._rank + 2}-D input "
                              f"{self._layouts[self.data_format]}. "
                              f"Received an input of shape {shape}")
-        _, h, w, c = self._to_internal_shape(shape)
+        _, *sizes, c = self._to_internal_shape(shape)
         if c is None:
             raise ValueError(f"{self.name}: the channel dimension of the input to {kind} must "
                              f"be known. Received an input of shape {shape}")
@@ -167,12 +167,12 @@ class _WindowConv(Layer):
                              f"Received an input of shape {shape} with {c} channels")
         if groups != 1:
             _check_group_channels(self, c, shape)
-        self._check_fits(shape, h, w)
+        self._check_fits(shape, *sizes)
         if self.built and None not in shape:
             self._shape_ok = shape
 
-    def _check_fits(self, shape, h, w):
-        check_kernel_fits(self, shape, h, w)
+    def _check_fits(self, shape, *sizes):
+        check_kernel_fits(self, shape, *sizes)
 
     def compute_output_shape(self, input_shape):
         n, h, w, c = input_shape
