@@ -13,6 +13,7 @@ from npconv.layers.base import Layer
 IMAGE = (2, 6, 6, 3)
 FLAT = (2, 5)
 SEQUENCE = (2, 9, 3)
+VOLUME = (2, 4, 5, 4, 3)
 # class name -> (make the layer, input shape(s)); every Layer class npconv.layers exports
 CASES = {
     "Activation": (lambda: L.Activation("tanh"), FLAT),
@@ -99,6 +100,18 @@ CASES = {
     "DepthwiseConv1D": (lambda: L.DepthwiseConv1D(3, data_format="channels_first"), SEQUENCE),
     "SeparableConv1D": (lambda: L.SeparableConv1D(2, 3), SEQUENCE),
     "SeparableConvolution1D": (lambda: L.SeparableConvolution1D(2, 3), SEQUENCE),
+    "MaxPooling3D": (lambda: L.MaxPooling3D(2, 1, "same"), VOLUME),
+    "MaxPool3D": (lambda: L.MaxPool3D(data_format="channels_first"), VOLUME),
+    "AveragePooling3D": (lambda: L.AveragePooling3D(2, 1), VOLUME),
+    "AvgPool3D": (lambda: L.AvgPool3D(3, padding="same", data_format="channels_first"), VOLUME),
+    "GlobalAveragePooling3D": (lambda: L.GlobalAveragePooling3D(keepdims=True), VOLUME),
+    "GlobalAvgPool3D": (lambda: L.GlobalAvgPool3D(data_format="channels_first"), VOLUME),
+    "GlobalMaxPooling3D": (lambda: L.GlobalMaxPooling3D(), VOLUME),
+    "GlobalMaxPool3D": (lambda: L.GlobalMaxPool3D(data_format="channels_first"), VOLUME),
+    "UpSampling3D": (lambda: L.UpSampling3D((1, 2, 3)), VOLUME),
+    "ZeroPadding3D": (lambda: L.ZeroPadding3D(1, data_format="channels_first"), VOLUME),
+    "Cropping3D": (lambda: L.Cropping3D(1), VOLUME),
+    "SpatialDropout3D": (lambda: L.SpatialDropout3D(0.5, seed=1), VOLUME),
 }
 SKIPPED = {"Layer", "InputLayer",  # (the base class; an input has no backward)
            "Embedding"}  # (integer inputs: test_embedding_layer checks its gradient dtype)

@@ -72,9 +72,20 @@ from .pooling1d import (
     MaxPool1D,
     MaxPooling1D,
 )
+from .pooling3d import (
+    AveragePooling3D,
+    AvgPool3D,
+    GlobalAveragePooling3D,
+    GlobalAvgPool3D,
+    GlobalMaxPool3D,
+    GlobalMaxPooling3D,
+    MaxPool3D,
+    MaxPooling3D,
+)
 from .preprocessing import Normalization
 from .reshaping import Cropping2D, UpSampling2D, ZeroPadding2D
 from .reshaping1d import Cropping1D, UpSampling1D, ZeroPadding1D
+from .reshaping3d import Cropping3D, SpatialDropout3D, UpSampling3D, ZeroPadding3D
 from .scalar_ops import Absolute, FloorDivide, Mod, Power, TrueDivide  # (x / c, abs(x) ...)
 from .shape import Permute, Rescaling, Reshape
 
@@ -135,4 +146,7 @@ __all__ = [
     "UpSampling1D", "ZeroPadding1D",
     "Embedding",
     "Conv3D", "Convolution3D",
+    "AveragePooling3D", "AvgPool3D", "Cropping3D", "GlobalAveragePooling3D", "GlobalAvgPool3D",
+    "GlobalMaxPool3D", "GlobalMaxPooling3D", "MaxPool3D", "MaxPooling3D", "SpatialDropout3D",
+    "UpSampling3D", "ZeroPadding3D",
 ]
