@@ -129,8 +129,10 @@ def test_argument_helpers():
         as_triple((1, 0, 1), "strides", "w")
     with pytest.raises(ValueError, match=">= 0"):
         normalize_pads3d(((1, -1), (0, 0), (0, 0)))
-    with pytest.raises(ValueError, match="'valid', 'same'"):
+    with pytest.raises(ValueError, match="an int, a tuple of 3 ints or 3 pairs"):
         normalize_pads3d(((1, 1), (0, 0)))
+    with pytest.raises(ValueError, match="'valid', 'same', an int"):  # the conv's choices
+        resolve_padding3d(((1, 1), (0, 0)), (4, 4, 4), 3)
 
 
 @pytest.mark.parametrize("call, message", [

@@ -54,7 +54,7 @@ class _Volumes:
                 raise ValueError(f"{self._where}: expected padding to be 'valid', 'same' or "
                                  f"explicit pads. Received: padding={padding!r}")
             return padding.lower()
-        return normalize_pads3d(padding, self._where)
+        return normalize_pads3d(padding, self._where, modes="'valid', 'same', ")
 
     def _pads(self, *sizes):
         return resolve_padding3d(self.padding, tuple(s or 1 for s in sizes), self.kernel_size,

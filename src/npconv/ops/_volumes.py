@@ -35,11 +35,13 @@ def as_triple(value, name: str, where: str, *, minimum: int = 1) -> tuple[int, i
     return triple
 
 
-def normalize_pads3d(pad, where: str, name: str = "padding") -> Pads3:
+def normalize_pads3d(pad, where: str = "padding", name: str = "padding", *,
+                     modes: str = "") -> Pads3:
     """``pad`` as ``((front, back), (top, bottom), (left, right))`` of ints >= 0.
 
     Accepts an int (all six sides), a triple ``(depth, height, width)`` (both sides of each)
-    or the three pairs (Keras's ZeroPadding3D and Cropping3D arguments).
+    or the three pairs (Keras's ZeroPadding3D and Cropping3D arguments). ``modes``: the
+    string paddings the caller also accepts, for the error message (``"'valid', 'same', "``).
     """
     if _is_int(pad) or (isinstance(pad, (tuple, list)) and len(pad) == 3
                         and all(map(_is_int, pad))):
@@ -52,7 +54,7 @@ def normalize_pads3d(pad, where: str, name: str = "padding") -> Pads3:
         if min(min(p) for p in pads) < 0:
             raise ValueError(f"{where}: expected {name} to be >= 0. Received: {name}={pad!r}")
         return pads
-    raise ValueError(f"{where}: expected {name} to be an int, a tuple of 3 ints or 3 pairs "
+    raise ValueError(f"{where}: expected {name} to be {modes}an int, a tuple of 3 ints or 3 pairs "
                      f"((front, back), (top, bottom), (left, right)). Received: {name}={pad!r}")
 
 

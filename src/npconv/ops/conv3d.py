@@ -43,63 +43,19 @@ patch matrix per group of input channels, and the multiplies are batched over th
 from __future__ import annotations
 
 import itertools
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .._checks import check_rank, float_array
+from ._volumes import Pads3 as Pads3D
+from ._volumes import as_triple, normalize_pads3d
 from .conv import _check_groups, check_bias
 from .padding import same_pads
 
 __all__ = ["Conv3DCache", "as_triple", "conv3d_backward", "conv3d_forward",
            "normalize_pads3d", "resolve_padding3d"]
-
-#: ``((front, back), (top, bottom), (left, right))`` zero padding, in pixels.
-Pads3D = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, bool)
-
-
-def as_triple(value, name: str, where: str, *, minimum: int = 1) -> tuple[int, int, int]:
-    """``value`` (an int, or a tuple/list of three ints) as ``(depth, height, width)`` ints
-    ``>= minimum``; an int means the same value on every axis."""
-    if _is_int(value):
-        triple = (int(value),) * 3
-    elif isinstance(value, (tuple, list)) and len(value) == 3 and all(map(_is_int, value)):
-        triple = tuple(int(v) for v in value)
-    else:
-        raise ValueError(f"{where}: expected {name} to be an int or a tuple of 3 ints. "
-                         f"Received: {name}={value!r}")
-    if min(triple) < minimum:
-        raise ValueError(f"{where}: expected {name} to be >= {minimum}. "
-                         f"Received: {name}={value!r}")
-    return triple
-
-
-def normalize_pads3d(pad, where: str = "padding", name: str = "padding") -> Pads3D:
-    """``pad`` as ``((front, back), (top, bottom), (left, right))`` of ints >= 0.
-
-    Accepts an int (every side), a triple ``(depth, height, width)`` (both sides of each) or
-    ``((front, back), (top, bottom), (left, right))``.
-    """
-    if _is_int(pad) or (isinstance(pad, (tuple, list)) and len(pad) == 3
-                        and all(map(_is_int, pad))):
-        pd, ph, pw = as_triple(pad, name, where, minimum=0)
-        return ((pd, pd), (ph, ph), (pw, pw))
-    if (isinstance(pad, (tuple, list)) and len(pad) == 3
-            and all(isinstance(p, (tuple, list)) and len(p) == 2 for p in pad)
-            and all(_is_int(v) for p in pad for v in p)):
-        pads = tuple((int(p[0]), int(p[1])) for p in pad)
-        if min(min(p) for p in pads) < 0:
-            raise ValueError(f"{where}: expected {name} to be >= 0. Received: {name}={pad!r}")
-        return pads
-    raise ValueError(f"{where}: expected {name} to be 'valid', 'same', an int, a tuple of 3 "
-                     f"ints or ((front, back), (top, bottom), (left, right)). "
-                     f"Received: {name}={pad!r}")
 
 
 def resolve_padding3d(padding, input_dhw, kernel_dhw, strides=1, dilation=1,
@@ -118,7 +74,7 @@ def resolve_padding3d(padding, input_dhw, kernel_dhw, strides=1, dilation=1,
             s = as_triple(strides, "strides", where)
             d = as_triple(dilation, "dilation", where)
             return tuple(same_pads(n[a], k[a], s[a], d[a]) for a in range(3))
-    return normalize_pads3d(padding, where)
+    return normalize_pads3d(padding, where, modes="'valid', 'same', ")
 
 
 def _geometry(x_shape, kernel_dhw, strides, padding, dilation, where):
