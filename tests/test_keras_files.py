@@ -19,13 +19,15 @@ from npconv.models import Model, Sequential
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "keras_files")
 MODELS = ["seed001_mnist_cnn", "lenet5_like", "bn_dropout", "functional_merge", "text_conv1d",
-          "many_layers", "shared_two_inputs", "adapted_normalization"]
+          "many_layers", "shared_two_inputs", "adapted_normalization", "volumes_3d",
+          "functional_1d"]
 COMPILED = {"seed001_mnist_cnn": ("RMSprop", "sparse_categorical_crossentropy"),
             "lenet5_like": ("SGD", "categorical_crossentropy"),
             "bn_dropout": ("Adam", "sparse_categorical_crossentropy"),
             "functional_merge": ("Adam", "sparse_categorical_crossentropy"),
             "text_conv1d": ("Adam", "binary_crossentropy"),
-            "many_layers": ("AdamW", "categorical_crossentropy")}
+            "many_layers": ("AdamW", "categorical_crossentropy"),
+            "volumes_3d": ("Adam", "sparse_categorical_crossentropy")}
 TWO_INPUTS = {"shared_two_inputs"}
 
 

@@ -230,6 +230,10 @@ def _node_inputs(node, path, where):
     if not isinstance(node, dict):
         raise ValueError(f"npconv: {path}: {where}: unreadable inbound node {node!r}")
     args, kwargs = node.get("args") or [], node.get("kwargs") or {}
+    # Keras records mask=None for every layer whose call takes a mask (GlobalAveragePooling1D,
+    # Softmax) even when none was passed: that call is the plain one-input call
+    if isinstance(kwargs, dict) and "mask" in kwargs and kwargs["mask"] is None:
+        kwargs = {k: v for k, v in kwargs.items() if k != "mask"}
     if kwargs or len(args) != 1:
         raise ValueError(f"npconv: {path}: {where}: a call with arguments other than one "
                          f"input (args={len(args)}, kwargs={sorted(kwargs)}) is not read")
