@@ -278,6 +278,48 @@ def test_a_corrupt_or_keras_2_hdf5_file_is_refused(tmp_path):
         model.load_weights(str(legacy))
 
 
+@pytest.mark.parametrize("offset,error", [(27180, "RuntimeError"), (1946, "KeyError")])
+def test_a_weights_file_damaged_inside_is_refused_with_a_value_error(tmp_path, offset, error):
+    # One zeroed byte inside the HDF5 structure: the file still opens, and h5py raises
+    # RuntimeError or KeyError at the group it cannot walk (found by fuzzing damaged files)
+    _needs_h5py()
+    data = bytearray(open(_fixture("functional_merge.weights.h5"), "rb").read())
+    assert data[offset] != 0
+    data[offset] = 0
+    damaged = tmp_path / "damaged.weights.h5"
+    damaged.write_bytes(bytes(data))
+    model = _merge_net_in_npconv()
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(ValueError, match=f"weights file is damaged \\({error}.*nothing was"):
+        model.load_weights(str(damaged))
+    for old, new in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(old, new)
+    archive = tmp_path / "damaged.keras"  # the same damage inside a .keras archive
+    with zipfile.ZipFile(_fixture("functional_merge.keras")) as src, \
+            zipfile.ZipFile(archive, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, bytes(data) if info.filename == "model.weights.h5"
+                         else src.read(info.filename))
+    with pytest.raises(ValueError, match="weights file is damaged"):
+        npconv.models.load_model(str(archive))
+
+
+@pytest.mark.parametrize("edit", [
+    lambda c: c["config"]["layers"][1].update(class_name={"name": "Conv2D"}),
+    lambda c: c["config"]["layers"][1].update(module=3),
+    lambda c: c["config"]["layers"][1]["config"].update(
+        dtype={"class_name": "DTypePolicy", "config": ["float32"]}),
+    lambda c: c["config"]["layers"][1]["inbound_nodes"][0]["args"][0].update(config=[1]),
+    lambda c: c["config"].update(output_layers=[{"a": 1}]),
+], ids=["class_name a dict", "module a number", "dtype config a list", "tensor record a list",
+        "output_layers of dicts"])
+def test_a_config_of_the_wrong_json_types_is_a_value_error(tmp_path, edit):
+    # (found by fuzzing config.json: TypeError/AttributeError escaped from the reader)
+    path = _rewritten(tmp_path, "functional_merge.keras", edit)
+    with pytest.raises(ValueError, match="npconv: .*functional_merge.keras"):
+        npconv.models.load_model(path)
+
+
 def test_a_weights_file_of_another_model_is_refused(tmp_path):
     _needs_h5py()
     model = Sequential([layers.Input((4,)), layers.Dense(2)])

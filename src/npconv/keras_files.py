@@ -114,6 +114,18 @@ def _open_h5(data, path):
                          "nothing was loaded") from None
 
 
+def _read_weights(source, pairs, path, check_names) -> list:
+    """:func:`_matched_weights` of the HDF5 file ``source`` (a path or the bytes of an
+    archive's member). h5py reports a damaged file's structure lazily, as OSError,
+    RuntimeError or KeyError at the group it cannot walk: a ValueError here."""
+    try:
+        with _open_h5(source, path) as h5:
+            return _matched_weights(h5, pairs, path, check_names)
+    except (OSError, RuntimeError, KeyError) as exc:
+        raise ValueError(f"npconv: {path}: the weights file is damaged ({type(exc).__name__}: "
+                         f"{exc}); nothing was loaded") from None
+
+
 def _layer_vars(h5, group_path, path) -> tuple[list[np.ndarray], str | None]:
     """The arrays ``<group_path>/vars/0, 1...`` in order, and the layer name Keras recorded
     there (None when the file has none)."""
@@ -407,10 +419,14 @@ def load_keras_model(path, compile=True):  # noqa: A002 - Keras's argument name
         raise ValueError(str(exc)) from None
     except RecursionError:
         raise ValueError(f"npconv: {path}: the model config is nested too deeply") from None
+    except (AttributeError, TypeError, KeyError, IndexError) as exc:
+        # a record of the wrong JSON type (a list where Keras writes a dict, a number for a
+        # class name): the file is not what Keras writes
+        raise ValueError(f"npconv: {path}: the model config is not Keras's ("
+                         f"{type(exc).__name__}: {exc}); nothing was loaded") from None
     finally:
         base.DRAW_WEIGHTS = drawing
-    with _open_h5(weight_bytes, path) as h5:
-        assignments = _matched_weights(h5, layers, path, check_names=True)
+    assignments = _read_weights(weight_bytes, layers, path, check_names=True)
     for w, a in assignments:
         w.assign(a.astype(np.float32, copy=False))
     compile_config = config.get("compile_config")
@@ -434,8 +450,7 @@ def _load_weights_from(model, source, path) -> None:
     layers = [layer for layer in model.layers
               if not (isinstance(model, Sequential) and type(layer).__name__ == "InputLayer")]
     pairs = [(layer, type(layer).__name__) for layer in layers]
-    with _open_h5(source, path) as h5:
-        assignments = _matched_weights(h5, pairs, path, check_names=False)
+    assignments = _read_weights(source, pairs, path, check_names=False)
     for w, a in assignments:
         w.assign(a.astype(np.float32, copy=False))
 
