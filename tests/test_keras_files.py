@@ -354,6 +354,31 @@ def test_save_keras_model_writes_a_keras_archive_npconv_reads_back(tmp_path, nam
     np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
+def test_save_keras_model_writes_spatial_dropout_as_keras_takes_it(tmp_path):
+    # Keras 3.15.1's SpatialDropout1D/2D/3D.__init__(rate, data_format=None, seed=None,
+    # name=None, dtype=None) has no **kwargs: a "trainable" in the record made Keras's
+    # load_model fail with "unexpected keyword argument 'trainable'" (found loading npconv's
+    # file of the volumes_3d model in Keras)
+    _needs_h5py()
+    from npconv.keras_files import save_keras_model
+
+    keras_init_args = {"rate", "data_format", "seed", "name", "dtype"}
+    for layer, shape in ((layers.SpatialDropout1D(0.2), (6, 3)),
+                         (layers.SpatialDropout2D(0.2), (4, 4, 3)),
+                         (layers.SpatialDropout3D(0.2), (3, 3, 3, 2))):
+        path = str(tmp_path / f"{layer.name}.keras")
+        save_keras_model(Sequential([layers.Input(shape), layer]), path)
+        with zipfile.ZipFile(path) as zf:
+            record = json.loads(zf.read("config.json"))["config"]["layers"][1]
+        assert set(record["config"]) <= keras_init_args, record
+    model = npconv.models.load_model(_fixture("volumes_3d.keras"), compile=False)
+    path = str(tmp_path / "volumes.keras")
+    save_keras_model(model, path)
+    x = np.load(_fixture("volumes_3d.input.npy"))
+    np.testing.assert_array_equal(npconv.models.load_model(path).predict(x, verbose=0),
+                                  model.predict(x, verbose=0))
+
+
 def test_save_keras_model_refuses_what_keras_could_not_read(tmp_path):
     _needs_h5py()
     from npconv.keras_files import save_keras_model

@@ -44,6 +44,10 @@ _WEIGHTS_MEMBER = "model.weights.h5"
 _MAX_EXPANSION = 100
 _BOMB_FLOOR = 1 << 28
 _MODEL_CLASSES = ("Sequential", "Functional", "Model")
+#: Keras layers whose __init__ has no **kwargs, so no ``trainable`` (Keras 3.15.1's
+#: ``SpatialDropout2D(rate, data_format=None, seed=None, name=None, dtype=None)``): Keras
+#: cannot load a record that has one
+_NO_TRAINABLE_ARG = ("SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D")
 
 
 def _h5py():
@@ -531,8 +535,11 @@ def _layer_record(layer, where) -> dict:
             "Absolute", "FloorDivide", "Mod", "Power", "TrueDivide", "Lambda"):
         raise ValueError(f"{where}: layer {layer.name!r} ({class_name}) has no Keras "
                          "equivalent that Keras would read")
+    config = {**layer.get_config(), "dtype": "float32"}
+    if class_name in _NO_TRAINABLE_ARG:
+        del config["trainable"]
     record = {"module": "keras.layers", "class_name": class_name, "registered_name": None,
-              "config": {**layer.get_config(), "dtype": "float32"}}
+              "config": config}
     shape = getattr(layer, "input_shape", None)
     if layer._weights and shape is not None:
         record["build_config"] = {"input_shape": [None, *shape[1:]]}
