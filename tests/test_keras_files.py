@@ -389,4 +389,11 @@ def test_save_keras_model_refuses_what_keras_could_not_read(tmp_path):
     model = Sequential([layers.Input((3,)), layers.Lambda(lambda x: x * 2)])
     with pytest.raises(ValueError, match=r"\(Lambda\) has no Keras equivalent"):
         save_keras_model(model, str(tmp_path / "l.keras"))
+    # explicit pads are npconv's: real Keras 3.15.1 refused such a file ("`padding` must be
+    # either 'valid' or 'same'")
+    for conv, shape in ((layers.Conv2D(2, 3, padding=1), (4, 4, 2)),
+                        (layers.Conv3D(2, 3, padding=((1, 0), (0, 1), (1, 1))), (4, 4, 4, 2))):
+        model = Sequential([layers.Input(shape), conv])
+        with pytest.raises(ValueError, match=r"explicit padding=.*ZeroPadding layer"):
+            save_keras_model(model, str(tmp_path / "p.keras"))
     assert not os.listdir(tmp_path)

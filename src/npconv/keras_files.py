@@ -536,6 +536,13 @@ def _layer_record(layer, where) -> dict:
         raise ValueError(f"{where}: layer {layer.name!r} ({class_name}) has no Keras "
                          "equivalent that Keras would read")
     config = {**layer.get_config(), "dtype": "float32"}
+    if not class_name.startswith("ZeroPadding") and not isinstance(
+            config.get("padding", ""), str):
+        # npconv's convolutions also take explicit pads; Keras's only 'valid', 'same' (and
+        # 'causal' in 1-D), and its loader refuses the file
+        raise ValueError(f"{where}: layer {layer.name!r} ({class_name}) has explicit "
+                         f"padding={config['padding']!r}, which Keras's {class_name} does not "
+                         "take: put a ZeroPadding layer before it with padding='valid'")
     if class_name in _NO_TRAINABLE_ARG:
         del config["trainable"]
     record = {"module": "keras.layers", "class_name": class_name, "registered_name": None,
