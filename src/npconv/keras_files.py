@@ -470,7 +470,8 @@ def save_keras_model(model, path, overwrite=True) -> None:
     """Write an npconv ``Sequential`` as a Keras 3 ``.keras`` file (config.json,
     metadata.json, model.weights.h5) that Keras's ``keras.models.load_model`` reads: the
     architecture and the weights, not the training configuration or the optimizer state.
-    Layers npconv has and Keras lacks, and functional models, are refused. Needs h5py;
+    Layers npconv has and Keras lacks, convolutions with explicit pads (npconv's extension)
+    and functional models are refused. Needs h5py;
     written atomically."""
     import time
 
