@@ -19,13 +19,15 @@ from npconv.models import Model, Sequential
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "keras_files")
 MODELS = ["seed001_mnist_cnn", "lenet5_like", "bn_dropout", "functional_merge", "text_conv1d",
-          "many_layers", "shared_two_inputs", "adapted_normalization"]
+          "many_layers", "shared_two_inputs", "adapted_normalization", "volumes_3d",
+          "functional_1d"]
 COMPILED = {"seed001_mnist_cnn": ("RMSprop", "sparse_categorical_crossentropy"),
             "lenet5_like": ("SGD", "categorical_crossentropy"),
             "bn_dropout": ("Adam", "sparse_categorical_crossentropy"),
             "functional_merge": ("Adam", "sparse_categorical_crossentropy"),
             "text_conv1d": ("Adam", "binary_crossentropy"),
-            "many_layers": ("AdamW", "categorical_crossentropy")}
+            "many_layers": ("AdamW", "categorical_crossentropy"),
+            "volumes_3d": ("Adam", "sparse_categorical_crossentropy")}
 TWO_INPUTS = {"shared_two_inputs"}
 
 
@@ -276,6 +278,48 @@ def test_a_corrupt_or_keras_2_hdf5_file_is_refused(tmp_path):
         model.load_weights(str(legacy))
 
 
+@pytest.mark.parametrize("offset,error", [(27180, "RuntimeError"), (1946, "KeyError")])
+def test_a_weights_file_damaged_inside_is_refused_with_a_value_error(tmp_path, offset, error):
+    # One zeroed byte inside the HDF5 structure: the file still opens, and h5py raises
+    # RuntimeError or KeyError at the group it cannot walk (found by fuzzing damaged files)
+    _needs_h5py()
+    data = bytearray(open(_fixture("functional_merge.weights.h5"), "rb").read())
+    assert data[offset] != 0
+    data[offset] = 0
+    damaged = tmp_path / "damaged.weights.h5"
+    damaged.write_bytes(bytes(data))
+    model = _merge_net_in_npconv()
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(ValueError, match=f"weights file is damaged \\({error}.*nothing was"):
+        model.load_weights(str(damaged))
+    for old, new in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(old, new)
+    archive = tmp_path / "damaged.keras"  # the same damage inside a .keras archive
+    with zipfile.ZipFile(_fixture("functional_merge.keras")) as src, \
+            zipfile.ZipFile(archive, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, bytes(data) if info.filename == "model.weights.h5"
+                         else src.read(info.filename))
+    with pytest.raises(ValueError, match="weights file is damaged"):
+        npconv.models.load_model(str(archive))
+
+
+@pytest.mark.parametrize("edit", [
+    lambda c: c["config"]["layers"][1].update(class_name={"name": "Conv2D"}),
+    lambda c: c["config"]["layers"][1].update(module=3),
+    lambda c: c["config"]["layers"][1]["config"].update(
+        dtype={"class_name": "DTypePolicy", "config": ["float32"]}),
+    lambda c: c["config"]["layers"][1]["inbound_nodes"][0]["args"][0].update(config=[1]),
+    lambda c: c["config"].update(output_layers=[{"a": 1}]),
+], ids=["class_name a dict", "module a number", "dtype config a list", "tensor record a list",
+        "output_layers of dicts"])
+def test_a_config_of_the_wrong_json_types_is_a_value_error(tmp_path, edit):
+    # (found by fuzzing config.json: TypeError/AttributeError escaped from the reader)
+    path = _rewritten(tmp_path, "functional_merge.keras", edit)
+    with pytest.raises(ValueError, match="npconv: .*functional_merge.keras"):
+        npconv.models.load_model(path)
+
+
 def test_a_weights_file_of_another_model_is_refused(tmp_path):
     _needs_h5py()
     model = Sequential([layers.Input((4,)), layers.Dense(2)])
@@ -310,6 +354,31 @@ def test_save_keras_model_writes_a_keras_archive_npconv_reads_back(tmp_path, nam
     np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
+def test_save_keras_model_writes_spatial_dropout_as_keras_takes_it(tmp_path):
+    # Keras 3.15.1's SpatialDropout1D/2D/3D.__init__(rate, data_format=None, seed=None,
+    # name=None, dtype=None) has no **kwargs: a "trainable" in the record made Keras's
+    # load_model fail with "unexpected keyword argument 'trainable'" (found loading npconv's
+    # file of the volumes_3d model in Keras)
+    _needs_h5py()
+    from npconv.keras_files import save_keras_model
+
+    keras_init_args = {"rate", "data_format", "seed", "name", "dtype"}
+    for layer, shape in ((layers.SpatialDropout1D(0.2), (6, 3)),
+                         (layers.SpatialDropout2D(0.2), (4, 4, 3)),
+                         (layers.SpatialDropout3D(0.2), (3, 3, 3, 2))):
+        path = str(tmp_path / f"{layer.name}.keras")
+        save_keras_model(Sequential([layers.Input(shape), layer]), path)
+        with zipfile.ZipFile(path) as zf:
+            record = json.loads(zf.read("config.json"))["config"]["layers"][1]
+        assert set(record["config"]) <= keras_init_args, record
+    model = npconv.models.load_model(_fixture("volumes_3d.keras"), compile=False)
+    path = str(tmp_path / "volumes.keras")
+    save_keras_model(model, path)
+    x = np.load(_fixture("volumes_3d.input.npy"))
+    np.testing.assert_array_equal(npconv.models.load_model(path).predict(x, verbose=0),
+                                  model.predict(x, verbose=0))
+
+
 def test_save_keras_model_refuses_what_keras_could_not_read(tmp_path):
     _needs_h5py()
     from npconv.keras_files import save_keras_model
@@ -320,4 +389,11 @@ def test_save_keras_model_refuses_what_keras_could_not_read(tmp_path):
     model = Sequential([layers.Input((3,)), layers.Lambda(lambda x: x * 2)])
     with pytest.raises(ValueError, match=r"\(Lambda\) has no Keras equivalent"):
         save_keras_model(model, str(tmp_path / "l.keras"))
+    # explicit pads are npconv's: real Keras 3.15.1 refused such a file ("`padding` must be
+    # either 'valid' or 'same'")
+    for conv, shape in ((layers.Conv2D(2, 3, padding=1), (4, 4, 2)),
+                        (layers.Conv3D(2, 3, padding=((1, 0), (0, 1), (1, 1))), (4, 4, 4, 2))):
+        model = Sequential([layers.Input(shape), conv])
+        with pytest.raises(ValueError, match=r"explicit padding=.*ZeroPadding layer"):
+            save_keras_model(model, str(tmp_path / "p.keras"))
     assert not os.listdir(tmp_path)

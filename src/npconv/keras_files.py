@@ -44,6 +44,10 @@ _WEIGHTS_MEMBER = "model.weights.h5"
 _MAX_EXPANSION = 100
 _BOMB_FLOOR = 1 << 28
 _MODEL_CLASSES = ("Sequential", "Functional", "Model")
+#: Keras layers whose __init__ has no **kwargs, so no ``trainable`` (Keras 3.15.1's
+#: ``SpatialDropout2D(rate, data_format=None, seed=None, name=None, dtype=None)``): Keras
+#: cannot load a record that has one
+_NO_TRAINABLE_ARG = ("SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D")
 
 
 def _h5py():
@@ -112,6 +116,18 @@ def _open_h5(data, path):
     except OSError as exc:
         raise ValueError(f"npconv: {path}: the weights are not a readable HDF5 file ({exc}); "
                          "nothing was loaded") from None
+
+
+def _read_weights(source, pairs, path, check_names) -> list:
+    """:func:`_matched_weights` of the HDF5 file ``source`` (a path or the bytes of an
+    archive's member). h5py reports a damaged file's structure lazily, as OSError,
+    RuntimeError or KeyError at the group it cannot walk: a ValueError here."""
+    try:
+        with _open_h5(source, path) as h5:
+            return _matched_weights(h5, pairs, path, check_names)
+    except (OSError, RuntimeError, KeyError) as exc:
+        raise ValueError(f"npconv: {path}: the weights file is damaged ({type(exc).__name__}: "
+                         f"{exc}); nothing was loaded") from None
 
 
 def _layer_vars(h5, group_path, path) -> tuple[list[np.ndarray], str | None]:
@@ -230,6 +246,10 @@ def _node_inputs(node, path, where):
     if not isinstance(node, dict):
         raise ValueError(f"npconv: {path}: {where}: unreadable inbound node {node!r}")
     args, kwargs = node.get("args") or [], node.get("kwargs") or {}
+    # Keras records mask=None for every layer whose call takes a mask (GlobalAveragePooling1D,
+    # Softmax) even when none was passed: that call is the plain one-input call
+    if isinstance(kwargs, dict) and "mask" in kwargs and kwargs["mask"] is None:
+        kwargs = {k: v for k, v in kwargs.items() if k != "mask"}
     if kwargs or len(args) != 1:
         raise ValueError(f"npconv: {path}: {where}: a call with arguments other than one "
                          f"input (args={len(args)}, kwargs={sorted(kwargs)}) is not read")
@@ -403,10 +423,14 @@ def load_keras_model(path, compile=True):  # noqa: A002 - Keras's argument name
         raise ValueError(str(exc)) from None
     except RecursionError:
         raise ValueError(f"npconv: {path}: the model config is nested too deeply") from None
+    except (AttributeError, TypeError, KeyError, IndexError) as exc:
+        # a record of the wrong JSON type (a list where Keras writes a dict, a number for a
+        # class name): the file is not what Keras writes
+        raise ValueError(f"npconv: {path}: the model config is not Keras's ("
+                         f"{type(exc).__name__}: {exc}); nothing was loaded") from None
     finally:
         base.DRAW_WEIGHTS = drawing
-    with _open_h5(weight_bytes, path) as h5:
-        assignments = _matched_weights(h5, layers, path, check_names=True)
+    assignments = _read_weights(weight_bytes, layers, path, check_names=True)
     for w, a in assignments:
         w.assign(a.astype(np.float32, copy=False))
     compile_config = config.get("compile_config")
@@ -430,8 +454,7 @@ def _load_weights_from(model, source, path) -> None:
     layers = [layer for layer in model.layers
               if not (isinstance(model, Sequential) and type(layer).__name__ == "InputLayer")]
     pairs = [(layer, type(layer).__name__) for layer in layers]
-    with _open_h5(source, path) as h5:
-        assignments = _matched_weights(h5, pairs, path, check_names=False)
+    assignments = _read_weights(source, pairs, path, check_names=False)
     for w, a in assignments:
         w.assign(a.astype(np.float32, copy=False))
 
@@ -447,7 +470,8 @@ def save_keras_model(model, path, overwrite=True) -> None:
     """Write an npconv ``Sequential`` as a Keras 3 ``.keras`` file (config.json,
     metadata.json, model.weights.h5) that Keras's ``keras.models.load_model`` reads: the
     architecture and the weights, not the training configuration or the optimizer state.
-    Layers npconv has and Keras lacks, and functional models, are refused. Needs h5py;
+    Layers npconv has and Keras lacks, convolutions with explicit pads (npconv's extension)
+    and functional models are refused. Needs h5py;
     written atomically."""
     import time
 
@@ -512,8 +536,18 @@ def _layer_record(layer, where) -> dict:
             "Absolute", "FloorDivide", "Mod", "Power", "TrueDivide", "Lambda"):
         raise ValueError(f"{where}: layer {layer.name!r} ({class_name}) has no Keras "
                          "equivalent that Keras would read")
+    config = {**layer.get_config(), "dtype": "float32"}
+    if not class_name.startswith("ZeroPadding") and not isinstance(
+            config.get("padding", ""), str):
+        # npconv's convolutions also take explicit pads; Keras's only 'valid', 'same' (and
+        # 'causal' in 1-D), and its loader refuses the file
+        raise ValueError(f"{where}: layer {layer.name!r} ({class_name}) has explicit "
+                         f"padding={config['padding']!r}, which Keras's {class_name} does not "
+                         "take: put a ZeroPadding layer before it with padding='valid'")
+    if class_name in _NO_TRAINABLE_ARG:
+        del config["trainable"]
     record = {"module": "keras.layers", "class_name": class_name, "registered_name": None,
-              "config": {**layer.get_config(), "dtype": "float32"}}
+              "config": config}
     shape = getattr(layer, "input_shape", None)
     if layer._weights and shape is not None:
         record["build_config"] = {"input_shape": [None, *shape[1:]]}

@@ -116,6 +116,19 @@ def test_dtypes_need_dx_and_channel_layout():
     np.testing.assert_array_equal(conv3d_forward(x_t, kernel)[0], conv3d_forward(x, kernel)[0])
 
 
+def test_an_empty_batch_gives_an_empty_output_and_gradients_as_torch():
+    # torch's F.conv3d maps a (0, C, D, H, W) batch to (0, C_out, ...); the 2-D op does too
+    x = np.zeros((0, 4, 4, 4, 2))
+    for groups in (1, 2):
+        kernel = np.ones((2, 2, 2, 2 // groups, 4))
+        out, cache = conv3d_forward(x, kernel, np.ones(4), padding="same", groups=groups)
+        assert out.shape == (0, 4, 4, 4, 4)
+        dx, dk, db = conv3d_backward(np.zeros(out.shape), cache)
+        assert dx.shape == x.shape
+        np.testing.assert_array_equal(dk, np.zeros(kernel.shape))
+        np.testing.assert_array_equal(db, np.zeros(4))
+
+
 def test_argument_helpers():
     assert as_triple(2, "strides", "w") == (2, 2, 2)
     assert as_triple([1, 2, 3], "strides", "w") == (1, 2, 3)

@@ -92,6 +92,16 @@ def test_dtypes_are_kept_and_integers_pool_as_float32():
     assert R.crop3d_forward(np.ones((1, 3, 3, 3, 1), np.int32), 1)[0].dtype == np.int32
 
 
+def test_global_pools_of_an_empty_batch_or_no_channels():
+    # torch.amax/mean over (D, H, W) of an empty batch is (0, C); the 2-D global pools agree
+    for fwd, bwd in ((P.global_max_pool3d_forward, P.global_max_pool3d_backward),
+                     (P.global_avg_pool3d_forward, P.global_avg_pool3d_backward)):
+        for shape in ((0, 2, 3, 4, 3), (2, 2, 3, 4, 0)):
+            out, cache = fwd(np.zeros(shape))
+            assert out.shape == (shape[0], shape[4])
+            assert bwd(np.zeros(out.shape), cache).shape == shape
+
+
 @pytest.mark.parametrize("call,message", [
     (lambda: P.max_pool3d_forward(np.ones((1, 4, 4, 1)), 2), r"max_pool3d_forward: expected a "
      r"5-D input \(batch, depth, height, width, channels\)"),

@@ -136,7 +136,9 @@ def _im2col(xp, kernel_dhw, strides, dilation, out_dhw, groups) -> np.ndarray:
     padded input ``xp``: one copy of :func:`_window_views`."""
     windows = _window_views(xp, kernel_dhw, strides, dilation, out_dhw, groups)
     m = xp.shape[0] * out_dhw[0] * out_dhw[1] * out_dhw[2]
-    return np.ascontiguousarray(windows).reshape(groups, m, -1)
+    # explicit sizes, not -1: an empty batch (m = 0) leaves -1 undetermined
+    k = int(np.prod(kernel_dhw)) * (xp.shape[-1] // groups)
+    return np.ascontiguousarray(windows).reshape(groups, m, k)
 
 
 def _col2im(d_cols, padded_shape, kernel_dhw, strides, dilation, out_dhw) -> np.ndarray:
@@ -172,8 +174,9 @@ class Conv3DCache:
 
 def _grouped_kernel(kernel, groups) -> np.ndarray:
     """``(G, K, C_out / G)``: group g's filters as the columns of one matrix."""
-    c_out = kernel.shape[-1]
-    return kernel.reshape(-1, groups, c_out // groups).transpose(1, 0, 2)
+    *kernel_dhw, c_group, c_out = kernel.shape
+    k = int(np.prod(kernel_dhw)) * c_group
+    return kernel.reshape(k, groups, c_out // groups).transpose(1, 0, 2)
 
 
 def conv3d_forward(x, kernel, bias=None, strides=1, padding="valid", dilation=1, *, groups=1):
@@ -236,7 +239,8 @@ def conv3d_backward(d_out, cache: Conv3DCache, *, need_dx: bool = True):
                          f"Received {d_out.shape}")
     dtype = cols.dtype
     d2 = d_out.astype(dtype, copy=False).reshape(cols.shape[1], c_out)
-    d2_g = d2.reshape(-1, groups, c_out // groups).transpose(1, 0, 2)  # (G, M, C_out / G)
+    m = cols.shape[1]
+    d2_g = d2.reshape(m, groups, c_out // groups).transpose(1, 0, 2)  # (G, M, C_out / G)
     d_k = np.matmul(cols.transpose(0, 2, 1), d2_g)  # (G, K, C_out / G)
     d_kernel = d_k.transpose(1, 0, 2).reshape(kernel.shape).astype(kernel.dtype, copy=False)
     d_bias = d2.sum(axis=0) if cache.has_bias else None

@@ -269,8 +269,8 @@ def global_max_pool3d_forward(x, keepdims=False):
     first NaN.
     """
     x = float_volumes(x, "global_max_pool3d_forward")
-    n, *_, c = x.shape
-    flat = x.reshape(n, -1, c)
+    n, d, h, w, c = x.shape
+    flat = x.reshape(n, d * h * w, c)  # not -1: undetermined for an empty batch
     out = flat.max(axis=1)
     ties = flat == out[:, None, :]
     counts = ties.sum(axis=1)

@@ -153,6 +153,52 @@ def adapted_normalization():
     return keras.Sequential([keras.Input((4,)), norm, layers.Dense(2)]), (4,), None
 
 
+
+def volumes_3d():
+    """The 3-D layers in one channels_first Sequential: Conv3D ('same' with an even kernel
+    and a stride, groups with dilation), BatchNormalization on axis 1, the window and global
+    poolings, SpatialDropout3D, ZeroPadding3D, Cropping3D, UpSampling3D; fitted two steps.
+    (No 'same' average pooling with uneven padding: Keras's torch backend pads that by
+    replicating the edge voxels, which its other backends and npconv do not.)"""
+    df = "channels_first"
+    model = keras.Sequential([
+        keras.Input((3, 7, 8, 6)),
+        layers.Conv3D(4, (2, 3, 2), strides=(2, 1, 1), padding="same", data_format=df),
+        layers.BatchNormalization(axis=1), layers.ReLU(),
+        layers.MaxPooling3D((2, 2, 3), strides=(1, 2, 2), padding="same", data_format=df),
+        layers.SpatialDropout3D(0.3, data_format=df),
+        layers.ZeroPadding3D(((1, 0), (0, 2), (1, 1)), data_format=df),
+        layers.Cropping3D(((0, 1), (1, 0), (0, 0)), data_format=df),
+        layers.UpSampling3D((1, 2, 1), data_format=df),
+        layers.AveragePooling3D(2, data_format=df),
+        layers.Conv3D(4, 2, groups=2, dilation_rate=(1, 2, 1), activation="tanh",
+                      data_format=df),
+        layers.GlobalMaxPooling3D(data_format=df, keepdims=True), layers.Flatten(),
+        layers.Dense(3, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model, (3, 7, 8, 6), "sparse3"
+
+
+def functional_1d():
+    """A functional model through the 1-D layers after 2-D ones (Permute, Reshape, causal and
+    transposed Conv1D, depthwise and separable 1-D, UnitNormalization, Softmax): Keras records
+    ``kwargs={"mask": None}`` for GlobalAveragePooling1D's and Softmax's calls."""
+    inp = keras.Input((12, 12, 3))
+    x = layers.SeparableConv2D(6, 3, padding="same", depth_multiplier=2)(inp)
+    x = layers.DepthwiseConv2D(3, strides=2, padding="same")(x)
+    x = layers.Conv2DTranspose(5, 3, strides=2, padding="same", output_padding=1)(x)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Reshape((36, 5))(layers.Permute((2, 1, 3))(x))
+    x = layers.Conv1D(4, 3, padding="causal", dilation_rate=2)(x)
+    x = layers.SeparableConv1D(4, 3, padding="same")(x)
+    x = layers.DepthwiseConv1D(3)(x)
+    x = layers.Conv1DTranspose(3, 3, strides=2)(x)
+    x = layers.UnitNormalization()(layers.ELU(alpha=0.5)(x))
+    x = layers.GlobalAveragePooling1D()(x)
+    return keras.Model(inp, layers.Softmax()(layers.Dense(4)(x))), (12, 12, 3), None
+
 def _inputs(shape, rng, n=4, vocab=50):
     if len(shape) == 1 and shape[0] == 20:
         return rng.integers(0, vocab, size=(n, *shape)).astype("int32")
@@ -174,7 +220,8 @@ def main():
     keras.utils.set_random_seed(1)
     rng = np.random.default_rng(1)
     for make in (seed001_mnist_cnn, lenet5_like, bn_dropout, functional_merge, text_conv1d,
-                 with_lambda, many_layers, shared_two_inputs, adapted_normalization):
+                 with_lambda, many_layers, shared_two_inputs, adapted_normalization,
+                 volumes_3d, functional_1d):
         name = make.__name__
         model, shape, fit_kind = make()
         if fit_kind == "two inputs":
