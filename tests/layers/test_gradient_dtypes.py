@@ -100,6 +100,11 @@ CASES = {
     "DepthwiseConv1D": (lambda: L.DepthwiseConv1D(3, data_format="channels_first"), SEQUENCE),
     "SeparableConv1D": (lambda: L.SeparableConv1D(2, 3), SEQUENCE),
     "SeparableConvolution1D": (lambda: L.SeparableConvolution1D(2, 3), SEQUENCE),
+    "Conv3DTranspose": (lambda: L.Conv3DTranspose(2, 2, strides=(2, 1, 2), padding="same",
+                                                  activation="relu"), VOLUME),
+    "Convolution3DTranspose": (lambda: L.Convolution3DTranspose(
+        2, 3, output_padding=(0, 0, 1), strides=(1, 1, 2), data_format="channels_first"),
+        VOLUME),
     "MaxPooling3D": (lambda: L.MaxPooling3D(2, 1, "same"), VOLUME),
     "MaxPool3D": (lambda: L.MaxPool3D(data_format="channels_first"), VOLUME),
     "AveragePooling3D": (lambda: L.AveragePooling3D(2, 1), VOLUME),

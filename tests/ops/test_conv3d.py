@@ -180,3 +180,27 @@ def test_argument_helpers():
 def test_errors_name_the_op(call, message):
     with pytest.raises((ValueError, TypeError), match=message):
         call()
+
+
+@pytest.mark.parametrize("kernel, strides, dilation", [
+    ((3, 2, 4), (2, 2, 3), (1, 1, 1)),  # runs of s offsets, the last one partial
+    ((3, 3, 2), (2, 1, 3), (1, 2, 1)),  # a run on some axes, one offset on the others
+    ((2, 3, 3), (3, 2, 2), (2, 1, 2)),  # stride and dilation on one axis: one offset
+])
+def test_col2im_by_runs_of_offsets_is_the_offset_by_offset_sum(kernel, strides, dilation):
+    """col2im adds a run of `stride` offsets in one pass when the dilation is 1: the result
+    is the sum of each offset's block added to its own windows, one at a time."""
+    from npconv.ops.conv3d import _col2im, _window_views
+
+    rng = np.random.default_rng(sum(kernel) + sum(strides))
+    out_dhw, n, c = (3, 2, 4), 2, 3
+    padded = (n, *((o - 1) * s + d * (k - 1) + 1 + 1 for o, s, d, k in
+                   zip(out_dhw, strides, dilation, kernel, strict=True)), c)
+    d_cols = rng.standard_normal((1, n * 24, int(np.prod(kernel)) * c))
+    expected = np.zeros(padded)
+    windows = _window_views(expected, kernel, strides, dilation, out_dhw, 1)
+    blocks = d_cols.reshape(1, n, *out_dhw, *kernel, c)
+    for a, i, j in np.ndindex(*kernel):
+        windows[..., a, i, j, :] += blocks[..., a, i, j, :]
+    np.testing.assert_allclose(_col2im(d_cols, padded, kernel, strides, dilation, out_dhw),
+                               expected, rtol=1e-14, atol=1e-14)

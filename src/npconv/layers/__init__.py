@@ -13,6 +13,7 @@ from .conv1d import (
     SeparableConvolution1D,
 )
 from .conv3d import Conv3D, Convolution3D
+from .conv3d_transpose import Conv3DTranspose, Convolution3DTranspose
 from .conv_transpose import Conv2DTranspose
 from .core import (
     Activation,
@@ -145,7 +146,7 @@ __all__ = [
     "GlobalMaxPool1D", "GlobalMaxPooling1D", "MaxPool1D", "MaxPooling1D", "SpatialDropout1D",
     "UpSampling1D", "ZeroPadding1D",
     "Embedding",
-    "Conv3D", "Convolution3D",
+    "Conv3D", "Convolution3D", "Conv3DTranspose", "Convolution3DTranspose",
     "AveragePooling3D", "AvgPool3D", "Cropping3D", "GlobalAveragePooling3D", "GlobalAvgPool3D",
     "GlobalMaxPool3D", "GlobalMaxPooling3D", "MaxPool3D", "MaxPooling3D", "SpatialDropout3D",
     "UpSampling3D", "ZeroPadding3D",

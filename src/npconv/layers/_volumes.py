@@ -5,11 +5,18 @@ A 3-D layer's input is ``(batch, depth, height, width, channels)``
 width)`` (``"channels_first"``). The base :class:`~npconv.layers.base.Layer` moves only 4-D
 arrays to NHWC, so :class:`VolumeLayout` does the same for 5-D ones: its layer's ``call``
 and ``call_backward`` always see channels last, and shapes are converted at the boundary.
+It also gives the window layers over :class:`~npconv.layers.conv._WindowConv` their 3-D
+geometry: ``(depth, height, width)`` triples for ``kernel_size``, ``strides``,
+``dilation_rate`` (and ``output_padding``), a 5-D input in the rank checks and messages.
+Every 3-D layer (convolutions, poolings, padding, cropping, up-sampling, spatial dropout)
+puts this one mixin first.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from ..ops._volumes import as_triple
 
 __all__ = ["LAYOUTS", "VolumeLayout"]
 
@@ -31,6 +38,15 @@ class VolumeLayout:
     """Mixin, listed before a Layer class: 5-D ``channels_first`` arrays and shapes are moved
     to channels last for the layer's code, and its 5-D results back (see the module
     docstring). Other ranks (a global pooling's ``(batch, channels)``) pass unchanged."""
+
+    # (read by _WindowConv: its rank check, error messages and geometry arguments)
+    _rank = 3
+    _layouts = LAYOUTS
+    _axis_units = ("pixels in depth", "pixels in height", "pixels in width")
+
+    def _window_arg(self, value, name, minimum=1):
+        """A geometry argument as Keras's ``(depth, height, width)`` triple (an int: thrice)."""
+        return as_triple(value, name, self._where, minimum=minimum)
 
     def _moved(self, a) -> bool:
         return self.data_format == "channels_first" and a is not None and np.ndim(a) == 5

@@ -12,41 +12,25 @@ strings, ``padding`` may be an int, a triple or ``((front, back), (top, bottom),
 right))``, as the 2-D layer takes explicit pads.
 
 The layer is :class:`npconv.layers.conv._Conv` (weights, arguments, config, the summary's
-cost) with 3-D geometry hooks and its own two passes over the 3-D op. Inside it works in
-NDHWC; ``channels_first`` arrays are transposed here, at the boundary (the base Layer
-transposes only 4-D ones).
+cost) with 3-D geometry and its own two passes over the 3-D op. Inside it works in NDHWC;
+``channels_first`` arrays are transposed at the boundary by the volume layers' mixin
+:class:`npconv.layers._volumes.VolumeLayout` (the base Layer transposes only 4-D ones).
 """
 
 from __future__ import annotations
 
-import numpy as np
-
-from ..ops.conv3d import (
-    as_triple,
-    conv3d_backward,
-    conv3d_forward,
-    normalize_pads3d,
-    resolve_padding3d,
-)
+from ..ops.conv3d import conv3d_backward, conv3d_forward, normalize_pads3d, resolve_padding3d
+from ._volumes import VolumeLayout
 from .conv import _Conv, _output_size
 
 __all__ = ["Conv3D", "Convolution3D"]
 
-_TO_LAST = (0, 2, 3, 4, 1)  # NCDHW -> NDHWC
-_TO_FIRST = (0, 4, 1, 2, 3)  # NDHWC -> NCDHW
 
-
-class _Volumes:
-    """Mixin, listed before a 2-D window layer class: Keras's 3-D geometry (triples, 5-D
-    inputs in either data format) for its code, which then sees NDHWC shapes and arrays."""
-
-    _rank = 3
-    _layouts = {"channels_last": "(batch, depth, height, width, channels)",
-                "channels_first": "(batch, channels, depth, height, width)"}
-    _axis_units = ("pixels in depth", "pixels in height", "pixels in width")
-
-    def _window_arg(self, value, name, minimum=1):
-        return as_triple(value, name, self._where, minimum=minimum)
+class _VolumeConv(_Conv):
+    """The 3-D convolution's own geometry (padding strings or explicit pads as triples, the
+    output size) and its two passes over the 3-D op, in NDHWC: :class:`VolumeLayout` (before
+    it in :class:`Conv3D`) moves ``channels_first`` arrays around ``call`` and
+    ``call_backward``."""
 
     def _parse_padding(self, padding):
         if isinstance(padding, str):
@@ -69,24 +53,20 @@ class _Volumes:
             sizes, self.kernel_size, self.strides, self.dilation_rate, pads, strict=True)),
             self._out_channels(c))
 
-    # -- channels_first at the boundary
-    def _to_internal_shape(self, shape):
-        shape = tuple(shape)
-        if self.data_format == "channels_first" and len(shape) == 5:
-            return tuple(shape[a] for a in _TO_LAST)
-        return shape
+    def call(self, x, training=False):
+        bias = self.bias.value if self.use_bias else None
+        y, self._cache = conv3d_forward(x, self.kernel.value, bias, self.strides, self.padding,
+                                        self.dilation_rate, groups=self.groups)
+        return y
 
-    def _from_internal_shape(self, shape):
-        shape = tuple(shape)
-        if self.data_format == "channels_first" and len(shape) == 5:
-            return tuple(shape[a] for a in _TO_FIRST)
-        return shape
-
-    def _internal(self, a, order):
-        return a.transpose(order) if self.data_format == "channels_first" else a
+    def call_backward(self, d_out):
+        dx, d_kernel, d_bias = conv3d_backward(
+            d_out, self._backward_cache(), need_dx=getattr(self, "need_input_grad", True))
+        self._store_gradients(d_kernel, d_bias)
+        return dx
 
 
-class Conv3D(_Volumes, _Conv):
+class Conv3D(VolumeLayout, _VolumeConv):
     """3-D convolution layer (Keras semantics, NDHWC inside).
 
     Weights in Keras order: ``kernel`` (kd, kh, kw, C_in / groups, filters), then ``bias``
@@ -109,20 +89,6 @@ class Conv3D(_Volumes, _Conv):
                          activity_regularizer=activity_regularizer,
                          kernel_constraint=kernel_constraint, bias_constraint=bias_constraint,
                          **kwargs)
-
-    def call(self, x, training=False):
-        bias = self.bias.value if self.use_bias else None
-        y, self._cache = conv3d_forward(self._internal(x, _TO_LAST), self.kernel.value, bias,
-                                        self.strides, self.padding, self.dilation_rate,
-                                        groups=self.groups)
-        return self._internal(y, _TO_FIRST)
-
-    def call_backward(self, d_out):
-        d_out = self._internal(np.asarray(d_out), _TO_LAST)
-        dx, d_kernel, d_bias = conv3d_backward(
-            d_out, self._backward_cache(), need_dx=getattr(self, "need_input_grad", True))
-        self._store_gradients(d_kernel, d_bias)
-        return None if dx is None else self._internal(dx, _TO_FIRST)
 
 
 Convolution3D = Conv3D  # Keras's alias

@@ -27,9 +27,14 @@ __all__ = ["Conv2DTranspose"]
 
 
 class _ConvTranspose(_WindowConv):
-    """The transposed convolution of :class:`Conv2DTranspose` and ``Conv1DTranspose``
-    (:mod:`npconv.layers.conv1d`) over :func:`conv2d_transpose_forward`."""
+    """The transposed convolution of :class:`Conv2DTranspose`, ``Conv1DTranspose``
+    (:mod:`npconv.layers.conv1d`, over the 2-D op) and ``Conv3DTranspose``
+    (:mod:`npconv.layers.conv3d_transpose`, which sets the three op hooks below to the 3-D
+    op's)."""
 
+    _forward_op = staticmethod(conv2d_transpose_forward)
+    _backward_op = staticmethod(conv2d_transpose_backward)
+    _output_size_op = staticmethod(conv_transpose_output_size)
     _kernel_weight = "kernel"
     _kernel_in_axis = -1
     _constraint_args = {"kernel": "kernel", "bias": "bias"}  # Keras's *_constraint arguments
@@ -69,30 +74,29 @@ class _ConvTranspose(_WindowConv):
     def _output_padding_hw(self):
         return None if self.output_padding is None else self._as_hw(self.output_padding, 0)
 
-    def _check_fits(self, shape, h, w):
-        empty = [unit for unit, size in zip(self._axis_units, (h, w), strict=True) if size == 0]
+    def _check_fits(self, shape, *sizes):
+        empty = [unit for unit, size in zip(self._axis_units, sizes, strict=True) if size == 0]
         if empty:  # (the formulas would give an output of bias values from no input)
             raise ValueError(f"{self.name}: {type(self).__name__} expected an input without an "
                              f"empty spatial axis (0 {empty[0]}). Received an input of shape "
                              f"{shape}")
-        if None not in (h, w):
+        if None not in sizes:
             try:
-                self._output_hw(h, w)
-            except ValueError:  # (in the layer's own geometry: the op's is 2-D)
+                self._output_sizes(*sizes)
+            except ValueError:  # (in the layer's own geometry: the op's may be 2-D)
                 raise ValueError(
                     f"{self.name}: {type(self).__name__} with kernel_size={self.kernel_size}, "
                     f"strides={self.strides}, padding={self.padding!r}, output_padding="
                     f"{self.output_padding}, dilation_rate={self.dilation_rate}: the output "
                     f"would be empty. Received an input of shape {shape}") from None
 
-    def _output_hw(self, h, w):
-        return conv_transpose_output_size((h, w), self._kernel_hw, self._strides_hw,
-                                          self.padding, self._output_padding_hw,
-                                          self._dilation_hw, self._where)
+    def _output_sizes(self, *sizes):
+        return self._output_size_op(sizes, self._kernel_hw, self._strides_hw, self.padding,
+                                    self._output_padding_hw, self._dilation_hw, self._where)
 
     def compute_output_shape(self, input_shape):
-        n, h, w, _ = input_shape
-        return (n, *self._output_hw(h, w), self.filters)
+        n, *sizes, _ = input_shape
+        return (n, *self._output_sizes(*sizes), self.filters)
 
     def build(self, input_shape):
         c_in = input_shape[-1]
@@ -103,13 +107,13 @@ class _ConvTranspose(_WindowConv):
 
     def call(self, x, training=False):
         bias = self.bias.value if self.use_bias else None
-        y, self._cache = conv2d_transpose_forward(x, self._op_value(self.kernel), bias,
-                                                  self._strides_hw, self.padding,
-                                                  self._output_padding_hw, self._dilation_hw)
+        y, self._cache = self._forward_op(x, self._op_value(self.kernel), bias,
+                                          self._strides_hw, self.padding,
+                                          self._output_padding_hw, self._dilation_hw)
         return y
 
     def call_backward(self, d_out):
-        dx, d_kernel, d_bias = conv2d_transpose_backward(
+        dx, d_kernel, d_bias = self._backward_op(
             d_out, self._backward_cache(), need_dx=getattr(self, "need_input_grad", True))
         self._store_gradients(d_kernel, d_bias)
         return dx

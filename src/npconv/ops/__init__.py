@@ -26,6 +26,7 @@ from .activations import (
 from .affine import affine_transform_backward, affine_transform_forward
 from .conv import col2im, conv2d_backward, conv2d_forward, conv_single_step, im2col
 from .conv3d import conv3d_backward, conv3d_forward
+from .conv3d_transpose import conv3d_transpose_backward, conv3d_transpose_forward
 from .conv_transpose import conv2d_transpose_backward, conv2d_transpose_forward
 from .core import (
     dense_backward,
@@ -80,7 +81,7 @@ __all__ = [
     "affine_transform_backward", "affine_transform_forward",
     "Activation", "avg_pool2d_backward", "avg_pool2d_forward", "batch_norm_backward",
     "batch_norm_forward", "col2im", "conv2d_backward", "conv2d_forward", "conv3d_backward",
-    "conv3d_forward", "conv_output_size",
+    "conv3d_forward", "conv3d_transpose_backward", "conv3d_transpose_forward", "conv_output_size",
     "conv_single_step", "convolve", "convolve2d", "correlate2d", "dense_backward",
     "dense_forward", "dropout_backward", "dropout_forward", "flatten_backward", "flatten_forward",
     "global_avg_pool2d_backward", "global_avg_pool2d_forward", "global_max_pool2d_backward",

@@ -32,7 +32,8 @@ so the convolution is one matrix multiply, and its backward two more::
 
 col2im adds each window's gradient back to the pixels it read: one pass per kernel offset
 ``(a, i, j)`` (``kd * kh * kw`` passes), each adding the whole batch's block for that offset
-to a strided slice of the padded dx.
+to a strided slice of the padded dx; with a stride s > 1 (and dilation 1) along an axis, a
+run of s consecutive offsets there writes distinct pixels, and is one pass.
 
 *Grouped* convolution (``groups=G``, Keras's and torch's): output channels ``g * C_out / G``
 onwards see only input channels ``g * C_in / G`` onwards. ``cols`` is then ``(G, M, K)``, one
@@ -141,19 +142,44 @@ def _im2col(xp, kernel_dhw, strides, dilation, out_dhw, groups) -> np.ndarray:
     return np.ascontiguousarray(windows).reshape(groups, m, k)
 
 
+def _offset_tiles(kernel, stride, dilation):
+    """Runs ``(first, count)`` of kernel offsets along one axis whose windows never write the
+    same voxel: with dilation 1, the offsets ``a`` of a run of ``stride`` consecutive ones
+    write the voxels ``z * stride + a``, all distinct; otherwise one offset per run."""
+    run = stride if dilation == 1 and stride > 1 else 1
+    return [(first, min(run, kernel - first)) for first in range(0, kernel, run)]
+
+
 def _col2im(d_cols, padded_shape, kernel_dhw, strides, dilation, out_dhw) -> np.ndarray:
     """Adjoint of :func:`_im2col`: the padded dx ``padded_shape`` (NDHWC), each kernel
     offset's block of ``d_cols`` ``(G, M, K)`` added to the pixels its windows read."""
     groups = d_cols.shape[0]
     n, c = padded_shape[0], padded_shape[-1]
-    kd, kh, kw = kernel_dhw
-    blocks = d_cols.reshape(groups, n, *out_dhw, kd, kh, kw, c // groups)
+    blocks = d_cols.reshape(groups, n, *out_dhw, *kernel_dhw, c // groups)
     dxp = np.zeros(padded_shape, dtype=d_cols.dtype)
-    # The windows of one offset (a, i, j) read distinct pixels, so one += over the strided
-    # view adds them all; windows of different offsets overlap, hence one pass per offset.
-    windows = _window_views(dxp, kernel_dhw, strides, dilation, out_dhw, groups)
-    for a, i, j in itertools.product(range(kd), range(kh), range(kw)):
-        windows[..., a, i, j, :] += blocks[..., a, i, j, :]
+    tiles = [_offset_tiles(k, s, d) for k, s, d in zip(kernel_dhw, strides, dilation,
+                                                        strict=True)]
+    if all(len(t) == k for t, k in zip(tiles, kernel_dhw, strict=True)):
+        # The windows of one offset (a, i, j) read distinct pixels, so one += over the
+        # strided view adds them all; windows of different offsets overlap: one pass each.
+        windows = _window_views(dxp, kernel_dhw, strides, dilation, out_dhw, groups)
+        for a, i, j in itertools.product(*(range(k) for k in kernel_dhw)):
+            windows[..., a, i, j, :] += blocks[..., a, i, j, :]
+        return dxp
+    # A stride above 1 (dilation 1): a run of `stride` offsets per axis is added in one pass
+    # (ceil(k / s) ** 3 passes instead of k ** 3, each writing longer contiguous rows; at
+    # stride 2, kernel 3: 1.1-1.4x faster, kernel 2: 3.6x, kernel 4: 6x)
+    s_n, *s_dhw, s_c = dxp.strides
+    step = [s_dhw[a] * strides[a] for a in range(3)]
+    for (fd, md), (fh, mh), (fw, mw) in itertools.product(*tiles):
+        base = dxp[:, fd * dilation[0]:, fh * dilation[1]:, fw * dilation[2]:]
+        view = as_strided(base, shape=(groups, n, out_dhw[0], md, out_dhw[1], mh, out_dhw[2],
+                                       mw, c // groups),
+                          strides=(s_c * (c // groups), s_n, step[0], s_dhw[0] * dilation[0],
+                                   step[1], s_dhw[1] * dilation[1], step[2],
+                                   s_dhw[2] * dilation[2], s_c))
+        view += blocks[:, :, :, :, :, fd:fd + md, fh:fh + mh, fw:fw + mw].transpose(
+            0, 1, 2, 5, 3, 6, 4, 7, 8)
     return dxp
 
 

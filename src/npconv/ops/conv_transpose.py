@@ -36,8 +36,8 @@ import numpy as np
 from .._checks import as_pair, check_rank, float_array
 from .conv import _col2im_blocks, _im2col_padded, check_bias
 
-__all__ = ["conv2d_transpose_backward", "conv2d_transpose_forward",
-           "conv_transpose_output_size"]
+__all__ = ["check_output_padding", "conv2d_transpose_backward", "conv2d_transpose_forward",
+           "conv_transpose_output_size", "full_geometry", "output_sizes"]
 
 
 def _output_length(size, kernel, stride, dilation, padding, output_padding):
@@ -57,15 +57,34 @@ def _check_mode(padding, where):
                      f"Received: padding={padding!r}")
 
 
-def check_output_padding(output_padding, strides, where):
-    """``output_padding`` as a pair of ints >= 0 below the strides (Keras's rule), or None."""
+def check_output_padding(output_padding, strides, where, *, as_tuple=as_pair):
+    """``output_padding`` as ints >= 0 below the strides (Keras's rule), one per axis
+    (``as_tuple``: ``as_pair`` for 2-D, ``as_triple`` for 3-D), or None."""
     if output_padding is None:
         return None
-    op = as_pair(output_padding, "output_padding", where, minimum=0)
-    if op[0] >= strides[0] or op[1] >= strides[1]:
+    op = as_tuple(output_padding, "output_padding", where, minimum=0)
+    if any(p >= s for p, s in zip(op, strides, strict=True)):
         raise ValueError(f"{where}: strides must be greater than output_padding. "
                          f"Received strides={strides}, output_padding={op}")
     return op
+
+
+def output_sizes(input_sizes, kernel, strides, dilation, padding, output_padding, where,
+                 axes="(height, width)"):
+    """Keras's output size along each axis of a transposed convolution, from per-axis
+    tuples (``output_padding`` already checked, or None; an input size of None stays None).
+    ``axes`` names the axes in the error for an empty output."""
+    mode = _check_mode(padding, where)
+    op = output_padding or (None,) * len(kernel)
+    out = tuple(None if n is None else _output_length(n, k, s, d, mode, p)
+                for n, k, s, d, p in zip(input_sizes, kernel, strides, dilation, op,
+                                         strict=True))
+    if any(size is not None and size < 1 for size in out):
+        raise ValueError(f"{where}: the output would be empty: {axes}={out} for the "
+                         f"input {tuple(input_sizes)}, kernel {tuple(kernel)}, strides "
+                         f"{tuple(strides)}, padding {mode!r}, output_padding "
+                         f"{output_padding}, dilation {tuple(dilation)}")
+    return out
 
 
 def conv_transpose_output_size(input_hw, kernel_size, strides=1, padding="valid",
@@ -74,15 +93,21 @@ def conv_transpose_output_size(input_hw, kernel_size, strides=1, padding="valid"
     k = as_pair(kernel_size, "kernel_size", where)
     s = as_pair(strides, "strides", where)
     d = as_pair(dilation, "dilation", where)
-    mode = _check_mode(padding, where)
-    op = check_output_padding(output_padding, s, where) or (None, None)
-    out = tuple(None if input_hw[a] is None else
-                _output_length(input_hw[a], k[a], s[a], d[a], mode, op[a]) for a in range(2))
-    if any(size is not None and size < 1 for size in out):
-        raise ValueError(f"{where}: the output would be empty: (height, width)={out} for the "
-                         f"input {tuple(input_hw)}, kernel {k}, strides {s}, padding {mode!r}, "
-                         f"output_padding {output_padding}, dilation {d}")
-    return out
+    _check_mode(padding, where)
+    op = check_output_padding(output_padding, s, where)
+    return output_sizes(input_hw, k, s, d, padding, op, where)
+
+
+def full_geometry(in_sizes, kernel, strides, dilation, out_sizes):
+    """Where the output lies in the full output of a transposed convolution, per axis:
+    ``(offsets, extended)``. The full output is ``L = (n - 1) * s + d * (k - 1) + 1`` long;
+    the output starts at ``max(L - n_out, 0) // 2`` (TensorFlow's crop, the odd pixel at the
+    end), and ``extended = max(L, offset + n_out)`` holds it where it reaches past ``L``."""
+    full = tuple((n - 1) * s + d * (k - 1) + 1
+                 for n, k, s, d in zip(in_sizes, kernel, strides, dilation, strict=True))
+    offsets = tuple(max(f - o, 0) // 2 for f, o in zip(full, out_sizes, strict=True))
+    extended = tuple(max(f, t + o) for f, t, o in zip(full, offsets, out_sizes, strict=True))
+    return offsets, extended
 
 
 @dataclass(frozen=True)
@@ -122,10 +147,8 @@ def conv2d_transpose_forward(x, kernel, bias=None, strides=1, padding="valid",
     d = as_pair(dilation, "dilation", where)
     n, h, w, _ = x.shape
     out_hw = conv_transpose_output_size((h, w), (kh, kw), s, padding, output_padding, d, where)
-    full = ((h - 1) * s[0] + d[0] * (kh - 1) + 1, (w - 1) * s[1] + d[1] * (kw - 1) + 1)
-    offsets = tuple(max(full[a] - out_hw[a], 0) // 2 for a in range(2))
-    full_shape = (n, max(full[0], offsets[0] + out_hw[0]), max(full[1], offsets[1] + out_hw[1]),
-                  filters)
+    offsets, extended = full_geometry((h, w), (kh, kw), s, d, out_hw)
+    full_shape = (n, *extended, filters)
     dtype = np.result_type(x.dtype, kernel.dtype)
     x = np.ascontiguousarray(x, dtype=dtype)
     k_blocks = kernel.astype(dtype, copy=False).reshape(kh * kw, filters, c_in)

@@ -2,7 +2,10 @@
 
 Made with Keras 3.15.1, torch backend, h5py 3.x:
 
-    KERAS_BACKEND=torch python tests/data/keras_files/make_fixtures.py
+    KERAS_BACKEND=torch python tests/data/keras_files/make_fixtures.py [NAME ...]
+
+(with NAMEs: every model is still made, in the same order and from the same seeds, but only
+those models' files are written, so that adding a model leaves the others' files as they are)
 
 For each model NAME it writes NAME.keras (``model.save``), NAME.input.npy (a fixed input)
 and NAME.pred.npy (``model.predict`` on that input, inference mode), and for one model
@@ -13,6 +16,8 @@ variables: the files stay small; seed001_mnist_cnn's 104k weights are most of it
 """
 
 import os
+import sys
+import tempfile
 
 import keras
 import numpy as np
@@ -199,6 +204,22 @@ def functional_1d():
     x = layers.GlobalAveragePooling1D()(x)
     return keras.Model(inp, layers.Softmax()(layers.Dense(4)(x))), (12, 12, 3), None
 
+
+def volume_decoder():
+    """A 3-D convolutional autoencoder: Conv3D down, Conv3DTranspose up ("same" with a
+    stride, then "valid" with output_padding and a crop back by Cropping3D)."""
+    model = keras.Sequential([
+        keras.Input((4, 6, 4, 2)),
+        layers.Conv3D(4, 3, strides=2, padding="same", activation="relu"),
+        layers.Conv3DTranspose(3, 3, strides=(2, 2, 2), padding="same", activation="relu"),
+        layers.Conv3DTranspose(2, (2, 3, 2), strides=(1, 2, 1), output_padding=(0, 1, 0),
+                               bias_initializer="random_normal"),
+        layers.Cropping3D(((0, 1), (2, 2), (0, 1))),
+    ])
+    model.compile(optimizer="adam", loss="mse")
+    return model, (4, 6, 4, 2), None
+
+
 def _inputs(shape, rng, n=4, vocab=50):
     if len(shape) == 1 and shape[0] == 20:
         return rng.integers(0, vocab, size=(n, *shape)).astype("int32")
@@ -216,31 +237,33 @@ def _fit_two_steps(model, shape, kind, rng):
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)
 
 
-def main():
+def main(only=()):
     keras.utils.set_random_seed(1)
     rng = np.random.default_rng(1)
+    scratch = tempfile.mkdtemp()
     for make in (seed001_mnist_cnn, lenet5_like, bn_dropout, functional_merge, text_conv1d,
                  with_lambda, many_layers, shared_two_inputs, adapted_normalization,
-                 volumes_3d, functional_1d):
+                 volumes_3d, functional_1d, volume_decoder):
         name = make.__name__
         model, shape, fit_kind = make()
+        here = HERE if not only or name in only else scratch
         if fit_kind == "two inputs":
             x = np.stack([_inputs(shape, rng), _inputs(shape, rng)])
-            model.save(os.path.join(HERE, f"{name}.keras"))
-            np.save(os.path.join(HERE, f"{name}.input.npy"), x)
-            np.save(os.path.join(HERE, f"{name}.pred.npy"), model.predict(list(x), verbose=0))
+            model.save(os.path.join(here, f"{name}.keras"))
+            np.save(os.path.join(here, f"{name}.input.npy"), x)
+            np.save(os.path.join(here, f"{name}.pred.npy"), model.predict(list(x), verbose=0))
             continue
         if fit_kind is not None:
             _fit_two_steps(model, shape, fit_kind, rng)
-        model.save(os.path.join(HERE, f"{name}.keras"))
+        model.save(os.path.join(here, f"{name}.keras"))
         if name == "with_lambda":
             continue
         x = _inputs(shape, rng)
-        np.save(os.path.join(HERE, f"{name}.input.npy"), x)
-        np.save(os.path.join(HERE, f"{name}.pred.npy"), model.predict(x, verbose=0))
+        np.save(os.path.join(here, f"{name}.input.npy"), x)
+        np.save(os.path.join(here, f"{name}.pred.npy"), model.predict(x, verbose=0))
         if name == "functional_merge":
-            model.save_weights(os.path.join(HERE, f"{name}.weights.h5"))
+            model.save_weights(os.path.join(here, f"{name}.weights.h5"))
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
