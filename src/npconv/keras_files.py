@@ -18,10 +18,15 @@ Not restored: the optimizer's state (its iterations and slots; the model is comp
 fresh optimizer of the file's class and configuration), and ``compile_config``'s
 ``loss_weights``, ``run_eagerly``, ``steps_per_execution`` and ``jit_compile``.
 
-:func:`save_keras_model` writes the other way: an npconv ``Sequential`` as a ``.keras`` file
-that Keras 3 loads (checked by hand with Keras 3.15.1 on the torch backend: the five
-Sequential test models, predictions equal within 2.4e-7). ``model.save("x.keras")`` still
-writes npconv's own file.
+:func:`save_keras_model` writes the other way: an npconv ``Sequential`` or functional model
+(branches, several inputs and outputs, merges, shared layers, models used as layers) as a
+``.keras`` file that Keras 3 loads (checked by hand with Keras 3.15.1 on the torch backend by
+tests/data/keras_files/keras_reads_npconv.py: predictions equal within 3e-7).
+``model.save("x.keras")`` still writes npconv's own file.
+
+Keras numbers a layer's weight group by its place in Keras's ``model.layers``, which for a
+functional model is by depth, not call order (npconv._keras_graph); a model used as a layer
+(a Sequential or functional model nested in another) has its layers' groups inside its own.
 """
 
 from __future__ import annotations
@@ -29,12 +34,12 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import zipfile
 
 import numpy as np
 
 from ._keras_configs import KerasConfigError, layer_config, loss_or_metric, optimizer_config
+from ._keras_graph import keras_paths as _keras_paths
 
 ZIP_MAGIC = b"PK\x03\x04"
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -63,13 +68,6 @@ def is_keras_archive(path) -> bool:
             return "config.json" in zf.namelist()
     except (zipfile.BadZipFile, OSError, EOFError):
         return os.path.splitext(str(path))[1].lower() == ".keras"
-
-
-def _snake_case(name: str) -> str:
-    """Keras's ``naming.to_snake_case``: the HDF5 group of a layer of class ``name``."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def _read_archive(path) -> tuple[dict, bytes]:
@@ -134,39 +132,36 @@ def _layer_vars(h5, group_path, path) -> tuple[list[np.ndarray], str | None]:
     return arrays, name
 
 
-def _keras_paths(layers) -> list[str]:
-    """Each layer's HDF5 group, as Keras names it: ``layers/`` + its class in snake case,
-    ``_1``, ``_2``... for the second and later of a class (in ``model.layers`` order)."""
-    used: dict[str, int] = {}
-    paths = []
-    for class_name in layers:
-        base = _snake_case(class_name)
-        if base in used:
-            used[base] += 1
-            paths.append(f"layers/{base}_{used[base]}")
-        else:
-            used[base] = 0
-            paths.append(f"layers/{base}")
-    return paths
-
-
-def _matched_weights(h5, pairs, path, check_names) -> list:
-    """``[(npconv Weight, array)]`` for ``pairs`` of (npconv layer, its Keras class name),
+def _matched_weights(h5, entries, path, check_names, prefix="") -> list:
+    """``[(npconv Weight, array)]`` for ``entries`` ``(op, Keras class name, children)`` in
+    Keras's layer order (``children`` the entries of a model used as a layer, else None),
     every count and shape checked first; ``check_names`` also compares the layer name Keras
-    recorded with the layer's."""
-    if "layers" not in h5:
-        raise ValueError(f"npconv: {path} is an HDF5 file without Keras 3's 'layers' group "
-                         f"(it holds {sorted(h5.keys())}): not a Keras 3 weights file (a Keras "
-                         "2 .h5 file is not read; save it from Keras 3)")
+    recorded with the layer's. ``prefix`` is the group of the model the entries belong to."""
+    if f"{prefix}layers" not in h5 and (not prefix or any(
+            children is not None or op._weights for op, _, children in entries)):
+        raise ValueError(f"npconv: {path} is an HDF5 file without Keras 3's "
+                         f"'{prefix}layers' group (it holds {sorted(h5[prefix or '/'].keys())}): "
+                         "not a Keras 3 weights file (a Keras 2 .h5 file is not read; save it "
+                         "from Keras 3)")
     assignments = []
-    paths = _keras_paths([keras_class for _, keras_class in pairs])
-    expected_groups = {p.split("/", 1)[1] for p in paths}
-    present = set(h5["layers"].keys()) if "layers" in h5 else set()
+    paths = [prefix + p for p in _keras_paths([keras_class for _, keras_class, _ in entries])]
+    expected_groups = {p.rsplit("/", 1)[1] for p in paths}
+    present = set(h5[f"{prefix}layers"].keys()) if f"{prefix}layers" in h5 else set()
     extra = sorted(present - expected_groups)
     if extra:
         raise ValueError(f"npconv: {path} holds weights for layers the model lacks: "
-                         f"{extra} (the model has {sorted(expected_groups)})")
-    for (layer, _), group in zip(pairs, paths, strict=True):
+                         f"{extra} at {prefix}layers (the model has {sorted(expected_groups)})")
+    for (layer, keras_class, children), group in zip(entries, paths, strict=True):
+        if children is not None:  # a model used as a layer: its own layers below
+            _, saved_name = _layer_vars(h5, group, path)
+            if check_names and saved_name is not None and saved_name != layer.name:
+                raise ValueError(f"npconv: {path}: {group} belongs to model {saved_name!r}, "
+                                 f"but the configuration puts {layer.name!r} there")
+            if group not in h5:
+                raise ValueError(f"npconv: {path} has no weights for the model "
+                                 f"{layer.name!r} ({keras_class}) used as a layer (no {group})")
+            assignments += _matched_weights(h5, children, path, check_names, f"{group}/")
+            continue
         arrays, saved_name = _layer_vars(h5, group, path)
         if check_names and saved_name is not None and saved_name != layer.name:
             raise ValueError(f"npconv: {path}: {group} belongs to layer {saved_name!r}, but "
@@ -188,6 +183,36 @@ def _matched_weights(h5, pairs, path, check_names) -> list:
     return assignments
 
 
+def _weight_entries(model) -> list:
+    """The entries :func:`_matched_weights` takes for an npconv ``model``, in the order
+    Keras gives its layers (not npconv's call order: Keras numbers the groups by it)."""
+    from ._keras_graph import keras_class, keras_layers
+
+    return [(op, keras_class(op), _weight_entries(op) if hasattr(op, "_nodes") else None)
+            for op in keras_layers(model)]
+
+
+def _build_op(spec, path):
+    """``(op, entry)``: the npconv layer (or model used as a layer) of one Keras layer
+    record, and its :func:`_matched_weights` entry."""
+    if isinstance(spec, dict) and spec.get("class_name") in _MODEL_CLASSES:
+        config = spec.get("config")
+        if not isinstance(config, dict):
+            raise ValueError(f"npconv: {path}: the model record {spec.get('name')!r} has no "
+                             "config")
+        model, entries = _build_model(spec["class_name"], config, config.get("name"), path)
+        return model, (model, spec["class_name"] if spec["class_name"] != "Model"
+                       else "Functional", entries)
+    layer = _build_layer(spec, path)
+    return layer, (layer, spec["class_name"], None)
+
+
+def _build_model(kind, body, name, path):
+    """(npconv model, its weight entries) from a Sequential or Functional config."""
+    build = _sequential if kind == "Sequential" else _functional
+    return build(body, name, path)
+
+
 def _build_layer(spec, path):
     """An npconv layer from one Keras layer record."""
     from .layers.base import LAYER_REGISTRY
@@ -198,9 +223,6 @@ def _build_layer(spec, path):
     config = spec.get("config") or {}
     name = config.get("name", "?") if isinstance(config, dict) else "?"
     where = f"npconv: {path}: layer {name!r} ({class_name})"
-    if class_name in _MODEL_CLASSES:
-        raise ValueError(f"{where}: a model nested as a layer is not read from Keras files "
-                         "yet; flatten it into one model in Keras before saving")
     cls = LAYER_REGISTRY.get(class_name)
     if cls is None or class_name.startswith("_") or not spec.get("module", "keras").startswith(
             "keras"):
@@ -226,17 +248,22 @@ def _history(arg, path):
 
 
 def _node_inputs(node, path, where):
-    """A node's inputs as histories: one, or a list (a merge layer's)."""
+    """A node's inputs as histories (one, or a list: a merge layer's, a model's with several
+    inputs) and its ``training=`` (None when the call gave none)."""
     if not isinstance(node, dict):
         raise ValueError(f"npconv: {path}: {where}: unreadable inbound node {node!r}")
-    args, kwargs = node.get("args") or [], node.get("kwargs") or {}
-    if kwargs or len(args) != 1:
+    args, kwargs = node.get("args") or [], dict(node.get("kwargs") or {})
+    if kwargs.get("mask", None) is None:  # (Keras records mask=None for a model's call)
+        kwargs.pop("mask", None)
+    training = kwargs.pop("training", None)
+    if kwargs or len(args) != 1 or training not in (None, True, False):
         raise ValueError(f"npconv: {path}: {where}: a call with arguments other than one "
-                         f"input (args={len(args)}, kwargs={sorted(kwargs)}) is not read")
+                         f"input and training= (args={len(args)}, kwargs={sorted(kwargs)}, "
+                         f"training={training!r}) is not read")
     arg = args[0]
     if isinstance(arg, list):
-        return [_history(a, path) for a in arg]
-    return _history(arg, path)
+        return [_history(a, path) for a in arg], training
+    return _history(arg, path), training
 
 
 def _functional(config, name, path):
@@ -249,12 +276,12 @@ def _functional(config, name, path):
         raise ValueError(f"npconv: {path}: the model config has no layers")
     layers, built = [], {}
     for spec in specs:
-        layer = _build_layer(spec, path)
+        layer, entry = _build_op(spec, path)
         lname = spec.get("name", layer.name)
         if lname in built:
             raise ValueError(f"npconv: {path}: two layers are named {lname!r}")
         built[lname] = (layer, spec)
-        layers.append((layer, spec["class_name"]))
+        layers.append(entry)
     tensors = {}
     for lname, (layer, spec) in built.items():
         if spec["class_name"] == "InputLayer":
@@ -265,7 +292,7 @@ def _functional(config, name, path):
     while pending:  # a node waits until its inputs exist (Keras's own order may differ)
         left = []
         for lname, i, node in pending:
-            inputs = _node_inputs(node, path, f"layer {lname!r}")
+            inputs, training = _node_inputs(node, path, f"layer {lname!r}")
             wanted = inputs if isinstance(inputs, list) else [inputs]
             if not all(h in tensors for h in wanted):
                 left.append((lname, i, node))
@@ -273,27 +300,32 @@ def _functional(config, name, path):
             layer = built[lname][0]
             args = [tensors[h] for h in wanted] if isinstance(inputs, list) else tensors[inputs]
             try:
-                tensors[(lname, i, 0)] = layer(args)
+                outs = layer(args, training=training)
+                for j, out in enumerate(outs if isinstance(outs, list) else [outs]):
+                    tensors[(lname, i, j)] = out
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"npconv: {path}: layer {lname!r} "
                                  f"({built[lname][1]['class_name']}): {exc}") from None
         if len(left) == len(pending):
             missing = sorted({h[0] for _, _, n in left for h in _flat(
-                _node_inputs(n, path, "")) if h not in tensors})
+                _node_inputs(n, path, "")[0]) if h not in tensors})
             raise ValueError(f"npconv: {path}: layer inputs from {missing} are never computed")
         pending = left
     ends = {}
     for key in ("input_layers", "output_layers"):
         spec = config.get(key)
-        histories = [tuple(h) for h in spec] if spec and isinstance(spec[0], list) \
-            else [tuple(spec or ())]
+        several = bool(spec) and isinstance(spec[0], list)
+        histories = [tuple(h) for h in spec] if several else [tuple(spec or ())]
         for h in histories:
             if h not in tensors:
                 raise ValueError(f"npconv: {path}: {key} names {list(h)}, which no layer makes")
-        ends[key] = [tensors[h] for h in histories]
-    ins, outs = ends["input_layers"], ends["output_layers"]
-    model = Model(inputs=ins if len(ins) > 1 else ins[0],
-                  outputs=outs if len(outs) > 1 else outs[0], name=name)
+        found = [tensors[h] for h in histories]
+        ends[key] = found if several else found[0]
+    try:
+        model = Model(inputs=ends["input_layers"], outputs=ends["output_layers"], name=name)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"npconv: {path}: cannot build the functional model {name!r}: "
+                         f"{exc}") from None
     return model, layers
 
 
@@ -309,9 +341,9 @@ def _sequential(config, name, path):
     specs = config.get("layers")
     if not isinstance(specs, list):
         raise ValueError(f"npconv: {path}: the Sequential config has no layers")
-    built = [(_build_layer(spec, path), spec["class_name"]) for spec in specs]
+    built = [_build_op(spec, path) for spec in specs]
     layers = [layer for layer, _ in built]
-    if not layers or built[0][1] != "InputLayer":
+    if not layers or built[0][1][1] != "InputLayer":
         shape = config.get("build_input_shape") or (config.get("build_config") or {}).get(
             "input_shape")
         if not shape:
@@ -324,7 +356,7 @@ def _sequential(config, name, path):
         model = Sequential(layers, name=name)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"npconv: {path}: cannot build the Sequential model: {exc}") from None
-    return model, [(layer, cls) for layer, cls in built if cls != "InputLayer"]
+    return model, [entry for _, entry in built if entry[1] != "InputLayer"]
 
 
 def _compile(model, compile_config, path) -> None:
@@ -397,8 +429,7 @@ def load_keras_model(path, compile=True):  # noqa: A002 - Keras's argument name
     name = body.get("name")
     drawing, base.DRAW_WEIGHTS = base.DRAW_WEIGHTS, False  # the file has the weights
     try:
-        build = _sequential if kind == "Sequential" else _functional
-        model, layers = build(body, name, path)
+        model, layers = _build_model(kind, body, name, path)
     except KerasConfigError as exc:
         raise ValueError(str(exc)) from None
     except RecursionError:
@@ -424,14 +455,13 @@ def load_keras_weights(model, path) -> None:
 
 
 def _load_weights_from(model, source, path) -> None:
-    from .models.sequential import Sequential
 
     model._require_graph("load_weights")
-    layers = [layer for layer in model.layers
-              if not (isinstance(model, Sequential) and type(layer).__name__ == "InputLayer")]
-    pairs = [(layer, type(layer).__name__) for layer in layers]
+    if model._subclassed():
+        raise ValueError(f"npconv: {path}: {model.name!r} is a subclassed model; Keras "
+                         "weights files are matched to Sequential and functional models")
     with _open_h5(source, path) as h5:
-        assignments = _matched_weights(h5, pairs, path, check_names=False)
+        assignments = _matched_weights(h5, _weight_entries(model), path, check_names=False)
     for w, a in assignments:
         w.assign(a.astype(np.float32, copy=False))
 
@@ -444,41 +474,29 @@ def load_keras_archive_weights(model, path) -> None:
 
 
 def save_keras_model(model, path, overwrite=True) -> None:
-    """Write an npconv ``Sequential`` as a Keras 3 ``.keras`` file (config.json,
-    metadata.json, model.weights.h5) that Keras's ``keras.models.load_model`` reads: the
-    architecture and the weights, not the training configuration or the optimizer state.
-    Layers npconv has and Keras lacks, and functional models, are refused. Needs h5py;
-    written atomically."""
+    """Write an npconv ``Sequential`` or functional model as a Keras 3 ``.keras`` file
+    (config.json, metadata.json, model.weights.h5) that Keras's ``keras.models.load_model``
+    reads: the architecture (branches, several inputs and outputs, merges, shared layers,
+    models used as layers) and the weights, not the training configuration or the optimizer
+    state. Layers npconv has and Keras lacks, subclassed models and dicts of inputs or
+    outputs are refused before anything is written. Needs h5py; written atomically."""
     import time
 
     from ._atomic import atomic_path
+    from ._keras_writer import model_record, write_weights
     from .io import _check_target
-    from .models.sequential import Sequential
 
-    where = f"{model.name}.save_keras_model"
+    where = f"{getattr(model, 'name', type(model).__name__)}.save_keras_model"
+    if not hasattr(model, "_nodes"):
+        raise TypeError(f"{where}: expected an npconv Sequential or functional Model. "
+                        f"Received {type(model).__name__}")
     path = _check_target(path, overwrite, where)
-    if not isinstance(model, Sequential):
-        raise ValueError(f"{where}: only Sequential models are written as Keras files so far "
-                         f"(Received {type(model).__name__})")
     model._require_graph("save_keras_model")
     h5py = _h5py()
-    records = [_input_record(model.inputs[0])]
-    for layer in model.layers:
-        records.append(_layer_record(layer, where))
-    batch_shape = records[0]["config"]["batch_shape"]
-    config = {"module": "keras", "class_name": "Sequential", "registered_name": None,
-              "config": {"name": model.name, "trainable": True, "layers": records,
-                         "build_input_shape": batch_shape},
-              "build_config": {"input_shape": batch_shape}}
+    config = model_record(model, where)
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as h5:
-        h5.create_group("vars").attrs["name"] = model.name
-        for layer, group in zip(model.layers, _keras_paths(
-                [type(layer).__name__ for layer in model.layers]), strict=True):
-            g = h5.create_group(group).create_group("vars")
-            g.attrs["name"] = layer.name
-            for i, w in enumerate(layer._weights):
-                g[str(i)] = np.asarray(w.value, dtype=np.float32)
+        write_weights(h5, model)
     from . import __version__
 
     # (Keras does not read metadata.json on load; "3.0.0" names the file format's first
@@ -497,24 +515,3 @@ def _plain(value):
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def _input_record(tensor) -> dict:
-    shape = [None, *tensor.shape[1:]] if tensor.shape else None
-    return {"module": "keras.layers", "class_name": "InputLayer", "registered_name": None,
-            "config": {"batch_shape": shape, "dtype": str(getattr(tensor, "dtype", "float32")),
-                       "sparse": False, "ragged": False, "name": tensor.layer.name}}
-
-
-def _layer_record(layer, where) -> dict:
-    class_name = type(layer).__name__
-    if not type(layer).__module__.startswith("npconv.layers") or class_name in (
-            "Absolute", "FloorDivide", "Mod", "Power", "TrueDivide", "Lambda"):
-        raise ValueError(f"{where}: layer {layer.name!r} ({class_name}) has no Keras "
-                         "equivalent that Keras would read")
-    record = {"module": "keras.layers", "class_name": class_name, "registered_name": None,
-              "config": {**layer.get_config(), "dtype": "float32"}}
-    shape = getattr(layer, "input_shape", None)
-    if layer._weights and shape is not None:
-        record["build_config"] = {"input_shape": [None, *shape[1:]]}
-    return record

@@ -4,6 +4,10 @@ Made with Keras 3.15.1, torch backend, h5py 3.x:
 
     KERAS_BACKEND=torch python tests/data/keras_files/make_fixtures.py
 
+    KERAS_BACKEND=torch python tests/data/keras_files/make_fixtures.py depth_order ...
+
+(naming models writes only those; without names every fixture is rewritten).
+
 For each model NAME it writes NAME.keras (``model.save``), NAME.input.npy (a fixed input)
 and NAME.pred.npy (``model.predict`` on that input, inference mode), and for one model
 NAME.weights.h5 (``model.save_weights``). bn_dropout is fitted for two steps on random data
@@ -13,6 +17,7 @@ variables: the files stay small; seed001_mnist_cnn's 104k weights are most of it
 """
 
 import os
+import sys
 
 import keras
 import numpy as np
@@ -153,6 +158,99 @@ def adapted_normalization():
     return keras.Sequential([keras.Input((4,)), norm, layers.Dense(2)]), (4,), None
 
 
+def depth_order():
+    """Three Dense layers whose call order (npconv's) differs from Keras's model.layers order
+    (by depth: the deeper branch's first layer comes first); every kernel 4x4, so weights
+    matched in the wrong order would load without a shape error. Also written as
+    NAME.weights.h5."""
+    inputs = keras.Input((4,))
+    x1 = layers.Dense(4, activation="tanh")(inputs)
+    x2 = layers.Dense(4)(layers.Dense(4, activation="relu")(inputs))
+    return keras.Model(inputs, layers.Add()([x1, x2])), (4,), None
+
+
+def nested_models():
+    """A Sequential used as a layer of a functional model with two outputs, one of them
+    the nested model's."""
+    inputs = keras.Input((6,), name="x")
+    inner = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="relu"),
+                              layers.Dense(2)], name="inner")
+    h = layers.Dense(4, name="h")(inputs)
+    out_a = inner(h)
+    out_b = layers.Dense(1, name="side")(layers.Concatenate()([h, out_a]))
+    return keras.Model(inputs, [out_a, out_b], name="outer"), (6,), None
+
+
+def sequential_in_sequential():
+    """A Sequential whose second entry is a Sequential."""
+    inner = keras.Sequential([keras.Input((5,)), layers.Dense(3, activation="tanh"),
+                              layers.Dense(3)], name="block")
+    return keras.Sequential([keras.Input((4,)), layers.Dense(5), inner, layers.Dense(2)],
+                            name="stack"), (4,), None
+
+
+def two_outputs_compiled():
+    """Two outputs with a loss, a loss weight and metrics each (compile_config lists)."""
+    inputs = keras.Input((5,), name="x")
+    h = layers.Dense(6, activation="relu")(inputs)
+    cls = layers.Dense(3, activation="softmax", name="cls")(h)
+    reg = layers.Dense(1, name="reg")(h)
+    model = keras.Model(inputs, [cls, reg], name="two_heads")
+    model.compile(optimizer="adam", loss=["sparse_categorical_crossentropy", "mse"],
+                  loss_weights=[1.0, 0.25], metrics=[["accuracy"], ["mae"]])
+    return model, (5,), None
+
+
+def two_outputs_dict():
+    """The same heads compiled with dicts keyed by output name."""
+    model, shape, _ = two_outputs_compiled()
+    model.compile(optimizer="sgd", loss={"cls": "sparse_categorical_crossentropy",
+                                         "reg": "mae"},
+                  loss_weights={"cls": 0.5, "reg": 2.0}, metrics={"cls": ["accuracy"]})
+    return model, shape, None
+
+
+#: optimizer-state fixtures: fitted two steps, saved, then one more step on a fixed batch
+OPTIMIZER_STATE = {
+    "sgd_momentum": lambda: keras.optimizers.SGD(learning_rate=0.05, momentum=0.9),
+    "sgd_nesterov": lambda: keras.optimizers.SGD(learning_rate=0.05, momentum=0.8,
+                                                 nesterov=True),
+    "rmsprop_state": lambda: keras.optimizers.RMSprop(learning_rate=0.01),
+    "rmsprop_centered": lambda: keras.optimizers.RMSprop(learning_rate=0.01, momentum=0.5,
+                                                         centered=True),
+    "adam_state": lambda: keras.optimizers.Adam(learning_rate=0.01),
+    "adam_amsgrad": lambda: keras.optimizers.Adam(learning_rate=0.01, amsgrad=True),
+    "adamw_state": lambda: keras.optimizers.AdamW(learning_rate=0.01, weight_decay=0.05),
+    "nadam_state": lambda: keras.optimizers.Nadam(learning_rate=0.01),
+}
+
+
+def optimizer_state(name):
+    """A small CNN (a convolution, BatchNormalization, a frozen Dense) trained two steps with
+    the optimizer ``name``; NAME.keras then holds the optimizer variables. Writes NAME.x.npy,
+    NAME.y.npy (the next batch) and NAME.after.npz (the weights after one more Keras step on
+    it), so npconv's next step can be compared with Keras's."""
+    keras.utils.set_random_seed(7)
+    rng = np.random.default_rng(7)
+    frozen = layers.Dense(6, name="frozen")
+    frozen.trainable = False
+    model = keras.Sequential([
+        keras.Input((6, 6, 1)), layers.Conv2D(3, 3, activation="relu"),
+        layers.BatchNormalization(), layers.Flatten(), frozen,
+        layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=OPTIMIZER_STATE[name](), loss="sparse_categorical_crossentropy")
+    x = rng.random((8, 6, 6, 1), dtype=np.float32)
+    model.fit(x, rng.integers(0, 3, 8), batch_size=4, epochs=1, shuffle=False, verbose=0)
+    model.save(os.path.join(HERE, f"{name}.keras"))
+    x_next = rng.random((4, 6, 6, 1), dtype=np.float32)
+    y_next = rng.integers(0, 3, 4)
+    model.train_on_batch(x_next, y_next)
+    np.save(os.path.join(HERE, f"{name}.x.npy"), x_next)
+    np.save(os.path.join(HERE, f"{name}.y.npy"), y_next)
+    np.savez(os.path.join(HERE, f"{name}.after.npz"),
+             *[np.asarray(w) for w in model.get_weights()])
+
+
 def _inputs(shape, rng, n=4, vocab=50):
     if len(shape) == 1 and shape[0] == 20:
         return rng.integers(0, vocab, size=(n, *shape)).astype("int32")
@@ -170,12 +268,16 @@ def _fit_two_steps(model, shape, kind, rng):
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)
 
 
-def main():
+def main(names=()):
     keras.utils.set_random_seed(1)
     rng = np.random.default_rng(1)
     for make in (seed001_mnist_cnn, lenet5_like, bn_dropout, functional_merge, text_conv1d,
-                 with_lambda, many_layers, shared_two_inputs, adapted_normalization):
+                 with_lambda, many_layers, shared_two_inputs, adapted_normalization,
+                 depth_order, nested_models, sequential_in_sequential, two_outputs_compiled,
+                 two_outputs_dict):
         name = make.__name__
+        if names and name not in names:
+            continue
         model, shape, fit_kind = make()
         if fit_kind == "two inputs":
             x = np.stack([_inputs(shape, rng), _inputs(shape, rng)])
@@ -190,10 +292,17 @@ def main():
             continue
         x = _inputs(shape, rng)
         np.save(os.path.join(HERE, f"{name}.input.npy"), x)
-        np.save(os.path.join(HERE, f"{name}.pred.npy"), model.predict(x, verbose=0))
-        if name == "functional_merge":
+        pred = model.predict(x, verbose=0)
+        if isinstance(pred, list):  # several outputs
+            np.savez(os.path.join(HERE, f"{name}.pred.npz"), *pred)
+        else:
+            np.save(os.path.join(HERE, f"{name}.pred.npy"), pred)
+        if name in ("functional_merge", "depth_order"):
             model.save_weights(os.path.join(HERE, f"{name}.weights.h5"))
+    for name in OPTIMIZER_STATE:  # (last: each sets the seed)
+        if not names or name in names:
+            optimizer_state(name)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
