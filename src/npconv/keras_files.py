@@ -14,9 +14,14 @@ marshalled into the file is refused (as Keras's ``safe_mode`` does). Every layer
 weight shape is checked before the model is returned or a weight assigned: a class or option
 npconv lacks is a ``ValueError`` naming the layer, never a different model.
 
-Not restored: the optimizer's state (its iterations and slots; the model is compiled with a
-fresh optimizer of the file's class and configuration), and ``compile_config``'s
-``loss_weights``, ``run_eagerly``, ``steps_per_execution`` and ``jit_compile``.
+The optimizer continues from the file's state (iterations, learning rate and slots, from
+``optimizer/vars``) for SGD, RMSprop, Adam, AdamW, Nadam, Adamax, Adagrad and Lion: the next
+step in npconv is the step Keras takes (tests/test_keras_optimizer_state.py). For another
+class, or a state whose size does not fit the configuration, the optimizer starts afresh
+with a warning (Keras skips such a state with a warning too); a slot of the wrong shape is an
+error. Not restored: ``compile_config``'s ``loss_weights``, ``run_eagerly``,
+``steps_per_execution`` and
+``jit_compile``.
 
 :func:`save_keras_model` writes the other way: an npconv ``Sequential`` or functional model
 (branches, several inputs and outputs, merges, shared layers, models used as layers) as a
@@ -415,8 +420,10 @@ def _without_default_axis(cls, config: dict) -> dict:
 
 def load_keras_model(path, compile=True):  # noqa: A002 - Keras's argument name
     """The npconv model a Keras 3 ``.keras`` file describes, with its weights; compiled as
-    the file's ``compile_config`` says when ``compile`` (a fresh optimizer: its saved state
-    is not read)."""
+    the file's ``compile_config`` says when ``compile``, its optimizer continuing from the
+    state the file holds (iterations, learning rate, slots) for the classes
+    ``npconv._keras_optimizer`` maps; for another the optimizer starts afresh, with a
+    warning."""
     from .layers import base
 
     config, weight_bytes = _read_archive(path)
@@ -438,12 +445,43 @@ def load_keras_model(path, compile=True):  # noqa: A002 - Keras's argument name
         base.DRAW_WEIGHTS = drawing
     with _open_h5(weight_bytes, path) as h5:
         assignments = _matched_weights(h5, layers, path, check_names=True)
+        optimizer_arrays, _ = _layer_vars(h5, "optimizer", path)
     for w, a in assignments:
         w.assign(a.astype(np.float32, copy=False))
     compile_config = config.get("compile_config")
     if compile and compile_config:
         _compile(model, compile_config, path)
+        if optimizer_arrays:
+            _restore_optimizer(model, optimizer_arrays, _trainable(layers), path)
     return model
+
+
+def _trainable(entries) -> list:
+    """The trainable weights in Keras's ``model.trainable_variables`` order (what its
+    optimizer's slots follow)."""
+    found = []
+    for op, _, children in entries:
+        found += _trainable(children) if children is not None else list(op.trainable_weights)
+    return found
+
+
+def _restore_optimizer(model, arrays, weights, path) -> None:
+    """Continue ``model``'s optimizer from Keras's saved ``arrays`` (see
+    npconv._keras_optimizer); a mismatch Keras would skip is skipped with a warning."""
+    import warnings
+
+    from ._keras_optimizer import state_from_keras
+
+    optimizer = model.optimizer
+    state, reason = state_from_keras(optimizer, arrays, weights, f"npconv: {path}")
+    if state is None:
+        if len(arrays) > 2 or int(np.asarray(arrays[0])) > 0:
+            warnings.warn(f"npconv: {path}: the {type(optimizer).__name__} optimizer's saved "
+                          f"state is not restored ({reason}); it starts afresh "
+                          "(iterations 0, no momentum), so further training does not follow "
+                          "the trajectory Keras would", UserWarning, stacklevel=4)
+        return
+    optimizer.set_state(state, weights)
 
 
 def load_keras_weights(model, path) -> None:

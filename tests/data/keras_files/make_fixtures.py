@@ -221,6 +221,9 @@ OPTIMIZER_STATE = {
     "adam_state": lambda: keras.optimizers.Adam(learning_rate=0.01),
     "adam_amsgrad": lambda: keras.optimizers.Adam(learning_rate=0.01, amsgrad=True),
     "adamw_state": lambda: keras.optimizers.AdamW(learning_rate=0.01, weight_decay=0.05),
+    "adamax_state": lambda: keras.optimizers.Adamax(learning_rate=0.01),
+    "adagrad_state": lambda: keras.optimizers.Adagrad(learning_rate=0.05),
+    "lion_state": lambda: keras.optimizers.Lion(learning_rate=0.001),
     "nadam_state": lambda: keras.optimizers.Nadam(learning_rate=0.01),
 }
 
