@@ -255,3 +255,42 @@ def test_a_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
         save_keras_model(_nested_in_npconv(), str(path))
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["m.keras"]
+
+
+@pytest.mark.parametrize("name", ["two_outputs_compiled", "two_outputs_dict"])
+def test_per_output_losses_weights_and_metrics_evaluate_as_in_keras(name):
+    """compile_config's loss, loss_weights and metrics as lists (one per output) or dicts by
+    output name: npconv's evaluate gives the logs Keras's gave on the same batch."""
+    import json
+
+    model = npconv.models.load_model(_fixture(f"{name}.keras"))
+    x = np.load(_fixture(f"{name}.input.npy"))
+    for got, want in zip(model.predict(x, verbose=0), _predictions(name), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    targets = [np.array([0, 1, 2, 0]), np.linspace(-1, 1, 4, dtype="float32")[:, None]]
+    logs = model.evaluate(x, targets, return_dict=True, verbose=0)
+    with open(_fixture(f"{name}.evaluate.json")) as f:
+        keras_logs = json.load(f)
+    assert sorted(logs) == sorted(keras_logs)
+    for key, value in keras_logs.items():
+        assert logs[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+
+
+def test_loss_weights_that_are_not_numbers_are_refused(tmp_path):
+    def edit(config):
+        config["compile_config"]["loss_weights"] = ["heavy", 1.0]
+
+    path = tmp_path / "w.keras"
+    with zipfile.ZipFile(_fixture("two_outputs_compiled.keras")) as src, \
+            zipfile.ZipFile(path, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "config.json":
+                config = json.loads(data)
+                edit(config)
+                data = json.dumps(config).encode()
+            dst.writestr(info.filename, data)
+    with pytest.raises(ValueError, match=r"w.keras: compile_config: expected loss_weights to "
+                                         r"be numbers .*Received \['heavy', 1.0\]"):
+        npconv.models.load_model(str(path))
+    assert npconv.models.load_model(str(path), compile=False).count_params() > 0

@@ -19,9 +19,9 @@ The optimizer continues from the file's state (iterations, learning rate and slo
 step in npconv is the step Keras takes (tests/test_keras_optimizer_state.py). For another
 class, or a state whose size does not fit the configuration, the optimizer starts afresh
 with a warning (Keras skips such a state with a warning too); a slot of the wrong shape is an
-error. Not restored: ``compile_config``'s ``loss_weights``, ``run_eagerly``,
-``steps_per_execution`` and
-``jit_compile``.
+error. ``compile_config``'s loss, ``loss_weights``, metrics and weighted metrics are read
+in each of Keras's forms (one, a list per output, a dict by output name); its
+``run_eagerly``, ``steps_per_execution`` and ``jit_compile`` change nothing in npconv.
 
 :func:`save_keras_model` writes the other way: an npconv ``Sequential`` or functional model
 (branches, several inputs and outputs, merges, shared layers, models used as layers) as a
@@ -365,12 +365,32 @@ def _sequential(config, name, path):
 
 
 def _compile(model, compile_config, path) -> None:
-    """Compile ``model`` as ``compile_config`` says (names and class records); the optimizer
-    starts afresh (its state in the file is not read)."""
+    """Compile ``model`` as ``compile_config`` says: its optimizer, and its loss, loss
+    weights, metrics and weighted metrics (names and class records, one for the model, a
+    list per output or a dict by output name, as Keras records them)."""
     from .training import losses, metrics, optimizers
 
     where = f"npconv: {path}: compile_config"
     advice = "; load_model(path, compile=False) loads the model without it"
+
+    def loss_of(spec):
+        spec = loss_or_metric(spec, where)
+        if isinstance(spec, tuple):
+            cls = getattr(losses, spec[0], None)
+            if not isinstance(cls, type):
+                raise KerasConfigError(f"{where}: npconv has no loss class {spec[0]!r}")
+            return cls(**_without_default_axis(cls, spec[1]))
+        return spec
+
+    def metric_of(spec):
+        spec = loss_or_metric(spec, where)
+        if isinstance(spec, tuple):
+            cls = getattr(metrics, spec[0], None)
+            if not isinstance(cls, type):
+                raise KerasConfigError(f"{where}: npconv has no metric class {spec[0]!r}")
+            return cls.from_config(spec[1])
+        return spec
+
     try:
         opt_name, opt_config = optimizer_config(compile_config.get("optimizer"), where)
         if opt_config:
@@ -380,32 +400,47 @@ def _compile(model, compile_config, path) -> None:
             optimizer = cls.from_config(opt_config)
         else:
             optimizer = opt_name
-        loss = loss_or_metric(compile_config.get("loss"), where)
-        if isinstance(loss, tuple):
-            cls = getattr(losses, loss[0], None)
-            if not isinstance(cls, type):
-                raise KerasConfigError(f"{where}: npconv has no loss class {loss[0]!r}")
-            loss = cls(**_without_default_axis(cls, loss[1]))
-        names = compile_config.get("metrics") or []
-        if not isinstance(names, list):
-            raise KerasConfigError(f"{where}: metrics per output ({names!r}) are not read")
-        built_metrics = []
-        for spec in names:
-            spec = loss_or_metric(spec, where)
-            if isinstance(spec, tuple):
-                cls = getattr(metrics, spec[0], None)
-                if not isinstance(cls, type):
-                    raise KerasConfigError(f"{where}: npconv has no metric class {spec[0]!r}")
-                spec = cls.from_config(spec[1])
-            built_metrics.append(spec)
-        if compile_config.get("weighted_metrics"):
-            raise KerasConfigError(f"{where}: weighted_metrics are not read from Keras files")
-        model.compile(optimizer=optimizer, loss=loss, metrics=built_metrics)
+        loss = _per_output(compile_config.get("loss"), loss_of, "loss", where, nested=False)
+        built_metrics = _per_output(compile_config.get("metrics"), metric_of, "metrics", where)
+        weighted = _per_output(compile_config.get("weighted_metrics"), metric_of,
+                               "weighted_metrics", where)
+        loss_weights = _loss_weights(compile_config.get("loss_weights"), where)
+        model.compile(optimizer=optimizer, loss=loss, metrics=built_metrics,
+                      loss_weights=loss_weights, weighted_metrics=weighted)
     except KerasConfigError as exc:
         raise ValueError(f"{exc}{advice}") from None
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{where}: cannot restore the training configuration ({exc})"
                          f"{advice}") from None
+
+
+def _per_output(value, build, what, where, nested=True):
+    """A compile_config entry with ``build`` applied to each loss or metric in it: one, a
+    list (of lists, for metrics per output), or a dict by output name; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, dict) and "class_name" not in value:
+        return {str(k): _per_output(v, build, what, where, nested) for k, v in value.items()}
+    if isinstance(value, list):
+        if nested:
+            return [_per_output(v, build, what, where, nested=False) if isinstance(v, list)
+                    else (None if v is None else build(v)) for v in value]
+        return [None if v is None else build(v) for v in value]
+    return build(value)
+
+
+def _loss_weights(value, where):
+    """compile_config's loss_weights (None, a number, a list or a dict of numbers)."""
+    import numbers
+
+    items = value.values() if isinstance(value, dict) else (
+        value if isinstance(value, list) else [value])
+    if value is not None and not all(isinstance(v, numbers.Real) and not isinstance(v, bool)
+                                     for v in items):
+        raise KerasConfigError(f"{where}: expected loss_weights to be numbers (one, a list "
+                               f"in output order or a dict by output name). Received "
+                               f"{value!r}")
+    return value
 
 
 def _without_default_axis(cls, config: dict) -> dict:

@@ -16,6 +16,7 @@ file holds optimizer variables. The others keep their seeded initial weights (no
 variables: the files stay small; seed001_mnist_cnn's 104k weights are most of it).
 """
 
+import json
 import os
 import sys
 
@@ -300,6 +301,11 @@ def main(names=()):
             np.savez(os.path.join(HERE, f"{name}.pred.npz"), *pred)
         else:
             np.save(os.path.join(HERE, f"{name}.pred.npy"), pred)
+        if name.startswith("two_outputs"):  # the weighted loss and per-output metrics
+            targets = [np.array([0, 1, 2, 0]), np.linspace(-1, 1, 4, dtype="float32")[:, None]]
+            logs = model.evaluate(x, targets, return_dict=True, verbose=0)
+            with open(os.path.join(HERE, f"{name}.evaluate.json"), "w") as f:
+                json.dump({k: float(v) for k, v in logs.items()}, f, indent=1, sort_keys=True)
         if name in ("functional_merge", "depth_order"):
             model.save_weights(os.path.join(HERE, f"{name}.weights.h5"))
     for name in OPTIMIZER_STATE:  # (last: each sets the seed)
