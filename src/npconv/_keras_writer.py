@@ -126,3 +126,82 @@ def write_weights(group, model) -> None:
         g.attrs["name"] = op.name
         for i, w in enumerate(op._weights):
             g[str(i)] = np.asarray(w.value, dtype=np.float32)
+
+
+# ------------------------------------------------------------ training configuration
+def compile_record(model, where: str) -> dict | None:
+    """Keras's ``compile_config`` for a compiled ``model`` (optimizer, loss, loss_weights,
+    metrics and weighted metrics as Keras class records or names), None when it is not
+    compiled. A learning-rate schedule is refused (npconv's schedules are not Keras's
+    records)."""
+    if not getattr(model, "compiled", False):
+        return None
+    optimizer = model.optimizer
+    config = optimizer.get_config()
+    if callable(getattr(optimizer, "_learning_rate", None)):
+        raise ValueError(f"{where}: the optimizer's learning rate is a schedule; Keras files "
+                         "are written with a constant learning rate only (compile with a "
+                         "number, or save the model uncompiled)")
+    loss, loss_weights = model.loss, None
+    if type(loss).__name__ == "MultiOutputLoss":
+        loss_weights = list(loss.loss_weights)
+        loss = [None if x is None else _class_record(x, "keras.losses") for x in loss.losses]
+    else:
+        loss = _class_record(loss, "keras.losses")
+    return {"optimizer": {"module": "keras.optimizers", "class_name": type(optimizer).__name__,
+                          "config": config, "registered_name": None},
+            "loss": loss, "loss_weights": loss_weights,
+            "metrics": _metric_records(model._metric_specs),
+            "weighted_metrics": _metric_records(
+                getattr(model, "_weighted_metric_specs", None) or None),
+            "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False}
+
+
+def _class_record(obj, module: str):
+    if isinstance(obj, str):
+        return obj
+    if isinstance(obj, type) or not hasattr(obj, "get_config"):
+        name = getattr(obj, "__name__", None)
+        if name is None:
+            raise ValueError(f"a loss or metric {obj!r} that Keras could not rebuild")
+        return name
+    return {"module": module, "class_name": type(obj).__name__, "config": obj.get_config(),
+            "registered_name": None}
+
+
+def _metric_records(specs):
+    if specs is None:
+        return None
+    if isinstance(specs, dict):
+        if not any(specs.values()):
+            return None
+        return {name: [_class_record(m, "keras.metrics") for m in per_output]
+                for name, per_output in specs.items()}
+    return [_class_record(m, "keras.metrics") for m in specs] or None
+
+
+def write_optimizer(group, model, where: str) -> bool:
+    """The optimizer's state as Keras's ``optimizer/vars`` (see npconv._keras_optimizer)
+    into the HDF5 ``group``; False (nothing written) for a class whose state npconv does not
+    map to Keras's."""
+    from ._keras_optimizer import state_to_keras
+
+    arrays = state_to_keras(model.optimizer, trainable_in_keras_order(model))
+    if arrays is None:
+        return False
+    g = group.create_group("optimizer").create_group("vars")
+    g.attrs["name"] = model.optimizer.name
+    for i, a in enumerate(arrays):
+        g[str(i)] = a
+    return True
+
+
+def trainable_in_keras_order(model) -> list:
+    """``model``'s trainable weights in Keras's ``model.trainable_variables`` order."""
+    found = []
+    for op in keras_layers(model):
+        if hasattr(op, "_nodes"):
+            found += trainable_in_keras_order(op)
+        elif type(op).__name__ != "InputLayer":
+            found += list(op.trainable_weights)
+    return found

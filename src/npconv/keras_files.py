@@ -25,8 +25,10 @@ in each of Keras's forms (one, a list per output, a dict by output name); its
 
 :func:`save_keras_model` writes the other way: an npconv ``Sequential`` or functional model
 (branches, several inputs and outputs, merges, shared layers, models used as layers) as a
-``.keras`` file that Keras 3 loads (checked by hand with Keras 3.15.1 on the torch backend by
-tests/data/keras_files/keras_reads_npconv.py: predictions equal within 3e-7).
+``.keras`` file that Keras 3 loads, with the training configuration and the optimizer's
+state when it is compiled (checked by hand with Keras 3.15.1 on the torch backend by
+tests/data/keras_files/keras_reads_npconv.py: predictions equal within 3e-7, Keras's next
+training step from npconv's file equal to its step from its own).
 ``model.save("x.keras")`` still writes npconv's own file.
 
 Keras numbers a layer's weight group by its place in Keras's ``model.layers``, which for a
@@ -550,13 +552,16 @@ def save_keras_model(model, path, overwrite=True) -> None:
     """Write an npconv ``Sequential`` or functional model as a Keras 3 ``.keras`` file
     (config.json, metadata.json, model.weights.h5) that Keras's ``keras.models.load_model``
     reads: the architecture (branches, several inputs and outputs, merges, shared layers,
-    models used as layers) and the weights, not the training configuration or the optimizer
-    state. Layers npconv has and Keras lacks, subclassed models and dicts of inputs or
-    outputs are refused before anything is written. Needs h5py; written atomically."""
+    models used as layers) and the weights; for a compiled model also its
+    ``compile_config`` (optimizer, losses, loss weights, metrics) and the optimizer's state
+    in Keras's layout, so that ``fit`` continues in Keras where it stopped here (for an
+    optimizer npconv does not map, a warning: Keras starts it afresh). Layers npconv has
+    and Keras lacks, subclassed models, dicts of inputs or outputs and learning-rate
+    schedules are refused before anything is written. Needs h5py; written atomically."""
     import time
 
     from ._atomic import atomic_path
-    from ._keras_writer import model_record, write_weights
+    from ._keras_writer import compile_record, model_record, write_optimizer, write_weights
     from .io import _check_target
 
     where = f"{getattr(model, 'name', type(model).__name__)}.save_keras_model"
@@ -567,9 +572,20 @@ def save_keras_model(model, path, overwrite=True) -> None:
     model._require_graph("save_keras_model")
     h5py = _h5py()
     config = model_record(model, where)
+    compile_config = compile_record(model, where)
+    if compile_config is not None:
+        config["compile_config"] = compile_config
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as h5:
         write_weights(h5, model)
+        if compile_config is not None and not write_optimizer(h5, model, where):
+            import warnings
+
+            warnings.warn(f"{where}: the {type(model.optimizer).__name__} optimizer's state "
+                          "is not written (npconv writes Keras's optimizer variables for "
+                          "SGD, RMSprop, Adam, AdamW, Nadam, Adamax, Adagrad and Lion only): "
+                          "Keras will continue training with a fresh optimizer",
+                          UserWarning, stacklevel=2)
     from . import __version__
 
     # (Keras does not read metadata.json on load; "3.0.0" names the file format's first

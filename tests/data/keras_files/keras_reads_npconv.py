@@ -7,6 +7,12 @@ For each npconv model below (random weights, biases and BatchNormalization stati
 included) it writes NAME.keras to a temporary folder, loads it with keras.models.load_model
 and prints the largest difference between Keras's and npconv's predictions (float32); it
 exits with status 1 if one exceeds 1e-5.
+
+Then the training state: each optimizer-state fixture (trained two steps in Keras) is
+loaded in npconv, written back with save_keras_model, loaded in Keras, which takes the
+fixture's next step: the weights must be the ones Keras reached from its own file
+(NAME.after.npz). And an npconv model trained two steps (two outputs, loss weights, a
+metric each) is written and continued one step in Keras and in npconv: the same weights.
 """
 
 import os
@@ -16,6 +22,7 @@ import tempfile
 import keras
 import numpy as np
 
+import npconv
 from npconv import layers
 from npconv.keras_files import save_keras_model
 from npconv.models import Model, Sequential
@@ -100,7 +107,55 @@ def main():
             worst = max(worst, diff)
             print(f"{make.__name__:26s} Keras {keras.__version__} loads it; "
                   f"max abs diff {diff:.2e}")
+    worst = max(worst, continue_in_keras())
     return 0 if worst <= 1e-5 else 1
+
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+STATE_FIXTURES = ("sgd_momentum", "sgd_nesterov", "rmsprop_state", "rmsprop_centered",
+                  "adam_state", "adam_amsgrad", "adamw_state", "adamax_state",
+                  "adagrad_state", "lion_state", "nadam_state")
+
+
+def continue_in_keras():
+    worst = 0.0
+    with tempfile.TemporaryDirectory() as folder:
+        for name in STATE_FIXTURES:
+            model = npconv.models.load_model(os.path.join(HERE, f"{name}.keras"))
+            path = os.path.join(folder, f"{name}.keras")
+            save_keras_model(model, path)
+            again = keras.models.load_model(path)
+            x = np.load(os.path.join(HERE, f"{name}.x.npy"))
+            y = np.load(os.path.join(HERE, f"{name}.y.npy"))
+            again.train_on_batch(x, y)
+            want = list(np.load(os.path.join(HERE, f"{name}.after.npz")).values())
+            diff = max(float(np.max(np.abs(np.asarray(a) - b)))
+                       for a, b in zip(again.get_weights(), want, strict=True))
+            worst = max(worst, diff)
+            print(f"{name:26s} Keras continues npconv's copy of its state: "
+                  f"max abs diff {diff:.2e}")
+        rng = np.random.default_rng(3)
+        i = layers.Input((5,), name="x")
+        h = layers.Dense(6, activation="relu")(i)
+        model = Model(i, [layers.Dense(3, activation="softmax", name="cls")(h),
+                          layers.Dense(1, name="reg")(h)])
+        model.compile(optimizer=npconv.training.optimizers.Adam(0.01),
+                      loss=["sparse_categorical_crossentropy", "mse"],
+                      loss_weights=[1.0, 0.3], metrics=[["accuracy"], ["mae"]])
+        x = rng.random((8, 5), dtype=np.float32)
+        y = [rng.integers(0, 3, 8), rng.random((8, 1), dtype=np.float32)]
+        model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+        path = os.path.join(folder, "two_heads.keras")
+        save_keras_model(model, path)
+        theirs = keras.models.load_model(path)
+        theirs.train_on_batch(x[:4], [y[0][:4], y[1][:4]])
+        model.train_on_batch(x[:4], [y[0][:4], y[1][:4]])
+        diff = max(float(np.max(np.abs(np.asarray(a) - b)))
+                   for a, b in zip(theirs.get_weights(), model.get_weights(), strict=True))
+        worst = max(worst, diff)
+        print(f"{'two_heads (npconv-trained)':26s} next step in Keras and npconv: "
+              f"max abs diff {diff:.2e}")
+    return worst
 
 
 if __name__ == "__main__":
