@@ -447,9 +447,10 @@ def load_model(path, custom_objects=None, compile=True, safe_mode=True):  # noqa
 
     A Keras 3 ``.keras`` file (``model.save("model.keras")`` in Keras) loads too, as an
     npconv Sequential or functional Model of the layers npconv has (needs h5py; see
-    :mod:`npconv.keras_files`): compiled from its ``compile_config`` with a fresh optimizer
-    (the optimizer state in the file is not read). A Lambda layer holding marshalled Python
-    bytecode is refused whatever ``safe_mode`` says."""
+    :mod:`npconv.keras_files`; models used as layers included): compiled from its
+    ``compile_config``, the optimizer continuing from the state the file holds (for the
+    classes listed there; another starts afresh, with a warning). A Lambda layer holding
+    marshalled Python bytecode is refused whatever ``safe_mode`` says."""
     from .layers.base import LAYER_REGISTRY, Layer
     from .models.functional import Model
     from .models.sequential import Sequential

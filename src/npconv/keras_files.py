@@ -14,27 +14,40 @@ marshalled into the file is refused (as Keras's ``safe_mode`` does). Every layer
 weight shape is checked before the model is returned or a weight assigned: a class or option
 npconv lacks is a ``ValueError`` naming the layer, never a different model.
 
-Not restored: the optimizer's state (its iterations and slots; the model is compiled with a
-fresh optimizer of the file's class and configuration), and ``compile_config``'s
-``loss_weights``, ``run_eagerly``, ``steps_per_execution`` and ``jit_compile``.
+The optimizer continues from the file's state (iterations, learning rate and slots, from
+``optimizer/vars``) for SGD, RMSprop, Adam, AdamW, Nadam, Adamax, Adagrad and Lion: the next
+step in npconv is the step Keras takes (tests/test_keras_optimizer_state.py). For another
+class, or a state whose size does not fit the configuration, the optimizer starts afresh
+with a warning (Keras skips such a state with a warning too); a slot of the wrong shape is an
+error. ``compile_config``'s loss, ``loss_weights``, metrics and weighted metrics are read
+in each of Keras's forms (one, a list per output, a dict by output name); its
+``run_eagerly``, ``steps_per_execution`` and ``jit_compile`` change nothing in npconv.
 
-:func:`save_keras_model` writes the other way: an npconv ``Sequential`` as a ``.keras`` file
-that Keras 3 loads (checked by hand with Keras 3.15.1 on the torch backend: the five
-Sequential test models, predictions equal within 2.4e-7). ``model.save("x.keras")`` still
-writes npconv's own file.
+:func:`save_keras_model` writes the other way: an npconv ``Sequential`` or functional model
+(branches, several inputs and outputs, merges, shared layers, models used as layers) as a
+``.keras`` file that Keras 3 loads, with the training configuration and the optimizer's
+state when it is compiled (checked by hand with Keras 3.15.1 on the torch backend by
+tests/data/keras_files/keras_reads_npconv.py: predictions equal within 3e-7, Keras's next
+training step from npconv's file equal to its step from its own).
+``model.save("x.keras")`` still writes npconv's own file.
+
+Keras numbers a layer's weight group by its place in Keras's ``model.layers``, which for a
+functional model is by depth, not call order (npconv._keras_graph); a model used as a layer
+(a Sequential or functional model nested in another) has its layers' groups inside its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
-import re
 import zipfile
 
 import numpy as np
 
 from ._keras_configs import KerasConfigError, layer_config, loss_or_metric, optimizer_config
+from ._keras_graph import keras_paths as _keras_paths
 
 ZIP_MAGIC = b"PK\x03\x04"
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -44,10 +57,6 @@ _WEIGHTS_MEMBER = "model.weights.h5"
 _MAX_EXPANSION = 100
 _BOMB_FLOOR = 1 << 28
 _MODEL_CLASSES = ("Sequential", "Functional", "Model")
-#: Keras layers whose __init__ has no **kwargs, so no ``trainable`` (Keras 3.15.1's
-#: ``SpatialDropout2D(rate, data_format=None, seed=None, name=None, dtype=None)``): Keras
-#: cannot load a record that has one
-_NO_TRAINABLE_ARG = ("SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D")
 
 
 def _h5py():
@@ -67,13 +76,6 @@ def is_keras_archive(path) -> bool:
             return "config.json" in zf.namelist()
     except (zipfile.BadZipFile, OSError, EOFError):
         return os.path.splitext(str(path))[1].lower() == ".keras"
-
-
-def _snake_case(name: str) -> str:
-    """Keras's ``naming.to_snake_case``: the HDF5 group of a layer of class ``name``."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def _read_archive(path) -> tuple[dict, bytes]:
@@ -118,13 +120,14 @@ def _open_h5(data, path):
                          "nothing was loaded") from None
 
 
-def _read_weights(source, pairs, path, check_names) -> list:
-    """:func:`_matched_weights` of the HDF5 file ``source`` (a path or the bytes of an
-    archive's member). h5py reports a damaged file's structure lazily, as OSError,
-    RuntimeError or KeyError at the group it cannot walk: a ValueError here."""
+@contextlib.contextmanager
+def _read_h5(source, path):
+    """The open HDF5 file ``source`` (a path or the bytes of an archive's member). h5py
+    reports a damaged file's structure lazily, as OSError, RuntimeError or KeyError at the
+    group it cannot walk: a ValueError naming the file here."""
     try:
         with _open_h5(source, path) as h5:
-            return _matched_weights(h5, pairs, path, check_names)
+            yield h5
     except (OSError, RuntimeError, KeyError) as exc:
         raise ValueError(f"npconv: {path}: the weights file is damaged ({type(exc).__name__}: "
                          f"{exc}); nothing was loaded") from None
@@ -150,39 +153,36 @@ def _layer_vars(h5, group_path, path) -> tuple[list[np.ndarray], str | None]:
     return arrays, name
 
 
-def _keras_paths(layers) -> list[str]:
-    """Each layer's HDF5 group, as Keras names it: ``layers/`` + its class in snake case,
-    ``_1``, ``_2``... for the second and later of a class (in ``model.layers`` order)."""
-    used: dict[str, int] = {}
-    paths = []
-    for class_name in layers:
-        base = _snake_case(class_name)
-        if base in used:
-            used[base] += 1
-            paths.append(f"layers/{base}_{used[base]}")
-        else:
-            used[base] = 0
-            paths.append(f"layers/{base}")
-    return paths
-
-
-def _matched_weights(h5, pairs, path, check_names) -> list:
-    """``[(npconv Weight, array)]`` for ``pairs`` of (npconv layer, its Keras class name),
+def _matched_weights(h5, entries, path, check_names, prefix="") -> list:
+    """``[(npconv Weight, array)]`` for ``entries`` ``(op, Keras class name, children)`` in
+    Keras's layer order (``children`` the entries of a model used as a layer, else None),
     every count and shape checked first; ``check_names`` also compares the layer name Keras
-    recorded with the layer's."""
-    if "layers" not in h5:
-        raise ValueError(f"npconv: {path} is an HDF5 file without Keras 3's 'layers' group "
-                         f"(it holds {sorted(h5.keys())}): not a Keras 3 weights file (a Keras "
-                         "2 .h5 file is not read; save it from Keras 3)")
+    recorded with the layer's. ``prefix`` is the group of the model the entries belong to."""
+    if f"{prefix}layers" not in h5 and (not prefix or any(
+            children is not None or op._weights for op, _, children in entries)):
+        raise ValueError(f"npconv: {path} is an HDF5 file without Keras 3's "
+                         f"'{prefix}layers' group (it holds {sorted(h5[prefix or '/'].keys())}): "
+                         "not a Keras 3 weights file (a Keras 2 .h5 file is not read; save it "
+                         "from Keras 3)")
     assignments = []
-    paths = _keras_paths([keras_class for _, keras_class in pairs])
-    expected_groups = {p.split("/", 1)[1] for p in paths}
-    present = set(h5["layers"].keys()) if "layers" in h5 else set()
+    paths = [prefix + p for p in _keras_paths([keras_class for _, keras_class, _ in entries])]
+    expected_groups = {p.rsplit("/", 1)[1] for p in paths}
+    present = set(h5[f"{prefix}layers"].keys()) if f"{prefix}layers" in h5 else set()
     extra = sorted(present - expected_groups)
     if extra:
         raise ValueError(f"npconv: {path} holds weights for layers the model lacks: "
-                         f"{extra} (the model has {sorted(expected_groups)})")
-    for (layer, _), group in zip(pairs, paths, strict=True):
+                         f"{extra} at {prefix}layers (the model has {sorted(expected_groups)})")
+    for (layer, keras_class, children), group in zip(entries, paths, strict=True):
+        if children is not None:  # a model used as a layer: its own layers below
+            _, saved_name = _layer_vars(h5, group, path)
+            if check_names and saved_name is not None and saved_name != layer.name:
+                raise ValueError(f"npconv: {path}: {group} belongs to model {saved_name!r}, "
+                                 f"but the configuration puts {layer.name!r} there")
+            if group not in h5:
+                raise ValueError(f"npconv: {path} has no weights for the model "
+                                 f"{layer.name!r} ({keras_class}) used as a layer (no {group})")
+            assignments += _matched_weights(h5, children, path, check_names, f"{group}/")
+            continue
         arrays, saved_name = _layer_vars(h5, group, path)
         if check_names and saved_name is not None and saved_name != layer.name:
             raise ValueError(f"npconv: {path}: {group} belongs to layer {saved_name!r}, but "
@@ -204,6 +204,36 @@ def _matched_weights(h5, pairs, path, check_names) -> list:
     return assignments
 
 
+def _weight_entries(model) -> list:
+    """The entries :func:`_matched_weights` takes for an npconv ``model``, in the order
+    Keras gives its layers (not npconv's call order: Keras numbers the groups by it)."""
+    from ._keras_graph import keras_class, keras_layers
+
+    return [(op, keras_class(op), _weight_entries(op) if hasattr(op, "_nodes") else None)
+            for op in keras_layers(model)]
+
+
+def _build_op(spec, path):
+    """``(op, entry)``: the npconv layer (or model used as a layer) of one Keras layer
+    record, and its :func:`_matched_weights` entry."""
+    if isinstance(spec, dict) and spec.get("class_name") in _MODEL_CLASSES:
+        config = spec.get("config")
+        if not isinstance(config, dict):
+            raise ValueError(f"npconv: {path}: the model record {spec.get('name')!r} has no "
+                             "config")
+        model, entries = _build_model(spec["class_name"], config, config.get("name"), path)
+        return model, (model, spec["class_name"] if spec["class_name"] != "Model"
+                       else "Functional", entries)
+    layer = _build_layer(spec, path)
+    return layer, (layer, spec["class_name"], None)
+
+
+def _build_model(kind, body, name, path):
+    """(npconv model, its weight entries) from a Sequential or Functional config."""
+    build = _sequential if kind == "Sequential" else _functional
+    return build(body, name, path)
+
+
 def _build_layer(spec, path):
     """An npconv layer from one Keras layer record."""
     from .layers.base import LAYER_REGISTRY
@@ -214,9 +244,6 @@ def _build_layer(spec, path):
     config = spec.get("config") or {}
     name = config.get("name", "?") if isinstance(config, dict) else "?"
     where = f"npconv: {path}: layer {name!r} ({class_name})"
-    if class_name in _MODEL_CLASSES:
-        raise ValueError(f"{where}: a model nested as a layer is not read from Keras files "
-                         "yet; flatten it into one model in Keras before saving")
     cls = LAYER_REGISTRY.get(class_name)
     if cls is None or class_name.startswith("_") or not spec.get("module", "keras").startswith(
             "keras"):
@@ -242,21 +269,22 @@ def _history(arg, path):
 
 
 def _node_inputs(node, path, where):
-    """A node's inputs as histories: one, or a list (a merge layer's)."""
+    """A node's inputs as histories (one, or a list: a merge layer's, a model's with several
+    inputs) and its ``training=`` (None when the call gave none)."""
     if not isinstance(node, dict):
         raise ValueError(f"npconv: {path}: {where}: unreadable inbound node {node!r}")
-    args, kwargs = node.get("args") or [], node.get("kwargs") or {}
-    # Keras records mask=None for every layer whose call takes a mask (GlobalAveragePooling1D,
-    # Softmax) even when none was passed: that call is the plain one-input call
-    if isinstance(kwargs, dict) and "mask" in kwargs and kwargs["mask"] is None:
-        kwargs = {k: v for k, v in kwargs.items() if k != "mask"}
-    if kwargs or len(args) != 1:
+    args, kwargs = node.get("args") or [], dict(node.get("kwargs") or {})
+    if kwargs.get("mask", None) is None:  # (Keras records mask=None for a model's call)
+        kwargs.pop("mask", None)
+    training = kwargs.pop("training", None)
+    if kwargs or len(args) != 1 or training not in (None, True, False):
         raise ValueError(f"npconv: {path}: {where}: a call with arguments other than one "
-                         f"input (args={len(args)}, kwargs={sorted(kwargs)}) is not read")
+                         f"input and training= (args={len(args)}, kwargs={sorted(kwargs)}, "
+                         f"training={training!r}) is not read")
     arg = args[0]
     if isinstance(arg, list):
-        return [_history(a, path) for a in arg]
-    return _history(arg, path)
+        return [_history(a, path) for a in arg], training
+    return _history(arg, path), training
 
 
 def _functional(config, name, path):
@@ -269,12 +297,12 @@ def _functional(config, name, path):
         raise ValueError(f"npconv: {path}: the model config has no layers")
     layers, built = [], {}
     for spec in specs:
-        layer = _build_layer(spec, path)
+        layer, entry = _build_op(spec, path)
         lname = spec.get("name", layer.name)
         if lname in built:
             raise ValueError(f"npconv: {path}: two layers are named {lname!r}")
         built[lname] = (layer, spec)
-        layers.append((layer, spec["class_name"]))
+        layers.append(entry)
     tensors = {}
     for lname, (layer, spec) in built.items():
         if spec["class_name"] == "InputLayer":
@@ -285,7 +313,7 @@ def _functional(config, name, path):
     while pending:  # a node waits until its inputs exist (Keras's own order may differ)
         left = []
         for lname, i, node in pending:
-            inputs = _node_inputs(node, path, f"layer {lname!r}")
+            inputs, training = _node_inputs(node, path, f"layer {lname!r}")
             wanted = inputs if isinstance(inputs, list) else [inputs]
             if not all(h in tensors for h in wanted):
                 left.append((lname, i, node))
@@ -293,27 +321,32 @@ def _functional(config, name, path):
             layer = built[lname][0]
             args = [tensors[h] for h in wanted] if isinstance(inputs, list) else tensors[inputs]
             try:
-                tensors[(lname, i, 0)] = layer(args)
+                outs = layer(args, training=training)
+                for j, out in enumerate(outs if isinstance(outs, list) else [outs]):
+                    tensors[(lname, i, j)] = out
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"npconv: {path}: layer {lname!r} "
                                  f"({built[lname][1]['class_name']}): {exc}") from None
         if len(left) == len(pending):
             missing = sorted({h[0] for _, _, n in left for h in _flat(
-                _node_inputs(n, path, "")) if h not in tensors})
+                _node_inputs(n, path, "")[0]) if h not in tensors})
             raise ValueError(f"npconv: {path}: layer inputs from {missing} are never computed")
         pending = left
     ends = {}
     for key in ("input_layers", "output_layers"):
         spec = config.get(key)
-        histories = [tuple(h) for h in spec] if spec and isinstance(spec[0], list) \
-            else [tuple(spec or ())]
+        several = bool(spec) and isinstance(spec[0], list)
+        histories = [tuple(h) for h in spec] if several else [tuple(spec or ())]
         for h in histories:
             if h not in tensors:
                 raise ValueError(f"npconv: {path}: {key} names {list(h)}, which no layer makes")
-        ends[key] = [tensors[h] for h in histories]
-    ins, outs = ends["input_layers"], ends["output_layers"]
-    model = Model(inputs=ins if len(ins) > 1 else ins[0],
-                  outputs=outs if len(outs) > 1 else outs[0], name=name)
+        found = [tensors[h] for h in histories]
+        ends[key] = found if several else found[0]
+    try:
+        model = Model(inputs=ends["input_layers"], outputs=ends["output_layers"], name=name)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"npconv: {path}: cannot build the functional model {name!r}: "
+                         f"{exc}") from None
     return model, layers
 
 
@@ -329,9 +362,9 @@ def _sequential(config, name, path):
     specs = config.get("layers")
     if not isinstance(specs, list):
         raise ValueError(f"npconv: {path}: the Sequential config has no layers")
-    built = [(_build_layer(spec, path), spec["class_name"]) for spec in specs]
+    built = [_build_op(spec, path) for spec in specs]
     layers = [layer for layer, _ in built]
-    if not layers or built[0][1] != "InputLayer":
+    if not layers or built[0][1][1] != "InputLayer":
         shape = config.get("build_input_shape") or (config.get("build_config") or {}).get(
             "input_shape")
         if not shape:
@@ -344,16 +377,36 @@ def _sequential(config, name, path):
         model = Sequential(layers, name=name)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"npconv: {path}: cannot build the Sequential model: {exc}") from None
-    return model, [(layer, cls) for layer, cls in built if cls != "InputLayer"]
+    return model, [entry for _, entry in built if entry[1] != "InputLayer"]
 
 
 def _compile(model, compile_config, path) -> None:
-    """Compile ``model`` as ``compile_config`` says (names and class records); the optimizer
-    starts afresh (its state in the file is not read)."""
+    """Compile ``model`` as ``compile_config`` says: its optimizer, and its loss, loss
+    weights, metrics and weighted metrics (names and class records, one for the model, a
+    list per output or a dict by output name, as Keras records them)."""
     from .training import losses, metrics, optimizers
 
     where = f"npconv: {path}: compile_config"
     advice = "; load_model(path, compile=False) loads the model without it"
+
+    def loss_of(spec):
+        spec = loss_or_metric(spec, where)
+        if isinstance(spec, tuple):
+            cls = getattr(losses, spec[0], None)
+            if not isinstance(cls, type):
+                raise KerasConfigError(f"{where}: npconv has no loss class {spec[0]!r}")
+            return cls(**_without_default_axis(cls, spec[1]))
+        return spec
+
+    def metric_of(spec):
+        spec = loss_or_metric(spec, where)
+        if isinstance(spec, tuple):
+            cls = getattr(metrics, spec[0], None)
+            if not isinstance(cls, type):
+                raise KerasConfigError(f"{where}: npconv has no metric class {spec[0]!r}")
+            return cls.from_config(spec[1])
+        return spec
+
     try:
         opt_name, opt_config = optimizer_config(compile_config.get("optimizer"), where)
         if opt_config:
@@ -363,32 +416,47 @@ def _compile(model, compile_config, path) -> None:
             optimizer = cls.from_config(opt_config)
         else:
             optimizer = opt_name
-        loss = loss_or_metric(compile_config.get("loss"), where)
-        if isinstance(loss, tuple):
-            cls = getattr(losses, loss[0], None)
-            if not isinstance(cls, type):
-                raise KerasConfigError(f"{where}: npconv has no loss class {loss[0]!r}")
-            loss = cls(**_without_default_axis(cls, loss[1]))
-        names = compile_config.get("metrics") or []
-        if not isinstance(names, list):
-            raise KerasConfigError(f"{where}: metrics per output ({names!r}) are not read")
-        built_metrics = []
-        for spec in names:
-            spec = loss_or_metric(spec, where)
-            if isinstance(spec, tuple):
-                cls = getattr(metrics, spec[0], None)
-                if not isinstance(cls, type):
-                    raise KerasConfigError(f"{where}: npconv has no metric class {spec[0]!r}")
-                spec = cls.from_config(spec[1])
-            built_metrics.append(spec)
-        if compile_config.get("weighted_metrics"):
-            raise KerasConfigError(f"{where}: weighted_metrics are not read from Keras files")
-        model.compile(optimizer=optimizer, loss=loss, metrics=built_metrics)
+        loss = _per_output(compile_config.get("loss"), loss_of, "loss", where, nested=False)
+        built_metrics = _per_output(compile_config.get("metrics"), metric_of, "metrics", where)
+        weighted = _per_output(compile_config.get("weighted_metrics"), metric_of,
+                               "weighted_metrics", where)
+        loss_weights = _loss_weights(compile_config.get("loss_weights"), where)
+        model.compile(optimizer=optimizer, loss=loss, metrics=built_metrics,
+                      loss_weights=loss_weights, weighted_metrics=weighted)
     except KerasConfigError as exc:
         raise ValueError(f"{exc}{advice}") from None
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{where}: cannot restore the training configuration ({exc})"
                          f"{advice}") from None
+
+
+def _per_output(value, build, what, where, nested=True):
+    """A compile_config entry with ``build`` applied to each loss or metric in it: one, a
+    list (of lists, for metrics per output), or a dict by output name; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, dict) and "class_name" not in value:
+        return {str(k): _per_output(v, build, what, where, nested) for k, v in value.items()}
+    if isinstance(value, list):
+        if nested:
+            return [_per_output(v, build, what, where, nested=False) if isinstance(v, list)
+                    else (None if v is None else build(v)) for v in value]
+        return [None if v is None else build(v) for v in value]
+    return build(value)
+
+
+def _loss_weights(value, where):
+    """compile_config's loss_weights (None, a number, a list or a dict of numbers)."""
+    import numbers
+
+    items = value.values() if isinstance(value, dict) else (
+        value if isinstance(value, list) else [value])
+    if value is not None and not all(isinstance(v, numbers.Real) and not isinstance(v, bool)
+                                     for v in items):
+        raise KerasConfigError(f"{where}: expected loss_weights to be numbers (one, a list "
+                               f"in output order or a dict by output name). Received "
+                               f"{value!r}")
+    return value
 
 
 def _without_default_axis(cls, config: dict) -> dict:
@@ -403,8 +471,10 @@ def _without_default_axis(cls, config: dict) -> dict:
 
 def load_keras_model(path, compile=True):  # noqa: A002 - Keras's argument name
     """The npconv model a Keras 3 ``.keras`` file describes, with its weights; compiled as
-    the file's ``compile_config`` says when ``compile`` (a fresh optimizer: its saved state
-    is not read)."""
+    the file's ``compile_config`` says when ``compile``, its optimizer continuing from the
+    state the file holds (iterations, learning rate, slots) for the classes
+    ``npconv._keras_optimizer`` maps; for another the optimizer starts afresh, with a
+    warning."""
     from .layers import base
 
     config, weight_bytes = _read_archive(path)
@@ -417,8 +487,7 @@ def load_keras_model(path, compile=True):  # noqa: A002 - Keras's argument name
     name = body.get("name")
     drawing, base.DRAW_WEIGHTS = base.DRAW_WEIGHTS, False  # the file has the weights
     try:
-        build = _sequential if kind == "Sequential" else _functional
-        model, layers = build(body, name, path)
+        model, layers = _build_model(kind, body, name, path)
     except KerasConfigError as exc:
         raise ValueError(str(exc)) from None
     except RecursionError:
@@ -430,13 +499,45 @@ def load_keras_model(path, compile=True):  # noqa: A002 - Keras's argument name
                          f"{type(exc).__name__}: {exc}); nothing was loaded") from None
     finally:
         base.DRAW_WEIGHTS = drawing
-    assignments = _read_weights(weight_bytes, layers, path, check_names=True)
+    with _read_h5(weight_bytes, path) as h5:
+        assignments = _matched_weights(h5, layers, path, check_names=True)
+        optimizer_arrays, _ = _layer_vars(h5, "optimizer", path)
     for w, a in assignments:
         w.assign(a.astype(np.float32, copy=False))
     compile_config = config.get("compile_config")
     if compile and compile_config:
         _compile(model, compile_config, path)
+        if optimizer_arrays:
+            _restore_optimizer(model, optimizer_arrays, _trainable(layers), path)
     return model
+
+
+def _trainable(entries) -> list:
+    """The trainable weights in Keras's ``model.trainable_variables`` order (what its
+    optimizer's slots follow)."""
+    found = []
+    for op, _, children in entries:
+        found += _trainable(children) if children is not None else list(op.trainable_weights)
+    return found
+
+
+def _restore_optimizer(model, arrays, weights, path) -> None:
+    """Continue ``model``'s optimizer from Keras's saved ``arrays`` (see
+    npconv._keras_optimizer); a mismatch Keras would skip is skipped with a warning."""
+    import warnings
+
+    from ._keras_optimizer import state_from_keras
+
+    optimizer = model.optimizer
+    state, reason = state_from_keras(optimizer, arrays, weights, f"npconv: {path}")
+    if state is None:
+        if len(arrays) > 2 or int(np.asarray(arrays[0])) > 0:
+            warnings.warn(f"npconv: {path}: the {type(optimizer).__name__} optimizer's saved "
+                          f"state is not restored ({reason}); it starts afresh "
+                          "(iterations 0, no momentum), so further training does not follow "
+                          "the trajectory Keras would", UserWarning, stacklevel=4)
+        return
+    optimizer.set_state(state, weights)
 
 
 def load_keras_weights(model, path) -> None:
@@ -448,13 +549,13 @@ def load_keras_weights(model, path) -> None:
 
 
 def _load_weights_from(model, source, path) -> None:
-    from .models.sequential import Sequential
 
     model._require_graph("load_weights")
-    layers = [layer for layer in model.layers
-              if not (isinstance(model, Sequential) and type(layer).__name__ == "InputLayer")]
-    pairs = [(layer, type(layer).__name__) for layer in layers]
-    assignments = _read_weights(source, pairs, path, check_names=False)
+    if model._subclassed():
+        raise ValueError(f"npconv: {path}: {model.name!r} is a subclassed model; Keras "
+                         "weights files are matched to Sequential and functional models")
+    with _read_h5(source, path) as h5:
+        assignments = _matched_weights(h5, _weight_entries(model), path, check_names=False)
     for w, a in assignments:
         w.assign(a.astype(np.float32, copy=False))
 
@@ -467,42 +568,43 @@ def load_keras_archive_weights(model, path) -> None:
 
 
 def save_keras_model(model, path, overwrite=True) -> None:
-    """Write an npconv ``Sequential`` as a Keras 3 ``.keras`` file (config.json,
-    metadata.json, model.weights.h5) that Keras's ``keras.models.load_model`` reads: the
-    architecture and the weights, not the training configuration or the optimizer state.
-    Layers npconv has and Keras lacks, convolutions with explicit pads (npconv's extension)
-    and functional models are refused. Needs h5py;
-    written atomically."""
+    """Write an npconv ``Sequential`` or functional model as a Keras 3 ``.keras`` file
+    (config.json, metadata.json, model.weights.h5) that Keras's ``keras.models.load_model``
+    reads: the architecture (branches, several inputs and outputs, merges, shared layers,
+    models used as layers) and the weights; for a compiled model also its
+    ``compile_config`` (optimizer, losses, loss weights, metrics) and the optimizer's state
+    in Keras's layout, so that ``fit`` continues in Keras where it stopped here (for an
+    optimizer npconv does not map, a warning: Keras starts it afresh). Layers npconv has
+    and Keras lacks, subclassed models, dicts of inputs or outputs and learning-rate
+    schedules are refused before anything is written. Needs h5py; written atomically."""
     import time
 
     from ._atomic import atomic_path
+    from ._keras_writer import compile_record, model_record, write_optimizer, write_weights
     from .io import _check_target
-    from .models.sequential import Sequential
 
-    where = f"{model.name}.save_keras_model"
+    where = f"{getattr(model, 'name', type(model).__name__)}.save_keras_model"
+    if not hasattr(model, "_nodes"):
+        raise TypeError(f"{where}: expected an npconv Sequential or functional Model. "
+                        f"Received {type(model).__name__}")
     path = _check_target(path, overwrite, where)
-    if not isinstance(model, Sequential):
-        raise ValueError(f"{where}: only Sequential models are written as Keras files so far "
-                         f"(Received {type(model).__name__})")
     model._require_graph("save_keras_model")
     h5py = _h5py()
-    records = [_input_record(model.inputs[0])]
-    for layer in model.layers:
-        records.append(_layer_record(layer, where))
-    batch_shape = records[0]["config"]["batch_shape"]
-    config = {"module": "keras", "class_name": "Sequential", "registered_name": None,
-              "config": {"name": model.name, "trainable": True, "layers": records,
-                         "build_input_shape": batch_shape},
-              "build_config": {"input_shape": batch_shape}}
+    config = model_record(model, where)
+    compile_config = compile_record(model, where)
+    if compile_config is not None:
+        config["compile_config"] = compile_config
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as h5:
-        h5.create_group("vars").attrs["name"] = model.name
-        for layer, group in zip(model.layers, _keras_paths(
-                [type(layer).__name__ for layer in model.layers]), strict=True):
-            g = h5.create_group(group).create_group("vars")
-            g.attrs["name"] = layer.name
-            for i, w in enumerate(layer._weights):
-                g[str(i)] = np.asarray(w.value, dtype=np.float32)
+        write_weights(h5, model)
+        if compile_config is not None and not write_optimizer(h5, model, where):
+            import warnings
+
+            warnings.warn(f"{where}: the {type(model.optimizer).__name__} optimizer's state "
+                          "is not written (npconv writes Keras's optimizer variables for "
+                          "SGD, RMSprop, Adam, AdamW, Nadam, Adamax, Adagrad and Lion only): "
+                          "Keras will continue training with a fresh optimizer",
+                          UserWarning, stacklevel=2)
     from . import __version__
 
     # (Keras does not read metadata.json on load; "3.0.0" names the file format's first
@@ -521,34 +623,3 @@ def _plain(value):
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def _input_record(tensor) -> dict:
-    shape = [None, *tensor.shape[1:]] if tensor.shape else None
-    return {"module": "keras.layers", "class_name": "InputLayer", "registered_name": None,
-            "config": {"batch_shape": shape, "dtype": str(getattr(tensor, "dtype", "float32")),
-                       "sparse": False, "ragged": False, "name": tensor.layer.name}}
-
-
-def _layer_record(layer, where) -> dict:
-    class_name = type(layer).__name__
-    if not type(layer).__module__.startswith("npconv.layers") or class_name in (
-            "Absolute", "FloorDivide", "Mod", "Power", "TrueDivide", "Lambda"):
-        raise ValueError(f"{where}: layer {layer.name!r} ({class_name}) has no Keras "
-                         "equivalent that Keras would read")
-    config = {**layer.get_config(), "dtype": "float32"}
-    if not class_name.startswith("ZeroPadding") and not isinstance(
-            config.get("padding", ""), str):
-        # npconv's convolutions also take explicit pads; Keras's only 'valid', 'same' (and
-        # 'causal' in 1-D), and its loader refuses the file
-        raise ValueError(f"{where}: layer {layer.name!r} ({class_name}) has explicit "
-                         f"padding={config['padding']!r}, which Keras's {class_name} does not "
-                         "take: put a ZeroPadding layer before it with padding='valid'")
-    if class_name in _NO_TRAINABLE_ARG:
-        del config["trainable"]
-    record = {"module": "keras.layers", "class_name": class_name, "registered_name": None,
-              "config": config}
-    shape = getattr(layer, "input_shape", None)
-    if layer._weights and shape is not None:
-        record["build_config"] = {"input_shape": [None, *shape[1:]]}
-    return record

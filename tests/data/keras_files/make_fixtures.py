@@ -2,10 +2,11 @@
 
 Made with Keras 3.15.1, torch backend, h5py 3.x:
 
-    KERAS_BACKEND=torch python tests/data/keras_files/make_fixtures.py [NAME ...]
+    KERAS_BACKEND=torch python tests/data/keras_files/make_fixtures.py
 
-(with NAMEs: every model is still made, in the same order and from the same seeds, but only
-those models' files are written, so that adding a model leaves the others' files as they are)
+    KERAS_BACKEND=torch python tests/data/keras_files/make_fixtures.py depth_order ...
+
+(naming models writes only those; without names every fixture is rewritten).
 
 For each model NAME it writes NAME.keras (``model.save``), NAME.input.npy (a fixed input)
 and NAME.pred.npy (``model.predict`` on that input, inference mode), and for one model
@@ -15,9 +16,9 @@ file holds optimizer variables. The others keep their seeded initial weights (no
 variables: the files stay small; seed001_mnist_cnn's 104k weights are most of it).
 """
 
+import json
 import os
 import sys
-import tempfile
 
 import keras
 import numpy as np
@@ -158,6 +159,101 @@ def adapted_normalization():
     return keras.Sequential([keras.Input((4,)), norm, layers.Dense(2)]), (4,), None
 
 
+def depth_order():
+    """Three Dense layers whose call order (npconv's) differs from Keras's model.layers order
+    (by depth: the deeper branch's first layer comes first); every kernel 4x4, so weights
+    matched in the wrong order would load without a shape error. Also written as
+    NAME.weights.h5."""
+    inputs = keras.Input((4,))
+    x1 = layers.Dense(4, activation="tanh")(inputs)
+    x2 = layers.Dense(4)(layers.Dense(4, activation="relu")(inputs))
+    return keras.Model(inputs, layers.Add()([x1, x2])), (4,), None
+
+
+def nested_models():
+    """A Sequential used as a layer of a functional model with two outputs, one of them
+    the nested model's."""
+    inputs = keras.Input((6,), name="x")
+    inner = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="relu"),
+                              layers.Dense(2)], name="inner")
+    h = layers.Dense(4, name="h")(inputs)
+    out_a = inner(h)
+    out_b = layers.Dense(1, name="side")(layers.Concatenate()([h, out_a]))
+    return keras.Model(inputs, [out_a, out_b], name="outer"), (6,), None
+
+
+def sequential_in_sequential():
+    """A Sequential whose second entry is a Sequential."""
+    inner = keras.Sequential([keras.Input((5,)), layers.Dense(3, activation="tanh"),
+                              layers.Dense(3)], name="block")
+    return keras.Sequential([keras.Input((4,)), layers.Dense(5), inner, layers.Dense(2)],
+                            name="stack"), (4,), None
+
+
+def two_outputs_compiled():
+    """Two outputs with a loss, a loss weight and metrics each (compile_config lists)."""
+    inputs = keras.Input((5,), name="x")
+    h = layers.Dense(6, activation="relu")(inputs)
+    cls = layers.Dense(3, activation="softmax", name="cls")(h)
+    reg = layers.Dense(1, name="reg")(h)
+    model = keras.Model(inputs, [cls, reg], name="two_heads")
+    model.compile(optimizer="adam", loss=["sparse_categorical_crossentropy", "mse"],
+                  loss_weights=[1.0, 0.25], metrics=[["accuracy"], ["mae"]])
+    return model, (5,), None
+
+
+def two_outputs_dict():
+    """The same heads compiled with dicts keyed by output name."""
+    model, shape, _ = two_outputs_compiled()
+    model.compile(optimizer="sgd", loss={"cls": "sparse_categorical_crossentropy",
+                                         "reg": "mae"},
+                  loss_weights={"cls": 0.5, "reg": 2.0}, metrics={"cls": ["accuracy"]})
+    return model, shape, None
+
+
+#: optimizer-state fixtures: fitted two steps, saved, then one more step on a fixed batch
+OPTIMIZER_STATE = {
+    "sgd_momentum": lambda: keras.optimizers.SGD(learning_rate=0.05, momentum=0.9),
+    "sgd_nesterov": lambda: keras.optimizers.SGD(learning_rate=0.05, momentum=0.8,
+                                                 nesterov=True),
+    "rmsprop_state": lambda: keras.optimizers.RMSprop(learning_rate=0.01),
+    "rmsprop_centered": lambda: keras.optimizers.RMSprop(learning_rate=0.01, momentum=0.5,
+                                                         centered=True),
+    "adam_state": lambda: keras.optimizers.Adam(learning_rate=0.01),
+    "adam_amsgrad": lambda: keras.optimizers.Adam(learning_rate=0.01, amsgrad=True),
+    "adamw_state": lambda: keras.optimizers.AdamW(learning_rate=0.01, weight_decay=0.05),
+    "adamax_state": lambda: keras.optimizers.Adamax(learning_rate=0.01),
+    "adagrad_state": lambda: keras.optimizers.Adagrad(learning_rate=0.05),
+    "lion_state": lambda: keras.optimizers.Lion(learning_rate=0.001),
+    "nadam_state": lambda: keras.optimizers.Nadam(learning_rate=0.01),
+}
+
+
+def optimizer_state(name):
+    """A small CNN (a convolution, BatchNormalization, a frozen Dense) trained two steps with
+    the optimizer ``name``; NAME.keras then holds the optimizer variables. Writes NAME.x.npy,
+    NAME.y.npy (the next batch) and NAME.after.npz (the weights after one more Keras step on
+    it), so npconv's next step can be compared with Keras's."""
+    keras.utils.set_random_seed(7)
+    rng = np.random.default_rng(7)
+    frozen = layers.Dense(6, name="frozen")
+    frozen.trainable = False
+    model = keras.Sequential([
+        keras.Input((6, 6, 1)), layers.Conv2D(3, 3, activation="relu"),
+        layers.BatchNormalization(), layers.Flatten(), frozen,
+        layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=OPTIMIZER_STATE[name](), loss="sparse_categorical_crossentropy")
+    x = rng.random((8, 6, 6, 1), dtype=np.float32)
+    model.fit(x, rng.integers(0, 3, 8), batch_size=4, epochs=1, shuffle=False, verbose=0)
+    model.save(os.path.join(HERE, f"{name}.keras"))
+    x_next = rng.random((4, 6, 6, 1), dtype=np.float32)
+    y_next = rng.integers(0, 3, 4)
+    model.train_on_batch(x_next, y_next)
+    np.save(os.path.join(HERE, f"{name}.x.npy"), x_next)
+    np.save(os.path.join(HERE, f"{name}.y.npy"), y_next)
+    np.savez(os.path.join(HERE, f"{name}.after.npz"),
+             *[np.asarray(w) for w in model.get_weights()])
+
 
 def volumes_3d():
     """The 3-D layers in one channels_first Sequential: Conv3D ('same' with an even kernel
@@ -237,32 +333,45 @@ def _fit_two_steps(model, shape, kind, rng):
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)
 
 
-def main(only=()):
+def main(names=()):
     keras.utils.set_random_seed(1)
     rng = np.random.default_rng(1)
-    scratch = tempfile.mkdtemp()
     for make in (seed001_mnist_cnn, lenet5_like, bn_dropout, functional_merge, text_conv1d,
                  with_lambda, many_layers, shared_two_inputs, adapted_normalization,
-                 volumes_3d, functional_1d, volume_decoder):
+                 depth_order, nested_models, sequential_in_sequential, two_outputs_compiled,
+                 two_outputs_dict, volumes_3d, functional_1d, volume_decoder):
         name = make.__name__
+        if names and name not in names:
+            continue
         model, shape, fit_kind = make()
-        here = HERE if not only or name in only else scratch
         if fit_kind == "two inputs":
             x = np.stack([_inputs(shape, rng), _inputs(shape, rng)])
-            model.save(os.path.join(here, f"{name}.keras"))
-            np.save(os.path.join(here, f"{name}.input.npy"), x)
-            np.save(os.path.join(here, f"{name}.pred.npy"), model.predict(list(x), verbose=0))
+            model.save(os.path.join(HERE, f"{name}.keras"))
+            np.save(os.path.join(HERE, f"{name}.input.npy"), x)
+            np.save(os.path.join(HERE, f"{name}.pred.npy"), model.predict(list(x), verbose=0))
             continue
         if fit_kind is not None:
             _fit_two_steps(model, shape, fit_kind, rng)
-        model.save(os.path.join(here, f"{name}.keras"))
+        model.save(os.path.join(HERE, f"{name}.keras"))
         if name == "with_lambda":
             continue
         x = _inputs(shape, rng)
-        np.save(os.path.join(here, f"{name}.input.npy"), x)
-        np.save(os.path.join(here, f"{name}.pred.npy"), model.predict(x, verbose=0))
-        if name == "functional_merge":
-            model.save_weights(os.path.join(here, f"{name}.weights.h5"))
+        np.save(os.path.join(HERE, f"{name}.input.npy"), x)
+        pred = model.predict(x, verbose=0)
+        if isinstance(pred, list):  # several outputs
+            np.savez(os.path.join(HERE, f"{name}.pred.npz"), *pred)
+        else:
+            np.save(os.path.join(HERE, f"{name}.pred.npy"), pred)
+        if name.startswith("two_outputs"):  # the weighted loss and per-output metrics
+            targets = [np.array([0, 1, 2, 0]), np.linspace(-1, 1, 4, dtype="float32")[:, None]]
+            logs = model.evaluate(x, targets, return_dict=True, verbose=0)
+            with open(os.path.join(HERE, f"{name}.evaluate.json"), "w") as f:
+                json.dump({k: float(v) for k, v in logs.items()}, f, indent=1, sort_keys=True)
+        if name in ("functional_merge", "depth_order"):
+            model.save_weights(os.path.join(HERE, f"{name}.weights.h5"))
+    for name in OPTIMIZER_STATE:  # (last: each sets the seed)
+        if not names or name in names:
+            optimizer_state(name)
 
 
 if __name__ == "__main__":
