@@ -554,7 +554,12 @@ class TerminateOnNaN(Callback):
 
 
 class CSVLogger(Callback):
-    """Write one CSV row per epoch (``epoch`` then every log, sorted) to ``filename``."""
+    """Write one CSV row per epoch to ``filename``, as Keras 3's: the columns are ``epoch``
+    then the first epoch's log names, sorted, followed by ``val_<name>`` for each when that
+    epoch has no ``val_*`` value (a fit without validation data still has the columns); a
+    value missing from an epoch's logs is ``NA``. The columns are chosen again at each
+    ``fit``. ``append=True`` adds to an existing file and writes the header only into a
+    new or empty one."""
 
     def __init__(self, filename, separator=",", append=False):
         super().__init__()
@@ -567,18 +572,20 @@ class CSVLogger(Callback):
         check_file_target(self.filename, "CSVLogger")  # a folder: say so, not Errno 21
         exists = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename)
         self._file = open(self.filename, "a" if self.append else "w", newline="")  # noqa: SIM115
-        self._writer = None
+        self._writer, self._keys = None, None
         self._header_written = bool(exists)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         if self._keys is None:
             self._keys = sorted(logs)
+            if self._keys and not any(k.startswith("val_") for k in self._keys):
+                self._keys += [f"val_{k}" for k in self._keys]
         if self._writer is None:
             self._writer = csv.writer(self._file, delimiter=self.separator)
             if not self._header_written:
                 self._writer.writerow(["epoch"] + self._keys)
-        self._writer.writerow([epoch] + [csv_cell(logs.get(k, "")) for k in self._keys])
+        self._writer.writerow([epoch] + [csv_cell(logs.get(k, "NA")) for k in self._keys])
         self._file.flush()
 
     def on_train_end(self, logs=None):
