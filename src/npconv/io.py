@@ -36,8 +36,10 @@ _HEADER_CHECKSUM = "npconv.header_sha256"
 
 
 def _weight_keys(model) -> dict:
-    """``{file key: Weight}`` for every weight of ``model``, in ``model.weights`` order; the
-    key ``w/0007/conv2d_1/kernel`` is the weight's position, its layer and its name."""
+    """``{file key: Weight}`` for every weight of ``model``, layer by layer as the graph runs
+    them (``model._file_weights()``; ``model.weights`` is in Keras's order, which differs
+    for branching functional models); the key ``w/0007/conv2d_1/kernel`` is the weight's
+    position, its layer and its name."""
     keyed = {}
     for layer in model._unique_layers():
         for w in layer._weights:
@@ -377,7 +379,7 @@ def _saved_weights(model, tensors, path) -> list:
     """``[(file key, the model's Weight)]``, every saved weight checked against the model
     (count and shapes): a ValueError naming ``path`` otherwise."""
     saved = sorted(k for k in tensors if k.startswith("w/"))
-    ours = [w for layer in model._unique_layers() for w in layer._weights]
+    ours = model._file_weights()
     if len(saved) != len(ours):
         raise ValueError(f"npconv: {path} holds {len(saved)} weight arrays but the model has "
                          f"{len(ours)}")
@@ -547,7 +549,7 @@ def _restore_optimizer_state(model, optimizer, tensors, path,
 
     Slots are keyed by the weights' file keys (``opt/velocity/w/0003/dense/kernel``), matched
     with the model's weights by position, as the weights themselves are. Files written before
-    that hold ``opt/velocity.<i>``, ``i`` a position in ``model.trainable_weights``.
+    that hold ``opt/velocity.<i>``, ``i`` a position in the trainable weights in file order.
     """
     state = {k[len("opt/"):]: v for k, v in tensors.items() if k.startswith("opt/")}
     if not state:
@@ -557,9 +559,10 @@ def _restore_optimizer_state(model, optimizer, tensors, path,
             state[key] = state[key].reshape(())  # older files: shape (1,)
     if any("/" in k for k in state):
         saved = sorted(k for k in tensors if k.startswith("w/"))
-        weights = dict(zip(saved, model.weights, strict=True))
-    else:
-        weights = model.trainable_weights
+        weights = dict(zip(saved, model._file_weights(), strict=True))
+    else:  # (the file order's trainable weights: what model.trainable_weights was then)
+        weights = ([w for layer in model._unique_layers() for w in layer.trainable_weights]
+                   if model.trainable else [])
     try:
         optimizer.set_state(state, weights)
     except (TypeError, ValueError) as exc:

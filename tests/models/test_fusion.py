@@ -218,3 +218,62 @@ def test_a_shared_layer_run_by_another_model_in_between_is_an_error():
     model.backward(np.ones_like(out))  # its own forward again: fine
     f = features.forward(x, training=True)
     features.backward(np.ones_like(f))  # and the sub-model's own pair is fine too
+
+
+def _random_3d_pair_model(rng, data_format, separate_relu, global_pool):
+    conv = layers.Conv3D(int(rng.integers(1, 4)), int(rng.integers(1, 3)),
+                         strides=int(rng.integers(1, 3)),
+                         padding=str(rng.choice(["valid", "same"])),
+                         activation=None if separate_relu else "relu", data_format=data_format)
+    stack = [conv] + ([layers.Activation("relu")] if separate_relu else [])
+    if global_pool:
+        stack.append(layers.GlobalMaxPooling3D(data_format=data_format))
+    else:
+        pool = int(rng.integers(1, 3))
+        stack += [layers.MaxPooling3D(pool, strides=int(rng.integers(1, pool + 1)),
+                                      padding=str(rng.choice(["valid", "same"])),
+                                      data_format=data_format),
+                  layers.Flatten()]
+    return Sequential(stack + [layers.Dense(3)])
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_relu_3d_max_pool_pairs_give_the_unfused_numbers(seed):
+    # MaxPooling3D / GlobalMaxPooling3D after a ReLU Conv3D (or a separate ReLU layer):
+    # they were not paired, so the ReLU ran on 8x the elements of a 2x2x2 pool's output
+    rng = np.random.default_rng(200 + seed)
+    data_format = "channels_first" if seed % 2 else "channels_last"
+    dtype = np.float64 if seed % 3 == 0 else np.float32
+    model = _random_3d_pair_model(rng, data_format, separate_relu=seed % 4 == 1,
+                                  global_pool=seed % 6 == 5)
+    c = int(rng.integers(1, 3))
+    dhw = tuple(int(rng.integers(4, 7)) for _ in range(3))
+    shape = (3, c, *dhw) if data_format == "channels_first" else (3, *dhw, c)
+    x = _quarters(rng, shape, dtype)
+    model.forward(x)
+    for w in model.trainable_weights:
+        w.value[...] = _quarters(rng, w.value.shape, dtype, -2, 3)
+    _assert_fusion_changes_nothing(model, x, training=True)
+    _assert_fusion_changes_nothing(model, x, training=False)
+
+
+@pytest.mark.parametrize("global_pool", [False, True])
+@pytest.mark.parametrize("pool_dims", [1, 2, 3])
+def test_nan_input_gives_the_unfused_numbers(pool_dims, global_pool):
+    """NaN in some windows: the outputs (NaN where the unfused model has NaN) and every
+    gradient are the same as unfused, bit for bit (assert_array_equal: NaN == NaN)."""
+    rng = np.random.default_rng(300 + pool_dims)
+    conv, pool, glob = {1: (layers.Conv1D, layers.MaxPooling1D, layers.GlobalMaxPooling1D),
+                        2: (layers.Conv2D, layers.MaxPooling2D, layers.GlobalMaxPooling2D),
+                        3: (layers.Conv3D, layers.MaxPooling3D, layers.GlobalMaxPooling3D)
+                        }[pool_dims]
+    stack = [conv(2, 1, activation="relu")]
+    stack += [glob()] if global_pool else [pool(2), layers.Flatten()]
+    model = Sequential(stack + [layers.Dense(2)])
+    x = _quarters(rng, (2, *(4,) * pool_dims, 2), np.float32)
+    x[0, 1] = np.nan  # one sample's second row / slice: the other sample stays finite
+    model.forward(x)
+    for w in model.trainable_weights:
+        w.value[...] = _quarters(rng, w.value.shape, np.float32, -2, 3)
+    out, grads, dx = _assert_fusion_changes_nothing(model, x)
+    assert np.isnan(out[0]).all() and np.isfinite(out[1]).all()

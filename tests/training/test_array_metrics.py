@@ -186,10 +186,11 @@ def test_csv_logger_writes_an_array_as_keras(tmp_path):
     cb.on_epoch_end(0, {"loss": 1.5, "f1_score": np.array([0.25, 0.0, 0.5])})
     cb.on_epoch_end(1, {"loss": 1.25, "f1_score": np.array([0.5, 0.125, 0.75])})
     cb.on_train_end()
-    # Keras 3.15.1's bytes for the same logs (its excel dialect: \r\n, doubled quotes)
-    assert path.read_bytes() == (b'epoch,f1_score,loss\r\n'
-                                 b'0,"""[0.25, 0.0, 0.5]""",1.5\r\n'
-                                 b'1,"""[0.5, 0.125, 0.75]""",1.25\r\n')
+    # Keras 3.15.1's bytes for the same logs (its excel dialect: \r\n, doubled quotes;
+    # logs without val_* values get val_* columns of NA)
+    assert path.read_bytes() == (b'epoch,f1_score,loss,val_f1_score,val_loss\r\n'
+                                 b'0,"""[0.25, 0.0, 0.5]""",1.5,NA,NA\r\n'
+                                 b'1,"""[0.5, 0.125, 0.75]""",1.25,NA,NA\r\n')
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
     assert rows[1][1] == '"[0.25, 0.0, 0.5]"'

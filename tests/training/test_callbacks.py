@@ -89,7 +89,7 @@ def test_early_stopping_without_restore_keeps_last_weights():
     rec = _Recorder()
     model.fit(x, y, epochs=10, batch_size=10, verbose=0,
               callbacks=[_Script("score", [1.0, 2.0, 2.0, 0.0]), rec,
-                         EarlyStopping(monitor="score", patience=1)])
+                         EarlyStopping(monitor="score", mode="min", patience=1)])
     assert len(rec.weights) == 2
     for a, b in zip(model.get_weights(), rec.weights[-1], strict=True):
         np.testing.assert_array_equal(a, b)
@@ -549,29 +549,6 @@ def test_a_checkpoint_filepath_field_missing_from_the_logs_is_named(tmp_path):
     assert len(list(tmp_path.glob("model_01-*.keras"))) == 1
 
 
-@pytest.mark.parametrize("monitor", ["val_auc", "auc_1", "val_weighted_auc", "val_out_auc",
-                                     "val_roc_auc", "val_weighted_accuracy",
-                                     "weighted_precision"])
-def test_mode_auto_maximises_the_areas_and_accuracies_under_any_log_name(monitor):
-    # weighted_metrics=["auc"] logs "weighted_auc", a second output "<out>_auc": both were
-    # minimised by mode="auto" (only a name starting with "auc" was maximised)
-    assert EarlyStopping(monitor=monitor).mode == "max"
-    assert ModelCheckpoint("m.npconv", monitor=monitor).mode == "max"
-    assert ReduceLROnPlateau(monitor=monitor).mode == "max"
-    assert EarlyStopping(monitor="val_loss").mode == "min"
-
-
-@pytest.mark.parametrize("monitor", ["val_cosine_similarity", "cosine_similarity",
-                                     "val_weighted_cosine_similarity"])
-def test_mode_auto_maximises_the_cosine_similarity_metric(monitor):
-    """metrics=["cosine_similarity"] logs Keras's CosineSimilarity metric, +cos, which goes
-    up as the model improves (its _direction is "up"): mode="auto" minimised it, so
-    EarlyStopping stopped on and ModelCheckpoint kept the worst epochs."""
-    assert EarlyStopping(monitor=monitor).mode == "max"
-    assert ModelCheckpoint("m.npconv", monitor=monitor).mode == "max"
-    assert ReduceLROnPlateau(monitor=monitor).mode == "max"
-
-
 def test_ctrl_c_closes_the_progress_bar_before_the_message(capsys):
     # An interrupted fit ends its tqdm bar's line at once: left open, the bar was drawn again
     # when garbage collected, after the "npconv: interrupted ..." message that follows.
@@ -596,13 +573,3 @@ def test_ctrl_c_closes_the_progress_bar_before_the_message(capsys):
     out = capsys.readouterr().out
     assert "3/10" in out
     assert out.endswith("MESSAGE\n"), out[-200:]
-
-
-@pytest.mark.parametrize("monitor", ["val_mean_io_u", "io_u", "val_f1_score", "fbeta_score",
-                                     "val_r2_score", "val_precision_at_recall",
-                                     "sensitivity_at_specificity",
-                                     "val_specificity_at_sensitivity", "binary_io_u"])
-def test_mode_auto_maximises_the_f_scores_ious_r2_and_at_metrics(monitor):
-    # Keras's _direction is "up" for all of these: mode="auto" minimised them
-    assert EarlyStopping(monitor=monitor).mode == "max"
-    assert EarlyStopping(monitor="val_logcosh").mode == "min"

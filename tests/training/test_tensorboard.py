@@ -224,6 +224,11 @@ def test_array_metrics_are_left_out_of_the_scalars_with_one_warning(tmp_path):
     assert sorted(m.split("'")[1] for m in messages) == ["f1_score", "f1_score",
                                                          "val_f1_score"], messages
     assert all("is an array of 2 values" in m for m in messages)
+    # what Keras 3.15.1 would do (its TensorBoard calls tf.summary.scalar on the array, and
+    # TensorBoard's scalar summary starts with tf.debugging.assert_scalar), and what to log
+    assert all("Keras 3.15's TensorBoard passes it to tf.summary.scalar, which raises "
+               'ValueError ("Expected scalar shape") and stops the fit' in m
+               and "F1Score(average='macro')" in m for m in messages), messages[0]
     train = _read(tmp_path / "logs" / "train").Tags()["scalars"]
     validation = _read(tmp_path / "logs" / "validation").Tags()["scalars"]
     assert {"epoch_loss", "epoch_accuracy", "batch_loss"} <= set(train)

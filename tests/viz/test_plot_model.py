@@ -315,3 +315,48 @@ def test_keras_functional_api_guide(tmp_path, monkeypatch, no_graphviz):
     assert [f[2] for f in labels.values()] == ["(None, 784)", "(None, 784) -> (None, 64)",
                                                "(None, 64) -> (None, 64)",
                                                "(None, 64) -> (None, 10)"]
+
+
+def _nested_model():
+    seq = npconv.Sequential([npconv.Input((4,)), layers.Dense(4, name="s1"),
+                            layers.Dense(4, name="s2")], name="seq")
+    ia, ib = npconv.Input((4,), name="ia"), npconv.Input((3,), name="ib")
+    inner = npconv.Model([ia, ib], layers.Dense(2, name="inner_out")(
+        layers.Concatenate(name="inner_cat")([seq(ia), ib])), name="inner")
+    a, b = npconv.Input((4,), name="a"), npconv.Input((3,), name="b")
+    side = layers.Dense(2, name="side")(b)
+    return npconv.Model([a, b], layers.Dense(1, name="out")(
+        layers.Add(name="add")([inner([a, b]), side])))
+
+
+def test_a_nested_model_is_one_box_as_in_keras():
+    """Keras's model_to_dot draws a Functional / Sequential used as a layer as one node
+    (make_node(layer)) unless expand_nested; npconv drew its layers, flat."""
+    dot = utils.model_to_dot(_nested_model(), show_shapes=True)
+    assert [n for n, _ in dot.nodes] == ["a", "b", "inner", "side", "add", "out"]
+    assert dict(dot.nodes)["inner"] == ["inner", "Functional",
+                                        "[(None, 4), (None, 3)] -> (None, 2)"]
+    assert dot.edges == [("a", "inner"), ("b", "inner"), ("b", "side"), ("inner", "add"),
+                         ("side", "add"), ("add", "out")]
+    assert "cluster" not in dot
+
+
+def test_expand_nested_draws_the_layers_in_a_cluster_per_model():
+    """Keras's expand_nested=True: each nested model a dashed pydot.Cluster labelled with
+    its name (nested clusters for nested models), the arrows to and from its layers."""
+    dot = utils.model_to_dot(_nested_model(), expand_nested=True)
+    assert [n for n, _ in dot.nodes] == ["a", "b", "s1", "s2", "inner_cat", "inner_out",
+                                         "side", "add", "out"]
+    assert dot.edges == [("a", "s1"), ("s1", "s2"), ("s2", "inner_cat"), ("b", "inner_cat"),
+                         ("inner_cat", "inner_out"), ("b", "side"), ("inner_out", "add"),
+                         ("side", "add"), ("add", "out")]
+    text = str(dot)
+    inner = text.index('subgraph "cluster_inner" {')
+    seq = text.index('subgraph "cluster_seq" {')
+    assert inner < seq < text.index('"s1" [') < text.index('"s2" [') < text.index(
+        '"inner_cat" [') < text.index('"side" [')
+    assert 'label="seq"; style="dashed"; labeljust="l";' in text
+    # each cluster closes after its last layer: seq's before inner_cat, inner's before side
+    lines = text.splitlines()
+    at = {line.strip().split(" ")[0]: k for k, line in enumerate(lines) if "[label=" in line}
+    assert lines[at['"s2"'] + 1] == "    }" and lines[at['"inner_out"'] + 1] == "  }"

@@ -26,6 +26,7 @@ from ..layers.base import (
 from ..layers.input import InputLayer
 from ..tensor import as_tensor
 from . import fusion, parallel, tracing
+from .keras_order import keras_order
 
 
 class _Node:
@@ -243,20 +244,22 @@ class Model:
 
     @property
     def layers(self) -> list:
-        """Every layer in call order, the input layers first (as Keras lists them; a shared
-        layer once); a model used as a layer is one entry, itself (Keras's nested models:
-        ``model.layers[1].trainable = False`` freezes it). A subclassed model not yet traced
-        lists the layers among its attributes."""
+        """Every layer once, input layers included, in Keras 3's order (deepest from the
+        outputs first: :mod:`npconv.models.keras_order`; the summary and
+        :meth:`get_weights` follow it); a model used as a layer is one entry, itself
+        (Keras's nested models: ``model.layers[1].trainable = False`` freezes it). A
+        subclassed model lists its layers in call order, without input layers, or, not yet
+        traced, those among its attributes."""
         if not self._graph_ready:
             return tracing.attribute_layers(self)
+        if not self._subclassed():
+            return keras_order(self)
         owners = getattr(self, "_node_owners", None) or [None] * len(self._nodes)
         unique = {}
         for node, owner in zip(self._nodes, owners, strict=True):
             entry = node.layer if owner is None else owner
             unique.setdefault(id(entry), entry)
-        if self._subclassed():  # as Keras: a subclassed model lists no InputLayer
-            return list(unique.values())
-        return [t.layer for t in self.inputs] + list(unique.values())
+        return list(unique.values())  # as Keras: a subclassed model lists no InputLayer
 
     def _flat_layers(self) -> list[Layer]:
         """The layers the graph runs, in call order, the input layers first (a shared layer
@@ -376,6 +379,29 @@ class Model:
 
     @property
     def weights(self):
+        """Every weight, entry by entry of :attr:`layers` (Keras's order; a model used as a
+        layer gives its own ``weights``), each once."""
+        return self._weights_of("weights")
+
+    def _weights_of(self, kind: str) -> list:
+        """``kind`` ("weights", "trainable_weights" or "non_trainable_weights") of every
+        entry of :attr:`layers`, in that order, each weight once (a layer shared with a
+        model used as a layer)."""
+        seen: set = set()
+        out = []
+        for entry in self.layers:
+            if isinstance(entry, InputLayer):
+                continue
+            for w in (entry._weights if kind == "weights" and not isinstance(entry, Model)
+                      else getattr(entry, kind)):
+                if id(w) not in seen:
+                    seen.add(id(w))
+                    out.append(w)
+        return out
+
+    def _file_weights(self) -> list:
+        """The weights in the model file's order (``w/<position>/...``): layer by layer as
+        the graph runs them (:meth:`_unique_layers`), the order of every file npconv wrote."""
         return [w for layer in self._unique_layers() for w in layer._weights]
 
     @property
@@ -395,13 +421,13 @@ class Model:
     def trainable_weights(self):
         if not self.trainable:
             return []
-        return [w for layer in self._unique_layers() for w in layer.trainable_weights]
+        return self._weights_of("trainable_weights")
 
     @property
     def non_trainable_weights(self):
         if not self.trainable:
             return self.weights
-        return [w for layer in self._unique_layers() for w in layer.non_trainable_weights]
+        return self._weights_of("non_trainable_weights")
 
     @property
     def losses(self) -> list[float]:

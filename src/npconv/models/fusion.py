@@ -7,7 +7,9 @@ first maximum of relu(z) is the first maximum of z, so both send the gradient to
 cell; where m <= 0, both send 0 (ReLU's gradient there). So when a layer's fused ReLU feeds a
 max pool and nothing else, a model runs the layer without its activation, pools the
 pre-activation and applies the ReLU to the pooled output: 4x fewer elements for a 2x2 pool,
-forward and backward (seed 001's two convolutions and AlexNet's three, for example).
+forward and backward (seed 001's two convolutions and AlexNet's three, for example), and
+8x fewer for a 2x2x2 volume pool. The 1-D, 2-D and 3-D max pools and their global forms
+all pair.
 
 The values are the same bit for bit, except that a zero gradient may come out as -0.0 where
 the unfused run gives +0.0, and that with NaN in a window the cell that receives the gradient
@@ -19,8 +21,10 @@ from __future__ import annotations
 from ..layers.base import Layer
 from ..layers.pooling import GlobalMaxPooling2D, MaxPooling2D
 from ..layers.pooling1d import GlobalMaxPooling1D, MaxPooling1D
+from ..layers.pooling3d import GlobalMaxPooling3D, MaxPooling3D
 
-_MAX_POOLS = (MaxPooling2D, GlobalMaxPooling2D, MaxPooling1D, GlobalMaxPooling1D)
+_MAX_POOLS = (MaxPooling2D, GlobalMaxPooling2D, MaxPooling1D, GlobalMaxPooling1D,
+              MaxPooling3D, GlobalMaxPooling3D)
 
 
 def relu_pool_pairs(nodes, n_inputs: int, output_ids) -> dict[int, int]:

@@ -180,33 +180,57 @@ class CallbackList:
             self._progbar.close()
 
 
-#: parts of the log names of the metrics whose Keras ``_direction`` is "up": accuracies,
-#: AUC, precision / recall (and their At-metrics), F-scores, IoUs, R2, cosine similarity
-_GROWING = ("acc", "auc", "precision", "recall", "sensitivity", "specificity", "f1_score",
-            "fbeta_score", "io_u", "r2_score", "cosine_similarity")
-
-
-def _monitor_mode(monitor, mode, where):
+def _check_mode(mode, where):
     if mode not in ("auto", "min", "max"):
         raise ValueError(f"{where}: expected mode 'auto', 'min' or 'max'. Received: mode={mode!r}")
-    if mode == "auto":
-        # the names of metrics that grow as they improve, wherever they sit in the log name
-        # ("weighted_auc", "out_auc", "roc_auc"; Keras 3 asks the metric: AUC goes up, as
-        # the CosineSimilarity metric's +cos does; the loss of that name is only "loss")
-        name = monitor.removeprefix("val_")
-        mode = "max" if any(part in name for part in _GROWING) else "min"
     return mode
 
 
+def _auto_direction(model, monitor, where) -> str:
+    """"min" or "max" for ``mode="auto"``, decided as Keras 3.15 does: ``loss`` / ``val_loss``
+    is minimised; any other name must be the log name of a compiled metric whose
+    ``_direction`` is known ("up": accuracies, AUC, precision, recall, F-scores, IoUs, R2,
+    cosine similarity; "down": errors and the means of losses). Else a ValueError, Keras's
+    message: the counts (``true_positives`` ...), ``Mean`` or a plain function as a metric
+    have no direction, and neither has a name that no metric logs."""
+    name = monitor.removeprefix("val_")
+    if name == "loss":
+        return "min"
+    from .loop import model_metrics
+
+    direction = None
+    for metric in (model_metrics(model) if model is not None else []):
+        if metric.name == name:
+            direction = getattr(metric, "_direction", None)
+    if direction is None:
+        raise ValueError(
+            f"{where} callback received monitor={monitor}, but Keras isn't able to "
+            "automatically determine whether that metric should be maximized or minimized. "
+            "Pass `mode='max'` in order to monitor based on the highest metric value, or "
+            "pass `mode='min'` in order to use the lowest value.")
+    return "max" if direction == "up" else "min"
+
+
 class _Monitor(Callback):
-    """Shared logic: track the best value of ``monitor`` with ``min_delta``."""
+    """Shared logic: track the best value of ``monitor`` with ``min_delta``.
+
+    ``mode`` stays as given; with "auto", the direction (``monitor_mode``) is decided at
+    the first epoch end, from the compiled metrics (:func:`_auto_direction`), as Keras does.
+    """
 
     def __init__(self, monitor, mode, min_delta, where):
         super().__init__()
         self.monitor = monitor
-        self.mode = _monitor_mode(monitor, mode, where)
+        self.mode = _check_mode(mode, where)
         self.min_delta = abs(float(min_delta))
-        self.best = math.inf if self.mode == "min" else -math.inf
+        self.monitor_mode = None if mode == "auto" else mode
+        self.best = None
+
+    def _set_monitor_mode(self):
+        """Decide ``monitor_mode`` if not yet done (the first epoch end, when the model's
+        metrics are all built)."""
+        if self.monitor_mode is None:
+            self.monitor_mode = _auto_direction(self.model, self.monitor, type(self).__name__)
 
     def _current(self, logs):
         value = (logs or {}).get(self.monitor)
@@ -223,9 +247,12 @@ class _Monitor(Callback):
                                                            type(self).__name__)
 
     def _improved(self, value, reference=None) -> bool:
-        """``value`` beats ``reference`` (default: the best so far) by more than min_delta."""
+        """``value`` beats ``reference`` (default: the best so far; None before the first
+        value, which always improves) by more than min_delta."""
         reference = self.best if reference is None else reference
-        if self.mode == "min":
+        if reference is None:
+            return True
+        if self.monitor_mode == "min":
             return value < reference - self.min_delta
         return value > reference + self.min_delta
 
@@ -251,9 +278,10 @@ class EarlyStopping(_Monitor):
     def on_train_begin(self, logs=None):
         # Reset everything, best included, so that an instance can be reused for a new fit.
         self.wait, self.stopped_epoch, self.best_weights, self.best_epoch = 0, 0, None, 0
-        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best = None
 
     def on_epoch_end(self, epoch, logs=None):
+        self._set_monitor_mode()
         value = self._number(logs)
         if value is None or epoch < self.start_from_epoch:
             return
@@ -323,6 +351,7 @@ class ModelCheckpoint(_Monitor):
             self._save(self._epoch, batch, logs)
 
     def on_epoch_end(self, epoch, logs=None):
+        self._set_monitor_mode()
         if self.save_freq == "epoch":
             self._save(epoch, None, logs)
 
@@ -335,6 +364,7 @@ class ModelCheckpoint(_Monitor):
                           f"Received: {value}. Falling back to `save_best_only=False`.",
                           stacklevel=2)
         elif self.save_best_only:
+            self._set_monitor_mode()  # (a save every N batches can come before an epoch end)
             if value is None or not self._improved(value):
                 return
             self.best = value
@@ -374,9 +404,10 @@ class ReduceLROnPlateau(_Monitor):
 
     def on_train_begin(self, logs=None):
         self.wait, self.cooldown_counter = 0, 0
-        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best = None
 
     def on_epoch_end(self, epoch, logs=None):
+        self._set_monitor_mode()
         value = self._number(logs)
         if logs is not None:
             logs["learning_rate"] = float(_current_lr(self.model.optimizer))
@@ -523,7 +554,12 @@ class TerminateOnNaN(Callback):
 
 
 class CSVLogger(Callback):
-    """Write one CSV row per epoch (``epoch`` then every log, sorted) to ``filename``."""
+    """Write one CSV row per epoch to ``filename``, as Keras 3's: the columns are ``epoch``
+    then the first epoch's log names, sorted, followed by ``val_<name>`` for each when that
+    epoch has no ``val_*`` value (a fit without validation data still has the columns); a
+    value missing from an epoch's logs is ``NA``. The columns are chosen again at each
+    ``fit``. ``append=True`` adds to an existing file and writes the header only into a
+    new or empty one."""
 
     def __init__(self, filename, separator=",", append=False):
         super().__init__()
@@ -536,18 +572,20 @@ class CSVLogger(Callback):
         check_file_target(self.filename, "CSVLogger")  # a folder: say so, not Errno 21
         exists = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename)
         self._file = open(self.filename, "a" if self.append else "w", newline="")  # noqa: SIM115
-        self._writer = None
+        self._writer, self._keys = None, None
         self._header_written = bool(exists)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         if self._keys is None:
             self._keys = sorted(logs)
+            if self._keys and not any(k.startswith("val_") for k in self._keys):
+                self._keys += [f"val_{k}" for k in self._keys]
         if self._writer is None:
             self._writer = csv.writer(self._file, delimiter=self.separator)
             if not self._header_written:
                 self._writer.writerow(["epoch"] + self._keys)
-        self._writer.writerow([epoch] + [csv_cell(logs.get(k, "")) for k in self._keys])
+        self._writer.writerow([epoch] + [csv_cell(logs.get(k, "NA")) for k in self._keys])
         self._file.flush()
 
     def on_train_end(self, logs=None):

@@ -162,6 +162,7 @@ class FalseNegatives(_ConfusionCount):
 class _SensitivitySpecificityBase(Metric):
     """The four counts at Keras's grid of ``num_thresholds`` thresholds; a subclass reads
     its value off them (see the module docstring)."""
+    _direction = "up"
 
     _value_name = ""  # the constructor's first argument: "recall", "precision", ...
 

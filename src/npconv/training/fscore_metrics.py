@@ -31,6 +31,7 @@ class FBetaScore(Metric):
     """Keras's ``FBetaScore(average=None, beta=1.0, threshold=None)`` (see the module
     docstring); ``result()`` is a float, or an array of one score per class for
     ``average=None`` (0.0 before any batch)."""
+    _direction = "up"
 
     def __init__(self, average=None, beta=1.0, threshold=None, name="fbeta_score", dtype=None):
         where = type(self).__name__

@@ -37,6 +37,7 @@ def _is_int(value) -> bool:
 class IoU(Metric):
     """Keras's ``IoU``: the mean IoU of the classes ``target_class_ids`` (see the module
     docstring)."""
+    _direction = "up"
 
     def __init__(self, num_classes, target_class_ids, name=None, dtype=None, ignore_class=None,
                  sparse_y_true=True, sparse_y_pred=True, axis=-1):

@@ -17,6 +17,7 @@ from .metrics import MeanMetricWrapper
 
 class _LossMean(MeanMetricWrapper):
     """The mean of ``fn(y_true, y_pred, **options)`` over samples, named as Keras's."""
+    _direction = "down"
 
     def __init__(self, fn, name, dtype, **options):
         super().__init__(fn, name, **options)

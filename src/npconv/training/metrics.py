@@ -187,6 +187,10 @@ class Metric:
     goes back to its initial value). The variables are NumPy-backed (``assign``,
     ``assign_add``, ``value``, ``numpy()``; they read as arrays), so ``update_state`` is
     written with NumPy.
+
+    ``_direction`` (a class or instance attribute, as Keras's): ``"up"`` for a metric that
+    grows as the model improves, ``"down"`` for one that shrinks; the callbacks' ``mode="auto"``
+    reads it, and refuses a monitored metric that has none (the counts, ``Mean``, a function).
     """
 
     def __init_subclass__(cls, **kwargs):
@@ -335,6 +339,8 @@ class MeanMetricWrapper(Metric):
         # Keras's get_object_name: the callable's name, its __name__, else its class's
         super().__init__(name or getattr(fn, "name", None) or getattr(fn, "__name__", None)
                          or _snake_case(type(fn).__name__))
+        if getattr(type(self), "_direction", None) is None and _is_a_loss(fn):
+            self._direction = "down"  # Keras's: the mean of a Keras loss is minimised
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         self._accumulate(self.fn(y_true, y_pred, **self._fn_kwargs), sample_weight)
@@ -343,7 +349,18 @@ class MeanMetricWrapper(Metric):
         return {"name": self.name, **self._fn_kwargs}
 
 
+def _is_a_loss(fn) -> bool:
+    """``fn`` is one of npconv's losses (a Loss or one of the loss functions)."""
+    if isinstance(fn, _losses.Loss):
+        return True
+    try:
+        return fn in _losses._BY_FUNCTION
+    except TypeError:  # an unhashable callable
+        return False
+
+
 class Accuracy(MeanMetricWrapper):
+    _direction = "up"
     def __init__(self, name="accuracy"):
         super().__init__(accuracy, name)
 
@@ -352,16 +369,19 @@ class Accuracy(MeanMetricWrapper):
 
 
 class SparseCategoricalAccuracy(MeanMetricWrapper):
+    _direction = "up"
     def __init__(self, name="sparse_categorical_accuracy"):
         super().__init__(sparse_categorical_accuracy, name)
 
 
 class CategoricalAccuracy(MeanMetricWrapper):
+    _direction = "up"
     def __init__(self, name="categorical_accuracy"):
         super().__init__(categorical_accuracy, name)
 
 
 class BinaryAccuracy(MeanMetricWrapper):
+    _direction = "up"
     def __init__(self, name="binary_accuracy", threshold=0.5):
         if (not isinstance(threshold, (int, float, np.integer, np.floating))
                 or isinstance(threshold, bool) or not 0 < threshold < 1):
@@ -371,23 +391,27 @@ class BinaryAccuracy(MeanMetricWrapper):
 
 
 class TopKCategoricalAccuracy(MeanMetricWrapper):
+    _direction = "up"
     def __init__(self, k=5, name="top_k_categorical_accuracy"):
         _check_k(k, type(self).__name__)
         super().__init__(top_k_categorical_accuracy, name, k=k)
 
 
 class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
+    _direction = "up"
     def __init__(self, k=5, name="sparse_top_k_categorical_accuracy"):
         _check_k(k, type(self).__name__)
         super().__init__(sparse_top_k_categorical_accuracy, name, k=k)
 
 
 class MeanAbsoluteError(MeanMetricWrapper):
+    _direction = "down"
     def __init__(self, name="mean_absolute_error"):
         super().__init__(mean_absolute_error, name)
 
 
 class MeanSquaredError(MeanMetricWrapper):
+    _direction = "down"
     def __init__(self, name="mean_squared_error"):
         super().__init__(mean_squared_error, name)
 
@@ -395,6 +419,7 @@ class MeanSquaredError(MeanMetricWrapper):
 class MeanAbsolutePercentageError(MeanMetricWrapper):
     """Keras's metric: the mean over samples of ``100 mean(|(t - p) / max(|t|, 1e-7)|)``
     (the loss of that name)."""
+    _direction = "down"
 
     def __init__(self, name="mean_absolute_percentage_error"):
         super().__init__(_losses.mean_absolute_percentage_error, name)
@@ -403,6 +428,7 @@ class MeanAbsolutePercentageError(MeanMetricWrapper):
 class MeanSquaredLogarithmicError(MeanMetricWrapper):
     """Keras's metric: the mean over samples of ``mean((log1p(p) - log1p(t))^2)``, negative
     values taken as 0 (the loss of that name)."""
+    _direction = "down"
 
     def __init__(self, name="mean_squared_logarithmic_error"):
         super().__init__(_losses.mean_squared_logarithmic_error, name)
@@ -410,6 +436,7 @@ class MeanSquaredLogarithmicError(MeanMetricWrapper):
 
 class CosineSimilarity(MeanMetricWrapper):
     """Keras's ``CosineSimilarity`` metric: the mean cosine (+1 for the same direction)."""
+    _direction = "up"
 
     def __init__(self, name="cosine_similarity", axis=-1):
         super().__init__(cosine_similarity, name, axis=axis)
@@ -418,6 +445,7 @@ class CosineSimilarity(MeanMetricWrapper):
 class RootMeanSquaredError(Metric):
     """``sqrt`` of the (weighted) mean of the squared errors of every entry seen, as Keras's
     (the root of the running mean, not a mean of per-batch roots)."""
+    _direction = "down"
 
     def __init__(self, name="root_mean_squared_error"):
         super().__init__(name)
@@ -527,6 +555,7 @@ class Precision(_ConfusionCounts):
     """Keras's ``Precision``: ``TP / (TP + FP)`` of ``y_pred > threshold`` (0.5) against
     ``y_true != 0``, over every entry (binary or multi-label probabilities) or, with
     ``class_id``, that column only. 0.0 before any predicted positive."""
+    _direction = "up"
 
     def result(self):
         return self._ratio(self.false_positives)
@@ -536,6 +565,7 @@ class Recall(_ConfusionCounts):
     """Keras's ``Recall``: ``TP / (TP + FN)`` of ``y_pred > threshold`` (0.5) against
     ``y_true != 0``, over every entry or, with ``class_id``, that column only. 0.0 before any
     positive label."""
+    _direction = "up"
 
     def result(self):
         return self._ratio(self.false_negatives)
@@ -566,6 +596,7 @@ class AUC(Metric):
     "minoring" / "majoring" take the lower / upper of the two heights (a Riemann sum).
     Keras's curve "PRGAIN" is not implemented.
     """
+    _direction = "up"
 
     def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation",
                  name=None, thresholds=None, multi_label=False, num_labels=None,
@@ -865,6 +896,10 @@ class CompiledMetric(Metric):
         self.metric, self.weighted = metric, bool(weighted)
         super().__init__(name)
 
+    @property
+    def _direction(self):
+        return getattr(self.metric, "_direction", None)
+
     def reset_state(self) -> None:
         if hasattr(self, "metric"):
             self.metric.reset_state()
@@ -911,6 +946,7 @@ class _AutoAccuracy(MeanMetricWrapper):
     """"accuracy" whose kind is chosen on the first batch from the shapes, as Keras 3 does:
     binary if y_pred's last axis is 1, sparse if y_true has fewer axes (or a last axis of 1),
     categorical otherwise."""
+    _direction = "up"
 
     def __init__(self, name="accuracy"):
         super().__init__(self._resolve, name)

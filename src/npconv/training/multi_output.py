@@ -117,7 +117,12 @@ class MultiOutputLoss:
 
 class OutputLoss(metrics_module.Metric):
     """``"<output>_loss"``: the mean over batches of one output's reduced loss, as computed
-    by the model's :class:`MultiOutputLoss` in the same step (weighted by batch size)."""
+    by the model's :class:`MultiOutputLoss` in the same step (weighted by batch size).
+
+    Its ``_direction`` is "down", so that ``mode="auto"`` minimises ``"<output>_loss"``
+    (Keras 3.15 knows only ``"loss"`` and raises for it, as for ``"<output>_<metric>"``)."""
+
+    _direction = "down"
 
     def __init__(self, loss: MultiOutputLoss, index: int):
         self.loss, self.index = loss, index

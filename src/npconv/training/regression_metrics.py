@@ -31,6 +31,7 @@ class R2Score(Metric):
     """Keras's ``R2Score(class_aggregation="uniform_average", num_regressors=0)`` (see the
     module docstring); a float, or an array of one score per output for
     ``class_aggregation=None`` (0.0 before any batch)."""
+    _direction = "up"
 
     def __init__(self, class_aggregation="uniform_average", num_regressors=0, name="r2_score",
                  dtype=None):

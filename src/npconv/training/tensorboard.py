@@ -18,7 +18,10 @@ What is written (Keras's layout, so TensorBoard shows train and validation as tw
 
 A log that is an array (``F1Score()``'s one score per class, a Precision with several
 thresholds) is not a scalar: it is left out of the scalar summaries, with one warning per
-name (Keras hands it to ``tf.summary.scalar``, which fails with "Expected scalar shape").
+name (Keras 3.15.1 hands it to ``tf.summary.scalar``, whose ``tf.debugging.assert_scalar``
+raises a ValueError, "Expected scalar shape ...", at the first epoch end: the fit stops; the
+warning says so). Per-element scalars were not chosen: Keras writes none, and the names
+would be npconv's own.
 
 Steps are epochs (0-based, as Keras). Needs tensorboardX (``pip install 'npconv[tensorboard]'``);
 viewing needs the ``tensorboard`` package.
@@ -206,7 +209,10 @@ class TensorBoard(Callback):
                 self._skipped.add(key)
                 warnings.warn(f"TensorBoard: {key!r} is an array of {np.size(value)} values "
                               "(one per class or threshold), not a scalar: it is not written "
-                              "to the scalar summaries", stacklevel=2)
+                              "to the scalar summaries. Keras 3.15's TensorBoard passes it to "
+                              "tf.summary.scalar, which raises ValueError (\"Expected scalar "
+                              "shape\") and stops the fit; for a curve, log one number (e.g. "
+                              "F1Score(average='macro'))", stacklevel=2)
         return scalars
 
     def _learning_rate(self):

@@ -44,20 +44,26 @@ def _check_flag(where: str, name: str, value) -> None:
         raise TypeError(f"{where}: expected {name} to be a bool. Received: {name}={value!r}")
 
 
-def _graph(model):
-    """The model's layers (one entry per layer, graph order) and connections.
+def _graph(model, expand_nested=False):
+    """The model's boxes (graph order) and connections.
 
-    Returns ``(layers, edges)``: ``layers`` a list of ``(layer, in_shapes,
+    Returns ``(layers, edges, clusters)``: ``layers`` a list of ``(layer, in_shapes,
     out_shape, dtype)``, ``edges`` pairs of positions in ``layers`` (one per distinct
-    connection). A Sequential lists its stack (no InputLayer, as Keras draws it).
+    connection), ``clusters`` per box the models used as layers it sits in, outermost first
+    (empty unless ``expand_nested``). A model used as a layer is one box, as Keras draws it,
+    unless ``expand_nested``: then its layers are boxes, inside a cluster named after it. A
+    Sequential lists its stack (no InputLayer, as Keras draws it).
     """
+    from ..models.summary import _node_entries
+
     shapes = [t.shape for t in model.inputs] + [None] * len(model._nodes)
     dtypes = [t.dtype for t in model.inputs] + [None] * len(model._nodes)
     node_shapes = getattr(model, "_node_shapes", None) or [None] * len(model._nodes)
     for node, shape in zip(model._nodes, node_shapes, strict=True):
         shapes[node.out] = shape if shape is not None else node.layer.output_shape
+    entries = ([n.layer for n in model._nodes] if expand_nested else _node_entries(model))
     sequential = hasattr(model, "_input_layer")
-    position: dict[int, int] = {}  # id(layer) -> index in `layers`
+    position: dict[int, int] = {}  # id(box) -> index in `layers`
     layers: list = []
     producer = {}  # tensor index -> index in `layers` (None: a Sequential's input)
     for i, t in enumerate(model.inputs):
@@ -68,21 +74,49 @@ def _graph(model):
         producer[i] = len(layers)
         layers.append((t.layer, None, t.shape, dtypes[i]))
     edges: list = []
-    for node in model._nodes:
-        layer = node.layer
-        if id(layer) not in position:
-            in_shapes = [shapes[p] for p in node.parents]
-            dtype = layer.dtype or (dtypes[node.parents[0]] if node.parents else None)
-            position[id(layer)] = len(layers)
-            layers.append((layer, in_shapes, shapes[node.out], dtype))
-        k = position[id(layer)]
+    calls = getattr(model, "_node_calls", None) or [None] * len(model._nodes)
+    for node, box, call in zip(model._nodes, entries, calls, strict=True):
+        if id(box) not in position:
+            reads = (node.parents if box is node.layer or call is None
+                     else [t for t in model._call_io[id(call)][0] if t is not None])
+            in_shapes = [shapes[p] for p in reads]
+            dtype = getattr(box, "dtype", None) or (dtypes[node.parents[0]] if node.parents
+                                                    else None)
+            position[id(box)] = len(layers)
+            layers.append((box, in_shapes, shapes[node.out], dtype))
+        k = position[id(box)]
+        if box is not node.layer:  # a model as one box: its output shape is its last node's
+            layers[k] = (box, layers[k][1], _model_out_shape(box, shapes[node.out]),
+                         layers[k][3])
         producer[node.out] = k
         dtypes[node.out] = layers[k][3]
         for p in node.parents:
             src = producer.get(p)
-            if src is not None and (src, k) not in edges:
+            if src is not None and src != k and (src, k) not in edges:
                 edges.append((src, k))
-    return layers, edges
+    clusters = [_clusters(model, box) if expand_nested else [] for box, *_ in layers]
+    return layers, edges, clusters
+
+
+def _model_out_shape(sub, last_shape):
+    """A model drawn as one box: its outputs' shapes (a list for several)."""
+    if getattr(sub, "_multi_output", False):
+        return [t.shape for t in sub.outputs]
+    return last_shape
+
+
+def _clusters(model, layer) -> list:
+    """The models used as layers that ``layer`` runs inside of in ``model``, outermost
+    first (each model's own entries say which of its nested models holds the layer)."""
+    from ..models.functional import Model
+    from ..models.summary import _node_entries
+
+    if not hasattr(model, "_nodes"):
+        return []
+    for node, entry in zip(model._nodes, _node_entries(model), strict=True):
+        if node.layer is layer:
+            return [entry, *_clusters(entry, layer)] if isinstance(entry, Model) else []
+    return []
 
 
 def _shape_text(shape) -> str:
@@ -101,7 +135,9 @@ def _label_lines(layer, in_shapes, out_shape, dtype, show_shapes, show_dtype,
     lines = []
     if show_layer_names:
         lines.append(layer.name)
-    lines.append(type(layer).__name__)
+    from ..models.summary import _type_name
+
+    lines.append(_type_name(layer))  # (a functional model is "Functional", as in Keras)
     if show_shapes:
         out = _shape_text(out_shape)
         if in_shapes is None:
@@ -156,9 +192,11 @@ def model_to_dot(model, show_shapes=False, show_dtype=False, show_layer_names=Tr
     One record node per layer (its name, class, and with the flags its ``input shape ->
     output shape``, dtype, activation and whether it is trainable) and one edge per
     connection between layers. Returns a :class:`DotGraph`: a ``str`` with ``to_string()``,
-    where pydot's ``Dot`` would be returned by Keras. ``expand_nested`` and ``subgraph``
-    are accepted; a model used as a layer is always drawn as its layers (npconv inlines
-    its graph). ``splines=`` (Keras 3) is passed to Graphviz.
+    where pydot's ``Dot`` would be returned by Keras. A model used as a layer is one box
+    (its name and ``Functional``/``Sequential``), as in Keras; with ``expand_nested=True``
+    its layers are boxes inside a dashed cluster labelled with its name (the arrows go
+    straight to its layers: npconv draws no box for a nested model's InputLayer, where
+    Keras does). ``subgraph`` is accepted. ``splines=`` (Keras 3) is passed to Graphviz.
     """
     where = "model_to_dot"
     splines = kwargs.pop("splines", None)
@@ -182,7 +220,7 @@ def model_to_dot(model, show_shapes=False, show_dtype=False, show_layer_names=Tr
                         f"{type(model).__name__}")
     if not model.built:
         raise ValueError(_NOT_BUILT)
-    layers, edge_list = _graph(model)
+    layers, edge_list, clusters = _graph(model, expand_nested)
     ids, seen = [], set()
     for layer, *_ in layers:
         node_id, n = layer.name, 2
@@ -199,11 +237,28 @@ def model_to_dot(model, show_shapes=False, show_dtype=False, show_layer_names=Tr
     lines = [f'digraph "{_escape_id(model.name)}" {{',
              f"  graph [{graph_attrs}];",
              '  node [shape=record, fontname="Helvetica"];']
-    for node_id, label in nodes:
+    open_clusters: list = []
+    for (node_id, label), inside in zip(nodes, clusters, strict=True):
+        # a model used as a layer, expanded: its boxes in a dashed cluster with its name
+        # (Keras's pydot.Cluster); its layers run in one stretch of the graph order
+        while open_clusters and (len(open_clusters) > len(inside)
+                                 or open_clusters[-1] is not inside[len(open_clusters) - 1]):
+            open_clusters.pop()
+            lines.append("  " * (len(open_clusters) + 1) + "}")
+        for sub in inside[len(open_clusters):]:
+            indent = "  " * (len(open_clusters) + 1)
+            lines.append(f'{indent}subgraph "cluster_{_escape_id(sub.name)}" {{')
+            lines.append(f'{indent}  label="{_escape_id(sub.name)}"; style="dashed"; '
+                         'labeljust="l";')
+            open_clusters.append(sub)
         fields = "|".join(_escape_field(t) for t in label)
         if rankdir in ("TB", "BT"):  # a record's fields stack across the rank direction:
             fields = "{" + fields + "}"  # braces turn them to stack down the box
-        lines.append(f'  "{_escape_id(node_id)}" [label="{fields}"];')
+        indent = "  " * (len(open_clusters) + 1)
+        lines.append(f'{indent}"{_escape_id(node_id)}" [label="{fields}"];')
+    while open_clusters:
+        open_clusters.pop()
+        lines.append("  " * (len(open_clusters) + 1) + "}")
     for a, b in edge_list:
         lines.append(f'  "{_escape_id(ids[a])}" -> "{_escape_id(ids[b])}";')
     lines.append("}")

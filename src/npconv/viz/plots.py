@@ -203,8 +203,11 @@ def read_history(history) -> dict[str, list[float]]:
     if not rows:
         raise ValueError(f"plot_history: {path} holds no epochs")
     try:
-        return {k: [float(r[k]) for r in rows if r.get(k) not in (None, "")]
-                for k in rows[0] if k != "epoch" and not _array_column(rows, k)}
+        # CSVLogger's "NA" (Keras's) or "" (older npconv files) is a missing value: a fit
+        # without validation data has val_* columns of "NA" only, which are left out
+        columns = {k: [float(r[k]) for r in rows if r.get(k) not in (None, "", "NA")]
+                   for k in rows[0] if k != "epoch" and not _array_column(rows, k)}
+        return {k: values for k, values in columns.items() if values}
     except (TypeError, ValueError) as err:
         raise ValueError(f"plot_history: {path} is not a history CSV ({err}); {expected}"
                          ) from None
