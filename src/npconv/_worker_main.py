@@ -18,7 +18,9 @@ answers JSON requests, one at a time, each with the ``seq`` it came with:
               write the outputs, the per-sample losses and the gradients
     drop      {key}: forget a model
     exit
-Errors are answered as {error, type}, and the helper goes on.
+Errors are answered as {error, type}, and the helper goes on. Every reply also carries
+``busy_s`` and ``clock``: ``time.perf_counter()`` when the request was received, started
+(parsed), computed and written (the system's monotonic clock, which the parent reads too).
 """
 
 from __future__ import annotations
