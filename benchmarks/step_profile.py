@@ -4,8 +4,9 @@ process, the optimizer, and the rest (hand-off, loss rows, gradient sum).
     python benchmarks/step_profile.py lenet5 [--steps 300] [--batch-size 64]
 
 Times ``npconv.training.loop._train_step`` at batch 64 on random data (the step ``fit``
-runs), wrapping the functions it calls with timers; medians over the steps. Never part of
-CI's pass/fail.
+runs), wrapping the functions it calls with timers; medians over the steps. ``--phases``:
+the step's fixed costs, the parent's and the helper process's time stamps on one clock
+(``_phases.py``). Never part of CI's pass/fail.
 """
 
 from __future__ import annotations
@@ -68,12 +69,32 @@ def profile(name: str, steps: int, batch_size: int) -> dict[str, float]:
     return {key: float(np.median(values)) * 1e3 for key, values in times.items()}
 
 
+def phases(name: str, steps: int, batch_size: int) -> None:
+    import _phases
+
+    from npconv.training import loop
+
+    model = bench_models.npconv_model(name)
+    rng = np.random.default_rng(0)
+    x = rng.random((batch_size, 28, 28, 1), dtype=np.float32)
+    y = rng.integers(0, 10, batch_size)
+    bench_models._wait_for_npconv_helpers()
+    _phases.report(f"{name}: training step of {batch_size} images, phases of {steps} steps",
+                   _phases.measure(model, lambda: loop._train_step(model, x, y, []), steps,
+                                   optimizer=model.optimizer))
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", choices=bench_models.MODELS)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--phases", action="store_true",
+                        help="split each step into the parent's and the helper's phases")
     args = parser.parse_args(argv)
+    if args.phases:
+        phases(args.model, args.steps, args.batch_size)
+        return
     result = profile(args.model, args.steps, args.batch_size)
     print(f"{args.model}, batch {args.batch_size}, medians of {args.steps} steps (ms):")
     for key, value in result.items():

@@ -18,7 +18,9 @@ answers JSON requests, one at a time, each with the ``seq`` it came with:
               write the outputs, the per-sample losses and the gradients
     drop      {key}: forget a model
     exit
-Errors are answered as {error, type}, and the helper goes on.
+Errors are answered as {error, type}, and the helper goes on. Every reply also carries
+``busy_s`` and ``clock``: ``time.perf_counter()`` when the request was received, started
+(parsed), computed and written (the system's monotonic clock, which the parent reads too).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class _Helper:
         self.models = {}
         self.loss = None  # (spec, Loss) of the last training request
         self.exchange = None
+        self.computed = None  # when the last request's compute ended (perf_counter)
 
     @staticmethod
     def _map(fd, size):
@@ -81,6 +84,7 @@ class _Helper:
         model = self.models[msg["key"]]
         xs = _views(self.exchange, msg["inputs"])
         outs = model._forward_serial(xs, bool(msg["training"]))
+        self.computed = time.perf_counter()
         outs = outs if isinstance(outs, list) else [outs]
         return {"outputs": write_arrays(self.exchange, msg["out_at"], outs)}
 
@@ -119,6 +123,7 @@ class _Helper:
         values, d_out = self._loss(msg["loss"]).fused_rows(y, out, sw, msg["batch_size"])
         model._backward_serial(d_out, fused_output_activation=True, need_input_grad=False,
                                release_caches=True)
+        self.computed = time.perf_counter()
         written = self._write_gradients(model, msg["grads_at"])
         return {"grads": written, "outputs": write_arrays(self.exchange, msg["out_at"], [out]),
                 "values": write_arrays(self.exchange, msg["values_at"], [values])[0]}
@@ -148,6 +153,7 @@ class _Helper:
                 data, fds = inbox.receive(spin)
             except (OSError, WorkerError):  # (a message cut off: its reply cannot be sent,
                 return                      #  so the parent sees this helper exit instead)
+            received = time.perf_counter()
             spin = spin_s
             if not data:
                 return  # the parent closed the socket (or died)
@@ -156,6 +162,7 @@ class _Helper:
             if op == "exit":
                 return
             started = time.perf_counter()
+            self.computed = None
             try:
                 if op == "setup":
                     reply = self.setup(msg, fds)
@@ -179,7 +186,11 @@ class _Helper:
             except Exception as err:  # noqa: BLE001 - every failure is answered, not fatal
                 reply = {"error": f"{err}", "type": type(err).__name__}
             reply["seq"] = msg.get("seq")
-            reply["busy_s"] = time.perf_counter() - started
+            finished = time.perf_counter()
+            reply["busy_s"] = finished - started
+            # perf_counter is the system's monotonic clock, the same in the parent: its
+            # benchmarks (infer_time.py --phases) put the two processes on one time line
+            reply["clock"] = [received, started, self.computed or finished, finished]
             if not self._reply(reply):
                 return
 

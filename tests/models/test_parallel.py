@@ -553,6 +553,35 @@ def test_train_in_parts_falls_back_where_it_does_not_apply(monkeypatch):
 
 
 @needs_helpers
+def test_train_in_parts_sees_a_rebound_weight_and_a_changed_config():
+    # A model the helpers hold is sent to them before its config is checked (the check
+    # runs while they work): a stale part must be dropped and run again, never used.
+    npconv.utils.set_random_seed(29)
+    rng = np.random.default_rng(30)
+    x, y = rng.random((32, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 32)
+    model = _lenet_with_helpers()
+    assert parallel.train_in_parts(model, x, y, None, "softmax") is not None  # set up
+    conv = model.layers[0]
+    for change in ("rebound", "config"):
+        if change == "rebound":
+            conv.kernel.value = conv.kernel.value * -1.0
+        else:
+            conv.activation = npconv.ops.activations.get("tanh")
+        npconv.set_num_threads(2)
+        done = parallel.train_in_parts(model, x, y, None, "softmax")
+        assert done is not None
+        grads = [w.grad.copy() for w in model.trainable_weights]
+        npconv.set_num_threads(1)
+        out = model.forward(x, training=True)
+        value, d = model.loss.fused_softmax_backward(y, out)
+        model.backward(d, fused_output_activation=True)
+        np.testing.assert_allclose(done[0], value, rtol=1e-5)
+        np.testing.assert_allclose(done[1], out, rtol=1e-5, atol=1e-6)
+        for g, w in zip(grads, model.trainable_weights, strict=True):
+            np.testing.assert_allclose(g, w.grad, rtol=1e-4, atol=1e-6)
+
+
+@needs_helpers
 def test_train_in_parts_names_the_whole_batch_in_a_label_error():
     rng = np.random.default_rng(23)
     model = _lenet_with_helpers()

@@ -351,24 +351,80 @@ class ProcessRun:
         """Raises :class:`NotForHelpers` when the helpers cannot run this model now."""
         self.model, self.slices, self.workers = model, slices, workers
         self.n = slices[-1].stop
-        config = _config_of(model)
-        refused = getattr(model, "_helpers_refused", None)
-        if config is None or (refused is not None and refused == config):
-            raise NotForHelpers
+        from .. import _workers
+
+        state = getattr(model, "_process_state", None)
+        #: True when the helpers were set up for this model before and the check that the
+        #: config and weights are still what they were set up with is left for
+        #: :meth:`_confirm`, after the parts were sent (see there)
+        self.unconfirmed = (state is not None and getattr(model, "_helpers_refused", None) is None
+                            and all(id(w) in state.set_up for w in workers))
+        if self.unconfirmed:
+            with _workers.exclusive(blocking=False) as got:
+                if not got:
+                    raise NotForHelpers  # another thread is using them: threads for this one
+            self.state = state
+            return
+        self._set_up()
+
+    def _set_up(self) -> None:
+        """Check the model's config and set the helpers up with it (and its shared
+        weights) where they were not; raises :class:`NotForHelpers` when they cannot run
+        it."""
         from .. import _workers
 
         with _workers.exclusive(blocking=False) as got:
             if not got:
                 raise NotForHelpers  # another thread is using them: this batch in one piece
+            self._set_up_holding_them()
+
+    def _set_up_holding_them(self) -> None:
+        """:meth:`_set_up` by a caller holding the helpers (``_workers.exclusive``)."""
+        from .. import _workers
+
+        model = self.model
+        config = _config_of(model)
+        refused = getattr(model, "_helpers_refused", None)
+        if config is None or (refused is not None and refused == config):
+            raise NotForHelpers
+        try:
+            self.state = _process_state(model, self.workers, config)
+        except _workers.WorkerError:
+            raise  # a helper died: the caller stops using them
+        except (ValueError, TypeError, RuntimeError, KeyError):
+            # e.g. a user's regularizer class, which a helper cannot import: this model
+            # runs here only, until its config changes
+            model._helpers_refused = copy.deepcopy(config)
+            raise NotForHelpers from None
+
+    def _confirm(self, seqs) -> bool:
+        """Whether the replies to ``seqs`` (requests sent before the check) may be used.
+
+        Checking the config (:func:`_config_of`, 20-70 us per call) before each request
+        would delay every helper's part by that much. So a model the helpers hold runs
+        first and is checked while they work, with the check :func:`_process_state` makes:
+        the same config and every weight still its shared view. When either changed
+        (rare: a layer attribute set, a weight rebound), the helpers ran a stale model: their
+        replies are waited for and dropped (errors included), and the caller sets them up
+        again and sends the parts anew. Part 0 ran on the model itself, which is current."""
+        from .. import _workers
+
+        if not self.unconfirmed:
+            return True
+        self.unconfirmed = False
+        model, state = self.model, self.state
+        config = _config_of(model)
+        if (config is not None and getattr(model, "_process_state", None) is state
+                and state.shared.intact(model.weights) and state.config == config):
+            return True
+        for worker, seq in zip(self.workers, seqs, strict=True):
             try:
-                self.state = _process_state(model, workers, config)
+                worker.wait(seq)
             except _workers.WorkerError:
                 raise  # a helper died: the caller stops using them
-            except (ValueError, TypeError, RuntimeError, KeyError):
-                # e.g. a user's regularizer class, which a helper cannot import: this model
-                # runs here only, until its config changes
-                model._helpers_refused = copy.deepcopy(config)
-                raise NotForHelpers from None
+            except (ValueError, TypeError, FloatingPointError, MemoryError, RuntimeError):
+                pass  # the stale model failed there: its reply is dropped anyway
+        return False
 
     def _region(self, part_n: int, xs):
         """Byte layout of a helper's exchange buffer for a part of ``part_n`` samples:
@@ -407,7 +463,33 @@ class ProcessRun:
             return self._forward(xs, training) if got else None
 
     def _forward(self, xs, training):
-        from .. import _threads, _workers
+        from .. import _threads
+
+        seqs = self._send_forward(xs, training)
+        if seqs is None:
+            return None
+        with _threads.blas_limited():
+            first = self.model._forward_serial([x[self.slices[0]] for x in xs], training)
+        if not self._confirm(seqs):
+            try:
+                self._set_up_holding_them()
+            except NotForHelpers:
+                return None  # (the caller runs the batch in one piece)
+            seqs = self._send_forward(xs, training)
+            if seqs is None:
+                return None
+        outs = [first if isinstance(first, list) else [first]]
+        for worker, seq in zip(self.workers, seqs, strict=True):
+            reply = worker.wait(seq)
+            outs.append([worker.exchange.view(o, s, d).copy() for o, s, d in reply["outputs"]])
+        if not self.model._multi_output:
+            outs = [o[0] for o in outs]
+        return _concat(outs, self.model._multi_output)
+
+    def _send_forward(self, xs, training):
+        """Send each helper its part of the inputs; their sequence numbers (None when the
+        outputs have no fixed size)."""
+        from .. import _workers
 
         self.regions, seqs = [], []
         for worker, part in zip(self.workers, self.slices[1:], strict=True):
@@ -420,15 +502,7 @@ class ProcessRun:
             seqs.append(worker.send({"op": "forward", "key": self.state.key,
                                      "inputs": inputs, "training": bool(training),
                                      "out_at": region["out_at"]}))
-        with _threads.blas_limited():
-            first = self.model._forward_serial([x[self.slices[0]] for x in xs], training)
-        outs = [first if isinstance(first, list) else [first]]
-        for worker, seq in zip(self.workers, seqs, strict=True):
-            reply = worker.wait(seq)
-            outs.append([worker.exchange.view(o, s, d).copy() for o, s, d in reply["outputs"]])
-        if not self.model._multi_output:
-            outs = [o[0] for o in outs]
-        return _concat(outs, self.model._multi_output)
+        return seqs
 
     def backward(self, d_outputs, fused_output_activation, need_input_grad,
                  release_caches=False):
@@ -503,10 +577,42 @@ class ProcessRun:
             return self._train(xs, y, sample_weight, loss) if got else None
 
     def _train(self, xs, y, sample_weight, loss):
-        from .. import _threads, _workers
+        from .. import _threads
 
         model, n = self.model, self.n
         weights = model.weights
+        seqs = self._send_train(xs, y, sample_weight, loss)
+        if seqs is None:
+            return None
+        first = self.slices[0]
+        with _threads.blas_limited():
+            out = model._forward_serial([x[first] for x in xs], True)
+            values, d_out = loss.fused_rows(
+                y[first], out, None if sample_weight is None else sample_weight[first], n)
+            model._backward_serial(d_out, fused_output_activation=True, need_input_grad=False,
+                                   release_caches=True)
+        if not self._confirm(seqs):
+            try:
+                self._set_up_holding_them()
+            except NotForHelpers:
+                return None  # (the caller runs the usual step)
+            seqs = self._send_train(xs, y, sample_weight, loss)
+            if seqs is None:
+                return None
+        outs, per_sample = [out], [values]
+        for worker, seq, region in zip(self.workers, seqs, self.regions, strict=True):
+            reply = worker.wait(seq)
+            outs.append(worker.exchange.view(*reply["outputs"][0]).copy())
+            per_sample.append(worker.exchange.view(*reply["values"]).copy())
+            self._add_gradients(worker, reply, region, weights)
+        return np.concatenate(per_sample), np.concatenate(outs)
+
+    def _send_train(self, xs, y, sample_weight, loss):
+        """Send each helper its part of a training step; their sequence numbers (None when
+        the outputs have no fixed size)."""
+        from .. import _workers
+
+        weights = self.model.weights
         loss_spec = {"class_name": type(loss).__name__, "config": loss.get_config()}
         self.regions, seqs = [], []
         for worker, part in zip(self.workers, self.slices[1:], strict=True):
@@ -525,22 +631,9 @@ class ProcessRun:
                 "op": "train", "key": self.state.key, "inputs": specs[:len(xs)],
                 "labels": specs[len(xs)],
                 "sample_weight": specs[len(xs) + 1] if sample_weight is not None else None,
-                "loss": loss_spec, "batch_size": n, "out_at": region["out_at"],
+                "loss": loss_spec, "batch_size": self.n, "out_at": region["out_at"],
                 "values_at": region["dout_at"], "grads_at": grads_at}))
-        first = self.slices[0]
-        with _threads.blas_limited():
-            out = model._forward_serial([x[first] for x in xs], True)
-            values, d_out = loss.fused_rows(
-                y[first], out, None if sample_weight is None else sample_weight[first], n)
-            model._backward_serial(d_out, fused_output_activation=True, need_input_grad=False,
-                                   release_caches=True)
-        outs, per_sample = [out], [values]
-        for worker, seq, region in zip(self.workers, seqs, self.regions, strict=True):
-            reply = worker.wait(seq)
-            outs.append(worker.exchange.view(*reply["outputs"][0]).copy())
-            per_sample.append(worker.exchange.view(*reply["values"]).copy())
-            self._add_gradients(worker, reply, region, weights)
-        return np.concatenate(per_sample), np.concatenate(outs)
+        return seqs
 
 
 def train_in_parts(model, x, y, sample_weight, fused):
