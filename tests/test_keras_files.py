@@ -396,3 +396,19 @@ def test_save_keras_model_refuses_what_keras_could_not_read(tmp_path):
         with pytest.raises(ValueError, match=r"explicit padding=.*ZeroPadding layer"):
             save_keras_model(model, str(tmp_path / "p.keras"))
     assert not os.listdir(tmp_path)
+
+
+def test_save_keras_model_refuses_a_name_keras_would_not_read_as_a_keras_file(tmp_path):
+    # Keras 3.15.1's load_model reads the archive only as "*.keras": "x.h5" it opens as its
+    # legacy HDF5 format (OSError: file signature not found), "x", "x.zip" or "x.KERAS" it
+    # refuses (File format not supported)
+    _needs_h5py()
+    from npconv.keras_files import save_keras_model
+
+    model = Sequential([layers.Input((3,)), layers.Dense(2)])
+    for name in ("x.h5", "x", "x.zip", "x.KERAS", "x.weights.h5"):
+        with pytest.raises(ValueError, match=r"ending in '\.keras'.*" + name):
+            save_keras_model(model, tmp_path / name)
+    assert not os.listdir(tmp_path)
+    save_keras_model(model, tmp_path / "x.keras")  # a pathlib.Path is a file name too
+    assert os.listdir(tmp_path) == ["x.keras"]

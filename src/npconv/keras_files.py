@@ -576,7 +576,9 @@ def save_keras_model(model, path, overwrite=True) -> None:
     in Keras's layout, so that ``fit`` continues in Keras where it stopped here (for an
     optimizer npconv does not map, a warning: Keras starts it afresh). Layers npconv has
     and Keras lacks, subclassed models, dicts of inputs or outputs and learning-rate
-    schedules are refused before anything is written. Needs h5py; written atomically."""
+    schedules are refused before anything is written, and so is a ``path`` not ending in
+    ``.keras`` (Keras reads no other name as this format). Needs h5py; written
+    atomically."""
     import time
 
     from ._atomic import atomic_path
@@ -587,6 +589,12 @@ def save_keras_model(model, path, overwrite=True) -> None:
     if not hasattr(model, "_nodes"):
         raise TypeError(f"{where}: expected an npconv Sequential or functional Model. "
                         f"Received {type(model).__name__}")
+    if not os.fspath(path).endswith(".keras"):
+        # Keras's load_model reads a zip archive only under this name (".h5" is its legacy
+        # HDF5 format, anything else "File format not supported"), and its save refuses
+        # other names too
+        raise ValueError(f"{where}: expected a file name ending in '.keras' (the name Keras "
+                         f"3's load_model reads as this format). Received {os.fspath(path)!r}")
     path = _check_target(path, overwrite, where)
     model._require_graph("save_keras_model")
     h5py = _h5py()
