@@ -6,9 +6,9 @@ layers of that class in ``model.layers`` (``layers/dense``, ``layers/dense_1``..
 file written or read in another order assigns weights to the wrong layers (silently, where
 two layers' weights have the same shapes). A Sequential lists its layers in call order, the
 InputLayer not among them; a functional model lists every layer (its InputLayers too) in the
-order of Keras's ``ops.function.map_graph``: by decreasing depth from the outputs, then by
-the order a depth-first walk from the outputs first reaches each layer. A model used as a
-layer is one entry (class ``Sequential`` or ``Functional``) whose weights are a subgroup.
+order of Keras's ``ops.function.map_graph``, which npconv's ``model.layers`` follows
+(npconv.models.keras_order). A model used as a layer is one entry (class ``Sequential`` or
+``Functional``) whose weights are a subgroup.
 """
 
 from __future__ import annotations
@@ -66,56 +66,13 @@ def units(model) -> list[tuple]:
     return found
 
 
-def functional_order(model, calls) -> list:
-    """The ops of functional ``model`` (InputLayers, layers, models used as layers) in the
-    order of Keras's ``model.layers`` (``map_graph``), from its ``calls`` (:func:`units`)."""
-    n_inputs = len(model.inputs)
-    # a node per InputLayer and per call; producer[t] = the node that writes tensor t
-    nodes = [(t.layer, [], [i]) for i, t in enumerate(model.inputs)]
-    nodes += [(op, list(parents), list(outs)) for op, parents, outs, _ in calls]
-    producer = {}
-    for k, (_, _, outs) in enumerate(nodes):
-        for t in outs:
-            if t is not None:
-                producer[t] = k
-    finished, order, first_seen = set(), [], {}
-
-    def walk(t):  # _build_map_helper: pre-order op indices, post-order nodes
-        k = producer[t]
-        if k in finished:
-            return
-        op, parents, _ = nodes[k]
-        first_seen.setdefault(id(op), len(first_seen))
-        for p in parents:
-            walk(p)
-        finished.add(k)
-        order.append(k)
-
-    for t in model._output_ids:
-        walk(t)
-    node_depth: dict[int, int] = {}
-    op_depth: dict[int, int] = {}
-    for k in reversed(order):
-        op, parents, _ = nodes[k]
-        depth = max(node_depth.setdefault(k, 0), op_depth.get(id(op), 0))
-        op_depth[id(op)] = node_depth[k] = depth
-        for p in parents:
-            parent = producer[p]
-            node_depth[parent] = max(depth + 1, node_depth.get(parent, 0))
-    ops = {id(op): op for op, _, _ in nodes}
-    for i in range(n_inputs):  # an input no output depends on
-        op = nodes[i][0]
-        if id(op) not in op_depth:
-            op_depth[id(op)], first_seen[id(op)] = 0, -1
-    return sorted((ops[key] for key in op_depth),
-                  key=lambda op: (-op_depth[id(op)], first_seen[id(op)]))
-
-
 def keras_layers(model) -> list:
-    """``model.layers`` in Keras's order: a Sequential's without its InputLayer, a
-    functional model's by :func:`functional_order`."""
+    """``model.layers`` as Keras lists them: a Sequential's without its InputLayer, a
+    functional model's as they are (already Keras's order: npconv.models.keras_order),
+    after :func:`units` has checked that Keras could hold the graph."""
     from .models.sequential import Sequential
 
     if isinstance(model, Sequential):
         return [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
-    return functional_order(model, units(model))
+    units(model)
+    return model.layers

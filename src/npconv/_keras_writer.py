@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._keras_graph import functional_order, keras_class, keras_layers, keras_paths, units
+from ._keras_graph import keras_class, keras_layers, keras_paths, units
 
 #: npconv layers Keras has no class for (a Keras load would fail on them)
 _NOT_IN_KERAS = ("Absolute", "FloorDivide", "Mod", "Power", "TrueDivide", "Lambda")
@@ -62,7 +62,7 @@ def _functional_config(model, where: str) -> dict:
         kwargs = {} if training is None else {"training": bool(training)}
         nodes.append({"args": [args] if several else args, "kwargs": kwargs})
     records = []
-    for op in functional_order(model, calls):
+    for op in model.layers:  # (Keras's order: npconv.models.keras_order)
         if type(op).__name__ == "InputLayer":
             record = input_record(op.output)
         else:
